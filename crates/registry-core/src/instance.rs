@@ -1,0 +1,258 @@
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{excerpt, Error};
+
+/// One registered endpoint of a service.
+///
+/// Its identity is (`scheme`, `host`, `port`, `context`); `parameters` (metadata such as
+/// env, tag or weight) and `status` are not part of it. JSON field names are the seed's.
+/// Deserialising validates every field, so a parsed `InstanceMeta` is always valid; one
+/// built by hand is checked by [`InstanceMeta::validate`] when it enters the registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawInstance")]
+pub struct InstanceMeta {
+    /// Protocol, `[A-Za-z][A-Za-z0-9+.-]*`, e.g. `http`.
+    pub scheme: String,
+    /// Host name or address; no whitespace, `/`, `@` or `?`.
+    pub host: String,
+    /// Port, 1..=65535.
+    pub port: u16,
+    /// Path prefix, may be empty; no whitespace.
+    pub context: String,
+    /// `true` while registered; the server sets it in every answer.
+    pub status: bool,
+    /// Free-form metadata.
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// The wire form before validation: every field optional and loosely typed, so that a bad
+/// value is reported by field name instead of as a generic parse error.
+#[derive(Deserialize)]
+struct RawInstance {
+    scheme: Option<String>,
+    host: Option<String>,
+    port: Option<serde_json::Value>,
+    context: Option<String>,
+    status: Option<bool>,
+    parameters: Option<BTreeMap<String, String>>,
+}
+
+impl TryFrom<RawInstance> for InstanceMeta {
+    type Error = Error;
+
+    fn try_from(raw: RawInstance) -> Result<Self, Error> {
+        let port = match raw.port {
+            None | Some(serde_json::Value::Null) => return Err(invalid("port", "is required")),
+            Some(serde_json::Value::Number(n)) => n
+                .as_u64()
+                .and_then(|p| u16::try_from(p).ok())
+                .filter(|p| *p != 0)
+                .ok_or_else(|| invalid("port", format!("must be an integer from 1 to 65535, got {n}")))?,
+            Some(other) => {
+                return Err(invalid(
+                    "port",
+                    format!("must be an integer from 1 to 65535, got {}", excerpt(&other.to_string())),
+                ))
+            }
+        };
+        let meta = InstanceMeta {
+            scheme: raw.scheme.ok_or_else(|| invalid("scheme", "is required"))?,
+            host: raw.host.ok_or_else(|| invalid("host", "is required"))?,
+            port,
+            context: raw.context.unwrap_or_default(),
+            status: raw.status.unwrap_or(false),
+            parameters: raw.parameters.unwrap_or_default(),
+        };
+        meta.validate()?;
+        Ok(meta)
+    }
+}
+
+fn invalid(field: &str, reason: impl Into<String>) -> Error {
+    Error::InvalidInstance {
+        field: field.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+impl InstanceMeta {
+    /// A valid instance with no parameters and `status: false`.
+    pub fn new(
+        scheme: impl Into<String>,
+        host: impl Into<String>,
+        port: u16,
+        context: impl Into<String>,
+    ) -> Result<Self, Error> {
+        let meta = InstanceMeta {
+            scheme: scheme.into(),
+            host: host.into(),
+            port,
+            context: context.into(),
+            status: false,
+            parameters: BTreeMap::new(),
+        };
+        meta.validate()?;
+        Ok(meta)
+    }
+
+    /// Parses and validates one instance from JSON. The error names the field at fault,
+    /// or `body` when the text is not JSON at all.
+    pub fn from_json(json: &[u8]) -> Result<Self, Error> {
+        let de = &mut serde_json::Deserializer::from_slice(json);
+        let raw: RawInstance = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            match inner.classify() {
+                serde_json::error::Category::Data if path != "." => Error::InvalidInstance {
+                    field: path,
+                    reason: format!("has the wrong type: {}", strip_position(&inner)),
+                },
+                serde_json::error::Category::Data => Error::InvalidInstance {
+                    field: "body".into(),
+                    reason: format!("must be a JSON object: {}", strip_position(&inner)),
+                },
+                _ => Error::InvalidInstance {
+                    field: "body".into(),
+                    reason: format!("is not valid JSON: {inner}"),
+                },
+            }
+        })?;
+        InstanceMeta::try_from(raw)
+    }
+
+    /// Checks every field rule of the contract.
+    pub fn validate(&self) -> Result<(), Error> {
+        let scheme = self.scheme.as_bytes();
+        match scheme.first() {
+            None => return Err(invalid("scheme", "must not be empty")),
+            Some(c) if !c.is_ascii_alphabetic() => {
+                return Err(invalid("scheme", format!("must start with a letter, got {:?}", excerpt(&self.scheme))))
+            }
+            _ => {}
+        }
+        if !scheme.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'.' | b'-')) {
+            return Err(invalid(
+                "scheme",
+                format!("may hold only letters, digits, '+', '.' and '-', got {:?}", excerpt(&self.scheme)),
+            ));
+        }
+        if self.host.is_empty() {
+            return Err(invalid("host", "must not be empty"));
+        }
+        if self
+            .host
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | '@' | '?'))
+        {
+            return Err(invalid(
+                "host",
+                format!("must not contain whitespace, '/', '@' or '?', got {:?}", excerpt(&self.host)),
+            ));
+        }
+        if self.port == 0 {
+            return Err(invalid("port", "must be an integer from 1 to 65535, got 0"));
+        }
+        if self.context.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(invalid(
+                "context",
+                format!("must not contain whitespace, got {:?}", excerpt(&self.context)),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `scheme://host:port/context`, which is also the instance's identity: the field
+    /// rules make it unambiguous.
+    pub fn url(&self) -> String {
+        format!("{}://{}:{}/{}", self.scheme, self.host, self.port, self.context)
+    }
+
+    /// Whether two instances denote the same endpoint (parameters and status aside).
+    pub fn same_identity(&self, other: &InstanceMeta) -> bool {
+        self.scheme == other.scheme && self.host == other.host && self.port == other.port && self.context == other.context
+    }
+}
+
+/// serde_json appends " at line 1 column 42" to data errors; the caller's message reads
+/// better without it.
+fn strip_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<InstanceMeta, Error> {
+        InstanceMeta::from_json(json.as_bytes())
+    }
+
+    #[test]
+    fn parses_the_seed_example_with_defaults() {
+        let m = parse(r#"{"scheme":"http","host":"192.168.1.100","port":8080,"context":"hello"}"#).unwrap();
+        assert_eq!(m.url(), "http://192.168.1.100:8080/hello");
+        assert!(m.parameters.is_empty());
+        let m = parse(r#"{"scheme":"http","host":"h","port":1,"extra":[1,2]}"#).unwrap();
+        assert_eq!(m.context, "");
+        assert_eq!(m.url(), "http://h:1/");
+    }
+
+    #[test]
+    fn serialises_all_six_fields() {
+        let mut m = InstanceMeta::new("http", "h", 80, "c").unwrap();
+        m.parameters.insert("env".into(), "dev".into());
+        let json = serde_json::to_value(&m).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"scheme":"http","host":"h","port":80,"context":"c","status":false,"parameters":{"env":"dev"}})
+        );
+    }
+
+    #[test]
+    fn names_the_bad_field() {
+        let cases = [
+            (r#"{"host":"h","port":1}"#, "scheme"),
+            (r#"{"scheme":"","host":"h","port":1}"#, "scheme"),
+            (r#"{"scheme":"1http","host":"h","port":1}"#, "scheme"),
+            (r#"{"scheme":"ht tp","host":"h","port":1}"#, "scheme"),
+            (r#"{"scheme":"http","port":1}"#, "host"),
+            (r#"{"scheme":"http","host":"a/b","port":1}"#, "host"),
+            (r#"{"scheme":"http","host":"a b","port":1}"#, "host"),
+            (r#"{"scheme":"http","host":"u@h","port":1}"#, "host"),
+            (r#"{"scheme":"http","host":"h"}"#, "port"),
+            (r#"{"scheme":"http","host":"h","port":0}"#, "port"),
+            (r#"{"scheme":"http","host":"h","port":65536}"#, "port"),
+            (r#"{"scheme":"http","host":"h","port":-1}"#, "port"),
+            (r#"{"scheme":"http","host":"h","port":80.5}"#, "port"),
+            (r#"{"scheme":"http","host":"h","port":"80"}"#, "port"),
+            (r#"{"scheme":"http","host":"h","port":1,"context":"a b"}"#, "context"),
+        ];
+        for (json, field) in cases {
+            let err = parse(json).unwrap_err().to_string();
+            assert!(err.contains(&format!("'{field}'")), "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_json_and_wrong_types() {
+        for json in ["", "{", "[]", "null", r#"{"scheme":1,"host":"h","port":1}"#, r#"{"scheme":"h","host":"h","port":1,"parameters":{"a":1}}"#] {
+            assert!(parse(json).is_err(), "{json:?}");
+        }
+    }
+
+    #[test]
+    fn identity_ignores_parameters_and_status() {
+        let a = InstanceMeta::new("http", "h", 1, "c").unwrap();
+        let mut b = a.clone();
+        b.status = true;
+        b.parameters.insert("k".into(), "v".into());
+        assert!(a.same_identity(&b));
+        assert!(!a.same_identity(&InstanceMeta::new("http", "h", 2, "c").unwrap()));
+    }
+}

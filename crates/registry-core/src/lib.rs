@@ -1,0 +1,34 @@
+//! The maregistry data model, embeddable in any Rust service.
+//!
+//! This crate holds everything a registry *is*, and nothing about how it is reached:
+//! no async runtime, no HTTP, no wall clock. Time comes in as an argument (`now`, in
+//! milliseconds since the Unix epoch) so that expiry and grace periods are tested without
+//! sleeping, and so that the caller decides which clock is authoritative.
+//!
+//! Modules:
+//! - `instance` — [`InstanceMeta`], one registered endpoint, with its validation rules,
+//!   identity (`scheme`, `host`, `port`, `context`) and url.
+//! - `service` — service-name validation ([`validate_service_name`]).
+//! - `registry` — [`Registry`]: the concurrent store with the version rules of the
+//!   behaviour contract (every change bumps one registry-wide counter; heartbeats of known
+//!   instances do not). Reads share a lock and never block each other; each service keeps
+//!   its encoded instance list until its next change.
+//! - `snapshot` — [`Snapshot`], the seed's wire format for leader → follower sync, with
+//!   `should_sync`, `merge` and `validate`.
+//! - `error` — the one error type of the crate, [`Error`].
+//! - `clock` — the [`Clock`] trait that callers implement; the crate itself never reads it.
+#![deny(missing_docs)]
+
+mod clock;
+mod error;
+mod instance;
+mod registry;
+mod service;
+mod snapshot;
+
+pub use clock::Clock;
+pub use error::Error;
+pub use instance::InstanceMeta;
+pub use registry::{Evicted, Registry};
+pub use service::{validate_service_name, MAX_SERVICE_NAME_LEN};
+pub use snapshot::Snapshot;

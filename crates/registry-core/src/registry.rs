@@ -1,0 +1,433 @@
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use bytes::Bytes;
+use hashlink::LinkedHashMap;
+
+use crate::error::Error;
+use crate::instance::InstanceMeta;
+use crate::service::validate_service_name;
+use crate::snapshot::Snapshot;
+
+/// The registry: services, their instances in registration order, and the versions.
+///
+/// One registry-wide version counter grows by one on every change (a new registration, a
+/// registration with new parameters, an unregistration that removed something, an
+/// eviction); `version(service)` is the counter's value at that service's last change.
+/// A heartbeat of a known instance is not a change.
+///
+/// Concurrency: one `RwLock` over the maps. Lookups and heartbeats of known instances take
+/// the shared side only (renewal times are atomics), so readers never block each other;
+/// changes take the exclusive side for O(1) work. Each service keeps an immutable view of
+/// its instance list, and the view keeps its JSON encoding, both built on first read after
+/// a change and dropped by the next change: `/findAll` on an unchanged service costs a
+/// map lookup and a reference-count increment. A snapshot holds the lock only long enough
+/// to clone one `Arc` per service.
+#[derive(Default)]
+pub struct Registry {
+    state: RwLock<State>,
+}
+
+/// An instance the eviction sweep removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evicted {
+    /// The service it was registered under.
+    pub service: String,
+    /// The instance, as registered.
+    pub instance: InstanceMeta,
+    /// Its last renewal, ms since the epoch.
+    pub renewed: u64,
+}
+
+#[derive(Default)]
+struct State {
+    services: HashMap<Arc<str>, Service>,
+    version: u64,
+}
+
+#[derive(Default)]
+struct Service {
+    /// Keyed by the instance url (its identity), in registration order.
+    instances: LinkedHashMap<Arc<str>, Arc<Slot>>,
+    /// The registry version at this service's last change.
+    version: u64,
+    /// The current instance list, built on demand; reset by every change.
+    view: OnceLock<Arc<View>>,
+}
+
+/// One registered instance. Immutable but for its renewal time.
+struct Slot {
+    /// The instance as answered: `status` is always `true`.
+    meta: InstanceMeta,
+    url: Arc<str>,
+    renewed: AtomicU64,
+}
+
+/// An immutable list of a service's instances at one version.
+struct View {
+    slots: Vec<Arc<Slot>>,
+    json: OnceLock<Bytes>,
+}
+
+const EMPTY_LIST: &[u8] = b"[]";
+
+impl Slot {
+    fn new(instance: &InstanceMeta, url: Arc<str>, now: u64) -> Arc<Slot> {
+        let mut meta = instance.clone();
+        meta.status = true;
+        Arc::new(Slot {
+            meta,
+            url,
+            renewed: AtomicU64::new(now),
+        })
+    }
+
+    fn renewed(&self) -> u64 {
+        self.renewed.load(Ordering::Relaxed)
+    }
+
+    fn renew(&self, now: u64) {
+        // A late, out-of-order heartbeat must not move the time backwards.
+        self.renewed.fetch_max(now, Ordering::Relaxed);
+    }
+}
+
+impl Service {
+    fn view(&self) -> Arc<View> {
+        self.view
+            .get_or_init(|| {
+                Arc::new(View {
+                    slots: self.instances.values().cloned().collect(),
+                    json: OnceLock::new(),
+                })
+            })
+            .clone()
+    }
+
+    /// Records a change of this service at registry version `version`.
+    fn changed(&mut self, version: u64) {
+        self.version = version;
+        self.view = OnceLock::new();
+    }
+}
+
+impl View {
+    fn json(&self) -> Bytes {
+        self.json
+            .get_or_init(|| {
+                let metas: Vec<&InstanceMeta> = self.slots.iter().map(|s| &s.meta).collect();
+                // Serialising plain strings, integers and string maps cannot fail.
+                Bytes::from(serde_json::to_vec(&metas).unwrap_or_else(|_| EMPTY_LIST.to_vec()))
+            })
+            .clone()
+    }
+}
+
+impl State {
+    fn bump(&mut self) -> u64 {
+        self.version += 1;
+        self.version
+    }
+
+    /// Inserts or updates one (already validated) instance; returns whether that was a
+    /// change.
+    fn upsert(&mut self, service: &str, url: Arc<str>, instance: &InstanceMeta, now: u64) -> bool {
+        if !self.services.contains_key(service) {
+            self.services.insert(Arc::from(service), Service::default());
+        }
+        let Some(svc) = self.services.get_mut(service) else {
+            return false;
+        };
+        let new_slot = match svc.instances.get_mut(&url) {
+            Some(slot) if slot.meta.parameters == instance.parameters => {
+                slot.renew(now);
+                return false;
+            }
+            Some(slot) => {
+                *slot = Slot::new(instance, url.clone(), now);
+                None
+            }
+            None => Some(Slot::new(instance, url.clone(), now)),
+        };
+        if let Some(slot) = new_slot {
+            svc.instances.insert(url, slot);
+        }
+        self.version += 1;
+        let version = self.version;
+        if let Some(svc) = self.services.get_mut(service) {
+            svc.changed(version);
+        }
+        true
+    }
+}
+
+impl Registry {
+    /// An empty registry at version 0.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        // No code path panics while holding the lock; should one ever, the maps are still
+        // consistent (every change is a single insert/remove), so recover rather than
+        // take the whole node down.
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers `instance` under `service`, or renews it if it is already there.
+    /// Registering an existing identity again replaces its parameters (a change only if
+    /// they differ). Answers the instance as stored, `status: true`.
+    pub fn register(&self, service: &str, instance: &InstanceMeta, now: u64) -> Result<InstanceMeta, Error> {
+        validate_service_name(service)?;
+        instance.validate()?;
+        let url: Arc<str> = Arc::from(instance.url());
+        if !self.renew_known(service, &url, Some(instance), now) {
+            self.write().upsert(service, url, instance, now);
+        }
+        Ok(answer(instance, true))
+    }
+
+    /// Removes `instance` (by identity) from `service`. Answers the instance with
+    /// `status: false`, whether or not it was registered; only a removal is a change.
+    pub fn unregister(&self, service: &str, instance: &InstanceMeta) -> Result<InstanceMeta, Error> {
+        validate_service_name(service)?;
+        instance.validate()?;
+        let url = instance.url();
+        let mut state = self.write();
+        let removed = state
+            .services
+            .get_mut(service)
+            .and_then(|svc| svc.instances.remove(url.as_str()))
+            .is_some();
+        if removed {
+            let version = state.bump();
+            if let Some(svc) = state.services.get_mut(service) {
+                svc.changed(version);
+            }
+        }
+        Ok(answer(instance, false))
+    }
+
+    /// A heartbeat: touches the renewal time of a known instance (not a change), or
+    /// registers an unknown one (a change; this heals a registry that lost data).
+    /// Returns `true` when it registered.
+    pub fn renew(&self, service: &str, instance: &InstanceMeta, now: u64) -> Result<bool, Error> {
+        self.renews(&[service], instance, now)
+    }
+
+    /// [`Registry::renew`] for several services at once. All names are checked before
+    /// anything is touched. Returns `true` when any of them registered.
+    pub fn renews(&self, services: &[&str], instance: &InstanceMeta, now: u64) -> Result<bool, Error> {
+        for service in services {
+            validate_service_name(service)?;
+        }
+        instance.validate()?;
+        let url: Arc<str> = Arc::from(instance.url());
+        let mut registered = false;
+        for service in services {
+            if !self.renew_known(service, &url, None, now) {
+                registered |= self.write().upsert(service, url.clone(), instance, now);
+            }
+        }
+        Ok(registered)
+    }
+
+    /// Renews `url` under `service` if it is registered (with the same parameters, when
+    /// `same_parameters` is given), under the shared lock. Returns whether it did.
+    fn renew_known(&self, service: &str, url: &str, same_parameters: Option<&InstanceMeta>, now: u64) -> bool {
+        let state = self.read();
+        let Some(slot) = state.services.get(service).and_then(|svc| svc.instances.get(url)) else {
+            return false;
+        };
+        if same_parameters.is_some_and(|i| i.parameters != slot.meta.parameters) {
+            return false;
+        }
+        slot.renew(now);
+        true
+    }
+
+    /// The instances of `service` in registration order; empty for an unknown service.
+    pub fn find_all(&self, service: &str) -> Vec<InstanceMeta> {
+        match self.view(service) {
+            Some(view) => view.slots.iter().map(|s| s.meta.clone()).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The JSON array `find_all` would encode to, kept until the service next changes.
+    pub fn find_all_json(&self, service: &str) -> Bytes {
+        match self.view(service) {
+            Some(view) => view.json(),
+            None => Bytes::from_static(EMPTY_LIST),
+        }
+    }
+
+    fn view(&self, service: &str) -> Option<Arc<View>> {
+        self.read().services.get(service).map(Service::view)
+    }
+
+    /// The registry version at `service`'s last change; 0 if it never changed.
+    pub fn version(&self, service: &str) -> u64 {
+        self.read().services.get(service).map_or(0, |s| s.version)
+    }
+
+    /// [`Registry::version`] for each name, in order, read at one instant.
+    pub fn versions(&self, services: &[&str]) -> Vec<u64> {
+        let state = self.read();
+        services
+            .iter()
+            .map(|name| state.services.get(*name).map_or(0, |s| s.version))
+            .collect()
+    }
+
+    /// The registry-wide version: the number of changes so far (or more, after a
+    /// takeover or a restore).
+    pub fn registry_version(&self) -> u64 {
+        self.read().version
+    }
+
+    /// How many instances are registered, over all services.
+    pub fn instance_count(&self) -> usize {
+        self.read().services.values().map(|s| s.instances.len()).sum()
+    }
+
+    /// Removes every instance whose last renewal is more than `ttl_ms` before `now`. Each
+    /// removal is a change. The scan runs under the shared lock; the exclusive lock is
+    /// taken only when something expired, and each candidate is checked again under it so
+    /// that a heartbeat that raced the scan wins.
+    pub fn evict_expired(&self, now: u64, ttl_ms: u64) -> Vec<Evicted> {
+        let expired = |slot: &Slot| slot.renewed().saturating_add(ttl_ms) < now;
+        let candidates: Vec<(Arc<str>, Arc<str>)> = {
+            let state = self.read();
+            state
+                .services
+                .iter()
+                .flat_map(|(name, svc)| {
+                    svc.instances
+                        .values()
+                        .filter(|slot| expired(slot))
+                        .map(move |slot| (name.clone(), slot.url.clone()))
+                })
+                .collect()
+        };
+        if candidates.is_empty() {
+            return Vec::new();
+        }
+        let mut state = self.write();
+        let mut evicted = Vec::with_capacity(candidates.len());
+        for (service, url) in candidates {
+            let still_expired = state
+                .services
+                .get(&service)
+                .and_then(|svc| svc.instances.get(&url))
+                .is_some_and(|slot| expired(slot));
+            if !still_expired {
+                continue;
+            }
+            let version = state.bump();
+            if let Some(svc) = state.services.get_mut(&service) {
+                if let Some(slot) = svc.instances.remove(&url) {
+                    evicted.push(Evicted {
+                        service: service.to_string(),
+                        instance: slot.meta.clone(),
+                        renewed: slot.renewed(),
+                    });
+                }
+                svc.changed(version);
+            }
+        }
+        evicted
+    }
+
+    /// What a node does when it becomes leader: raise the registry version above both its
+    /// own and `seen_version` (the highest version seen anywhere in the cluster), mark
+    /// every service as changed at that version so that consumers refetch from the new
+    /// leader, and treat every instance as renewed at `now` (a grace period of one TTL for
+    /// instances whose heartbeats went to the old leader). Returns the new version.
+    pub fn take_over(&self, seen_version: u64, now: u64) -> u64 {
+        let mut state = self.write();
+        let version = state.version.max(seen_version) + 1;
+        state.version = version;
+        for svc in state.services.values_mut() {
+            svc.version = version;
+            for slot in svc.instances.values() {
+                slot.renew(now);
+            }
+        }
+        version
+    }
+
+    /// A copy of the whole state. Holds the lock only to collect one reference per
+    /// service; copying and reading renewal times happens after it is released.
+    pub fn snapshot(&self) -> Snapshot {
+        let (version, services) = {
+            let state = self.read();
+            let services: Vec<(Arc<str>, u64, Arc<View>)> = state
+                .services
+                .iter()
+                .map(|(name, svc)| (name.clone(), svc.version, svc.view()))
+                .collect();
+            (state.version, services)
+        };
+        let mut snapshot = Snapshot {
+            version,
+            ..Snapshot::default()
+        };
+        for (name, svc_version, view) in services {
+            for slot in &view.slots {
+                snapshot
+                    .timestamps
+                    .insert(format!("{name}@{}", slot.url), slot.renewed());
+            }
+            snapshot
+                .registry
+                .insert(name.to_string(), view.slots.iter().map(|s| s.meta.clone()).collect());
+            snapshot.versions.insert(name.to_string(), svc_version);
+        }
+        snapshot
+    }
+
+    /// Replaces the whole state with `snapshot`, all or nothing: it is validated and the
+    /// new state built before the lock is taken, and swapped in at once. The registry
+    /// version becomes the snapshot's. An instance without a timestamp counts as renewed
+    /// at `now`. Restoring the same snapshot twice changes nothing.
+    pub fn restore(&self, snapshot: Snapshot, now: u64) -> Result<(), Error> {
+        snapshot.validate()?;
+        let Snapshot {
+            registry,
+            versions,
+            timestamps,
+            version,
+        } = snapshot;
+        let mut state = State {
+            services: HashMap::with_capacity(registry.len().max(versions.len())),
+            version,
+        };
+        for (name, instances) in registry {
+            let mut svc = Service::default();
+            for instance in instances {
+                let url: Arc<str> = Arc::from(instance.url());
+                let renewed = timestamps.get(&format!("{name}@{url}")).copied().unwrap_or(now);
+                svc.instances.insert(url.clone(), Slot::new(&instance, url, renewed));
+            }
+            svc.version = versions.get(&name).copied().unwrap_or(0);
+            state.services.insert(Arc::from(name), svc);
+        }
+        for (name, svc_version) in versions {
+            state.services.entry(Arc::from(name)).or_default().version = svc_version;
+        }
+        *self.write() = state;
+        Ok(())
+    }
+}
+
+fn answer(instance: &InstanceMeta, status: bool) -> InstanceMeta {
+    let mut meta = instance.clone();
+    meta.status = status;
+    meta
+}

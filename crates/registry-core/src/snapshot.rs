@@ -1,0 +1,123 @@
+use std::collections::{BTreeMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::instance::InstanceMeta;
+use crate::service::validate_service_name;
+
+/// The whole registry state as it travels from leader to follower, in the seed's JSON
+/// form:
+///
+/// ```json
+/// { "REGISTRY":   { "svc": [ { "scheme": "http", "host": "h", "port": 80, "context": "" } ] },
+///   "VERSIONS":   { "svc": 10 },
+///   "TIMESTAMPS": { "svc@http://h:80/": 1708876800000 },
+///   "version": 15 }
+/// ```
+///
+/// All four fields are required when parsing: a document that lacks one is not a
+/// snapshot. Maps are ordered, so encoding is deterministic.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Service name → instances in registration order.
+    #[serde(rename = "REGISTRY")]
+    pub registry: BTreeMap<String, Vec<InstanceMeta>>,
+    /// Service name → registry version at its last change.
+    #[serde(rename = "VERSIONS")]
+    pub versions: BTreeMap<String, u64>,
+    /// `service@url` → last renewal, ms since the epoch.
+    #[serde(rename = "TIMESTAMPS")]
+    pub timestamps: BTreeMap<String, u64>,
+    /// The registry version the snapshot was taken at.
+    pub version: u64,
+}
+
+impl Snapshot {
+    /// Parses and validates a snapshot.
+    pub fn from_json(json: &[u8]) -> Result<Snapshot, Error> {
+        let snapshot: Snapshot =
+            serde_json::from_slice(json).map_err(|e| Error::InvalidSnapshot(e.to_string()))?;
+        snapshot.validate()?;
+        Ok(snapshot)
+    }
+
+    /// Whether a node whose registry is at `local_version` should adopt this snapshot:
+    /// whenever the versions differ (a follower of a new leader may be *ahead* of it, and
+    /// must still converge to it).
+    pub fn should_sync(&self, local_version: u64) -> bool {
+        self.version != local_version
+    }
+
+    /// Checks every rule a registry relies on: valid service names and instances, no
+    /// identity twice within a service, no service version above the snapshot version.
+    /// Timestamps of instances that are not in `REGISTRY` are ignored.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |msg: String| Err(Error::InvalidSnapshot(msg));
+        for (name, instances) in &self.registry {
+            validate_service_name(name).map_err(|e| Error::InvalidSnapshot(e.to_string()))?;
+            let mut seen = HashSet::with_capacity(instances.len());
+            for instance in instances {
+                instance
+                    .validate()
+                    .map_err(|e| Error::InvalidSnapshot(format!("service {name:?}: {e}")))?;
+                let url = instance.url();
+                if !seen.insert(url) {
+                    return bad(format!("service {name:?} lists {} twice", instance.url()));
+                }
+            }
+        }
+        for (name, version) in &self.versions {
+            validate_service_name(name).map_err(|e| Error::InvalidSnapshot(e.to_string()))?;
+            if *version > self.version {
+                return bad(format!(
+                    "VERSIONS[{name:?}] = {version} is above the snapshot version {}",
+                    self.version
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Folds `other` into `self`: the union of services, and for a service both hold,
+    /// the one with the higher version wins whole (instances, version and timestamps; on
+    /// a tie `self` is kept). The snapshot version becomes the higher of the two.
+    pub fn merge(&mut self, other: Snapshot) {
+        let Snapshot {
+            mut registry,
+            versions,
+            timestamps,
+            version,
+        } = other;
+        let mut taken: HashSet<String> = HashSet::new();
+        let names: Vec<String> = registry.keys().chain(versions.keys()).cloned().collect();
+        for name in names {
+            if taken.contains(&name) {
+                continue;
+            }
+            let theirs = versions.get(&name).copied().unwrap_or(0);
+            let ours = self.versions.get(&name).copied();
+            let known = ours.is_some() || self.registry.contains_key(&name);
+            if known && theirs <= ours.unwrap_or(0) {
+                continue;
+            }
+            let prefix = format!("{name}@");
+            self.timestamps.retain(|key, _| !key.starts_with(&prefix));
+            match registry.remove(&name) {
+                Some(instances) => self.registry.insert(name.clone(), instances),
+                None => self.registry.remove(&name),
+            };
+            match versions.get(&name) {
+                Some(v) => self.versions.insert(name.clone(), *v),
+                None => self.versions.remove(&name),
+            };
+            taken.insert(name);
+        }
+        for (key, ts) in timestamps {
+            if key.split_once('@').is_some_and(|(name, _)| taken.contains(name)) {
+                self.timestamps.insert(key, ts);
+            }
+        }
+        self.version = self.version.max(version);
+    }
+}

@@ -1,0 +1,120 @@
+//! Snapshot, restore, merge and should_sync (SPEC §4.5, §5).
+
+use registry_core::{InstanceMeta, Registry, Snapshot};
+
+fn inst(port: u16) -> InstanceMeta {
+    InstanceMeta::new("http", "192.168.1.100", port, "hello").unwrap()
+}
+
+#[test]
+fn snapshot_after_one_registration_matches_the_seed() {
+    let r = Registry::new();
+    r.register("com.test.HelloService", &inst(8080), 1_708_876_800_000).unwrap();
+    let json = serde_json::to_value(r.snapshot()).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "REGISTRY": { "com.test.HelloService": [
+                {"scheme":"http","host":"192.168.1.100","port":8080,"context":"hello","status":true,"parameters":{}}
+            ]},
+            "VERSIONS": { "com.test.HelloService": 1 },
+            "TIMESTAMPS": { "com.test.HelloService@http://192.168.1.100:8080/hello": 1_708_876_800_000u64 },
+            "version": 1
+        })
+    );
+}
+
+#[test]
+fn restore_round_trips_and_is_idempotent() {
+    let leader = Registry::new();
+    leader.register("a", &inst(1), 10).unwrap();
+    leader.register("a", &inst(2), 20).unwrap();
+    leader.register("b", &inst(3), 30).unwrap();
+    leader.unregister("b", &inst(3)).unwrap();
+    let snap = leader.snapshot();
+
+    let follower = Registry::new();
+    follower.register("stale", &inst(9), 0).unwrap();
+    let json = serde_json::to_vec(&snap).unwrap();
+    follower.restore(Snapshot::from_json(&json).unwrap(), 99).unwrap();
+    assert_eq!(follower.snapshot(), snap);
+    assert_eq!(follower.registry_version(), 4);
+    assert_eq!(follower.version("b"), 4, "an emptied service keeps its version");
+    assert_eq!(follower.version("stale"), 0, "restore replaces, it does not merge");
+    follower.restore(snap.clone(), 99).unwrap();
+    assert_eq!(follower.snapshot(), snap);
+}
+
+#[test]
+fn restore_fills_missing_timestamps_with_now() {
+    let json = br#"{"REGISTRY":{"s":[{"scheme":"http","host":"h","port":1,"context":"c"}]},
+                   "VERSIONS":{"s":1},"TIMESTAMPS":{},"version":1}"#;
+    let r = Registry::new();
+    r.restore(Snapshot::from_json(json).unwrap(), 777).unwrap();
+    assert_eq!(r.snapshot().timestamps["s@http://h:1/c"], 777);
+    assert!(r.find_all("s")[0].status);
+}
+
+#[test]
+fn a_bad_snapshot_leaves_the_state_untouched() {
+    let r = Registry::new();
+    r.register("keep", &inst(1), 5).unwrap();
+    let before = r.snapshot();
+    let bad_documents: &[&[u8]] = &[
+        b"",
+        b"not json",
+        b"{\"REGISTRY\":{},\"VERSIONS\":{},\"TIMESTAMPS\":{}}",
+        b"{\"REGISTRY\":{},\"VERSIONS\":{},\"TIMESTAMPS\":{},\"version\":-1}",
+        b"{\"REGISTRY\":{\"s\":[{\"scheme\":\"http\",\"host\":\"h\",\"port\":0}]},\"VERSIONS\":{},\"TIMESTAMPS\":{},\"version\":1}",
+        b"{\"REGISTRY\":{\"bad name\":[]},\"VERSIONS\":{},\"TIMESTAMPS\":{},\"version\":1}",
+        b"{\"REGISTRY\":{},\"VERSIONS\":{\"s\":9},\"TIMESTAMPS\":{},\"version\":1}",
+        b"{\"REGISTRY\":{\"s\":[{\"scheme\":\"http\",\"host\":\"h\",\"port\":1},{\"scheme\":\"http\",\"host\":\"h\",\"port\":1}]},\"VERSIONS\":{},\"TIMESTAMPS\":{},\"version\":1}",
+    ];
+    for doc in bad_documents {
+        assert!(Snapshot::from_json(doc).is_err(), "{}", String::from_utf8_lossy(doc));
+    }
+    // A snapshot built in code skips parsing; restore validates it anyway.
+    let mut bad = before.clone();
+    bad.versions.insert("keep".into(), 1_000);
+    assert!(r.restore(bad, 0).is_err());
+    assert_eq!(r.snapshot(), before);
+}
+
+#[test]
+fn should_sync_when_versions_differ() {
+    let s = Snapshot {
+        version: 7,
+        ..Snapshot::default()
+    };
+    assert!(s.should_sync(6));
+    assert!(s.should_sync(8), "a follower ahead of a new leader still converges");
+    assert!(!s.should_sync(7));
+}
+
+#[test]
+fn merge_takes_the_newer_version_per_service() {
+    let a = Registry::new();
+    a.register("shared", &inst(1), 1).unwrap(); // v1
+    a.register("only_a", &inst(2), 2).unwrap(); // v2
+    let b = Registry::new();
+    b.register("shared", &inst(3), 3).unwrap(); // v1
+    b.register("shared", &inst(4), 4).unwrap(); // v2
+    b.register("only_b", &inst(5), 5).unwrap(); // v3
+
+    let mut merged = a.snapshot();
+    merged.merge(b.snapshot());
+    assert_eq!(merged.version, 3);
+    assert_eq!(merged.registry["shared"].iter().map(|i| i.port).collect::<Vec<_>>(), vec![3, 4]);
+    assert_eq!(merged.versions["shared"], 2);
+    assert_eq!(merged.registry["only_a"][0].port, 2);
+    assert_eq!(merged.registry["only_b"][0].port, 5);
+    assert!(!merged.timestamps.contains_key("shared@http://192.168.1.100:1/hello"));
+    assert_eq!(merged.timestamps["shared@http://192.168.1.100:4/hello"], 4);
+    merged.validate().unwrap();
+
+    // The older side loses: merging a's snapshot into the result changes nothing but
+    // keeps only_a.
+    let before = merged.clone();
+    merged.merge(a.snapshot());
+    assert_eq!(merged, before);
+}
