@@ -1,0 +1,391 @@
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use registry_core::{Clock, Registry, Snapshot};
+
+use crate::election::Election;
+use crate::error::ClusterError;
+use crate::server::{normalize_url, Server};
+
+/// This node's part in the cluster right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// This node takes the writes.
+    Leader,
+    /// Another node leads; writes go to its url.
+    Follower {
+        /// The leader's url.
+        leader: String,
+    },
+    /// No leader is known (before the first probe, or without a quorum): writes are
+    /// refused.
+    NoLeader,
+}
+
+/// The configured servers, what the last probe saw of each, and who leads.
+///
+/// All state changes go through [`Cluster::update`] (after a probe round) and
+/// [`Cluster::make_leader`] (the `/sl` override); both apply the takeover rules when this
+/// node becomes leader.
+pub struct Cluster {
+    registry: Arc<Registry>,
+    clock: Arc<dyn Clock>,
+    election: Arc<dyn Election>,
+    me: usize,
+    state: RwLock<State>,
+}
+
+struct State {
+    /// Every configured server in configuration order, this node included. For peers,
+    /// `status`, `leader` and `version` are what the last probe saw; for this node,
+    /// `status` is always true and `leader` says whether it leads.
+    servers: Vec<Server>,
+    /// Index of the leader in `servers`.
+    leader: Option<usize>,
+}
+
+impl Cluster {
+    /// A cluster of `server_list` plus `my_url` (added when missing). Urls are normalised
+    /// and duplicates dropped. A cluster of one leads from the start; otherwise no node
+    /// leads until the first probe round.
+    pub fn new(
+        my_url: &str,
+        server_list: &[String],
+        registry: Arc<Registry>,
+        clock: Arc<dyn Clock>,
+        election: Arc<dyn Election>,
+    ) -> Result<Cluster, ClusterError> {
+        let my_url = normalize_url(my_url)?;
+        let mut urls: Vec<String> = Vec::with_capacity(server_list.len() + 1);
+        for url in server_list {
+            let url = normalize_url(url)?;
+            if !urls.contains(&url) {
+                urls.push(url);
+            }
+        }
+        if !urls.contains(&my_url) {
+            urls.push(my_url.clone());
+        }
+        let me = urls.iter().position(|u| *u == my_url).unwrap_or(0);
+        let alone = urls.len() == 1;
+        let servers = urls
+            .into_iter()
+            .map(|url| Server {
+                status: url == my_url,
+                leader: alone,
+                url,
+                version: 0,
+            })
+            .collect();
+        Ok(Cluster {
+            registry,
+            clock,
+            election,
+            me,
+            state: RwLock::new(State {
+                servers,
+                leader: alone.then_some(me),
+            }),
+        })
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The registry this node serves.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The election rule in use.
+    pub fn election(&self) -> &dyn Election {
+        self.election.as_ref()
+    }
+
+    /// This node's normalised url.
+    pub fn my_url(&self) -> String {
+        self.read().servers[self.me].url.clone()
+    }
+
+    /// The urls of the other configured servers.
+    pub fn peer_urls(&self) -> Vec<String> {
+        let state = self.read();
+        state
+            .servers
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != self.me)
+            .map(|(_, s)| s.url.clone())
+            .collect()
+    }
+
+    /// How many servers are configured, this node included.
+    pub fn size(&self) -> usize {
+        self.read().servers.len()
+    }
+
+    fn describe(&self, state: &State, index: usize) -> Server {
+        let mut server = state.servers[index].clone();
+        server.leader = state.leader == Some(index);
+        if index == self.me {
+            server.status = true;
+            server.version = self.registry.registry_version();
+        }
+        server
+    }
+
+    /// This node, as `/info` answers it.
+    pub fn myself(&self) -> Server {
+        self.describe(&self.read(), self.me)
+    }
+
+    /// Every configured server as this node sees it; only the leader it follows (or
+    /// itself, when it leads) has `leader: true`.
+    pub fn servers(&self) -> Vec<Server> {
+        let state = self.read();
+        (0..state.servers.len()).map(|i| self.describe(&state, i)).collect()
+    }
+
+    /// The leader, if there is one.
+    pub fn leader(&self) -> Option<Server> {
+        let state = self.read();
+        state.leader.map(|i| self.describe(&state, i))
+    }
+
+    /// This node's role.
+    pub fn role(&self) -> Role {
+        let state = self.read();
+        match state.leader {
+            Some(i) if i == self.me => Role::Leader,
+            Some(i) => Role::Follower {
+                leader: state.servers[i].url.clone(),
+            },
+            None => Role::NoLeader,
+        }
+    }
+
+    /// Whether this node leads.
+    pub fn is_leader(&self) -> bool {
+        self.read().leader == Some(self.me)
+    }
+
+    /// Records one probe round (`probes[i]` is what the peer at `urls[i]` answered, or
+    /// `None` when it was unreachable), then elects and applies the outcome. Answers the
+    /// role that results.
+    pub fn update(&self, probes: &[(String, Option<Server>)]) -> Role {
+        let mut state = self.write();
+        for (url, probe) in probes {
+            let Some(index) = state.servers.iter().position(|s| s.url == *url) else {
+                continue;
+            };
+            if index == self.me {
+                continue;
+            }
+            let server = &mut state.servers[index];
+            match probe {
+                Some(seen) => {
+                    if normalize_url(&seen.url).ok().as_deref() != Some(url.as_str()) {
+                        tracing::warn!(configured = %url, reported = %seen.url, "a peer reports another url than the one configured for it; check its --my-url");
+                    }
+                    server.status = true;
+                    server.leader = seen.leader;
+                    server.version = seen.version;
+                }
+                None => {
+                    // Keep the last version seen: a new leader must rise above it.
+                    server.status = false;
+                    server.leader = false;
+                }
+            }
+        }
+        let me_leads = state.leader == Some(self.me);
+        state.servers[self.me].leader = me_leads;
+        let decision = self.election.elect(&state.servers);
+        match decision {
+            Some(i) if i == self.me => {
+                if !me_leads {
+                    self.take_over(&mut state, "elected");
+                }
+            }
+            Some(i) => {
+                if state.leader != Some(i) {
+                    tracing::info!(leader = %state.servers[i].url, rule = self.election.name(), "following a new leader");
+                }
+                self.step_down(&mut state, Some(i));
+            }
+            None => {
+                if state.leader.is_some() {
+                    tracing::warn!(rule = self.election.name(), "no leader: writes are refused until one is elected");
+                }
+                self.step_down(&mut state, None);
+            }
+        }
+        drop(state);
+        self.role()
+    }
+
+    /// The operator's override (`/sl`): this node leads from now on, applying the
+    /// takeover rules if it did not lead already. Answers this node.
+    pub fn make_leader(&self) -> Server {
+        let mut state = self.write();
+        if state.leader != Some(self.me) {
+            self.take_over(&mut state, "set leader by operator");
+        }
+        self.describe(&state, self.me)
+    }
+
+    /// Replaces the registry with `snapshot` if this node still follows `leader_url`;
+    /// holding the cluster state meanwhile keeps a concurrent takeover from being
+    /// overwritten. Answers whether it restored.
+    pub(crate) fn restore_from(&self, leader_url: &str, snapshot: Snapshot) -> Result<bool, registry_core::Error> {
+        let state = self.read();
+        let follows = state
+            .leader
+            .is_some_and(|i| i != self.me && state.servers[i].url == leader_url);
+        if !follows {
+            return Ok(false);
+        }
+        self.registry.restore(snapshot, self.clock.now_ms())?;
+        Ok(true)
+    }
+
+    fn step_down(&self, state: &mut State, leader: Option<usize>) {
+        if state.leader == Some(self.me) {
+            tracing::warn!("this node no longer leads");
+        }
+        state.leader = leader;
+        state.servers[self.me].leader = false;
+    }
+
+    /// The takeover rules: versions rise above every version seen in the cluster, and
+    /// every instance gets a fresh grace period.
+    fn take_over(&self, state: &mut State, why: &str) {
+        let seen = state.servers.iter().map(|s| s.version).max().unwrap_or(0);
+        let version = self.registry.take_over(seen, self.clock.now_ms());
+        state.leader = Some(self.me);
+        state.servers[self.me].leader = true;
+        tracing::info!(version, highest_seen = seen, rule = self.election.name(), why, "this node is now the leader");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::election::{HashElection, QuorumElection};
+    use registry_core::InstanceMeta;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    struct FixedClock(AtomicU64);
+    impl Clock for FixedClock {
+        fn now_ms(&self) -> u64 {
+            self.0.load(Ordering::Relaxed)
+        }
+    }
+
+    const A: &str = "http://127.0.0.1:8081";
+    const B: &str = "http://127.0.0.1:8082";
+    const C: &str = "http://127.0.0.1:8083";
+
+    fn cluster(me: &str, list: &[&str], election: Arc<dyn Election>) -> (Cluster, Arc<Registry>) {
+        let registry = Arc::new(Registry::new());
+        let list: Vec<String> = list.iter().map(|s| (*s).to_owned()).collect();
+        let clock = Arc::new(FixedClock(AtomicU64::new(1_000_000)));
+        (Cluster::new(me, &list, registry.clone(), clock, election).unwrap(), registry)
+    }
+
+    fn seen(url: &str, leader: bool, version: u64) -> (String, Option<Server>) {
+        (
+            url.to_owned(),
+            Some(Server {
+                url: url.to_owned(),
+                status: true,
+                leader,
+                version,
+            }),
+        )
+    }
+
+    fn gone(url: &str) -> (String, Option<Server>) {
+        (url.to_owned(), None)
+    }
+
+    #[test]
+    fn a_cluster_of_one_leads_from_the_start_at_version_zero() {
+        let (c, r) = cluster("http://localhost:8484/", &[], Arc::new(HashElection));
+        assert_eq!(c.role(), Role::Leader);
+        assert_eq!(r.registry_version(), 0);
+        assert_eq!(c.myself().url, "http://127.0.0.1:8484");
+        assert_eq!(c.servers().len(), 1);
+    }
+
+    #[test]
+    fn my_url_joins_the_list_once() {
+        let (c, _) = cluster("http://localhost:8082", &[A, "http://127.0.0.1:8082/"], Arc::new(HashElection));
+        assert_eq!(c.size(), 2);
+        assert_eq!(c.peer_urls(), vec![A.to_owned()]);
+        assert_eq!(c.role(), Role::NoLeader, "no leader before the first probe");
+    }
+
+    #[test]
+    fn takeover_raises_the_version_above_everything_seen_and_renews() {
+        let (c, r) = cluster(A, &[A, B], Arc::new(HashElection));
+        r.register("svc", &InstanceMeta::new("http", "h", 1, "").unwrap(), 0).unwrap();
+        // B is gone, but it was last seen at version 40.
+        c.update(&[seen(B, false, 40)]);
+        assert_eq!(c.role(), Role::Leader, "A has the smaller hash");
+        assert_eq!(r.registry_version(), 41);
+        assert_eq!(r.version("svc"), 41, "consumers refetch from the new leader");
+        assert!(r.evict_expired(1_000_000 + 20_000, 20_000).is_empty(), "grace period from the takeover");
+    }
+
+    #[test]
+    fn the_follower_follows_and_a_returning_node_does_not_take_back_leadership() {
+        let (b, rb) = cluster(B, &[A, B], Arc::new(HashElection));
+        assert_eq!(b.update(&[gone(A)]), Role::Leader, "alone, B leads");
+        let v = rb.registry_version();
+        // A comes back, not leading, with a smaller hash: leadership is sticky.
+        assert_eq!(b.update(&[seen(A, false, 0)]), Role::Leader);
+        assert_eq!(rb.registry_version(), v, "no second takeover");
+
+        let (a, _) = cluster(A, &[A, B], Arc::new(HashElection));
+        // Restarted A probes first and joins the current leader.
+        assert_eq!(a.update(&[seen(B, true, v)]), Role::Follower { leader: B.to_owned() });
+        assert!(!a.is_leader());
+        assert_eq!(a.leader().unwrap().url, B);
+    }
+
+    #[test]
+    fn two_leaders_in_sight_resolve_by_hash_and_the_loser_steps_down() {
+        let (b, _) = cluster(B, &[A, B], Arc::new(HashElection));
+        b.update(&[gone(A)]);
+        assert!(b.is_leader());
+        assert_eq!(b.update(&[seen(A, true, 3)]), Role::Follower { leader: A.to_owned() });
+        let leaders: Vec<_> = b.servers().into_iter().filter(|s| s.leader).map(|s| s.url).collect();
+        assert_eq!(leaders, vec![A.to_owned()]);
+    }
+
+    #[test]
+    fn quorum_loses_and_regains_a_leader() {
+        let (c, _) = cluster(C, &[A, B, C], Arc::new(QuorumElection));
+        // B and C differ in their last character only, so B's hash is C's minus one.
+        assert_eq!(c.update(&[gone(A), seen(B, false, 0)]), Role::Follower { leader: B.to_owned() });
+        assert_eq!(c.update(&[gone(A), gone(B)]), Role::NoLeader);
+        assert!(c.leader().is_none());
+        assert_eq!(c.update(&[gone(A), seen(B, true, 9)]), Role::Follower { leader: B.to_owned() });
+    }
+
+    #[test]
+    fn make_leader_takes_over_once() {
+        let (b, rb) = cluster(B, &[A, B], Arc::new(HashElection));
+        b.update(&[seen(A, true, 7)]);
+        let me = b.make_leader();
+        assert!(me.leader);
+        assert_eq!(me.version, 8);
+        assert_eq!(b.make_leader().version, 8, "already leading: nothing changes");
+        assert_eq!(rb.registry_version(), 8);
+    }
+}

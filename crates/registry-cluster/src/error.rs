@@ -1,0 +1,21 @@
+/// What can go wrong in cluster configuration and sync.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// A server url in the configuration is not usable.
+    #[error("invalid server url {url:?}: {reason}")]
+    InvalidUrl {
+        /// The url as given.
+        url: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// An election name that is not `auto`, `hash` or `quorum`.
+    #[error("unknown election {0:?}: expected auto, hash or quorum")]
+    UnknownElection(String),
+    /// The leader's snapshot could not be fetched.
+    #[error("fetching the leader's snapshot failed: {0}")]
+    Fetch(#[from] registry_http::HttpInvokeError),
+    /// The leader's snapshot did not parse or validate; the local data was kept.
+    #[error("the leader's snapshot was rejected: {0}")]
+    Snapshot(#[from] registry_core::Error),
+}

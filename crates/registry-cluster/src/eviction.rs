@@ -1,0 +1,92 @@
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use registry_core::Clock;
+use tokio::time::MissedTickBehavior;
+
+use crate::cluster::Cluster;
+
+/// The passive health check (SPEC §3): every `interval`, the leader (and only the leader)
+/// removes the instances not renewed for more than `ttl`. Stops when `shutdown`
+/// completes.
+pub async fn run_evictor(
+    cluster: Arc<Cluster>,
+    clock: Arc<dyn Clock>,
+    ttl: Duration,
+    interval: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = ticker.tick() => {}
+        }
+        if !cluster.is_leader() {
+            continue;
+        }
+        for gone in cluster.registry().evict_expired(clock.now_ms(), ttl_ms) {
+            tracing::info!(
+                service = %gone.service,
+                instance = %gone.instance.url(),
+                last_renewed = gone.renewed,
+                "evicted an instance that stopped renewing"
+            );
+        }
+    }
+    tracing::debug!("eviction loop stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::election::HashElection;
+    use crate::MonotonicClock;
+    use registry_core::{InstanceMeta, Registry};
+
+    #[tokio::test(start_paused = true)]
+    async fn evicts_after_the_ttl_and_not_before() {
+        let registry = Arc::new(Registry::new());
+        let clock: Arc<dyn Clock> = Arc::new(MonotonicClock::new());
+        let cluster = Arc::new(
+            Cluster::new("http://127.0.0.1:1", &[], registry.clone(), clock.clone(), Arc::new(HashElection)).unwrap(),
+        );
+        let live = InstanceMeta::new("http", "h", 1, "").unwrap();
+        let dead = InstanceMeta::new("http", "h", 2, "").unwrap();
+        registry.register("svc", &live, clock.now_ms()).unwrap();
+        registry.register("svc", &dead, clock.now_ms()).unwrap();
+
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(run_evictor(
+            cluster,
+            clock.clone(),
+            Duration::from_secs(20),
+            Duration::from_secs(10),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        // Heartbeats for `live` every 5 s; `dead` never renews.
+        for _ in 0..4 {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            registry.renew("svc", &live, clock.now_ms()).unwrap();
+        }
+        // t = 20 s: the sweep at 20 s sees `dead` exactly one TTL old, not older.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(registry.find_all("svc").len(), 2);
+        // The sweep at 30 s evicts it; `live` stays.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        registry.renew("svc", &live, clock.now_ms()).unwrap();
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        let ports: Vec<u16> = registry.find_all("svc").iter().map(|i| i.port).collect();
+        assert_eq!(ports, vec![1]);
+        assert_eq!(registry.registry_version(), 3, "the eviction was a change");
+
+        stop.send(()).unwrap();
+        task.await.unwrap();
+    }
+}
