@@ -1,1 +1,29 @@
-//! placeholder
+//! maregistry's HTTP API (SPEC §3): hyper 1.x handlers over the registry and the cluster.
+//!
+//! Modules:
+//! - `server` — [`serve`]: the accept loop, HTTP/1.1 keep-alive connections, and graceful
+//!   shutdown driven by a future the caller passes in.
+//! - `router` — maps a path to its handler and checks the method; it only dispatches.
+//! - `handlers` — one file per family: `registration` (`/reg`, `/unreg`, `/renew`,
+//!   `/renews`), `discovery` (`/findAll`, `/version`, `/versions`), `cluster` (`/info`,
+//!   `/cluster`, `/leader`, `/sl`), `snapshot` (`/snapshot`).
+//! - `forward` — a follower relays writes to the leader, answer unchanged.
+//! - `request` — query parameters and the size-limited body.
+//! - `error` — [`ApiError`] and the one function that turns it into a status and the
+//!   JSON error object.
+//!
+//! Every handler is total: bad input becomes a 4xx JSON answer, never a panic.
+#![deny(missing_docs)]
+
+mod app;
+mod error;
+mod forward;
+mod handlers;
+mod request;
+mod router;
+mod server;
+
+pub use app::App;
+pub use error::ApiError;
+pub use forward::FORWARDED_HEADER;
+pub use server::serve;

@@ -100,6 +100,14 @@ impl InstanceMeta {
     /// Parses and validates one instance from JSON. The error names the field at fault,
     /// or `body` when the text is not JSON at all.
     pub fn from_json(json: &[u8]) -> Result<Self, Error> {
+        // serde would also read a struct from an array (`["http","h",80]`); the wire
+        // format is an object and nothing else.
+        if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(json) {
+                Ok(_) => invalid("body", "must be a JSON object"),
+                Err(e) => invalid("body", format!("is not valid JSON: {e}")),
+            });
+        }
         let de = &mut serde_json::Deserializer::from_slice(json);
         let raw: RawInstance = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
@@ -241,9 +249,17 @@ mod tests {
 
     #[test]
     fn rejects_malformed_json_and_wrong_types() {
-        for json in ["", "{", "[]", "null", r#"{"scheme":1,"host":"h","port":1}"#, r#"{"scheme":"h","host":"h","port":1,"parameters":{"a":1}}"#] {
+        for json in ["", "{", "[]", r#"["http","h",80]"#, "null", "42", r#"{"scheme":1,"host":"h","port":1}"#, r#"{"scheme":"h","host":"h","port":1,"parameters":{"a":1}}"#] {
             assert!(parse(json).is_err(), "{json:?}");
         }
+    }
+
+    #[test]
+    fn only_an_object_is_an_instance() {
+        for json in [r#"["http","h",80]"#, "[]", "null", "\"s\"", "7"] {
+            assert_eq!(parse(json).unwrap_err().to_string(), "invalid instance: 'body' must be a JSON object", "{json}");
+        }
+        assert!(parse("[1").unwrap_err().to_string().contains("not valid JSON"));
     }
 
     #[test]

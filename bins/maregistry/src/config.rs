@@ -1,0 +1,236 @@
+//! Settings: the command line (each flag also from `MAREGISTRY_<FLAG>`), parsed into a
+//! raw form by clap and validated into [`Config`]. A bad value stops the program with a
+//! message naming it; nothing falls back to a default silently.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use clap::Parser;
+use registry_cluster::{normalize_url, ElectionKind};
+
+/// The settings of one node, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Instances not renewed for longer than this are evicted.
+    pub ttl: Duration,
+    /// How often the leader looks for expired instances.
+    pub evict_interval: Duration,
+    /// The largest request body accepted, in bytes.
+    pub max_body: usize,
+    /// The cluster's server urls, normalised; empty for a single node.
+    pub server_list: Vec<String>,
+    /// This node's url as the others reach it; `None` for `http://<bind>:<port>`.
+    pub my_url: Option<String>,
+    /// The election rule.
+    pub election: ElectionKind,
+    /// How often the cluster loop probes, elects and syncs.
+    pub cluster_interval: Duration,
+    /// Connect and read timeout of calls to other nodes (probes, sync, forwarding).
+    pub http_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            ttl: Duration::from_secs(20),
+            evict_interval: Duration::from_secs(10),
+            max_body: 64 * 1024,
+            server_list: Vec::new(),
+            my_url: None,
+            election: ElectionKind::Auto,
+            cluster_interval: Duration::from_secs(5),
+            http_timeout: Duration::from_millis(500),
+        }
+    }
+}
+
+impl Config {
+    /// How many servers the cluster has once `my_url` joins the list.
+    pub fn cluster_size(&self, my_url: &str) -> usize {
+        let mine = normalize_url(my_url).ok();
+        let listed = self.server_list.len();
+        match mine {
+            Some(mine) if self.server_list.contains(&mine) => listed,
+            _ => listed + 1,
+        }
+    }
+}
+
+/// The command line as typed.
+#[derive(Debug, Parser)]
+#[command(name = "maregistry", version, about = "A service registry, wire-compatible with the kkrpc registry API.")]
+pub struct Cli {
+    /// Address to listen on.
+    #[arg(long, env = "MAREGISTRY_BIND", default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "MAREGISTRY_PORT", default_value_t = 8484)]
+    pub port: u16,
+    /// Evict instances not renewed for this long (e.g. 500ms, 20s, 1m).
+    #[arg(long, env = "MAREGISTRY_TTL", default_value = "20s", value_parser = parse_duration)]
+    pub ttl: Duration,
+    /// How often the leader checks for expired instances.
+    #[arg(long, env = "MAREGISTRY_EVICT_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub evict_interval: Duration,
+    /// Largest request body accepted (e.g. 65536, 64KiB, 1MiB).
+    #[arg(long, env = "MAREGISTRY_MAX_BODY", default_value = "64KiB", value_parser = parse_size)]
+    pub max_body: usize,
+    /// The cluster's servers, comma-separated urls (this node joins if missing).
+    #[arg(long, env = "MAREGISTRY_SERVER_LIST", value_delimiter = ',')]
+    pub server_list: Vec<String>,
+    /// This node's url as the other servers reach it [default: http://<bind>:<port>].
+    #[arg(long, env = "MAREGISTRY_MY_URL")]
+    pub my_url: Option<String>,
+    /// Election rule: auto (quorum for 3+ servers, else hash), hash or quorum.
+    #[arg(long, env = "MAREGISTRY_ELECTION", default_value = "auto")]
+    pub election: ElectionKind,
+    /// How often to probe the other servers, elect and sync.
+    #[arg(long, env = "MAREGISTRY_CLUSTER_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub cluster_interval: Duration,
+    /// Connect and read timeout for calls to other servers.
+    #[arg(long, env = "MAREGISTRY_HTTP_TIMEOUT", default_value = "500ms", value_parser = parse_duration)]
+    pub http_timeout: Duration,
+}
+
+impl Cli {
+    /// Checks what clap cannot: non-zero durations and sizes, usable urls. Answers the
+    /// address to bind and the validated settings, or a message naming the bad value.
+    pub fn validate(self) -> Result<(SocketAddr, Config), String> {
+        for (flag, value) in [
+            ("--ttl", self.ttl),
+            ("--evict-interval", self.evict_interval),
+            ("--cluster-interval", self.cluster_interval),
+            ("--http-timeout", self.http_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(format!("{flag} must be greater than zero"));
+            }
+        }
+        if self.max_body == 0 {
+            return Err("--max-body must be greater than zero".to_owned());
+        }
+        let mut server_list = Vec::new();
+        for url in self.server_list.iter().map(|u| u.trim()).filter(|u| !u.is_empty()) {
+            let url = normalize_url(url).map_err(|e| format!("--server-list: {e}"))?;
+            if !server_list.contains(&url) {
+                server_list.push(url);
+            }
+        }
+        let my_url = match self.my_url {
+            Some(url) => Some(normalize_url(&url).map_err(|e| format!("--my-url: {e}"))?),
+            None => None,
+        };
+        if my_url.is_none() && !server_list.is_empty() && self.bind.is_unspecified() {
+            return Err(format!(
+                "--my-url is required with --server-list when binding to {}: the other servers need an address they can reach",
+                self.bind
+            ));
+        }
+        let config = Config {
+            ttl: self.ttl,
+            evict_interval: self.evict_interval,
+            max_body: self.max_body,
+            server_list,
+            my_url,
+            election: self.election,
+            cluster_interval: self.cluster_interval,
+            http_timeout: self.http_timeout,
+        };
+        Ok((SocketAddr::new(self.bind, self.port), config))
+    }
+}
+
+/// `500ms`, `5s`, `1m`, `1h`: a whole number and a unit. A bare number is refused, so
+/// that `--ttl 20` cannot silently mean 20 ms or 20 hours.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration: expected a whole number and a unit, e.g. 500ms, 5s, 1m"))?;
+    let millis = match unit.trim() {
+        "ms" => Some(n),
+        "s" => n.checked_mul(1_000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        "" => return Err(format!("{text:?} has no unit: write {n}ms, {n}s, {n}m or {n}h")),
+        other => return Err(format!("unknown unit {other:?} in {text:?}: use ms, s, m or h")),
+    };
+    millis
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("{text:?} is too long a duration"))
+}
+
+/// `65536`, `64KiB`, `1MiB`, `64KB`: bytes, with an optional binary or decimal unit.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: usize = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size: expected e.g. 65536, 64KiB or 1MiB"))?;
+    let factor: usize = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => return Err(format!("unknown unit {other:?} in {text:?}: use B, KiB, MiB, GiB, KB, MB or GB")),
+    };
+    n.checked_mul(factor).ok_or_else(|| format!("{text:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        for bad in ["", "20", "s", "5 sec", "1.5s", "-1s", "5d", "99999999999999999999s"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("65536"), Ok(65536));
+        assert_eq!(parse_size("64KiB"), Ok(65536));
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("64KB"), Ok(64_000));
+        for bad in ["", "KiB", "64 kib", "1.5MiB", "-1", "64XB"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    fn cli(args: &[&str]) -> Result<(SocketAddr, Config), String> {
+        let mut argv = vec!["maregistry"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).map_err(|e| e.to_string())?.validate()
+    }
+
+    #[test]
+    fn defaults_and_validation() {
+        let (addr, config) = cli(&[]).unwrap();
+        assert_eq!(addr.to_string(), "127.0.0.1:8484");
+        assert_eq!(config.ttl, Duration::from_secs(20));
+        assert_eq!(config.max_body, 65536);
+        assert!(config.server_list.is_empty());
+        assert!(cli(&["--ttl", "0s"]).is_err());
+        assert!(cli(&["--ttl", "20"]).is_err());
+        assert!(cli(&["--port", "70000"]).is_err());
+        assert!(cli(&["--election", "raft"]).is_err());
+        assert!(cli(&["--server-list", "http://a:1,ftp://b:2"]).is_err());
+        assert!(cli(&["--bind", "0.0.0.0", "--server-list", "http://a:1"]).is_err());
+        let (_, config) = cli(&["--server-list", "http://localhost:8081/,http://127.0.0.1:8081", "--my-url", "http://localhost:8082"]).unwrap();
+        assert_eq!(config.server_list, vec!["http://127.0.0.1:8081".to_owned()]);
+        assert_eq!(config.cluster_size("http://127.0.0.1:8082"), 2);
+        assert_eq!(config.cluster_size("http://localhost:8081"), 1);
+    }
+}

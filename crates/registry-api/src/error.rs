@@ -1,0 +1,91 @@
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use http_body_util::Full;
+use serde::Serialize;
+
+/// Why a request was refused. [`ApiError::into_response`] is the one place that maps a
+/// failure to a status code and the JSON error object of SPEC §3.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A required query parameter is absent or empty.
+    #[error("query parameter '{0}' is required")]
+    MissingParam(&'static str),
+    /// The input broke a rule of the data model.
+    #[error("{0}")]
+    Invalid(#[from] registry_core::Error),
+    /// A write needs a body and there was none.
+    #[error("request body is required: an InstanceMeta JSON object")]
+    MissingBody,
+    /// The body could not be read.
+    #[error("could not read the request body: {0}")]
+    UnreadableBody(String),
+    /// The body is larger than the limit.
+    #[error("request body exceeds the limit of {0} bytes")]
+    PayloadTooLarge(usize),
+    /// No such endpoint.
+    #[error("no endpoint at this path")]
+    NotFound,
+    /// A method other than GET and POST.
+    #[error("method {0} is not allowed; use GET or POST")]
+    MethodNotAllowed(String),
+    /// A write reached a node that cannot apply or forward it.
+    #[error("{0}")]
+    NoLeader(String),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    status: u16,
+    error: &'a str,
+    message: String,
+    path: &'a str,
+}
+
+impl ApiError {
+    /// The status code for this failure.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::MissingParam(_) | ApiError::Invalid(_) | ApiError::MissingBody | ApiError::UnreadableBody(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::NoLeader(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// `{ "status", "error", "message", "path" }` with the matching status code.
+    pub fn into_response(self, path: &str) -> Response<Full<Bytes>> {
+        let status = self.status();
+        let body = ErrorBody {
+            status: status.as_u16(),
+            error: status.canonical_reason().unwrap_or("Error"),
+            message: self.to_string(),
+            path,
+        };
+        let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
+        let mut response = json(status, Bytes::from(bytes));
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+        }
+        response
+    }
+}
+
+/// A JSON answer.
+pub(crate) fn json(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// A 200 JSON answer of `value`.
+pub(crate) fn ok_json<T: Serialize + ?Sized>(value: &T) -> Response<Full<Bytes>> {
+    // The values answered here are plain data whose serialisation cannot fail.
+    let bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"null".to_vec());
+    json(StatusCode::OK, Bytes::from(bytes))
+}

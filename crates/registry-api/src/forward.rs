@@ -1,0 +1,49 @@
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use registry_http::HttpRequest;
+
+use crate::app::App;
+use crate::error::{json, ApiError};
+use crate::request::read_body;
+
+/// Marks a write relayed by a follower; its value is the follower's url. A node that
+/// does not lead refuses a marked write instead of relaying it again.
+pub const FORWARDED_HEADER: &str = "x-maregistry-forwarded";
+
+pub(crate) fn is_forwarded<B>(request: &Request<B>) -> bool {
+    request.headers().contains_key(FORWARDED_HEADER)
+}
+
+/// Relays `request` (same method, path, query and body) to `leader` and answers the
+/// leader's status and body unchanged. A leader that cannot be reached is a 503.
+pub(crate) async fn forward(
+    app: &App,
+    leader: &str,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let method = request.method().clone();
+    let body = read_body(request, app.max_body).await?;
+    let outgoing = HttpRequest {
+        method,
+        url: format!("{leader}{path_and_query}"),
+        headers: vec![(FORWARDED_HEADER, app.cluster.my_url())],
+        body,
+    };
+    let answer = app.invoker.send(outgoing).await.map_err(|e| {
+        ApiError::NoLeader(format!("the leader {leader} could not be reached to apply this write: {e}"))
+    })?;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut response = json(status, answer.body);
+    if let Some(value) = answer.content_type.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        response.headers_mut().insert(CONTENT_TYPE, value);
+    }
+    Ok(response)
+}

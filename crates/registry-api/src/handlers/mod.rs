@@ -1,0 +1,6 @@
+//! One module per endpoint family.
+
+pub(crate) mod cluster;
+pub(crate) mod discovery;
+pub(crate) mod registration;
+pub(crate) mod snapshot;
