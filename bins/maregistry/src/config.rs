@@ -58,7 +58,11 @@ impl Config {
 
 /// The command line as typed.
 #[derive(Debug, Parser)]
-#[command(name = "maregistry", version, about = "A service registry, wire-compatible with the kkrpc registry API.")]
+#[command(
+    name = "maregistry",
+    version,
+    about = "A service registry, wire-compatible with the kkrpc registry API."
+)]
 pub struct Cli {
     /// Address to listen on.
     #[arg(long, env = "MAREGISTRY_BIND", default_value = "127.0.0.1")]
@@ -78,7 +82,7 @@ pub struct Cli {
     /// The cluster's servers, comma-separated urls (this node joins if missing).
     #[arg(long, env = "MAREGISTRY_SERVER_LIST", value_delimiter = ',')]
     pub server_list: Vec<String>,
-    /// This node's url as the other servers reach it [default: http://<bind>:<port>].
+    /// This node's url as the other servers reach it [default: http://BIND:PORT].
     #[arg(long, env = "MAREGISTRY_MY_URL")]
     pub my_url: Option<String>,
     /// Election rule: auto (quorum for 3+ servers, else hash), hash or quorum.
@@ -178,7 +182,11 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
         "KB" | "kB" => 1_000,
         "MB" => 1_000_000,
         "GB" => 1_000_000_000,
-        other => return Err(format!("unknown unit {other:?} in {text:?}: use B, KiB, MiB, GiB, KB, MB or GB")),
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {text:?}: use B, KiB, MiB, GiB, KB, MB or GB"
+            ))
+        }
     };
     n.checked_mul(factor).ok_or_else(|| format!("{text:?} is too large"))
 }
@@ -228,7 +236,13 @@ mod tests {
         assert!(cli(&["--election", "raft"]).is_err());
         assert!(cli(&["--server-list", "http://a:1,ftp://b:2"]).is_err());
         assert!(cli(&["--bind", "0.0.0.0", "--server-list", "http://a:1"]).is_err());
-        let (_, config) = cli(&["--server-list", "http://localhost:8081/,http://127.0.0.1:8081", "--my-url", "http://localhost:8082"]).unwrap();
+        let (_, config) = cli(&[
+            "--server-list",
+            "http://localhost:8081/,http://127.0.0.1:8081",
+            "--my-url",
+            "http://localhost:8082",
+        ])
+        .unwrap();
         assert_eq!(config.server_list, vec!["http://127.0.0.1:8081".to_owned()]);
         assert_eq!(config.cluster_size("http://127.0.0.1:8082"), 2);
         assert_eq!(config.cluster_size("http://localhost:8081"), 1);

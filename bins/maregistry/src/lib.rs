@@ -34,9 +34,21 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
     let election = config.election.build(size);
     let registry = Arc::new(Registry::new());
     let clock: Arc<dyn Clock> = Arc::new(MonotonicClock::new());
-    let invoker: Arc<dyn HttpInvoker> = Arc::new(HyperInvoker::new(HyperInvokerConfig::with_timeout(config.http_timeout)));
-    let cluster = Arc::new(Cluster::new(&my_url, &config.server_list, registry, clock.clone(), election)?);
-    let app = Arc::new(App::new(cluster.clone(), invoker.clone(), clock.clone(), config.max_body));
+    let invoker: Arc<dyn HttpInvoker> =
+        Arc::new(HyperInvoker::new(HyperInvokerConfig::with_timeout(config.http_timeout)));
+    let cluster = Arc::new(Cluster::new(
+        &my_url,
+        &config.server_list,
+        registry,
+        clock.clone(),
+        election,
+    )?);
+    let app = Arc::new(App::new(
+        cluster.clone(),
+        invoker.clone(),
+        clock.clone(),
+        config.max_body,
+    ));
 
     tracing::info!(
         address = %local,

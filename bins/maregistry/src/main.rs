@@ -13,7 +13,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let (address, config) = match cli.validate() {
         Ok(valid) => valid,
-        Err(message) => Cli::command().error(clap::error::ErrorKind::ValueValidation, message).exit(),
+        Err(message) => Cli::command()
+            .error(clap::error::ErrorKind::ValueValidation, message)
+            .exit(),
     };
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))

@@ -24,11 +24,7 @@ pub(crate) async fn forward(
     leader: &str,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
-    let path_and_query = request
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
+    let path_and_query = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let method = request.method().clone();
     let body = read_body(request, app.max_body).await?;
     let outgoing = HttpRequest {
@@ -38,7 +34,9 @@ pub(crate) async fn forward(
         body,
     };
     let answer = app.invoker.send(outgoing).await.map_err(|e| {
-        ApiError::NoLeader(format!("the leader {leader} could not be reached to apply this write: {e}"))
+        ApiError::NoLeader(format!(
+            "the leader {leader} could not be reached to apply this write: {e}"
+        ))
     })?;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut response = json(status, answer.body);

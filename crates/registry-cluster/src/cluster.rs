@@ -219,7 +219,10 @@ impl Cluster {
             }
             None => {
                 if state.leader.is_some() {
-                    tracing::warn!(rule = self.election.name(), "no leader: writes are refused until one is elected");
+                    tracing::warn!(
+                        rule = self.election.name(),
+                        "no leader: writes are refused until one is elected"
+                    );
                 }
                 self.step_down(&mut state, None);
             }
@@ -268,7 +271,13 @@ impl Cluster {
         let version = self.registry.take_over(seen, self.clock.now_ms());
         state.leader = Some(self.me);
         state.servers[self.me].leader = true;
-        tracing::info!(version, highest_seen = seen, rule = self.election.name(), why, "this node is now the leader");
+        tracing::info!(
+            version,
+            highest_seen = seen,
+            rule = self.election.name(),
+            why,
+            "this node is now the leader"
+        );
     }
 }
 
@@ -294,7 +303,10 @@ mod tests {
         let registry = Arc::new(Registry::new());
         let list: Vec<String> = list.iter().map(|s| (*s).to_owned()).collect();
         let clock = Arc::new(FixedClock(AtomicU64::new(1_000_000)));
-        (Cluster::new(me, &list, registry.clone(), clock, election).unwrap(), registry)
+        (
+            Cluster::new(me, &list, registry.clone(), clock, election).unwrap(),
+            registry,
+        )
     }
 
     fn seen(url: &str, leader: bool, version: u64) -> (String, Option<Server>) {
@@ -324,7 +336,11 @@ mod tests {
 
     #[test]
     fn my_url_joins_the_list_once() {
-        let (c, _) = cluster("http://localhost:8082", &[A, "http://127.0.0.1:8082/"], Arc::new(HashElection));
+        let (c, _) = cluster(
+            "http://localhost:8082",
+            &[A, "http://127.0.0.1:8082/"],
+            Arc::new(HashElection),
+        );
         assert_eq!(c.size(), 2);
         assert_eq!(c.peer_urls(), vec![A.to_owned()]);
         assert_eq!(c.role(), Role::NoLeader, "no leader before the first probe");
@@ -333,13 +349,17 @@ mod tests {
     #[test]
     fn takeover_raises_the_version_above_everything_seen_and_renews() {
         let (c, r) = cluster(A, &[A, B], Arc::new(HashElection));
-        r.register("svc", &InstanceMeta::new("http", "h", 1, "").unwrap(), 0).unwrap();
+        r.register("svc", &InstanceMeta::new("http", "h", 1, "").unwrap(), 0)
+            .unwrap();
         // B is gone, but it was last seen at version 40.
         c.update(&[seen(B, false, 40)]);
         assert_eq!(c.role(), Role::Leader, "A has the smaller hash");
         assert_eq!(r.registry_version(), 41);
         assert_eq!(r.version("svc"), 41, "consumers refetch from the new leader");
-        assert!(r.evict_expired(1_000_000 + 20_000, 20_000).is_empty(), "grace period from the takeover");
+        assert!(
+            r.evict_expired(1_000_000 + 20_000, 20_000).is_empty(),
+            "grace period from the takeover"
+        );
     }
 
     #[test]
@@ -372,10 +392,16 @@ mod tests {
     fn quorum_loses_and_regains_a_leader() {
         let (c, _) = cluster(C, &[A, B, C], Arc::new(QuorumElection));
         // B and C differ in their last character only, so B's hash is C's minus one.
-        assert_eq!(c.update(&[gone(A), seen(B, false, 0)]), Role::Follower { leader: B.to_owned() });
+        assert_eq!(
+            c.update(&[gone(A), seen(B, false, 0)]),
+            Role::Follower { leader: B.to_owned() }
+        );
         assert_eq!(c.update(&[gone(A), gone(B)]), Role::NoLeader);
         assert!(c.leader().is_none());
-        assert_eq!(c.update(&[gone(A), seen(B, true, 9)]), Role::Follower { leader: B.to_owned() });
+        assert_eq!(
+            c.update(&[gone(A), seen(B, true, 9)]),
+            Role::Follower { leader: B.to_owned() }
+        );
     }
 
     #[test]

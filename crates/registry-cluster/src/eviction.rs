@@ -53,7 +53,14 @@ mod tests {
         let registry = Arc::new(Registry::new());
         let clock: Arc<dyn Clock> = Arc::new(MonotonicClock::new());
         let cluster = Arc::new(
-            Cluster::new("http://127.0.0.1:1", &[], registry.clone(), clock.clone(), Arc::new(HashElection)).unwrap(),
+            Cluster::new(
+                "http://127.0.0.1:1",
+                &[],
+                registry.clone(),
+                clock.clone(),
+                Arc::new(HashElection),
+            )
+            .unwrap(),
         );
         let live = InstanceMeta::new("http", "h", 1, "").unwrap();
         let dead = InstanceMeta::new("http", "h", 2, "").unwrap();

@@ -25,7 +25,12 @@ pub struct ServerHealth {
 impl ServerHealth {
     /// A loop over `cluster` that talks to peers through `invoker`; each probe is cut off
     /// after `probe_timeout`.
-    pub fn new(cluster: Arc<Cluster>, invoker: Arc<dyn HttpInvoker>, interval: Duration, probe_timeout: Duration) -> Self {
+    pub fn new(
+        cluster: Arc<Cluster>,
+        invoker: Arc<dyn HttpInvoker>,
+        interval: Duration,
+        probe_timeout: Duration,
+    ) -> Self {
         ServerHealth {
             cluster,
             invoker,

@@ -64,7 +64,11 @@ pub fn normalize_url(url: &str) -> Result<String, ClusterError> {
             .filter(|p| *p != 0)
             .ok_or_else(|| bad("the port must be a number from 1 to 65535"))?,
     };
-    let host = if host == "localhost" { "127.0.0.1".to_owned() } else { host };
+    let host = if host == "localhost" {
+        "127.0.0.1".to_owned()
+    } else {
+        host
+    };
     Ok(format!("http://{host}:{port}"))
 }
 
@@ -82,7 +86,10 @@ mod tests {
         ] {
             assert_eq!(normalize_url(spelling).unwrap(), "http://127.0.0.1:8081", "{spelling}");
         }
-        assert_eq!(normalize_url("http://registry.example").unwrap(), "http://registry.example:80");
+        assert_eq!(
+            normalize_url("http://registry.example").unwrap(),
+            "http://registry.example:80"
+        );
         assert_eq!(normalize_url("http://[::1]:9000").unwrap(), "http://[::1]:9000");
     }
 

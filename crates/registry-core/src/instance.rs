@@ -53,7 +53,10 @@ impl TryFrom<RawInstance> for InstanceMeta {
             Some(other) => {
                 return Err(invalid(
                     "port",
-                    format!("must be an integer from 1 to 65535, got {}", excerpt(&other.to_string())),
+                    format!(
+                        "must be an integer from 1 to 65535, got {}",
+                        excerpt(&other.to_string())
+                    ),
                 ))
             }
         };
@@ -136,14 +139,23 @@ impl InstanceMeta {
         match scheme.first() {
             None => return Err(invalid("scheme", "must not be empty")),
             Some(c) if !c.is_ascii_alphabetic() => {
-                return Err(invalid("scheme", format!("must start with a letter, got {:?}", excerpt(&self.scheme))))
+                return Err(invalid(
+                    "scheme",
+                    format!("must start with a letter, got {:?}", excerpt(&self.scheme)),
+                ))
             }
             _ => {}
         }
-        if !scheme.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'.' | b'-')) {
+        if !scheme
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'.' | b'-'))
+        {
             return Err(invalid(
                 "scheme",
-                format!("may hold only letters, digits, '+', '.' and '-', got {:?}", excerpt(&self.scheme)),
+                format!(
+                    "may hold only letters, digits, '+', '.' and '-', got {:?}",
+                    excerpt(&self.scheme)
+                ),
             ));
         }
         if self.host.is_empty() {
@@ -156,7 +168,10 @@ impl InstanceMeta {
         {
             return Err(invalid(
                 "host",
-                format!("must not contain whitespace, '/', '@' or '?', got {:?}", excerpt(&self.host)),
+                format!(
+                    "must not contain whitespace, '/', '@' or '?', got {:?}",
+                    excerpt(&self.host)
+                ),
             ));
         }
         if self.port == 0 {
@@ -179,7 +194,10 @@ impl InstanceMeta {
 
     /// Whether two instances denote the same endpoint (parameters and status aside).
     pub fn same_identity(&self, other: &InstanceMeta) -> bool {
-        self.scheme == other.scheme && self.host == other.host && self.port == other.port && self.context == other.context
+        self.scheme == other.scheme
+            && self.host == other.host
+            && self.port == other.port
+            && self.context == other.context
     }
 }
 
@@ -249,7 +267,16 @@ mod tests {
 
     #[test]
     fn rejects_malformed_json_and_wrong_types() {
-        for json in ["", "{", "[]", r#"["http","h",80]"#, "null", "42", r#"{"scheme":1,"host":"h","port":1}"#, r#"{"scheme":"h","host":"h","port":1,"parameters":{"a":1}}"#] {
+        for json in [
+            "",
+            "{",
+            "[]",
+            r#"["http","h",80]"#,
+            "null",
+            "42",
+            r#"{"scheme":1,"host":"h","port":1}"#,
+            r#"{"scheme":"h","host":"h","port":1,"parameters":{"a":1}}"#,
+        ] {
             assert!(parse(json).is_err(), "{json:?}");
         }
     }
@@ -257,7 +284,11 @@ mod tests {
     #[test]
     fn only_an_object_is_an_instance() {
         for json in [r#"["http","h",80]"#, "[]", "null", "\"s\"", "7"] {
-            assert_eq!(parse(json).unwrap_err().to_string(), "invalid instance: 'body' must be a JSON object", "{json}");
+            assert_eq!(
+                parse(json).unwrap_err().to_string(),
+                "invalid instance: 'body' must be a JSON object",
+                "{json}"
+            );
         }
         assert!(parse("[1").unwrap_err().to_string().contains("not valid JSON"));
     }

@@ -36,8 +36,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// Parses and validates a snapshot.
     pub fn from_json(json: &[u8]) -> Result<Snapshot, Error> {
-        let snapshot: Snapshot =
-            serde_json::from_slice(json).map_err(|e| Error::InvalidSnapshot(e.to_string()))?;
+        let snapshot: Snapshot = serde_json::from_slice(json).map_err(|e| Error::InvalidSnapshot(e.to_string()))?;
         snapshot.validate()?;
         Ok(snapshot)
     }

@@ -9,7 +9,8 @@ fn inst(port: u16) -> InstanceMeta {
 #[test]
 fn snapshot_after_one_registration_matches_the_seed() {
     let r = Registry::new();
-    r.register("com.test.HelloService", &inst(8080), 1_708_876_800_000).unwrap();
+    r.register("com.test.HelloService", &inst(8080), 1_708_876_800_000)
+        .unwrap();
     let json = serde_json::to_value(r.snapshot()).unwrap();
     assert_eq!(
         json,
@@ -104,7 +105,10 @@ fn merge_takes_the_newer_version_per_service() {
     let mut merged = a.snapshot();
     merged.merge(b.snapshot());
     assert_eq!(merged.version, 3);
-    assert_eq!(merged.registry["shared"].iter().map(|i| i.port).collect::<Vec<_>>(), vec![3, 4]);
+    assert_eq!(
+        merged.registry["shared"].iter().map(|i| i.port).collect::<Vec<_>>(),
+        vec![3, 4]
+    );
     assert_eq!(merged.versions["shared"], 2);
     assert_eq!(merged.registry["only_a"][0].port, 2);
     assert_eq!(merged.registry["only_b"][0].port, 5);

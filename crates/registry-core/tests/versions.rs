@@ -44,7 +44,10 @@ fn a_duplicate_registration_is_not_a_change_but_renews() {
     r.register(SVC, &inst(8080), 5_000).unwrap();
     assert_eq!(r.registry_version(), 1);
     assert_eq!(r.find_all(SVC).len(), 1);
-    assert_eq!(r.snapshot().timestamps[&format!("{SVC}@http://192.168.1.100:8080/user")], 5_000);
+    assert_eq!(
+        r.snapshot().timestamps[&format!("{SVC}@http://192.168.1.100:8080/user")],
+        5_000
+    );
 }
 
 #[test]
@@ -182,7 +185,11 @@ fn find_all_json_is_cached_until_the_next_change() {
     let parsed: Vec<InstanceMeta> = serde_json::from_slice(&a).unwrap();
     assert_eq!(parsed, r.find_all(SVC));
     r.renew(SVC, &inst(1), 5).unwrap();
-    assert_eq!(r.find_all_json(SVC).as_ptr(), a.as_ptr(), "a heartbeat keeps the encoding");
+    assert_eq!(
+        r.find_all_json(SVC).as_ptr(),
+        a.as_ptr(),
+        "a heartbeat keeps the encoding"
+    );
     r.register(SVC, &inst(2), 0).unwrap();
     let c = r.find_all_json(SVC);
     assert_ne!(c, a);

@@ -87,7 +87,10 @@ impl HttpInvoker for HyperInvoker {
         let method = request.method.clone();
         let err = |kind| HttpInvokeError::new(kind, method.as_str(), &request.url);
 
-        let uri: Uri = request.url.parse().map_err(|e| err(ErrorKind::InvalidUrl).with_source(e))?;
+        let uri: Uri = request
+            .url
+            .parse()
+            .map_err(|e| err(ErrorKind::InvalidUrl).with_source(e))?;
         if uri.scheme_str() != Some("http") || uri.host().is_none() {
             return Err(err(ErrorKind::InvalidUrl).with_source("only absolute http:// urls are supported"));
         }

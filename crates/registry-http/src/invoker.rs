@@ -125,8 +125,11 @@ pub async fn post_json<B: Serialize + ?Sized + Sync, T: DeserializeOwned>(
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8], method: &str, url: &str) -> Result<T, HttpInvokeError> {
-    serde_json::from_slice(body)
-        .map_err(|e| HttpInvokeError::new(ErrorKind::Decode, method, url).with_answer(200, body).with_source(e))
+    serde_json::from_slice(body).map_err(|e| {
+        HttpInvokeError::new(ErrorKind::Decode, method, url)
+            .with_answer(200, body)
+            .with_source(e)
+    })
 }
 
 fn with_query(url: &str, params: &[(&str, &str)]) -> String {
@@ -148,7 +151,10 @@ mod tests {
     #[test]
     fn query_is_encoded_and_appended() {
         assert_eq!(with_query("http://h/x", &[]), "http://h/x");
-        assert_eq!(with_query("http://h/x", &[("services", "a,b"), ("k", "v w")]), "http://h/x?services=a%2Cb&k=v+w");
+        assert_eq!(
+            with_query("http://h/x", &[("services", "a,b"), ("k", "v w")]),
+            "http://h/x?services=a%2Cb&k=v+w"
+        );
         assert_eq!(with_query("http://h/x?a=1", &[("b", "2")]), "http://h/x?a=1&b=2");
     }
 }

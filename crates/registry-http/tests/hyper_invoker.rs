@@ -18,7 +18,12 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
     let method = req.method().to_string();
-    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let (status, text) = match path.as_str() {
         "/ok" => (200, "hello".to_owned()),
         "/json" => (200, r#"{"a":1}"#.to_owned()),
@@ -44,7 +49,9 @@ async fn server() -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service_fn(handle)));
         }
     });
@@ -61,17 +68,26 @@ async fn the_four_seed_calls_succeed() {
     let http = generous();
     assert_eq!(http.get(&format!("http://{addr}/ok")).await.unwrap(), "hello");
     assert_eq!(
-        http.get_with(&format!("http://{addr}/echo"), &[("services", "a,b")]).await.unwrap(),
+        http.get_with(&format!("http://{addr}/echo"), &[("services", "a,b")])
+            .await
+            .unwrap(),
         "GET services=a%2Cb "
     );
-    assert_eq!(http.post(&format!("http://{addr}/echo"), "{}").await.unwrap(), "POST  {}");
     assert_eq!(
-        http.post_with(&format!("http://{addr}/echo"), &[("service", "s")], r#"{"x":1}"#).await.unwrap(),
+        http.post(&format!("http://{addr}/echo"), "{}").await.unwrap(),
+        "POST  {}"
+    );
+    assert_eq!(
+        http.post_with(&format!("http://{addr}/echo"), &[("service", "s")], r#"{"x":1}"#)
+            .await
+            .unwrap(),
         r#"POST service=s {"x":1}"#
     );
     let v: serde_json::Value = get_json(&http, &format!("http://{addr}/json")).await.unwrap();
     assert_eq!(v["a"], 1);
-    let v: serde_json::Value = post_json(&http, &format!("http://{addr}/json"), &[], &serde_json::json!({})).await.unwrap();
+    let v: serde_json::Value = post_json(&http, &format!("http://{addr}/json"), &[], &serde_json::json!({}))
+        .await
+        .unwrap();
     assert_eq!(v["a"], 1);
 }
 
@@ -97,7 +113,9 @@ async fn error_statuses_are_errors_with_status_and_excerpt_but_send_relays_them(
     assert_eq!(raw.content_type.as_deref(), Some("application/json"));
     assert_eq!(&raw.body[..], br#"{"status":400,"message":"nope"}"#);
 
-    let e = get_json::<Vec<u8>>(&http, &format!("http://{addr}/ok")).await.unwrap_err();
+    let e = get_json::<Vec<u8>>(&http, &format!("http://{addr}/ok"))
+        .await
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Decode);
 }
 
@@ -129,5 +147,8 @@ async fn bad_urls_and_oversized_answers_are_refused() {
         max_response_bytes: 1_000,
         ..HyperInvokerConfig::with_timeout(Duration::from_secs(10))
     });
-    assert_eq!(small.get(&format!("http://{addr}/big")).await.unwrap_err().kind, ErrorKind::TooLarge);
+    assert_eq!(
+        small.get(&format!("http://{addr}/big")).await.unwrap_err().kind,
+        ErrorKind::TooLarge
+    );
 }

@@ -59,13 +59,19 @@ mod tests {
 
     #[test]
     fn smallest_hash_wins_when_nobody_leads() {
-        let servers = view(&[("http://localhost:8082", true, false), ("http://localhost:8081", true, false)]);
+        let servers = view(&[
+            ("http://localhost:8082", true, false),
+            ("http://localhost:8081", true, false),
+        ]);
         assert_eq!(HashElection.elect(&servers), Some(1));
     }
 
     #[test]
     fn unreachable_servers_cannot_win() {
-        let servers = view(&[("http://localhost:8081", false, false), ("http://localhost:8082", true, false)]);
+        let servers = view(&[
+            ("http://localhost:8081", false, false),
+            ("http://localhost:8082", true, false),
+        ]);
         assert_eq!(HashElection.elect(&servers), Some(1));
         let nobody = view(&[("http://localhost:8081", false, true)]);
         assert_eq!(HashElection.elect(&nobody), None);

@@ -48,7 +48,12 @@ mod tests {
     fn half_is_not_a_majority() {
         let servers = view(&[(A, true, false), (B, false, false)]);
         assert_eq!(QuorumElection.elect(&servers), None);
-        let four = view(&[(A, true, false), (B, true, false), (C, false, false), ("http://d:1", false, false)]);
+        let four = view(&[
+            (A, true, false),
+            (B, true, false),
+            (C, false, false),
+            ("http://d:1", false, false),
+        ]);
         assert_eq!(QuorumElection.elect(&four), None);
     }
 

@@ -1,0 +1,160 @@
+//! Starts real nodes on 127.0.0.1 and talks HTTP to them, as a client would.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use maregistry::Config;
+use registry_http::{HttpInvoker, HttpRequest, HttpResponse, HyperInvoker, HyperInvokerConfig};
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A running node.
+pub struct Node {
+    pub url: String,
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// A listener on `addr` (port 0 for a free one) that can be re-bound right after a node
+/// on the same port stopped.
+pub fn listen(addr: SocketAddr) -> TcpListener {
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.set_reuseaddr(true).expect("reuseaddr");
+    socket.bind(addr).expect("bind");
+    socket.listen(1024).expect("listen")
+}
+
+pub fn free_listener() -> TcpListener {
+    listen("127.0.0.1:0".parse().unwrap())
+}
+
+impl Node {
+    pub async fn start(config: Config) -> Node {
+        Node::start_on(free_listener(), config)
+    }
+
+    pub fn start_on(listener: TcpListener, config: Config) -> Node {
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(maregistry::run(listener, config, async {
+            let _ = stopped.await;
+        }));
+        Node {
+            url: format!("http://{addr}"),
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Graceful stop: the listener closes, idle connections close, loops stop.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let result = tokio::time::timeout(Duration::from_secs(60), task)
+                .await
+                .expect("node stops within 60 s");
+            result.expect("node task").expect("node ran without error");
+        }
+    }
+
+    pub fn at(&self, path_and_query: &str) -> String {
+        format!("{}{}", self.url, path_and_query)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// A plain HTTP client with generous timeouts (the machine may be slow).
+pub struct Client {
+    http: HyperInvoker,
+}
+
+impl Client {
+    pub fn new() -> Client {
+        Client {
+            http: HyperInvoker::new(HyperInvokerConfig::with_timeout(Duration::from_secs(20))),
+        }
+    }
+
+    pub async fn raw(&self, method: &str, url: &str, body: &str) -> HttpResponse {
+        let request = HttpRequest {
+            method: method.parse().expect("method"),
+            url: url.to_owned(),
+            headers: Vec::new(),
+            body: body.to_owned().into(),
+        };
+        self.http
+            .send(request)
+            .await
+            .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+    }
+
+    /// Status and JSON body. Every answer of the API is JSON.
+    pub async fn call(&self, method: &str, url: &str, body: &str) -> (u16, Value) {
+        let answer = self.raw(method, url, body).await;
+        assert_eq!(
+            answer.content_type.as_deref(),
+            Some("application/json"),
+            "{method} {url}"
+        );
+        let json = serde_json::from_slice(&answer.body).unwrap_or_else(|e| {
+            panic!(
+                "{method} {url}: not JSON ({e}): {:?}",
+                String::from_utf8_lossy(&answer.body)
+            )
+        });
+        (answer.status, json)
+    }
+
+    pub async fn get(&self, url: &str) -> (u16, Value) {
+        self.call("GET", url, "").await
+    }
+
+    pub async fn post(&self, url: &str, body: &str) -> (u16, Value) {
+        self.call("POST", url, body).await
+    }
+
+    /// A 200 answer's JSON; panics on anything else.
+    pub async fn ok(&self, method: &str, url: &str, body: &str) -> Value {
+        let (status, json) = self.call(method, url, body).await;
+        assert_eq!(status, 200, "{method} {url} answered {json}");
+        json
+    }
+}
+
+/// Polls `check` every 25 ms until it holds; panics after `limit`. Limits are generous:
+/// only a broken node takes that long.
+pub async fn eventually<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if check().await {
+            return;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {limit:?} waiting until {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+pub fn instance(host: &str, port: u16) -> String {
+    format!(r#"{{"scheme":"http","host":"{host}","port":{port},"context":"ctx"}}"#)
+}
