@@ -158,3 +158,83 @@ where
 pub fn instance(host: &str, port: u16) -> String {
     format!(r#"{{"scheme":"http","host":"{host}","port":{port},"context":"ctx"}}"#)
 }
+
+/// Settings for cluster tests: short intervals so tests run quickly, generous timeouts
+/// so a slow machine does not mistake a busy peer for a dead one.
+pub fn cluster_config(servers: &[String]) -> Config {
+    Config {
+        server_list: servers.to_vec(),
+        cluster_interval: Duration::from_millis(100),
+        http_timeout: Duration::from_secs(2),
+        ..Config::default()
+    }
+}
+
+/// `n` nodes that know each other, started together.
+pub fn start_cluster(n: usize, configure: impl Fn(Config) -> Config) -> Vec<Node> {
+    let listeners: Vec<TcpListener> = (0..n).map(|_| free_listener()).collect();
+    let urls: Vec<String> = listeners
+        .iter()
+        .map(|l| format!("http://{}", l.local_addr().unwrap()))
+        .collect();
+    listeners
+        .into_iter()
+        .map(|l| Node::start_on(l, configure(cluster_config(&urls))))
+        .collect()
+}
+
+impl Client {
+    /// The url of the leader `node` reports, if any.
+    pub async fn leader_of(&self, node: &Node) -> Option<String> {
+        let leader = self.ok("GET", &node.at("/leader"), "").await;
+        leader["url"].as_str().map(str::to_owned)
+    }
+
+    /// Waits until every node in `nodes` reports the same leader, and that leader says
+    /// it leads; answers its url.
+    pub async fn agreed_leader(&self, nodes: &[&Node]) -> String {
+        let limit = Duration::from_secs(60);
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(leader) = self.agreement(nodes).await {
+                return leader;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no agreed leader after {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    async fn agreement(&self, nodes: &[&Node]) -> Option<String> {
+        let first = self.leader_of(nodes.first()?).await?;
+        for node in &nodes[1..] {
+            if self.leader_of(node).await.as_deref() != Some(first.as_str()) {
+                return None;
+            }
+        }
+        if let Some(leader) = nodes.iter().find(|n| n.url == first) {
+            if self.ok("GET", &leader.at("/info"), "").await["leader"] != Value::Bool(true) {
+                return None;
+            }
+        }
+        Some(first)
+    }
+}
+
+impl Client {
+    /// A raw request with one extra header.
+    pub async fn raw_with_header(&self, method: &str, url: &str, body: &str, header: &'static str) -> HttpResponse {
+        let request = HttpRequest {
+            method: method.parse().expect("method"),
+            url: url.to_owned(),
+            headers: vec![(header, "test".to_owned())],
+            body: body.to_owned().into(),
+        };
+        self.http
+            .send(request)
+            .await
+            .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+    }
+}
