@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: maregistry, r-nacos, and a bare hyper server (the HTTP ceiling).
+# Each phase starts a fresh server pinned to CPU 0 and runs wrk pinned to CPU 1.
+# Writes docs/benchmarks.md. A phase with any non-2xx answer or socket error is reported
+# as FAILED, not as a number.
+#
+#   bash scripts/bench.sh            (or: just bench)
+#   BENCH_DURATION=5s bash scripts/bench.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${BENCH_DURATION:-10s}
+CONNECTIONS=64
+OUT=docs/benchmarks.md
+PORT=18484
+NACOS_PORT=18848
+NACOS_GRPC=19848
+CEILING_PORT=18999
+WORK=$(mktemp -d)
+PIDS=()
+
+cleanup() {
+  for pid in "${PIDS[@]:-}"; do kill "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+
+# --- what it needs ---------------------------------------------------------------------
+if ! command -v wrk >/dev/null; then
+  log "installing wrk (Debian package)"
+  apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+fi
+if ! command -v taskset >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq util-linux >/dev/null
+fi
+RNACOS=target/peer/bin/rnacos
+if [ ! -x "$RNACOS" ]; then
+  log "building r-nacos once (cargo install rnacos --root target/peer)"
+  cargo install rnacos --locked --root target/peer
+fi
+log "building maregistry and the bench tools (release)"
+cargo build --release --bin maregistry --bin bench-ceiling --bin bench-load -q
+MAREGISTRY=target/release/maregistry
+CEILING=target/release/bench-ceiling
+LOAD=target/release/bench-load
+
+# --- helpers -----------------------------------------------------------------------------
+wait_up() { # url
+  for _ in $(seq 1 600); do
+    curl -s -o /dev/null -m 1 "$1" && return 0
+    sleep 0.1
+  done
+  log "server at $1 did not come up"; exit 1
+}
+
+stop_server() {
+  for pid in "${PIDS[@]:-}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  PIDS=()
+  sleep 0.5
+}
+
+start_maregistry() {
+  taskset -c 0 "$MAREGISTRY" --port $PORT --ttl 1h --evict-interval 1h >"$WORK/maregistry.log" 2>&1 &
+  PIDS+=($!)
+  wait_up "http://127.0.0.1:$PORT/info"
+}
+
+start_rnacos() {
+  local dir="$WORK/rnacos-$RANDOM"
+  mkdir -p "$dir"
+  (cd "$dir" && RNACOS_HTTP_PORT=$NACOS_PORT RNACOS_HTTP_CONSOLE_PORT=0 RNACOS_GRPC_PORT=$NACOS_GRPC \
+    RNACOS_CONFIG_DB_DIR="$dir/db" RNACOS_DATA_DIR="$dir/data" \
+    RNACOS_NAMING_INSTANCE_TIMEOUT_SECOND=3600 RNACOS_NAMING_HEALTH_TIMEOUT_SECOND=3600 \
+    RUST_LOG=warn taskset -c 0 "$OLDPWD/$RNACOS" >"$dir/rnacos.log" 2>&1) &
+  PIDS+=($!)
+  wait_up "http://127.0.0.1:$NACOS_PORT/nacos/v1/ns/instance/list?serviceName=DEFAULT_GROUP%40%40warmup&namespaceId=public"
+}
+
+start_ceiling() { # body bytes
+  taskset -c 0 "$CEILING" --port $CEILING_PORT --body-bytes "$1" >"$WORK/ceiling.log" 2>&1 &
+  PIDS+=($!)
+  wait_up "http://127.0.0.1:$CEILING_PORT/"
+}
+
+server_pid() { # the process listening on a port (the server itself, not the subshell)
+  ss -ltnpH "sport = :$1" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2
+}
+
+# Runs wrk; records "rps p99_ms" or "FAILED reason" in $WORK/result.<key>.
+run_wrk() { # key, wrk args...
+  local key=$1; shift
+  local out="$WORK/wrk.$key.txt"
+  taskset -c 1 wrk -t1 -c$CONNECTIONS -d"$DURATION" --latency "$@" >"$out" 2>&1
+  local rps p99 non2xx errors
+  rps=$(awk '/^Requests\/sec:/ {printf "%d", $2}' "$out")
+  p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; printf "%.2f", v}' "$out")
+  non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")
+  errors=$(grep -o 'Socket errors:.*' "$out" || true)
+  if [ -n "$non2xx" ] || [ -n "$errors" ] || [ -z "$rps" ]; then
+    echo "FAILED non-2xx=${non2xx:-0} ${errors:-}" >"$WORK/result.$key"
+    log "$key: FAILED (non-2xx=${non2xx:-0} ${errors:-})"
+  else
+    echo "$rps $p99" >"$WORK/result.$key"
+    log "$key: $rps req/s, p99 $p99 ms"
+  fi
+  sed 's/^/    /' "$out" >"$WORK/raw.$key"
+}
+
+instance_json() { # i
+  printf '{"scheme":"http","host":"10.0.0.%d","port":8080,"context":"ctx","parameters":{"env":"dev","weight":"100"}}' "$1"
+}
+
+# --- phases ------------------------------------------------------------------------------
+log "phase find"
+start_maregistry
+for i in $(seq 1 10); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/reg?service=S" -d "$(instance_json "$i")"; done
+FIND_BYTES=$(curl -s "http://127.0.0.1:$PORT/findAll?service=S" | wc -c)
+run_wrk find.maregistry "http://127.0.0.1:$PORT/findAll?service=S"
+stop_server
+start_rnacos
+for i in $(seq 1 10); do
+  curl -sf -o /dev/null -X POST "http://127.0.0.1:$NACOS_PORT/nacos/v1/ns/instance?serviceName=S&groupName=DEFAULT_GROUP&namespaceId=public&ip=10.0.0.$i&port=8080&ephemeral=true&metadata=%7B%22env%22%3A%22dev%22%2C%22weight%22%3A%22100%22%7D"
+done
+NACOS_FIND_BYTES=$(curl -s "http://127.0.0.1:$NACOS_PORT/nacos/v1/ns/instance/list?serviceName=DEFAULT_GROUP%40%40S&namespaceId=public&healthyOnly=false" | wc -c)
+run_wrk find.rnacos "http://127.0.0.1:$NACOS_PORT/nacos/v1/ns/instance/list?serviceName=DEFAULT_GROUP%40%40S&namespaceId=public&healthyOnly=false"
+stop_server
+start_ceiling "$FIND_BYTES"
+run_wrk find.ceiling "http://127.0.0.1:$CEILING_PORT/findAll?service=S"
+stop_server
+
+log "phase register"
+start_maregistry
+run_wrk register.maregistry -s scripts/wrk/register.lua "http://127.0.0.1:$PORT"
+stop_server
+start_rnacos
+run_wrk register.rnacos -s scripts/wrk/nacos_register.lua "http://127.0.0.1:$NACOS_PORT"
+stop_server
+
+log "phase renew"
+start_maregistry
+"$LOAD" --system maregistry --url "http://127.0.0.1:$PORT" --instances 1000 --services 100 >&2
+run_wrk renew.maregistry -s scripts/wrk/renew.lua "http://127.0.0.1:$PORT"
+stop_server
+start_rnacos
+"$LOAD" --system nacos --url "http://127.0.0.1:$NACOS_PORT" --instances 1000 --services 100 >&2
+run_wrk renew.rnacos -s scripts/wrk/nacos_beat.lua "http://127.0.0.1:$NACOS_PORT"
+stop_server
+
+log "phase memory (100,000 instances over 1,000 services, two metadata entries each)"
+rss_after_load() { # system port
+  "$LOAD" --system "$1" --url "http://127.0.0.1:$2" --instances 100000 --services 1000 >&2
+  sleep 2
+  local pid; pid=$(server_pid "$2")
+  awk '/^VmRSS:/ {printf "%.1f", $2/1024}' "/proc/$pid/status"
+}
+start_maregistry
+RSS_MAREGISTRY=$(rss_after_load maregistry $PORT)
+COUNT=$(curl -s "http://127.0.0.1:$PORT/snapshot" | python3 -c 'import json,sys; print(sum(len(v) for v in json.load(sys.stdin)["REGISTRY"].values()))')
+log "maregistry: $RSS_MAREGISTRY MiB RSS with $COUNT instances"
+stop_server
+start_rnacos
+RSS_RNACOS=$(rss_after_load nacos $NACOS_PORT)
+log "r-nacos: $RSS_RNACOS MiB RSS"
+stop_server
+
+# --- report ------------------------------------------------------------------------------
+cell() { # key -> "rps" or FAILED
+  local r; r=$(cat "$WORK/result.$1")
+  case "$r" in FAILED*) echo "FAILED" ;; *) echo "${r%% *}" ;; esac
+}
+p99() { local r; r=$(cat "$WORK/result.$1"); case "$r" in FAILED*) echo "–" ;; *) echo "${r##* }" ;; esac; }
+ratio() { # a b
+  case "$1$2" in *FAILED*|*–*) echo "–" ;; *) awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "–" }' ;; esac
+}
+
+CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+{
+  echo "# Benchmarks"
+  echo
+  echo "Produced by \`bash scripts/bench.sh\` (\`just bench\`) on $(date -u '+%Y-%m-%d %H:%M UTC'),"
+  echo "commit \`$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\`. Machine: $(nproc) cores, $CPU."
+  echo
+  echo "Each phase starts a fresh server pinned to CPU 0 (\`taskset -c 0\`) and runs"
+  echo "\`wrk -t1 -c$CONNECTIONS -d$DURATION --latency\` pinned to CPU 1. A phase with any non-2xx"
+  echo "answer or socket error would show FAILED instead of a number. Ratios are what count;"
+  echo "absolute numbers vary between machines."
+  echo
+  echo "| phase | maregistry req/s | p99 ms | r-nacos req/s | p99 ms | ceiling req/s | maregistry / r-nacos | maregistry / ceiling |"
+  echo "|---|---|---|---|---|---|---|---|"
+  echo "| find (10 instances) | $(cell find.maregistry) | $(p99 find.maregistry) | $(cell find.rnacos) | $(p99 find.rnacos) | $(cell find.ceiling) | $(ratio "$(cell find.maregistry)" "$(cell find.rnacos)") | $(ratio "$(cell find.maregistry)" "$(cell find.ceiling)") |"
+  echo "| register (new instance each) | $(cell register.maregistry) | $(p99 register.maregistry) | $(cell register.rnacos) | $(p99 register.rnacos) | | $(ratio "$(cell register.maregistry)" "$(cell register.rnacos)") | |"
+  echo "| renew (1,000 known instances) | $(cell renew.maregistry) | $(p99 renew.maregistry) | $(cell renew.rnacos) | $(p99 renew.rnacos) | | $(ratio "$(cell renew.maregistry)" "$(cell renew.rnacos)") | |"
+  echo
+  echo "| memory | maregistry | r-nacos | maregistry / r-nacos |"
+  echo "|---|---|---|---|"
+  echo "| RSS after 100,000 instances (1,000 services, 2 metadata entries each) | $RSS_MAREGISTRY MiB | $RSS_RNACOS MiB | $(ratio "$RSS_MAREGISTRY" "$RSS_RNACOS") |"
+  echo
+  echo "Answer sizes: maregistry \`/findAll\` $FIND_BYTES bytes (the ceiling server answers the same size),"
+  echo "r-nacos instance list $NACOS_FIND_BYTES bytes."
+  echo
+  echo "## Commands"
+  echo
+  echo '```sh'
+  echo "taskset -c 0 target/release/maregistry --port $PORT --ttl 1h --evict-interval 1h"
+  echo "RNACOS_HTTP_PORT=$NACOS_PORT RNACOS_HTTP_CONSOLE_PORT=0 RNACOS_GRPC_PORT=$NACOS_GRPC RNACOS_CONFIG_DB_DIR=\$TMP/db RNACOS_DATA_DIR=\$TMP/data \\"
+  echo "  RNACOS_NAMING_INSTANCE_TIMEOUT_SECOND=3600 RNACOS_NAMING_HEALTH_TIMEOUT_SECOND=3600 taskset -c 0 target/peer/bin/rnacos"
+  echo "taskset -c 0 target/release/bench-ceiling --port $CEILING_PORT --body-bytes $FIND_BYTES"
+  echo "taskset -c 1 wrk -t1 -c$CONNECTIONS -d$DURATION --latency 'http://127.0.0.1:$PORT/findAll?service=S'"
+  echo "taskset -c 1 wrk -t1 -c$CONNECTIONS -d$DURATION --latency 'http://127.0.0.1:$NACOS_PORT/nacos/v1/ns/instance/list?serviceName=DEFAULT_GROUP%40%40S&namespaceId=public&healthyOnly=false'"
+  echo "taskset -c 1 wrk -t1 -c$CONNECTIONS -d$DURATION --latency -s scripts/wrk/register.lua http://127.0.0.1:$PORT"
+  echo "taskset -c 1 wrk -t1 -c$CONNECTIONS -d$DURATION --latency -s scripts/wrk/nacos_register.lua http://127.0.0.1:$NACOS_PORT"
+  echo "target/release/bench-load --system maregistry --url http://127.0.0.1:$PORT --instances 1000 --services 100"
+  echo "taskset -c 1 wrk -t1 -c$CONNECTIONS -d$DURATION --latency -s scripts/wrk/renew.lua http://127.0.0.1:$PORT"
+  echo "taskset -c 1 wrk -t1 -c$CONNECTIONS -d$DURATION --latency -s scripts/wrk/nacos_beat.lua http://127.0.0.1:$NACOS_PORT"
+  echo "target/release/bench-load --system maregistry --url http://127.0.0.1:$PORT --instances 100000 --services 1000   # then VmRSS"
+  echo '```'
+  echo
+  if [ -f docs/benchmarks-notes.md ]; then cat docs/benchmarks-notes.md; echo; fi
+  echo "## Raw wrk output"
+  for key in find.maregistry find.rnacos find.ceiling register.maregistry register.rnacos renew.maregistry renew.rnacos; do
+    echo
+    echo "### $key"
+    echo
+    cat "$WORK/raw.$key"
+  done
+} >"$OUT"
+log "wrote $OUT"
