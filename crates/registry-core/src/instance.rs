@@ -192,6 +192,31 @@ impl InstanceMeta {
         format!("{}://{}:{}/{}", self.scheme, self.host, self.port, self.context)
     }
 
+    /// The canonical JSON of this instance with `status` set as given: fields in the
+    /// declared order, parameters sorted by key. Two instances of one identity encode to
+    /// the same text exactly when their parameters are equal.
+    pub fn to_json_with_status(&self, status: bool) -> String {
+        #[derive(Serialize)]
+        struct Encoded<'a> {
+            scheme: &'a str,
+            host: &'a str,
+            port: u16,
+            context: &'a str,
+            status: bool,
+            parameters: &'a BTreeMap<String, String>,
+        }
+        let encoded = Encoded {
+            scheme: &self.scheme,
+            host: &self.host,
+            port: self.port,
+            context: &self.context,
+            status,
+            parameters: &self.parameters,
+        };
+        // Strings, an integer, a bool and a string map always serialise.
+        serde_json::to_string(&encoded).unwrap_or_default()
+    }
+
     /// Whether two instances denote the same endpoint (parameters and status aside).
     pub fn same_identity(&self, other: &InstanceMeta) -> bool {
         self.scheme == other.scheme
@@ -238,6 +263,23 @@ mod tests {
             json,
             serde_json::json!({"scheme":"http","host":"h","port":80,"context":"c","status":false,"parameters":{"env":"dev"}})
         );
+    }
+
+    #[test]
+    fn canonical_json_matches_serde_and_orders_parameters() {
+        let mut m = InstanceMeta::new("http", "h", 80, "c").unwrap();
+        m.parameters.insert("b".into(), "2".into());
+        m.parameters.insert("a".into(), "1".into());
+        let mut with_status = m.clone();
+        with_status.status = true;
+        assert_eq!(
+            m.to_json_with_status(true),
+            serde_json::to_string(&with_status).unwrap()
+        );
+        assert!(m
+            .to_json_with_status(true)
+            .ends_with(r#""status":true,"parameters":{"a":"1","b":"2"}}"#));
+        assert_eq!(parse(&m.to_json_with_status(true)).unwrap(), with_status);
     }
 
     #[test]

@@ -24,6 +24,10 @@ use crate::snapshot::Snapshot;
 /// a change and dropped by the next change: `/findAll` on an unchanged service costs a
 /// map lookup and a reference-count increment. A snapshot holds the lock only long enough
 /// to clone one `Arc` per service.
+///
+/// Memory: an instance is kept as its canonical JSON (what `/findAll` answers for it) and
+/// its url, about 300 bytes for a typical instance with two parameters; building a
+/// service's answer or a snapshot is a concatenation of those texts.
 #[derive(Default)]
 pub struct Registry {
     state: RwLock<State>,
@@ -58,11 +62,14 @@ struct Service {
 
 /// One registered instance. Immutable but for its renewal time.
 struct Slot {
-    /// The instance as answered: `status` is always `true`.
-    meta: InstanceMeta,
+    /// The instance's canonical JSON with `status: true`, as answered.
+    json: Box<str>,
     url: Arc<str>,
     renewed: AtomicU64,
 }
+
+/// A service's name, version and view, as collected for a snapshot.
+type ServiceView = (Arc<str>, u64, Arc<View>);
 
 /// An immutable list of a service's instances at one version.
 struct View {
@@ -73,14 +80,17 @@ struct View {
 const EMPTY_LIST: &[u8] = b"[]";
 
 impl Slot {
-    fn new(instance: &InstanceMeta, url: Arc<str>, now: u64) -> Arc<Slot> {
-        let mut meta = instance.clone();
-        meta.status = true;
+    fn new(json: Box<str>, url: Arc<str>, now: u64) -> Arc<Slot> {
         Arc::new(Slot {
-            meta,
+            json,
             url,
             renewed: AtomicU64::new(now),
         })
+    }
+
+    /// The instance, decoded from its canonical JSON (which this registry wrote).
+    fn meta(&self) -> Option<InstanceMeta> {
+        serde_json::from_str(&self.json).ok()
     }
 
     fn renewed(&self) -> u64 {
@@ -116,11 +126,24 @@ impl View {
     fn json(&self) -> Bytes {
         self.json
             .get_or_init(|| {
-                let metas: Vec<&InstanceMeta> = self.slots.iter().map(|s| &s.meta).collect();
-                // Serialising plain strings, integers and string maps cannot fail.
-                Bytes::from(serde_json::to_vec(&metas).unwrap_or_else(|_| EMPTY_LIST.to_vec()))
+                let mut out = Vec::new();
+                self.write_list(&mut out);
+                Bytes::from(out)
             })
             .clone()
+    }
+
+    /// Writes the JSON array of the instances.
+    fn write_list(&self, out: &mut Vec<u8>) {
+        out.reserve(2 + self.slots.iter().map(|s| s.json.len() + 1).sum::<usize>());
+        out.push(b'[');
+        for (i, slot) in self.slots.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(slot.json.as_bytes());
+        }
+        out.push(b']');
     }
 }
 
@@ -130,28 +153,26 @@ impl State {
         self.version
     }
 
-    /// Inserts or updates one (already validated) instance; returns whether that was a
-    /// change.
-    fn upsert(&mut self, service: &str, url: Arc<str>, instance: &InstanceMeta, now: u64) -> bool {
+    /// Inserts or updates one (already validated) instance, given as its url and canonical
+    /// JSON; returns whether that was a change.
+    fn upsert(&mut self, service: &str, url: &str, json: &str, now: u64) -> bool {
         if !self.services.contains_key(service) {
             self.services.insert(Arc::from(service), Service::default());
         }
         let Some(svc) = self.services.get_mut(service) else {
             return false;
         };
-        let new_slot = match svc.instances.get_mut(&url) {
-            Some(slot) if slot.meta.parameters == instance.parameters => {
+        match svc.instances.get_mut(url) {
+            // Same identity, same canonical text: same parameters.
+            Some(slot) if *slot.json == *json => {
                 slot.renew(now);
                 return false;
             }
-            Some(slot) => {
-                *slot = Slot::new(instance, url.clone(), now);
-                None
+            Some(slot) => *slot = Slot::new(json.into(), slot.url.clone(), now),
+            None => {
+                let url: Arc<str> = Arc::from(url);
+                svc.instances.insert(url.clone(), Slot::new(json.into(), url, now));
             }
-            None => Some(Slot::new(instance, url.clone(), now)),
-        };
-        if let Some(slot) = new_slot {
-            svc.instances.insert(url, slot);
         }
         self.version += 1;
         let version = self.version;
@@ -185,9 +206,10 @@ impl Registry {
     pub fn register(&self, service: &str, instance: &InstanceMeta, now: u64) -> Result<InstanceMeta, Error> {
         validate_service_name(service)?;
         instance.validate()?;
-        let url: Arc<str> = Arc::from(instance.url());
-        if !self.renew_known(service, &url, Some(instance), now) {
-            self.write().upsert(service, url, instance, now);
+        let url = instance.url();
+        let json = instance.to_json_with_status(true);
+        if !self.renew_known(service, &url, Some(&json), now) {
+            self.write().upsert(service, &url, &json, now);
         }
         Ok(answer(instance, true))
     }
@@ -227,24 +249,26 @@ impl Registry {
             validate_service_name(service)?;
         }
         instance.validate()?;
-        let url: Arc<str> = Arc::from(instance.url());
+        let url = instance.url();
         let mut registered = false;
         for service in services {
             if !self.renew_known(service, &url, None, now) {
-                registered |= self.write().upsert(service, url.clone(), instance, now);
+                let json = instance.to_json_with_status(true);
+                registered |= self.write().upsert(service, &url, &json, now);
             }
         }
         Ok(registered)
     }
 
-    /// Renews `url` under `service` if it is registered (with the same parameters, when
-    /// `same_parameters` is given), under the shared lock. Returns whether it did.
-    fn renew_known(&self, service: &str, url: &str, same_parameters: Option<&InstanceMeta>, now: u64) -> bool {
+    /// Renews `url` under `service` if it is registered (and, when `same_json` is given,
+    /// encodes to exactly that text, i.e. has the same parameters), under the shared lock.
+    /// Returns whether it did.
+    fn renew_known(&self, service: &str, url: &str, same_json: Option<&str>, now: u64) -> bool {
         let state = self.read();
         let Some(slot) = state.services.get(service).and_then(|svc| svc.instances.get(url)) else {
             return false;
         };
-        if same_parameters.is_some_and(|i| i.parameters != slot.meta.parameters) {
+        if same_json.is_some_and(|json| *slot.json != *json) {
             return false;
         }
         slot.renew(now);
@@ -254,7 +278,7 @@ impl Registry {
     /// The instances of `service` in registration order; empty for an unknown service.
     pub fn find_all(&self, service: &str) -> Vec<InstanceMeta> {
         match self.view(service) {
-            Some(view) => view.slots.iter().map(|s| s.meta.clone()).collect(),
+            Some(view) => view.slots.iter().filter_map(|s| s.meta()).collect(),
             None => Vec::new(),
         }
     }
@@ -332,11 +356,13 @@ impl Registry {
             let version = state.bump();
             if let Some(svc) = state.services.get_mut(&service) {
                 if let Some(slot) = svc.instances.remove(&url) {
-                    evicted.push(Evicted {
-                        service: service.to_string(),
-                        instance: slot.meta.clone(),
-                        renewed: slot.renewed(),
-                    });
+                    if let Some(instance) = slot.meta() {
+                        evicted.push(Evicted {
+                            service: service.to_string(),
+                            instance,
+                            renewed: slot.renewed(),
+                        });
+                    }
                 }
                 svc.changed(version);
             }
@@ -362,18 +388,26 @@ impl Registry {
         version
     }
 
-    /// A copy of the whole state. Holds the lock only to collect one reference per
-    /// service; copying and reading renewal times happens after it is released.
-    pub fn snapshot(&self) -> Snapshot {
-        let (version, services) = {
+    /// Collects one reference per service under the shared lock: the registry version and,
+    /// per service sorted by name, its version and current view.
+    fn views(&self) -> (u64, Vec<ServiceView>) {
+        let (version, mut services) = {
             let state = self.read();
-            let services: Vec<(Arc<str>, u64, Arc<View>)> = state
+            let services: Vec<ServiceView> = state
                 .services
                 .iter()
                 .map(|(name, svc)| (name.clone(), svc.version, svc.view()))
                 .collect();
             (state.version, services)
         };
+        services.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        (version, services)
+    }
+
+    /// A copy of the whole state. Holds the lock only to collect one reference per
+    /// service; copying and reading renewal times happens after it is released.
+    pub fn snapshot(&self) -> Snapshot {
+        let (version, services) = self.views();
         let mut snapshot = Snapshot {
             version,
             ..Snapshot::default()
@@ -386,10 +420,64 @@ impl Registry {
             }
             snapshot
                 .registry
-                .insert(name.to_string(), view.slots.iter().map(|s| s.meta.clone()).collect());
+                .insert(name.to_string(), view.slots.iter().filter_map(|s| s.meta()).collect());
             snapshot.versions.insert(name.to_string(), svc_version);
         }
         snapshot
+    }
+
+    /// The snapshot's JSON, written straight from the stored instance texts: the same
+    /// document as encoding [`Registry::snapshot`] (services in name order, instances in
+    /// registration order), without building the copy. Like `snapshot`, it holds the lock
+    /// only to collect one reference per service.
+    pub fn snapshot_json(&self) -> Vec<u8> {
+        let (version, services) = self.views();
+        let instances: usize = services.iter().map(|(_, _, v)| v.slots.len()).sum();
+        let text: usize = services
+            .iter()
+            .flat_map(|(_, _, v)| v.slots.iter().map(|s| s.json.len() + s.url.len()))
+            .sum();
+        let mut out = Vec::with_capacity(64 + text + instances * 80);
+        out.extend_from_slice(b"{\"REGISTRY\":{");
+        for (i, (name, _, view)) in services.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_json_str(&mut out, name);
+            out.push(b':');
+            view.write_list(&mut out);
+        }
+        out.extend_from_slice(b"},\"VERSIONS\":{");
+        for (i, (name, svc_version, _)) in services.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_json_str(&mut out, name);
+            out.push(b':');
+            out.extend_from_slice(svc_version.to_string().as_bytes());
+        }
+        out.extend_from_slice(b"},\"TIMESTAMPS\":{");
+        let mut key = String::new();
+        let mut first = true;
+        for (name, _, view) in &services {
+            for slot in &view.slots {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                key.clear();
+                key.push_str(name);
+                key.push('@');
+                key.push_str(&slot.url);
+                write_json_str(&mut out, &key);
+                out.push(b':');
+                out.extend_from_slice(slot.renewed().to_string().as_bytes());
+            }
+        }
+        out.extend_from_slice(b"},\"version\":");
+        out.extend_from_slice(version.to_string().as_bytes());
+        out.push(b'}');
+        out
     }
 
     /// Replaces the whole state with `snapshot`, all or nothing: it is validated and the
@@ -410,10 +498,16 @@ impl Registry {
         };
         for (name, instances) in registry {
             let mut svc = Service::default();
+            let mut key = String::new();
             for instance in instances {
                 let url: Arc<str> = Arc::from(instance.url());
-                let renewed = timestamps.get(&format!("{name}@{url}")).copied().unwrap_or(now);
-                svc.instances.insert(url.clone(), Slot::new(&instance, url, renewed));
+                key.clear();
+                key.push_str(&name);
+                key.push('@');
+                key.push_str(&url);
+                let renewed = timestamps.get(&key).copied().unwrap_or(now);
+                let json = instance.to_json_with_status(true).into_boxed_str();
+                svc.instances.insert(url.clone(), Slot::new(json, url, renewed));
             }
             svc.version = versions.get(&name).copied().unwrap_or(0);
             state.services.insert(Arc::from(name), svc);
@@ -424,6 +518,12 @@ impl Registry {
         *self.write() = state;
         Ok(())
     }
+}
+
+/// Appends `s` as a JSON string.
+fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a &str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 fn answer(instance: &InstanceMeta, status: bool) -> InstanceMeta {
