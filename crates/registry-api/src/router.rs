@@ -28,20 +28,22 @@ enum Route {
 }
 
 impl Route {
-    fn of(path: &str) -> Option<Route> {
+    /// The route of `path`, with the path as a static string for error answers.
+    fn of(path: &str) -> Option<(Route, &'static str)> {
         Some(match path {
-            "/reg" => Route::Reg,
-            "/unreg" => Route::Unreg,
-            "/renew" => Route::Renew,
-            "/renews" => Route::Renews,
-            "/findAll" | "/findall" => Route::FindAll,
-            "/version" => Route::Version,
-            "/versions" => Route::Versions,
-            "/snapshot" => Route::Snapshot,
-            "/info" => Route::Info,
-            "/cluster" => Route::Cluster,
-            "/leader" => Route::Leader,
-            "/sl" => Route::SetLeader,
+            "/reg" => (Route::Reg, "/reg"),
+            "/unreg" => (Route::Unreg, "/unreg"),
+            "/renew" => (Route::Renew, "/renew"),
+            "/renews" => (Route::Renews, "/renews"),
+            "/findAll" => (Route::FindAll, "/findAll"),
+            "/findall" => (Route::FindAll, "/findall"),
+            "/version" => (Route::Version, "/version"),
+            "/versions" => (Route::Versions, "/versions"),
+            "/snapshot" => (Route::Snapshot, "/snapshot"),
+            "/info" => (Route::Info, "/info"),
+            "/cluster" => (Route::Cluster, "/cluster"),
+            "/leader" => (Route::Leader, "/leader"),
+            "/sl" => (Route::SetLeader, "/sl"),
             _ => return None,
         })
     }
@@ -49,15 +51,13 @@ impl Route {
 
 /// The hyper service: dispatches on the path, answers errors as JSON. Never fails.
 pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let Some(route) = Route::of(request.uri().path()) else {
+    let Some((route, path)) = Route::of(request.uri().path()) else {
         return Ok(ApiError::NotFound.into_response(request.uri().path()));
     };
     if !matches!(*request.method(), Method::GET | Method::POST) {
         let method = request.method().to_string();
-        return Ok(ApiError::MethodNotAllowed(method).into_response(request.uri().path()));
+        return Ok(ApiError::MethodNotAllowed(method).into_response(path));
     }
-    // Kept for the error answer only; the request is consumed by the handler.
-    let uri = request.uri().clone();
     let answer = match route {
         Route::Reg => registration::reg(&app, request).await,
         Route::Unreg => registration::unreg(&app, request).await,
@@ -73,7 +73,7 @@ pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<
         Route::SetLeader => Ok(cluster::set_leader(&app)),
     };
     Ok(answer.unwrap_or_else(|e| {
-        tracing::debug!(path = uri.path(), error = %e, "request refused");
-        e.into_response(uri.path())
+        tracing::debug!(path, error = %e, "request refused");
+        e.into_response(path)
     }))
 }
