@@ -1,8 +1,16 @@
 -- r-nacos: heartbeats of the 1,000 instances bench-load registered (100 services).
-counter = 0
+-- Built once and replayed, like renew.lua.
+local requests = nil
+local n = 0
 request = function()
-  counter = (counter + 1) % 1000
-  local service = "bench.Service" .. (counter % 100)
-  local host = "10." .. math.floor(counter / 65536) % 256 .. "." .. math.floor(counter / 256) % 256 .. "." .. counter % 256
-  return wrk.format("PUT", "/nacos/v1/ns/instance/beat?serviceName=DEFAULT_GROUP%40%40" .. service .. "&ip=" .. host .. "&port=8080")
+  if requests == nil then
+    requests = {}
+    for i = 0, 999 do
+      local service = "bench.Service" .. (i % 100)
+      local host = "10." .. math.floor(i / 65536) % 256 .. "." .. math.floor(i / 256) % 256 .. "." .. i % 256
+      requests[i + 1] = wrk.format("PUT", "/nacos/v1/ns/instance/beat?serviceName=DEFAULT_GROUP%40%40" .. service .. "&ip=" .. host .. "&port=8080")
+    end
+  end
+  n = n % 1000 + 1
+  return requests[n]
 end

@@ -111,26 +111,38 @@ impl InstanceMeta {
                 Err(e) => invalid("body", format!("is not valid JSON: {e}")),
             });
         }
-        let de = &mut serde_json::Deserializer::from_slice(json);
-        let raw: RawInstance = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            match inner.classify() {
-                serde_json::error::Category::Data if path != "." => Error::InvalidInstance {
-                    field: path,
-                    reason: format!("has the wrong type: {}", strip_position(&inner)),
-                },
-                serde_json::error::Category::Data => Error::InvalidInstance {
-                    field: "body".into(),
-                    reason: format!("must be a JSON object: {}", strip_position(&inner)),
-                },
-                _ => Error::InvalidInstance {
-                    field: "body".into(),
-                    reason: format!("is not valid JSON: {inner}"),
-                },
-            }
-        })?;
+        // The plain parse is the fast path; only a failure is parsed again with path
+        // tracking, to name the field at fault.
+        let raw: RawInstance = match serde_json::from_slice(json) {
+            Ok(raw) => raw,
+            Err(_) => return Err(Self::describe_parse_error(json)),
+        };
         InstanceMeta::try_from(raw)
+    }
+
+    /// Parses `json` again with path tracking and turns the failure into an error that
+    /// names the field at fault.
+    fn describe_parse_error(json: &[u8]) -> Error {
+        let de = &mut serde_json::Deserializer::from_slice(json);
+        let Err(e) = serde_path_to_error::deserialize::<_, RawInstance>(de) else {
+            return invalid("body", "could not be parsed");
+        };
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data if path != "." => Error::InvalidInstance {
+                field: path,
+                reason: format!("has the wrong type: {}", strip_position(&inner)),
+            },
+            serde_json::error::Category::Data => Error::InvalidInstance {
+                field: "body".into(),
+                reason: format!("must be a JSON object: {}", strip_position(&inner)),
+            },
+            _ => Error::InvalidInstance {
+                field: "body".into(),
+                reason: format!("is not valid JSON: {inner}"),
+            },
+        }
     }
 
     /// Checks every field rule of the contract.

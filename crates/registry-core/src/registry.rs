@@ -390,7 +390,19 @@ impl Registry {
 
     /// Collects one reference per service under the shared lock: the registry version and,
     /// per service sorted by name, its version and current view.
+    ///
+    /// Building a view costs one reference count per instance. So that a snapshot taken
+    /// after many changes (all views dropped) does not do that for every instance while
+    /// writers wait, a first pass builds the missing views one service at a time, each
+    /// under its own short hold of the lock; the consistent pass then finds them built,
+    /// except for services changed in between.
     fn views(&self) -> (u64, Vec<ServiceView>) {
+        let names: Vec<Arc<str>> = self.read().services.keys().cloned().collect();
+        for name in &names {
+            if let Some(svc) = self.read().services.get(name) {
+                svc.view();
+            }
+        }
         let (version, mut services) = {
             let state = self.read();
             let services: Vec<ServiceView> = state
@@ -454,7 +466,7 @@ impl Registry {
             }
             write_json_str(&mut out, name);
             out.push(b':');
-            out.extend_from_slice(svc_version.to_string().as_bytes());
+            write_number(&mut out, *svc_version);
         }
         out.extend_from_slice(b"},\"TIMESTAMPS\":{");
         let mut key = String::new();
@@ -471,11 +483,11 @@ impl Registry {
                 key.push_str(&slot.url);
                 write_json_str(&mut out, &key);
                 out.push(b':');
-                out.extend_from_slice(slot.renewed().to_string().as_bytes());
+                write_number(&mut out, slot.renewed());
             }
         }
         out.extend_from_slice(b"},\"version\":");
-        out.extend_from_slice(version.to_string().as_bytes());
+        write_number(&mut out, version);
         out.push(b'}');
         out
     }
@@ -518,6 +530,13 @@ impl Registry {
         *self.write() = state;
         Ok(())
     }
+}
+
+/// Appends `n` in decimal, without allocating.
+fn write_number(out: &mut Vec<u8>, n: u64) {
+    use std::io::Write;
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "{n}");
 }
 
 /// Appends `s` as a JSON string.

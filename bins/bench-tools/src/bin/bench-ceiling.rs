@@ -41,7 +41,10 @@ fn main() -> anyhow::Result<()> {
                 );
                 async move { Ok::<_, Infallible>(response) }
             });
-            tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+            // The same connection settings as maregistry's server (registry-api::serve).
+            let mut http = http1::Builder::new();
+            http.keep_alive(true).writev(false);
+            tokio::spawn(http.serve_connection(TokioIo::new(stream), service));
         }
     })
 }
