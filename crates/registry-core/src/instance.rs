@@ -201,13 +201,34 @@ impl InstanceMeta {
     /// `scheme://host:port/context`, which is also the instance's identity: the field
     /// rules make it unambiguous.
     pub fn url(&self) -> String {
-        format!("{}://{}:{}/{}", self.scheme, self.host, self.port, self.context)
+        let mut url = String::with_capacity(self.scheme.len() + self.host.len() + self.context.len() + 10);
+        self.write_url(&mut url);
+        url
+    }
+
+    /// Appends [`InstanceMeta::url`] to `out` (lets hot paths reuse one buffer).
+    pub fn write_url(&self, out: &mut String) {
+        use std::fmt::Write;
+        out.push_str(&self.scheme);
+        out.push_str("://");
+        out.push_str(&self.host);
+        // Writing into a String cannot fail.
+        let _ = write!(out, ":{}/", self.port);
+        out.push_str(&self.context);
     }
 
     /// The canonical JSON of this instance with `status` set as given: fields in the
     /// declared order, parameters sorted by key. Two instances of one identity encode to
     /// the same text exactly when their parameters are equal.
     pub fn to_json_with_status(&self, status: bool) -> String {
+        let mut out = Vec::with_capacity(128);
+        self.write_json_with_status(status, &mut out);
+        // serde_json writes UTF-8 only.
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Appends [`InstanceMeta::to_json_with_status`] to `out`.
+    pub fn write_json_with_status(&self, status: bool, out: &mut Vec<u8>) {
         #[derive(Serialize)]
         struct Encoded<'a> {
             scheme: &'a str,
@@ -225,8 +246,8 @@ impl InstanceMeta {
             status,
             parameters: &self.parameters,
         };
-        // Strings, an integer, a bool and a string map always serialise.
-        serde_json::to_string(&encoded).unwrap_or_default()
+        // Strings, an integer, a bool and a string map always serialise into a Vec.
+        let _ = serde_json::to_writer(out, &encoded);
     }
 
     /// Whether two instances denote the same endpoint (parameters and status aside).

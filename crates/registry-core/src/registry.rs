@@ -492,42 +492,59 @@ impl Registry {
         out
     }
 
-    /// Replaces the whole state with `snapshot`, all or nothing: it is validated and the
-    /// new state built before the lock is taken, and swapped in at once. The registry
-    /// version becomes the snapshot's. An instance without a timestamp counts as renewed
-    /// at `now`. Restoring the same snapshot twice changes nothing.
+    /// Replaces the whole state with `snapshot`, all or nothing: the new state is built
+    /// and every rule of [`Snapshot::validate`] checked on the way, before the lock is
+    /// taken; the swap is a single assignment. The registry version becomes the snapshot's.
+    /// An instance without a timestamp counts as renewed at `now`. Restoring the same
+    /// snapshot twice changes nothing.
     pub fn restore(&self, snapshot: Snapshot, now: u64) -> Result<(), Error> {
-        snapshot.validate()?;
-        let Snapshot {
-            registry,
-            versions,
-            timestamps,
-            version,
-        } = snapshot;
+        let reject = |msg: String| Err(Error::InvalidSnapshot(msg));
         let mut state = State {
-            services: HashMap::with_capacity(registry.len().max(versions.len())),
-            version,
+            services: HashMap::with_capacity(snapshot.registry.len().max(snapshot.versions.len())),
+            version: snapshot.version,
         };
-        for (name, instances) in registry {
+        let mut key = String::new();
+        let mut json = Vec::with_capacity(256);
+        for (name, instances) in &snapshot.registry {
+            validate_service_name(name).map_err(|e| Error::InvalidSnapshot(e.to_string()))?;
             let mut svc = Service::default();
-            let mut key = String::new();
             for instance in instances {
-                let url: Arc<str> = Arc::from(instance.url());
+                instance
+                    .validate()
+                    .map_err(|e| Error::InvalidSnapshot(format!("service {name:?}: {e}")))?;
+                // One buffer for `name@url`, whose tail is the url.
                 key.clear();
-                key.push_str(&name);
+                key.push_str(name);
                 key.push('@');
-                key.push_str(&url);
-                let renewed = timestamps.get(&key).copied().unwrap_or(now);
-                let json = instance.to_json_with_status(true).into_boxed_str();
-                svc.instances.insert(url.clone(), Slot::new(json, url, renewed));
+                instance.write_url(&mut key);
+                let url: Arc<str> = Arc::from(&key[name.len() + 1..]);
+                let renewed = snapshot.timestamps.get(key.as_str()).copied().unwrap_or(now);
+                json.clear();
+                instance.write_json_with_status(true, &mut json);
+                let text: Box<str> = String::from_utf8_lossy(&json).into();
+                if svc
+                    .instances
+                    .insert(url.clone(), Slot::new(text, url, renewed))
+                    .is_some()
+                {
+                    return reject(format!("service {name:?} lists {} twice", instance.url()));
+                }
             }
-            svc.version = versions.get(&name).copied().unwrap_or(0);
-            state.services.insert(Arc::from(name), svc);
+            state.services.insert(Arc::from(name.as_str()), svc);
         }
-        for (name, svc_version) in versions {
-            state.services.entry(Arc::from(name)).or_default().version = svc_version;
+        for (name, svc_version) in &snapshot.versions {
+            validate_service_name(name).map_err(|e| Error::InvalidSnapshot(e.to_string()))?;
+            if *svc_version > snapshot.version {
+                return reject(format!(
+                    "VERSIONS[{name:?}] = {svc_version} is above the snapshot version {}",
+                    snapshot.version
+                ));
+            }
+            state.services.entry(Arc::from(name.as_str())).or_default().version = *svc_version;
         }
-        *self.write() = state;
+        // Swap under the lock; the old state is freed after the lock is released.
+        let old = std::mem::replace(&mut *self.write(), state);
+        drop(old);
         Ok(())
     }
 }

@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +17,9 @@ use crate::service::validate_service_name;
 /// ```
 ///
 /// All four fields are required when parsing: a document that lacks one is not a
-/// snapshot. Maps are ordered, so encoding is deterministic.
+/// snapshot. `REGISTRY` and `VERSIONS` are ordered by service name; `TIMESTAMPS` is a hash
+/// map, since restoring looks up one entry per instance (the server's own `/snapshot`,
+/// written by [`crate::Registry::snapshot_json`], lists them service by service).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// Service name → instances in registration order.
@@ -28,7 +30,7 @@ pub struct Snapshot {
     pub versions: BTreeMap<String, u64>,
     /// `service@url` → last renewal, ms since the epoch.
     #[serde(rename = "TIMESTAMPS")]
-    pub timestamps: BTreeMap<String, u64>,
+    pub timestamps: HashMap<String, u64>,
     /// The registry version the snapshot was taken at.
     pub version: u64,
 }

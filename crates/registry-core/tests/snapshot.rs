@@ -72,7 +72,20 @@ fn a_bad_snapshot_leaves_the_state_untouched() {
         b"{\"REGISTRY\":{\"s\":[{\"scheme\":\"http\",\"host\":\"h\",\"port\":1},{\"scheme\":\"http\",\"host\":\"h\",\"port\":1}]},\"VERSIONS\":{},\"TIMESTAMPS\":{},\"version\":1}",
     ];
     for doc in bad_documents {
-        assert!(Snapshot::from_json(doc).is_err(), "{}", String::from_utf8_lossy(doc));
+        let parsed = Snapshot::from_json(doc);
+        // Rejected by parsing or by validation, whichever catches it first...
+        assert!(
+            parsed.clone().and_then(|s| s.validate()).is_err(),
+            "{}",
+            String::from_utf8_lossy(doc)
+        );
+        // ...and by restore, leaving the registry as it was.
+        assert!(
+            parsed.and_then(|s| r.restore(s, 0)).is_err(),
+            "{}",
+            String::from_utf8_lossy(doc)
+        );
+        assert_eq!(r.snapshot(), before);
     }
     // A snapshot built in code skips parsing; restore validates it anyway.
     let mut bad = before.clone();
