@@ -148,6 +148,12 @@ start_rnacos
 run_wrk renew.rnacos -s scripts/wrk/nacos_beat.lua "http://127.0.0.1:$NACOS_PORT"
 stop_server
 
+log "phase renew over 100,000 instances (maregistry: does the registry's size show over HTTP?)"
+start_maregistry
+"$LOAD" --system maregistry --url "http://127.0.0.1:$PORT" --instances 100000 --services 1000 >&2
+run_wrk renew100k.maregistry -s scripts/wrk/renew.lua "http://127.0.0.1:$PORT" -- 100000 1000
+stop_server
+
 log "phase memory (100,000 instances over 1,000 services, two metadata entries each)"
 rss_after_load() { # system port
   "$LOAD" --system "$1" --url "http://127.0.0.1:$2" --instances 100000 --services 1000 >&2
@@ -192,6 +198,7 @@ CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   echo "| find (10 instances) | $(cell find.maregistry) | $(p99 find.maregistry) | $(cell find.rnacos) | $(p99 find.rnacos) | $(cell find.ceiling) | $(ratio "$(cell find.maregistry)" "$(cell find.rnacos)") | $(ratio "$(cell find.maregistry)" "$(cell find.ceiling)") |"
   echo "| register (new instance each) | $(cell register.maregistry) | $(p99 register.maregistry) | $(cell register.rnacos) | $(p99 register.rnacos) | | $(ratio "$(cell register.maregistry)" "$(cell register.rnacos)") | |"
   echo "| renew (1,000 known instances) | $(cell renew.maregistry) | $(p99 renew.maregistry) | $(cell renew.rnacos) | $(p99 renew.rnacos) | | $(ratio "$(cell renew.maregistry)" "$(cell renew.rnacos)") | |"
+  echo "| renew (100,000 known instances) | $(cell renew100k.maregistry) | $(p99 renew100k.maregistry) | | | | | |"
   echo
   echo "| memory | maregistry | r-nacos | maregistry / r-nacos |"
   echo "|---|---|---|---|"
@@ -214,12 +221,14 @@ CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   echo "target/release/bench-load --system maregistry --url http://127.0.0.1:$PORT --instances 1000 --services 100"
   echo "taskset -c 1 wrk -t1 -c$CONNECTIONS -d$DURATION --latency -s scripts/wrk/renew.lua http://127.0.0.1:$PORT"
   echo "taskset -c 1 wrk -t1 -c$CONNECTIONS -d$DURATION --latency -s scripts/wrk/nacos_beat.lua http://127.0.0.1:$NACOS_PORT"
+  echo "target/release/bench-load --system maregistry --url http://127.0.0.1:$PORT --instances 100000 --services 1000"
+  echo "taskset -c 1 wrk -t1 -c$CONNECTIONS -d$DURATION --latency -s scripts/wrk/renew.lua http://127.0.0.1:$PORT -- 100000 1000"
   echo "target/release/bench-load --system maregistry --url http://127.0.0.1:$PORT --instances 100000 --services 1000   # then VmRSS"
   echo '```'
   echo
   if [ -f docs/benchmarks-notes.md ]; then cat docs/benchmarks-notes.md; echo; fi
   echo "## Raw wrk output"
-  for key in find.maregistry find.rnacos find.ceiling register.maregistry register.rnacos renew.maregistry renew.rnacos; do
+  for key in find.maregistry find.rnacos find.ceiling register.maregistry register.rnacos renew.maregistry renew.rnacos renew100k.maregistry; do
     echo
     echo "### $key"
     echo
