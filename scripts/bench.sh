@@ -7,6 +7,7 @@
 #   bash scripts/bench.sh            (or: just bench)
 #   BENCH_DURATION=5s bash scripts/bench.sh
 set -euo pipefail
+shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 
 DURATION=${BENCH_DURATION:-10s}
@@ -47,45 +48,68 @@ CEILING=target/release/bench-ceiling
 LOAD=target/release/bench-load
 
 # --- helpers -----------------------------------------------------------------------------
-wait_up() { # url
+ROOT=$(pwd)
+
+server_pid() { # the process listening on a port
+  ss -ltnpH "sport = :$1" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2
+}
+
+port_free() { # port: refuse to start on a port something already listens on
+  if [ -n "$(server_pid "$1")" ]; then
+    log "port $1 is already in use by pid $(server_pid "$1"); stop that process first"; exit 1
+  fi
+}
+
+wait_up() { # url port pid: up, and answered by the process just started
   for _ in $(seq 1 600); do
-    curl -s -o /dev/null -m 1 "$1" && return 0
+    if curl -s -o /dev/null -m 1 "$1"; then
+      if [ "$(server_pid "$2")" != "$3" ]; then
+        log "port $2 is answered by pid $(server_pid "$2"), not by the server just started ($3)"; exit 1
+      fi
+      return 0
+    fi
     sleep 0.1
   done
   log "server at $1 did not come up"; exit 1
 }
 
-stop_server() {
+stop_server() { # stop every server started, and wait until its port is closed
   for pid in "${PIDS[@]:-}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   PIDS=()
-  sleep 0.5
+  for port in $PORT $NACOS_PORT $CEILING_PORT; do
+    for _ in $(seq 1 100); do [ -z "$(server_pid $port)" ] && break; sleep 0.1; done
+    port_free $port
+  done
 }
 
 start_maregistry() {
+  port_free $PORT
   taskset -c 0 "$MAREGISTRY" --port $PORT --ttl 1h --evict-interval 1h >"$WORK/maregistry.log" 2>&1 &
   PIDS+=($!)
-  wait_up "http://127.0.0.1:$PORT/info"
+  wait_up "http://127.0.0.1:$PORT/info" $PORT $!
 }
 
 start_rnacos() {
+  port_free $NACOS_PORT
   local dir="$WORK/rnacos-$RANDOM"
   mkdir -p "$dir"
-  (cd "$dir" && RNACOS_HTTP_PORT=$NACOS_PORT RNACOS_HTTP_CONSOLE_PORT=0 RNACOS_GRPC_PORT=$NACOS_GRPC \
+  # Started directly (no subshell), so that $! is r-nacos itself; it runs in its own
+  # directory in case it writes files beside it.
+  cd "$dir"
+  RNACOS_HTTP_PORT=$NACOS_PORT RNACOS_HTTP_CONSOLE_PORT=0 RNACOS_GRPC_PORT=$NACOS_GRPC \
     RNACOS_CONFIG_DB_DIR="$dir/db" RNACOS_DATA_DIR="$dir/data" \
     RNACOS_NAMING_INSTANCE_TIMEOUT_SECOND=3600 RNACOS_NAMING_HEALTH_TIMEOUT_SECOND=3600 \
-    RUST_LOG=warn taskset -c 0 "$OLDPWD/$RNACOS" >"$dir/rnacos.log" 2>&1) &
+    RUST_LOG=warn taskset -c 0 "$ROOT/$RNACOS" >"$dir/rnacos.log" 2>&1 &
   PIDS+=($!)
-  wait_up "http://127.0.0.1:$NACOS_PORT/nacos/v1/ns/instance/list?serviceName=DEFAULT_GROUP%40%40warmup&namespaceId=public"
+  cd "$ROOT"
+  wait_up "http://127.0.0.1:$NACOS_PORT/nacos/v1/ns/instance/list?serviceName=DEFAULT_GROUP%40%40warmup&namespaceId=public" $NACOS_PORT $!
 }
 
 start_ceiling() { # body bytes
+  port_free $CEILING_PORT
   taskset -c 0 "$CEILING" --port $CEILING_PORT --body-bytes "$1" >"$WORK/ceiling.log" 2>&1 &
   PIDS+=($!)
-  wait_up "http://127.0.0.1:$CEILING_PORT/"
-}
-
-server_pid() { # the process listening on a port (the server itself, not the subshell)
-  ss -ltnpH "sport = :$1" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2
+  wait_up "http://127.0.0.1:$CEILING_PORT/" $CEILING_PORT $!
 }
 
 # Runs wrk; records "rps p99_ms" or "FAILED reason" in $WORK/result.<key>.

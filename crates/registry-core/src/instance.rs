@@ -33,10 +33,56 @@ pub struct InstanceMeta {
 struct RawInstance {
     scheme: Option<String>,
     host: Option<String>,
-    port: Option<serde_json::Value>,
+    port: Option<RawPort>,
     context: Option<String>,
     status: Option<bool>,
     parameters: Option<BTreeMap<String, String>>,
+}
+
+/// A `port` as sent: a non-negative integer (the common case, read without building a
+/// generic JSON value), or anything else, kept as text for the error message.
+enum RawPort {
+    Integer(u64),
+    Other(String),
+}
+
+impl<'de> Deserialize<'de> for RawPort {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawPort;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a port number")
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<RawPort, E> {
+                Ok(RawPort::Integer(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<RawPort, E> {
+                Ok(RawPort::Other(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<RawPort, E> {
+                Ok(RawPort::Other(v.to_string()))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<RawPort, E> {
+                Ok(RawPort::Other(format!("{v:?}")))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<RawPort, E> {
+                Ok(RawPort::Other(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<RawPort, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(RawPort::Other("an array".into()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawPort, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(RawPort::Other("an object".into()))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 impl TryFrom<RawInstance> for InstanceMeta {
@@ -44,19 +90,15 @@ impl TryFrom<RawInstance> for InstanceMeta {
 
     fn try_from(raw: RawInstance) -> Result<Self, Error> {
         let port = match raw.port {
-            None | Some(serde_json::Value::Null) => return Err(invalid("port", "is required")),
-            Some(serde_json::Value::Number(n)) => n
-                .as_u64()
-                .and_then(|p| u16::try_from(p).ok())
+            None => return Err(invalid("port", "is required")),
+            Some(RawPort::Integer(n)) => u16::try_from(n)
+                .ok()
                 .filter(|p| *p != 0)
                 .ok_or_else(|| invalid("port", format!("must be an integer from 1 to 65535, got {n}")))?,
-            Some(other) => {
+            Some(RawPort::Other(text)) => {
                 return Err(invalid(
                     "port",
-                    format!(
-                        "must be an integer from 1 to 65535, got {}",
-                        excerpt(&other.to_string())
-                    ),
+                    format!("must be an integer from 1 to 65535, got {}", excerpt(&text)),
                 ))
             }
         };
