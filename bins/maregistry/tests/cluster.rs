@@ -224,7 +224,7 @@ async fn a_minority_refuses_writes_and_serves_reads_until_a_majority_returns() {
     // Stop two of the three; the survivor is alone, a minority.
     let second = nodes.pop().unwrap();
     let first = nodes.pop().unwrap();
-    let (first_addr, second_addr) = (first.addr, second.addr);
+    let first_addr = first.addr;
     first.stop().await;
     second.stop().await;
     let survivor = &nodes[0];
@@ -262,7 +262,6 @@ async fn a_minority_refuses_writes_and_serves_reads_until_a_majority_returns() {
             == 200
     })
     .await;
-    let _ = second_addr;
     back.stop().await;
     for node in nodes {
         node.stop().await;

@@ -7,7 +7,10 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
-use registry_core::{InstanceMeta, Registry, Snapshot};
+mod common;
+
+use common::instance;
+use registry_core::{Registry, Snapshot};
 
 /// The allocator the server runs with (bins/maregistry/src/main.rs).
 #[global_allocator]
@@ -15,19 +18,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const PER_SERVICE: u64 = 100;
 const SIZES: [u64; 3] = [1_000, 10_000, 100_000];
-
-fn instance(i: u64) -> InstanceMeta {
-    let mut meta = InstanceMeta::new(
-        "http",
-        format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255),
-        8080,
-        "c",
-    )
-    .expect("valid instance");
-    meta.parameters.insert("env".into(), "bench".into());
-    meta.parameters.insert("weight".into(), "100".into());
-    meta
-}
 
 fn service(i: u64) -> String {
     format!("bench.Service{}", i / PER_SERVICE)

@@ -9,23 +9,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use registry_core::{InstanceMeta, Registry};
+mod common;
+
+use common::instance;
+use registry_core::Registry;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn instance(i: u64) -> InstanceMeta {
-    let mut meta = InstanceMeta::new(
-        "http",
-        format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255),
-        8080,
-        "c",
-    )
-    .expect("valid instance");
-    meta.parameters.insert("env".into(), "bench".into());
-    meta.parameters.insert("weight".into(), "100".into());
-    meta
-}
 
 fn writes(registry: &Registry, for_how_long: Duration) -> Vec<Duration> {
     let fresh = instance(1 << 23);

@@ -8,7 +8,7 @@ use hashlink::LinkedHashMap;
 use crate::error::Error;
 use crate::instance::InstanceMeta;
 use crate::service::validate_service_name;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{check_instance, check_service, check_version, listed_twice, Snapshot};
 
 /// The registry: services, their instances in registration order, and the versions.
 ///
@@ -498,7 +498,6 @@ impl Registry {
     /// An instance without a timestamp counts as renewed at `now`. Restoring the same
     /// snapshot twice changes nothing.
     pub fn restore(&self, snapshot: Snapshot, now: u64) -> Result<(), Error> {
-        let reject = |msg: String| Err(Error::InvalidSnapshot(msg));
         let mut state = State {
             services: HashMap::with_capacity(snapshot.registry.len().max(snapshot.versions.len())),
             version: snapshot.version,
@@ -506,12 +505,10 @@ impl Registry {
         let mut key = String::new();
         let mut json = Vec::with_capacity(256);
         for (name, instances) in &snapshot.registry {
-            validate_service_name(name).map_err(|e| Error::InvalidSnapshot(e.to_string()))?;
+            check_service(name)?;
             let mut svc = Service::default();
             for instance in instances {
-                instance
-                    .validate()
-                    .map_err(|e| Error::InvalidSnapshot(format!("service {name:?}: {e}")))?;
+                check_instance(name, instance)?;
                 // One buffer for `name@url`, whose tail is the url.
                 key.clear();
                 key.push_str(name);
@@ -527,19 +524,14 @@ impl Registry {
                     .insert(url.clone(), Slot::new(text, url, renewed))
                     .is_some()
                 {
-                    return reject(format!("service {name:?} lists {} twice", instance.url()));
+                    return Err(listed_twice(name, instance));
                 }
             }
             state.services.insert(Arc::from(name.as_str()), svc);
         }
         for (name, svc_version) in &snapshot.versions {
-            validate_service_name(name).map_err(|e| Error::InvalidSnapshot(e.to_string()))?;
-            if *svc_version > snapshot.version {
-                return reject(format!(
-                    "VERSIONS[{name:?}] = {svc_version} is above the snapshot version {}",
-                    snapshot.version
-                ));
-            }
+            check_service(name)?;
+            check_version(name, *svc_version, snapshot.version)?;
             state.services.entry(Arc::from(name.as_str())).or_default().version = *svc_version;
         }
         // Swap under the lock; the old state is freed after the lock is released.

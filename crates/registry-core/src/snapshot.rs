@@ -54,28 +54,19 @@ impl Snapshot {
     /// identity twice within a service, no service version above the snapshot version.
     /// Timestamps of instances that are not in `REGISTRY` are ignored.
     pub fn validate(&self) -> Result<(), Error> {
-        let bad = |msg: String| Err(Error::InvalidSnapshot(msg));
         for (name, instances) in &self.registry {
-            validate_service_name(name).map_err(|e| Error::InvalidSnapshot(e.to_string()))?;
+            check_service(name)?;
             let mut seen = HashSet::with_capacity(instances.len());
             for instance in instances {
-                instance
-                    .validate()
-                    .map_err(|e| Error::InvalidSnapshot(format!("service {name:?}: {e}")))?;
-                let url = instance.url();
-                if !seen.insert(url) {
-                    return bad(format!("service {name:?} lists {} twice", instance.url()));
+                check_instance(name, instance)?;
+                if !seen.insert(instance.url()) {
+                    return Err(listed_twice(name, instance));
                 }
             }
         }
         for (name, version) in &self.versions {
-            validate_service_name(name).map_err(|e| Error::InvalidSnapshot(e.to_string()))?;
-            if *version > self.version {
-                return bad(format!(
-                    "VERSIONS[{name:?}] = {version} is above the snapshot version {}",
-                    self.version
-                ));
-            }
+            check_service(name)?;
+            check_version(name, *version, self.version)?;
         }
         Ok(())
     }
@@ -121,4 +112,30 @@ impl Snapshot {
         }
         self.version = self.version.max(version);
     }
+}
+
+// The rules of a snapshot, shared by `Snapshot::validate` and `Registry::restore` (which
+// checks them while it builds the new state).
+
+pub(crate) fn check_service(name: &str) -> Result<(), Error> {
+    validate_service_name(name).map_err(|e| Error::InvalidSnapshot(e.to_string()))
+}
+
+pub(crate) fn check_instance(service: &str, instance: &InstanceMeta) -> Result<(), Error> {
+    instance
+        .validate()
+        .map_err(|e| Error::InvalidSnapshot(format!("service {service:?}: {e}")))
+}
+
+pub(crate) fn listed_twice(service: &str, instance: &InstanceMeta) -> Error {
+    Error::InvalidSnapshot(format!("service {service:?} lists {} twice", instance.url()))
+}
+
+pub(crate) fn check_version(service: &str, version: u64, snapshot_version: u64) -> Result<(), Error> {
+    if version > snapshot_version {
+        return Err(Error::InvalidSnapshot(format!(
+            "VERSIONS[{service:?}] = {version} is above the snapshot version {snapshot_version}"
+        )));
+    }
+    Ok(())
 }

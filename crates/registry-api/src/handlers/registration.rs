@@ -6,6 +6,8 @@ use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use registry_cluster::Role;
+use registry_core::{InstanceMeta, Registry};
+use serde::Serialize;
 
 use crate::app::App;
 use crate::error::{ok_json, ApiError};
@@ -33,49 +35,54 @@ fn target(app: &App, request: &Request<Incoming>) -> Result<Target, ApiError> {
     }
 }
 
-/// `/reg?service=S` + InstanceMeta → the instance, `status: true`.
-pub(crate) async fn reg(app: &App, request: Request<Incoming>) -> Answer {
-    let service = Query::of(&request).service()?;
+/// The shape every write shares: relayed unchanged when another node leads; otherwise
+/// the body is read as an instance and `apply` answers it, stamped with one `now`.
+async fn write<T: Serialize>(
+    app: &App,
+    request: Request<Incoming>,
+    apply: impl FnOnce(&Registry, &InstanceMeta, u64) -> Result<T, registry_core::Error>,
+) -> Answer {
     if let Target::Leader(leader) = target(app, &request)? {
         return forward(app, &leader, request).await;
     }
     let instance = instance(&read_body(request, app.max_body).await?)?;
-    let answer = app.registry().register(&service, &instance, app.clock.now_ms())?;
+    let answer = apply(app.registry(), &instance, app.clock.now_ms())?;
     Ok(ok_json(&answer))
+}
+
+/// `/reg?service=S` + InstanceMeta → the instance, `status: true`.
+pub(crate) async fn reg(app: &App, request: Request<Incoming>) -> Answer {
+    let service = Query::of(&request).service()?;
+    write(app, request, |registry, instance, now| {
+        registry.register(&service, instance, now)
+    })
+    .await
 }
 
 /// `/unreg?service=S` + InstanceMeta → the instance, `status: false`.
 pub(crate) async fn unreg(app: &App, request: Request<Incoming>) -> Answer {
     let service = Query::of(&request).service()?;
-    if let Target::Leader(leader) = target(app, &request)? {
-        return forward(app, &leader, request).await;
-    }
-    let instance = instance(&read_body(request, app.max_body).await?)?;
-    let answer = app.registry().unregister(&service, &instance)?;
-    Ok(ok_json(&answer))
+    write(app, request, |registry, instance, _| {
+        registry.unregister(&service, instance)
+    })
+    .await
 }
 
 /// `/renew?service=S` + InstanceMeta → the renewal time in ms.
 pub(crate) async fn renew(app: &App, request: Request<Incoming>) -> Answer {
     let service = Query::of(&request).service()?;
-    if let Target::Leader(leader) = target(app, &request)? {
-        return forward(app, &leader, request).await;
-    }
-    let instance = instance(&read_body(request, app.max_body).await?)?;
-    let now = app.clock.now_ms();
-    app.registry().renew(&service, &instance, now)?;
-    Ok(ok_json(&now))
+    write(app, request, |registry, instance, now| {
+        registry.renew(&service, instance, now).map(|_| now)
+    })
+    .await
 }
 
 /// `/renews?services=a,b` + InstanceMeta → one renewal time in ms.
 pub(crate) async fn renews(app: &App, request: Request<Incoming>) -> Answer {
     let services = Query::of(&request).services()?;
-    if let Target::Leader(leader) = target(app, &request)? {
-        return forward(app, &leader, request).await;
-    }
-    let instance = instance(&read_body(request, app.max_body).await?)?;
     let names: Vec<&str> = services.iter().map(String::as_str).collect();
-    let now = app.clock.now_ms();
-    app.registry().renews(&names, &instance, now)?;
-    Ok(ok_json(&now))
+    write(app, request, |registry, instance, now| {
+        registry.renews(&names, instance, now).map(|_| now)
+    })
+    .await
 }
