@@ -33,9 +33,12 @@ if ! command -v wrk >/dev/null; then
   log "installing wrk (Debian package)"
   apt-get update -qq && apt-get install -y -qq wrk >/dev/null
 fi
-if ! command -v taskset >/dev/null; then
-  apt-get update -qq && apt-get install -y -qq util-linux >/dev/null
-fi
+for tool in taskset:util-linux ss:iproute2 curl:curl python3:python3; do
+  if ! command -v "${tool%%:*}" >/dev/null; then
+    log "installing ${tool#*:} (Debian package)"
+    apt-get update -qq && apt-get install -y -qq "${tool#*:}" >/dev/null
+  fi
+done
 RNACOS=target/peer/bin/rnacos
 if [ ! -x "$RNACOS" ]; then
   log "building r-nacos once (cargo install rnacos --root target/peer)"
