@@ -15,6 +15,10 @@ pub enum ClusterError {
     /// The leader's snapshot could not be fetched.
     #[error("fetching the leader's snapshot failed: {0}")]
     Fetch(#[from] registry_http::HttpInvokeError),
+    /// The task restoring a snapshot did not finish (it panicked or was cancelled); the
+    /// local data was kept.
+    #[error("restoring the leader's snapshot did not finish: {0}")]
+    Restore(String),
     /// The leader's snapshot did not parse or validate; the local data was kept.
     #[error("the leader's snapshot was rejected: {0}")]
     Snapshot(#[from] registry_core::Error),

@@ -3,7 +3,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use registry_http::{get_json, HttpInvoker};
-use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
 
@@ -19,7 +18,7 @@ pub struct ServerHealth {
     invoker: Arc<dyn HttpInvoker>,
     interval: Duration,
     probe_timeout: Duration,
-    sync: Mutex<SyncState>,
+    sync: SyncState,
 }
 
 impl ServerHealth {
@@ -36,14 +35,14 @@ impl ServerHealth {
             invoker,
             interval,
             probe_timeout,
-            sync: Mutex::new(SyncState::default()),
+            sync: SyncState::default(),
         }
     }
 
     /// Runs rounds until `shutdown` completes; a round in progress is abandoned at its
     /// next await point. The first round starts at once, so a starting node probes
     /// before it elects.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut ticker = tokio::time::interval(self.interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -61,16 +60,19 @@ impl ServerHealth {
     }
 
     /// One round: probe, elect, sync. Answers the role it ended in.
-    pub async fn round(&self) -> Role {
+    pub async fn round(&mut self) -> Role {
         let probes = self.probe_all().await;
         let role = self.cluster.update(&probes);
-        let mut sync = self.sync.lock().await;
         match &role {
             Role::Follower { leader } => {
                 let Some(leader_server) = self.cluster.leader().filter(|l| l.url == *leader) else {
                     return role;
                 };
-                match sync.sync(&self.cluster, self.invoker.as_ref(), &leader_server).await {
+                match self
+                    .sync
+                    .sync(&self.cluster, self.invoker.as_ref(), &leader_server)
+                    .await
+                {
                     Ok(SyncOutcome::Restored { version }) => {
                         tracing::info!(leader = %leader, version, "synced the leader's snapshot")
                     }
@@ -79,7 +81,7 @@ impl ServerHealth {
                     Err(e) => tracing::error!(leader = %leader, error = %e, "sync failed; keeping local data"),
                 }
             }
-            Role::Leader | Role::NoLeader => sync.reset(),
+            Role::Leader | Role::NoLeader => self.sync.reset(),
         }
         role
     }
