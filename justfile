@@ -26,7 +26,7 @@ run *ARGS:
 # Three local nodes on 8081..8083 (Ctrl-C stops all three).
 cluster:
     cargo build --release --bin maregistry
-    trap 'kill 0' INT TERM; \
+    trap 'kill $(jobs -p) 2>/dev/null; wait; exit 0' INT TERM; \
     for port in 8081 8082 8083; do \
       ./target/release/maregistry --port $port --cluster-interval 1s \
         --server-list http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083 & \
