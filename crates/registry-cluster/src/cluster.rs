@@ -173,7 +173,7 @@ impl Cluster {
         self.read().leader == Some(self.me)
     }
 
-    /// Records one probe round (`probes[i]` is what the peer at `urls[i]` answered, or
+    /// Records one probe round (for each peer url, the Server its `/info` answered, or
     /// `None` when it was unreachable), then elects and applies the outcome. Answers the
     /// role that results.
     pub fn update(&self, probes: &[(String, Option<Server>)]) -> Role {
@@ -202,6 +202,7 @@ impl Cluster {
                 }
             }
         }
+        // This node's own entry says whether it leads; that is the one place it is set.
         let me_leads = state.leader == Some(self.me);
         state.servers[self.me].leader = me_leads;
         let decision = self.election.elect(&state.servers);
@@ -261,7 +262,6 @@ impl Cluster {
             tracing::warn!("this node no longer leads");
         }
         state.leader = leader;
-        state.servers[self.me].leader = false;
     }
 
     /// The takeover rules: versions rise above every version seen in the cluster, and
@@ -270,7 +270,6 @@ impl Cluster {
         let seen = state.servers.iter().map(|s| s.version).max().unwrap_or(0);
         let version = self.registry.take_over(seen, self.clock.now_ms());
         state.leader = Some(self.me);
-        state.servers[self.me].leader = true;
         tracing::info!(
             version,
             highest_seen = seen,

@@ -38,4 +38,3 @@ pub use error::ClusterError;
 pub use eviction::run_evictor;
 pub use health::ServerHealth;
 pub use server::{normalize_url, Server};
-pub use sync::SyncOutcome;

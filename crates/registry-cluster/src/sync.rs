@@ -9,7 +9,7 @@ use crate::server::Server;
 
 /// What one sync attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SyncOutcome {
+pub(crate) enum SyncOutcome {
     /// The follower already held the leader's version.
     UpToDate,
     /// The leader's snapshot replaced the local data.

@@ -10,7 +10,7 @@ use crate::error::{excerpt, Error};
 /// env, tag or weight) and `status` are not part of it. JSON field names are the seed's.
 /// Deserialising validates every field, so a parsed `InstanceMeta` is always valid; one
 /// built by hand is checked by [`InstanceMeta::validate`] when it enters the registry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "RawInstance")]
 pub struct InstanceMeta {
     /// Protocol, `[A-Za-z][A-Za-z0-9+.-]*`, e.g. `http`.
@@ -112,6 +112,38 @@ impl TryFrom<RawInstance> for InstanceMeta {
         };
         meta.validate()?;
         Ok(meta)
+    }
+}
+
+/// The one definition of the wire form: field names and order as the seed's. Both
+/// `Serialize for InstanceMeta` and the registry's canonical text go through it; `status`
+/// is given separately so that the registry can encode `status: true` without a copy.
+#[derive(Serialize)]
+struct Encoded<'a> {
+    scheme: &'a str,
+    host: &'a str,
+    port: u16,
+    context: &'a str,
+    status: bool,
+    parameters: &'a BTreeMap<String, String>,
+}
+
+impl<'a> Encoded<'a> {
+    fn of(meta: &'a InstanceMeta, status: bool) -> Self {
+        Encoded {
+            scheme: &meta.scheme,
+            host: &meta.host,
+            port: meta.port,
+            context: &meta.context,
+            status,
+            parameters: &meta.parameters,
+        }
+    }
+}
+
+impl Serialize for InstanceMeta {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Encoded::of(self, self.status).serialize(serializer)
     }
 }
 
@@ -271,25 +303,8 @@ impl InstanceMeta {
 
     /// Appends [`InstanceMeta::to_json_with_status`] to `out`.
     pub fn write_json_with_status(&self, status: bool, out: &mut Vec<u8>) {
-        #[derive(Serialize)]
-        struct Encoded<'a> {
-            scheme: &'a str,
-            host: &'a str,
-            port: u16,
-            context: &'a str,
-            status: bool,
-            parameters: &'a BTreeMap<String, String>,
-        }
-        let encoded = Encoded {
-            scheme: &self.scheme,
-            host: &self.host,
-            port: self.port,
-            context: &self.context,
-            status,
-            parameters: &self.parameters,
-        };
         // Strings, an integer, a bool and a string map always serialise into a Vec.
-        let _ = serde_json::to_writer(out, &encoded);
+        let _ = serde_json::to_writer(out, &Encoded::of(self, status));
     }
 
     /// Whether two instances denote the same endpoint (parameters and status aside).

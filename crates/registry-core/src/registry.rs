@@ -148,19 +148,15 @@ impl View {
 }
 
 impl State {
-    fn bump(&mut self) -> u64 {
-        self.version += 1;
-        self.version
-    }
-
     /// Inserts or updates one (already validated) instance, given as its url and canonical
     /// JSON; returns whether that was a change.
     fn upsert(&mut self, service: &str, url: &str, json: &str, now: u64) -> bool {
         if !self.services.contains_key(service) {
             self.services.insert(Arc::from(service), Service::default());
         }
-        let Some(svc) = self.services.get_mut(service) else {
-            return false;
+        let State { services, version } = self;
+        let Some(svc) = services.get_mut(service) else {
+            return false; // inserted just above
         };
         match svc.instances.get_mut(url) {
             // Same identity, same canonical text: same parameters.
@@ -174,11 +170,8 @@ impl State {
                 svc.instances.insert(url.clone(), Slot::new(json.into(), url, now));
             }
         }
-        self.version += 1;
-        let version = self.version;
-        if let Some(svc) = self.services.get_mut(service) {
-            svc.changed(version);
-        }
+        *version += 1;
+        svc.changed(*version);
         true
     }
 }
@@ -220,16 +213,12 @@ impl Registry {
         validate_service_name(service)?;
         instance.validate()?;
         let url = instance.url();
-        let mut state = self.write();
-        let removed = state
-            .services
-            .get_mut(service)
-            .and_then(|svc| svc.instances.remove(url.as_str()))
-            .is_some();
-        if removed {
-            let version = state.bump();
-            if let Some(svc) = state.services.get_mut(service) {
-                svc.changed(version);
+        let mut guard = self.write();
+        let State { services, version } = &mut *guard;
+        if let Some(svc) = services.get_mut(service) {
+            if svc.instances.remove(url.as_str()).is_some() {
+                *version += 1;
+                svc.changed(*version);
             }
         }
         Ok(answer(instance, false))
@@ -250,11 +239,12 @@ impl Registry {
         }
         instance.validate()?;
         let url = instance.url();
+        let mut json: Option<String> = None;
         let mut registered = false;
         for service in services {
             if !self.renew_known(service, &url, None, now) {
-                let json = instance.to_json_with_status(true);
-                registered |= self.write().upsert(service, &url, &json, now);
+                let json = json.get_or_insert_with(|| instance.to_json_with_status(true));
+                registered |= self.write().upsert(service, &url, json, now);
             }
         }
         Ok(registered)
@@ -315,11 +305,6 @@ impl Registry {
         self.read().version
     }
 
-    /// How many instances are registered, over all services.
-    pub fn instance_count(&self) -> usize {
-        self.read().services.values().map(|s| s.instances.len()).sum()
-    }
-
     /// Removes every instance whose last renewal is more than `ttl_ms` before `now`. Each
     /// removal is a change. The scan runs under the shared lock; the exclusive lock is
     /// taken only when something expired, and each candidate is checked again under it so
@@ -342,29 +327,28 @@ impl Registry {
         if candidates.is_empty() {
             return Vec::new();
         }
-        let mut state = self.write();
+        let mut guard = self.write();
+        let State { services, version } = &mut *guard;
         let mut evicted = Vec::with_capacity(candidates.len());
         for (service, url) in candidates {
-            let still_expired = state
-                .services
-                .get(&service)
-                .and_then(|svc| svc.instances.get(&url))
-                .is_some_and(|slot| expired(slot));
-            if !still_expired {
+            let Some(svc) = services.get_mut(&service) else {
+                continue;
+            };
+            // A heartbeat may have come in since the scan.
+            if !svc.instances.get(&url).is_some_and(|slot| expired(slot)) {
                 continue;
             }
-            let version = state.bump();
-            if let Some(svc) = state.services.get_mut(&service) {
-                if let Some(slot) = svc.instances.remove(&url) {
-                    if let Some(instance) = slot.meta() {
-                        evicted.push(Evicted {
-                            service: service.to_string(),
-                            instance,
-                            renewed: slot.renewed(),
-                        });
-                    }
-                }
-                svc.changed(version);
+            let Some(slot) = svc.instances.remove(&url) else {
+                continue;
+            };
+            *version += 1;
+            svc.changed(*version);
+            if let Some(instance) = slot.meta() {
+                evicted.push(Evicted {
+                    service: service.to_string(),
+                    instance,
+                    renewed: slot.renewed(),
+                });
             }
         }
         evicted
@@ -494,7 +478,7 @@ impl Registry {
 
     /// Replaces the whole state with `snapshot`, all or nothing: the new state is built
     /// and every rule of [`Snapshot::validate`] checked on the way, before the lock is
-    /// taken; the swap is a single assignment. The registry version becomes the snapshot's.
+    /// taken; under the lock the two states are only swapped. The registry version becomes the snapshot's.
     /// An instance without a timestamp counts as renewed at `now`. Restoring the same
     /// snapshot twice changes nothing.
     pub fn restore(&self, snapshot: Snapshot, now: u64) -> Result<(), Error> {

@@ -74,11 +74,6 @@ impl HyperInvoker {
             .build(connector);
         HyperInvoker { client, config }
     }
-
-    /// The settings it was built with.
-    pub fn config(&self) -> &HyperInvokerConfig {
-        &self.config
-    }
 }
 
 #[async_trait]
