@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of the system allocator: with glibc's arenas, a snapshot of 100k
-/// instances taken on one thread stalled writes on another for up to 18 ms (a free into
+/// instances taken on one thread stalled writes on another for 17-23 ms (a free into
 /// the other thread's arena waits for its lock); with mimalloc the worst was 6 ms, and
 /// snapshots ran 1.3x as often (`cargo bench -p registry-core --bench writer_stall`).
 #[global_allocator]
