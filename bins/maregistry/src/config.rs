@@ -148,12 +148,9 @@ impl Cli {
 /// that `--ttl 20` cannot silently mean 20 ms or 20 hours.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration: expected a whole number and a unit, e.g. 500ms, 5s, 1m"))?;
-    let millis = match unit.trim() {
+    let (n, unit) = number_and_unit(text)
+        .ok_or_else(|| format!("{text:?} is not a duration: expected a whole number and a unit, e.g. 500ms, 5s, 1m"))?;
+    let millis = match unit {
         "ms" => Some(n),
         "s" => n.checked_mul(1_000),
         "m" => n.checked_mul(60_000),
@@ -169,12 +166,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// `65536`, `64KiB`, `1MiB`, `64KB`: bytes, with an optional binary or decimal unit.
 pub fn parse_size(text: &str) -> Result<usize, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: usize = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size: expected e.g. 65536, 64KiB or 1MiB"))?;
-    let factor: usize = match unit.trim() {
+    let (n, unit) = number_and_unit(text)
+        .and_then(|(n, unit)| Some((usize::try_from(n).ok()?, unit)))
+        .ok_or_else(|| format!("{text:?} is not a size: expected e.g. 65536, 64KiB or 1MiB"))?;
+    let factor: usize = match unit {
         "" | "B" => 1,
         "KiB" => 1 << 10,
         "MiB" => 1 << 20,
@@ -189,6 +184,14 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
         }
     };
     n.checked_mul(factor).ok_or_else(|| format!("{text:?} is too large"))
+}
+
+/// Splits `64KiB` into `(64, "KiB")`: leading digits, then the rest trimmed. `None` when
+/// there are no digits or the number overflows.
+fn number_and_unit(text: &str) -> Option<(u64, &str)> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    Some((number.parse().ok()?, unit.trim()))
 }
 
 #[cfg(test)]
