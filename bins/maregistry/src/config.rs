@@ -27,6 +27,10 @@ pub struct Config {
     pub cluster_interval: Duration,
     /// Connect and read timeout of calls to other nodes (probes, sync, forwarding).
     pub http_timeout: Duration,
+    /// How long a request body may take to arrive.
+    pub body_timeout: Duration,
+    /// How many client connections are served at once.
+    pub max_connections: usize,
 }
 
 impl Default for Config {
@@ -40,11 +44,22 @@ impl Default for Config {
             election: ElectionKind::Auto,
             cluster_interval: Duration::from_secs(5),
             http_timeout: Duration::from_millis(500),
+            body_timeout: Duration::from_secs(10),
+            max_connections: 1024,
         }
     }
 }
 
 impl Config {
+    /// What the API allows one client.
+    pub fn limits(&self) -> registry_api::Limits {
+        registry_api::Limits {
+            max_body: self.max_body,
+            body_timeout: self.body_timeout,
+            max_connections: self.max_connections,
+        }
+    }
+
     /// How many servers the cluster has once `my_url` joins the list.
     pub fn cluster_size(&self, my_url: &str) -> usize {
         let mine = normalize_url(my_url).ok();
@@ -94,17 +109,51 @@ pub struct Cli {
     /// Connect and read timeout for calls to other servers.
     #[arg(long, env = "MAREGISTRY_HTTP_TIMEOUT", default_value = "500ms", value_parser = parse_duration)]
     pub http_timeout: Duration,
+    /// How long a request body may take to arrive (408 after).
+    #[arg(long, env = "MAREGISTRY_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+    /// Client connections served at once; more are answered 503 and closed
+    /// [default: derived from the open-file limit, at most 65536].
+    #[arg(long, env = "MAREGISTRY_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+}
+
+/// File descriptors kept back from client connections (peers, logs, data files, refusals):
+/// a quarter of the open-file limit, at most 256.
+fn reserved_files(open_files: u64) -> u64 {
+    (open_files / 4).min(256)
+}
+
+/// The default connection limit for a process that may open `open_files` files: all but
+/// the reserve, at most 65,536 (about 1 GiB of buffers in the worst case).
+pub fn default_max_connections(open_files: u64) -> usize {
+    let usable = open_files.saturating_sub(reserved_files(open_files)).clamp(1, 65_536);
+    usize::try_from(usable).unwrap_or(65_536)
 }
 
 impl Cli {
-    /// Checks what clap cannot: non-zero durations and sizes, usable urls. Answers the
-    /// address to bind and the validated settings, or a message naming the bad value.
-    pub fn validate(self) -> Result<(SocketAddr, Config), String> {
+    /// Checks what clap cannot: non-zero durations and sizes, usable urls, a connection
+    /// limit the process can reach with `open_files` descriptors. Answers the address to
+    /// bind and the validated settings, or a message naming the bad value.
+    pub fn validate(self, open_files: u64) -> Result<(SocketAddr, Config), String> {
+        let max_connections = match self.max_connections {
+            None => default_max_connections(open_files),
+            Some(0) => return Err("--max-connections must be greater than zero".to_owned()),
+            Some(n) if n as u64 > open_files.saturating_sub(reserved_files(open_files)) => {
+                return Err(format!(
+                    "--max-connections {n} is more than this process can open: its open-file limit is {open_files} \
+                     ({} kept for peers and files); raise the limit (ulimit -n) or lower the value",
+                    reserved_files(open_files)
+                ))
+            }
+            Some(n) => n,
+        };
         for (flag, value) in [
             ("--ttl", self.ttl),
             ("--evict-interval", self.evict_interval),
             ("--cluster-interval", self.cluster_interval),
             ("--http-timeout", self.http_timeout),
+            ("--body-timeout", self.body_timeout),
         ] {
             if value.is_zero() {
                 return Err(format!("{flag} must be greater than zero"));
@@ -139,6 +188,8 @@ impl Cli {
             election: self.election,
             cluster_interval: self.cluster_interval,
             http_timeout: self.http_timeout,
+            body_timeout: self.body_timeout,
+            max_connections,
         };
         Ok((SocketAddr::new(self.bind, self.port), config))
     }
@@ -223,7 +274,15 @@ mod tests {
     fn cli(args: &[&str]) -> Result<(SocketAddr, Config), String> {
         let mut argv = vec!["maregistry"];
         argv.extend_from_slice(args);
-        Cli::try_parse_from(argv).map_err(|e| e.to_string())?.validate()
+        Cli::try_parse_from(argv).map_err(|e| e.to_string())?.validate(4096)
+    }
+
+    #[test]
+    fn connection_limit_defaults() {
+        assert_eq!(default_max_connections(1024), 768);
+        assert_eq!(default_max_connections(1_048_576), 65_536);
+        assert_eq!(default_max_connections(16), 12);
+        assert_eq!(default_max_connections(0), 1);
     }
 
     #[test]
@@ -232,6 +291,15 @@ mod tests {
         assert_eq!(addr.to_string(), "127.0.0.1:8484");
         assert_eq!(config.ttl, Duration::from_secs(20));
         assert_eq!(config.max_body, 65536);
+        assert_eq!(config.body_timeout, Duration::from_secs(10));
+        assert_eq!(config.max_connections, 4096 - 256, "derived from the open-file limit");
+        assert_eq!(cli(&["--max-connections", "10"]).unwrap().1.max_connections, 10);
+        assert!(cli(&["--max-connections", "0"]).is_err());
+        assert!(
+            cli(&["--max-connections", "4000"]).is_err(),
+            "above what 4096 files allow"
+        );
+        assert!(cli(&["--body-timeout", "0ms"]).is_err());
         assert!(config.server_list.is_empty());
         assert!(cli(&["--ttl", "0s"]).is_err());
         assert!(cli(&["--ttl", "20"]).is_err());

@@ -47,7 +47,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
         cluster.clone(),
         invoker.clone(),
         clock.clone(),
-        config.max_body,
+        config.limits(),
     ));
 
     tracing::info!(
@@ -60,6 +60,8 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
         cluster_interval = ?config.cluster_interval,
         http_timeout = ?config.http_timeout,
         max_body = config.max_body,
+        body_timeout = ?config.body_timeout,
+        max_connections = config.max_connections,
         "maregistry listening"
     );
 

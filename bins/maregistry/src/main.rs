@@ -18,7 +18,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     // clap exits with status 2 and a message on a malformed value.
     let cli = Cli::parse();
-    let (address, config) = match cli.validate() {
+    let open_files = raise_open_file_limit();
+    let (address, config) = match cli.validate(open_files.as_ref().map_or(1024, |(_, now)| *now)) {
         Ok(valid) => valid,
         Err(message) => Cli::command()
             .error(clap::error::ErrorKind::ValueValidation, message)
@@ -28,6 +29,11 @@ fn main() -> ExitCode {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .init();
+    match open_files {
+        Ok((before, now)) if before != now => tracing::info!(before, now, "raised the open-file limit"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read or raise the open-file limit; assuming 1024"),
+    }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -49,6 +55,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Raises the soft open-file limit to the hard one, so that the connection limit can be
+/// set high. Answers the limit before and after.
+fn raise_open_file_limit() -> std::io::Result<(u64, u64)> {
+    let (before, _) = rlimit::Resource::NOFILE.get()?;
+    let now = rlimit::increase_nofile_limit(u64::MAX)?;
+    Ok((before, now))
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM.

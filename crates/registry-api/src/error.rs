@@ -10,6 +10,9 @@ pub enum ApiError {
     /// A required query parameter is absent or empty.
     #[error("query parameter '{0}' is required")]
     MissingParam(&'static str),
+    /// A query parameter is not UTF-8 once percent-decoded.
+    #[error("query parameter '{0}' is not valid UTF-8 once percent-decoded")]
+    NotUtf8(&'static str),
     /// The input broke a rule of the data model.
     #[error("{0}")]
     Invalid(#[from] registry_core::Error),
@@ -22,6 +25,18 @@ pub enum ApiError {
     /// The body is larger than the limit.
     #[error("request body exceeds the limit of {0} bytes")]
     PayloadTooLarge(usize),
+    /// The request target is longer than the limit, in bytes.
+    #[error("the request target (path and query) exceeds the limit of {0} bytes")]
+    UriTooLong(usize),
+    /// The header section is larger than the limit, in bytes.
+    #[error("the request headers exceed the limit of {0} bytes")]
+    HeadersTooLarge(usize),
+    /// The body did not arrive in time.
+    #[error("the request body did not arrive within {0:?}")]
+    BodyTimeout(std::time::Duration),
+    /// Every connection slot is taken.
+    #[error("this node serves at most {0} connections at once and all are in use; retry later")]
+    TooManyConnections(usize),
     /// No such endpoint.
     #[error("no endpoint at this path")]
     NotFound,
@@ -45,10 +60,16 @@ impl ApiError {
     /// The status code for this failure.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::MissingParam(_) | ApiError::Invalid(_) | ApiError::MissingBody | ApiError::UnreadableBody(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            ApiError::MissingParam(_)
+            | ApiError::NotUtf8(_)
+            | ApiError::Invalid(_)
+            | ApiError::MissingBody
+            | ApiError::UnreadableBody(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::TooManyConnections(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NoLeader(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -66,10 +87,16 @@ impl ApiError {
         };
         let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
         let mut response = json(status, Bytes::from(bytes));
-        if status == StatusCode::METHOD_NOT_ALLOWED {
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+        let headers = response.headers_mut();
+        match self {
+            ApiError::MethodNotAllowed(_) => {
+                headers.insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+            }
+            // The rest of the body, or the connection, is not worth waiting for.
+            ApiError::BodyTimeout(_) | ApiError::TooManyConnections(_) => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
         }
         response
     }

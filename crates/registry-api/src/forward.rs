@@ -26,7 +26,7 @@ pub(crate) async fn forward(
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     let path_and_query = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let method = request.method().clone();
-    let body = read_body(request, app.max_body).await?;
+    let body = read_body(request, &app.limits).await?;
     let outgoing = HttpRequest {
         method,
         url: format!("{leader}{path_and_query}"),

@@ -23,7 +23,8 @@ mod request;
 mod router;
 mod server;
 
-pub use app::App;
+pub use app::{App, Limits};
 pub use error::ApiError;
 pub use forward::FORWARDED_HEADER;
+pub use router::{MAX_HEADER_BYTES, MAX_URI_BYTES};
 pub use server::serve;

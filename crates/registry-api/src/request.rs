@@ -1,10 +1,15 @@
+use std::borrow::Cow;
+use std::str::Utf8Error;
+
 use bytes::Bytes;
 use http::header::CONTENT_LENGTH;
 use http::Request;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
+use percent_encoding::percent_decode_str;
 use registry_core::{validate_service_name, InstanceMeta};
 
+use crate::app::Limits;
 use crate::error::ApiError;
 
 /// The query string of a request, decoded on demand.
@@ -15,13 +20,22 @@ impl<'a> Query<'a> {
         Query(request.uri().query().unwrap_or(""))
     }
 
-    /// The first value of `name`, percent-decoded; absent or empty is an error.
+    /// The first value of `name`, decoded as a form (`+` is a space, then percent-decoding);
+    /// absent or empty is an error, and so is a value that is not UTF-8 once decoded
+    /// (`x%FF` and `x%FE` must not both become `x\u{FFFD}`).
     pub(crate) fn required(&self, name: &'static str) -> Result<String, ApiError> {
-        form_urlencoded::parse(self.0.as_bytes())
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-            .filter(|v| !v.is_empty())
-            .ok_or(ApiError::MissingParam(name))
+        for pair in self.0.split('&') {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let matches = key == name || (key.contains(['%', '+']) && decode(key).is_ok_and(|k| k == name));
+            if !matches {
+                continue;
+            }
+            let value = decode(value).map_err(|_| ApiError::NotUtf8(name))?;
+            return Some(value.into_owned())
+                .filter(|v| !v.is_empty())
+                .ok_or(ApiError::MissingParam(name));
+        }
+        Err(ApiError::MissingParam(name))
     }
 
     /// `service`, validated.
@@ -45,9 +59,22 @@ impl<'a> Query<'a> {
     }
 }
 
-/// Reads the whole body, refusing one over `max` bytes: at once when `Content-Length`
-/// says so, otherwise as soon as the limit is crossed, without reading the rest.
-pub(crate) async fn read_body(request: Request<Incoming>, max: usize) -> Result<Bytes, ApiError> {
+/// One form-encoded component, decoded strictly.
+fn decode(text: &str) -> Result<Cow<'_, str>, Utf8Error> {
+    if text.contains('+') {
+        let spaced = text.replace('+', " ");
+        return percent_decode_str(&spaced)
+            .decode_utf8()
+            .map(|s| Cow::Owned(s.into_owned()));
+    }
+    percent_decode_str(text).decode_utf8()
+}
+
+/// Reads the whole body, refusing one over `limits.max_body` bytes (at once when
+/// `Content-Length` says so, otherwise as soon as the limit is crossed, without reading
+/// the rest) and one that has not arrived within `limits.body_timeout`.
+pub(crate) async fn read_body(request: Request<Incoming>, limits: &Limits) -> Result<Bytes, ApiError> {
+    let max = limits.max_body;
     let declared = request
         .headers()
         .get(CONTENT_LENGTH)
@@ -56,7 +83,11 @@ pub(crate) async fn read_body(request: Request<Incoming>, max: usize) -> Result<
     if declared.is_some_and(|len| len > max as u64) {
         return Err(ApiError::PayloadTooLarge(max));
     }
-    match Limited::new(request.into_body(), max).collect().await {
+    let collect = Limited::new(request.into_body(), max).collect();
+    let Ok(collected) = tokio::time::timeout(limits.body_timeout, collect).await else {
+        return Err(ApiError::BodyTimeout(limits.body_timeout));
+    };
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<LengthLimitError>() => Err(ApiError::PayloadTooLarge(max)),
         Err(e) => Err(ApiError::UnreadableBody(e.to_string())),
@@ -69,4 +100,43 @@ pub(crate) fn instance(body: &[u8]) -> Result<InstanceMeta, ApiError> {
         return Err(ApiError::MissingBody);
     }
     Ok(InstanceMeta::from_json(body)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(query: &str, name: &'static str) -> Result<String, ApiError> {
+        Query(query).required(name)
+    }
+
+    #[test]
+    fn values_are_decoded_as_a_form() {
+        assert_eq!(get("service=a.b", "service").unwrap(), "a.b");
+        assert_eq!(get("x=1&service=caf%C3%A9", "service").unwrap(), "café");
+        assert_eq!(get("service=a+b", "service").unwrap(), "a b");
+        assert_eq!(get("servic%65=s", "service").unwrap(), "s", "names are decoded too");
+        assert_eq!(get("service=first&service=second", "service").unwrap(), "first");
+    }
+
+    #[test]
+    fn absent_empty_and_invalid_utf8_are_refused() {
+        assert!(matches!(get("", "service"), Err(ApiError::MissingParam("service"))));
+        assert!(matches!(
+            get("service=", "service"),
+            Err(ApiError::MissingParam("service"))
+        ));
+        assert!(matches!(
+            get("service", "service"),
+            Err(ApiError::MissingParam("service"))
+        ));
+        for bad in ["service=x%FF", "service=x%FE", "service=%C3", "service=%ED%A0%80"] {
+            assert!(
+                matches!(get(bad, "service"), Err(ApiError::NotUtf8("service"))),
+                "{bad}"
+            );
+        }
+        // An invalid value of another parameter is not this one's concern.
+        assert_eq!(get("other=%FF&service=s", "service").unwrap(), "s");
+    }
 }

@@ -49,10 +49,21 @@ impl Route {
     }
 }
 
+/// The longest request target (path and query) accepted, in bytes; longer is a 414.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// The largest header section accepted (names, values and their separators), in bytes;
+/// larger is a 431. Both limits sit well below hyper's own (a 64 KiB target, a 408 KiB
+/// head, 100 header lines), so that an oversized request gets the JSON error of SPEC §3
+/// from us rather than hyper's empty one.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
 /// The hyper service: dispatches on the path, answers errors as JSON. Never fails.
 pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    if let Err(e) = check_head(&request) {
+        return Ok(e.into_response(short(request.uri().path())));
+    }
     let Some((route, path)) = Route::of(request.uri().path()) else {
-        return Ok(ApiError::NotFound.into_response(request.uri().path()));
+        return Ok(ApiError::NotFound.into_response(short(request.uri().path())));
     };
     if !matches!(*request.method(), Method::GET | Method::POST) {
         let method = request.method().to_string();
@@ -76,4 +87,35 @@ pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<
         tracing::debug!(path, error = %e, "request refused");
         e.into_response(path)
     }))
+}
+
+/// Refuses a request target or header section over our limits.
+fn check_head<B>(request: &Request<B>) -> Result<(), ApiError> {
+    let target = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target > MAX_URI_BYTES {
+        return Err(ApiError::UriTooLong(MAX_URI_BYTES));
+    }
+    let headers: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if headers > MAX_HEADER_BYTES {
+        return Err(ApiError::HeadersTooLarge(MAX_HEADER_BYTES));
+    }
+    Ok(())
+}
+
+/// A path as echoed in an error answer: cut after 256 bytes, so that a refused
+/// oversized path is not sent back whole.
+pub(crate) fn short(path: &str) -> &str {
+    const MAX: usize = 256;
+    if path.len() <= MAX {
+        return path;
+    }
+    let mut end = MAX;
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    &path[..end]
 }

@@ -45,7 +45,7 @@ async fn write<T: Serialize>(
     if let Target::Leader(leader) = target(app, &request)? {
         return forward(app, &leader, request).await;
     }
-    let instance = instance(&read_body(request, app.max_body).await?)?;
+    let instance = instance(&read_body(request, &app.limits).await?)?;
     let answer = apply(app.registry(), &instance, app.clock.now_ms())?;
     Ok(ok_json(&answer))
 }
