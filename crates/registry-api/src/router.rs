@@ -81,7 +81,7 @@ pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<
         Route::Info => Ok(cluster::info(&app)),
         Route::Cluster => Ok(cluster::servers(&app)),
         Route::Leader => Ok(cluster::leader(&app)),
-        Route::SetLeader => Ok(cluster::set_leader(&app)),
+        Route::SetLeader => cluster::set_leader(&app).await,
     };
     Ok(answer.unwrap_or_else(|e| {
         tracing::debug!(path, error = %e, "request refused");

@@ -21,11 +21,27 @@ pub enum Role {
     NoLeader,
 }
 
+/// What [`Cluster::restore_from`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Restored {
+    /// The snapshot replaced the registry.
+    Yes,
+    /// This node no longer follows that leader; nothing was applied.
+    NotFollowing,
+    /// The snapshot is older than the registry; nothing was applied.
+    Older,
+}
+
 /// The configured servers, what the last probe saw of each, and who leads.
 ///
 /// All state changes go through [`Cluster::update`] (after a probe round) and
-/// [`Cluster::make_leader`] (the `/sl` override); both apply the takeover rules when this
-/// node becomes leader.
+/// `take_office` (when this node is elected or asked to lead by `/sl`); both apply the
+/// takeover rules when this node becomes leader.
+///
+/// Data only flows from more to less (SPEC §4.4). An elected node that sees a reachable
+/// server with a higher registry version does not lead at once: it is a *candidate*, with
+/// no leader and writes refused, until [`crate::take_office`] has adopted that server's
+/// data. The same holds at every round while it leads.
 pub struct Cluster {
     registry: Arc<Registry>,
     clock: Arc<dyn Clock>,
@@ -41,6 +57,9 @@ struct State {
     servers: Vec<Server>,
     /// Index of the leader in `servers`.
     leader: Option<usize>,
+    /// Elected, but a reachable server holds a higher registry version: this node takes
+    /// office once it has adopted that server's data.
+    candidate: bool,
 }
 
 impl Cluster {
@@ -84,6 +103,7 @@ impl Cluster {
             state: RwLock::new(State {
                 servers,
                 leader: alone.then_some(me),
+                candidate: false,
             }),
         })
     }
@@ -99,6 +119,11 @@ impl Cluster {
     /// The registry this node serves.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    /// The time by this node's clock, ms since the epoch.
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
     }
 
     /// The election rule in use.
@@ -206,7 +231,20 @@ impl Cluster {
         let me_leads = state.leader == Some(self.me);
         state.servers[self.me].leader = me_leads;
         let decision = self.election.elect(&state.servers);
+        state.candidate = false;
         match decision {
+            Some(i) if i == self.me && self.holds_less(&state) => {
+                if me_leads {
+                    tracing::warn!("a reachable server holds a higher registry version: adopting its data before taking writes again");
+                } else {
+                    tracing::info!(
+                        rule = self.election.name(),
+                        "elected; adopting the data of servers with a higher registry version before taking office"
+                    );
+                }
+                self.step_down(&mut state, None);
+                state.candidate = true;
+            }
             Some(i) if i == self.me => {
                 if !me_leads {
                     self.take_over(&mut state, "elected");
@@ -232,29 +270,69 @@ impl Cluster {
         self.role()
     }
 
-    /// The operator's override (`/sl`): this node leads from now on, applying the
-    /// takeover rules if it did not lead already. Answers this node.
-    pub fn make_leader(&self) -> Server {
-        let mut state = self.write();
-        if state.leader != Some(self.me) {
-            self.take_over(&mut state, "set leader by operator");
-        }
-        self.describe(&state, self.me)
+    /// Whether this node was elected but waits to adopt the data of a server with a higher
+    /// registry version before it takes office.
+    pub fn is_candidate(&self) -> bool {
+        self.read().candidate
     }
 
-    /// Replaces the registry with `snapshot` if this node still follows `leader_url`;
+    /// Whether a reachable peer reported a higher registry version than this node holds.
+    fn holds_less(&self, state: &State) -> bool {
+        let own = self.registry.registry_version();
+        state
+            .servers
+            .iter()
+            .enumerate()
+            .any(|(i, s)| i != self.me && s.status && s.version > own)
+    }
+
+    /// The urls of the reachable peers whose registry version, at the last probe, is
+    /// above this node's: the ones whose data this node must adopt before it leads.
+    pub fn higher_peers(&self) -> Vec<String> {
+        let state = self.read();
+        let own = self.registry.registry_version();
+        state
+            .servers
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| *i != self.me && s.status && s.version > own)
+            .map(|(_, s)| s.url.clone())
+            .collect()
+    }
+
+    /// Takes office once the data of every higher peer has been adopted: as the elected
+    /// candidate, or (`operator`) on `/sl`, applying the takeover rules unless this node
+    /// already leads. Answers this node, or `None` when it may not lead now: the round's
+    /// decision changed meanwhile, or a peer is still higher.
+    pub(crate) fn take_office(&self, why: &str, operator: bool) -> Option<Server> {
+        let mut state = self.write();
+        if !(operator || state.candidate) || self.holds_less(&state) {
+            return None;
+        }
+        state.candidate = false;
+        if state.leader != Some(self.me) {
+            self.take_over(&mut state, why);
+        }
+        Some(self.describe(&state, self.me))
+    }
+
+    /// Replaces the registry with `snapshot` if this node still follows `leader_url` and
+    /// the snapshot is not older than the registry (data only flows from more to less);
     /// holding the cluster state meanwhile keeps a concurrent takeover from being
-    /// overwritten. Answers whether it restored.
-    pub(crate) fn restore_from(&self, leader_url: &str, snapshot: Snapshot) -> Result<bool, registry_core::Error> {
+    /// overwritten.
+    pub(crate) fn restore_from(&self, leader_url: &str, snapshot: Snapshot) -> Result<Restored, registry_core::Error> {
         let state = self.read();
         let follows = state
             .leader
             .is_some_and(|i| i != self.me && state.servers[i].url == leader_url);
         if !follows {
-            return Ok(false);
+            return Ok(Restored::NotFollowing);
         }
-        self.registry.restore(snapshot, self.clock.now_ms())?;
-        Ok(true)
+        if self.registry.restore_newer(snapshot, self.clock.now_ms())? {
+            Ok(Restored::Yes)
+        } else {
+            Ok(Restored::Older)
+        }
     }
 
     fn step_down(&self, state: &mut State, leader: Option<usize>) {
@@ -348,13 +426,16 @@ mod tests {
     #[test]
     fn takeover_raises_the_version_above_everything_seen_and_renews() {
         let (c, r) = cluster(A, &[A, B], Arc::new(HashElection));
-        r.register("svc", &InstanceMeta::new("http", "h", 1, "").unwrap(), 0)
+        r.restore(full_snapshot(40), 0).unwrap();
+        r.register("svc", &InstanceMeta::new("http", "h", 1000, "").unwrap(), 0)
             .unwrap();
-        // B is gone, but it was last seen at version 40.
-        c.update(&[seen(B, false, 40)]);
+        // B is gone, but it was last seen at version 45 (holding more than A then).
+        c.update(&[seen(B, false, 45)]);
+        assert!(c.is_candidate());
+        c.update(&[gone(B)]);
         assert_eq!(c.role(), Role::Leader, "A has the smaller hash");
-        assert_eq!(r.registry_version(), 41);
-        assert_eq!(r.version("svc"), 41, "consumers refetch from the new leader");
+        assert_eq!(r.registry_version(), 46);
+        assert_eq!(r.version("svc"), 46, "consumers refetch from the new leader");
         assert!(
             r.evict_expired(1_000_000 + 20_000, 20_000).is_empty(),
             "grace period from the takeover"
@@ -404,13 +485,96 @@ mod tests {
     }
 
     #[test]
-    fn make_leader_takes_over_once() {
+    fn the_operator_takes_office_once() {
         let (b, rb) = cluster(B, &[A, B], Arc::new(HashElection));
         b.update(&[seen(A, true, 7)]);
-        let me = b.make_leader();
+        assert_eq!(
+            b.take_office("set leader by operator", true),
+            None,
+            "not before B holds what A holds"
+        );
+        rb.restore(full_snapshot(7), 0).unwrap();
+        let me = b.take_office("set leader by operator", true).unwrap();
         assert!(me.leader);
         assert_eq!(me.version, 8);
-        assert_eq!(b.make_leader().version, 8, "already leading: nothing changes");
+        assert_eq!(
+            b.take_office("set leader by operator", true).unwrap().version,
+            8,
+            "already leading: nothing changes"
+        );
         assert_eq!(rb.registry_version(), 8);
+    }
+
+    /// A registry of `n` instances at version `n`, as a peer's snapshot.
+    fn full_snapshot(n: u16) -> Snapshot {
+        let r = Registry::new();
+        for port in 1..=n {
+            r.register("svc", &InstanceMeta::new("http", "h", port, "").unwrap(), 0)
+                .unwrap();
+        }
+        r.snapshot()
+    }
+
+    #[test]
+    fn an_elected_node_holding_less_takes_office_only_after_adopting() {
+        // A restarted empty; C kept 300 instances; B is gone.
+        let (a, ra) = cluster(A, &[A, B, C], Arc::new(QuorumElection));
+        assert_eq!(a.update(&[gone(B), seen(C, false, 300)]), Role::NoLeader);
+        assert!(a.is_candidate(), "elected, but C holds more");
+        assert_eq!(a.higher_peers(), vec![C.to_owned()]);
+        assert!(a.leader().is_none());
+        assert_eq!(a.take_office("elected", false), None, "nothing adopted yet");
+
+        ra.adopt(full_snapshot(300), 0).unwrap();
+        assert!(a.higher_peers().is_empty());
+        let me = a.take_office("elected", false).expect("takes office");
+        assert!(me.leader);
+        assert_eq!(me.version, 301, "above everything seen");
+        assert_eq!(ra.find_all("svc").len(), 300);
+        assert!(!a.is_candidate());
+        assert_eq!(
+            a.take_office("elected", false).map(|s| s.version),
+            None,
+            "no longer a candidate"
+        );
+    }
+
+    #[test]
+    fn a_leader_that_sees_a_higher_server_steps_down_to_adopt_its_data() {
+        let (a, ra) = cluster(A, &[A, B], Arc::new(HashElection));
+        assert_eq!(a.update(&[gone(B)]), Role::Leader);
+        assert_eq!(ra.registry_version(), 1);
+        // B led alone meanwhile and took 300 registrations; the two leaders meet, A wins
+        // by hash, but B holds more.
+        assert_eq!(a.update(&[seen(B, true, 303)]), Role::NoLeader);
+        assert!(a.is_candidate());
+        ra.adopt(full_snapshot(303), 0).unwrap();
+        let me = a.take_office("elected", false).expect("takes office");
+        assert_eq!(me.version, 304);
+        assert_eq!(ra.find_all("svc").len(), 303);
+
+        // Had the election moved on before the data came (B seen as the one leader, since
+        // a candidate does not claim to lead), there would be no office.
+        let (a, ra) = cluster(A, &[A, B], Arc::new(HashElection));
+        a.update(&[seen(B, true, 303)]);
+        assert_eq!(a.update(&[seen(B, true, 303)]), Role::Follower { leader: B.to_owned() });
+        ra.adopt(full_snapshot(303), 0).unwrap();
+        assert_eq!(a.take_office("elected", false), None);
+    }
+
+    #[test]
+    fn a_follower_never_restores_an_older_snapshot() {
+        let (b, rb) = cluster(B, &[A, B], Arc::new(HashElection));
+        rb.restore(full_snapshot(300), 0).unwrap();
+        assert_eq!(b.update(&[seen(A, true, 1)]), Role::Follower { leader: A.to_owned() });
+        assert_eq!(b.restore_from(A, Snapshot::default()).unwrap(), Restored::Older);
+        assert_eq!(rb.find_all("svc").len(), 300);
+        assert_eq!(rb.registry_version(), 300);
+        assert_eq!(
+            b.restore_from("http://127.0.0.1:9", full_snapshot(301)).unwrap(),
+            Restored::NotFollowing
+        );
+        assert_eq!(b.restore_from(A, full_snapshot(301)).unwrap(), Restored::Yes);
+        assert_eq!(rb.registry_version(), 301);
     }
 }

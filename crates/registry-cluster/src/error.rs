@@ -12,14 +12,14 @@ pub enum ClusterError {
     /// An election name that is not `auto`, `hash` or `quorum`.
     #[error("unknown election {0:?}: expected auto, hash or quorum")]
     UnknownElection(String),
-    /// The leader's snapshot could not be fetched.
-    #[error("fetching the leader's snapshot failed: {0}")]
+    /// Another server's snapshot could not be fetched.
+    #[error("fetching a snapshot failed: {0}")]
     Fetch(#[from] registry_http::HttpInvokeError),
-    /// The task restoring a snapshot did not finish (it panicked or was cancelled); the
-    /// local data was kept.
-    #[error("restoring the leader's snapshot did not finish: {0}")]
+    /// The task parsing or applying a snapshot did not finish (it panicked or was
+    /// cancelled); the local data was kept.
+    #[error("applying a snapshot did not finish: {0}")]
     Restore(String),
-    /// The leader's snapshot did not parse or validate; the local data was kept.
-    #[error("the leader's snapshot was rejected: {0}")]
+    /// Another server's snapshot did not parse or validate; the local data was kept.
+    #[error("a snapshot was rejected: {0}")]
     Snapshot(#[from] registry_core::Error),
 }

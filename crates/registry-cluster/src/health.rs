@@ -9,6 +9,7 @@ use tokio::time::MissedTickBehavior;
 use crate::cluster::{Cluster, Role};
 use crate::server::Server;
 use crate::sync::{SyncOutcome, SyncState};
+use crate::takeover::take_office;
 
 /// The cluster loop (SPEC §4.2), every `interval`: probe every other server's `/info`
 /// concurrently, elect if this node does not see exactly one leader, and as a follower
@@ -62,7 +63,13 @@ impl ServerHealth {
     /// One round: probe, elect, sync. Answers the role it ended in.
     pub async fn round(&mut self) -> Role {
         let probes = self.probe_all().await;
-        let role = self.cluster.update(&probes);
+        let mut role = self.cluster.update(&probes);
+        if self.cluster.is_candidate() {
+            if let Err(e) = take_office(&self.cluster, &self.invoker, "elected", false).await {
+                tracing::error!(error = %e, "elected, but the data of a server with a higher registry version could not be adopted: not taking office (writes are refused) until it can");
+            }
+            role = self.cluster.role();
+        }
         match &role {
             Role::Follower { leader } => {
                 let Some(leader_server) = self.cluster.leader().filter(|l| l.url == *leader) else {
@@ -77,6 +84,12 @@ impl ServerHealth {
                         tracing::info!(leader = %leader, version, "synced the leader's snapshot")
                     }
                     Ok(SyncOutcome::UpToDate) => {}
+                    Ok(SyncOutcome::LeaderBehind { leader: theirs, local }) => tracing::info!(
+                        leader = %leader,
+                        leader_version = theirs,
+                        local_version = local,
+                        "the leader holds a lower registry version than this node: not copying it until it has adopted this node's data"
+                    ),
                     Ok(SyncOutcome::Abandoned) => tracing::debug!("role changed during sync; snapshot dropped"),
                     Err(e) => tracing::error!(leader = %leader, error = %e, "sync failed; keeping local data"),
                 }

@@ -15,7 +15,9 @@
 //! - `cluster` — [`Cluster`]: the configured servers, the last probe of each, who leads,
 //!   and the takeover rules applied when this node becomes leader.
 //! - `health` — [`ServerHealth`]: the probe → elect → sync loop.
-//! - `sync` — a follower's snapshot fetch, validate, restore.
+//! - `sync` — a follower's snapshot fetch, validate, restore (never to a lower version).
+//! - `takeover` — [`take_office`]: adopt the data of every reachable server holding more
+//!   before leading.
 //! - `eviction` — [`run_evictor`]: the leader's TTL sweep.
 //! - `clock` — [`MonotonicClock`], wall-clock milliseconds that never jump and follow
 //!   tokio's paused clock in tests.
@@ -30,6 +32,7 @@ mod eviction;
 mod health;
 mod server;
 mod sync;
+mod takeover;
 
 pub use clock::MonotonicClock;
 pub use cluster::{Cluster, Role};
@@ -38,3 +41,4 @@ pub use error::ClusterError;
 pub use eviction::run_evictor;
 pub use health::ServerHealth;
 pub use server::{normalize_url, Server};
+pub use takeover::take_office;

@@ -482,47 +482,110 @@ impl Registry {
     /// An instance without a timestamp counts as renewed at `now`. Restoring the same
     /// snapshot twice changes nothing.
     pub fn restore(&self, snapshot: Snapshot, now: u64) -> Result<(), Error> {
-        let mut state = State {
-            services: HashMap::with_capacity(snapshot.registry.len().max(snapshot.versions.len())),
+        let services = build_services(&snapshot, now)?;
+        let state = State {
+            services,
             version: snapshot.version,
         };
-        let mut key = String::new();
-        let mut json = Vec::with_capacity(256);
-        for (name, instances) in &snapshot.registry {
-            check_service(name)?;
-            let mut svc = Service::default();
-            for instance in instances {
-                check_instance(name, instance)?;
-                // One buffer for `name@url`, whose tail is the url.
-                key.clear();
-                key.push_str(name);
-                key.push('@');
-                instance.write_url(&mut key);
-                let url: Arc<str> = Arc::from(&key[name.len() + 1..]);
-                let renewed = snapshot.timestamps.get(key.as_str()).copied().unwrap_or(now);
-                json.clear();
-                instance.write_json_with_status(true, &mut json);
-                let text: Box<str> = String::from_utf8_lossy(&json).into();
-                if svc
-                    .instances
-                    .insert(url.clone(), Slot::new(text, url, renewed))
-                    .is_some()
-                {
-                    return Err(listed_twice(name, instance));
-                }
-            }
-            state.services.insert(Arc::from(name.as_str()), svc);
-        }
-        for (name, svc_version) in &snapshot.versions {
-            check_service(name)?;
-            check_version(name, *svc_version, snapshot.version)?;
-            state.services.entry(Arc::from(name.as_str())).or_default().version = *svc_version;
-        }
         // Swap under the lock; the old state is freed after the lock is released.
         let old = std::mem::replace(&mut *self.write(), state);
         drop(old);
         Ok(())
     }
+
+    /// [`Registry::restore`], unless the snapshot is older than this registry: data only
+    /// flows from more to less (SPEC §4.4), so a follower never goes back to a lower
+    /// registry version. The comparison and the swap happen under one hold of the lock.
+    /// Answers whether it restored.
+    pub fn restore_newer(&self, snapshot: Snapshot, now: u64) -> Result<bool, Error> {
+        let services = build_services(&snapshot, now)?;
+        let mut guard = self.write();
+        if snapshot.version < guard.version {
+            return Ok(false);
+        }
+        let old = std::mem::replace(
+            &mut *guard,
+            State {
+                services,
+                version: snapshot.version,
+            },
+        );
+        drop(guard);
+        drop(old);
+        Ok(true)
+    }
+
+    /// Folds `other` into this registry by the rule of [`Snapshot::merge`]: a service
+    /// this registry does not know is taken whole, a service both know is replaced
+    /// (instances and version) only when `other` has it at a higher version, and the
+    /// registry version becomes the higher of the two. Everything is built and validated
+    /// before the lock is taken; the comparison and the replacements happen under one hold
+    /// of it, so a concurrent write is neither lost nor half-merged. Instances without a
+    /// timestamp count as renewed at `now`. Answers the names of the services taken.
+    pub fn adopt(&self, other: Snapshot, now: u64) -> Result<Vec<String>, Error> {
+        let theirs = build_services(&other, now)?;
+        let mut adopted = Vec::new();
+        let mut replaced = Vec::new();
+        {
+            let mut guard = self.write();
+            let State { services, version } = &mut *guard;
+            for (name, svc) in theirs {
+                let ours = services.get(&name).map(|s| s.version);
+                if ours.is_some_and(|ours| svc.version <= ours) {
+                    continue;
+                }
+                adopted.push(name.to_string());
+                if let Some(old) = services.insert(name, svc) {
+                    replaced.push(old);
+                }
+            }
+            *version = (*version).max(other.version);
+        }
+        // The replaced services are freed after the lock is released.
+        drop(replaced);
+        adopted.sort_unstable();
+        Ok(adopted)
+    }
+}
+
+/// The services of `snapshot`, built for a registry, every rule of [`Snapshot::validate`]
+/// checked on the way.
+fn build_services(snapshot: &Snapshot, now: u64) -> Result<HashMap<Arc<str>, Service>, Error> {
+    let mut services: HashMap<Arc<str>, Service> =
+        HashMap::with_capacity(snapshot.registry.len().max(snapshot.versions.len()));
+    let mut key = String::new();
+    let mut json = Vec::with_capacity(256);
+    for (name, instances) in &snapshot.registry {
+        check_service(name)?;
+        let mut svc = Service::default();
+        for instance in instances {
+            check_instance(name, instance)?;
+            // One buffer for `name@url`, whose tail is the url.
+            key.clear();
+            key.push_str(name);
+            key.push('@');
+            instance.write_url(&mut key);
+            let url: Arc<str> = Arc::from(&key[name.len() + 1..]);
+            let renewed = snapshot.timestamps.get(key.as_str()).copied().unwrap_or(now);
+            json.clear();
+            instance.write_json_with_status(true, &mut json);
+            let text: Box<str> = String::from_utf8_lossy(&json).into();
+            if svc
+                .instances
+                .insert(url.clone(), Slot::new(text, url, renewed))
+                .is_some()
+            {
+                return Err(listed_twice(name, instance));
+            }
+        }
+        services.insert(Arc::from(name.as_str()), svc);
+    }
+    for (name, svc_version) in &snapshot.versions {
+        check_service(name)?;
+        check_version(name, *svc_version, snapshot.version)?;
+        services.entry(Arc::from(name.as_str())).or_default().version = *svc_version;
+    }
+    Ok(services)
 }
 
 /// Appends `n` in decimal, without allocating.

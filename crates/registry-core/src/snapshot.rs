@@ -44,10 +44,10 @@ impl Snapshot {
     }
 
     /// Whether a node whose registry is at `local_version` should adopt this snapshot:
-    /// whenever the versions differ (a follower of a new leader may be *ahead* of it, and
-    /// must still converge to it).
+    /// only when it is newer. Data only flows from more to less (SPEC §4.4): a follower
+    /// ahead of its leader keeps its data until the leader has adopted it.
     pub fn should_sync(&self, local_version: u64) -> bool {
-        self.version != local_version
+        self.version > local_version
     }
 
     /// Checks every rule a registry relies on: valid service names and instances, no

@@ -95,14 +95,66 @@ fn a_bad_snapshot_leaves_the_state_untouched() {
 }
 
 #[test]
-fn should_sync_when_versions_differ() {
+fn should_sync_only_from_a_newer_snapshot() {
     let s = Snapshot {
         version: 7,
         ..Snapshot::default()
     };
     assert!(s.should_sync(6));
-    assert!(s.should_sync(8), "a follower ahead of a new leader still converges");
+    assert!(!s.should_sync(8), "data only flows from more to less");
     assert!(!s.should_sync(7));
+}
+
+#[test]
+fn restore_newer_never_goes_back() {
+    let full = Registry::new();
+    for port in 1..=3 {
+        full.register("svc", &inst(port), 1).unwrap();
+    }
+    let empty = Registry::new();
+    empty.register("other", &inst(9), 1).unwrap(); // v1
+    assert!(!full.restore_newer(empty.snapshot(), 0).unwrap(), "v1 is older than v3");
+    assert_eq!(full.registry_version(), 3);
+    assert_eq!(full.find_all("svc").len(), 3);
+
+    let copy = Registry::new();
+    assert!(copy.restore_newer(full.snapshot(), 0).unwrap());
+    assert_eq!(copy.snapshot(), full.snapshot());
+    assert!(
+        copy.restore_newer(full.snapshot(), 0).unwrap(),
+        "the same version again is allowed"
+    );
+    assert_eq!(copy.snapshot(), full.snapshot());
+}
+
+#[test]
+fn adopt_is_merge_applied_to_a_live_registry() {
+    let a = Registry::new();
+    a.register("shared", &inst(1), 1).unwrap(); // v1
+    a.register("only_a", &inst(2), 2).unwrap(); // v2
+    let b = Registry::new();
+    b.register("shared", &inst(3), 3).unwrap(); // v1
+    b.register("shared", &inst(4), 4).unwrap(); // v2
+    b.register("only_b", &inst(5), 5).unwrap(); // v3
+    b.register("gone", &inst(6), 6).unwrap(); // v4
+    b.unregister("gone", &inst(6)).unwrap(); // v5
+
+    let mut merged = a.snapshot();
+    merged.merge(b.snapshot());
+    let adopted = a.adopt(b.snapshot(), 0).unwrap();
+    assert_eq!(adopted, vec!["gone", "only_b", "shared"]);
+    assert_eq!(a.snapshot(), merged, "the same result as Snapshot::merge");
+    assert_eq!(a.registry_version(), 5);
+
+    // Adopting an older copy changes nothing, and never lowers a version.
+    let before = a.snapshot();
+    assert!(a.adopt(Registry::new().snapshot(), 0).unwrap().is_empty());
+    assert_eq!(a.snapshot(), before);
+    // A snapshot that breaks a rule is refused whole.
+    let mut bad = b.snapshot();
+    bad.versions.insert("x".into(), 99);
+    assert!(a.adopt(bad, 0).is_err());
+    assert_eq!(a.snapshot(), before);
 }
 
 #[test]

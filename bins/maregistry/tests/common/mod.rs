@@ -1,6 +1,8 @@
 //! Starts real nodes on 127.0.0.1 and talks HTTP to them, as a client would.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -91,16 +93,25 @@ impl Client {
     }
 
     pub async fn raw(&self, method: &str, url: &str, body: &str) -> HttpResponse {
+        self.try_raw(method, url, body)
+            .await
+            .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+    }
+
+    /// [`Client::raw`] for a node that may be down or starting.
+    pub async fn try_raw(
+        &self,
+        method: &str,
+        url: &str,
+        body: &str,
+    ) -> Result<HttpResponse, registry_http::HttpInvokeError> {
         let request = HttpRequest {
             method: method.parse().expect("method"),
             url: url.to_owned(),
             headers: Vec::new(),
             body: body.to_owned().into(),
         };
-        self.http
-            .send(request)
-            .await
-            .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+        self.http.send(request).await
     }
 
     /// Status and JSON body. Every answer of the API is JSON.

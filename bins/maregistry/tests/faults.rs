@@ -1,0 +1,237 @@
+//! Faults with real processes (`kill -9`, SIGSTOP): an empty, just-restarted node must
+//! never wipe the others' data, and no node's registry version may ever go down
+//! (SPEC §2, §4.4: data only flows from more to less).
+//!
+//! The three reproductions of issue 7, each with 300 instances: in every one, the old
+//! code elected the empty node and every other node restored its empty snapshot.
+
+mod common;
+
+use std::time::Duration;
+
+use common::process::{free_ports, Proc, VersionWatch};
+use common::{eventually, instance, Client};
+use serde_json::Value;
+
+const LIMIT: Duration = Duration::from_secs(60);
+const INSTANCES: u16 = 300;
+
+/// Nodes that know each other, with short intervals; instances never expire during a
+/// test.
+fn start(n: usize) -> Vec<Proc> {
+    let ports = free_ports(n);
+    let list = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let args: Vec<String> = [
+        "--server-list",
+        &list,
+        "--cluster-interval",
+        "200ms",
+        "--http-timeout",
+        "500ms",
+        "--ttl",
+        "1h",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    ports.into_iter().map(|port| Proc::start(port, &args)).collect()
+}
+
+async fn info(c: &Client, url: &str) -> Option<Value> {
+    let answer = c.try_raw("GET", &format!("{url}/info"), "").await.ok()?;
+    (answer.status == 200).then(|| serde_json::from_slice(&answer.body).ok())?
+}
+
+/// Waits until every node of `urls` answers and names the same leader, which is one of
+/// them and says it leads; answers its url.
+async fn agreed_leader(c: &Client, urls: &[&str]) -> String {
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        if let Some(leader) = agreement(c, urls).await {
+            return leader;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{urls:?} agree on no leader after {LIMIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn agreement(c: &Client, urls: &[&str]) -> Option<String> {
+    let mut leaders = Vec::new();
+    for url in urls {
+        let answer = c.try_raw("GET", &format!("{url}/leader"), "").await.ok()?;
+        let leader: Value = serde_json::from_slice(&answer.body).ok()?;
+        leaders.push(leader["url"].as_str()?.to_owned());
+    }
+    let first = leaders[0].clone();
+    if leaders.iter().any(|l| *l != first) || !urls.contains(&first.as_str()) {
+        return None;
+    }
+    let leads = info(c, &first).await?["leader"] == Value::Bool(true);
+    leads.then_some(first)
+}
+
+async fn count(c: &Client, url: &str) -> usize {
+    let Ok(answer) = c.try_raw("GET", &format!("{url}/findAll?service=svc"), "").await else {
+        return 0;
+    };
+    serde_json::from_slice::<Value>(&answer.body)
+        .ok()
+        .and_then(|v| v.as_array().map(Vec::len))
+        .unwrap_or(0)
+}
+
+async fn register_all(c: &Client, leader: &str) {
+    for i in 0..INSTANCES {
+        c.ok(
+            "POST",
+            &format!("{leader}/reg?service=svc"),
+            &instance("10.0.0.1", 1000 + i),
+        )
+        .await;
+    }
+}
+
+/// Waits until every node of `urls` lists all the instances at one registry version.
+async fn all_hold_everything(c: &Client, urls: &[&str]) {
+    eventually("every node holds every instance at one version", LIMIT, || async {
+        let mut versions = Vec::new();
+        for url in urls {
+            if count(c, url).await != usize::from(INSTANCES) {
+                return false;
+            }
+            match info(c, url).await {
+                Some(info) => versions.push(info["version"].as_u64()),
+                None => return false,
+            }
+        }
+        versions.windows(2).all(|w| w[0] == w[1])
+    })
+    .await;
+}
+
+fn index_of(nodes: &[Proc], url: &str) -> usize {
+    nodes.iter().position(|n| n.url == url).expect("a node of the cluster")
+}
+
+fn restart(node: &mut Proc, watch: &VersionWatch) {
+    node.kill9();
+    watch.restarted(&node.url);
+    node.restart();
+}
+
+fn assert_never_decreased(watch: &VersionWatch) {
+    let decreases = watch.decreases();
+    assert!(decreases.is_empty(), "registry versions went down: {decreases:?}");
+}
+
+/// 3 nodes, quorum: kill -9 the leader A; when B leads, kill -9 B and restart A at the
+/// same moment. A (empty) and C (all data) form a majority and A wins by hash: A must
+/// adopt C's data before it leads.
+#[tokio::test]
+async fn an_empty_restarted_node_elected_with_a_full_one_adopts_its_data() {
+    let mut nodes = start(3);
+    let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
+    let all: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let watch = VersionWatch::start(urls.clone());
+    let c = Client::new();
+
+    let a = index_of(&nodes, &agreed_leader(&c, &all).await);
+    register_all(&c, &urls[a]).await;
+    all_hold_everything(&c, &all).await;
+
+    nodes[a].kill9();
+    let rest: Vec<&str> = all.iter().copied().filter(|u| *u != urls[a]).collect();
+    let b = index_of(&nodes, &agreed_leader(&c, &rest).await);
+    let x = 3 - a - b;
+    all_hold_everything(&c, &rest).await;
+
+    nodes[b].kill9();
+    restart(&mut nodes[a], &watch);
+    let pair = [all[a], all[x]];
+    assert_eq!(agreed_leader(&c, &pair).await, urls[a], "A has the smallest hash");
+    all_hold_everything(&c, &pair).await;
+
+    restart(&mut nodes[b], &watch);
+    all_hold_everything(&c, &all).await;
+    assert_never_decreased(&watch);
+}
+
+/// 3 nodes, quorum: kill -9 A; when B leads, pause B while A restarts; resume B once A
+/// leads with C. A must adopt C's data; B, back, must not undo anything.
+#[tokio::test]
+async fn an_empty_node_restarted_while_the_leader_is_paused_adopts_the_data() {
+    let mut nodes = start(3);
+    let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
+    let all: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let watch = VersionWatch::start(urls.clone());
+    let c = Client::new();
+
+    let a = index_of(&nodes, &agreed_leader(&c, &all).await);
+    register_all(&c, &urls[a]).await;
+    all_hold_everything(&c, &all).await;
+
+    nodes[a].kill9();
+    let rest: Vec<&str> = all.iter().copied().filter(|u| *u != urls[a]).collect();
+    let b = index_of(&nodes, &agreed_leader(&c, &rest).await);
+    let x = 3 - a - b;
+    all_hold_everything(&c, &rest).await;
+
+    nodes[b].pause();
+    restart(&mut nodes[a], &watch);
+    let pair = [all[a], all[x]];
+    assert_eq!(agreed_leader(&c, &pair).await, urls[a]);
+    all_hold_everything(&c, &pair).await;
+    nodes[b].resume();
+
+    assert_eq!(agreed_leader(&c, &all).await, urls[a]);
+    all_hold_everything(&c, &all).await;
+    assert_never_decreased(&watch);
+}
+
+/// 2 nodes, hash: kill -9 A; when B leads, pause B while A restarts; A leads alone,
+/// empty. Resume B: the two leaders meet, A wins by hash and B steps down at once. A must
+/// adopt B's data (B is reachable and higher), and B must never restore A's empty
+/// snapshot: the registry version never falls.
+#[tokio::test]
+async fn two_leaders_meeting_keep_the_data_of_the_fuller_one() {
+    let mut nodes = start(2);
+    let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
+    let all: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let watch = VersionWatch::start(urls.clone());
+    let c = Client::new();
+
+    let a = index_of(&nodes, &agreed_leader(&c, &all).await);
+    let b = 1 - a;
+    register_all(&c, &urls[a]).await;
+    all_hold_everything(&c, &all).await;
+
+    nodes[a].kill9();
+    assert_eq!(agreed_leader(&c, &[all[b]]).await, urls[b]);
+    let before = info(&c, &urls[b]).await.expect("B answers")["version"]
+        .as_u64()
+        .expect("a version");
+
+    nodes[b].pause();
+    restart(&mut nodes[a], &watch);
+    assert_eq!(agreed_leader(&c, &[all[a]]).await, urls[a], "A leads alone");
+    assert_eq!(count(&c, &urls[a]).await, 0, "A restarted empty");
+    nodes[b].resume();
+
+    assert_eq!(agreed_leader(&c, &all).await, urls[a], "A wins by hash");
+    all_hold_everything(&c, &all).await;
+    let after = info(&c, &urls[a]).await.expect("A answers")["version"]
+        .as_u64()
+        .expect("a version");
+    assert!(
+        after > before,
+        "versions keep growing across the meeting: {before} → {after}"
+    );
+    assert_never_decreased(&watch);
+}
