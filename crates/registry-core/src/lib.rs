@@ -15,11 +15,15 @@
 //!   its encoded instance list until its next change.
 //! - `snapshot` — [`Snapshot`], the seed's wire format for leader → follower sync, with
 //!   `should_sync`, `merge` and `validate`.
+//! - `command` — [`Command`], a change as a replicated log carries it (register,
+//!   unregister, evict), and [`Applied`], what applying it did; applied by
+//!   [`Registry::apply`], deterministically, on every node of a raft cluster.
 //! - `error` — the one error type of the crate, [`Error`].
 //! - `clock` — the [`Clock`] trait that callers implement; the crate itself never reads it.
 #![deny(missing_docs)]
 
 mod clock;
+mod command;
 mod error;
 mod instance;
 mod registry;
@@ -27,6 +31,7 @@ mod service;
 mod snapshot;
 
 pub use clock::Clock;
+pub use command::{Applied, Command, Victim};
 pub use error::Error;
 pub use instance::InstanceMeta;
 pub use registry::{Evicted, Registry};

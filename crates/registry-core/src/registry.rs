@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWrite
 use bytes::Bytes;
 use hashlink::LinkedHashMap;
 
+use crate::command::{Applied, Command, Victim};
 use crate::error::Error;
 use crate::instance::InstanceMeta;
 use crate::service::validate_service_name;
@@ -60,12 +61,15 @@ struct Service {
     view: OnceLock<Arc<View>>,
 }
 
-/// One registered instance. Immutable but for its renewal time.
+/// One registered instance. Immutable but for its renewal time and revision.
 struct Slot {
     /// The instance's canonical JSON with `status: true`, as answered.
     json: Box<str>,
     url: Arc<str>,
     renewed: AtomicU64,
+    /// The log index of the command that last registered it (raft mode; 0 otherwise):
+    /// the guard of [`Command::Evict`]. Changed only under the write lock.
+    revision: AtomicU64,
 }
 
 /// A service's name, version and view, as collected for a snapshot.
@@ -80,12 +84,17 @@ struct View {
 const EMPTY_LIST: &[u8] = b"[]";
 
 impl Slot {
-    fn new(json: Box<str>, url: Arc<str>, now: u64) -> Arc<Slot> {
+    fn new(json: Box<str>, url: Arc<str>, now: u64, revision: u64) -> Arc<Slot> {
         Arc::new(Slot {
             json,
             url,
             renewed: AtomicU64::new(now),
+            revision: AtomicU64::new(revision),
         })
+    }
+
+    fn revision(&self) -> u64 {
+        self.revision.load(Ordering::Relaxed)
     }
 
     /// The instance, decoded from its canonical JSON (which this registry wrote).
@@ -149,8 +158,9 @@ impl View {
 
 impl State {
     /// Inserts or updates one (already validated) instance, given as its url and canonical
-    /// JSON; returns whether that was a change.
-    fn upsert(&mut self, service: &str, url: &str, json: &str, now: u64) -> bool {
+    /// JSON, registered by the log entry `revision` (0 outside raft); returns whether that
+    /// was a change.
+    fn upsert(&mut self, service: &str, url: &str, json: &str, now: u64, revision: u64) -> bool {
         if !self.services.contains_key(service) {
             self.services.insert(Arc::from(service), Service::default());
         }
@@ -162,13 +172,35 @@ impl State {
             // Same identity, same canonical text: same parameters.
             Some(slot) if *slot.json == *json => {
                 slot.renew(now);
+                slot.revision.store(revision, Ordering::Relaxed);
                 return false;
             }
-            Some(slot) => *slot = Slot::new(json.into(), slot.url.clone(), now),
+            Some(slot) => *slot = Slot::new(json.into(), slot.url.clone(), now, revision),
             None => {
                 let url: Arc<str> = Arc::from(url);
-                svc.instances.insert(url.clone(), Slot::new(json.into(), url, now));
+                svc.instances
+                    .insert(url.clone(), Slot::new(json.into(), url, now, revision));
             }
+        }
+        *version += 1;
+        svc.changed(*version);
+        true
+    }
+}
+
+impl State {
+    /// Removes `url` from `service` (only if its revision is `revision`, when given);
+    /// returns whether that was a change.
+    fn remove(&mut self, service: &str, url: &str, revision: Option<u64>) -> bool {
+        let State { services, version } = self;
+        let Some(svc) = services.get_mut(service) else {
+            return false;
+        };
+        if revision.is_some_and(|r| svc.instances.get(url).is_some_and(|slot| slot.revision() != r)) {
+            return false;
+        }
+        if svc.instances.remove(url).is_none() {
+            return false;
         }
         *version += 1;
         svc.changed(*version);
@@ -202,7 +234,7 @@ impl Registry {
         let url = instance.url();
         let json = instance.to_json_with_status(true);
         if !self.renew_known(service, &url, Some(&json), now) {
-            self.write().upsert(service, &url, &json, now);
+            self.write().upsert(service, &url, &json, now, 0);
         }
         Ok(answer(instance, true))
     }
@@ -212,16 +244,84 @@ impl Registry {
     pub fn unregister(&self, service: &str, instance: &InstanceMeta) -> Result<InstanceMeta, Error> {
         validate_service_name(service)?;
         instance.validate()?;
-        let url = instance.url();
+        self.write().remove(service, &instance.url(), None);
+        Ok(answer(instance, false))
+    }
+
+    /// Applies one command of the replicated log at position `index` (SPEC §7): a pure
+    /// function of the registry, the command and the index, so that every node computes
+    /// the same registry and versions. A command that breaks a rule of the data model is
+    /// applied as nothing (`rejected`), the same way on every node.
+    pub fn apply(&self, command: &Command, index: u64) -> Applied {
         let mut guard = self.write();
-        let State { services, version } = &mut *guard;
-        if let Some(svc) = services.get_mut(service) {
-            if svc.instances.remove(url.as_str()).is_some() {
-                *version += 1;
-                svc.changed(*version);
+        let state = &mut *guard;
+        let before = state.version;
+        let rejected = match command {
+            Command::Register {
+                service,
+                instance,
+                now_ms,
+            } => match validate_service_name(service).and_then(|()| instance.validate()) {
+                Ok(()) => {
+                    let json = instance.to_json_with_status(true);
+                    state.upsert(service, &instance.url(), &json, *now_ms, index);
+                    false
+                }
+                Err(_) => true,
+            },
+            Command::Unregister { service, instance } => {
+                match validate_service_name(service).and_then(|()| instance.validate()) {
+                    Ok(()) => {
+                        state.remove(service, &instance.url(), None);
+                        false
+                    }
+                    Err(_) => true,
+                }
+            }
+            Command::Evict { victims, .. } => {
+                for victim in victims {
+                    state.remove(&victim.service, &victim.url, Some(victim.revision));
+                }
+                false
+            }
+        };
+        Applied {
+            version: state.version,
+            changes: state.version - before,
+            rejected,
+        }
+    }
+
+    /// Every instance counts as renewed at `now`: what a raft leader does when it takes
+    /// office (one TTL of grace for instances whose heartbeats went to the old leader).
+    /// No version moves.
+    pub fn renew_all(&self, now: u64) {
+        let state = self.read();
+        for svc in state.services.values() {
+            for slot in svc.instances.values() {
+                slot.renew(now);
             }
         }
-        Ok(answer(instance, false))
+    }
+
+    /// The instances whose last renewal is more than `ttl_ms` before `now`, with their
+    /// revisions: what a raft leader proposes to evict. Removes nothing.
+    pub fn expired(&self, now: u64, ttl_ms: u64) -> Vec<Victim> {
+        let state = self.read();
+        state
+            .services
+            .iter()
+            .flat_map(|(name, svc)| {
+                svc.instances
+                    .values()
+                    .filter(|slot| slot.renewed().saturating_add(ttl_ms) < now)
+                    .map(move |slot| Victim {
+                        service: name.to_string(),
+                        url: slot.url.to_string(),
+                        revision: slot.revision(),
+                    })
+            })
+            .collect()
     }
 
     /// A heartbeat: touches the renewal time of a known instance (not a change), or
@@ -244,7 +344,7 @@ impl Registry {
         for service in services {
             if !self.renew_known(service, &url, None, now) {
                 let json = json.get_or_insert_with(|| instance.to_json_with_status(true));
-                registered |= self.write().upsert(service, &url, json, now);
+                registered |= self.write().upsert(service, &url, json, now, 0);
             }
         }
         Ok(registered)
@@ -410,9 +510,11 @@ impl Registry {
         };
         for (name, svc_version, view) in services {
             for slot in &view.slots {
-                snapshot
-                    .timestamps
-                    .insert(format!("{name}@{}", slot.url), slot.renewed());
+                let key = format!("{name}@{}", slot.url);
+                if slot.revision() != 0 {
+                    snapshot.revisions.insert(key.clone(), slot.revision());
+                }
+                snapshot.timestamps.insert(key, slot.renewed());
             }
             snapshot
                 .registry
@@ -422,11 +524,23 @@ impl Registry {
         snapshot
     }
 
-    /// The snapshot's JSON, written straight from the stored instance texts: the same
-    /// document as encoding [`Registry::snapshot`] (services in name order, instances in
-    /// registration order), without building the copy. Like `snapshot`, it holds the lock
-    /// only to collect one reference per service.
+    /// The snapshot's JSON in the seed's form (SPEC §5), written straight from the stored
+    /// instance texts: the same document as encoding [`Registry::snapshot`] (services in
+    /// name order, instances in registration order) without `REVISIONS`, and without
+    /// building the copy. Like `snapshot`, it holds the lock only to collect one reference
+    /// per service.
     pub fn snapshot_json(&self) -> Vec<u8> {
+        self.write_snapshot_json(false)
+    }
+
+    /// [`Registry::snapshot_json`] plus the `REVISIONS` of a raft registry: the whole
+    /// replicated state, as a raft snapshot carries it. Equal to encoding
+    /// [`Registry::snapshot`].
+    pub fn snapshot_json_with_revisions(&self) -> Vec<u8> {
+        self.write_snapshot_json(true)
+    }
+
+    fn write_snapshot_json(&self, revisions: bool) -> Vec<u8> {
         let (version, services) = self.views();
         let instances: usize = services.iter().map(|(_, _, v)| v.slots.len()).sum();
         let text: usize = services
@@ -470,7 +584,28 @@ impl Registry {
                 write_number(&mut out, slot.renewed());
             }
         }
-        out.extend_from_slice(b"},\"version\":");
+        out.push(b'}');
+        if revisions {
+            out.extend_from_slice(b",\"REVISIONS\":{");
+            let mut first = true;
+            for (name, _, view) in &services {
+                for slot in view.slots.iter().filter(|s| s.revision() != 0) {
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    key.clear();
+                    key.push_str(name);
+                    key.push('@');
+                    key.push_str(&slot.url);
+                    write_json_str(&mut out, &key);
+                    out.push(b':');
+                    write_number(&mut out, slot.revision());
+                }
+            }
+            out.push(b'}');
+        }
+        out.extend_from_slice(b",\"version\":");
         write_number(&mut out, version);
         out.push(b'}');
         out
@@ -567,12 +702,13 @@ fn build_services(snapshot: &Snapshot, now: u64) -> Result<HashMap<Arc<str>, Ser
             instance.write_url(&mut key);
             let url: Arc<str> = Arc::from(&key[name.len() + 1..]);
             let renewed = snapshot.timestamps.get(key.as_str()).copied().unwrap_or(now);
+            let revision = snapshot.revisions.get(key.as_str()).copied().unwrap_or(0);
             json.clear();
             instance.write_json_with_status(true, &mut json);
             let text: Box<str> = String::from_utf8_lossy(&json).into();
             if svc
                 .instances
-                .insert(url.clone(), Slot::new(text, url, renewed))
+                .insert(url.clone(), Slot::new(text, url, renewed, revision))
                 .is_some()
             {
                 return Err(listed_twice(name, instance));

@@ -31,6 +31,10 @@ pub struct Snapshot {
     /// `service@url` → last renewal, ms since the epoch.
     #[serde(rename = "TIMESTAMPS")]
     pub timestamps: HashMap<String, u64>,
+    /// `service@url` → the log index of its last registration, in a raft snapshot (the
+    /// guard of an eviction); absent from the seed's form, where it is empty.
+    #[serde(rename = "REVISIONS", default, skip_serializing_if = "HashMap::is_empty")]
+    pub revisions: HashMap<String, u64>,
     /// The registry version the snapshot was taken at.
     pub version: u64,
 }
@@ -79,6 +83,7 @@ impl Snapshot {
             mut registry,
             versions,
             timestamps,
+            revisions,
             version,
         } = other;
         let mut taken: HashSet<String> = HashSet::new();
@@ -95,6 +100,7 @@ impl Snapshot {
             }
             let prefix = format!("{name}@");
             self.timestamps.retain(|key, _| !key.starts_with(&prefix));
+            self.revisions.retain(|key, _| !key.starts_with(&prefix));
             match registry.remove(&name) {
                 Some(instances) => self.registry.insert(name.clone(), instances),
                 None => self.registry.remove(&name),
@@ -105,9 +111,15 @@ impl Snapshot {
             };
             taken.insert(name);
         }
+        let is_taken = |key: &str| key.split_once('@').is_some_and(|(name, _)| taken.contains(name));
         for (key, ts) in timestamps {
-            if key.split_once('@').is_some_and(|(name, _)| taken.contains(name)) {
+            if is_taken(&key) {
                 self.timestamps.insert(key, ts);
+            }
+        }
+        for (key, revision) in revisions {
+            if is_taken(&key) {
+                self.revisions.insert(key, revision);
             }
         }
         self.version = self.version.max(version);

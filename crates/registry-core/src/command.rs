@@ -1,0 +1,67 @@
+use serde::{Deserialize, Serialize};
+
+use crate::instance::InstanceMeta;
+
+/// A change to the registry as a replicated log carries it (SPEC §7).
+///
+/// Applying a command ([`crate::Registry::apply`]) is a pure function of the registry and
+/// the command's position in the log: the leader's clock travels inside the command, and
+/// versions move exactly as SPEC §2 says (+1 per change), so every node that applies the
+/// same log computes the same registry and the same versions. Heartbeats of known
+/// instances are not commands; they stay in the leader's memory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Command {
+    /// Registers `instance` under `service` (or replaces its parameters), renewed at
+    /// `now_ms`. Also what a heartbeat of an unknown instance becomes.
+    Register {
+        /// The service name.
+        service: String,
+        /// The instance.
+        instance: InstanceMeta,
+        /// The leader's clock when it accepted the request, ms since the epoch.
+        now_ms: u64,
+    },
+    /// Removes `instance` (by identity) from `service`.
+    Unregister {
+        /// The service name.
+        service: String,
+        /// The instance; only its identity matters.
+        instance: InstanceMeta,
+    },
+    /// Removes the instances the leader found expired at `now_ms`, each only if it was not
+    /// registered again after the leader decided (its revision still matches).
+    Evict {
+        /// The leader's clock when it decided, ms since the epoch.
+        now_ms: u64,
+        /// What to remove.
+        victims: Vec<Victim>,
+    },
+}
+
+/// One instance an [`Command::Evict`] removes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Victim {
+    /// The service it is registered under.
+    pub service: String,
+    /// Its url (identity).
+    pub url: String,
+    /// The log index of its last registration when the leader decided: a registration
+    /// applied since then changes it, and the instance stays.
+    pub revision: u64,
+}
+
+/// What applying a command did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    /// The registry version after the command.
+    pub version: u64,
+    /// How many changes (SPEC §2) it made: 0 for a registration that changed nothing, an
+    /// unregistration of an unknown instance or an eviction whose victims were all
+    /// registered again.
+    pub changes: u64,
+    /// Whether the command broke a rule of the data model (an invalid service name or
+    /// instance) and was applied as nothing. The leader validates before proposing, so
+    /// this is only seen for a log written by another program.
+    pub rejected: bool,
+}
