@@ -1,0 +1,42 @@
+use std::path::PathBuf;
+
+/// What can go wrong in the raft mode.
+#[derive(Debug, thiserror::Error)]
+pub enum RaftError {
+    /// The data dir cannot be used: unreadable, corrupt, another node's or another
+    /// cluster's, or initialised once but missing its log. The node must not start.
+    #[error("data dir: {path}: {reason}")]
+    DataDir {
+        /// The file or directory at fault.
+        path: PathBuf,
+        /// What is wrong and, where it helps, how to recover.
+        reason: String,
+    },
+    /// The raft engine failed to start or stopped.
+    #[error("raft: {0}")]
+    Engine(String),
+    /// No leader could be reached within the write timeout.
+    #[error("{0}")]
+    NoLeader(String),
+    /// Another node leads: the request belongs there.
+    #[error("this node does not lead; the leader is {leader:?}")]
+    NotLeader {
+        /// The leader's url, when known.
+        leader: Option<String>,
+    },
+    /// A membership change was refused.
+    #[error("membership change refused: {0}")]
+    Membership(String),
+    /// A url could not be used.
+    #[error(transparent)]
+    Url(#[from] registry_cluster::ClusterError),
+}
+
+impl RaftError {
+    pub(crate) fn data_dir(path: impl Into<PathBuf>, reason: impl Into<String>) -> RaftError {
+        RaftError::DataDir {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+}

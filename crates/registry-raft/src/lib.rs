@@ -1,0 +1,13 @@
+//! The raft cluster mode (SPEC §7): openraft 0.9 with the registry as the replicated
+//! state machine.
+#![deny(missing_docs)]
+
+mod error;
+mod log_store;
+mod state_machine;
+mod types;
+
+pub use error::RaftError;
+pub use log_store::LogStore;
+pub use state_machine::StateMachine;
+pub use types::{node_id, Entry, LogId, Node, NodeId, Raft, StorageError, TypeConfig};
