@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use registry_api::App;
-use registry_cluster::{normalize_url, run_evictor, Cluster, MonotonicClock, ServerHealth};
+use registry_cluster::{
+    normalize_url, run_evictor, Cluster, Coordinator, MonotonicClock, ServerHealth, SnapshotCoordinator,
+};
 use registry_core::{Clock, Registry};
 use registry_http::{HttpInvoker, HyperInvoker, HyperInvokerConfig};
 use tokio::net::TcpListener;
@@ -43,12 +45,8 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
         clock.clone(),
         election,
     )?);
-    let app = Arc::new(App::new(
-        cluster.clone(),
-        invoker.clone(),
-        clock.clone(),
-        config.limits(),
-    ));
+    let coordinator: Arc<dyn Coordinator> = Arc::new(SnapshotCoordinator::new(cluster.clone(), invoker.clone()));
+    let app = Arc::new(App::new(coordinator, invoker.clone(), clock.clone(), config.limits()));
 
     tracing::info!(
         address = %local,

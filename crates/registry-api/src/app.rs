@@ -1,7 +1,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use registry_cluster::Cluster;
+use registry_cluster::Coordinator;
 use registry_core::{Clock, Registry};
 use registry_http::HttpInvoker;
 
@@ -31,16 +31,22 @@ impl Default for Limits {
 
 /// What every handler needs, shared by all connections.
 pub struct App {
-    pub(crate) cluster: Arc<Cluster>,
+    pub(crate) cluster: Arc<dyn Coordinator>,
     pub(crate) invoker: Arc<dyn HttpInvoker>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) limits: Limits,
 }
 
 impl App {
-    /// The API of one node: `cluster` (which holds the registry), the client used to
-    /// forward writes, the clock that stamps renewals, and the limits on clients.
-    pub fn new(cluster: Arc<Cluster>, invoker: Arc<dyn HttpInvoker>, clock: Arc<dyn Clock>, limits: Limits) -> Self {
+    /// The API of one node: `cluster` (whichever mode runs, behind the seam; it holds the
+    /// registry), the client used to forward writes, the clock that stamps renewals, and
+    /// the limits on clients.
+    pub fn new(
+        cluster: Arc<dyn Coordinator>,
+        invoker: Arc<dyn HttpInvoker>,
+        clock: Arc<dyn Clock>,
+        limits: Limits,
+    ) -> Self {
         App {
             cluster,
             invoker,
@@ -51,5 +57,20 @@ impl App {
 
     pub(crate) fn registry(&self) -> &Registry {
         self.cluster.registry()
+    }
+}
+
+/// The largest node-to-node call accepted (`/raft/...`): a raft snapshot of a large
+/// registry travels in one call (100k instances are about 30 MB).
+pub(crate) const PEER_MAX_BODY: usize = 512 * 1024 * 1024;
+
+impl Limits {
+    /// These limits for a node-to-node call: a larger body, more time for it.
+    pub(crate) fn for_peers(&self) -> Limits {
+        Limits {
+            max_body: PEER_MAX_BODY,
+            body_timeout: self.body_timeout.max(std::time::Duration::from_secs(60)),
+            ..*self
+        }
     }
 }

@@ -1,6 +1,7 @@
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
+use registry_cluster::CoordinatorError;
 use serde::Serialize;
 
 /// Why a request was refused. [`ApiError::into_response`] is the one place that maps a
@@ -43,9 +44,13 @@ pub enum ApiError {
     /// A method other than GET and POST.
     #[error("method {0} is not allowed; use GET or POST")]
     MethodNotAllowed(String),
-    /// A write reached a node that cannot apply or forward it.
+    /// A write reached a node that cannot apply or forward it, or the cluster cannot
+    /// serve the request now.
     #[error("{0}")]
     NoLeader(String),
+    /// A request the cluster refused as invalid.
+    #[error("{0}")]
+    BadRequest(String),
 }
 
 #[derive(Serialize)]
@@ -62,6 +67,7 @@ impl ApiError {
         match self {
             ApiError::MissingParam(_)
             | ApiError::NotUtf8(_)
+            | ApiError::BadRequest(_)
             | ApiError::Invalid(_)
             | ApiError::MissingBody
             | ApiError::UnreadableBody(_) => StatusCode::BAD_REQUEST,
@@ -99,6 +105,24 @@ impl ApiError {
             _ => {}
         }
         response
+    }
+}
+
+impl From<CoordinatorError> for ApiError {
+    fn from(e: CoordinatorError) -> Self {
+        match e {
+            CoordinatorError::NotLeader { leader: Some(leader) } => ApiError::NoLeader(format!(
+                "this node does not lead (the leader is {leader}) and the request was already forwarded once"
+            )),
+            CoordinatorError::NotLeader { leader: None } => {
+                ApiError::NoLeader("no leader is reachable: writes are refused until one is elected".to_owned())
+            }
+            CoordinatorError::Unavailable(message) => ApiError::NoLeader(message),
+            CoordinatorError::Invalid(message) | CoordinatorError::Unsupported(message) => {
+                ApiError::BadRequest(message)
+            }
+            CoordinatorError::Rejected(e) => ApiError::Invalid(e),
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use registry_http::HttpRequest;
@@ -27,6 +27,17 @@ pub(crate) async fn forward(
     let path_and_query = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let method = request.method().clone();
     let body = read_body(request, &app.limits).await?;
+    forward_parts(app, leader, method, &path_and_query, body).await
+}
+
+/// [`forward`] of a request whose body was read already.
+pub(crate) async fn forward_parts(
+    app: &App,
+    leader: &str,
+    method: Method,
+    path_and_query: &str,
+    body: Bytes,
+) -> Result<Response<Full<Bytes>>, ApiError> {
     let outgoing = HttpRequest {
         method,
         url: format!("{leader}{path_and_query}"),

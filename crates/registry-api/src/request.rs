@@ -38,6 +38,22 @@ impl<'a> Query<'a> {
         Err(ApiError::MissingParam(name))
     }
 
+    /// A boolean parameter: `true` or `false` (any case); absent is `false`.
+    pub(crate) fn flag(&self, name: &'static str) -> Result<bool, ApiError> {
+        if !self.0.contains(name) {
+            return Ok(false);
+        }
+        match self.required(name) {
+            Ok(value) if value.eq_ignore_ascii_case("true") => Ok(true),
+            Ok(value) if value.eq_ignore_ascii_case("false") => Ok(false),
+            Ok(value) => Err(ApiError::BadRequest(format!(
+                "query parameter '{name}' must be true or false, got {value:?}"
+            ))),
+            Err(ApiError::MissingParam(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `service`, validated.
     pub(crate) fn service(&self) -> Result<String, ApiError> {
         let service = self.required("service")?;

@@ -25,6 +25,9 @@ enum Route {
     Cluster,
     Leader,
     SetLeader,
+    Join,
+    Leave,
+    Peer(&'static str),
 }
 
 impl Route {
@@ -44,6 +47,11 @@ impl Route {
             "/cluster" => (Route::Cluster, "/cluster"),
             "/leader" => (Route::Leader, "/leader"),
             "/sl" => (Route::SetLeader, "/sl"),
+            "/cluster/join" => (Route::Join, "/cluster/join"),
+            "/cluster/leave" => (Route::Leave, "/cluster/leave"),
+            "/raft/append" => (Route::Peer("append"), "/raft/append"),
+            "/raft/vote" => (Route::Peer("vote"), "/raft/vote"),
+            "/raft/snapshot" => (Route::Peer("snapshot"), "/raft/snapshot"),
             _ => return None,
         })
     }
@@ -74,14 +82,17 @@ pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<
         Route::Unreg => registration::unreg(&app, request).await,
         Route::Renew => registration::renew(&app, request).await,
         Route::Renews => registration::renews(&app, request).await,
-        Route::FindAll => discovery::find_all(&app, &request),
-        Route::Version => discovery::version(&app, &request),
-        Route::Versions => discovery::versions(&app, &request),
+        Route::FindAll => discovery::find_all(&app, request).await,
+        Route::Version => discovery::version(&app, request).await,
+        Route::Versions => discovery::versions(&app, request).await,
         Route::Snapshot => Ok(snapshot::snapshot(&app)),
         Route::Info => Ok(cluster::info(&app)),
         Route::Cluster => Ok(cluster::servers(&app)),
         Route::Leader => Ok(cluster::leader(&app)),
         Route::SetLeader => cluster::set_leader(&app).await,
+        Route::Join => cluster::membership(&app, request, cluster::Change::Join).await,
+        Route::Leave => cluster::membership(&app, request, cluster::Change::Leave).await,
+        Route::Peer(name) => cluster::peer(&app, request, name).await,
     };
     Ok(answer.unwrap_or_else(|e| {
         tracing::debug!(path, error = %e, "request refused");

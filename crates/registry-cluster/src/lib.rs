@@ -14,6 +14,8 @@
 //!   in sight), and [`ElectionKind`] to pick one, `auto` by cluster size.
 //! - `cluster` — [`Cluster`]: the configured servers, the last probe of each, who leads,
 //!   and the takeover rules applied when this node becomes leader.
+//! - `coordinator` — [`Coordinator`], the one seam between the API and whichever cluster
+//!   mode runs, and [`SnapshotCoordinator`], this crate's snapshot cluster behind it.
 //! - `health` — [`ServerHealth`]: the probe → elect → sync loop.
 //! - `sync` — a follower's snapshot fetch, validate, restore (never to a lower version).
 //! - `takeover` — [`take_office`]: adopt the data of every reachable server holding more
@@ -26,6 +28,7 @@
 
 mod clock;
 mod cluster;
+mod coordinator;
 mod election;
 mod error;
 mod eviction;
@@ -36,6 +39,7 @@ mod takeover;
 
 pub use clock::MonotonicClock;
 pub use cluster::{Cluster, Role};
+pub use coordinator::{Coordinator, CoordinatorError, SnapshotCoordinator};
 pub use election::{java_hash_code, Election, ElectionKind, HashElection, QuorumElection};
 pub use error::ClusterError;
 pub use eviction::run_evictor;

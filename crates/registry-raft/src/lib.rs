@@ -7,10 +7,12 @@
 
 mod error;
 mod log_store;
+mod network;
 mod state_machine;
 mod types;
 
 pub use error::RaftError;
 pub use log_store::LogStore;
+pub use network::{serve_rpc, Network};
 pub use state_machine::StateMachine;
 pub use types::{node_id, Entry, LogId, Node, NodeId, Raft, StorageError, TypeConfig};

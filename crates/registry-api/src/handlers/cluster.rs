@@ -1,20 +1,25 @@
-//! `/info`, `/cluster`, `/leader`, `/sl`: the cluster as this node sees it.
+//! `/info`, `/cluster`, `/leader`, `/sl`, `/cluster/join`, `/cluster/leave` and the
+//! node-to-node `/raft/...` calls: the cluster as this node sees it.
 
 use bytes::Bytes;
-use http::Response;
+use http::{Request, Response, StatusCode};
 use http_body_util::Full;
+use hyper::body::Incoming;
+use registry_cluster::CoordinatorError;
 
 use crate::app::App;
-use registry_cluster::take_office;
+use crate::error::{json, ok_json, ApiError};
+use crate::forward::{forward, is_forwarded};
+use crate::request::{read_body, Query};
 
-use crate::error::{ok_json, ApiError};
+type Answer = Result<Response<Full<Bytes>>, ApiError>;
 
 /// `/info` → this node as a Server.
 pub(crate) fn info(app: &App) -> Response<Full<Bytes>> {
     ok_json(&app.cluster.myself())
 }
 
-/// `/cluster` → every configured Server.
+/// `/cluster` → every member as a Server.
 pub(crate) fn servers(app: &App) -> Response<Full<Bytes>> {
     ok_json(&app.cluster.servers())
 }
@@ -24,16 +29,41 @@ pub(crate) fn leader(app: &App) -> Response<Full<Bytes>> {
     ok_json(&app.cluster.leader())
 }
 
-/// `/sl` → makes this node leader (the operator's override), once it has adopted the
-/// data of every reachable server holding a higher registry version; answers this node.
-/// 503 when such data cannot be fetched.
-pub(crate) async fn set_leader(app: &App) -> Result<Response<Full<Bytes>>, ApiError> {
-    let taken = take_office(&app.cluster, &app.invoker, "set leader by operator", true)
-        .await
-        .map_err(|e| ApiError::NoLeader(format!("this node cannot take office: {e}")))?;
-    let me = taken.ok_or_else(|| {
-        ApiError::NoLeader("this node cannot take office: a server with more data appeared meanwhile; retry".to_owned())
-    })?;
-    tracing::warn!(url = %me.url, version = me.version, "leadership set by /sl");
+/// `/sl` → asks this node to lead (the operator's override in the snapshot mode, a
+/// campaign in raft); answers this node. 503 when it cannot.
+pub(crate) async fn set_leader(app: &App) -> Answer {
+    let me = app.cluster.campaign().await?;
+    tracing::warn!(url = %me.url, version = me.version, "leadership asked for by /sl");
     Ok(ok_json(&me))
+}
+
+/// Which membership change.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Change {
+    Join,
+    Leave,
+}
+
+/// `POST /cluster/join?url=U` and `POST /cluster/leave?url=U` → the members after the
+/// change. Answered by the leader; a follower forwards.
+pub(crate) async fn membership(app: &App, request: Request<Incoming>, change: Change) -> Answer {
+    let url = Query::of(&request).required("url")?;
+    let result = match change {
+        Change::Join => app.cluster.join(&url).await,
+        Change::Leave => app.cluster.leave(&url).await,
+    };
+    match result {
+        Ok(members) => Ok(ok_json(&members)),
+        Err(CoordinatorError::NotLeader { leader: Some(leader) }) if !is_forwarded(&request) => {
+            forward(app, &leader, request).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /raft/<name>` → a node-to-node call, answered by the cluster mode.
+pub(crate) async fn peer(app: &App, request: Request<Incoming>, name: &'static str) -> Answer {
+    let body = read_body(request, &app.limits.for_peers()).await?;
+    let answer = app.cluster.peer_call(name, body).await?;
+    Ok(json(StatusCode::OK, answer))
 }

@@ -3,29 +3,60 @@
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
+use hyper::body::Incoming;
+use registry_cluster::CoordinatorError;
 
 use crate::app::App;
 use crate::error::{json, ok_json, ApiError};
+use crate::forward::{forward, is_forwarded};
 use crate::request::Query;
 
 type Answer = Result<Response<Full<Bytes>>, ApiError>;
 
+/// Reads are answered from this node's copy. With `consistent=true` the read is
+/// linearizable first (raft: the leader confirms it still leads and this node has applied
+/// everything committed before; a follower forwards the read to the leader).
+async fn consistent(
+    app: &App,
+    request: Request<Incoming>,
+) -> Result<Result<Request<Incoming>, Response<Full<Bytes>>>, ApiError> {
+    if !Query::of(&request).flag("consistent")? {
+        return Ok(Ok(request));
+    }
+    match app.cluster.consistent_read().await {
+        Ok(()) => Ok(Ok(request)),
+        Err(CoordinatorError::NotLeader { leader: Some(leader) }) if !is_forwarded(&request) => {
+            Ok(Err(forward(app, &leader, request).await?))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// `/findAll?service=S` → the instances in registration order, `[]` when unknown. The
 /// encoded list is kept by the registry until the service changes.
-pub(crate) fn find_all<B>(app: &App, request: &Request<B>) -> Answer {
-    let service = Query::of(request).service()?;
+pub(crate) async fn find_all(app: &App, request: Request<Incoming>) -> Answer {
+    let service = Query::of(&request).service()?;
+    if let Err(relayed) = consistent(app, request).await? {
+        return Ok(relayed);
+    }
     Ok(json(StatusCode::OK, app.registry().find_all_json(&service)))
 }
 
 /// `/version?service=S` → the service's version, `0` when unknown.
-pub(crate) fn version<B>(app: &App, request: &Request<B>) -> Answer {
-    let service = Query::of(request).service()?;
+pub(crate) async fn version(app: &App, request: Request<Incoming>) -> Answer {
+    let service = Query::of(&request).service()?;
+    if let Err(relayed) = consistent(app, request).await? {
+        return Ok(relayed);
+    }
     Ok(ok_json(&app.registry().version(&service)))
 }
 
 /// `/versions?services=a,b` → `{ "a": n, "b": m }`, keys in the order asked.
-pub(crate) fn versions<B>(app: &App, request: &Request<B>) -> Answer {
-    let services = Query::of(request).services()?;
+pub(crate) async fn versions(app: &App, request: Request<Incoming>) -> Answer {
+    let services = Query::of(&request).services()?;
+    if let Err(relayed) = consistent(app, request).await? {
+        return Ok(relayed);
+    }
     let names: Vec<&str> = services.iter().map(String::as_str).collect();
     let versions = app.registry().versions(&names);
     let mut out = Vec::with_capacity(2 + names.len() * 32);

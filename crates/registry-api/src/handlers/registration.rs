@@ -2,87 +2,147 @@
 //! follower relays them to the leader.
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::{Method, Request, Response, Uri};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use registry_cluster::Role;
-use registry_core::{InstanceMeta, Registry};
-use serde::Serialize;
+use registry_cluster::{CoordinatorError, Role};
+use registry_core::{Command, InstanceMeta};
 
 use crate::app::App;
 use crate::error::{ok_json, ApiError};
-use crate::forward::{forward, is_forwarded};
+use crate::forward::{forward, forward_parts, is_forwarded};
 use crate::request::{instance, read_body, Query};
 
 type Answer = Result<Response<Full<Bytes>>, ApiError>;
 
-/// Where a write goes: applied here, or relayed.
-enum Target {
-    Here,
-    Leader(String),
+/// A write this node applies, its body read.
+struct Write {
+    method: Method,
+    uri: Uri,
+    forwarded: bool,
+    body: Bytes,
+    instance: InstanceMeta,
 }
 
-fn target(app: &App, request: &Request<Incoming>) -> Result<Target, ApiError> {
+/// Relays the request when another node leads (answering the leader's answer), or reads
+/// its body as an instance to apply here.
+async fn accept(app: &App, request: Request<Incoming>) -> Result<Result<Write, Response<Full<Bytes>>>, ApiError> {
+    let forwarded = is_forwarded(&request);
     match app.cluster.role() {
-        Role::Leader => Ok(Target::Here),
-        Role::Follower { leader } if is_forwarded(request) => Err(ApiError::NoLeader(format!(
-            "this node does not lead (it follows {leader}) and a forwarded write is never forwarded again"
-        ))),
-        Role::Follower { leader } => Ok(Target::Leader(leader)),
-        Role::NoLeader => Err(ApiError::NoLeader(
-            "no leader is reachable: writes are refused until one is elected".to_owned(),
-        )),
+        Role::Leader => {}
+        Role::Follower { leader } if forwarded => {
+            return Err(ApiError::NoLeader(format!(
+                "this node does not lead (it follows {leader}) and a forwarded write is never forwarded again"
+            )))
+        }
+        Role::Follower { leader } => return Ok(Err(forward(app, &leader, request).await?)),
+        Role::NoLeader => {
+            return Err(ApiError::NoLeader(
+                "no leader is reachable: writes are refused until one is elected".to_owned(),
+            ))
+        }
     }
+    let method = request.method().clone();
+    let uri = request.uri().clone();
+    let body = read_body(request, &app.limits).await?;
+    let instance = instance(&body)?;
+    Ok(Ok(Write {
+        method,
+        uri,
+        forwarded,
+        body,
+        instance,
+    }))
 }
 
-/// The shape every write shares: relayed unchanged when another node leads; otherwise
-/// the body is read as an instance and `apply` answers it, stamped with one `now`.
-async fn write<T: Serialize>(
-    app: &App,
-    request: Request<Incoming>,
-    apply: impl FnOnce(&Registry, &InstanceMeta, u64) -> Result<T, registry_core::Error>,
-) -> Answer {
-    if let Target::Leader(leader) = target(app, &request)? {
-        return forward(app, &leader, request).await;
+/// Submits `command`; when leadership moved meanwhile, relays the whole write to the new
+/// leader instead and answers its answer (`Some`).
+async fn submit(app: &App, write: &Write, command: Command) -> Result<Option<Response<Full<Bytes>>>, ApiError> {
+    match app.cluster.submit(command).await {
+        Ok(_) => Ok(None),
+        Err(CoordinatorError::NotLeader { leader: Some(leader) }) if !write.forwarded => {
+            let path_and_query = write.uri.path_and_query().map_or("/", |p| p.as_str());
+            let body = write.body.clone();
+            Ok(Some(
+                forward_parts(app, &leader, write.method.clone(), path_and_query, body).await?,
+            ))
+        }
+        Err(e) => Err(e.into()),
     }
-    let instance = instance(&read_body(request, &app.limits).await?)?;
-    let answer = apply(app.registry(), &instance, app.clock.now_ms())?;
-    Ok(ok_json(&answer))
 }
 
 /// `/reg?service=S` + InstanceMeta → the instance, `status: true`.
 pub(crate) async fn reg(app: &App, request: Request<Incoming>) -> Answer {
     let service = Query::of(&request).service()?;
-    write(app, request, |registry, instance, now| {
-        registry.register(&service, instance, now)
-    })
-    .await
+    let write = match accept(app, request).await? {
+        Ok(write) => write,
+        Err(relayed) => return Ok(relayed),
+    };
+    write.instance.validate()?;
+    let command = Command::Register {
+        service,
+        instance: write.instance.clone(),
+        now_ms: app.clock.now_ms(),
+    };
+    if let Some(relayed) = submit(app, &write, command).await? {
+        return Ok(relayed);
+    }
+    Ok(ok_json(&with_status(write.instance, true)))
 }
 
 /// `/unreg?service=S` + InstanceMeta → the instance, `status: false`.
 pub(crate) async fn unreg(app: &App, request: Request<Incoming>) -> Answer {
     let service = Query::of(&request).service()?;
-    write(app, request, |registry, instance, _| {
-        registry.unregister(&service, instance)
-    })
-    .await
+    let write = match accept(app, request).await? {
+        Ok(write) => write,
+        Err(relayed) => return Ok(relayed),
+    };
+    write.instance.validate()?;
+    let command = Command::Unregister {
+        service,
+        instance: write.instance.clone(),
+    };
+    if let Some(relayed) = submit(app, &write, command).await? {
+        return Ok(relayed);
+    }
+    Ok(ok_json(&with_status(write.instance, false)))
 }
 
 /// `/renew?service=S` + InstanceMeta → the renewal time in ms.
 pub(crate) async fn renew(app: &App, request: Request<Incoming>) -> Answer {
     let service = Query::of(&request).service()?;
-    write(app, request, |registry, instance, now| {
-        registry.renew(&service, instance, now).map(|_| now)
-    })
-    .await
+    heartbeat(app, request, &[service.as_str()]).await
 }
 
 /// `/renews?services=a,b` + InstanceMeta → one renewal time in ms.
 pub(crate) async fn renews(app: &App, request: Request<Incoming>) -> Answer {
     let services = Query::of(&request).services()?;
     let names: Vec<&str> = services.iter().map(String::as_str).collect();
-    write(app, request, |registry, instance, now| {
-        registry.renews(&names, instance, now).map(|_| now)
-    })
-    .await
+    heartbeat(app, request, &names).await
+}
+
+/// A heartbeat on the leader: renews where the instance is known; registers it (one
+/// command per service) where it is not.
+async fn heartbeat(app: &App, request: Request<Incoming>, services: &[&str]) -> Answer {
+    let write = match accept(app, request).await? {
+        Ok(write) => write,
+        Err(relayed) => return Ok(relayed),
+    };
+    let now = app.clock.now_ms();
+    for service in app.cluster.renew(services, &write.instance, now)? {
+        let command = Command::Register {
+            service,
+            instance: write.instance.clone(),
+            now_ms: now,
+        };
+        if let Some(relayed) = submit(app, &write, command).await? {
+            return Ok(relayed);
+        }
+    }
+    Ok(ok_json(&now))
+}
+
+fn with_status(mut instance: InstanceMeta, status: bool) -> InstanceMeta {
+    instance.status = status;
+    instance
 }
