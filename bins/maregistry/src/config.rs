@@ -3,6 +3,8 @@
 //! message naming it; nothing falls back to a default silently.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use clap::Parser;
@@ -31,6 +33,41 @@ pub struct Config {
     pub body_timeout: Duration,
     /// How many client connections are served at once.
     pub max_connections: usize,
+    /// How the nodes form a cluster.
+    pub cluster_mode: ClusterMode,
+    /// Raft: where the log and snapshots live (required in raft mode).
+    pub data_dir: Option<PathBuf>,
+    /// Raft: join an existing cluster instead of initialising one.
+    pub join: bool,
+    /// Raft: how long a write waits for a leader to commit it (503 after).
+    pub write_timeout: Duration,
+    /// Raft: the leader's heartbeat interval.
+    pub raft_heartbeat: Duration,
+    /// Raft: the shortest election timeout (the longest is twice it).
+    pub raft_election: Duration,
+    /// Raft: log entries between snapshots.
+    pub raft_snapshot_every: u64,
+}
+
+/// How the nodes of a cluster keep one registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterMode {
+    /// The seed's design (SPEC §4): the leader's data reaches followers by snapshot.
+    Snapshot,
+    /// Consensus on a durable log (SPEC §7).
+    Raft,
+}
+
+impl FromStr for ClusterMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "snapshot" => Ok(ClusterMode::Snapshot),
+            "raft" => Ok(ClusterMode::Raft),
+            other => Err(format!("unknown cluster mode {other:?}: expected snapshot or raft")),
+        }
+    }
 }
 
 impl Default for Config {
@@ -46,6 +83,13 @@ impl Default for Config {
             http_timeout: Duration::from_millis(500),
             body_timeout: Duration::from_secs(10),
             max_connections: 1024,
+            cluster_mode: ClusterMode::Snapshot,
+            data_dir: None,
+            join: false,
+            write_timeout: Duration::from_secs(5),
+            raft_heartbeat: Duration::from_millis(250),
+            raft_election: Duration::from_secs(1),
+            raft_snapshot_every: 20_000,
         }
     }
 }
@@ -116,6 +160,30 @@ pub struct Cli {
     /// [default: derived from the open-file limit, at most 65536].
     #[arg(long, env = "MAREGISTRY_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// How the nodes form a cluster: snapshot (the seed's design) or raft (consensus on a
+    /// durable log; needs --data-dir) [default: raft with --data-dir, else snapshot].
+    #[arg(long, env = "MAREGISTRY_CLUSTER_MODE")]
+    pub cluster_mode: Option<ClusterMode>,
+    /// Where a raft node keeps its log and snapshots; implies --cluster-mode raft.
+    #[arg(long, env = "MAREGISTRY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Raft: join an existing cluster (its leader adds this node with POST /cluster/join)
+    /// instead of initialising one from --server-list.
+    #[arg(long, env = "MAREGISTRY_JOIN")]
+    pub join: bool,
+    /// Raft: how long a write waits for a leader to commit it (503 after).
+    #[arg(long, env = "MAREGISTRY_WRITE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub write_timeout: Duration,
+    /// Raft: the leader's heartbeat interval.
+    #[arg(long, env = "MAREGISTRY_RAFT_HEARTBEAT", default_value = "250ms", value_parser = parse_duration)]
+    pub raft_heartbeat: Duration,
+    /// Raft: a follower that hears no leader for this long (up to twice it, at random)
+    /// campaigns.
+    #[arg(long, env = "MAREGISTRY_RAFT_ELECTION", default_value = "1s", value_parser = parse_duration)]
+    pub raft_election: Duration,
+    /// Raft: log entries between snapshots (older entries are then purged).
+    #[arg(long, env = "MAREGISTRY_RAFT_SNAPSHOT_EVERY", default_value_t = 20_000)]
+    pub raft_snapshot_every: u64,
 }
 
 /// File descriptors kept back from client connections (peers, logs, data files, refusals):
@@ -154,6 +222,8 @@ impl Cli {
             ("--cluster-interval", self.cluster_interval),
             ("--http-timeout", self.http_timeout),
             ("--body-timeout", self.body_timeout),
+            ("--write-timeout", self.write_timeout),
+            ("--raft-heartbeat", self.raft_heartbeat),
         ] {
             if value.is_zero() {
                 return Err(format!("{flag} must be greater than zero"));
@@ -179,7 +249,46 @@ impl Cli {
                 self.bind
             ));
         }
+        let cluster_mode = match (self.cluster_mode, &self.data_dir) {
+            (Some(ClusterMode::Snapshot), Some(_)) => {
+                return Err(
+                    "--data-dir needs --cluster-mode raft: the snapshot mode keeps its data in memory".to_owned(),
+                )
+            }
+            (Some(ClusterMode::Raft), None) => {
+                return Err(
+                    "--cluster-mode raft needs --data-dir: a raft node that forgets its log on restart breaks the \
+                     protocol's promises"
+                        .to_owned(),
+                )
+            }
+            (Some(mode), _) => mode,
+            (None, Some(_)) => ClusterMode::Raft,
+            (None, None) => ClusterMode::Snapshot,
+        };
+        if self.join && cluster_mode != ClusterMode::Raft {
+            return Err("--join needs --cluster-mode raft (and --data-dir)".to_owned());
+        }
+        if cluster_mode == ClusterMode::Raft {
+            if self.raft_election < self.raft_heartbeat * 3 {
+                return Err(format!(
+                    "--raft-election ({:?}) must be at least three times --raft-heartbeat ({:?}), or followers \
+                     campaign between two heartbeats",
+                    self.raft_election, self.raft_heartbeat
+                ));
+            }
+            if self.raft_snapshot_every == 0 {
+                return Err("--raft-snapshot-every must be greater than zero".to_owned());
+            }
+        }
         let config = Config {
+            cluster_mode,
+            data_dir: self.data_dir,
+            join: self.join,
+            write_timeout: self.write_timeout,
+            raft_heartbeat: self.raft_heartbeat,
+            raft_election: self.raft_election,
+            raft_snapshot_every: self.raft_snapshot_every,
             ttl: self.ttl,
             evict_interval: self.evict_interval,
             max_body: self.max_body,
@@ -278,6 +387,30 @@ mod tests {
     }
 
     #[test]
+    fn cluster_modes() {
+        let (_, config) = cli(&["--data-dir", "/tmp/x"]).unwrap();
+        assert_eq!(config.cluster_mode, ClusterMode::Raft, "--data-dir means raft");
+        assert_eq!(config.write_timeout, Duration::from_secs(5));
+        let (_, config) = cli(&["--cluster-mode", "raft", "--data-dir", "/tmp/x", "--join"]).unwrap();
+        assert!(config.join);
+        let err = cli(&["--cluster-mode", "snapshot", "--data-dir", "/tmp/x"]).unwrap_err();
+        assert!(err.contains("--data-dir needs --cluster-mode raft"), "{err}");
+        let err = cli(&["--cluster-mode", "raft"]).unwrap_err();
+        assert!(err.contains("needs --data-dir"), "{err}");
+        assert!(cli(&["--cluster-mode", "paxos"]).is_err());
+        assert!(cli(&["--join"]).is_err());
+        assert!(cli(&[
+            "--data-dir",
+            "/tmp/x",
+            "--raft-heartbeat",
+            "500ms",
+            "--raft-election",
+            "1s"
+        ])
+        .is_err());
+    }
+
+    #[test]
     fn connection_limit_defaults() {
         assert_eq!(default_max_connections(1024), 768);
         assert_eq!(default_max_connections(1_048_576), 65_536);
@@ -300,6 +433,7 @@ mod tests {
             "above what 4096 files allow"
         );
         assert!(cli(&["--body-timeout", "0ms"]).is_err());
+        assert_eq!(config.cluster_mode, ClusterMode::Snapshot);
         assert!(config.server_list.is_empty());
         assert!(cli(&["--ttl", "0s"]).is_err());
         assert!(cli(&["--ttl", "20"]).is_err());

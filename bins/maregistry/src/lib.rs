@@ -1,10 +1,10 @@
 //! The maregistry server, as a library so that tests and examples start real nodes.
 //!
-//! [`run`] composes the crates through trait objects — the registry, a
-//! [`registry_cluster::Cluster`] with an `Arc<dyn Election>`, an `Arc<dyn HttpInvoker>` for
-//! talking to peers, an `Arc<dyn Clock>` — starts the background loops (eviction; cluster
-//! health and sync when there are peers), serves the API until the shutdown future
-//! completes, then stops the loops. [`config`] parses and validates settings.
+//! [`run`] composes the crates through trait objects — the registry, the cluster mode
+//! behind `Arc<dyn Coordinator>` (the snapshot cluster with an `Arc<dyn Election>`, or
+//! the raft cluster on its data dir), an `Arc<dyn HttpInvoker>` for talking to peers, an
+//! `Arc<dyn Clock>` — starts the background loops, serves the API until the shutdown
+//! future completes, then stops the loops. [`config`] parses and validates settings.
 #![deny(missing_docs)]
 
 pub mod config;
@@ -19,50 +19,38 @@ use registry_cluster::{
 };
 use registry_core::{Clock, Registry};
 use registry_http::{HttpInvoker, HyperInvoker, HyperInvokerConfig};
+use registry_raft::{RaftCluster, RaftSettings};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
-pub use config::Config;
+pub use config::{ClusterMode, Config};
 
 /// Runs one node on `listener` until `shutdown` completes: stops accepting, finishes
-/// requests in flight, stops the background loops, and returns.
+/// requests in flight, stops the background loops, and returns. In raft mode the data
+/// dir is loaded before the first request is read; an unusable one is an error
+/// ([`registry_raft::RaftError::DataDir`]).
 pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    run_with(listener, config, None, shutdown).await
+}
+
+/// [`run`], with the invoker raft nodes talk to each other through (tests pass one that
+/// cuts chosen links; `None` is the real one).
+pub async fn run_with(
+    listener: TcpListener,
+    config: Config,
+    raft_invoker: Option<Arc<dyn HttpInvoker>>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let local = listener.local_addr().context("reading the bound address")?;
     let my_url = match &config.my_url {
         Some(url) => url.clone(),
         None => normalize_url(&format!("http://{local}"))?,
     };
-    let size = config.cluster_size(&my_url);
-    let election = config.election.build(size);
     let registry = Arc::new(Registry::new());
     let clock: Arc<dyn Clock> = Arc::new(MonotonicClock::new());
     let invoker: Arc<dyn HttpInvoker> =
         Arc::new(HyperInvoker::new(HyperInvokerConfig::with_timeout(config.http_timeout)));
-    let cluster = Arc::new(Cluster::new(
-        &my_url,
-        &config.server_list,
-        registry,
-        clock.clone(),
-        election,
-    )?);
-    let coordinator: Arc<dyn Coordinator> = Arc::new(SnapshotCoordinator::new(cluster.clone(), invoker.clone()));
-    let app = Arc::new(App::new(coordinator, invoker.clone(), clock.clone(), config.limits()));
-
-    tracing::info!(
-        address = %local,
-        my_url = %cluster.my_url(),
-        servers = ?cluster.peer_urls(),
-        election = cluster.election().name(),
-        ttl = ?config.ttl,
-        evict_interval = ?config.evict_interval,
-        cluster_interval = ?config.cluster_interval,
-        http_timeout = ?config.http_timeout,
-        max_body = config.max_body,
-        body_timeout = ?config.body_timeout,
-        max_connections = config.max_connections,
-        "maregistry listening"
-    );
-
     let (stop, stopped) = watch::channel(false);
     let signal = move || {
         let mut stopped = stopped.clone();
@@ -70,24 +58,109 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
             let _ = stopped.wait_for(|s| *s).await;
         }
     };
-    let mut loops = Vec::new();
-    loops.push(tokio::spawn(run_evictor(
-        cluster.clone(),
-        clock,
-        config.ttl,
-        config.evict_interval,
-        signal(),
-    )));
-    if cluster.size() > 1 {
-        let health = ServerHealth::new(cluster.clone(), invoker, config.cluster_interval, config.http_timeout);
-        loops.push(tokio::spawn(health.run(signal())));
-    }
+
+    let mut loops: Vec<JoinHandle<()>> = Vec::new();
+    let mut raft: Option<Arc<RaftCluster>> = None;
+    let coordinator: Arc<dyn Coordinator> = match config.cluster_mode {
+        ClusterMode::Snapshot => {
+            let election = config.election.build(config.cluster_size(&my_url));
+            let cluster = Arc::new(Cluster::new(
+                &my_url,
+                &config.server_list,
+                registry,
+                clock.clone(),
+                election,
+            )?);
+            tracing::info!(
+                address = %local,
+                my_url = %cluster.my_url(),
+                servers = ?cluster.peer_urls(),
+                mode = "snapshot",
+                election = cluster.election().name(),
+                ttl = ?config.ttl,
+                evict_interval = ?config.evict_interval,
+                cluster_interval = ?config.cluster_interval,
+                http_timeout = ?config.http_timeout,
+                max_body = config.max_body,
+                body_timeout = ?config.body_timeout,
+                max_connections = config.max_connections,
+                "maregistry listening"
+            );
+            loops.push(tokio::spawn(run_evictor(
+                cluster.clone(),
+                clock.clone(),
+                config.ttl,
+                config.evict_interval,
+                signal(),
+            )));
+            if cluster.size() > 1 {
+                let health = ServerHealth::new(
+                    cluster.clone(),
+                    invoker.clone(),
+                    config.cluster_interval,
+                    config.http_timeout,
+                );
+                loops.push(tokio::spawn(health.run(signal())));
+            }
+            Arc::new(SnapshotCoordinator::new(cluster, invoker.clone()))
+        }
+        ClusterMode::Raft => {
+            let data_dir = config
+                .data_dir
+                .clone()
+                .context("raft mode needs a data dir (--data-dir)")?;
+            let mut settings = RaftSettings::new(data_dir, my_url.clone(), config.server_list.clone());
+            settings.join = config.join;
+            settings.heartbeat = config.raft_heartbeat;
+            settings.election = (config.raft_election, config.raft_election * 2);
+            settings.write_timeout = config.write_timeout;
+            settings.snapshot_every = config.raft_snapshot_every;
+            settings.ttl = config.ttl;
+            settings.evict_interval = config.evict_interval;
+            settings.probe_timeout = config.http_timeout;
+            // Raft calls carry whole snapshots: the read timeout is the install timeout,
+            // and openraft cuts each call off at its own deadline.
+            let peers = raft_invoker.unwrap_or_else(|| {
+                Arc::new(HyperInvoker::new(HyperInvokerConfig {
+                    read_timeout: settings.install_timeout,
+                    ..HyperInvokerConfig::with_timeout(config.http_timeout)
+                }))
+            });
+            tracing::info!(
+                address = %local,
+                my_url = %my_url,
+                mode = "raft",
+                data_dir = %settings.data_dir.display(),
+                join = settings.join,
+                servers = ?settings.server_list,
+                heartbeat = ?settings.heartbeat,
+                election = ?settings.election,
+                write_timeout = ?settings.write_timeout,
+                ttl = ?config.ttl,
+                max_connections = config.max_connections,
+                "maregistry loading its data dir"
+            );
+            let node = RaftCluster::start(settings, registry, clock.clone(), peers, invoker.clone()).await?;
+            tracing::info!(
+                version = node.registry().registry_version(),
+                node_id = node.id(),
+                "data loaded; maregistry listening"
+            );
+            raft = Some(node.clone());
+            node
+        }
+    };
+    let url = coordinator.my_url();
+    let app = Arc::new(App::new(coordinator, invoker, clock, config.limits()));
 
     let served = registry_api::serve(listener, app, shutdown).await;
     let _ = stop.send(true);
     for task in loops {
         let _ = task.await;
     }
-    tracing::info!(url = %cluster.my_url(), "maregistry stopped");
+    if let Some(raft) = raft {
+        raft.shutdown().await;
+    }
+    tracing::info!(url = %url, "maregistry stopped");
     served.context("serving the API")
 }

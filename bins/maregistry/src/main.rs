@@ -26,7 +26,7 @@ fn main() -> ExitCode {
             .exit(),
     };
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,openraft=warn")))
         .with_writer(std::io::stderr)
         .init();
     match open_files {
@@ -50,6 +50,12 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // A data dir this node must not start on: the operator has to act.
+        Err(e) if matches!(e.downcast_ref(), Some(registry_raft::RaftError::DataDir { .. })) => {
+            tracing::error!("{e:#}");
+            eprintln!("maregistry: {e:#}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             tracing::error!("{e:#}");
             ExitCode::FAILURE

@@ -93,6 +93,7 @@ impl Cluster {
                 leader: alone,
                 url,
                 version: 0,
+                ..Server::default()
             })
             .collect();
         Ok(Cluster {
@@ -394,6 +395,7 @@ mod tests {
                 status: true,
                 leader,
                 version,
+                ..Server::default()
             }),
         )
     }

@@ -26,6 +26,11 @@ pub trait Coordinator: Send + Sync {
     fn role(&self) -> Role;
     /// This node, as `/info` answers it.
     fn myself(&self) -> Server;
+    /// The role once a leader is known, waiting for one up to the write timeout when none
+    /// is (an election may be under way). The snapshot mode answers at once.
+    async fn settle(&self) -> Role {
+        self.role()
+    }
     /// Every member, as `/cluster` answers them.
     fn servers(&self) -> Vec<Server>;
     /// The leader, if one is known.

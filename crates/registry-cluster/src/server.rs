@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ClusterError;
 
 /// One registry node as the cluster sees it; the JSON of `/info` and `/cluster`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Server {
     /// The node's base url, normalised.
     pub url: String,
@@ -13,6 +13,15 @@ pub struct Server {
     pub leader: bool,
     /// Its registry version.
     pub version: u64,
+    /// Raft mode: the node's id (derived from its url).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<u64>,
+    /// Raft mode: the term the node is in, as last seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term: Option<u64>,
+    /// Raft mode: the index of the last log entry the node applied, as last seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<u64>,
 }
 
 /// Brings a server url to one canonical form, `http://host:port`: scheme and host

@@ -350,6 +350,22 @@ impl Registry {
         Ok(registered)
     }
 
+    /// A heartbeat that registers nothing: renews `instance` in each of `services` where it
+    /// is registered, and answers the services where it is not (a raft leader turns those
+    /// into register commands). All names are checked before anything is touched.
+    pub fn renew_known_only(&self, services: &[&str], instance: &InstanceMeta, now: u64) -> Result<Vec<String>, Error> {
+        for service in services {
+            validate_service_name(service)?;
+        }
+        instance.validate()?;
+        let url = instance.url();
+        Ok(services
+            .iter()
+            .filter(|service| !self.renew_known(service, &url, None, now))
+            .map(|service| (*service).to_owned())
+            .collect())
+    }
+
     /// Renews `url` under `service` if it is registered (and, when `same_json` is given,
     /// encodes to exactly that text, i.e. has the same parameters), under the shared lock.
     /// Returns whether it did.

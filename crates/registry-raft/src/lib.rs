@@ -1,18 +1,40 @@
 //! The raft cluster mode (SPEC §7): openraft 0.9 with the registry as the replicated
-//! state machine.
+//! state machine, a durable log, and node-to-node calls over maregistry's HTTP stack.
+//!
+//! Modules:
+//! - `types` — openraft's type configuration ([`TypeConfig`]: the log carries
+//!   `registry_core::Command`s) and [`node_id`], the FNV-1a id of a normalised url.
+//! - `log_store` — [`LogStore`]: log, vote and commit index in one redb file, every write
+//!   fsynced before it is acknowledged.
+//! - `state_machine` — [`StateMachine`]: `Registry::apply` per entry, the last snapshot
+//!   in one file, loaded back at start.
+//! - `network` — [`Network`]: openraft's RPCs as POSTs to `/raft/...` through an
+//!   `HttpInvoker`, and [`serve_rpc`], their receiving side.
+//! - `data_dir` — the marker that ties a data dir to one node, and the start-up checks
+//!   that refuse a foreign, corrupt or emptied dir.
+//! - `node` — [`RaftCluster`]: bootstrap, the role as openraft reports it, taking office
+//!   (whole committed log applied, one TTL of grace), the evictor, and the
+//!   `registry_cluster::Coordinator` seam the API talks to.
+//! - `error` — [`RaftError`].
+//!
+//! Heartbeats of known instances never enter the log: the leader keeps renewal times in
+//! memory, as Consul does for sessions and etcd for leases.
 #![deny(missing_docs)]
 // openraft's storage traits fix their error type (`StorageError`, 200+ bytes); boxing it
 // in our helpers would only move the allocation.
 #![allow(clippy::result_large_err)]
 
+mod data_dir;
 mod error;
 mod log_store;
 mod network;
+mod node;
 mod state_machine;
 mod types;
 
 pub use error::RaftError;
 pub use log_store::LogStore;
 pub use network::{serve_rpc, Network};
+pub use node::{RaftCluster, RaftSettings};
 pub use state_machine::StateMachine;
 pub use types::{node_id, Entry, LogId, Node, NodeId, Raft, StorageError, TypeConfig};

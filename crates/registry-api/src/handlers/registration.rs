@@ -28,7 +28,11 @@ struct Write {
 /// its body as an instance to apply here.
 async fn accept(app: &App, request: Request<Incoming>) -> Result<Result<Write, Response<Full<Bytes>>>, ApiError> {
     let forwarded = is_forwarded(&request);
-    match app.cluster.role() {
+    let role = match app.cluster.role() {
+        Role::NoLeader => app.cluster.settle().await,
+        role => role,
+    };
+    match role {
         Role::Leader => {}
         Role::Follower { leader } if forwarded => {
             return Err(ApiError::NoLeader(format!(

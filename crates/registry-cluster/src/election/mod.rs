@@ -72,6 +72,7 @@ pub(crate) fn view(entries: &[(&str, bool, bool)]) -> Vec<Server> {
             status: *status,
             leader: *leader,
             version: 0,
+            ..Server::default()
         })
         .collect()
 }

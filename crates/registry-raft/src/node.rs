@@ -1,0 +1,584 @@
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError as OpenRaftError};
+use openraft::{BasicNode, ChangeMembers, Config, ServerState, SnapshotPolicy};
+use registry_cluster::{normalize_url, Coordinator, CoordinatorError, Role, Server};
+use registry_core::{Applied, Clock, Command, InstanceMeta, Registry};
+use registry_http::{get_json, HttpInvoker};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::data_dir::DataDir;
+use crate::error::RaftError;
+use crate::network::{serve_rpc, Network};
+use crate::state_machine::StateMachine;
+use crate::types::{node_id, NodeId, Raft};
+
+/// How a raft node runs.
+#[derive(Debug, Clone)]
+pub struct RaftSettings {
+    /// Where the log, the snapshot and the marker live.
+    pub data_dir: PathBuf,
+    /// This node's url as the others reach it.
+    pub my_url: String,
+    /// The founding members (this node is added when missing). Used only by a fresh data
+    /// dir; an initialised one keeps its stored membership.
+    pub server_list: Vec<String>,
+    /// This node joins an existing cluster (`POST /cluster/join` on its leader) and never
+    /// initialises one of its own.
+    pub join: bool,
+    /// How often the leader sends heartbeats.
+    pub heartbeat: Duration,
+    /// A follower that hears no leader for a random time in `election` campaigns.
+    pub election: (Duration, Duration),
+    /// How long a write waits for a leader to commit it before it is answered 503.
+    pub write_timeout: Duration,
+    /// A snapshot is taken after this many log entries; older entries are purged.
+    pub snapshot_every: u64,
+    /// How long a lagging follower may take to receive and install a snapshot.
+    pub install_timeout: Duration,
+    /// Instances not renewed for this long are evicted (by the leader, through the log).
+    pub ttl: Duration,
+    /// How often the leader looks for expired instances.
+    pub evict_interval: Duration,
+    /// How often the members' `/info` is read for `/cluster`.
+    pub probe_interval: Duration,
+    /// The timeout of those probes.
+    pub probe_timeout: Duration,
+}
+
+impl RaftSettings {
+    /// Defaults sized for HTTP on a busy machine: heartbeats every 250 ms, elections after
+    /// 1–2 s of silence, a 5 s write timeout, a snapshot every 20,000 entries.
+    pub fn new(data_dir: PathBuf, my_url: String, server_list: Vec<String>) -> RaftSettings {
+        RaftSettings {
+            data_dir,
+            my_url,
+            server_list,
+            join: false,
+            heartbeat: Duration::from_millis(250),
+            election: (Duration::from_millis(1000), Duration::from_millis(2000)),
+            write_timeout: Duration::from_secs(5),
+            snapshot_every: 20_000,
+            install_timeout: Duration::from_secs(60),
+            ttl: Duration::from_secs(20),
+            evict_interval: Duration::from_secs(10),
+            probe_interval: Duration::from_secs(1),
+            probe_timeout: Duration::from_millis(500),
+        }
+    }
+}
+
+/// What the node knows of the cluster, refreshed from openraft's metrics.
+#[derive(Debug, Clone, Default)]
+struct View {
+    term: u64,
+    leader: Option<NodeId>,
+    /// This node leads and has taken office: applied the whole committed log and given
+    /// every instance its grace period.
+    in_office: bool,
+    applied: Option<u64>,
+    /// Members (voters and learners) by id, with their urls.
+    members: BTreeMap<NodeId, String>,
+    voters: BTreeSet<NodeId>,
+}
+
+/// What the last probe of a member saw.
+#[derive(Debug, Clone, Default)]
+struct Seen {
+    status: bool,
+    version: u64,
+    term: Option<u64>,
+    applied: Option<u64>,
+}
+
+/// A maregistry node in a raft cluster (SPEC §7), behind the [`Coordinator`] seam.
+pub struct RaftCluster {
+    raft: Raft,
+    registry: Arc<Registry>,
+    clock: Arc<dyn Clock>,
+    id: NodeId,
+    url: String,
+    settings: RaftSettings,
+    view: RwLock<View>,
+    seen: Mutex<BTreeMap<NodeId, Seen>>,
+    /// Ticks on every change of the view, so that waiters for a leader wake up.
+    changed: watch::Sender<u64>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl RaftCluster {
+    /// Opens the data dir, loads the last snapshot into `registry`, starts openraft (which
+    /// replays the committed log after the snapshot), and, for a fresh founding node,
+    /// initialises the cluster from the server list. Answers only once the data is
+    /// loaded: the caller may serve requests as soon as this returns.
+    pub async fn start(
+        settings: RaftSettings,
+        registry: Arc<Registry>,
+        clock: Arc<dyn Clock>,
+        peers: Arc<dyn HttpInvoker>,
+        probes: Arc<dyn HttpInvoker>,
+    ) -> Result<Arc<RaftCluster>, RaftError> {
+        let url = normalize_url(&settings.my_url)?;
+        let id = node_id(&url);
+        let mut dir = DataDir::open(&settings.data_dir, id, &url)?;
+        let state_machine = StateMachine::open(dir.snapshot_path(), registry.clone(), clock.clone())?;
+        let config = Config {
+            cluster_name: "maregistry".to_owned(),
+            heartbeat_interval: millis(settings.heartbeat),
+            election_timeout_min: millis(settings.election.0),
+            election_timeout_max: millis(settings.election.1),
+            install_snapshot_timeout: millis(settings.install_timeout),
+            snapshot_max_chunk_size: 256 * 1024 * 1024,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(settings.snapshot_every),
+            // Entries kept after a snapshot, for followers slightly behind; one further
+            // behind gets the snapshot.
+            max_in_snapshot_log_to_keep: settings.snapshot_every.min(1_000),
+            ..Config::default()
+        }
+        .validate()
+        .map_err(|e| RaftError::Engine(format!("invalid raft settings: {e}")))?;
+        let fresh = dir.fresh;
+        let raft = Raft::new(
+            id,
+            Arc::new(config),
+            Network::new(peers),
+            dir.log.clone(),
+            state_machine,
+        )
+        .await
+        .map_err(|e| RaftError::Engine(e.to_string()))?;
+
+        if fresh && !settings.join {
+            let mut members = BTreeMap::new();
+            for member in settings.server_list.iter().chain(std::iter::once(&url)) {
+                let member = normalize_url(member)?;
+                members.insert(node_id(&member), BasicNode { addr: member });
+            }
+            match raft.initialize(members.clone()).await {
+                Ok(()) => {
+                    tracing::info!(members = ?members.values().map(|n| &n.addr).collect::<Vec<_>>(), "initialised a new raft cluster")
+                }
+                Err(e) if e.api_error().is_some() => {
+                    tracing::info!(error = %e, "the raft state was initialised already")
+                }
+                Err(e) => return Err(RaftError::Engine(format!("initialising the cluster: {e}"))),
+            }
+            dir.mark_initialised()?;
+        } else if fresh {
+            tracing::info!("waiting to be added to a cluster (POST /cluster/join?url={url} on its leader)");
+        } else {
+            dir.mark_initialised()?;
+            tracing::info!("rejoining with the stored raft state; --server-list is not used");
+        }
+
+        let (changed, _) = watch::channel(0);
+        let node = Arc::new(RaftCluster {
+            raft,
+            registry,
+            clock,
+            id,
+            url,
+            settings,
+            view: RwLock::new(View::default()),
+            seen: Mutex::new(BTreeMap::new()),
+            changed,
+            tasks: Mutex::new(Vec::new()),
+        });
+        let dir = Arc::new(Mutex::new(dir));
+        let tasks = vec![
+            tokio::spawn(watch_metrics(node.clone(), dir)),
+            tokio::spawn(evict(node.clone())),
+            tokio::spawn(probe(node.clone(), probes)),
+        ];
+        node.tasks.lock().unwrap_or_else(PoisonError::into_inner).extend(tasks);
+        Ok(node)
+    }
+
+    /// This node's raft id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The openraft handle (for metrics and tests).
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    /// Stops the background tasks and openraft.
+    pub async fn shutdown(&self) {
+        let tasks: Vec<JoinHandle<()>> =
+            std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
+        for task in tasks {
+            task.abort();
+        }
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft did not shut down cleanly");
+        }
+    }
+
+    fn view(&self) -> View {
+        self.view.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn leader_url(&self, view: &View) -> Option<String> {
+        view.leader.and_then(|id| view.members.get(&id).cloned())
+    }
+
+    fn describe(&self, view: &View, id: NodeId, url: &str) -> Server {
+        let leader = view.leader == Some(id) && (id != self.id || view.in_office);
+        if id == self.id {
+            return Server {
+                url: url.to_owned(),
+                status: true,
+                leader,
+                version: self.registry.registry_version(),
+                node_id: Some(id),
+                term: Some(view.term),
+                applied: view.applied,
+            };
+        }
+        let seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .cloned()
+            .unwrap_or_default();
+        Server {
+            url: url.to_owned(),
+            status: seen.status,
+            leader,
+            version: seen.version,
+            node_id: Some(id),
+            term: seen.term,
+            applied: seen.applied,
+        }
+    }
+
+    fn not_leader(&self) -> CoordinatorError {
+        let view = self.view();
+        CoordinatorError::NotLeader {
+            leader: self.leader_url(&view).filter(|u| *u != self.url),
+        }
+    }
+
+    /// Maps openraft's answer to a write-like call.
+    fn write_error(&self, e: OpenRaftError<NodeId, ClientWriteError<NodeId, BasicNode>>) -> CoordinatorError {
+        match e {
+            OpenRaftError::APIError(ClientWriteError::ForwardToLeader(f)) => CoordinatorError::NotLeader {
+                leader: f.leader_node.map(|n| n.addr).filter(|u| *u != self.url),
+            },
+            OpenRaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+                CoordinatorError::Invalid(format!("membership change refused: {e}"))
+            }
+            OpenRaftError::Fatal(e) => CoordinatorError::Unavailable(format!("raft stopped: {e}")),
+        }
+    }
+
+    async fn timed<T>(
+        &self,
+        what: &str,
+        call: impl std::future::Future<Output = Result<T, CoordinatorError>>,
+    ) -> Result<T, CoordinatorError> {
+        let limit = self.settings.write_timeout;
+        tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+            Err(CoordinatorError::Unavailable(format!(
+                "{what}: no leader committed it within the write timeout ({limit:?}); it may still be applied later"
+            )))
+        })
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Follows openraft's metrics into the view. When this node becomes leader it takes
+/// office: it waits until it has applied the whole committed log (a read index round),
+/// then gives every instance one TTL of grace, and only then answers as leader.
+async fn watch_metrics(node: Arc<RaftCluster>, dir: Arc<Mutex<DataDir>>) {
+    let mut metrics = node.raft.metrics();
+    let mut office: Option<JoinHandle<()>> = None;
+    loop {
+        let m = metrics.borrow_and_update().clone();
+        let leads = m.state == ServerState::Leader && m.current_leader == Some(node.id);
+        let membership = m.membership_config.membership();
+        let members: BTreeMap<NodeId, String> = membership.nodes().map(|(id, n)| (*id, n.addr.clone())).collect();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let changed = {
+            let mut view = node.view.write().unwrap_or_else(PoisonError::into_inner);
+            let before = (view.term, view.leader, view.in_office, view.members.clone());
+            if view.term != m.current_term || !leads {
+                view.in_office = false;
+            }
+            view.term = m.current_term;
+            view.leader = m.current_leader;
+            view.applied = m.last_applied.map(|l| l.index);
+            view.members = members;
+            view.voters = voters;
+            before != (view.term, view.leader, view.in_office, view.members.clone())
+        };
+        if changed {
+            node.changed.send_modify(|n| *n += 1);
+            tracing::debug!(term = m.current_term, leader = ?m.current_leader, "raft view changed");
+        }
+        if m.last_log_index.is_some() {
+            let mut dir = dir.lock().unwrap_or_else(PoisonError::into_inner);
+            if !dir.is_initialised() {
+                if let Err(e) = dir.mark_initialised() {
+                    tracing::error!(error = %e, "cannot record that this node holds raft state");
+                }
+            }
+        }
+        if leads && !node.view().in_office && office.as_ref().is_none_or(|t| t.is_finished()) {
+            office = Some(tokio::spawn(take_office(node.clone(), m.current_term)));
+        }
+        if metrics.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn take_office(node: Arc<RaftCluster>, term: u64) {
+    loop {
+        match node.raft.ensure_linearizable().await {
+            Ok(_) => break,
+            Err(OpenRaftError::APIError(CheckIsLeaderError::ForwardToLeader(_))) => return,
+            Err(OpenRaftError::Fatal(_)) => return,
+            Err(e) => {
+                tracing::debug!(error = %e, "taking office: the committed log is not confirmed yet");
+                tokio::time::sleep(node.settings.heartbeat).await;
+            }
+        }
+    }
+    let now = node.clock.now_ms();
+    node.registry.renew_all(now);
+    let mut view = node.view.write().unwrap_or_else(PoisonError::into_inner);
+    if view.term == term && view.leader == Some(node.id) {
+        view.in_office = true;
+        drop(view);
+        node.changed.send_modify(|n| *n += 1);
+        tracing::info!(
+            term,
+            version = node.registry.registry_version(),
+            "this node leads: committed log applied, every instance renewed now"
+        );
+    }
+}
+
+/// The leader's evictor: every interval, the instances not renewed for a TTL go out in
+/// one evict command; applying it removes only those not registered again since.
+async fn evict(node: Arc<RaftCluster>) {
+    let ttl = millis(node.settings.ttl);
+    let mut ticker = tokio::time::interval(node.settings.evict_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if node.role() != Role::Leader {
+            continue;
+        }
+        let now = node.clock.now_ms();
+        let victims = node.registry.expired(now, ttl);
+        if victims.is_empty() {
+            continue;
+        }
+        let count = victims.len();
+        match node.submit(Command::Evict { now_ms: now, victims }).await {
+            Ok(applied) => tracing::info!(
+                expired = count,
+                evicted = applied.changes,
+                version = applied.version,
+                "evicted instances that stopped renewing"
+            ),
+            Err(e) => tracing::warn!(error = %e, "eviction not committed; trying again next round"),
+        }
+    }
+}
+
+/// Reads every other member's `/info` for `/cluster` (status, version, term, applied).
+async fn probe(node: Arc<RaftCluster>, invoker: Arc<dyn HttpInvoker>) {
+    let mut ticker = tokio::time::interval(node.settings.probe_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let members = node.view().members;
+        for (id, url) in members.into_iter().filter(|(id, _)| *id != node.id) {
+            let info = format!("{url}/info");
+            let answer =
+                tokio::time::timeout(node.settings.probe_timeout, get_json::<Server>(invoker.as_ref(), &info)).await;
+            let seen = match answer {
+                Ok(Ok(server)) => Seen {
+                    status: true,
+                    version: server.version,
+                    term: server.term,
+                    applied: server.applied,
+                },
+                _ => Seen::default(),
+            };
+            node.seen
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(id, seen);
+        }
+    }
+}
+
+#[async_trait]
+impl Coordinator for RaftCluster {
+    fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    fn my_url(&self) -> String {
+        self.url.clone()
+    }
+
+    fn role(&self) -> Role {
+        let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
+        match view.leader {
+            Some(id) if id == self.id && view.in_office => Role::Leader,
+            Some(id) if id != self.id => match view.members.get(&id) {
+                Some(url) => Role::Follower { leader: url.clone() },
+                None => Role::NoLeader,
+            },
+            _ => Role::NoLeader,
+        }
+    }
+
+    fn myself(&self) -> Server {
+        self.describe(&self.view(), self.id, &self.url)
+    }
+
+    fn servers(&self) -> Vec<Server> {
+        let view = self.view();
+        let mut members = view.members.clone();
+        members.entry(self.id).or_insert_with(|| self.url.clone());
+        members.iter().map(|(id, url)| self.describe(&view, *id, url)).collect()
+    }
+
+    fn leader(&self) -> Option<Server> {
+        let view = self.view();
+        let id = view.leader?;
+        let url = view.members.get(&id)?;
+        let server = self.describe(&view, id, url);
+        server.leader.then_some(server)
+    }
+
+    async fn settle(&self) -> Role {
+        let mut changed = self.changed.subscribe();
+        let deadline = tokio::time::Instant::now() + self.settings.write_timeout;
+        loop {
+            let role = self.role();
+            if role != Role::NoLeader {
+                return role;
+            }
+            if tokio::time::timeout_at(deadline, changed.changed()).await.is_err() {
+                return Role::NoLeader;
+            }
+        }
+    }
+
+    async fn submit(&self, command: Command) -> Result<Applied, CoordinatorError> {
+        self.timed("the write", async {
+            match self.raft.client_write(command).await {
+                Ok(response) => Ok(response.data),
+                Err(e) => Err(self.write_error(e)),
+            }
+        })
+        .await
+    }
+
+    fn renew(&self, services: &[&str], instance: &InstanceMeta, now: u64) -> Result<Vec<String>, registry_core::Error> {
+        self.registry.renew_known_only(services, instance, now)
+    }
+
+    async fn consistent_read(&self) -> Result<(), CoordinatorError> {
+        self.timed("the consistent read", async {
+            match self.raft.ensure_linearizable().await {
+                Ok(_) => Ok(()),
+                Err(OpenRaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
+                    Err(CoordinatorError::NotLeader {
+                        leader: f.leader_node.map(|n| n.addr).filter(|u| *u != self.url),
+                    })
+                }
+                Err(e) => Err(CoordinatorError::Unavailable(format!(
+                    "no quorum confirmed the read: {e}"
+                ))),
+            }
+        })
+        .await
+    }
+
+    async fn campaign(&self) -> Result<Server, CoordinatorError> {
+        self.raft
+            .trigger()
+            .elect()
+            .await
+            .map_err(|e| CoordinatorError::Unavailable(format!("raft stopped: {e}")))?;
+        Ok(self.myself())
+    }
+
+    async fn join(&self, url: &str) -> Result<Vec<Server>, CoordinatorError> {
+        let url = normalize_url(url).map_err(|e| CoordinatorError::Invalid(e.to_string()))?;
+        let id = node_id(&url);
+        if self.role() != Role::Leader {
+            return Err(self.not_leader());
+        }
+        tracing::info!(%url, id, "adding a member: as a learner until it has caught up, then as a voter");
+        self.raft
+            .add_learner(id, BasicNode { addr: url.clone() }, true)
+            .await
+            .map_err(|e| self.write_error(e))?;
+        let voters = self.view().voters.len() + 1;
+        self.raft
+            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+            .await
+            .map_err(|e| self.write_error(e))?;
+        tracing::info!(%url, voters, "member added");
+        Ok(self.servers())
+    }
+
+    async fn leave(&self, url: &str) -> Result<Vec<Server>, CoordinatorError> {
+        let url = normalize_url(url).map_err(|e| CoordinatorError::Invalid(e.to_string()))?;
+        let id = node_id(&url);
+        if self.role() != Role::Leader {
+            return Err(self.not_leader());
+        }
+        let view = self.view();
+        if !view.members.contains_key(&id) {
+            return Err(CoordinatorError::Invalid(format!(
+                "{url} is not a member of this cluster"
+            )));
+        }
+        if view.voters.contains(&id) && view.voters.len() == 1 {
+            return Err(CoordinatorError::Invalid(format!(
+                "{url} is the last voter; a cluster cannot remove it"
+            )));
+        }
+        // A voter is removed as a voter (retain = false drops it from the nodes too); a
+        // learner is removed as a node.
+        let change = if view.voters.contains(&id) {
+            ChangeMembers::RemoveVoters(BTreeSet::from([id]))
+        } else {
+            ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+        };
+        self.raft
+            .change_membership(change, false)
+            .await
+            .map_err(|e| self.write_error(e))?;
+        tracing::info!(%url, "member removed");
+        Ok(self.servers())
+    }
+
+    async fn peer_call(&self, name: &str, body: Bytes) -> Result<Bytes, CoordinatorError> {
+        serve_rpc(&self.raft, name, body)
+            .await
+            .map_err(CoordinatorError::Invalid)
+    }
+}
