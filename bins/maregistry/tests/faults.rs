@@ -10,11 +10,10 @@ mod common;
 use std::time::Duration;
 
 use common::process::{free_ports, Proc, VersionWatch};
-use common::{eventually, instance, Client};
+use common::{agreed_leader, count, eventually, info, instance, Client, LIMIT};
 use registry_cluster::java_hash_code;
 use serde_json::Value;
 
-const LIMIT: Duration = Duration::from_secs(60);
 const INSTANCES: u16 = 300;
 
 /// Nodes that know each other, with short intervals; instances never expire during a
@@ -40,52 +39,6 @@ fn start(n: usize) -> Vec<Proc> {
     .map(|s| (*s).to_owned())
     .collect();
     ports.into_iter().map(|port| Proc::start(port, &args)).collect()
-}
-
-async fn info(c: &Client, url: &str) -> Option<Value> {
-    let answer = c.try_raw("GET", &format!("{url}/info"), "").await.ok()?;
-    (answer.status == 200).then(|| serde_json::from_slice(&answer.body).ok())?
-}
-
-/// Waits until every node of `urls` answers and names the same leader, which is one of
-/// them and says it leads; answers its url.
-async fn agreed_leader(c: &Client, urls: &[&str]) -> String {
-    let deadline = tokio::time::Instant::now() + LIMIT;
-    loop {
-        if let Some(leader) = agreement(c, urls).await {
-            return leader;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{urls:?} agree on no leader after {LIMIT:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-async fn agreement(c: &Client, urls: &[&str]) -> Option<String> {
-    let mut leaders = Vec::new();
-    for url in urls {
-        let answer = c.try_raw("GET", &format!("{url}/leader"), "").await.ok()?;
-        let leader: Value = serde_json::from_slice(&answer.body).ok()?;
-        leaders.push(leader["url"].as_str()?.to_owned());
-    }
-    let first = leaders[0].clone();
-    if leaders.iter().any(|l| *l != first) || !urls.contains(&first.as_str()) {
-        return None;
-    }
-    let leads = info(c, &first).await?["leader"] == Value::Bool(true);
-    leads.then_some(first)
-}
-
-async fn count(c: &Client, url: &str) -> usize {
-    let Ok(answer) = c.try_raw("GET", &format!("{url}/findAll?service=svc"), "").await else {
-        return 0;
-    };
-    serde_json::from_slice::<Value>(&answer.body)
-        .ok()
-        .and_then(|v| v.as_array().map(Vec::len))
-        .unwrap_or(0)
 }
 
 async fn register_all(c: &Client, leader: &str) {

@@ -97,12 +97,12 @@ impl DataDir {
             ));
         }
         if !exists(&log_path)? {
-            return Err(lost_log(&log_path, marker.initialised));
+            return Err(lost_log(&log_path, "is missing"));
         }
         let log = LogStore::open(&log_path, false)?;
         let empty = log.is_pristine()? && !has_snapshot;
         if marker.initialised && empty {
-            return Err(lost_log(&log_path, true));
+            return Err(lost_log(&log_path, "is empty"));
         }
         Ok(DataDir {
             dir: dir.to_owned(),
@@ -135,8 +135,7 @@ impl DataDir {
     }
 }
 
-fn lost_log(log_path: &Path, initialised: bool) -> RaftError {
-    let what = if initialised { "is gone or empty" } else { "is missing" };
+fn lost_log(log_path: &Path, what: &str) -> RaftError {
     RaftError::data_dir(
         log_path,
         format!(
@@ -184,7 +183,7 @@ mod tests {
         // Initialised, but nothing in the log: data was lost.
         let err = DataDir::open(dir.path(), 7, "http://127.0.0.1:1").err().unwrap();
         assert!(err.to_string().contains("raft.redb"), "{err}");
-        assert!(err.to_string().contains("is gone or empty"), "{err}");
+        assert!(err.to_string().contains("raft.redb: is empty"), "{err}");
     }
 
     #[test]

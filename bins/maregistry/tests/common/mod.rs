@@ -249,3 +249,55 @@ impl Client {
             .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
     }
 }
+
+/// How long a test waits for a cluster to settle; only a broken node takes that long.
+pub const LIMIT: Duration = Duration::from_secs(60);
+
+// Helpers for nodes known by url only (processes, or nodes that may be down).
+
+/// A node's `/info`, or `None` when it does not answer.
+pub async fn info(c: &Client, url: &str) -> Option<Value> {
+    let answer = c.try_raw("GET", &format!("{url}/info"), "").await.ok()?;
+    (answer.status == 200).then(|| serde_json::from_slice(&answer.body).ok())?
+}
+
+/// Waits until every node of `urls` answers and names the same leader, which is one of
+/// them and says it leads; answers its url.
+pub async fn agreed_leader(c: &Client, urls: &[&str]) -> String {
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        if let Some(leader) = agreement(c, urls).await {
+            return leader;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{urls:?} agree on no leader after {LIMIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn agreement(c: &Client, urls: &[&str]) -> Option<String> {
+    let mut leaders = Vec::new();
+    for url in urls {
+        let answer = c.try_raw("GET", &format!("{url}/leader"), "").await.ok()?;
+        let leader: Value = serde_json::from_slice(&answer.body).ok()?;
+        leaders.push(leader["url"].as_str()?.to_owned());
+    }
+    let first = leaders[0].clone();
+    if leaders.iter().any(|l| *l != first) || !urls.contains(&first.as_str()) {
+        return None;
+    }
+    let leads = info(c, &first).await?["leader"] == Value::Bool(true);
+    leads.then_some(first)
+}
+
+pub async fn count(c: &Client, url: &str) -> usize {
+    let Ok(answer) = c.try_raw("GET", &format!("{url}/findAll?service=svc"), "").await else {
+        return 0;
+    };
+    serde_json::from_slice::<Value>(&answer.body)
+        .ok()
+        .and_then(|v| v.as_array().map(Vec::len))
+        .unwrap_or(0)
+}

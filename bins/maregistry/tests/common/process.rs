@@ -81,6 +81,27 @@ impl Proc {
         }
     }
 
+    /// SIGTERM, then waits for the process to exit (a graceful stop); answers its exit
+    /// code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        // SAFETY: kill(2) on the pid of a child this struct owns and has not reaped.
+        let pid = libc::pid_t::try_from(child.id()).ok()?;
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        child.wait().ok()?.code()
+    }
+
+    /// Waits for a process that stops by itself (e.g. refuses to start); answers its exit
+    /// code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        self.child.take()?.wait().ok()?.code()
+    }
+
+    /// What the process logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// Starts the process again with the same arguments (an empty registry).
     pub fn restart(&mut self) {
         self.kill9();
