@@ -12,7 +12,6 @@ use std::time::Duration;
 use common::process::{free_ports, Proc, VersionWatch};
 use common::{agreed_leader, count, eventually, info, instance, Client, LIMIT};
 use registry_cluster::java_hash_code;
-use serde_json::Value;
 
 const INSTANCES: u16 = 300;
 

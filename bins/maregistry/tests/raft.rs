@@ -207,7 +207,7 @@ async fn three_nodes_replicate_fail_over_lose_quorum_and_restart_whole() {
     let rest: Vec<&str> = all.iter().copied().filter(|u| *u != leader).collect();
     let new_leader = agreed_leader(&c, &rest).await;
     assert_ne!(new_leader, leader);
-    acknowledged.extend(register(&c, &rest[0], 21..31).await);
+    acknowledged.extend(register(&c, rest[0], 21..31).await);
     assert_eq!(acknowledged.len(), 30);
     all_hold(&c, &rest, &acknowledged).await;
     let version_after = info(&c, &new_leader).await.unwrap()["version"].as_u64().unwrap();
