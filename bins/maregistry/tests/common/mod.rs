@@ -5,6 +5,7 @@ pub mod process;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use maregistry::Config;
@@ -41,9 +42,14 @@ impl Node {
     }
 
     pub fn start_on(listener: TcpListener, config: Config) -> Node {
+        Node::start_with(listener, config, None)
+    }
+
+    /// A node whose raft calls go through `raft_invoker` (to cut links in tests).
+    pub fn start_with(listener: TcpListener, config: Config, raft_invoker: Option<Arc<dyn HttpInvoker>>) -> Node {
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(maregistry::run(listener, config, async {
+        let task = tokio::spawn(maregistry::run_with(listener, config, raft_invoker, async {
             let _ = stopped.await;
         }));
         Node {
