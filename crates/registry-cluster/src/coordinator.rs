@@ -123,23 +123,7 @@ impl Coordinator for SnapshotCoordinator {
     async fn submit(&self, command: Command) -> Result<Applied, CoordinatorError> {
         let registry = self.cluster.registry();
         let before = registry.registry_version();
-        match &command {
-            Command::Register {
-                service,
-                instance,
-                now_ms,
-            } => {
-                registry.register(service, instance, *now_ms)?;
-            }
-            Command::Unregister { service, instance } => {
-                registry.unregister(service, instance)?;
-            }
-            Command::Evict { .. } => {
-                return Err(CoordinatorError::Unsupported(
-                    "the snapshot mode evicts on the leader, not by command".to_owned(),
-                ))
-            }
-        }
+        apply_here(registry, &command)?;
         let version = registry.registry_version();
         Ok(Applied {
             version,
@@ -181,6 +165,33 @@ impl Coordinator for SnapshotCoordinator {
             "/raft/{name}: this node runs the snapshot cluster mode, not raft"
         )))
     }
+}
+
+/// Applies a command straight to the leader's registry (the snapshot mode has no log).
+fn apply_here(registry: &Registry, command: &Command) -> Result<(), CoordinatorError> {
+    match command {
+        Command::Register {
+            service,
+            instance,
+            now_ms,
+        } => {
+            registry.register(service, instance, *now_ms)?;
+        }
+        Command::Unregister { service, instance } => {
+            registry.unregister(service, instance)?;
+        }
+        Command::Batch { commands } => {
+            for command in commands {
+                apply_here(registry, command)?;
+            }
+        }
+        Command::Evict { .. } => {
+            return Err(CoordinatorError::Unsupported(
+                "the snapshot mode evicts on the leader, not by command".to_owned(),
+            ))
+        }
+    }
+    Ok(())
 }
 
 fn snapshot_membership() -> CoordinatorError {

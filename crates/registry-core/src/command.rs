@@ -29,6 +29,13 @@ pub enum Command {
         /// The instance; only its identity matters.
         instance: InstanceMeta,
     },
+    /// Several commands applied in order as one log entry: a leader groups the writes
+    /// that arrive together, so that one log append (and one fsync on each node) carries
+    /// them all.
+    Batch {
+        /// The commands, in the order they are applied.
+        commands: Vec<Command>,
+    },
     /// Removes the instances the leader found expired at `now_ms`, each only if it was not
     /// registered again after the leader decided (its revision still matches).
     Evict {
@@ -60,8 +67,9 @@ pub struct Applied {
     /// unregistration of an unknown instance or an eviction whose victims were all
     /// registered again.
     pub changes: u64,
-    /// Whether the command broke a rule of the data model (an invalid service name or
-    /// instance) and was applied as nothing. The leader validates before proposing, so
-    /// this is only seen for a log written by another program.
+    /// Whether the command (for a batch: any of its commands) broke a rule of the data
+    /// model (an invalid service name or instance) and was applied as nothing. The leader
+    /// validates before proposing, so this is only seen for a log written by another
+    /// program.
     pub rejected: bool,
 }

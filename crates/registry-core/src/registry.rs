@@ -208,6 +208,48 @@ impl State {
     }
 }
 
+impl State {
+    /// Applies one command; answers whether it (or one of a batch) was rejected.
+    fn apply(&mut self, command: &Command, index: u64) -> bool {
+        match command {
+            Command::Register {
+                service,
+                instance,
+                now_ms,
+            } => match validate_service_name(service).and_then(|()| instance.validate()) {
+                Ok(()) => {
+                    let json = instance.to_json_with_status(true);
+                    self.upsert(service, &instance.url(), &json, *now_ms, index);
+                    false
+                }
+                Err(_) => true,
+            },
+            Command::Unregister { service, instance } => {
+                match validate_service_name(service).and_then(|()| instance.validate()) {
+                    Ok(()) => {
+                        self.remove(service, &instance.url(), None);
+                        false
+                    }
+                    Err(_) => true,
+                }
+            }
+            Command::Evict { victims, .. } => {
+                for victim in victims {
+                    self.remove(&victim.service, &victim.url, Some(victim.revision));
+                }
+                false
+            }
+            Command::Batch { commands } => {
+                let mut rejected = false;
+                for command in commands {
+                    rejected |= self.apply(command, index);
+                }
+                rejected
+            }
+        }
+    }
+}
+
 impl Registry {
     /// An empty registry at version 0.
     pub fn new() -> Self {
@@ -256,35 +298,7 @@ impl Registry {
         let mut guard = self.write();
         let state = &mut *guard;
         let before = state.version;
-        let rejected = match command {
-            Command::Register {
-                service,
-                instance,
-                now_ms,
-            } => match validate_service_name(service).and_then(|()| instance.validate()) {
-                Ok(()) => {
-                    let json = instance.to_json_with_status(true);
-                    state.upsert(service, &instance.url(), &json, *now_ms, index);
-                    false
-                }
-                Err(_) => true,
-            },
-            Command::Unregister { service, instance } => {
-                match validate_service_name(service).and_then(|()| instance.validate()) {
-                    Ok(()) => {
-                        state.remove(service, &instance.url(), None);
-                        false
-                    }
-                    Err(_) => true,
-                }
-            }
-            Command::Evict { victims, .. } => {
-                for victim in victims {
-                    state.remove(&victim.service, &victim.url, Some(victim.revision));
-                }
-                false
-            }
-        };
+        let rejected = state.apply(command, index);
         Applied {
             version: state.version,
             changes: state.version - before,

@@ -169,3 +169,25 @@ fn a_raft_snapshot_keeps_the_revisions() {
     let ports: Vec<u16> = copy.find_all("svc").iter().map(|i| i.port).collect();
     assert_eq!(ports, vec![1]);
 }
+
+#[test]
+fn a_batch_applies_its_commands_in_order_as_one_entry() {
+    let (batched, single) = (Registry::new(), Registry::new());
+    let commands = vec![register("svc", 1, 10), register("svc", 2, 10), unregister("svc", 1)];
+    let applied = batched.apply(
+        &Command::Batch {
+            commands: commands.clone(),
+        },
+        7,
+    );
+    assert_eq!(applied.changes, 3);
+    assert_eq!(applied.version, 3);
+    for command in &commands {
+        single.apply(command, 7);
+    }
+    assert_eq!(batched.snapshot(), single.snapshot());
+    // One index for the whole batch: an eviction decided before it spares what it
+    // registered again.
+    let spared = batched.apply(&evict(&[("svc", 2, 6)]), 8);
+    assert_eq!(spared.changes, 0);
+}

@@ -1,11 +1,13 @@
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{AnyError, ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader, StorageIOError, Vote};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -21,13 +23,69 @@ const VOTE: &str = "vote";
 const COMMITTED: &str = "committed";
 const LAST_PURGED: &str = "last_purged";
 
-/// The raft log, vote and committed index in one redb file. Every write is one redb
-/// transaction committed with `Durability::Immediate` (fsync) before it is acknowledged:
-/// an append is reported flushed to openraft only after that. The redb calls are
-/// blocking, so they run on tokio's blocking pool, never on an async worker.
+/// The raft log, vote and committed index in one redb file.
+///
+/// Appends are written behind, with group commit: `append` only queues its entries in
+/// memory (where readers see them at once) and hands openraft's flush callback to the
+/// flusher thread. The flusher writes every queued entry, and the latest commit index, in
+/// one redb transaction committed with `Durability::Immediate` (one fsync), and only then
+/// reports each of those appends flushed. So an append is acknowledged only once it is on
+/// disk, openraft's core never waits for the disk, and under load one fsync covers every
+/// append that arrived while the previous one ran. Votes, truncations and purges are
+/// durable before they return. Blocking redb calls run on tokio's blocking pool or the
+/// flusher thread, never on an async worker.
 #[derive(Clone)]
 pub struct LogStore {
+    handle: Arc<Handle>,
+}
+
+/// What the store handles and the flusher share.
+struct Shared {
     db: Arc<Database>,
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    /// Held by whoever writes to redb, so that the flusher's batch and a truncation or
+    /// purge never interleave.
+    io: Mutex<()>,
+}
+
+#[derive(Default)]
+struct Queue {
+    /// Entries appended but not yet in redb, by index.
+    entries: BTreeMap<u64, Arc<[u8]>>,
+    /// Appends waiting for their entries to be durable.
+    callbacks: Vec<LogFlushed<TypeConfig>>,
+    /// The latest commit index openraft saved (kept, so that it reads back while the
+    /// flusher writes it), and whether the next batch must write it.
+    committed: Option<Option<LogId>>,
+    committed_dirty: bool,
+    closed: bool,
+}
+
+/// Closes the queue and waits for the flusher when the last store handle goes.
+struct Handle {
+    shared: Arc<Shared>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.queue().closed = true;
+        self.shared.wake.notify_all();
+        if let Some(flusher) = self.flusher.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            let _ = flusher.join();
+        }
+    }
+}
+
+impl Shared {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn io(&self) -> MutexGuard<'_, ()> {
+        self.io.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 fn io_error(subject: ErrorSubject<NodeId>, verb: ErrorVerb, e: impl ToString) -> StorageError {
@@ -54,27 +112,46 @@ impl LogStore {
             Database::open(path)
         }
         .map_err(|e| RaftError::data_dir(path, format!("cannot open the raft log: {e}")))?;
-        let store = LogStore { db: Arc::new(db) };
         // Create both tables, so that readers never meet a missing one.
         let init = || -> Result<(), redb::Error> {
-            let txn = store.db.begin_write()?;
+            let txn = db.begin_write()?;
             txn.open_table(LOGS)?;
             txn.open_table(META)?;
             txn.commit()?;
             Ok(())
         };
         init().map_err(|e| RaftError::data_dir(path, format!("the raft log is not usable: {e}")))?;
-        Ok(store)
+        let shared = Arc::new(Shared {
+            db: Arc::new(db),
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
+            io: Mutex::new(()),
+        });
+        let for_flusher = shared.clone();
+        let flusher = std::thread::Builder::new()
+            .name("raft-log-flush".to_owned())
+            .spawn(move || flush(&for_flusher))
+            .map_err(|e| RaftError::Engine(format!("cannot start the log flusher: {e}")))?;
+        Ok(LogStore {
+            handle: Arc::new(Handle {
+                shared,
+                flusher: Mutex::new(Some(flusher)),
+            }),
+        })
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.handle.shared
     }
 
     /// Runs `f` on the blocking pool.
     async fn blocking<T, F>(&self, f: F) -> Result<T, StorageError>
     where
         T: Send + 'static,
-        F: FnOnce(&Database) -> Result<T, StorageError> + Send + 'static,
+        F: FnOnce(&Shared) -> Result<T, StorageError> + Send + 'static,
     {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || f(&db))
+        let shared = self.shared().clone();
+        tokio::task::spawn_blocking(move || f(&shared))
             .await
             .map_err(|e| io_error(ErrorSubject::Store, ErrorVerb::Write, e))?
     }
@@ -83,14 +160,17 @@ impl LogStore {
         &self,
         key: &'static str,
     ) -> Result<Option<T>, StorageError> {
-        self.blocking(move |db| read_meta(db, key)).await
+        self.blocking(move |shared| read_meta(&shared.db, key)).await
     }
 
+    /// Writes `key` durably (after any queued entries, which that commit makes durable
+    /// too).
     async fn put_meta<T: Serialize>(&self, key: &'static str, value: &T) -> Result<(), StorageError> {
         let bytes = serde_json::to_vec(value).map_err(write_logs_error)?;
-        self.blocking(move |db| {
+        self.blocking(move |shared| {
+            let _io = shared.io();
             let write = || -> Result<(), redb::Error> {
-                let txn = db.begin_write()?;
+                let txn = shared.db.begin_write()?;
                 txn.open_table(META)?.insert(key, bytes.as_slice())?;
                 txn.commit()?;
                 Ok(())
@@ -103,20 +183,23 @@ impl LogStore {
     /// The index of the last entry in the log, if any (for start-up checks).
     pub fn last_index(&self) -> Result<Option<u64>, RaftError> {
         let read = || -> Result<Option<u64>, redb::Error> {
-            let txn = self.db.begin_read()?;
+            let txn = self.shared().db.begin_read()?;
             let table = txn.open_table(LOGS)?;
             let last = table.last()?.map(|(k, _)| k.value());
             Ok(last)
         };
-        read().map_err(|e| RaftError::Engine(format!("reading the raft log: {e}")))
+        let stored = read().map_err(|e| RaftError::Engine(format!("reading the raft log: {e}")))?;
+        let queued = self.shared().queue().entries.keys().next_back().copied();
+        Ok(stored.max(queued))
     }
 
     /// Whether this log ever held anything: an entry, a vote or a purge.
     pub fn is_pristine(&self) -> Result<bool, RaftError> {
+        let db = &self.shared().db;
         let vote: Option<Vote<NodeId>> =
-            read_meta(&self.db, VOTE).map_err(|e| RaftError::Engine(format!("reading the raft log: {e}")))?;
+            read_meta(db, VOTE).map_err(|e| RaftError::Engine(format!("reading the raft log: {e}")))?;
         let purged: Option<LogId> =
-            read_meta(&self.db, LAST_PURGED).map_err(|e| RaftError::Engine(format!("reading the raft log: {e}")))?;
+            read_meta(db, LAST_PURGED).map_err(|e| RaftError::Engine(format!("reading the raft log: {e}")))?;
         Ok(self.last_index()?.is_none() && vote.is_none() && purged.is_none())
     }
 }
@@ -125,7 +208,8 @@ fn read_meta<T: DeserializeOwned>(db: &Database, key: &str) -> Result<Option<T>,
     let read = || -> Result<Option<Vec<u8>>, redb::Error> {
         let txn = db.begin_read()?;
         let table = txn.open_table(META)?;
-        Ok(table.get(key)?.map(|v| v.value().to_vec()))
+        let value = table.get(key)?.map(|v| v.value().to_vec());
+        Ok(value)
     };
     match read().map_err(read_logs_error)? {
         Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(read_logs_error),
@@ -147,18 +231,30 @@ impl RaftLogReader<TypeConfig> for LogStore {
         range: RB,
     ) -> Result<Vec<Entry>, StorageError> {
         let range = bounds(&range);
-        self.blocking(move |db| {
-            let read = || -> Result<Vec<Vec<u8>>, redb::Error> {
-                let txn = db.begin_read()?;
+        self.blocking(move |shared| {
+            // The queue first: the flusher removes an entry from it only after redb holds
+            // it, so reading redb second cannot miss one.
+            let queued: Vec<(u64, Arc<[u8]>)> = shared
+                .queue()
+                .entries
+                .range(range)
+                .map(|(k, v)| (*k, v.clone()))
+                .collect();
+            let read = || -> Result<BTreeMap<u64, Vec<u8>>, redb::Error> {
+                let txn = shared.db.begin_read()?;
                 let table = txn.open_table(LOGS)?;
-                let mut out = Vec::new();
+                let mut out = BTreeMap::new();
                 for item in table.range::<u64>(range)? {
-                    let (_, value) = item?;
-                    out.push(value.value().to_vec());
+                    let (key, value) = item?;
+                    out.insert(key.value(), value.value().to_vec());
                 }
                 Ok(out)
             };
-            read().map_err(read_logs_error)?.iter().map(|b| decode(b)).collect()
+            let mut all = read().map_err(read_logs_error)?;
+            for (index, bytes) in queued {
+                all.insert(index, bytes.to_vec());
+            }
+            all.values().map(|b| decode(b)).collect()
         })
         .await
     }
@@ -170,9 +266,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
         let last_purged: Option<LogId> = self.get_meta(LAST_PURGED).await?;
         let last = self
-            .blocking(|db| {
+            .blocking(|shared| {
+                if let Some(bytes) = shared.queue().entries.values().next_back() {
+                    return Ok(Some(decode(bytes)?.log_id));
+                }
                 let read = || -> Result<Option<Vec<u8>>, redb::Error> {
-                    let txn = db.begin_read()?;
+                    let txn = shared.db.begin_read()?;
                     let table = txn.open_table(LOGS)?;
                     let last = table.last()?.map(|(_, v)| v.value().to_vec());
                     Ok(last)
@@ -201,11 +300,22 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.get_meta(VOTE).await
     }
 
+    /// Written with the next batch: the commit index may lag on disk (a restart then
+    /// re-applies less at once, and the rest once a leader commits it again).
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        self.put_meta(COMMITTED, &committed).await
+        {
+            let mut queue = self.shared().queue();
+            queue.committed = Some(committed);
+            queue.committed_dirty = true;
+        }
+        self.shared().wake.notify_one();
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        if let Some(queued) = self.shared().queue().committed {
+            return Ok(queued);
+        }
         Ok(self.get_meta::<Option<LogId>>(COMMITTED).await?.flatten())
     }
 
@@ -216,31 +326,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let encoded = entries
             .into_iter()
-            .map(|e| serde_json::to_vec(&e).map(|bytes| (e.log_id.index, bytes)))
+            .map(|e| serde_json::to_vec(&e).map(|bytes| (e.log_id.index, Arc::<[u8]>::from(bytes))))
             .collect::<Result<Vec<_>, _>>()
             .map_err(write_logs_error)?;
-        let written = self
-            .blocking(move |db| {
-                let write = || -> Result<(), redb::Error> {
-                    let txn = db.begin_write()?;
-                    {
-                        let mut table = txn.open_table(LOGS)?;
-                        for (index, bytes) in &encoded {
-                            table.insert(*index, bytes.as_slice())?;
-                        }
-                    }
-                    txn.commit()?;
-                    Ok(())
-                };
-                write().map_err(write_logs_error)
-            })
-            .await;
-        let outcome = written
-            .as_ref()
-            .map(|_| ())
-            .map_err(|e| std::io::Error::other(e.to_string()));
-        callback.log_io_completed(outcome);
-        written
+        let mut queue = self.shared().queue();
+        if queue.closed {
+            return Err(write_logs_error("the raft log is closed"));
+        }
+        queue.entries.extend(encoded);
+        queue.callbacks.push(callback);
+        drop(queue);
+        self.shared().wake.notify_one();
+        Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
@@ -253,13 +350,85 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 }
 
+/// The flusher thread: waits for queued work, writes every queued entry and the latest
+/// commit index in one durable transaction, then reports the waiting appends flushed, in
+/// order. Ends, after a last batch, when the store is closed.
+fn flush(shared: &Shared) {
+    loop {
+        {
+            let mut queue = shared.queue();
+            while queue.callbacks.is_empty() && !queue.committed_dirty && !queue.closed {
+                queue = shared.wake.wait(queue).unwrap_or_else(PoisonError::into_inner);
+            }
+            if queue.closed && queue.callbacks.is_empty() && !queue.committed_dirty {
+                return;
+            }
+        }
+        let io = shared.io();
+        let (entries, callbacks, committed) = {
+            let mut queue = shared.queue();
+            let committed = if std::mem::take(&mut queue.committed_dirty) {
+                queue.committed
+            } else {
+                None
+            };
+            (queue.entries.clone(), std::mem::take(&mut queue.callbacks), committed)
+        };
+        let write = || -> Result<(), String> {
+            let committed = committed
+                .map(|c| serde_json::to_vec(&c))
+                .transpose()
+                .map_err(|e| e.to_string())?;
+            let commit = || -> Result<(), redb::Error> {
+                let mut txn = shared.db.begin_write()?;
+                txn.set_durability(Durability::Immediate)?;
+                {
+                    let mut logs = txn.open_table(LOGS)?;
+                    for (index, bytes) in &entries {
+                        logs.insert(*index, &bytes[..])?;
+                    }
+                    if let Some(committed) = &committed {
+                        txn.open_table(META)?.insert(COMMITTED, committed.as_slice())?;
+                    }
+                }
+                txn.commit()?;
+                Ok(())
+            };
+            commit().map_err(|e| e.to_string())
+        };
+        let outcome = write();
+        match &outcome {
+            Ok(()) => {
+                // Entries appended again meanwhile (after a truncation) stay queued.
+                let mut queue = shared.queue();
+                for (index, bytes) in &entries {
+                    if queue
+                        .entries
+                        .get(index)
+                        .is_some_and(|queued| Arc::ptr_eq(queued, bytes))
+                    {
+                        queue.entries.remove(index);
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "the raft log could not be made durable"),
+        }
+        drop(io);
+        for callback in callbacks {
+            callback.log_io_completed(outcome.clone().map_err(std::io::Error::other));
+        }
+    }
+}
+
 impl LogStore {
-    /// Removes the entries in `range`, in one transaction.
+    /// Removes the entries in `range`, queued or stored, durably.
     async fn remove(&self, range: impl RangeBounds<u64>) -> Result<(), StorageError> {
         let range = bounds(&range);
-        self.blocking(move |db| {
+        self.blocking(move |shared| {
+            let _io = shared.io();
+            shared.queue().entries.retain(|index, _| !range.contains(index));
             let write = || -> Result<(), redb::Error> {
-                let txn = db.begin_write()?;
+                let txn = shared.db.begin_write()?;
                 txn.open_table(LOGS)?.retain_in::<u64, _>(range, |_, _| false)?;
                 txn.commit()?;
                 Ok(())

@@ -10,7 +10,7 @@ use openraft::{BasicNode, ChangeMembers, Config, ServerState, SnapshotPolicy};
 use registry_cluster::{normalize_url, Coordinator, CoordinatorError, Role, Server};
 use registry_core::{Applied, Clock, Command, InstanceMeta, Registry};
 use registry_http::{get_json, HttpInvoker};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::data_dir::DataDir;
@@ -88,6 +88,24 @@ struct View {
     voters: BTreeSet<NodeId>,
 }
 
+/// A write waiting to be proposed, and where its outcome goes.
+type Proposal = (Command, oneshot::Sender<Proposed>);
+
+/// The outcome of a proposal, shared by every write of its batch.
+#[derive(Debug, Clone)]
+enum Proposed {
+    Applied(Applied),
+    NotLeader(Option<String>),
+    Invalid(String),
+    Unavailable(String),
+}
+
+/// The most writes one log entry carries.
+const MAX_BATCH: usize = 512;
+/// How many batches may be in the log at once, not yet applied: while they are, further
+/// writes gather into the next batch.
+const BATCHES_IN_FLIGHT: usize = 4;
+
 /// What the last probe of a member saw.
 #[derive(Debug, Clone, Default)]
 struct Seen {
@@ -109,6 +127,8 @@ pub struct RaftCluster {
     seen: Mutex<BTreeMap<NodeId, Seen>>,
     /// Ticks on every change of the view, so that waiters for a leader wake up.
     changed: watch::Sender<u64>,
+    /// Writes waiting to be proposed; the batcher groups them into log entries.
+    proposals: mpsc::Sender<Proposal>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -178,6 +198,7 @@ impl RaftCluster {
         }
 
         let (changed, _) = watch::channel(0);
+        let (proposals, queued) = mpsc::channel(16 * MAX_BATCH);
         let node = Arc::new(RaftCluster {
             raft,
             registry,
@@ -188,6 +209,7 @@ impl RaftCluster {
             view: RwLock::new(View::default()),
             seen: Mutex::new(BTreeMap::new()),
             changed,
+            proposals,
             tasks: Mutex::new(Vec::new()),
         });
         let dir = Arc::new(Mutex::new(dir));
@@ -195,6 +217,7 @@ impl RaftCluster {
             tokio::spawn(watch_metrics(node.clone(), dir)),
             tokio::spawn(evict(node.clone())),
             tokio::spawn(probe(node.clone(), probes)),
+            tokio::spawn(propose(node.clone(), queued)),
         ];
         node.tasks.lock().unwrap_or_else(PoisonError::into_inner).extend(tasks);
         Ok(node)
@@ -268,6 +291,19 @@ impl RaftCluster {
         }
     }
 
+    /// Maps openraft's answer to a proposal.
+    fn proposed(
+        &self,
+        result: Result<Applied, OpenRaftError<NodeId, ClientWriteError<NodeId, BasicNode>>>,
+    ) -> Proposed {
+        match result.map_err(|e| self.write_error(e)) {
+            Ok(applied) => Proposed::Applied(applied),
+            Err(CoordinatorError::NotLeader { leader }) => Proposed::NotLeader(leader),
+            Err(CoordinatorError::Invalid(message)) => Proposed::Invalid(message),
+            Err(other) => Proposed::Unavailable(other.to_string()),
+        }
+    }
+
     /// Maps openraft's answer to a write-like call.
     fn write_error(&self, e: OpenRaftError<NodeId, ClientWriteError<NodeId, BasicNode>>) -> CoordinatorError {
         match e {
@@ -297,6 +333,40 @@ impl RaftCluster {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Groups the writes that arrive together into one log entry each (`Command::Batch`):
+/// openraft appends, and fsyncs, one client write at a time, so under load the log would
+/// otherwise be bound by the disk's sync latency. A batch is proposed as soon as a slot of
+/// [`BATCHES_IN_FLIGHT`] is free, with whatever has queued meanwhile.
+async fn propose(node: Arc<RaftCluster>, mut queued: mpsc::Receiver<Proposal>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(BATCHES_IN_FLIGHT));
+    while let Some(first) = queued.recv().await {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queued.try_recv() {
+                Ok(more) => batch.push(more),
+                Err(_) => break,
+            }
+        }
+        let (mut commands, waiters): (Vec<Command>, Vec<oneshot::Sender<Proposed>>) = batch.into_iter().unzip();
+        let command = match commands.len() {
+            1 => commands.pop().unwrap_or(Command::Batch { commands: Vec::new() }),
+            _ => Command::Batch { commands },
+        };
+        let node = node.clone();
+        tokio::spawn(async move {
+            let result = node.raft.client_write(command).await.map(|response| response.data);
+            let outcome = node.proposed(result);
+            for waiter in waiters {
+                let _ = waiter.send(outcome.clone());
+            }
+            drop(slot);
+        });
+    }
 }
 
 /// Follows openraft's metrics into the view. When this node becomes leader it takes
@@ -392,9 +462,8 @@ async fn evict(node: Arc<RaftCluster>) {
         match node.submit(Command::Evict { now_ms: now, victims }).await {
             Ok(applied) => tracing::info!(
                 expired = count,
-                evicted = applied.changes,
                 version = applied.version,
-                "evicted instances that stopped renewing"
+                "evicted instances that stopped renewing (unless registered again meanwhile)"
             ),
             Err(e) => tracing::warn!(error = %e, "eviction not committed; trying again next round"),
         }
@@ -486,9 +555,19 @@ impl Coordinator for RaftCluster {
 
     async fn submit(&self, command: Command) -> Result<Applied, CoordinatorError> {
         self.timed("the write", async {
-            match self.raft.client_write(command).await {
-                Ok(response) => Ok(response.data),
-                Err(e) => Err(self.write_error(e)),
+            let (answer, outcome) = oneshot::channel();
+            self.proposals
+                .send((command, answer))
+                .await
+                .map_err(|_| CoordinatorError::Unavailable("this node is shutting down".to_owned()))?;
+            match outcome.await {
+                Ok(Proposed::Applied(applied)) => Ok(applied),
+                Ok(Proposed::NotLeader(leader)) => Err(CoordinatorError::NotLeader { leader }),
+                Ok(Proposed::Invalid(message)) => Err(CoordinatorError::Invalid(message)),
+                Ok(Proposed::Unavailable(message)) => Err(CoordinatorError::Unavailable(message)),
+                Err(_) => Err(CoordinatorError::Unavailable(
+                    "the write was dropped at shutdown".to_owned(),
+                )),
             }
         })
         .await
