@@ -32,6 +32,15 @@ cluster:
         --server-list http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083 & \
     done; wait
 
+# Three local durable (raft) nodes on 8081..8083, data in ./data (Ctrl-C stops all three).
+raft-cluster:
+    cargo build --release --bin maregistry
+    trap 'kill $(jobs -p) 2>/dev/null; wait; exit 0' INT TERM; \
+    for port in 8081 8082 8083; do \
+      ./target/release/maregistry --port $port --data-dir data/$port \
+        --server-list http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083 & \
+    done; wait
+
 # Two nodes in one process; prints what it sees.
 example:
     cargo run --example two_node
