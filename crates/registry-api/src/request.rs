@@ -1,5 +1,7 @@
 use std::borrow::Cow;
+use std::future::Future;
 use std::str::Utf8Error;
+use std::task::Poll;
 
 use bytes::Bytes;
 use http::header::CONTENT_LENGTH;
@@ -99,9 +101,16 @@ pub(crate) async fn read_body(request: Request<Incoming>, limits: &Limits) -> Re
     if declared.is_some_and(|len| len > max as u64) {
         return Err(ApiError::PayloadTooLarge(max));
     }
-    let collect = Limited::new(request.into_body(), max).collect();
-    let Ok(collected) = tokio::time::timeout(limits.body_timeout, collect).await else {
-        return Err(ApiError::BodyTimeout(limits.body_timeout));
+    // A small body has usually arrived with the head: one poll takes it, and no timer
+    // is armed; otherwise the rest must come within the body timeout.
+    let mut collect = std::pin::pin!(Limited::new(request.into_body(), max).collect());
+    let first = std::future::poll_fn(|cx| Poll::Ready(collect.as_mut().poll(cx))).await;
+    let collected = match first {
+        Poll::Ready(collected) => collected,
+        Poll::Pending => match tokio::time::timeout(limits.body_timeout, collect).await {
+            Ok(collected) => collected,
+            Err(_) => return Err(ApiError::BodyTimeout(limits.body_timeout)),
+        },
     };
     match collected {
         Ok(collected) => Ok(collected.to_bytes()),

@@ -89,10 +89,12 @@ pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<
         Route::Info => Ok(cluster::info(&app)),
         Route::Cluster => Ok(cluster::servers(&app)),
         Route::Leader => Ok(cluster::leader(&app)),
-        Route::SetLeader => cluster::set_leader(&app).await,
-        Route::Join => cluster::membership(&app, request, cluster::Change::Join).await,
-        Route::Leave => cluster::membership(&app, request, cluster::Change::Leave).await,
-        Route::Peer(name) => cluster::peer(&app, request, name).await,
+        // Rare calls with large futures: boxed, so that the future of every request
+        // (built for each one) stays small.
+        Route::SetLeader => Box::pin(cluster::set_leader(&app)).await,
+        Route::Join => Box::pin(cluster::membership(&app, request, cluster::Change::Join)).await,
+        Route::Leave => Box::pin(cluster::membership(&app, request, cluster::Change::Leave)).await,
+        Route::Peer(name) => Box::pin(cluster::peer(&app, request, name)).await,
     };
     Ok(answer.unwrap_or_else(|e| {
         tracing::debug!(path, error = %e, "request refused");

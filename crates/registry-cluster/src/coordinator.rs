@@ -122,12 +122,10 @@ impl Coordinator for SnapshotCoordinator {
 
     async fn submit(&self, command: Command) -> Result<Applied, CoordinatorError> {
         let registry = self.cluster.registry();
-        let before = registry.registry_version();
-        apply_here(registry, &command)?;
-        let version = registry.registry_version();
+        let changes = apply_here(registry, &command)?;
         Ok(Applied {
-            version,
-            changes: version.saturating_sub(before),
+            version: registry.registry_version(),
+            changes,
             rejected: false,
         })
     }
@@ -167,31 +165,29 @@ impl Coordinator for SnapshotCoordinator {
     }
 }
 
-/// Applies a command straight to the leader's registry (the snapshot mode has no log).
-fn apply_here(registry: &Registry, command: &Command) -> Result<(), CoordinatorError> {
-    match command {
+/// Applies a command straight to the leader's registry (the snapshot mode has no log);
+/// answers how many changes it made.
+fn apply_here(registry: &Registry, command: &Command) -> Result<u64, CoordinatorError> {
+    Ok(match command {
         Command::Register {
             service,
             instance,
             now_ms,
-        } => {
-            registry.register(service, instance, *now_ms)?;
-        }
-        Command::Unregister { service, instance } => {
-            registry.unregister(service, instance)?;
-        }
+        } => u64::from(registry.upsert_instance(service, instance, *now_ms)?),
+        Command::Unregister { service, instance } => u64::from(registry.remove_instance(service, instance)?),
         Command::Batch { commands } => {
+            let mut changes = 0;
             for command in commands {
-                apply_here(registry, command)?;
+                changes += apply_here(registry, command)?;
             }
+            changes
         }
         Command::Evict { .. } => {
             return Err(CoordinatorError::Unsupported(
                 "the snapshot mode evicts on the leader, not by command".to_owned(),
             ))
         }
-    }
-    Ok(())
+    })
 }
 
 fn snapshot_membership() -> CoordinatorError {

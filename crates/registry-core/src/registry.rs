@@ -271,23 +271,36 @@ impl Registry {
     /// Registering an existing identity again replaces its parameters (a change only if
     /// they differ). Answers the instance as stored, `status: true`.
     pub fn register(&self, service: &str, instance: &InstanceMeta, now: u64) -> Result<InstanceMeta, Error> {
+        self.upsert_instance(service, instance, now)?;
+        Ok(answer(instance, true))
+    }
+
+    /// [`Registry::register`] without building the answer: returns whether it was a
+    /// change.
+    pub fn upsert_instance(&self, service: &str, instance: &InstanceMeta, now: u64) -> Result<bool, Error> {
         validate_service_name(service)?;
         instance.validate()?;
         let url = instance.url();
         let json = instance.to_json_with_status(true);
-        if !self.renew_known(service, &url, Some(&json), now) {
-            self.write().upsert(service, &url, &json, now, 0);
+        if self.renew_known(service, &url, Some(&json), now) {
+            return Ok(false);
         }
-        Ok(answer(instance, true))
+        Ok(self.write().upsert(service, &url, &json, now, 0))
     }
 
     /// Removes `instance` (by identity) from `service`. Answers the instance with
     /// `status: false`, whether or not it was registered; only a removal is a change.
     pub fn unregister(&self, service: &str, instance: &InstanceMeta) -> Result<InstanceMeta, Error> {
+        self.remove_instance(service, instance)?;
+        Ok(answer(instance, false))
+    }
+
+    /// [`Registry::unregister`] without building the answer: returns whether it was a
+    /// change.
+    pub fn remove_instance(&self, service: &str, instance: &InstanceMeta) -> Result<bool, Error> {
         validate_service_name(service)?;
         instance.validate()?;
-        self.write().remove(service, &instance.url(), None);
-        Ok(answer(instance, false))
+        Ok(self.write().remove(service, &instance.url(), None))
     }
 
     /// Applies one command of the replicated log at position `index` (SPEC §7): a pure

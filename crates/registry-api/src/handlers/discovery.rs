@@ -13,30 +13,31 @@ use crate::request::Query;
 
 type Answer = Result<Response<Full<Bytes>>, ApiError>;
 
-/// Reads are answered from this node's copy. With `consistent=true` the read is
+/// Reads are answered from this node's copy. With `consistent=true` the read is made
 /// linearizable first (raft: the leader confirms it still leads and this node has applied
-/// everything committed before; a follower forwards the read to the leader).
-async fn consistent(
-    app: &App,
-    request: Request<Incoming>,
-) -> Result<Result<Request<Incoming>, Response<Full<Bytes>>>, ApiError> {
+/// everything committed before; a follower relays the read to the leader, whose answer
+/// is answered: `Some`). The rare path is boxed so that a plain read stays small.
+async fn consistent(app: &App, request: Request<Incoming>) -> Result<Option<Response<Full<Bytes>>>, ApiError> {
     if !Query::of(&request).flag("consistent")? {
-        return Ok(Ok(request));
+        return Ok(None);
     }
-    match app.cluster.consistent_read().await {
-        Ok(()) => Ok(Ok(request)),
-        Err(CoordinatorError::NotLeader { leader: Some(leader) }) if !is_forwarded(&request) => {
-            Ok(Err(forward(app, &leader, request).await?))
+    Box::pin(async move {
+        match app.cluster.consistent_read().await {
+            Ok(()) => Ok(None),
+            Err(CoordinatorError::NotLeader { leader: Some(leader) }) if !is_forwarded(&request) => {
+                Ok(Some(forward(app, &leader, request).await?))
+            }
+            Err(e) => Err(e.into()),
         }
-        Err(e) => Err(e.into()),
-    }
+    })
+    .await
 }
 
 /// `/findAll?service=S` → the instances in registration order, `[]` when unknown. The
 /// encoded list is kept by the registry until the service changes.
 pub(crate) async fn find_all(app: &App, request: Request<Incoming>) -> Answer {
     let service = Query::of(&request).service()?;
-    if let Err(relayed) = consistent(app, request).await? {
+    if let Some(relayed) = consistent(app, request).await? {
         return Ok(relayed);
     }
     Ok(json(StatusCode::OK, app.registry().find_all_json(&service)))
@@ -45,7 +46,7 @@ pub(crate) async fn find_all(app: &App, request: Request<Incoming>) -> Answer {
 /// `/version?service=S` → the service's version, `0` when unknown.
 pub(crate) async fn version(app: &App, request: Request<Incoming>) -> Answer {
     let service = Query::of(&request).service()?;
-    if let Err(relayed) = consistent(app, request).await? {
+    if let Some(relayed) = consistent(app, request).await? {
         return Ok(relayed);
     }
     Ok(ok_json(&app.registry().version(&service)))
@@ -54,7 +55,7 @@ pub(crate) async fn version(app: &App, request: Request<Incoming>) -> Answer {
 /// `/versions?services=a,b` → `{ "a": n, "b": m }`, keys in the order asked.
 pub(crate) async fn versions(app: &App, request: Request<Incoming>) -> Answer {
     let services = Query::of(&request).services()?;
-    if let Err(relayed) = consistent(app, request).await? {
+    if let Some(relayed) = consistent(app, request).await? {
         return Ok(relayed);
     }
     let names: Vec<&str> = services.iter().map(String::as_str).collect();

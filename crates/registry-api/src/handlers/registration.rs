@@ -2,31 +2,35 @@
 //! follower relays them to the leader.
 
 use bytes::Bytes;
-use http::{Method, Request, Response, Uri};
+use http::uri::PathAndQuery;
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use registry_cluster::{CoordinatorError, Role};
 use registry_core::{Command, InstanceMeta};
 
 use crate::app::App;
-use crate::error::{ok_json, ApiError};
+use crate::error::{json, ok_json, ApiError};
 use crate::forward::{forward, forward_parts, is_forwarded};
 use crate::request::{instance, read_body, Query};
 
 type Answer = Result<Response<Full<Bytes>>, ApiError>;
 
-/// A write this node applies, its body read.
+/// A write this node applies: what is needed to relay it after all, should leadership
+/// move before it is applied.
 struct Write {
     method: Method,
-    uri: Uri,
+    path_and_query: Option<PathAndQuery>,
     forwarded: bool,
     body: Bytes,
-    instance: InstanceMeta,
 }
 
 /// Relays the request when another node leads (answering the leader's answer), or reads
-/// its body as an instance to apply here.
-async fn accept(app: &App, request: Request<Incoming>) -> Result<Result<Write, Response<Full<Bytes>>>, ApiError> {
+/// its body as an instance (parsed and validated) to apply here.
+async fn accept(
+    app: &App,
+    request: Request<Incoming>,
+) -> Result<Result<(Write, InstanceMeta), Response<Full<Bytes>>>, ApiError> {
     let forwarded = is_forwarded(&request);
     let role = match app.cluster.role() {
         Role::NoLeader => app.cluster.settle().await,
@@ -47,16 +51,18 @@ async fn accept(app: &App, request: Request<Incoming>) -> Result<Result<Write, R
         }
     }
     let method = request.method().clone();
-    let uri = request.uri().clone();
+    let path_and_query = request.uri().path_and_query().cloned();
     let body = read_body(request, &app.limits).await?;
     let instance = instance(&body)?;
-    Ok(Ok(Write {
-        method,
-        uri,
-        forwarded,
-        body,
+    Ok(Ok((
+        Write {
+            method,
+            path_and_query,
+            forwarded,
+            body,
+        },
         instance,
-    }))
+    )))
 }
 
 /// Submits `command`; when leadership moved meanwhile, relays the whole write to the new
@@ -65,7 +71,7 @@ async fn submit(app: &App, write: &Write, command: Command) -> Result<Option<Res
     match app.cluster.submit(command).await {
         Ok(_) => Ok(None),
         Err(CoordinatorError::NotLeader { leader: Some(leader) }) if !write.forwarded => {
-            let path_and_query = write.uri.path_and_query().map_or("/", |p| p.as_str());
+            let path_and_query = write.path_and_query.as_ref().map_or("/", |p| p.as_str());
             let body = write.body.clone();
             Ok(Some(
                 forward_parts(app, &leader, write.method.clone(), path_and_query, body).await?,
@@ -78,38 +84,35 @@ async fn submit(app: &App, write: &Write, command: Command) -> Result<Option<Res
 /// `/reg?service=S` + InstanceMeta → the instance, `status: true`.
 pub(crate) async fn reg(app: &App, request: Request<Incoming>) -> Answer {
     let service = Query::of(&request).service()?;
-    let write = match accept(app, request).await? {
-        Ok(write) => write,
+    let (write, instance) = match accept(app, request).await? {
+        Ok(accepted) => accepted,
         Err(relayed) => return Ok(relayed),
     };
-    write.instance.validate()?;
+    let answer = instance.to_json_with_status(true);
     let command = Command::Register {
         service,
-        instance: write.instance.clone(),
+        instance,
         now_ms: app.clock.now_ms(),
     };
     if let Some(relayed) = submit(app, &write, command).await? {
         return Ok(relayed);
     }
-    Ok(ok_json(&with_status(write.instance, true)))
+    Ok(json(StatusCode::OK, Bytes::from(answer)))
 }
 
 /// `/unreg?service=S` + InstanceMeta → the instance, `status: false`.
 pub(crate) async fn unreg(app: &App, request: Request<Incoming>) -> Answer {
     let service = Query::of(&request).service()?;
-    let write = match accept(app, request).await? {
-        Ok(write) => write,
+    let (write, instance) = match accept(app, request).await? {
+        Ok(accepted) => accepted,
         Err(relayed) => return Ok(relayed),
     };
-    write.instance.validate()?;
-    let command = Command::Unregister {
-        service,
-        instance: write.instance.clone(),
-    };
+    let answer = instance.to_json_with_status(false);
+    let command = Command::Unregister { service, instance };
     if let Some(relayed) = submit(app, &write, command).await? {
         return Ok(relayed);
     }
-    Ok(ok_json(&with_status(write.instance, false)))
+    Ok(json(StatusCode::OK, Bytes::from(answer)))
 }
 
 /// `/renew?service=S` + InstanceMeta → the renewal time in ms.
@@ -128,15 +131,15 @@ pub(crate) async fn renews(app: &App, request: Request<Incoming>) -> Answer {
 /// A heartbeat on the leader: renews where the instance is known; registers it (one
 /// command per service) where it is not.
 async fn heartbeat(app: &App, request: Request<Incoming>, services: &[&str]) -> Answer {
-    let write = match accept(app, request).await? {
-        Ok(write) => write,
+    let (write, instance) = match accept(app, request).await? {
+        Ok(accepted) => accepted,
         Err(relayed) => return Ok(relayed),
     };
     let now = app.clock.now_ms();
-    for service in app.cluster.renew(services, &write.instance, now)? {
+    for service in app.cluster.renew(services, &instance, now)? {
         let command = Command::Register {
             service,
-            instance: write.instance.clone(),
+            instance: instance.clone(),
             now_ms: now,
         };
         if let Some(relayed) = submit(app, &write, command).await? {
@@ -144,9 +147,4 @@ async fn heartbeat(app: &App, request: Request<Incoming>, services: &[&str]) -> 
         }
     }
     Ok(ok_json(&now))
-}
-
-fn with_status(mut instance: InstanceMeta, status: bool) -> InstanceMeta {
-    instance.status = status;
-    instance
 }
