@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: maregistry, r-nacos, and a bare hyper server (the HTTP ceiling).
+# Side-by-side benchmark: maregistry, r-nacos, and a bare hyper server (the HTTP ceiling),
+# then the raft mode's own phases (scripts/raft_bench.py -> docs/benchmarks-raft.md).
 # Each phase starts a fresh server pinned to CPU 0 and runs wrk pinned to CPU 1.
 # Writes docs/benchmarks.md. A phase with any non-2xx answer or socket error is reported
 # as FAILED, not as a number.
@@ -198,6 +199,9 @@ RSS_RNACOS=$(rss_after_load nacos $NACOS_PORT)
 log "r-nacos: $RSS_RNACOS MiB RSS"
 stop_server
 
+log "phase raft (scripts/raft_bench.py: 3 durable nodes; writes docs/benchmarks-raft.md)"
+python3 scripts/raft_bench.py >&2
+
 # --- report ------------------------------------------------------------------------------
 cell() { # key -> "rps" or FAILED
   local r; r=$(cat "$WORK/result.$1")
@@ -230,6 +234,10 @@ CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   echo "| memory | maregistry | r-nacos | maregistry / r-nacos |"
   echo "|---|---|---|---|"
   echo "| RSS after 100,000 instances (1,000 services, 2 metadata entries each) | $RSS_MAREGISTRY MiB | $RSS_RNACOS MiB | $(ratio "$RSS_MAREGISTRY" "$RSS_RNACOS") |"
+  echo
+  echo "The raft mode (3 durable nodes: write-to-visible latency, register through raft, renew on"
+  echo "the leader, cold restart with 100,000 instances) is in [benchmarks-raft.md](benchmarks-raft.md),"
+  echo "written by the same run."
   echo
   echo "Answer sizes: maregistry \`/findAll\` $FIND_BYTES bytes (the ceiling server answers the same size),"
   echo "r-nacos instance list $NACOS_FIND_BYTES bytes."

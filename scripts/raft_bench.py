@@ -94,10 +94,11 @@ def leader_of(urls):
     return wait("a leader", agreed)
 
 
-def raft_cluster(nodes, extra=()):
+def raft_cluster(nodes, phase, extra=()):
+    """Three raft nodes on fresh data dirs of their own for `phase`."""
     urls = [f"http://127.0.0.1:{p}" for p in PORTS]
     for p in PORTS:
-        nodes.start(p, ["--data-dir", os.path.join(nodes.work, f"c{p}"), "--server-list", ",".join(urls),
+        nodes.start(p, ["--data-dir", os.path.join(nodes.work, phase, str(p)), "--server-list", ",".join(urls),
                         "--ttl", "1h", "--evict-interval", "1h"] + list(extra))
     return urls, leader_of(urls)
 
@@ -121,7 +122,7 @@ def percentile(values, q):
 
 
 def visibility(nodes):
-    urls, leader = raft_cluster(nodes)
+    urls, leader = raft_cluster(nodes, "visibility")
     followers = [u for u in urls if u != leader]
     conns = {u: http.client.HTTPConnection("127.0.0.1", int(u.rsplit(":", 1)[1])) for u in urls}
 
@@ -159,7 +160,7 @@ def snapshot_mode_visibility():
 
 
 def register(nodes):
-    urls, leader = raft_cluster(nodes)
+    urls, leader = raft_cluster(nodes, "register")
     three, _ = wrk(leader, "scripts/wrk/register.lua")
     entries = call(leader + "/info")
     nodes.stop_all()
@@ -206,6 +207,28 @@ def cold_restart(nodes):
     return load_seconds, version, answering, leading, count
 
 
+def snapshot_install(nodes):
+    """A follower down while 100,000 instances are registered (the log compacted past it)
+    catches up by one snapshot install; time from its restart until it lists them all."""
+    urls, leader = raft_cluster(nodes, "install", extra=["--raft-snapshot-every", "1000"])
+    behind = next(u for u in urls if u != leader)
+    port = int(behind.rsplit(":", 1)[1])
+    args = list(nodes.procs[port].args[3:])
+    nodes.kill(port)
+    subprocess.run([LOAD, "--system", "maregistry", "--url", leader, "--instances", "100000", "--services", "1000"],
+                   check=True, capture_output=True)
+    version = call(leader + "/info")["version"]
+    t0 = time.perf_counter()
+    nodes.start(port, args)
+    wait("the follower to catch up", lambda: call(behind + "/info", timeout=2)["version"] == version, limit=300)
+    caught_up = (time.perf_counter() - t0) * 1000
+    with open(os.path.join(nodes.work, f"{port}.log"), "rb") as f:
+        installed = b"installed a raft snapshot" in f.read()
+    count = sum(len(v) for v in call(behind + "/snapshot", timeout=60)["REGISTRY"].values())
+    nodes.stop_all()
+    return caught_up, installed, count
+
+
 def main():
     nodes = Nodes()
     try:
@@ -219,6 +242,8 @@ def main():
         renews = renew(nodes)
         print("[raft-bench] cold restart", file=sys.stderr)
         load_seconds, version, answering, leading, count = cold_restart(nodes)
+        print("[raft-bench] snapshot install", file=sys.stderr)
+        caught_up, installed, installed_count = snapshot_install(nodes)
     finally:
         nodes.cleanup()
 
@@ -250,6 +275,9 @@ def main():
         f"| cold restart after `kill -9`, {count:,} instances (loaded in {load_seconds:.1f} s through raft), "
         f"registry version {version:,} | answering with all data {answering:,.0f} ms after the start; leading "
         f"{leading:,.0f} ms after |",
+        f"| a follower down while 100,000 instances were registered (`--raft-snapshot-every 1000`: the log "
+        f"was compacted past it), restarted | {'one snapshot install' if installed else 'log replay (no install seen)'}"
+        f" of {installed_count:,} instances; all there {caught_up:,.0f} ms after its start |",
         "",
         "Write-to-visible delays (ms), in order: " + ", ".join(f"{d:.1f}" for d in delays[:50])
         + (" …" if len(delays) > 50 else ""),
