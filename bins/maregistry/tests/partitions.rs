@@ -10,12 +10,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use common::{agreed_leader, eventually, free_listener, instance, Client, Node, LIMIT};
+use common::{agreed_leader, all_hold, free_listener, instance, Client, Node};
 use maregistry::{ClusterMode, Config};
 use registry_http::{
     ErrorKind, HttpInvokeError, HttpInvoker, HttpRequest, HttpResponse, HyperInvoker, HyperInvokerConfig,
 };
-use serde_json::Value;
 use tempfile::TempDir;
 
 /// The links that are cut, as (from, to) urls.
@@ -115,27 +114,6 @@ async fn write(c: &Client, url: &str, port: u16) -> bool {
     answer.is_ok_and(|a| a.status == 200)
 }
 
-async fn ports_on(c: &Client, url: &str) -> Vec<u16> {
-    let answer = c.raw("GET", &format!("{url}/findAll?service=svc"), "").await;
-    let list: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
-    list.as_array()
-        .map(|l| l.iter().filter_map(|i| i["port"].as_u64()).map(|p| p as u16).collect())
-        .unwrap_or_default()
-}
-
-async fn every_node_holds(c: &Client, urls: &[&str], acknowledged: &[u16]) {
-    eventually("every node holds every acknowledged write", LIMIT, || async {
-        for url in urls {
-            let held = ports_on(c, url).await;
-            if !acknowledged.iter().all(|p| held.contains(p)) {
-                return false;
-            }
-        }
-        true
-    })
-    .await;
-}
-
 #[tokio::test]
 async fn a_leader_cut_off_from_the_majority_acknowledges_nothing_and_loses_nothing() {
     let cluster = start(3);
@@ -167,7 +145,7 @@ async fn a_leader_cut_off_from_the_majority_acknowledges_nothing_and_loses_nothi
 
     cluster.cuts.heal();
     agreed_leader(&c, &all).await;
-    every_node_holds(&c, &all, &acknowledged).await;
+    all_hold(&c, &all, &acknowledged).await;
     for node in cluster.nodes {
         node.stop().await;
     }
@@ -198,7 +176,7 @@ async fn an_asymmetric_cut_loses_no_acknowledged_write() {
 
     cluster.cuts.heal();
     agreed_leader(&c, &all).await;
-    every_node_holds(&c, &all, &acknowledged).await;
+    all_hold(&c, &all, &acknowledged).await;
     for node in cluster.nodes {
         node.stop().await;
     }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::process::{free_ports, Proc};
-use common::{agreed_leader, count, eventually, info, instance, Client, LIMIT};
+use common::{agreed_leader, all_hold, eventually, info, instance, ports_on, Client, LIMIT};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -86,41 +86,8 @@ async fn register(c: &Client, url: &str, ports: std::ops::Range<u16>) -> Vec<u16
     acknowledged
 }
 
-async fn ports_on(c: &Client, url: &str) -> Vec<u16> {
-    let Ok(answer) = c.try_raw("GET", &format!("{url}/findAll?service=svc"), "").await else {
-        return Vec::new();
-    };
-    let list: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
-    list.as_array()
-        .map(|l| l.iter().filter_map(|i| i["port"].as_u64()).map(|p| p as u16).collect())
-        .unwrap_or_default()
-}
-
 async fn snapshot_of(c: &Client, url: &str) -> Value {
     c.ok("GET", &format!("{url}/snapshot"), "").await
-}
-
-/// Waits until every url lists at least `ports` (all of them) and all report one version.
-async fn all_hold(c: &Client, urls: &[&str], ports: &[u16]) {
-    eventually(
-        "every node holds every acknowledged write at one version",
-        LIMIT,
-        || async {
-            let mut versions = Vec::new();
-            for url in urls {
-                let held = ports_on(c, url).await;
-                if !ports.iter().all(|p| held.contains(p)) {
-                    return false;
-                }
-                match info(c, url).await {
-                    Some(info) => versions.push(info["version"].as_u64()),
-                    None => return false,
-                }
-            }
-            versions.windows(2).all(|w| w[0] == w[1])
-        },
-    )
-    .await;
 }
 
 #[tokio::test]
@@ -425,6 +392,6 @@ async fn a_data_dir_the_node_must_not_use_stops_it_with_exit_code_2() {
     std::fs::write(&log, saved).unwrap();
     node.restart();
     agreed_leader(&c, &[&node.url]).await;
-    assert_eq!(count(&c, &node.url).await, 2);
+    assert_eq!(ports_on(&c, &node.url).await.len(), 2);
     node.terminate();
 }

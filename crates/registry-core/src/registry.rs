@@ -609,44 +609,11 @@ impl Registry {
             out.push(b':');
             write_number(&mut out, *svc_version);
         }
-        out.extend_from_slice(b"},\"TIMESTAMPS\":{");
-        let mut key = String::new();
-        let mut first = true;
-        for (name, _, view) in &services {
-            for slot in &view.slots {
-                if !first {
-                    out.push(b',');
-                }
-                first = false;
-                key.clear();
-                key.push_str(name);
-                key.push('@');
-                key.push_str(&slot.url);
-                write_json_str(&mut out, &key);
-                out.push(b':');
-                write_number(&mut out, slot.renewed());
-            }
-        }
-        out.push(b'}');
+        out.extend_from_slice(b"},\"TIMESTAMPS\":");
+        write_instance_map(&mut out, &services, |slot| Some(slot.renewed()));
         if revisions {
-            out.extend_from_slice(b",\"REVISIONS\":{");
-            let mut first = true;
-            for (name, _, view) in &services {
-                for slot in view.slots.iter().filter(|s| s.revision() != 0) {
-                    if !first {
-                        out.push(b',');
-                    }
-                    first = false;
-                    key.clear();
-                    key.push_str(name);
-                    key.push('@');
-                    key.push_str(&slot.url);
-                    write_json_str(&mut out, &key);
-                    out.push(b':');
-                    write_number(&mut out, slot.revision());
-                }
-            }
-            out.push(b'}');
+            out.extend_from_slice(b",\"REVISIONS\":");
+            write_instance_map(&mut out, &services, |slot| Some(slot.revision()).filter(|r| *r != 0));
         }
         out.extend_from_slice(b",\"version\":");
         write_number(&mut out, version);
@@ -765,6 +732,33 @@ fn build_services(snapshot: &Snapshot, now: u64) -> Result<HashMap<Arc<str>, Ser
         services.entry(Arc::from(name.as_str())).or_default().version = *svc_version;
     }
     Ok(services)
+}
+
+/// Appends `{"service@url": n, …}` for every instance of `services` that `value` gives a
+/// number for, service by service in registration order.
+fn write_instance_map(out: &mut Vec<u8>, services: &[ServiceView], value: impl Fn(&Slot) -> Option<u64>) {
+    out.push(b'{');
+    let mut key = String::new();
+    let mut first = true;
+    for (name, _, view) in services {
+        for slot in &view.slots {
+            let Some(n) = value(slot) else {
+                continue;
+            };
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            key.clear();
+            key.push_str(name);
+            key.push('@');
+            key.push_str(&slot.url);
+            write_json_str(out, &key);
+            out.push(b':');
+            write_number(out, n);
+        }
+    }
+    out.push(b'}');
 }
 
 /// Appends `n` in decimal, without allocating.

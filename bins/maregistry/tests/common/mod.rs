@@ -298,12 +298,34 @@ async fn agreement(c: &Client, urls: &[&str]) -> Option<String> {
     leads.then_some(first)
 }
 
-pub async fn count(c: &Client, url: &str) -> usize {
+/// The ports of the instances of service `svc` that `url` lists; empty when it does not
+/// answer.
+pub async fn ports_on(c: &Client, url: &str) -> Vec<u16> {
     let Ok(answer) = c.try_raw("GET", &format!("{url}/findAll?service=svc"), "").await else {
-        return 0;
+        return Vec::new();
     };
-    serde_json::from_slice::<Value>(&answer.body)
-        .ok()
-        .and_then(|v| v.as_array().map(Vec::len))
-        .unwrap_or(0)
+    let list: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+    list.as_array()
+        .map(|l| l.iter().filter_map(|i| i["port"].as_u64()).map(|p| p as u16).collect())
+        .unwrap_or_default()
+}
+
+/// Waits until every node of `urls` lists (at least) every port of `ports` under `svc`,
+/// and all report one registry version.
+pub async fn all_hold(c: &Client, urls: &[&str], ports: &[u16]) {
+    eventually("every node holds every instance at one version", LIMIT, || async {
+        let mut versions = Vec::new();
+        for url in urls {
+            let held = ports_on(c, url).await;
+            if !ports.iter().all(|p| held.contains(p)) {
+                return false;
+            }
+            match info(c, url).await {
+                Some(info) => versions.push(info["version"].as_u64()),
+                None => return false,
+            }
+        }
+        versions.windows(2).all(|w| w[0] == w[1])
+    })
+    .await;
 }
