@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::process::{free_ports, Proc, VersionWatch};
+use common::process::{free_ports, server_list, Proc, VersionWatch};
 use common::{agreed_leader, all_hold, info, instance, ports_on, Client};
 use registry_cluster::java_hash_code;
 
@@ -20,11 +20,7 @@ const PORTS: std::ops::Range<u16> = 1000..1300;
 /// test.
 fn start(n: usize) -> Vec<Proc> {
     let ports = free_ports(n);
-    let list = ports
-        .iter()
-        .map(|p| format!("http://127.0.0.1:{p}"))
-        .collect::<Vec<_>>()
-        .join(",");
+    let list = server_list(&ports);
     let args: Vec<String> = [
         "--server-list",
         &list,

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::process::{free_ports, Proc};
+use common::process::{free_ports, server_list, Proc};
 use common::{agreed_leader, all_hold, eventually, info, instance, ports_on, Client, LIMIT};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -49,11 +49,7 @@ impl Cluster {
     fn start(n: usize, extra: &[&str]) -> Cluster {
         let data = tempfile::tempdir().expect("a temporary dir");
         let ports = free_ports(n);
-        let list = ports
-            .iter()
-            .map(|p| format!("http://127.0.0.1:{p}"))
-            .collect::<Vec<_>>()
-            .join(",");
+        let list = server_list(&ports);
         let nodes: Vec<Proc> = ports
             .iter()
             .map(|&port| Proc::start(port, &raft_args(data.path(), port, &list, extra)))

@@ -453,42 +453,30 @@ impl Registry {
     /// taken only when something expired, and each candidate is checked again under it so
     /// that a heartbeat that raced the scan wins.
     pub fn evict_expired(&self, now: u64, ttl_ms: u64) -> Vec<Evicted> {
-        let expired = |slot: &Slot| slot.renewed().saturating_add(ttl_ms) < now;
-        let candidates: Vec<(Arc<str>, Arc<str>)> = {
-            let state = self.read();
-            state
-                .services
-                .iter()
-                .flat_map(|(name, svc)| {
-                    svc.instances
-                        .values()
-                        .filter(|slot| expired(slot))
-                        .map(move |slot| (name.clone(), slot.url.clone()))
-                })
-                .collect()
-        };
+        let candidates = self.expired(now, ttl_ms);
         if candidates.is_empty() {
             return Vec::new();
         }
+        let expired = |slot: &Slot| slot.renewed().saturating_add(ttl_ms) < now;
         let mut guard = self.write();
         let State { services, version } = &mut *guard;
         let mut evicted = Vec::with_capacity(candidates.len());
-        for (service, url) in candidates {
-            let Some(svc) = services.get_mut(&service) else {
+        for Victim { service, url, .. } in candidates {
+            let Some(svc) = services.get_mut(service.as_str()) else {
                 continue;
             };
             // A heartbeat may have come in since the scan.
-            if !svc.instances.get(&url).is_some_and(|slot| expired(slot)) {
+            if !svc.instances.get(url.as_str()).is_some_and(|slot| expired(slot)) {
                 continue;
             }
-            let Some(slot) = svc.instances.remove(&url) else {
+            let Some(slot) = svc.instances.remove(url.as_str()) else {
                 continue;
             };
             *version += 1;
             svc.changed(*version);
             if let Some(instance) = slot.meta() {
                 evicted.push(Evicted {
-                    service: service.to_string(),
+                    service,
                     instance,
                     renewed: slot.renewed(),
                 });

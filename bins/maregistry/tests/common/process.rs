@@ -25,6 +25,15 @@ pub fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
+/// The `--server-list` of nodes on these loopback ports.
+pub fn server_list(ports: &[u16]) -> String {
+    ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// One `maregistry` process; killed when dropped.
 pub struct Proc {
     pub url: String,
