@@ -61,6 +61,10 @@ pub async fn run_with(
 
     let mut loops: Vec<JoinHandle<()>> = Vec::new();
     let mut raft: Option<Arc<RaftCluster>> = None;
+    // What relays a follower's writes to the leader: in raft mode the leader answers
+    // within its write timeout, so the relay waits that long (and a little more) before
+    // it gives up; in snapshot mode a write is applied at once.
+    let mut relay = invoker.clone();
     let coordinator: Arc<dyn Coordinator> = match config.cluster_mode {
         ClusterMode::Snapshot => {
             let election = config.election.build(config.cluster_size(&my_url));
@@ -147,11 +151,15 @@ pub async fn run_with(
                 "data loaded; maregistry listening"
             );
             raft = Some(node.clone());
+            relay = Arc::new(HyperInvoker::new(HyperInvokerConfig {
+                read_timeout: config.write_timeout + config.http_timeout,
+                ..HyperInvokerConfig::with_timeout(config.http_timeout)
+            }));
             node
         }
     };
     let url = coordinator.my_url();
-    let app = Arc::new(App::new(coordinator, invoker, clock, config.limits()));
+    let app = Arc::new(App::new(coordinator, relay, clock, config.limits()));
 
     let served = registry_api::serve(listener, app, shutdown).await;
     let _ = stop.send(true);

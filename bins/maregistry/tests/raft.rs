@@ -40,7 +40,7 @@ fn raft_args(data: &Path, port: u16, list: &str, extra: &[&str]) -> Vec<String> 
 }
 
 struct Cluster {
-    _data: TempDir,
+    data: TempDir,
     nodes: Vec<Proc>,
     urls: Vec<String>,
 }
@@ -55,11 +55,12 @@ impl Cluster {
             .map(|&port| Proc::start(port, &raft_args(data.path(), port, &list, extra)))
             .collect();
         let urls = nodes.iter().map(|n| n.url.clone()).collect();
-        Cluster {
-            _data: data,
-            nodes,
-            urls,
-        }
+        Cluster { data, nodes, urls }
+    }
+
+    /// The parent of the data dirs (each node's is named after its port).
+    fn data_dir(&self, _port: u16) -> std::path::PathBuf {
+        self.data.path().to_owned()
     }
 
     fn index(&self, url: &str) -> usize {
@@ -390,4 +391,30 @@ async fn a_data_dir_the_node_must_not_use_stops_it_with_exit_code_2() {
     agreed_leader(&c, &[&node.url]).await;
     assert_eq!(ports_on(&c, &node.url).await.len(), 2);
     node.terminate();
+}
+
+#[tokio::test]
+async fn another_clusters_data_dir_stops_the_node_with_exit_code_2() {
+    let mut cluster = Cluster::start(2, &[]);
+    let urls = cluster.urls.clone();
+    let all: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let c = Client::new();
+    agreed_leader(&c, &all).await;
+    assert_eq!(cluster.nodes[0].terminate(), Some(0));
+
+    // The same node, its data dir, but the members of some other cluster.
+    let port: u16 = urls[0].rsplit(':').next().unwrap().parse().unwrap();
+    let strangers = server_list(&[port, free_ports(1)[0]]);
+    let data = cluster.data_dir(port);
+    let mut node = Proc::start(port, &raft_args(&data, port, &strangers, &[]));
+    assert_eq!(node.wait_exit(), Some(2));
+    assert!(
+        node.log_text().contains("holds the state of another cluster"),
+        "{}",
+        node.log_text()
+    );
+
+    // With its own list it rejoins.
+    cluster.nodes[0].restart();
+    agreed_leader(&c, &all).await;
 }

@@ -176,6 +176,20 @@ impl RaftCluster {
         .await
         .map_err(|e| RaftError::Engine(e.to_string()))?;
 
+        if !fresh {
+            // The core publishes the membership it loaded in its first metrics.
+            let _ = raft
+                .wait(Some(Duration::from_secs(10)))
+                .metrics(
+                    |m| m.membership_config.membership().nodes().next().is_some(),
+                    "stored membership",
+                )
+                .await;
+            if let Err(e) = check_same_cluster(&raft, &url, &settings.server_list, &settings.data_dir) {
+                let _ = raft.shutdown().await;
+                return Err(e);
+            }
+        }
         if fresh && !settings.join {
             let mut members = BTreeMap::new();
             for member in settings.server_list.iter().chain(std::iter::once(&url)) {
@@ -331,6 +345,43 @@ impl RaftCluster {
             )))
         })
     }
+}
+
+/// Refuses a data dir that holds another cluster's state: its stored members and the
+/// `--server-list` this node was started with have no node in common but this one. (An
+/// empty list, or a cluster of one, says nothing either way; a list that names at least
+/// one stored member is this cluster, grown or shrunk since.)
+fn check_same_cluster(
+    raft: &Raft,
+    me: &str,
+    server_list: &[String],
+    data_dir: &std::path::Path,
+) -> Result<(), RaftError> {
+    let stored: BTreeSet<String> = raft
+        .metrics()
+        .borrow()
+        .membership_config
+        .membership()
+        .nodes()
+        .map(|(_, node)| node.addr.clone())
+        .filter(|addr| addr != me)
+        .collect();
+    let listed: BTreeSet<String> = server_list
+        .iter()
+        .filter_map(|url| normalize_url(url).ok())
+        .filter(|url| url != me)
+        .collect();
+    if stored.is_empty() || listed.is_empty() || !stored.is_disjoint(&listed) {
+        return Ok(());
+    }
+    Err(RaftError::data_dir(
+        data_dir.join("raft.redb"),
+        format!(
+            "holds the state of another cluster: its members are {stored:?}, but --server-list names {listed:?}. \
+             Start this node with its own cluster's list, or give it an empty data dir (and --join) to add it to this \
+             one"
+        ),
+    ))
 }
 
 fn millis(d: Duration) -> u64 {

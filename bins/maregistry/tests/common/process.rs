@@ -100,10 +100,23 @@ impl Proc {
         child.wait().ok()?.code()
     }
 
-    /// Waits for a process that stops by itself (e.g. refuses to start); answers its exit
-    /// code.
+    /// Waits (at most 60 s) for a process that stops by itself, e.g. refuses to start;
+    /// answers its exit code. Panics if it is still running then.
     pub fn wait_exit(&mut self) -> Option<i32> {
-        self.child.take()?.wait().ok()?.code()
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let child = self.child.as_mut()?;
+        loop {
+            if let Some(status) = child.try_wait().ok()? {
+                self.child = None;
+                return status.code();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} did not exit within 60 s",
+                self.url
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// What the process logged so far.
