@@ -59,8 +59,8 @@ impl Cluster {
     }
 
     /// The parent of the data dirs (each node's is named after its port).
-    fn data_dir(&self, _port: u16) -> std::path::PathBuf {
-        self.data.path().to_owned()
+    fn data_root(&self) -> &Path {
+        self.data.path()
     }
 
     fn index(&self, url: &str) -> usize {
@@ -405,8 +405,7 @@ async fn another_clusters_data_dir_stops_the_node_with_exit_code_2() {
     // The same node, its data dir, but the members of some other cluster.
     let port: u16 = urls[0].rsplit(':').next().unwrap().parse().unwrap();
     let strangers = server_list(&[port, free_ports(1)[0]]);
-    let data = cluster.data_dir(port);
-    let mut node = Proc::start(port, &raft_args(&data, port, &strangers, &[]));
+    let mut node = Proc::start(port, &raft_args(cluster.data_root(), port, &strangers, &[]));
     assert_eq!(node.wait_exit(), Some(2));
     assert!(
         node.log_text().contains("holds the state of another cluster"),

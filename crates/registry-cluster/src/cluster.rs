@@ -277,28 +277,28 @@ impl Cluster {
         self.read().candidate
     }
 
-    /// Whether a reachable peer reported a higher registry version than this node holds.
-    fn holds_less(&self, state: &State) -> bool {
-        let own = self.registry.registry_version();
+    /// The reachable peers whose registry version, at the last probe, is above this
+    /// node's.
+    fn higher<'a>(&self, state: &'a State) -> impl Iterator<Item = &'a Server> + 'a {
+        let (own, me) = (self.registry.registry_version(), self.me);
         state
             .servers
             .iter()
             .enumerate()
-            .any(|(i, s)| i != self.me && s.status && s.version > own)
+            .filter(move |(i, s)| *i != me && s.status && s.version > own)
+            .map(|(_, s)| s)
+    }
+
+    /// Whether a reachable peer reported a higher registry version than this node holds.
+    fn holds_less(&self, state: &State) -> bool {
+        self.higher(state).next().is_some()
     }
 
     /// The urls of the reachable peers whose registry version, at the last probe, is
     /// above this node's: the ones whose data this node must adopt before it leads.
     pub fn higher_peers(&self) -> Vec<String> {
         let state = self.read();
-        let own = self.registry.registry_version();
-        state
-            .servers
-            .iter()
-            .enumerate()
-            .filter(|(i, s)| *i != self.me && s.status && s.version > own)
-            .map(|(_, s)| s.url.clone())
-            .collect()
+        self.higher(&state).map(|s| s.url.clone()).collect()
     }
 
     /// Takes office once the data of every higher peer has been adopted: as the elected

@@ -57,7 +57,7 @@ pub trait Coordinator: Send + Sync {
 }
 
 /// Why the cluster could not do what was asked.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CoordinatorError {
     /// Another node leads (or none is known): the request belongs to the leader.
     #[error("this node does not lead")]

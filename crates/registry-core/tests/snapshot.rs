@@ -127,8 +127,9 @@ fn restore_newer_never_goes_back() {
     assert_eq!(copy.snapshot(), full.snapshot());
 }
 
-#[test]
-fn adopt_is_merge_applied_to_a_live_registry() {
+/// Two registries that share a service: `a` holds `shared` at v1 and `only_a` (v2);
+/// `b` holds `shared` at v2 and `only_b` (v3).
+fn two_registries() -> (Registry, Registry) {
     let a = Registry::new();
     a.register("shared", &inst(1), 1).unwrap(); // v1
     a.register("only_a", &inst(2), 2).unwrap(); // v2
@@ -136,6 +137,12 @@ fn adopt_is_merge_applied_to_a_live_registry() {
     b.register("shared", &inst(3), 3).unwrap(); // v1
     b.register("shared", &inst(4), 4).unwrap(); // v2
     b.register("only_b", &inst(5), 5).unwrap(); // v3
+    (a, b)
+}
+
+#[test]
+fn adopt_is_merge_applied_to_a_live_registry() {
+    let (a, b) = two_registries();
     b.register("gone", &inst(6), 6).unwrap(); // v4
     b.unregister("gone", &inst(6)).unwrap(); // v5
 
@@ -159,13 +166,7 @@ fn adopt_is_merge_applied_to_a_live_registry() {
 
 #[test]
 fn merge_takes_the_newer_version_per_service() {
-    let a = Registry::new();
-    a.register("shared", &inst(1), 1).unwrap(); // v1
-    a.register("only_a", &inst(2), 2).unwrap(); // v2
-    let b = Registry::new();
-    b.register("shared", &inst(3), 3).unwrap(); // v1
-    b.register("shared", &inst(4), 4).unwrap(); // v2
-    b.register("only_b", &inst(5), 5).unwrap(); // v3
+    let (a, b) = two_registries();
 
     let mut merged = a.snapshot();
     merged.merge(b.snapshot());

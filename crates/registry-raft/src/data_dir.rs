@@ -28,6 +28,11 @@ struct Marker {
     initialised: bool,
 }
 
+/// The raft log's file in the data dir `dir`.
+pub(crate) fn log_path(dir: &Path) -> PathBuf {
+    dir.join(LOG)
+}
+
 /// A node's data dir, checked: it belongs to this node, and holds what its marker says.
 pub struct DataDir {
     dir: PathBuf,
@@ -48,7 +53,7 @@ impl DataDir {
     pub fn open(dir: &Path, node_id: NodeId, url: &str) -> Result<DataDir, RaftError> {
         std::fs::create_dir_all(dir).map_err(|e| RaftError::data_dir(dir, format!("cannot create it: {e}")))?;
         let marker_path = dir.join(MARKER);
-        let log_path = dir.join(LOG);
+        let log_path = log_path(dir);
         let has_snapshot = exists(&dir.join(SNAPSHOT))?;
         if !exists(&marker_path)? {
             if has_snapshot || exists(&log_path)? {

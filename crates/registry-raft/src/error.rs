@@ -15,18 +15,6 @@ pub enum RaftError {
     /// The raft engine failed to start or stopped.
     #[error("raft: {0}")]
     Engine(String),
-    /// No leader could be reached within the write timeout.
-    #[error("{0}")]
-    NoLeader(String),
-    /// Another node leads: the request belongs there.
-    #[error("this node does not lead; the leader is {leader:?}")]
-    NotLeader {
-        /// The leader's url, when known.
-        leader: Option<String>,
-    },
-    /// A membership change was refused.
-    #[error("membership change refused: {0}")]
-    Membership(String),
     /// A url could not be used.
     #[error(transparent)]
     Url(#[from] registry_cluster::ClusterError),

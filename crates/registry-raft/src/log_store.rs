@@ -180,8 +180,8 @@ impl LogStore {
         .await
     }
 
-    /// The index of the last entry in the log, if any (for start-up checks).
-    pub fn last_index(&self) -> Result<Option<u64>, RaftError> {
+    /// The index of the last entry in the log, if any.
+    fn last_index(&self) -> Result<Option<u64>, RaftError> {
         let read = || -> Result<Option<u64>, redb::Error> {
             let txn = self.shared().db.begin_read()?;
             let table = txn.open_table(LOGS)?;
@@ -240,21 +240,17 @@ impl RaftLogReader<TypeConfig> for LogStore {
                 .range(range)
                 .map(|(k, v)| (*k, v.clone()))
                 .collect();
-            let read = || -> Result<BTreeMap<u64, Vec<u8>>, redb::Error> {
-                let txn = shared.db.begin_read()?;
-                let table = txn.open_table(LOGS)?;
-                let mut out = BTreeMap::new();
-                for item in table.range::<u64>(range)? {
-                    let (key, value) = item?;
-                    out.insert(key.value(), value.value().to_vec());
-                }
-                Ok(out)
-            };
-            let mut all = read().map_err(read_logs_error)?;
-            for (index, bytes) in queued {
-                all.insert(index, bytes.to_vec());
+            let mut all: BTreeMap<u64, Entry> = BTreeMap::new();
+            let txn = shared.db.begin_read().map_err(read_logs_error)?;
+            let table = txn.open_table(LOGS).map_err(read_logs_error)?;
+            for item in table.range::<u64>(range).map_err(read_logs_error)? {
+                let (key, value) = item.map_err(read_logs_error)?;
+                all.insert(key.value(), decode(value.value())?);
             }
-            all.values().map(|b| decode(b)).collect()
+            for (index, bytes) in queued {
+                all.insert(index, decode(&bytes)?);
+            }
+            Ok(all.into_values().collect())
         })
         .await
     }

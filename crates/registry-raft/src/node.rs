@@ -88,17 +88,11 @@ struct View {
     voters: BTreeSet<NodeId>,
 }
 
+/// The outcome of a proposal, shared by every write of its batch.
+type Proposed = Result<Applied, CoordinatorError>;
+
 /// A write waiting to be proposed, and where its outcome goes.
 type Proposal = (Command, oneshot::Sender<Proposed>);
-
-/// The outcome of a proposal, shared by every write of its batch.
-#[derive(Debug, Clone)]
-enum Proposed {
-    Applied(Applied),
-    NotLeader(Option<String>),
-    Invalid(String),
-    Unavailable(String),
-}
 
 /// The most writes one log entry carries.
 const MAX_BATCH: usize = 512;
@@ -228,7 +222,6 @@ impl RaftCluster {
             proposals,
             tasks: Mutex::new(Vec::new()),
         });
-        let dir = Arc::new(Mutex::new(dir));
         let tasks = vec![
             tokio::spawn(watch_metrics(node.clone(), dir)),
             tokio::spawn(evict(node.clone())),
@@ -242,11 +235,6 @@ impl RaftCluster {
     /// This node's raft id.
     pub fn id(&self) -> NodeId {
         self.id
-    }
-
-    /// The openraft handle (for metrics and tests).
-    pub fn raft(&self) -> &Raft {
-        &self.raft
     }
 
     /// Stops the background tasks and openraft.
@@ -300,32 +288,31 @@ impl RaftCluster {
         }
     }
 
-    fn not_leader(&self) -> CoordinatorError {
-        let view = self.view();
+    /// openraft says another node leads (`leader`, when it knows): the request belongs
+    /// there.
+    fn forward_to(&self, leader: Option<BasicNode>) -> CoordinatorError {
         CoordinatorError::NotLeader {
-            leader: self.leader_url(&view).filter(|u| *u != self.url),
+            leader: leader.map(|n| n.addr).filter(|u| *u != self.url),
         }
     }
 
-    /// Maps openraft's answer to a proposal.
-    fn proposed(
-        &self,
-        result: Result<Applied, OpenRaftError<NodeId, ClientWriteError<NodeId, BasicNode>>>,
-    ) -> Proposed {
-        match result.map_err(|e| self.write_error(e)) {
-            Ok(applied) => Proposed::Applied(applied),
-            Err(CoordinatorError::NotLeader { leader }) => Proposed::NotLeader(leader),
-            Err(CoordinatorError::Invalid(message)) => Proposed::Invalid(message),
-            Err(other) => Proposed::Unavailable(other.to_string()),
+    /// The member `url` names, for a membership change on this node, which must lead.
+    fn member(&self, url: &str) -> Result<(String, NodeId), CoordinatorError> {
+        let url = normalize_url(url).map_err(|e| CoordinatorError::Invalid(e.to_string()))?;
+        if self.role() != Role::Leader {
+            let view = self.view();
+            return Err(CoordinatorError::NotLeader {
+                leader: self.leader_url(&view).filter(|u| *u != self.url),
+            });
         }
+        let id = node_id(&url);
+        Ok((url, id))
     }
 
     /// Maps openraft's answer to a write-like call.
     fn write_error(&self, e: OpenRaftError<NodeId, ClientWriteError<NodeId, BasicNode>>) -> CoordinatorError {
         match e {
-            OpenRaftError::APIError(ClientWriteError::ForwardToLeader(f)) => CoordinatorError::NotLeader {
-                leader: f.leader_node.map(|n| n.addr).filter(|u| *u != self.url),
-            },
+            OpenRaftError::APIError(ClientWriteError::ForwardToLeader(f)) => self.forward_to(f.leader_node),
             OpenRaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
                 CoordinatorError::Invalid(format!("membership change refused: {e}"))
             }
@@ -375,7 +362,7 @@ fn check_same_cluster(
         return Ok(());
     }
     Err(RaftError::data_dir(
-        data_dir.join("raft.redb"),
+        crate::data_dir::log_path(data_dir),
         format!(
             "holds the state of another cluster: its members are {stored:?}, but --server-list names {listed:?}. \
              Start this node with its own cluster's list, or give it an empty data dir (and --join) to add it to this \
@@ -412,8 +399,10 @@ async fn propose(node: Arc<RaftCluster>, mut queued: mpsc::Receiver<Proposal>) {
         };
         let node = node.clone();
         tokio::spawn(async move {
-            let result = node.raft.client_write(command).await.map(|response| response.data);
-            let outcome = node.proposed(result);
+            let outcome = match node.raft.client_write(command).await {
+                Ok(response) => Ok(response.data),
+                Err(e) => Err(node.write_error(e)),
+            };
             for waiter in waiters {
                 let _ = waiter.send(outcome.clone());
             }
@@ -425,42 +414,60 @@ async fn propose(node: Arc<RaftCluster>, mut queued: mpsc::Receiver<Proposal>) {
 /// Follows openraft's metrics into the view. When this node becomes leader it takes
 /// office: it waits until it has applied the whole committed log (a read index round),
 /// then gives every instance one TTL of grace, and only then answers as leader.
-async fn watch_metrics(node: Arc<RaftCluster>, dir: Arc<Mutex<DataDir>>) {
+async fn watch_metrics(node: Arc<RaftCluster>, mut dir: DataDir) {
     let mut metrics = node.raft.metrics();
     let mut office: Option<JoinHandle<()>> = None;
+    // openraft updates its metrics several times per write: copy the few fields the view
+    // needs, and rebuild the member maps only when the membership itself changed.
+    let mut membership_at = None;
     loop {
-        let m = metrics.borrow_and_update().clone();
-        let leads = m.state == ServerState::Leader && m.current_leader == Some(node.id);
-        let membership = m.membership_config.membership();
-        let members: BTreeMap<NodeId, String> = membership.nodes().map(|(id, n)| (*id, n.addr.clone())).collect();
-        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
-        let changed = {
+        let (term, leader, leads, applied, has_log, membership) = {
+            let m = metrics.borrow_and_update();
+            let leads = m.state == ServerState::Leader && m.current_leader == Some(node.id);
+            let membership =
+                (membership_at != Some(*m.membership_config.log_id())).then(|| m.membership_config.clone());
+            (
+                m.current_term,
+                m.current_leader,
+                leads,
+                m.last_applied.map(|l| l.index),
+                m.last_log_index.is_some(),
+                membership,
+            )
+        };
+        let (changed, in_office) = {
             let mut view = node.view.write().unwrap_or_else(PoisonError::into_inner);
-            let before = (view.term, view.leader, view.in_office, view.members.clone());
-            if view.term != m.current_term || !leads {
+            let mut changed = view.term != term || view.leader != leader;
+            if changed || !leads {
+                changed |= view.in_office;
                 view.in_office = false;
             }
-            view.term = m.current_term;
-            view.leader = m.current_leader;
-            view.applied = m.last_applied.map(|l| l.index);
-            view.members = members;
-            view.voters = voters;
-            before != (view.term, view.leader, view.in_office, view.members.clone())
+            view.term = term;
+            view.leader = leader;
+            view.applied = applied;
+            if let Some(membership) = membership {
+                membership_at = Some(*membership.log_id());
+                view.members = membership
+                    .membership()
+                    .nodes()
+                    .map(|(id, n)| (*id, n.addr.clone()))
+                    .collect();
+                view.voters = membership.membership().voter_ids().collect();
+                changed = true;
+            }
+            (changed, view.in_office)
         };
         if changed {
             node.changed.send_modify(|n| *n += 1);
-            tracing::debug!(term = m.current_term, leader = ?m.current_leader, "raft view changed");
+            tracing::debug!(term, leader = ?leader, "raft view changed");
         }
-        if m.last_log_index.is_some() {
-            let mut dir = dir.lock().unwrap_or_else(PoisonError::into_inner);
-            if !dir.is_initialised() {
-                if let Err(e) = dir.mark_initialised() {
-                    tracing::error!(error = %e, "cannot record that this node holds raft state");
-                }
+        if has_log && !dir.is_initialised() {
+            if let Err(e) = dir.mark_initialised() {
+                tracing::error!(error = %e, "cannot record that this node holds raft state");
             }
         }
-        if leads && !node.view().in_office && office.as_ref().is_none_or(|t| t.is_finished()) {
-            office = Some(tokio::spawn(take_office(node.clone(), m.current_term)));
+        if leads && !in_office && office.as_ref().is_none_or(|t| t.is_finished()) {
+            office = Some(tokio::spawn(take_office(node.clone(), term)));
         }
         if metrics.changed().await.is_err() {
             return;
@@ -613,15 +620,11 @@ impl Coordinator for RaftCluster {
                 .send((command, answer))
                 .await
                 .map_err(|_| CoordinatorError::Unavailable("this node is shutting down".to_owned()))?;
-            match outcome.await {
-                Ok(Proposed::Applied(applied)) => Ok(applied),
-                Ok(Proposed::NotLeader(leader)) => Err(CoordinatorError::NotLeader { leader }),
-                Ok(Proposed::Invalid(message)) => Err(CoordinatorError::Invalid(message)),
-                Ok(Proposed::Unavailable(message)) => Err(CoordinatorError::Unavailable(message)),
-                Err(_) => Err(CoordinatorError::Unavailable(
+            outcome.await.unwrap_or_else(|_| {
+                Err(CoordinatorError::Unavailable(
                     "the write was dropped at shutdown".to_owned(),
-                )),
-            }
+                ))
+            })
         })
         .await
     }
@@ -635,9 +638,7 @@ impl Coordinator for RaftCluster {
             match self.raft.ensure_linearizable().await {
                 Ok(_) => Ok(()),
                 Err(OpenRaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
-                    Err(CoordinatorError::NotLeader {
-                        leader: f.leader_node.map(|n| n.addr).filter(|u| *u != self.url),
-                    })
+                    Err(self.forward_to(f.leader_node))
                 }
                 Err(e) => Err(CoordinatorError::Unavailable(format!(
                     "no quorum confirmed the read: {e}"
@@ -657,11 +658,7 @@ impl Coordinator for RaftCluster {
     }
 
     async fn join(&self, url: &str) -> Result<Vec<Server>, CoordinatorError> {
-        let url = normalize_url(url).map_err(|e| CoordinatorError::Invalid(e.to_string()))?;
-        let id = node_id(&url);
-        if self.role() != Role::Leader {
-            return Err(self.not_leader());
-        }
+        let (url, id) = self.member(url)?;
         tracing::info!(%url, id, "adding a member: as a learner until it has caught up, then as a voter");
         self.raft
             .add_learner(id, BasicNode { addr: url.clone() }, true)
@@ -677,11 +674,7 @@ impl Coordinator for RaftCluster {
     }
 
     async fn leave(&self, url: &str) -> Result<Vec<Server>, CoordinatorError> {
-        let url = normalize_url(url).map_err(|e| CoordinatorError::Invalid(e.to_string()))?;
-        let id = node_id(&url);
-        if self.role() != Role::Leader {
-            return Err(self.not_leader());
-        }
+        let (url, id) = self.member(url)?;
         let view = self.view();
         if !view.members.contains_key(&id) {
             return Err(CoordinatorError::Invalid(format!(

@@ -1,6 +1,6 @@
 use std::fs::File;
 use std::io::{Cursor, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -92,11 +92,6 @@ impl StateMachine {
         })
     }
 
-    /// The registry this state machine applies to.
-    pub fn registry(&self) -> &Arc<Registry> {
-        &self.inner.registry
-    }
-
     fn applied(&self) -> MutexGuard<'_, AppliedState> {
         self.inner.applied.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -141,10 +136,6 @@ fn split(bytes: &[u8]) -> Result<(SnapshotMeta<NodeId, Node>, &[u8]), String> {
         ));
     }
     Ok((head.meta, &bytes[newline + 1..]))
-}
-
-fn path_exists(path: &Path) -> bool {
-    path.try_exists().unwrap_or(false)
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
@@ -251,7 +242,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
         let path = self.inner.path.clone();
         tokio::task::spawn_blocking(move || {
-            if !path_exists(&path) {
+            if !path.try_exists().map_err(|e| snapshot_error(ErrorVerb::Read, e))? {
                 return Ok(None);
             }
             let bytes = std::fs::read(&path).map_err(|e| snapshot_error(ErrorVerb::Read, e))?;
