@@ -22,6 +22,7 @@
 //! - `clock` — the [`Clock`] trait that callers implement; the crate itself never reads it.
 #![deny(missing_docs)]
 
+mod changes;
 mod clock;
 mod command;
 mod error;
@@ -30,10 +31,11 @@ mod registry;
 mod service;
 mod snapshot;
 
+pub use changes::{ChangeLogLimits, Changed, Observer};
 pub use clock::Clock;
 pub use command::{Applied, Command, Victim};
 pub use error::Error;
 pub use instance::InstanceMeta;
-pub use registry::{Evicted, Registry};
+pub use registry::{Evicted, Registry, Synced};
 pub use service::{validate_service_name, MAX_SERVICE_NAME_LEN};
 pub use snapshot::Snapshot;

@@ -1,10 +1,12 @@
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
 use hashlink::LinkedHashMap;
+use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
+use crate::changes::{ChangeLog, ChangeLogLimits, Changed, Observer};
 use crate::command::{Applied, Command, Victim};
 use crate::error::Error;
 use crate::instance::InstanceMeta;
@@ -32,6 +34,10 @@ use crate::snapshot::{check_instance, check_service, check_version, listed_twice
 #[derive(Default)]
 pub struct Registry {
     state: RwLock<State>,
+    /// Told after every change (blocking queries); set once.
+    observer: OnceLock<Arc<dyn Observer>>,
+    /// The bounds of the change log, kept for the states a restore builds.
+    log_limits: ChangeLogLimits,
 }
 
 /// An instance the eviction sweep removed.
@@ -49,10 +55,32 @@ pub struct Evicted {
 struct State {
     services: HashMap<Arc<str>, Service>,
     version: u64,
+    /// The recent changes, for deltas.
+    log: ChangeLog,
+    /// The services changed by the write in progress, for the observer; taken before the
+    /// lock is released.
+    touched: Vec<Arc<str>>,
 }
 
-#[derive(Default)]
+/// What applying a leader's sync answer did ([`Registry::apply_sync`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synced {
+    /// The answer was applied and this registry now has the leader's checksum.
+    Applied,
+    /// The answer is older than this registry (data only flows from more to less):
+    /// nothing changed.
+    Older,
+    /// A delta that does not start at this registry's version: nothing changed; fetch a
+    /// full snapshot.
+    NotFromHere,
+    /// The answer was applied, but this registry's checksum differs from the leader's:
+    /// the two histories diverged somewhere; fetch a full snapshot.
+    Mismatch,
+}
+
 struct Service {
+    /// The service's name (the map's key).
+    name: Arc<str>,
     /// Keyed by the instance url (its identity), in registration order.
     instances: LinkedHashMap<Arc<str>, Arc<Slot>>,
     /// The registry version at this service's last change.
@@ -79,6 +107,8 @@ type ServiceView = (Arc<str>, u64, Arc<View>);
 struct View {
     slots: Vec<Arc<Slot>>,
     json: OnceLock<Bytes>,
+    /// The hash of the list's canonical JSON, for the registry checksum.
+    digest: OnceLock<u64>,
 }
 
 const EMPTY_LIST: &[u8] = b"[]";
@@ -113,21 +143,35 @@ impl Slot {
 }
 
 impl Service {
+    fn named(name: Arc<str>) -> Service {
+        Service {
+            name,
+            instances: LinkedHashMap::new(),
+            version: 0,
+            view: OnceLock::new(),
+        }
+    }
+
     fn view(&self) -> Arc<View> {
         self.view
             .get_or_init(|| {
                 Arc::new(View {
                     slots: self.instances.values().cloned().collect(),
                     json: OnceLock::new(),
+                    digest: OnceLock::new(),
                 })
             })
             .clone()
     }
 
-    /// Records a change of this service at registry version `version`.
-    fn changed(&mut self, version: u64) {
-        self.version = version;
+    /// Records a change of this service: the registry version moves up by one and this
+    /// service takes it; the change log and the observer's list get the name.
+    fn changed(&mut self, version: &mut u64, log: &mut ChangeLog, touched: &mut Vec<Arc<str>>) {
+        *version += 1;
+        self.version = *version;
         self.view = OnceLock::new();
+        log.push(*version, self.name.clone());
+        touched.push(self.name.clone());
     }
 }
 
@@ -140,6 +184,23 @@ impl View {
                 Bytes::from(out)
             })
             .clone()
+    }
+
+    /// The hash of the list's JSON (the bytes [`View::write_list`] writes), computed
+    /// without writing them.
+    fn digest(&self) -> u64 {
+        *self.digest.get_or_init(|| {
+            let mut hasher = Xxh3::new();
+            hasher.update(b"[");
+            for (i, slot) in self.slots.iter().enumerate() {
+                if i > 0 {
+                    hasher.update(b",");
+                }
+                hasher.update(slot.json.as_bytes());
+            }
+            hasher.update(b"]");
+            hasher.digest()
+        })
     }
 
     /// Writes the JSON array of the instances.
@@ -162,9 +223,15 @@ impl State {
     /// was a change.
     fn upsert(&mut self, service: &str, url: &str, json: &str, now: u64, revision: u64) -> bool {
         if !self.services.contains_key(service) {
-            self.services.insert(Arc::from(service), Service::default());
+            let name: Arc<str> = Arc::from(service);
+            self.services.insert(name.clone(), Service::named(name));
         }
-        let State { services, version } = self;
+        let State {
+            services,
+            version,
+            log,
+            touched,
+        } = self;
         let Some(svc) = services.get_mut(service) else {
             return false; // inserted just above
         };
@@ -182,8 +249,7 @@ impl State {
                     .insert(url.clone(), Slot::new(json.into(), url, now, revision));
             }
         }
-        *version += 1;
-        svc.changed(*version);
+        svc.changed(version, log, touched);
         true
     }
 }
@@ -192,7 +258,12 @@ impl State {
     /// Removes `url` from `service` (only if its revision is `revision`, when given);
     /// returns whether that was a change.
     fn remove(&mut self, service: &str, url: &str, revision: Option<u64>) -> bool {
-        let State { services, version } = self;
+        let State {
+            services,
+            version,
+            log,
+            touched,
+        } = self;
         let Some(svc) = services.get_mut(service) else {
             return false;
         };
@@ -202,8 +273,7 @@ impl State {
         if svc.instances.remove(url).is_none() {
             return false;
         }
-        *version += 1;
-        svc.changed(*version);
+        svc.changed(version, log, touched);
         true
     }
 }
@@ -256,6 +326,63 @@ impl Registry {
         Self::default()
     }
 
+    /// An empty registry whose change log (what deltas are answered from) keeps at most
+    /// what `limits` allow.
+    pub fn with_change_log(limits: ChangeLogLimits) -> Self {
+        Registry {
+            state: RwLock::new(State {
+                log: ChangeLog::new(limits),
+                ..State::default()
+            }),
+            observer: OnceLock::new(),
+            log_limits: limits,
+        }
+    }
+
+    /// Installs the observer told after every change; answers `false` (and keeps the
+    /// first) if one is installed already.
+    pub fn observe(&self, observer: Arc<dyn Observer>) -> bool {
+        self.observer.set(observer).is_ok()
+    }
+
+    /// Releases the write lock of a write, then tells the observer which services it
+    /// changed.
+    fn publish(&self, mut guard: RwLockWriteGuard<'_, State>) {
+        if guard.touched.is_empty() {
+            return;
+        }
+        let touched = std::mem::take(&mut guard.touched);
+        let version = guard.version;
+        drop(guard);
+        if let Some(observer) = self.observer.get() {
+            observer.changed(version, Changed::Services(&touched));
+        }
+    }
+
+    /// Releases the write lock of a write that replaced the state wholesale (a restore,
+    /// an adoption, a takeover): the change log starts again at the new version, and the
+    /// observer hears that anything may have changed.
+    fn publish_all(&self, mut guard: RwLockWriteGuard<'_, State>) {
+        let version = guard.version;
+        guard.log.reset(version);
+        guard.touched.clear();
+        drop(guard);
+        if let Some(observer) = self.observer.get() {
+            observer.changed(version, Changed::All);
+        }
+    }
+
+    /// A fresh state at `version` with `services`, keeping this registry's change-log
+    /// bounds.
+    fn fresh_state(&self, services: HashMap<Arc<str>, Service>, version: u64) -> State {
+        State {
+            services,
+            version,
+            log: ChangeLog::new(self.log_limits),
+            touched: Vec::new(),
+        }
+    }
+
     fn read(&self) -> RwLockReadGuard<'_, State> {
         // No code path panics while holding the lock; should one ever, the maps are still
         // consistent (every change is a single insert/remove), so recover rather than
@@ -285,7 +412,10 @@ impl Registry {
         if self.renew_known(service, &url, Some(&json), now) {
             return Ok(false);
         }
-        Ok(self.write().upsert(service, &url, &json, now, 0))
+        let mut guard = self.write();
+        let changed = guard.upsert(service, &url, &json, now, 0);
+        self.publish(guard);
+        Ok(changed)
     }
 
     /// Removes `instance` (by identity) from `service`. Answers the instance with
@@ -300,7 +430,10 @@ impl Registry {
     pub fn remove_instance(&self, service: &str, instance: &InstanceMeta) -> Result<bool, Error> {
         validate_service_name(service)?;
         instance.validate()?;
-        Ok(self.write().remove(service, &instance.url(), None))
+        let mut guard = self.write();
+        let changed = guard.remove(service, &instance.url(), None);
+        self.publish(guard);
+        Ok(changed)
     }
 
     /// Applies one command of the replicated log at position `index` (SPEC §7): a pure
@@ -312,11 +445,13 @@ impl Registry {
         let state = &mut *guard;
         let before = state.version;
         let rejected = state.apply(command, index);
-        Applied {
+        let applied = Applied {
             version: state.version,
             changes: state.version - before,
             rejected,
-        }
+        };
+        self.publish(guard);
+        applied
     }
 
     /// Every instance counts as renewed at `now`: what a raft leader does when it takes
@@ -371,7 +506,9 @@ impl Registry {
         for service in services {
             if !self.renew_known(service, &url, None, now) {
                 let json = json.get_or_insert_with(|| instance.to_json_with_status(true));
-                registered |= self.write().upsert(service, &url, json, now, 0);
+                let mut guard = self.write();
+                registered |= guard.upsert(service, &url, json, now, 0);
+                self.publish(guard);
             }
         }
         Ok(registered)
@@ -459,7 +596,12 @@ impl Registry {
         }
         let expired = |slot: &Slot| slot.renewed().saturating_add(ttl_ms) < now;
         let mut guard = self.write();
-        let State { services, version } = &mut *guard;
+        let State {
+            services,
+            version,
+            log,
+            touched,
+        } = &mut *guard;
         let mut evicted = Vec::with_capacity(candidates.len());
         for Victim { service, url, .. } in candidates {
             let Some(svc) = services.get_mut(service.as_str()) else {
@@ -472,8 +614,7 @@ impl Registry {
             let Some(slot) = svc.instances.remove(url.as_str()) else {
                 continue;
             };
-            *version += 1;
-            svc.changed(*version);
+            svc.changed(version, log, touched);
             if let Some(instance) = slot.meta() {
                 evicted.push(Evicted {
                     service,
@@ -482,6 +623,7 @@ impl Registry {
                 });
             }
         }
+        self.publish(guard);
         evicted
     }
 
@@ -500,6 +642,7 @@ impl Registry {
                 slot.renew(now);
             }
         }
+        self.publish_all(state);
         version
     }
 
@@ -512,23 +655,125 @@ impl Registry {
     /// under its own short hold of the lock; the consistent pass then finds them built,
     /// except for services changed in between.
     fn views(&self) -> (u64, Vec<ServiceView>) {
+        let (version, services, ()) = self.views_and(|_| ());
+        (version, services)
+    }
+
+    /// [`Registry::views`], plus what `also` reads of the state in the same hold of the
+    /// lock.
+    fn views_and<T>(&self, also: impl FnOnce(&State) -> T) -> (u64, Vec<ServiceView>, T) {
         let names: Vec<Arc<str>> = self.read().services.keys().cloned().collect();
         for name in &names {
             if let Some(svc) = self.read().services.get(name) {
                 svc.view();
             }
         }
-        let (version, mut services) = {
+        let (version, mut services, extra) = {
             let state = self.read();
             let services: Vec<ServiceView> = state
                 .services
                 .iter()
                 .map(|(name, svc)| (name.clone(), svc.version, svc.view()))
                 .collect();
-            (state.version, services)
+            (state.version, services, also(&state))
         };
         services.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        (version, services)
+        (version, services, extra)
+    }
+
+    /// The checksum of the registry's canonical form: its version, and per service its
+    /// name, version and instances in order (renewal times and revisions stay out of it:
+    /// they differ between nodes). Two registries with the same checksum hold the same
+    /// data at the same versions. Answers the registry version it was taken at, and the
+    /// checksum as 16 hex digits.
+    pub fn checksum(&self) -> (u64, String) {
+        let (version, services) = self.views();
+        (version, checksum_of(version, &services))
+    }
+
+    /// What a leader answers a follower's `/snapshot?since=V` (SPEC §4.5): when `since`
+    /// is not 0 and the change log reaches back to it, a *delta*: the seed's snapshot
+    /// form holding only the services changed after `since` (each with its whole current
+    /// instance list, empty when its last instance went) plus `"SINCE": since`; otherwise
+    /// the whole snapshot. Either carries `"CHECKSUM"`, the [`Registry::checksum`] of the
+    /// whole registry at the answer's version. A `since` above this registry's version
+    /// (a follower ahead of its leader) gets an empty delta at this version.
+    pub fn sync_json(&self, since: u64) -> Vec<u8> {
+        let (version, services, changed) = self.views_and(|state| {
+            if since == 0 {
+                None
+            } else if since > state.version {
+                Some(HashSet::new())
+            } else {
+                state.log.since(since)
+            }
+        });
+        let checksum = checksum_of(version, &services);
+        let mut out = match changed {
+            None => write_state_json(&services, version, false),
+            Some(changed) => {
+                let delta: Vec<ServiceView> = services
+                    .into_iter()
+                    .filter(|(name, _, _)| changed.contains(name))
+                    .collect();
+                let mut out = write_state_json(&delta, version, false);
+                out.pop();
+                out.extend_from_slice(b",\"SINCE\":");
+                write_number(&mut out, since.min(version));
+                out.push(b'}');
+                out
+            }
+        };
+        out.pop();
+        out.extend_from_slice(b",\"CHECKSUM\":\"");
+        out.extend_from_slice(checksum.as_bytes());
+        out.extend_from_slice(b"\"}");
+        out
+    }
+
+    /// Applies a leader's answer to `/snapshot?since=V` ([`Registry::sync_json`], parsed
+    /// and validated): a delta replaces the services it lists (only when it starts at
+    /// this registry's version), a whole snapshot replaces the state (only when it is
+    /// not older: data flows from more to less). Afterwards the registry's checksum is
+    /// compared with the answer's, when it carries one. Instances without a timestamp
+    /// count as renewed at `now`.
+    pub fn apply_sync(&self, answer: Snapshot, now: u64) -> Result<Synced, Error> {
+        let expected = answer.checksum.clone();
+        match answer.since {
+            None => {
+                if !self.restore_newer(answer, now)? {
+                    return Ok(Synced::Older);
+                }
+            }
+            Some(since) => {
+                let services = build_services(&answer, now)?;
+                let mut guard = self.write();
+                if guard.version != since || answer.version < since {
+                    return Ok(Synced::NotFromHere);
+                }
+                let mut old = Vec::with_capacity(services.len());
+                let State {
+                    services: ours,
+                    version,
+                    log,
+                    touched,
+                } = &mut *guard;
+                for (name, svc) in services {
+                    touched.push(name.clone());
+                    if let Some(replaced) = ours.insert(name, svc) {
+                        old.push(replaced);
+                    }
+                }
+                *version = answer.version;
+                log.reset(answer.version);
+                self.publish(guard);
+                drop(old);
+            }
+        }
+        match expected {
+            Some(expected) if self.checksum().1 != expected => Ok(Synced::Mismatch),
+            _ => Ok(Synced::Applied),
+        }
     }
 
     /// A copy of the whole state. Holds the lock only to collect one reference per
@@ -573,42 +818,71 @@ impl Registry {
 
     fn write_snapshot_json(&self, revisions: bool) -> Vec<u8> {
         let (version, services) = self.views();
-        let instances: usize = services.iter().map(|(_, _, v)| v.slots.len()).sum();
-        let text: usize = services
-            .iter()
-            .flat_map(|(_, _, v)| v.slots.iter().map(|s| s.json.len() + s.url.len()))
-            .sum();
-        let mut out = Vec::with_capacity(64 + text + instances * 80);
-        out.extend_from_slice(b"{\"REGISTRY\":{");
-        for (i, (name, _, view)) in services.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_json_str(&mut out, name);
-            out.push(b':');
-            view.write_list(&mut out);
-        }
-        out.extend_from_slice(b"},\"VERSIONS\":{");
-        for (i, (name, svc_version, _)) in services.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_json_str(&mut out, name);
-            out.push(b':');
-            write_number(&mut out, *svc_version);
-        }
-        out.extend_from_slice(b"},\"TIMESTAMPS\":");
-        write_instance_map(&mut out, &services, |slot| Some(slot.renewed()));
-        if revisions {
-            out.extend_from_slice(b",\"REVISIONS\":");
-            write_instance_map(&mut out, &services, |slot| Some(slot.revision()).filter(|r| *r != 0));
-        }
-        out.extend_from_slice(b",\"version\":");
-        write_number(&mut out, version);
-        out.push(b'}');
-        out
+        write_state_json(&services, version, revisions)
     }
+}
 
+/// The checksum of `services` (all of a registry's, sorted by name) at `version`: see
+/// [`Registry::checksum`]. A sum of per-service hashes, so a service's part is computed
+/// once per change of it (the view keeps its digest).
+fn checksum_of(version: u64, services: &[ServiceView]) -> String {
+    let mut sum = 0u64;
+    let mut buf = Vec::with_capacity(128);
+    for (name, svc_version, view) in services {
+        buf.clear();
+        buf.extend_from_slice(name.as_bytes());
+        buf.push(0);
+        buf.extend_from_slice(&svc_version.to_le_bytes());
+        buf.extend_from_slice(&view.digest().to_le_bytes());
+        sum = sum.wrapping_add(xxh3_64(&buf));
+    }
+    buf.clear();
+    buf.extend_from_slice(&version.to_le_bytes());
+    buf.extend_from_slice(&sum.to_le_bytes());
+    buf.extend_from_slice(&(services.len() as u64).to_le_bytes());
+    format!("{:016x}", xxh3_64(&buf))
+}
+
+/// The seed's snapshot document of `services` at `version` (with `REVISIONS` when
+/// asked), written from the stored instance texts.
+fn write_state_json(services: &[ServiceView], version: u64, revisions: bool) -> Vec<u8> {
+    let instances: usize = services.iter().map(|(_, _, v)| v.slots.len()).sum();
+    let text: usize = services
+        .iter()
+        .flat_map(|(_, _, v)| v.slots.iter().map(|s| s.json.len() + s.url.len()))
+        .sum();
+    let mut out = Vec::with_capacity(64 + text + instances * 80);
+    out.extend_from_slice(b"{\"REGISTRY\":{");
+    for (i, (name, _, view)) in services.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json_str(&mut out, name);
+        out.push(b':');
+        view.write_list(&mut out);
+    }
+    out.extend_from_slice(b"},\"VERSIONS\":{");
+    for (i, (name, svc_version, _)) in services.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json_str(&mut out, name);
+        out.push(b':');
+        write_number(&mut out, *svc_version);
+    }
+    out.extend_from_slice(b"},\"TIMESTAMPS\":");
+    write_instance_map(&mut out, &services, |slot| Some(slot.renewed()));
+    if revisions {
+        out.extend_from_slice(b",\"REVISIONS\":");
+        write_instance_map(&mut out, &services, |slot| Some(slot.revision()).filter(|r| *r != 0));
+    }
+    out.extend_from_slice(b",\"version\":");
+    write_number(&mut out, version);
+    out.push(b'}');
+    out
+}
+
+impl Registry {
     /// Replaces the whole state with `snapshot`, all or nothing: the new state is built
     /// and every rule of [`Snapshot::validate`] checked on the way, before the lock is
     /// taken; under the lock the two states are only swapped. The registry version becomes the snapshot's.
@@ -616,12 +890,11 @@ impl Registry {
     /// snapshot twice changes nothing.
     pub fn restore(&self, snapshot: Snapshot, now: u64) -> Result<(), Error> {
         let services = build_services(&snapshot, now)?;
-        let state = State {
-            services,
-            version: snapshot.version,
-        };
+        let state = self.fresh_state(services, snapshot.version);
         // Swap under the lock; the old state is freed after the lock is released.
-        let old = std::mem::replace(&mut *self.write(), state);
+        let mut guard = self.write();
+        let old = std::mem::replace(&mut *guard, state);
+        self.publish_all(guard);
         drop(old);
         Ok(())
     }
@@ -636,14 +909,8 @@ impl Registry {
         if snapshot.version < guard.version {
             return Ok(false);
         }
-        let old = std::mem::replace(
-            &mut *guard,
-            State {
-                services,
-                version: snapshot.version,
-            },
-        );
-        drop(guard);
+        let old = std::mem::replace(&mut *guard, self.fresh_state(services, snapshot.version));
+        self.publish_all(guard);
         drop(old);
         Ok(true)
     }
@@ -661,7 +928,7 @@ impl Registry {
         let mut replaced = Vec::new();
         {
             let mut guard = self.write();
-            let State { services, version } = &mut *guard;
+            let State { services, version, .. } = &mut *guard;
             for (name, svc) in theirs {
                 let ours = services.get(&name).map(|s| s.version);
                 if ours.is_some_and(|ours| svc.version <= ours) {
@@ -673,6 +940,9 @@ impl Registry {
                 }
             }
             *version = (*version).max(other.version);
+            if !adopted.is_empty() {
+                self.publish_all(guard);
+            }
         }
         // The replaced services are freed after the lock is released.
         drop(replaced);
@@ -690,7 +960,7 @@ fn build_services(snapshot: &Snapshot, now: u64) -> Result<HashMap<Arc<str>, Ser
     let mut json = Vec::with_capacity(256);
     for (name, instances) in &snapshot.registry {
         check_service(name)?;
-        let mut svc = Service::default();
+        let mut svc = Service::named(Arc::from(name.as_str()));
         for instance in instances {
             check_instance(name, instance)?;
             // One buffer for `name@url`, whose tail is the url.
@@ -712,12 +982,15 @@ fn build_services(snapshot: &Snapshot, now: u64) -> Result<HashMap<Arc<str>, Ser
                 return Err(listed_twice(name, instance));
             }
         }
-        services.insert(Arc::from(name.as_str()), svc);
+        services.insert(svc.name.clone(), svc);
     }
     for (name, svc_version) in &snapshot.versions {
         check_service(name)?;
         check_version(name, *svc_version, snapshot.version)?;
-        services.entry(Arc::from(name.as_str())).or_default().version = *svc_version;
+        services
+            .entry(Arc::from(name.as_str()))
+            .or_insert_with_key(|name| Service::named(name.clone()))
+            .version = *svc_version;
     }
     Ok(services)
 }

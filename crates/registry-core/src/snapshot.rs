@@ -37,6 +37,14 @@ pub struct Snapshot {
     pub revisions: HashMap<String, u64>,
     /// The registry version the snapshot was taken at.
     pub version: u64,
+    /// In a delta (`/snapshot?since=V`): `V`. The document then lists only the services
+    /// changed after `V`, and applies only to a registry at version `V`.
+    #[serde(rename = "SINCE", default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<u64>,
+    /// The checksum of the whole registry it came from ([`crate::Registry::checksum`]),
+    /// in answers to `/snapshot?since=V`.
+    #[serde(rename = "CHECKSUM", default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
 }
 
 impl Snapshot {
@@ -85,6 +93,7 @@ impl Snapshot {
             timestamps,
             revisions,
             version,
+            ..
         } = other;
         let mut taken: HashSet<String> = HashSet::new();
         let names: Vec<String> = registry.keys().chain(versions.keys()).cloned().collect();
