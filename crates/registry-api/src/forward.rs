@@ -43,6 +43,7 @@ pub(crate) async fn forward_parts(
         url: format!("{leader}{path_and_query}"),
         headers: vec![(FORWARDED_HEADER, app.cluster.my_url())],
         body,
+        timeout: None,
     };
     let answer = app.invoker.send(outgoing).await.map_err(|e| {
         ApiError::NoLeader(format!(

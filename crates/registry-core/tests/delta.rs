@@ -9,13 +9,27 @@ const TTL: u64 = 100;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Register { service: u8, host: u8, weight: u8 },
-    Unregister { service: u8, host: u8 },
-    Renew { service: u8, host: u8 },
+    Register {
+        service: u8,
+        host: u8,
+        weight: u8,
+    },
+    Unregister {
+        service: u8,
+        host: u8,
+    },
+    Renew {
+        service: u8,
+        host: u8,
+    },
     /// Time passes by this much, then the leader evicts what expired.
-    Evict { advance: u8 },
+    Evict {
+        advance: u8,
+    },
     /// The follower syncs: a delta from its version, or (`full`) the whole snapshot.
-    Sync { full: bool },
+    Sync {
+        full: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -116,7 +130,11 @@ fn a_follower_ten_changes_behind_catches_up_with_a_delta() {
     }
     let delta = answer(&leader, follower.registry_version());
     assert_eq!(delta.since, Some(50));
-    assert_eq!(delta.registry.keys().collect::<Vec<_>>(), ["small"], "only what changed");
+    assert_eq!(
+        delta.registry.keys().collect::<Vec<_>>(),
+        ["small"],
+        "only what changed"
+    );
     assert_eq!(sync(&leader, &follower, false, 2), (true, Synced::Applied));
     assert_same(&leader, &follower);
 }

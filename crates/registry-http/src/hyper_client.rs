@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use http::header::CONTENT_TYPE;
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use http::{Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -100,7 +100,7 @@ impl HttpInvoker for HyperInvoker {
             .body(Full::new(request.body.clone()))
             .map_err(|e| err(ErrorKind::InvalidUrl).with_source(e))?;
 
-        let head_deadline = self.config.connect_timeout + self.config.read_timeout;
+        let head_deadline = self.config.connect_timeout + request.timeout.unwrap_or(self.config.read_timeout);
         let response = match tokio::time::timeout(head_deadline, self.client.request(outgoing)).await {
             Err(_) => return Err(err(ErrorKind::Timeout)),
             Ok(Err(e)) if e.is_connect() => return Err(err(ErrorKind::Connect).with_source(e)),
@@ -113,6 +113,10 @@ impl HttpInvoker for HyperInvoker {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let gzip = response
+            .headers()
+            .get(CONTENT_ENCODING)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
 
         let max = self.config.max_response_bytes;
         let mut body = response.into_body();
@@ -141,10 +145,36 @@ impl HttpInvoker for HyperInvoker {
             }
         }
         let body = first.unwrap_or_else(|| rest.freeze());
+        let wire_len = body.len();
+        let body = if gzip {
+            gunzip(&body, max).map_err(|e| match e.kind() {
+                std::io::ErrorKind::FileTooLarge => err(ErrorKind::TooLarge).with_source(e),
+                _ => err(ErrorKind::Decode).with_source(e),
+            })?
+        } else {
+            body
+        };
         Ok(HttpResponse {
             status,
             content_type,
             body,
+            wire_len,
         })
     }
+}
+
+/// Decompresses a gzip body, refusing to inflate it past `max` bytes.
+fn gunzip(body: &[u8], max: usize) -> std::io::Result<Bytes> {
+    use std::io::Read;
+    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(max));
+    let read = flate2::read::GzDecoder::new(body)
+        .take(max as u64 + 1)
+        .read_to_end(&mut out)?;
+    if read > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("the gzip body inflates past {max} bytes"),
+        ));
+    }
+    Ok(Bytes::from(out))
 }

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::Method;
@@ -17,6 +19,9 @@ pub struct HttpRequest {
     pub headers: Vec<(&'static str, String)>,
     /// The body; empty for none. A non-empty body is sent as `application/json`.
     pub body: Bytes,
+    /// How long the server may take to start answering, when not the client's default
+    /// (a long poll waits on the server on purpose).
+    pub timeout: Option<Duration>,
 }
 
 impl HttpRequest {
@@ -27,6 +32,7 @@ impl HttpRequest {
             url: with_query(url, params),
             headers: Vec::new(),
             body: Bytes::new(),
+            timeout: None,
         }
     }
 
@@ -37,6 +43,7 @@ impl HttpRequest {
             url: with_query(url, params),
             headers: Vec::new(),
             body: json.into(),
+            timeout: None,
         }
     }
 }
@@ -48,8 +55,10 @@ pub struct HttpResponse {
     pub status: u16,
     /// The `Content-Type` header, if any.
     pub content_type: Option<String>,
-    /// The whole body.
+    /// The whole body (decompressed, when the server sent it gzip-encoded).
     pub body: Bytes,
+    /// How many body bytes came over the wire (less than `body.len()` when compressed).
+    pub wire_len: usize,
 }
 
 impl HttpResponse {

@@ -19,7 +19,9 @@
 mod error;
 mod hyper_client;
 mod invoker;
+mod token;
 
 pub use error::{ErrorKind, HttpInvokeError};
 pub use hyper_client::{HyperInvoker, HyperInvokerConfig};
 pub use invoker::{get_json, post_json, HttpInvoker, HttpRequest, HttpResponse};
+pub use token::{Token, WithToken};

@@ -71,6 +71,7 @@ impl Peer {
             url: format!("{}/raft/{name}", self.url),
             headers: vec![("content-type", "application/octet-stream".to_owned())],
             body,
+            timeout: None,
         };
         let answer = match tokio::time::timeout(deadline, self.invoker.send(request)).await {
             Err(_) => {

@@ -116,6 +116,7 @@ impl Client {
             url: url.to_owned(),
             headers: Vec::new(),
             body: body.to_owned().into(),
+            timeout: None,
         };
         self.http.send(request).await
     }
@@ -248,6 +249,7 @@ impl Client {
             url: url.to_owned(),
             headers: vec![(header, "test".to_owned())],
             body: body.to_owned().into(),
+            timeout: None,
         };
         self.http
             .send(request)
