@@ -8,7 +8,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use clap::Parser;
+use registry_api::Auth;
 use registry_cluster::{normalize_url, ElectionKind};
+use registry_core::ChangeLogLimits;
+use registry_http::Token;
 
 /// The settings of one node, validated.
 #[derive(Debug, Clone)]
@@ -47,6 +50,16 @@ pub struct Config {
     pub raft_election: Duration,
     /// Raft: log entries between snapshots.
     pub raft_snapshot_every: u64,
+    /// The longest a blocking query waits.
+    pub max_wait: Duration,
+    /// The most operations one `/batch` may hold.
+    pub max_batch: usize,
+    /// Snapshot mode: how long a follower's long poll waits on the leader.
+    pub sync_wait: Duration,
+    /// What the change log (deltas for followers) keeps.
+    pub change_log: ChangeLogLimits,
+    /// Who may call what.
+    pub auth: Auth,
 }
 
 /// How the nodes of a cluster keep one registry.
@@ -90,6 +103,11 @@ impl Default for Config {
             raft_heartbeat: Duration::from_millis(250),
             raft_election: Duration::from_secs(1),
             raft_snapshot_every: 20_000,
+            max_wait: Duration::from_secs(300),
+            max_batch: 1000,
+            sync_wait: Duration::from_secs(30),
+            change_log: ChangeLogLimits::default(),
+            auth: Auth::default(),
         }
     }
 }
@@ -101,6 +119,8 @@ impl Config {
             max_body: self.max_body,
             body_timeout: self.body_timeout,
             max_connections: self.max_connections,
+            max_wait: self.max_wait,
+            max_batch: self.max_batch,
         }
     }
 
@@ -184,6 +204,52 @@ pub struct Cli {
     /// Raft: log entries between snapshots (older entries are then purged).
     #[arg(long, env = "MAREGISTRY_RAFT_SNAPSHOT_EVERY", default_value_t = 20_000)]
     pub raft_snapshot_every: u64,
+    /// The longest a blocking query (since=V&wait=D) waits; longer waits are cut to it.
+    #[arg(long, env = "MAREGISTRY_MAX_WAIT", default_value = "5m", value_parser = parse_duration)]
+    pub max_wait: Duration,
+    /// The most operations one POST /batch may hold.
+    #[arg(long, env = "MAREGISTRY_MAX_BATCH", default_value_t = 1000)]
+    pub max_batch: usize,
+    /// Snapshot mode: how long a follower's long poll of the leader waits for a change.
+    #[arg(long, env = "MAREGISTRY_SYNC_WAIT", default_value = "30s", value_parser = parse_duration)]
+    pub sync_wait: Duration,
+    /// How many recent changes the node keeps for followers' deltas (older followers get
+    /// the whole snapshot).
+    #[arg(long, env = "MAREGISTRY_CHANGE_LOG_ENTRIES", default_value_t = 100_000)]
+    pub change_log_entries: usize,
+    /// How many bytes the change log may take (e.g. 16MiB).
+    #[arg(long, env = "MAREGISTRY_CHANGE_LOG_BYTES", default_value = "16MiB", value_parser = parse_size)]
+    pub change_log_bytes: usize,
+    /// A shared secret every node-to-node call carries (Authorization: Bearer) and the
+    /// node-only endpoints require. Prefer --cluster-token-file or the environment: a
+    /// command line is visible to other users of the machine.
+    #[arg(long, env = "MAREGISTRY_CLUSTER_TOKEN", hide_env_values = true)]
+    pub cluster_token: Option<String>,
+    /// A file holding the cluster token (surrounding whitespace is ignored).
+    #[arg(long, env = "MAREGISTRY_CLUSTER_TOKEN_FILE")]
+    pub cluster_token_file: Option<PathBuf>,
+    /// A token clients' writes must carry (Authorization: Bearer). Off by default: the
+    /// seed's Java clients send none.
+    #[arg(long, env = "MAREGISTRY_CLIENT_TOKEN", hide_env_values = true)]
+    pub client_token: Option<String>,
+    /// Reads need the client token too.
+    #[arg(long, env = "MAREGISTRY_CLIENT_TOKEN_READS")]
+    pub client_token_reads: bool,
+}
+
+/// A token from `--X-token` or `--X-token-file` (not both), refused when empty.
+fn token(flag: &str, value: Option<String>, file: Option<PathBuf>) -> Result<Option<Token>, String> {
+    let secret = match (value, file) {
+        (Some(_), Some(_)) => return Err(format!("give --{flag} or --{flag}-file, not both")),
+        (Some(value), None) => value,
+        (None, Some(path)) => {
+            std::fs::read_to_string(&path).map_err(|e| format!("--{flag}-file {}: {e}", path.display()))?
+        }
+        (None, None) => return Ok(None),
+    };
+    Token::new(&secret)
+        .map(Some)
+        .ok_or_else(|| format!("--{flag} is empty: give a secret, or leave the flag out"))
 }
 
 /// File descriptors kept back from client connections (peers, logs, data files, refusals):
@@ -231,6 +297,20 @@ impl Cli {
         }
         if self.max_body == 0 {
             return Err("--max-body must be greater than zero".to_owned());
+        }
+        if self.max_batch == 0 {
+            return Err("--max-batch must be greater than zero".to_owned());
+        }
+        if self.sync_wait.is_zero() {
+            return Err("--sync-wait must be greater than zero".to_owned());
+        }
+        let auth = Auth {
+            cluster: token("cluster-token", self.cluster_token, self.cluster_token_file)?,
+            client: token("client-token", self.client_token, None)?,
+            client_reads: self.client_token_reads,
+        };
+        if auth.client_reads && auth.client.is_none() {
+            return Err("--client-token-reads needs --client-token".to_owned());
         }
         let mut server_list = Vec::new();
         for url in self.server_list.iter().map(|u| u.trim()).filter(|u| !u.is_empty()) {
@@ -281,7 +361,22 @@ impl Cli {
                 return Err("--raft-snapshot-every must be greater than zero".to_owned());
             }
         }
+        if auth.client_reads && auth.cluster.is_none() && !server_list.is_empty() {
+            return Err(
+                "--client-token-reads in a cluster needs --cluster-token: the nodes read each other's /info and \
+                 /snapshot, and they present the cluster token"
+                    .to_owned(),
+            );
+        }
         let config = Config {
+            max_wait: self.max_wait,
+            max_batch: self.max_batch,
+            sync_wait: self.sync_wait,
+            change_log: ChangeLogLimits {
+                max_entries: self.change_log_entries,
+                max_bytes: self.change_log_bytes,
+            },
+            auth,
             cluster_mode,
             data_dir: self.data_dir,
             join: self.join,
@@ -408,6 +503,34 @@ mod tests {
             "1s"
         ])
         .is_err());
+    }
+
+    #[test]
+    fn tokens() {
+        let (_, config) = cli(&[]).unwrap();
+        assert!(!config.auth.any(), "open by default");
+        let (_, config) = cli(&["--cluster-token", "s3cret", "--client-token", "c"]).unwrap();
+        assert!(config.auth.cluster.as_ref().unwrap().accepts(Some(b"Bearer s3cret")));
+        assert!(!format!("{config:?}").contains("s3cret"), "never in a log");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "from-file\n").unwrap();
+        let (_, config) = cli(&["--cluster-token-file", file.to_str().unwrap()]).unwrap();
+        assert!(config.auth.cluster.unwrap().accepts(Some(b"Bearer from-file")));
+        let both = cli(&["--cluster-token", "a", "--cluster-token-file", file.to_str().unwrap()]);
+        assert!(both.unwrap_err().contains("not both"));
+        assert!(cli(&["--cluster-token", " "]).unwrap_err().contains("empty"));
+        assert!(cli(&["--cluster-token-file", "/nonexistent/token"]).is_err());
+        assert!(cli(&["--client-token-reads"]).is_err());
+        assert!(cli(&[
+            "--client-token",
+            "c",
+            "--client-token-reads",
+            "--server-list",
+            "http://a:1"
+        ])
+        .is_err());
+        assert!(cli(&["--max-batch", "0"]).is_err());
     }
 
     #[test]

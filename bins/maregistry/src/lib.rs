@@ -18,7 +18,7 @@ use registry_cluster::{
     normalize_url, run_evictor, Cluster, Coordinator, MonotonicClock, ServerHealth, SnapshotCoordinator,
 };
 use registry_core::{Clock, Registry};
-use registry_http::{HttpInvoker, HyperInvoker, HyperInvokerConfig};
+use registry_http::{HttpInvoker, HyperInvoker, HyperInvokerConfig, WithToken};
 use registry_raft::{RaftCluster, RaftSettings};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -47,10 +47,18 @@ pub async fn run_with(
         Some(url) => url.clone(),
         None => normalize_url(&format!("http://{local}"))?,
     };
-    let registry = Arc::new(Registry::new());
+    let registry = Arc::new(Registry::with_change_log(config.change_log));
     let clock: Arc<dyn Clock> = Arc::new(MonotonicClock::new());
-    let invoker: Arc<dyn HttpInvoker> =
-        Arc::new(HyperInvoker::new(HyperInvokerConfig::with_timeout(config.http_timeout)));
+    // Every call to a peer carries the cluster token, when there is one.
+    let to_peers = |invoker: Arc<dyn HttpInvoker>| -> Arc<dyn HttpInvoker> {
+        match &config.auth.cluster {
+            Some(token) => Arc::new(WithToken::new(invoker, token)),
+            None => invoker,
+        }
+    };
+    let invoker = to_peers(Arc::new(HyperInvoker::new(HyperInvokerConfig::with_timeout(
+        config.http_timeout,
+    ))));
     let (stop, stopped) = watch::channel(false);
     let signal = move || {
         let mut stopped = stopped.clone();
@@ -103,7 +111,8 @@ pub async fn run_with(
                     invoker.clone(),
                     config.cluster_interval,
                     config.http_timeout,
-                );
+                )
+                .with_sync_wait(config.sync_wait);
                 loops.push(tokio::spawn(health.run(signal())));
             }
             Arc::new(SnapshotCoordinator::new(cluster, invoker.clone()))
@@ -124,12 +133,12 @@ pub async fn run_with(
             settings.probe_timeout = config.http_timeout;
             // Raft calls carry whole snapshots: the read timeout is the install timeout,
             // and openraft cuts each call off at its own deadline.
-            let peers = raft_invoker.unwrap_or_else(|| {
+            let peers = to_peers(raft_invoker.unwrap_or_else(|| {
                 Arc::new(HyperInvoker::new(HyperInvokerConfig {
                     read_timeout: settings.install_timeout,
                     ..HyperInvokerConfig::with_timeout(config.http_timeout)
                 }))
-            });
+            }));
             tracing::info!(
                 address = %local,
                 my_url = %my_url,
@@ -151,15 +160,15 @@ pub async fn run_with(
                 "data loaded; maregistry listening"
             );
             raft = Some(node.clone());
-            relay = Arc::new(HyperInvoker::new(HyperInvokerConfig {
+            relay = to_peers(Arc::new(HyperInvoker::new(HyperInvokerConfig {
                 read_timeout: config.write_timeout + config.http_timeout,
                 ..HyperInvokerConfig::with_timeout(config.http_timeout)
-            }));
+            })));
             node
         }
     };
     let url = coordinator.my_url();
-    let app = Arc::new(App::new(coordinator, relay, clock, config.limits()));
+    let app = Arc::new(App::new(coordinator, relay, clock, config.limits()).with_auth(config.auth.clone()));
 
     let served = registry_api::serve(listener, app, shutdown).await;
     let _ = stop.send(true);

@@ -3,7 +3,9 @@ use std::time::Duration;
 
 use registry_cluster::Coordinator;
 use registry_core::{Clock, Registry};
-use registry_http::HttpInvoker;
+use registry_http::{HttpInvoker, Token};
+
+use crate::watch::Watch;
 
 /// What a client may take of a node: bounds that keep one slow or greedy client from
 /// exhausting memory, file descriptors or connections.
@@ -17,6 +19,10 @@ pub struct Limits {
     /// How many connections are served at once. A connection over the limit is still
     /// accepted, answered 503 and closed, so the listener never stalls.
     pub max_connections: usize,
+    /// The longest a blocking query (`since=V&wait=D`) waits; longer waits are cut to it.
+    pub max_wait: Duration,
+    /// The most operations one `/batch` may hold.
+    pub max_batch: usize,
 }
 
 impl Default for Limits {
@@ -25,7 +31,30 @@ impl Default for Limits {
             max_body: 64 * 1024,
             body_timeout: Duration::from_secs(10),
             max_connections: 1024,
+            max_wait: Duration::from_secs(300),
+            max_batch: 1000,
         }
+    }
+}
+
+/// Who may call what. Without tokens (the default) every endpoint is open, as the
+/// seed's clients expect.
+#[derive(Debug, Clone, Default)]
+pub struct Auth {
+    /// `--cluster-token`: required on the node-to-node endpoints (`/snapshot?since=`,
+    /// `/sl`, `/raft/...`, `/cluster/join`, `/cluster/leave`) and on forwarded requests;
+    /// accepted wherever the client token is.
+    pub cluster: Option<Token>,
+    /// `--client-token`: required on writes from clients.
+    pub client: Option<Token>,
+    /// `--client-token-reads`: the client token is required on reads too.
+    pub client_reads: bool,
+}
+
+impl Auth {
+    /// Whether any token is configured (without one, no request is checked).
+    pub fn any(&self) -> bool {
+        self.cluster.is_some() || self.client.is_some()
     }
 }
 
@@ -35,6 +64,8 @@ pub struct App {
     pub(crate) invoker: Arc<dyn HttpInvoker>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) limits: Limits,
+    pub(crate) auth: Auth,
+    pub(crate) watch: Arc<Watch>,
 }
 
 impl App {
@@ -47,12 +78,29 @@ impl App {
         clock: Arc<dyn Clock>,
         limits: Limits,
     ) -> Self {
+        let watch = Arc::new(Watch::new());
+        if !cluster.registry().observe(watch.clone()) {
+            tracing::warn!("the registry already has an observer: blocking queries will not wake on changes");
+        }
         App {
             cluster,
             invoker,
             clock,
             limits,
+            auth: Auth::default(),
+            watch,
         }
+    }
+
+    /// This API with `auth` as its access rules.
+    pub fn with_auth(mut self, auth: Auth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// The waiters of blocking queries.
+    pub fn watch(&self) -> &Arc<Watch> {
+        &self.watch
     }
 
     pub(crate) fn registry(&self) -> &Registry {

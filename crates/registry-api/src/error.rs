@@ -51,6 +51,9 @@ pub enum ApiError {
     /// A request the cluster refused as invalid.
     #[error("{0}")]
     BadRequest(String),
+    /// The request lacks the token this endpoint needs, or carries a wrong one.
+    #[error("{0}")]
+    Unauthorized(&'static str),
 }
 
 #[derive(Serialize)]
@@ -79,6 +82,7 @@ impl ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NoLeader(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -97,6 +101,12 @@ impl ApiError {
         match self {
             ApiError::MethodNotAllowed(_) => {
                 headers.insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+            }
+            ApiError::Unauthorized(_) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"maregistry\""),
+                );
             }
             // The rest of the body, or the connection, is not worth waiting for.
             ApiError::BodyTimeout(_) | ApiError::TooManyConnections(_) => {

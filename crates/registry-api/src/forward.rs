@@ -1,5 +1,5 @@
 use bytes::Bytes;
-use http::header::CONTENT_TYPE;
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -26,24 +26,36 @@ pub(crate) async fn forward(
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     let path_and_query = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let method = request.method().clone();
+    let authorization = request.headers().get(AUTHORIZATION).cloned();
     let body = read_body(request, &app.limits).await?;
-    forward_parts(app, leader, method, &path_and_query, body).await
+    forward_parts(app, leader, method, &path_and_query, authorization.as_ref(), body).await
 }
 
-/// [`forward`] of a request whose body was read already.
+/// [`forward`] of a request whose body was read already. The client's `authorization`
+/// goes along when the cluster has no token of its own (the peer invoker adds that one):
+/// the leader then checks the client token itself. A blocking query may wait on the
+/// leader up to `--max-wait`.
 pub(crate) async fn forward_parts(
     app: &App,
     leader: &str,
     method: Method,
     path_and_query: &str,
+    authorization: Option<&HeaderValue>,
     body: Bytes,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
+    let mut headers = vec![(FORWARDED_HEADER, app.cluster.my_url())];
+    if app.auth.cluster.is_none() {
+        if let Some(value) = authorization.and_then(|v| v.to_str().ok()) {
+            headers.push(("authorization", value.to_owned()));
+        }
+    }
+    let blocking = path_and_query.contains("since=");
     let outgoing = HttpRequest {
         method,
         url: format!("{leader}{path_and_query}"),
-        headers: vec![(FORWARDED_HEADER, app.cluster.my_url())],
+        headers,
         body,
-        timeout: None,
+        timeout: blocking.then(|| app.limits.max_wait + std::time::Duration::from_secs(5)),
     };
     let answer = app.invoker.send(outgoing).await.map_err(|e| {
         ApiError::NoLeader(format!(

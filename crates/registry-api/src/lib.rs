@@ -16,15 +16,18 @@
 #![deny(missing_docs)]
 
 mod app;
+mod encoding;
 mod error;
 mod forward;
 mod handlers;
 mod request;
 mod router;
 mod server;
+mod watch;
 
-pub use app::{App, Limits};
+pub use app::{App, Auth, Limits};
 pub use error::ApiError;
 pub use forward::FORWARDED_HEADER;
 pub use router::{MAX_HEADER_BYTES, MAX_URI_BYTES};
 pub use server::serve;
+pub use watch::Watch;

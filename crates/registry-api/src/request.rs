@@ -2,6 +2,7 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::str::Utf8Error;
 use std::task::Poll;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::CONTENT_LENGTH;
@@ -56,6 +57,40 @@ impl<'a> Query<'a> {
         }
     }
 
+    /// The blocking-query parameters: `since=V` (a version) and `wait=D` (`500ms`, `30s`,
+    /// `5m`, `1h`, or bare seconds; absent: `max_wait`), the wait cut to `max_wait`.
+    /// `None` without `since`: answer at once.
+    pub(crate) fn blocking(&self, max_wait: Duration) -> Result<Option<(u64, Duration)>, ApiError> {
+        if !self.0.contains("since") {
+            return Ok(None);
+        }
+        let since = match self.required("since") {
+            Ok(since) => since,
+            Err(ApiError::MissingParam(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let since: u64 = since.parse().map_err(|_| {
+            ApiError::BadRequest(format!(
+                "query parameter 'since' must be a version (a whole number ≥ 0), got {since:?}"
+            ))
+        })?;
+        let wait = match self.required("wait") {
+            Ok(wait) => parse_duration(&wait).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "query parameter 'wait' must be a duration such as 500ms, 30s, 5m or 1h, got {wait:?}"
+                ))
+            })?,
+            Err(ApiError::MissingParam(_)) => max_wait,
+            Err(e) => return Err(e),
+        };
+        Ok(Some((since, wait.min(max_wait))))
+    }
+
+    /// Whether the query has the parameter `name` (with any value).
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.0.contains(name) && self.0.split('&').any(|pair| pair.split('=').next() == Some(name))
+    }
+
     /// `service`, validated.
     pub(crate) fn service(&self) -> Result<String, ApiError> {
         let service = self.required("service")?;
@@ -75,6 +110,22 @@ impl<'a> Query<'a> {
         }
         Ok(services)
     }
+}
+
+/// `500ms`, `30s`, `5m`, `1h`, or a bare number of seconds.
+pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let ms = match unit {
+        "ms" => n,
+        "" | "s" => n.checked_mul(1000)?,
+        "m" => n.checked_mul(60_000)?,
+        "h" => n.checked_mul(3_600_000)?,
+        _ => return None,
+    };
+    Some(Duration::from_millis(ms))
 }
 
 /// One form-encoded component, decoded strictly.
@@ -142,6 +193,28 @@ mod tests {
         assert_eq!(get("service=a+b", "service").unwrap(), "a b");
         assert_eq!(get("servic%65=s", "service").unwrap(), "s", "names are decoded too");
         assert_eq!(get("service=first&service=second", "service").unwrap(), "first");
+    }
+
+    #[test]
+    fn durations_and_blocking_parameters() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("7"), Some(Duration::from_secs(7)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        for bad in ["", "s", "-1s", "1d", "1.5s", "99999999999999999999h"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+        let max = Duration::from_secs(60);
+        assert_eq!(Query("service=a").blocking(max).unwrap(), None);
+        assert_eq!(Query("since=3").blocking(max).unwrap(), Some((3, max)));
+        assert_eq!(
+            Query("since=3&wait=2s").blocking(max).unwrap(),
+            Some((3, Duration::from_secs(2)))
+        );
+        assert_eq!(Query("since=3&wait=2h").blocking(max).unwrap(), Some((3, max)));
+        assert!(Query("since=x").blocking(max).is_err());
+        assert!(Query("since=1&wait=soon").blocking(max).is_err());
     }
 
     #[test]

@@ -6,9 +6,13 @@ use http::{Method, Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
 
-use crate::app::App;
+use http::header::AUTHORIZATION;
+
+use crate::app::{App, Auth};
 use crate::error::ApiError;
+use crate::forward::is_forwarded;
 use crate::handlers::{cluster, discovery, registration, snapshot};
+use crate::request::Query;
 
 /// Every endpoint of SPEC §3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +21,7 @@ enum Route {
     Unreg,
     Renew,
     Renews,
+    Batch,
     FindAll,
     Version,
     Versions,
@@ -38,6 +43,7 @@ impl Route {
             "/unreg" => (Route::Unreg, "/unreg"),
             "/renew" => (Route::Renew, "/renew"),
             "/renews" => (Route::Renews, "/renews"),
+            "/batch" => (Route::Batch, "/batch"),
             "/findAll" => (Route::FindAll, "/findAll"),
             "/findall" => (Route::FindAll, "/findall"),
             "/version" => (Route::Version, "/version"),
@@ -55,6 +61,60 @@ impl Route {
             _ => return None,
         })
     }
+
+    /// Which token this route needs, when tokens are configured.
+    fn access<B>(self, request: &Request<B>) -> Access {
+        match self {
+            Route::Reg | Route::Unreg | Route::Renew | Route::Renews | Route::Batch => {
+                if is_forwarded(request) {
+                    Access::ForwardedWrite
+                } else {
+                    Access::ClientWrite
+                }
+            }
+            Route::SetLeader | Route::Join | Route::Leave | Route::Peer(_) => Access::Node,
+            Route::Snapshot if Query::of(request).has("since") => Access::Node,
+            _ if is_forwarded(request) => Access::Node,
+            _ => Access::ClientRead,
+        }
+    }
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// A node-to-node call: the cluster token.
+    Node,
+    /// A write a follower relayed: the cluster token, or (without one) the client token
+    /// the follower passed on.
+    ForwardedWrite,
+    /// A client's write: the client token (or the cluster token).
+    ClientWrite,
+    /// A read: open, unless `--client-token-reads`.
+    ClientRead,
+}
+
+/// Refuses a request without the token its route needs (401).
+fn check_access<B>(auth: &Auth, access: Access, request: &Request<B>) -> Result<(), ApiError> {
+    let presented = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
+    let cluster_ok = || auth.cluster.as_ref().is_some_and(|t| t.accepts(presented));
+    let client_ok = || auth.client.as_ref().is_some_and(|t| t.accepts(presented)) || cluster_ok();
+    let (needed, ok) = match access {
+        Access::Node | Access::ForwardedWrite if auth.cluster.is_some() => ("the cluster token", cluster_ok()),
+        Access::Node => return Ok(()),
+        Access::ForwardedWrite | Access::ClientWrite if auth.client.is_some() => ("the client token", client_ok()),
+        Access::ClientRead if auth.client.is_some() && auth.client_reads => ("the client token", client_ok()),
+        Access::ForwardedWrite | Access::ClientWrite | Access::ClientRead => return Ok(()),
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(ApiError::Unauthorized(match (presented.is_some(), needed) {
+        (false, "the cluster token") => "this endpoint needs the cluster token: Authorization: Bearer <token>",
+        (true, "the cluster token") => "the Authorization header does not carry the cluster token",
+        (false, _) => "this endpoint needs the client token: Authorization: Bearer <token>",
+        (true, _) => "the Authorization header does not carry the client token",
+    }))
 }
 
 /// The longest request target (path and query) accepted, in bytes; longer is a 414.
@@ -77,15 +137,22 @@ pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<
         let method = request.method().to_string();
         return Ok(ApiError::MethodNotAllowed(method).into_response(path));
     }
+    if app.auth.any() {
+        if let Err(e) = check_access(&app.auth, route.access(&request), &request) {
+            tracing::debug!(path, "request refused: no valid token");
+            return Ok(e.into_response(path));
+        }
+    }
     let answer = match route {
         Route::Reg => registration::reg(&app, request).await,
         Route::Unreg => registration::unreg(&app, request).await,
         Route::Renew => registration::renew(&app, request).await,
         Route::Renews => registration::renews(&app, request).await,
+        Route::Batch => Box::pin(registration::batch(&app, request)).await,
         Route::FindAll => discovery::find_all(&app, request).await,
         Route::Version => discovery::version(&app, request).await,
         Route::Versions => discovery::versions(&app, request).await,
-        Route::Snapshot => Ok(snapshot::snapshot(&app)),
+        Route::Snapshot => Box::pin(snapshot::snapshot(&app, request)).await,
         Route::Info => Ok(cluster::info(&app)),
         Route::Cluster => Ok(cluster::servers(&app)),
         Route::Leader => Ok(cluster::leader(&app)),

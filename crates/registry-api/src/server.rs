@@ -87,6 +87,8 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
     }
     drop(listener);
     tracing::info!("shutting down: no new connections, finishing requests in flight");
+    // Waiting blocking queries answer what they hold now.
+    app.watch.close();
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
         tracing::warn!("requests still in flight after {DRAIN_TIMEOUT:?}; closing them");
     }

@@ -1,6 +1,6 @@
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use registry_core::{Clock, Registry, Snapshot};
+use registry_core::{Clock, Registry, Snapshot, Synced};
 
 use crate::election::Election;
 use crate::error::ClusterError;
@@ -21,11 +21,11 @@ pub enum Role {
     NoLeader,
 }
 
-/// What [`Cluster::restore_from`] did.
+/// What [`Cluster::apply_from`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Restored {
-    /// The snapshot replaced the registry.
-    Yes,
+    /// The answer was applied, with this outcome.
+    Yes(Synced),
     /// This node no longer follows that leader; nothing was applied.
     NotFollowing,
     /// The snapshot is older than the registry; nothing was applied.
@@ -317,11 +317,10 @@ impl Cluster {
         Some(self.describe(&state, self.me))
     }
 
-    /// Replaces the registry with `snapshot` if this node still follows `leader_url` and
-    /// the snapshot is not older than the registry (data only flows from more to less);
-    /// holding the cluster state meanwhile keeps a concurrent takeover from being
-    /// overwritten.
-    pub(crate) fn restore_from(&self, leader_url: &str, snapshot: Snapshot) -> Result<Restored, registry_core::Error> {
+    /// Applies a leader's answer to `/snapshot?since=` (a delta or a whole snapshot,
+    /// [`Registry::apply_sync`]) if this node still follows `leader_url`; holding the
+    /// cluster state meanwhile keeps a concurrent takeover from being overwritten.
+    pub(crate) fn apply_from(&self, leader_url: &str, answer: Snapshot) -> Result<Restored, registry_core::Error> {
         let state = self.read();
         let follows = state
             .leader
@@ -329,11 +328,10 @@ impl Cluster {
         if !follows {
             return Ok(Restored::NotFollowing);
         }
-        if self.registry.restore_newer(snapshot, self.clock.now_ms())? {
-            Ok(Restored::Yes)
-        } else {
-            Ok(Restored::Older)
-        }
+        Ok(match self.registry.apply_sync(answer, self.clock.now_ms())? {
+            Synced::Older => Restored::Older,
+            synced => Restored::Yes(synced),
+        })
     }
 
     fn step_down(&self, state: &mut State, leader: Option<usize>) {
@@ -569,14 +567,17 @@ mod tests {
         let (b, rb) = cluster(B, &[A, B], Arc::new(HashElection));
         rb.restore(full_snapshot(300), 0).unwrap();
         assert_eq!(b.update(&[seen(A, true, 1)]), Role::Follower { leader: A.to_owned() });
-        assert_eq!(b.restore_from(A, Snapshot::default()).unwrap(), Restored::Older);
+        assert_eq!(b.apply_from(A, Snapshot::default()).unwrap(), Restored::Older);
         assert_eq!(rb.find_all("svc").len(), 300);
         assert_eq!(rb.registry_version(), 300);
         assert_eq!(
-            b.restore_from("http://127.0.0.1:9", full_snapshot(301)).unwrap(),
+            b.apply_from("http://127.0.0.1:9", full_snapshot(301)).unwrap(),
             Restored::NotFollowing
         );
-        assert_eq!(b.restore_from(A, full_snapshot(301)).unwrap(), Restored::Yes);
+        assert_eq!(
+            b.apply_from(A, full_snapshot(301)).unwrap(),
+            Restored::Yes(Synced::Applied)
+        );
         assert_eq!(rb.registry_version(), 301);
     }
 }

@@ -11,16 +11,25 @@ use crate::server::Server;
 use crate::sync::{SyncOutcome, SyncState};
 use crate::takeover::take_office;
 
-/// The cluster loop (SPEC §4.2), every `interval`: probe every other server's `/info`
-/// concurrently, elect if this node does not see exactly one leader, and as a follower
-/// copy the leader's snapshot when it changed.
+/// The cluster loops (SPEC §4.2). Every `interval`: probe every other server's `/info`
+/// concurrently and elect if this node does not see exactly one leader. Beside it, as a
+/// follower, a sync loop long-polls the leader (`/snapshot?since=V&wait=…`), so that a
+/// change reaches the follower as soon as the leader has it, as a delta.
 pub struct ServerHealth {
     cluster: Arc<Cluster>,
     invoker: Arc<dyn HttpInvoker>,
     interval: Duration,
     probe_timeout: Duration,
+    sync_wait: Duration,
     sync: SyncState,
 }
+
+/// How long a follower's long poll waits on the leader by default; the poll is dropped
+/// earlier when the leader changes.
+pub const DEFAULT_SYNC_WAIT: Duration = Duration::from_secs(30);
+
+/// How often a follower waiting on a long poll checks that it still follows that leader.
+const ROLE_CHECK: Duration = Duration::from_millis(100);
 
 impl ServerHealth {
     /// A loop over `cluster` that talks to peers through `invoker`; each probe is cut off
@@ -36,32 +45,58 @@ impl ServerHealth {
             invoker,
             interval,
             probe_timeout,
+            sync_wait: DEFAULT_SYNC_WAIT,
             sync: SyncState::default(),
         }
     }
 
-    /// Runs rounds until `shutdown` completes; a round in progress is abandoned at its
-    /// next await point. The first round starts at once, so a starting node probes
-    /// before it elects.
-    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+    /// This loop with followers' long polls waiting at most `wait` on the leader.
+    pub fn with_sync_wait(mut self, wait: Duration) -> Self {
+        self.sync_wait = wait;
+        self
+    }
+
+    /// Runs probe rounds and the sync loop until `shutdown` completes; work in progress
+    /// is abandoned at its next await point. The first round starts at once, so a
+    /// starting node probes before it elects.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let mut ticker = tokio::time::interval(self.interval);
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => break,
-                _ = ticker.tick() => {}
+        let ServerHealth {
+            cluster,
+            invoker,
+            interval,
+            probe_timeout,
+            sync_wait,
+            sync,
+        } = self;
+        let mut prober = ServerHealth {
+            cluster: cluster.clone(),
+            invoker: invoker.clone(),
+            interval,
+            probe_timeout,
+            sync_wait,
+            sync: SyncState::default(),
+        };
+        let probing = async {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                prober.probe_round().await;
             }
-            tokio::select! {
-                _ = &mut shutdown => break,
-                _ = self.round() => {}
-            }
+        };
+        let following = follow(cluster, invoker, interval, sync_wait, sync);
+        tokio::select! {
+            _ = &mut shutdown => {}
+            _ = probing => {}
+            _ = following => {}
         }
         tracing::debug!("cluster health loop stopped");
     }
 
-    /// One round: probe, elect, sync. Answers the role it ended in.
-    pub async fn round(&mut self) -> Role {
+    /// One round: probe and elect (taking office when elected). Answers the role it
+    /// ended in. Syncing is the follower loop's work ([`ServerHealth::run`]).
+    pub async fn probe_round(&mut self) -> Role {
         let probes = self.probe_all().await;
         let mut role = self.cluster.update(&probes);
         if self.cluster.is_candidate() {
@@ -69,32 +104,6 @@ impl ServerHealth {
                 tracing::error!(error = %e, "elected, but the data of a server with a higher registry version could not be adopted: not taking office (writes are refused) until it can");
             }
             role = self.cluster.role();
-        }
-        match &role {
-            Role::Follower { leader } => {
-                let Some(leader_server) = self.cluster.leader().filter(|l| l.url == *leader) else {
-                    return role;
-                };
-                match self
-                    .sync
-                    .sync(&self.cluster, self.invoker.as_ref(), &leader_server)
-                    .await
-                {
-                    Ok(SyncOutcome::Restored { version }) => {
-                        tracing::info!(leader = %leader, version, "synced the leader's snapshot")
-                    }
-                    Ok(SyncOutcome::UpToDate) => {}
-                    Ok(SyncOutcome::LeaderBehind { leader: theirs, local }) => tracing::info!(
-                        leader = %leader,
-                        leader_version = theirs,
-                        local_version = local,
-                        "the leader holds a lower registry version than this node: not copying it until it has adopted this node's data"
-                    ),
-                    Ok(SyncOutcome::Abandoned) => tracing::debug!("role changed during sync; snapshot dropped"),
-                    Err(e) => tracing::error!(leader = %leader, error = %e, "sync failed; keeping local data"),
-                }
-            }
-            Role::Leader | Role::NoLeader => self.sync.reset(),
         }
         role
     }
@@ -128,5 +137,82 @@ impl ServerHealth {
             }
         }
         results
+    }
+}
+
+/// The sync loop of a follower: long-polls the leader it follows, one poll after the
+/// other; a poll is dropped when this node stops following that leader. When it does
+/// not follow, or a poll fails, it waits `interval` before looking again.
+async fn follow(
+    cluster: Arc<Cluster>,
+    invoker: Arc<dyn HttpInvoker>,
+    interval: Duration,
+    wait: Duration,
+    mut sync: SyncState,
+) {
+    loop {
+        let Role::Follower { leader } = cluster.role() else {
+            sync.reset();
+            tokio::time::sleep(interval.min(ROLE_CHECK * 5)).await;
+            continue;
+        };
+        let still_following = async {
+            loop {
+                tokio::time::sleep(ROLE_CHECK).await;
+                if !matches!(cluster.role(), Role::Follower { leader: ref l } if *l == leader) {
+                    break;
+                }
+            }
+        };
+        let polled = tokio::select! {
+            polled = sync_once(&cluster, invoker.as_ref(), &mut sync, &leader, wait) => polled,
+            _ = still_following => continue,
+        };
+        if !polled {
+            tokio::time::sleep(interval).await;
+        }
+    }
+}
+
+/// One sync from `leader`, logged. Answers whether the next poll may start at once
+/// (`false`: it failed, or the leader is behind this node).
+async fn sync_once(
+    cluster: &Arc<Cluster>,
+    invoker: &dyn HttpInvoker,
+    sync: &mut SyncState,
+    leader: &str,
+    wait: Duration,
+) -> bool {
+    let Some(leader_server) = cluster.leader().filter(|l| l.url == *leader) else {
+        return false;
+    };
+    match sync.sync(cluster, invoker, &leader_server, wait).await {
+        Ok(SyncOutcome::Restored { version }) => {
+            tracing::info!(leader = %leader, version, "synced the leader's whole snapshot");
+            true
+        }
+        Ok(SyncOutcome::Delta { version, services }) => {
+            tracing::debug!(leader = %leader, version, services, "applied the leader's delta");
+            true
+        }
+        Ok(SyncOutcome::UpToDate) => true,
+        Ok(SyncOutcome::Unchanged) => false,
+        Ok(SyncOutcome::LeaderBehind { leader: theirs, local }) => {
+            tracing::info!(
+                leader = %leader,
+                leader_version = theirs,
+                local_version = local,
+                "the leader holds a lower registry version than this node: not copying it until it has adopted this node's data"
+            );
+            false
+        }
+        Ok(SyncOutcome::Abandoned) => {
+            tracing::debug!("role changed during sync; answer dropped");
+            true
+        }
+        Err(e) => {
+            tracing::error!(leader = %leader, error = %e, "sync failed; keeping local data");
+            false
+        }
     }
 }

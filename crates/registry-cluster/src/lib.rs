@@ -43,6 +43,6 @@ pub use coordinator::{Coordinator, CoordinatorError, SnapshotCoordinator};
 pub use election::{java_hash_code, Election, ElectionKind, HashElection, QuorumElection};
 pub use error::ClusterError;
 pub use eviction::run_evictor;
-pub use health::ServerHealth;
+pub use health::{ServerHealth, DEFAULT_SYNC_WAIT};
 pub use server::{normalize_url, Server};
 pub use takeover::take_office;

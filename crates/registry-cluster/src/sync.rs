@@ -1,6 +1,7 @@
 use std::sync::Arc;
+use std::time::Duration;
 
-use registry_core::Snapshot;
+use registry_core::{Snapshot, Synced};
 use registry_http::{ErrorKind, HttpInvokeError, HttpInvoker, HttpRequest};
 
 use crate::cluster::{Cluster, Restored};
@@ -10,9 +11,19 @@ use crate::server::Server;
 /// What one sync attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum SyncOutcome {
-    /// The follower already held the leader's version.
+    /// Nothing changed on the leader during the wait.
     UpToDate,
-    /// The leader's snapshot replaced the local data.
+    /// The leader answered at once with a whole snapshot at this node's version: a
+    /// leader that does not long-poll (an older node). The next poll waits a round.
+    Unchanged,
+    /// The leader's changes since this follower's version were applied.
+    Delta {
+        /// The version reached.
+        version: u64,
+        /// How many services the delta replaced.
+        services: usize,
+    },
+    /// The leader's whole snapshot replaced the local data.
     Restored {
         /// The version adopted.
         version: u64,
@@ -25,27 +36,32 @@ pub(crate) enum SyncOutcome {
         /// This node's version.
         local: u64,
     },
-    /// The role changed while the snapshot was in flight; nothing was applied.
+    /// The role changed while the answer was in flight; nothing was applied.
     Abandoned,
 }
 
-/// Tracks which leader a follower last copied, so that a change of leader forces a
-/// fetch even when the version numbers happen to match.
+/// Tracks which leader a follower last copied, so that a change of leader forces a whole
+/// snapshot even when the version numbers happen to match.
 #[derive(Debug, Default)]
 pub(crate) struct SyncState {
     last_leader: Option<String>,
 }
 
 impl SyncState {
-    /// Brings the local registry to `leader`'s state (SPEC §4.5): fetch `/snapshot` when
-    /// the leader's version is above the local one, or equal and the leader changed;
-    /// validate, then restore all at once. A leader behind this node is not copied. On
-    /// any failure the local data is kept.
+    /// Brings the local registry to `leader`'s state (SPEC §4.5) with one long poll:
+    /// `GET /snapshot?since=V&wait=D` (gzip accepted), which the leader answers once it
+    /// holds a version above `V` (this node's), or when `wait` runs out. The answer is a
+    /// delta when the leader's change log reaches back to `V`, else the whole snapshot;
+    /// either is applied and this registry's checksum compared with the leader's. A delta
+    /// that does not fit, or a checksum that differs, is followed at once by a whole
+    /// snapshot (`since=0`). After a change of leader the first fetch is whole. A leader
+    /// behind this node is not copied. On any failure the local data is kept.
     pub(crate) async fn sync(
         &mut self,
         cluster: &Arc<Cluster>,
         invoker: &dyn HttpInvoker,
         leader: &Server,
+        wait: Duration,
     ) -> Result<SyncOutcome, ClusterError> {
         let local = cluster.registry().registry_version();
         if leader.version < local {
@@ -55,30 +71,85 @@ impl SyncState {
             });
         }
         let same_leader = self.last_leader.as_deref() == Some(leader.url.as_str());
-        if same_leader && leader.version == local {
-            return Ok(SyncOutcome::UpToDate);
+        let since = if same_leader { local } else { 0 };
+        let answer = fetch_since(invoker, &leader.url, since, wait).await?;
+        let outcome = self.apply(cluster, leader, answer, local).await?;
+        let Some(why) = outcome.1 else {
+            return Ok(outcome.0);
+        };
+        tracing::warn!(leader = %leader.url, why, "the leader's delta did not fit: fetching its whole snapshot");
+        let answer = fetch_since(invoker, &leader.url, 0, Duration::ZERO).await?;
+        let (outcome, again) = self.apply(cluster, leader, answer, local).await?;
+        if let Some(why) = again {
+            tracing::error!(leader = %leader.url, why, "the whole snapshot did not fit either; retrying next round");
         }
-        let snapshot = fetch_snapshot(invoker, &leader.url).await?;
-        if same_leader && !snapshot.should_sync(local) {
-            return Ok(SyncOutcome::UpToDate);
+        Ok(outcome)
+    }
+
+    /// Applies one answer; the second value says why a whole snapshot is needed now.
+    async fn apply(
+        &mut self,
+        cluster: &Arc<Cluster>,
+        leader: &Server,
+        answer: Snapshot,
+        local: u64,
+    ) -> Result<(SyncOutcome, Option<&'static str>), ClusterError> {
+        let (version, delta) = (answer.version, answer.since.is_some());
+        let services = answer.registry.len().max(answer.versions.len());
+        if version < local {
+            return Ok((SyncOutcome::LeaderBehind { leader: version, local }, None));
         }
-        let version = snapshot.version;
+        let same_leader = self.last_leader.as_deref() == Some(leader.url.as_str());
+        if !delta && same_leader && version == local {
+            let same = match &answer.checksum {
+                Some(theirs) => *theirs == cluster.registry().checksum().1,
+                None => true,
+            };
+            if same {
+                return Ok((SyncOutcome::Unchanged, None));
+            }
+        }
         // Restoring a large snapshot is CPU work: keep it off the async workers.
         let (cluster_ref, leader_url) = (cluster.clone(), leader.url.clone());
-        let restored = tokio::task::spawn_blocking(move || cluster_ref.restore_from(&leader_url, snapshot))
+        let applied = tokio::task::spawn_blocking(move || cluster_ref.apply_from(&leader_url, answer))
             .await
             .map_err(|e| ClusterError::Restore(e.to_string()))??;
-        match restored {
-            Restored::Yes => {
+        Ok(match applied {
+            Restored::NotFollowing => (SyncOutcome::Abandoned, None),
+            Restored::Older => (
+                SyncOutcome::LeaderBehind {
+                    leader: version,
+                    local: cluster.registry().registry_version(),
+                },
+                None,
+            ),
+            Restored::Yes(Synced::Applied) => {
                 self.last_leader = Some(leader.url.clone());
-                Ok(SyncOutcome::Restored { version })
+                let outcome = if !delta {
+                    SyncOutcome::Restored { version }
+                } else if version == local {
+                    SyncOutcome::UpToDate
+                } else {
+                    SyncOutcome::Delta { version, services }
+                };
+                (outcome, None)
             }
-            Restored::Older => Ok(SyncOutcome::LeaderBehind {
-                leader: version,
-                local: cluster.registry().registry_version(),
-            }),
-            Restored::NotFollowing => Ok(SyncOutcome::Abandoned),
-        }
+            Restored::Yes(Synced::NotFromHere) => (SyncOutcome::Abandoned, Some("it starts at another version")),
+            Restored::Yes(Synced::Mismatch) => {
+                self.last_leader = None;
+                (
+                    SyncOutcome::Abandoned,
+                    Some("the registries' checksums differ after applying it"),
+                )
+            }
+            Restored::Yes(Synced::Older) => (
+                SyncOutcome::LeaderBehind {
+                    leader: version,
+                    local: cluster.registry().registry_version(),
+                },
+                None,
+            ),
+        })
     }
 
     /// Forgets the last leader (this node leads, or none does).
@@ -87,19 +158,35 @@ impl SyncState {
     }
 }
 
-/// Fetches the `/snapshot` of the server at `server_url`, then parses and validates it
-/// on a blocking thread (about 0.2 s for 100k instances: not work for an async worker).
-pub(crate) async fn fetch_snapshot(invoker: &dyn HttpInvoker, server_url: &str) -> Result<Snapshot, ClusterError> {
-    let url = format!("{server_url}/snapshot");
-    let response = invoker.send(HttpRequest::get(&url, &[])).await?;
+/// `GET {server_url}/snapshot?since=…&wait=…` with gzip accepted, parsed and validated on
+/// a blocking thread (about 0.2 s for 100k instances: not work for an async worker).
+pub(crate) async fn fetch_since(
+    invoker: &dyn HttpInvoker,
+    server_url: &str,
+    since: u64,
+    wait: Duration,
+) -> Result<Snapshot, ClusterError> {
+    let url = format!("{server_url}/snapshot?since={since}&wait={}ms", wait.as_millis());
+    let mut request = HttpRequest::get(&url, &[]);
+    request.headers.push(("accept-encoding", "gzip".to_owned()));
+    // The leader holds the answer up to `wait`; the client's own timeout comes on top.
+    request.timeout = Some(wait + Duration::from_secs(5));
+    let response = invoker.send(request).await?;
     if !response.is_success() {
         return Err(ClusterError::Fetch(
             HttpInvokeError::new(ErrorKind::Status, "GET", &url).with_answer(response.status, &response.body),
         ));
     }
+    tracing::trace!(url = %url, bytes = response.body.len(), wire = response.wire_len, "sync answer");
     let body = response.body;
     tokio::task::spawn_blocking(move || Snapshot::from_json(&body))
         .await
         .map_err(|e| ClusterError::Restore(e.to_string()))?
         .map_err(ClusterError::from)
+}
+
+/// The whole snapshot of the server at `server_url`, through the protected form
+/// (`since=0`, no wait), as a node that takes office fetches it.
+pub(crate) async fn fetch_snapshot(invoker: &dyn HttpInvoker, server_url: &str) -> Result<Snapshot, ClusterError> {
+    fetch_since(invoker, server_url, 0, Duration::ZERO).await
 }

@@ -561,6 +561,16 @@ impl Registry {
         }
     }
 
+    /// [`Registry::find_all_json`] with the service's version, read together: the list
+    /// is the service's state at that version.
+    pub fn find_all_versioned(&self, service: &str) -> (u64, Bytes) {
+        let found = self.read().services.get(service).map(|s| (s.version, s.view()));
+        match found {
+            Some((version, view)) => (version, view.json()),
+            None => (0, Bytes::from_static(EMPTY_LIST)),
+        }
+    }
+
     fn view(&self, service: &str) -> Option<Arc<View>> {
         self.read().services.get(service).map(Service::view)
     }
@@ -871,10 +881,10 @@ fn write_state_json(services: &[ServiceView], version: u64, revisions: bool) -> 
         write_number(&mut out, *svc_version);
     }
     out.extend_from_slice(b"},\"TIMESTAMPS\":");
-    write_instance_map(&mut out, &services, |slot| Some(slot.renewed()));
+    write_instance_map(&mut out, services, |slot| Some(slot.renewed()));
     if revisions {
         out.extend_from_slice(b",\"REVISIONS\":");
-        write_instance_map(&mut out, &services, |slot| Some(slot.revision()).filter(|r| *r != 0));
+        write_instance_map(&mut out, services, |slot| Some(slot.revision()).filter(|r| *r != 0));
     }
     out.extend_from_slice(b",\"version\":");
     write_number(&mut out, version);

@@ -1,31 +1,42 @@
 //! `/findAll`, `/version`, `/versions`: reads, served by any node from its own copy.
+//! Each answers the version it reflects in `X-Maregistry-Version`; with `since=V` (and
+//! `wait=D`) it is a blocking query that answers once that version is above `V`.
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use registry_cluster::CoordinatorError;
 
 use crate::app::App;
+use crate::encoding::json_maybe_gzip;
 use crate::error::{json, ok_json, ApiError};
 use crate::forward::{forward, is_forwarded};
 use crate::request::Query;
 
 type Answer = Result<Response<Full<Bytes>>, ApiError>;
 
+/// The version an answer of `/findAll`, `/version` or `/versions` reflects: what to pass
+/// as `since` next.
+pub const VERSION_HEADER: HeaderName = HeaderName::from_static("x-maregistry-version");
+
 /// Reads are answered from this node's copy. With `consistent=true` the read is made
 /// linearizable first (raft: the leader confirms it still leads and this node has applied
 /// everything committed before; a follower relays the read to the leader, whose answer
-/// is answered: `Some`). The rare path is boxed so that a plain read stays small.
-async fn consistent(app: &App, request: Request<Incoming>) -> Result<Option<Response<Full<Bytes>>>, ApiError> {
+/// is answered: `Err`). Otherwise the request comes back (`Ok`). The rare path is boxed
+/// so that a plain read stays small.
+async fn consistent(
+    app: &App,
+    request: Request<Incoming>,
+) -> Result<Result<Request<Incoming>, Response<Full<Bytes>>>, ApiError> {
     if !Query::of(&request).flag("consistent")? {
-        return Ok(None);
+        return Ok(Ok(request));
     }
     Box::pin(async move {
         match app.cluster.consistent_read().await {
-            Ok(()) => Ok(None),
+            Ok(()) => Ok(Ok(request)),
             Err(CoordinatorError::NotLeader { leader: Some(leader) }) if !is_forwarded(&request) => {
-                Ok(Some(forward(app, &leader, request).await?))
+                Ok(Err(forward(app, &leader, request).await?))
             }
             Err(e) => Err(e.into()),
         }
@@ -33,36 +44,71 @@ async fn consistent(app: &App, request: Request<Incoming>) -> Result<Option<Resp
     .await
 }
 
+/// Waits, when the request is a blocking query, until `version()` is above its `since`
+/// (or the wait runs out, or the node shuts down).
+async fn block(app: &App, blocking: Option<(u64, std::time::Duration)>, services: &[&str], version: impl Fn() -> u64) {
+    if let Some((since, wait)) = blocking {
+        Box::pin(app.watch.wait(services, since, wait, version)).await;
+    }
+}
+
+fn with_version(mut response: Response<Full<Bytes>>, version: u64) -> Response<Full<Bytes>> {
+    response
+        .headers_mut()
+        .insert(VERSION_HEADER, HeaderValue::from(version));
+    response
+}
+
 /// `/findAll?service=S` → the instances in registration order, `[]` when unknown. The
 /// encoded list is kept by the registry until the service changes.
 pub(crate) async fn find_all(app: &App, request: Request<Incoming>) -> Answer {
-    let service = Query::of(&request).service()?;
-    if let Some(relayed) = consistent(app, request).await? {
-        return Ok(relayed);
-    }
-    Ok(json(StatusCode::OK, app.registry().find_all_json(&service)))
+    let query = Query::of(&request);
+    let service = query.service()?;
+    let blocking = query.blocking(app.limits.max_wait)?;
+    let request = match consistent(app, request).await? {
+        Ok(request) => request,
+        Err(relayed) => return Ok(relayed),
+    };
+    let registry = app.registry();
+    block(app, blocking, &[&service], || registry.version(&service)).await;
+    let (version, list) = registry.find_all_versioned(&service);
+    Ok(with_version(
+        json_maybe_gzip(request.headers(), StatusCode::OK, list),
+        version,
+    ))
 }
 
 /// `/version?service=S` → the service's version, `0` when unknown.
 pub(crate) async fn version(app: &App, request: Request<Incoming>) -> Answer {
-    let service = Query::of(&request).service()?;
-    if let Some(relayed) = consistent(app, request).await? {
+    let query = Query::of(&request);
+    let service = query.service()?;
+    let blocking = query.blocking(app.limits.max_wait)?;
+    if let Err(relayed) = consistent(app, request).await? {
         return Ok(relayed);
     }
-    Ok(ok_json(&app.registry().version(&service)))
+    let registry = app.registry();
+    block(app, blocking, &[&service], || registry.version(&service)).await;
+    let version = registry.version(&service);
+    Ok(with_version(ok_json(&version), version))
 }
 
-/// `/versions?services=a,b` → `{ "a": n, "b": m }`, keys in the order asked.
+/// `/versions?services=a,b` → `{ "a": n, "b": m }`, keys in the order asked; the header
+/// carries the highest of them.
 pub(crate) async fn versions(app: &App, request: Request<Incoming>) -> Answer {
-    let services = Query::of(&request).services()?;
-    if let Some(relayed) = consistent(app, request).await? {
+    let query = Query::of(&request);
+    let services = query.services()?;
+    let blocking = query.blocking(app.limits.max_wait)?;
+    if let Err(relayed) = consistent(app, request).await? {
         return Ok(relayed);
     }
     let names: Vec<&str> = services.iter().map(String::as_str).collect();
-    let versions = app.registry().versions(&names);
+    let registry = app.registry();
+    let highest = |versions: &[u64]| versions.iter().copied().max().unwrap_or(0);
+    block(app, blocking, &names, || highest(&registry.versions(&names))).await;
+    let versions = registry.versions(&names);
     let mut out = Vec::with_capacity(2 + names.len() * 32);
     out.push(b'{');
-    for (i, (name, version)) in names.iter().zip(versions).enumerate() {
+    for (i, (name, version)) in names.iter().zip(&versions).enumerate() {
         if i > 0 {
             out.push(b',');
         }
@@ -72,5 +118,5 @@ pub(crate) async fn versions(app: &App, request: Request<Incoming>) -> Answer {
         out.extend_from_slice(version.to_string().as_bytes());
     }
     out.push(b'}');
-    Ok(json(StatusCode::OK, Bytes::from(out)))
+    Ok(with_version(json(StatusCode::OK, Bytes::from(out)), highest(&versions)))
 }

@@ -1,13 +1,53 @@
-//! `/snapshot`: the whole state, for followers.
+//! `/snapshot`: the whole state, for followers; with `since=V`, what changed after `V`.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use http_body_util::Full;
+use hyper::body::Incoming;
 
 use crate::app::App;
-use crate::error::json;
+use crate::encoding::{accepts_gzip, gzip, json_maybe_gzip, GZIP_MIN_BYTES};
+use crate::error::{json, ApiError};
+use crate::request::Query;
+
+type Answer = Result<Response<Full<Bytes>>, ApiError>;
 
 /// `/snapshot` → the Snapshot (SPEC §5), written straight from the stored instances.
-pub(crate) fn snapshot(app: &App) -> Response<Full<Bytes>> {
-    json(StatusCode::OK, Bytes::from(app.registry().snapshot_json()))
+///
+/// `/snapshot?since=V&wait=D` → a follower's long poll: answered once the registry
+/// version is above `V` (at once when it is already, or `V` is 0), or when `D` runs out,
+/// with [`registry_core::Registry::sync_json`]: a delta after `V` when the change log
+/// reaches back to it, else the whole snapshot, either with the registry's checksum.
+pub(crate) async fn snapshot(app: &App, request: Request<Incoming>) -> Answer {
+    let Some((since, wait)) = Query::of(&request).blocking(app.limits.max_wait)? else {
+        let body = Bytes::from(app.registry().snapshot_json());
+        return Ok(json_maybe_gzip(request.headers(), StatusCode::OK, body));
+    };
+    let registry = app.registry();
+    if since > 0 {
+        Box::pin(app.watch.wait(&[], since, wait, || registry.registry_version())).await;
+    }
+    let gzip_asked = accepts_gzip(request.headers());
+    let registry = Arc::clone(app.cluster.registry());
+    // A whole snapshot of a large registry is CPU work (and so is compressing it): keep
+    // it off the async workers.
+    let (body, compressed) = tokio::task::spawn_blocking(move || {
+        let body = registry.sync_json(since);
+        if gzip_asked && body.len() >= GZIP_MIN_BYTES {
+            (gzip(&body), true)
+        } else {
+            (Bytes::from(body), false)
+        }
+    })
+    .await
+    .map_err(|e| ApiError::NoLeader(format!("the snapshot could not be built: {e}")))?;
+    let mut response = json(StatusCode::OK, body);
+    if compressed {
+        response
+            .headers_mut()
+            .insert(http::header::CONTENT_ENCODING, http::HeaderValue::from_static("gzip"));
+    }
+    Ok(response)
 }

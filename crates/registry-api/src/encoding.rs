@@ -1,0 +1,85 @@
+//! gzip for large answers (`/findAll`, `/snapshot`), when the request asks for it.
+
+use std::io::Write;
+
+use bytes::Bytes;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, VARY};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use http_body_util::Full;
+
+use crate::error::json;
+
+/// Answers smaller than this go uncompressed: gzip would save little and cost a header.
+pub(crate) const GZIP_MIN_BYTES: usize = 1024;
+
+/// Whether `Accept-Encoding` lists gzip (or `*`) without `q=0`.
+pub(crate) fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .is_some_and(|q| q.parse::<f32>().is_ok_and(|q| q <= 0.0))
+            });
+            !refused && (coding.eq_ignore_ascii_case("gzip") || coding == "*")
+        })
+}
+
+/// `body` gzip-compressed.
+pub(crate) fn gzip(body: &[u8]) -> Bytes {
+    let mut encoder = GzEncoder::new(Vec::with_capacity(body.len() / 4 + 64), Compression::fast());
+    // Writing into a Vec cannot fail.
+    let _ = encoder.write_all(body);
+    Bytes::from(encoder.finish().unwrap_or_default())
+}
+
+/// A JSON answer of `body`, gzip-compressed when it is large and the request (whose
+/// headers are `request`) accepts gzip; `Vary` tells caches that a large answer depends
+/// on `Accept-Encoding`. The hot path of a small `/findAll` does not even look at the
+/// request's headers.
+pub(crate) fn json_maybe_gzip(request: &HeaderMap, status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+    if body.len() < GZIP_MIN_BYTES {
+        return json(status, body);
+    }
+    let mut response = if accepts_gzip(request) {
+        let mut response = json(status, gzip(&body));
+        response
+            .headers_mut()
+            .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        response
+    } else {
+        json(status, body)
+    };
+    response
+        .headers_mut()
+        .insert(VARY, HeaderValue::from_static("accept-encoding"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(accept: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(ACCEPT_ENCODING, HeaderValue::from_str(accept).unwrap());
+        h
+    }
+
+    #[test]
+    fn gzip_is_sent_only_when_asked_for() {
+        assert!(accepts_gzip(&headers("gzip")));
+        assert!(accepts_gzip(&headers("deflate, GZIP;q=0.5")));
+        assert!(accepts_gzip(&headers("*")));
+        assert!(!accepts_gzip(&headers("gzip;q=0")));
+        assert!(!accepts_gzip(&headers("br, deflate")));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+}
