@@ -113,6 +113,7 @@ impl HttpInvoker for HyperInvoker {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let headers = response.headers().clone();
         let gzip = response
             .headers()
             .get(CONTENT_ENCODING)
@@ -159,6 +160,7 @@ impl HttpInvoker for HyperInvoker {
             content_type,
             body,
             wire_len,
+            headers,
         })
     }
 }

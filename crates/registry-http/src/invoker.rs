@@ -59,6 +59,16 @@ pub struct HttpResponse {
     pub body: Bytes,
     /// How many body bytes came over the wire (less than `body.len()` when compressed).
     pub wire_len: usize,
+    /// Every header of the answer, as sent (`Content-Encoding: gzip` stays, though `body`
+    /// is decoded).
+    pub headers: http::HeaderMap,
+}
+
+impl HttpResponse {
+    /// A header's value as text, if present and text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
 }
 
 impl HttpResponse {

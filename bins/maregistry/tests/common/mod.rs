@@ -242,6 +242,21 @@ impl Client {
 }
 
 impl Client {
+    /// A raw request with extra headers.
+    pub async fn send(&self, method: &str, url: &str, body: &str, headers: &[(&'static str, &str)]) -> HttpResponse {
+        let request = HttpRequest {
+            method: method.parse().expect("method"),
+            url: url.to_owned(),
+            headers: headers.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
+            body: body.to_owned().into(),
+            timeout: Some(Duration::from_secs(60)),
+        };
+        self.http
+            .send(request)
+            .await
+            .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+    }
+
     /// A raw request with one extra header.
     pub async fn raw_with_header(&self, method: &str, url: &str, body: &str, header: &'static str) -> HttpResponse {
         let request = HttpRequest {
@@ -256,6 +271,34 @@ impl Client {
             .await
             .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
     }
+}
+
+/// `n` in-process raft nodes that know each other (data dirs under `data`), with test
+/// timings; `configure` adjusts each node's settings.
+pub fn start_raft(data: &std::path::Path, n: usize, configure: impl Fn(Config) -> Config) -> Vec<Node> {
+    let listeners: Vec<TcpListener> = (0..n).map(|_| free_listener()).collect();
+    let urls: Vec<String> = listeners
+        .iter()
+        .map(|l| format!("http://{}", l.local_addr().unwrap()))
+        .collect();
+    listeners
+        .into_iter()
+        .enumerate()
+        .map(|(i, listener)| {
+            let config = Config {
+                cluster_mode: maregistry::ClusterMode::Raft,
+                data_dir: Some(data.join(i.to_string())),
+                server_list: urls.clone(),
+                raft_heartbeat: Duration::from_millis(200),
+                raft_election: Duration::from_secs(1),
+                write_timeout: Duration::from_secs(3),
+                http_timeout: Duration::from_secs(1),
+                ttl: Duration::from_secs(3600),
+                ..Config::default()
+            };
+            Node::start_on(listener, configure(config))
+        })
+        .collect()
 }
 
 /// How long a test waits for a cluster to settle; only a broken node takes that long.
