@@ -182,6 +182,9 @@ async fn large_answers_are_gzipped_only_when_asked() {
             .send("GET", &node.at(path), "", &[("accept-encoding", "gzip, deflate")])
             .await;
         assert_eq!(zipped.header("content-encoding"), Some("gzip"), "{path}");
+        if path.starts_with("/findAll") {
+            assert_eq!(zipped.header("vary"), Some("accept-encoding"));
+        }
         assert!(zipped.wire_len < plain.body.len() / 2, "{path}: compressed");
         let (a, b): (Value, Value) = (
             serde_json::from_slice(&plain.body).unwrap(),
@@ -189,7 +192,6 @@ async fn large_answers_are_gzipped_only_when_asked() {
         );
         if path.starts_with("/findAll") {
             assert_eq!(a, b, "the same JSON once decompressed");
-            assert_eq!(zipped.header("vary"), Some("accept-encoding"));
         } else {
             assert_eq!(a["REGISTRY"], b["REGISTRY"], "the same JSON once decompressed");
             assert_eq!(a["VERSIONS"], b["VERSIONS"]);

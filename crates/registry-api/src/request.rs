@@ -130,6 +130,10 @@ pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
 
 /// One form-encoded component, decoded strictly.
 fn decode(text: &str) -> Result<Cow<'_, str>, Utf8Error> {
+    // Nothing escaped (the usual case): the text is the value, already UTF-8.
+    if !text.as_bytes().iter().any(|b| matches!(b, b'%' | b'+')) {
+        return Ok(Cow::Borrowed(text));
+    }
     if text.contains('+') {
         let spaced = text.replace('+', " ");
         return percent_decode_str(&spaced)

@@ -3,6 +3,7 @@
 //! `wait=D`) it is a blocking query that answers once that version is above `V`.
 
 use bytes::Bytes;
+use http::header::AUTHORIZATION;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -11,7 +12,7 @@ use registry_cluster::CoordinatorError;
 use crate::app::App;
 use crate::encoding::json_maybe_gzip;
 use crate::error::{json, ok_json, ApiError};
-use crate::forward::{forward, is_forwarded};
+use crate::forward::{forward_parts, is_forwarded};
 use crate::request::Query;
 
 type Answer = Result<Response<Full<Bytes>>, ApiError>;
@@ -23,20 +24,23 @@ pub const VERSION_HEADER: HeaderName = HeaderName::from_static("x-maregistry-ver
 /// Reads are answered from this node's copy. With `consistent=true` the read is made
 /// linearizable first (raft: the leader confirms it still leads and this node has applied
 /// everything committed before; a follower relays the read to the leader, whose answer
-/// is answered: `Err`). Otherwise the request comes back (`Ok`). The rare path is boxed
-/// so that a plain read stays small.
-async fn consistent(
-    app: &App,
-    request: Request<Incoming>,
-) -> Result<Result<Request<Incoming>, Response<Full<Bytes>>>, ApiError> {
-    if !Query::of(&request).flag("consistent")? {
-        return Ok(Ok(request));
+/// is answered: `Some`). The request is only borrowed, so that a plain read moves
+/// nothing; the rare path is boxed so that a plain read's future stays small.
+async fn consistent(app: &App, request: &Request<Incoming>) -> Result<Option<Response<Full<Bytes>>>, ApiError> {
+    if !Query::of(request).flag("consistent")? {
+        return Ok(None);
     }
     Box::pin(async move {
         match app.cluster.consistent_read().await {
-            Ok(()) => Ok(Ok(request)),
-            Err(CoordinatorError::NotLeader { leader: Some(leader) }) if !is_forwarded(&request) => {
-                Ok(Err(forward(app, &leader, request).await?))
+            Ok(()) => Ok(None),
+            Err(CoordinatorError::NotLeader { leader: Some(leader) }) if !is_forwarded(request) => {
+                let path_and_query = request.uri().path_and_query().map_or("/", |p| p.as_str());
+                let authorization = request.headers().get(AUTHORIZATION);
+                // A read has no body worth relaying.
+                let method = request.method().clone();
+                Ok(Some(
+                    forward_parts(app, &leader, method, path_and_query, authorization, Bytes::new()).await?,
+                ))
             }
             Err(e) => Err(e.into()),
         }
@@ -65,10 +69,9 @@ pub(crate) async fn find_all(app: &App, request: Request<Incoming>) -> Answer {
     let query = Query::of(&request);
     let service = query.service()?;
     let blocking = query.blocking(app.limits.max_wait)?;
-    let request = match consistent(app, request).await? {
-        Ok(request) => request,
-        Err(relayed) => return Ok(relayed),
-    };
+    if let Some(relayed) = consistent(app, &request).await? {
+        return Ok(relayed);
+    }
     let registry = app.registry();
     block(app, blocking, &[&service], || registry.version(&service)).await;
     let (version, list) = registry.find_all_versioned(&service);
@@ -83,7 +86,7 @@ pub(crate) async fn version(app: &App, request: Request<Incoming>) -> Answer {
     let query = Query::of(&request);
     let service = query.service()?;
     let blocking = query.blocking(app.limits.max_wait)?;
-    if let Err(relayed) = consistent(app, request).await? {
+    if let Some(relayed) = consistent(app, &request).await? {
         return Ok(relayed);
     }
     let registry = app.registry();
@@ -98,7 +101,7 @@ pub(crate) async fn versions(app: &App, request: Request<Incoming>) -> Answer {
     let query = Query::of(&request);
     let services = query.services()?;
     let blocking = query.blocking(app.limits.max_wait)?;
-    if let Err(relayed) = consistent(app, request).await? {
+    if let Some(relayed) = consistent(app, &request).await? {
         return Ok(relayed);
     }
     let names: Vec<&str> = services.iter().map(String::as_str).collect();
