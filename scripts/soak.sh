@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Soak test (not in CI): 3 nodes, 60 s of churn through random nodes, in both cluster modes.
 # Checks zero 5xx, checksum-equal registries within 1 s of the churn stopping, and RSS flat
-# (+-10%) between the 20th and the last second. See scripts/soak.py.
+# (+-10%, 10-second means) between the 20th and the last second. See scripts/soak.py.
 #
 #   bash scripts/soak.sh            (SOAK_SECONDS=60 by default)
 set -euo pipefail

@@ -55,7 +55,8 @@ impl SyncState {
     /// either is applied and this registry's checksum compared with the leader's. A delta
     /// that does not fit, or a checksum that differs, is followed at once by a whole
     /// snapshot (`since=0`). After a change of leader the first fetch is whole. A leader
-    /// behind this node is not copied. On any failure the local data is kept.
+    /// whose answer is behind this node is not copied. On any failure the local data is
+    /// kept.
     pub(crate) async fn sync(
         &mut self,
         cluster: &Arc<Cluster>,
@@ -63,13 +64,9 @@ impl SyncState {
         leader: &Server,
         wait: Duration,
     ) -> Result<SyncOutcome, ClusterError> {
+        // The leader's own answer says whether it is behind: the version the last probe
+        // saw trails it by up to a round.
         let local = cluster.registry().registry_version();
-        if leader.version < local {
-            return Ok(SyncOutcome::LeaderBehind {
-                leader: leader.version,
-                local,
-            });
-        }
         let same_leader = self.last_leader.as_deref() == Some(leader.url.as_str());
         let since = if same_leader { local } else { 0 };
         let answer = fetch_since(invoker, &leader.url, since, wait).await?;
