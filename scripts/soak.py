@@ -100,7 +100,8 @@ def main():
             args += ["--data-dir", os.path.join(data, str(p))]
         else:
             args += ["--cluster-interval", "1s"]
-        procs.append(subprocess.Popen(args, stderr=open(os.path.join(data, f"{p}.log"), "w")))
+        env = dict(os.environ, RUST_LOG="info,registry_cluster=debug")
+        procs.append(subprocess.Popen(args, stderr=open(os.path.join(data, f"{p}.log"), "w"), env=env))
     try:
         wait_leader(ports)
         stats = {"requests": 0, "5xx": 0, "failed": 0, "other": {}}
@@ -185,7 +186,8 @@ def main():
         for p in ports:
             with open(os.path.join(data, f"{p}.log")) as f:
                 text = f.read()
-            print(f"node :{p} log: {text.count('whole snapshot')} whole-snapshot syncs, "
+            print(f"node :{p} log: {text.count('applied the leader') } deltas applied, "
+                  f"{text.count('whole snapshot')} whole-snapshot syncs, "
                   f"{text.count('did not fit')} deltas that did not fit, {text.count(' ERROR ')} errors")
         print("PASS" if ok else "FAIL")
         return 0 if ok else 1

@@ -31,6 +31,24 @@ pub const DEFAULT_SYNC_WAIT: Duration = Duration::from_secs(30);
 /// How often a follower waiting on a long poll checks that it still follows that leader.
 const ROLE_CHECK: Duration = Duration::from_millis(100);
 
+/// The least time between the starts of two polls. Under a stream of changes, what
+/// happens meanwhile comes as one delta instead of one answer per change (each answer
+/// carries every changed service whole); a lone change is not delayed at all.
+const MIN_POLL_GAP: Duration = Duration::from_millis(10);
+
+/// Pacing of large answers: after an answer of `n` bytes (decoded) the next poll starts
+/// `n / SYNC_BYTES_PER_SECOND` seconds after the last one began (at most
+/// [`MAX_POLL_GAP`]), so that a stream of changes to large services costs a follower (and
+/// the leader) about this much JSON per second, however many changes come. Small deltas,
+/// the usual case, are not slowed.
+const SYNC_BYTES_PER_SECOND: f64 = 2.0 * 1024.0 * 1024.0;
+const MAX_POLL_GAP: Duration = Duration::from_millis(200);
+
+/// The gap before the next poll, after an answer of `bytes`.
+fn poll_gap(bytes: usize) -> Duration {
+    Duration::from_secs_f64(bytes as f64 / SYNC_BYTES_PER_SECOND).clamp(MIN_POLL_GAP, MAX_POLL_GAP)
+}
+
 impl ServerHealth {
     /// A loop over `cluster` that talks to peers through `invoker`; each probe is cut off
     /// after `probe_timeout`.
@@ -150,7 +168,10 @@ async fn follow(
     wait: Duration,
     mut sync: SyncState,
 ) {
+    let mut last_poll = tokio::time::Instant::now() - MIN_POLL_GAP;
     loop {
+        tokio::time::sleep_until(last_poll + poll_gap(sync.last_answer_bytes)).await;
+        last_poll = tokio::time::Instant::now();
         let Role::Follower { leader } = cluster.role() else {
             sync.reset();
             tokio::time::sleep(interval.min(ROLE_CHECK * 5)).await;

@@ -45,6 +45,8 @@ pub(crate) enum SyncOutcome {
 #[derive(Debug, Default)]
 pub(crate) struct SyncState {
     last_leader: Option<String>,
+    /// The size of the last answer, decoded: what the next poll's pacing goes by.
+    pub(crate) last_answer_bytes: usize,
 }
 
 impl SyncState {
@@ -69,13 +71,15 @@ impl SyncState {
         let local = cluster.registry().registry_version();
         let same_leader = self.last_leader.as_deref() == Some(leader.url.as_str());
         let since = if same_leader { local } else { 0 };
-        let answer = fetch_since(invoker, &leader.url, since, wait).await?;
+        let (answer, bytes) = fetch_since(invoker, &leader.url, since, wait).await?;
+        self.last_answer_bytes = bytes;
         let outcome = self.apply(cluster, leader, answer, local).await?;
         let Some(why) = outcome.1 else {
             return Ok(outcome.0);
         };
         tracing::warn!(leader = %leader.url, why, "the leader's delta did not fit: fetching its whole snapshot");
-        let answer = fetch_since(invoker, &leader.url, 0, Duration::ZERO).await?;
+        let (answer, bytes) = fetch_since(invoker, &leader.url, 0, Duration::ZERO).await?;
+        self.last_answer_bytes += bytes;
         let (outcome, again) = self.apply(cluster, leader, answer, local).await?;
         if let Some(why) = again {
             tracing::error!(leader = %leader.url, why, "the whole snapshot did not fit either; retrying next round");
@@ -107,10 +111,14 @@ impl SyncState {
             }
         }
         // Restoring a large snapshot is CPU work: keep it off the async workers.
-        let (cluster_ref, leader_url) = (cluster.clone(), leader.url.clone());
-        let applied = tokio::task::spawn_blocking(move || cluster_ref.apply_from(&leader_url, answer))
-            .await
-            .map_err(|e| ClusterError::Restore(e.to_string()))??;
+        let applied = if delta && services <= INLINE_SERVICES {
+            cluster.apply_from(&leader.url, answer)?
+        } else {
+            let (cluster_ref, leader_url) = (cluster.clone(), leader.url.clone());
+            tokio::task::spawn_blocking(move || cluster_ref.apply_from(&leader_url, answer))
+                .await
+                .map_err(|e| ClusterError::Restore(e.to_string()))??
+        };
         Ok(match applied {
             Restored::NotFollowing => (SyncOutcome::Abandoned, None),
             Restored::Older => (
@@ -155,14 +163,15 @@ impl SyncState {
     }
 }
 
-/// `GET {server_url}/snapshot?since=…&wait=…` with gzip accepted, parsed and validated on
-/// a blocking thread (about 0.2 s for 100k instances: not work for an async worker).
+/// `GET {server_url}/snapshot?since=…&wait=…` with gzip accepted, parsed and validated
+/// (a large answer on a blocking thread: about 0.2 s for 100k instances is not work for an
+/// async worker). Answers the snapshot and its size in bytes, decoded.
 pub(crate) async fn fetch_since(
     invoker: &dyn HttpInvoker,
     server_url: &str,
     since: u64,
     wait: Duration,
-) -> Result<Snapshot, ClusterError> {
+) -> Result<(Snapshot, usize), ClusterError> {
     let url = format!("{server_url}/snapshot?since={since}&wait={}ms", wait.as_millis());
     let mut request = HttpRequest::get(&url, &[]);
     request.headers.push(("accept-encoding", "gzip".to_owned()));
@@ -176,14 +185,25 @@ pub(crate) async fn fetch_since(
     }
     tracing::trace!(url = %url, bytes = response.body.len(), wire = response.wire_len, "sync answer");
     let body = response.body;
-    tokio::task::spawn_blocking(move || Snapshot::from_json(&body))
+    let bytes = body.len();
+    if bytes <= INLINE_BYTES {
+        return Ok((Snapshot::from_json(&body)?, bytes));
+    }
+    let snapshot = tokio::task::spawn_blocking(move || Snapshot::from_json(&body))
         .await
-        .map_err(|e| ClusterError::Restore(e.to_string()))?
-        .map_err(ClusterError::from)
+        .map_err(|e| ClusterError::Restore(e.to_string()))??;
+    Ok((snapshot, bytes))
 }
+
+/// Answers up to this size (a delta, usually) are parsed and applied on the async worker;
+/// larger ones on a blocking thread.
+const INLINE_BYTES: usize = 256 * 1024;
+
+/// Deltas of up to this many services are applied on the async worker.
+const INLINE_SERVICES: usize = 64;
 
 /// The whole snapshot of the server at `server_url`, through the protected form
 /// (`since=0`, no wait), as a node that takes office fetches it.
 pub(crate) async fn fetch_snapshot(invoker: &dyn HttpInvoker, server_url: &str) -> Result<Snapshot, ClusterError> {
-    fetch_since(invoker, server_url, 0, Duration::ZERO).await
+    Ok(fetch_since(invoker, server_url, 0, Duration::ZERO).await?.0)
 }

@@ -83,6 +83,11 @@ impl ChangeLog {
         self.floor = version;
     }
 
+    /// Whether every change after `since` is in the log.
+    pub(crate) fn reaches(&self, since: u64) -> bool {
+        since >= self.floor
+    }
+
     /// The services changed after `since`, when the log reaches back that far (`None`:
     /// too old, a full snapshot is needed).
     pub(crate) fn since(&self, since: u64) -> Option<HashSet<Arc<str>>> {

@@ -741,6 +741,13 @@ impl Registry {
         out
     }
 
+    /// Whether [`Registry::sync_json`] of `since` would answer a delta (the change log
+    /// reaches back to it), as of now.
+    pub fn has_delta(&self, since: u64) -> bool {
+        let state = self.read();
+        since != 0 && (since > state.version || state.log.reaches(since))
+    }
+
     /// Applies a leader's answer to `/snapshot?since=V` ([`Registry::sync_json`], parsed
     /// and validated): a delta replaces the services it lists (only when it starts at
     /// this registry's version), a whole snapshot replaces the state (only when it is

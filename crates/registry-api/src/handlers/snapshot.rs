@@ -31,18 +31,23 @@ pub(crate) async fn snapshot(app: &App, request: Request<Incoming>) -> Answer {
     }
     let gzip_asked = accepts_gzip(request.headers());
     let registry = Arc::clone(app.cluster.registry());
-    // A whole snapshot of a large registry is CPU work (and so is compressing it): keep
-    // it off the async workers.
-    let (body, compressed) = tokio::task::spawn_blocking(move || {
+    let build = move || {
         let body = registry.sync_json(since);
         if gzip_asked && body.len() >= GZIP_MIN_BYTES {
             (gzip(&body), true)
         } else {
             (Bytes::from(body), false)
         }
-    })
-    .await
-    .map_err(|e| ApiError::NoLeader(format!("the snapshot could not be built: {e}")))?;
+    };
+    // A delta is small work, done here; a whole snapshot of a large registry is CPU work
+    // (and so is compressing it): off the async workers.
+    let (body, compressed) = if app.registry().has_delta(since) {
+        build()
+    } else {
+        tokio::task::spawn_blocking(build)
+            .await
+            .map_err(|e| ApiError::NoLeader(format!("the snapshot could not be built: {e}")))?
+    };
     let mut response = json(StatusCode::OK, body);
     if compressed {
         response
