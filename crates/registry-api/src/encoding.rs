@@ -42,13 +42,12 @@ pub(crate) fn gzip(body: &[u8]) -> Bytes {
     Bytes::from(encoder.finish().unwrap_or_default())
 }
 
-/// A JSON answer of `body`, gzip-compressed when it is large and the request (whose
-/// headers are `request`) accepts gzip. A compressed answer carries `Vary:
+/// A JSON answer of `body`, gzip-compressed when it is large and the request accepts
+/// gzip (`accepts`, asked only for a large body). A compressed answer carries `Vary:
 /// Accept-Encoding`, so that no cache hands it to a client that did not ask for it (an
-/// uncompressed one is fit for every client). A small answer does not even look at the
-/// request's headers.
-pub(crate) fn json_maybe_gzip(request: &HeaderMap, status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
-    if body.len() < GZIP_MIN_BYTES || !accepts_gzip(request) {
+/// uncompressed one is fit for every client).
+pub(crate) fn json_maybe_gzip(accepts: impl FnOnce() -> bool, status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+    if body.len() < GZIP_MIN_BYTES || !accepts() {
         return json(status, body);
     }
     let mut response = json(status, gzip(&body));

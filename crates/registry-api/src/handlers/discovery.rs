@@ -10,7 +10,7 @@ use hyper::body::Incoming;
 use registry_cluster::CoordinatorError;
 
 use crate::app::App;
-use crate::encoding::json_maybe_gzip;
+use crate::encoding::{accepts_gzip, json_maybe_gzip};
 use crate::error::{json, ok_json, ApiError};
 use crate::forward::{forward_parts, is_forwarded};
 use crate::request::Query;
@@ -73,12 +73,17 @@ pub(crate) async fn find_all(app: &App, request: Request<Incoming>) -> Answer {
         return Ok(relayed);
     }
     let registry = app.registry();
-    block(app, blocking, &[&service], || registry.version(&service)).await;
+    let Some(blocking) = blocking else {
+        let (version, list) = registry.find_all_versioned(&service);
+        let accepts = || accepts_gzip(request.headers());
+        return Ok(with_version(json_maybe_gzip(accepts, StatusCode::OK, list), version));
+    };
+    // A waiting request keeps nothing of the request: its head pins hyper's read buffer.
+    let gzip = accepts_gzip(request.headers());
+    drop(request);
+    block(app, Some(blocking), &[&service], || registry.version(&service)).await;
     let (version, list) = registry.find_all_versioned(&service);
-    Ok(with_version(
-        json_maybe_gzip(request.headers(), StatusCode::OK, list),
-        version,
-    ))
+    Ok(with_version(json_maybe_gzip(|| gzip, StatusCode::OK, list), version))
 }
 
 /// `/version?service=S` → the service's version, `0` when unknown.
@@ -89,6 +94,7 @@ pub(crate) async fn version(app: &App, request: Request<Incoming>) -> Answer {
     if let Some(relayed) = consistent(app, &request).await? {
         return Ok(relayed);
     }
+    drop(request);
     let registry = app.registry();
     block(app, blocking, &[&service], || registry.version(&service)).await;
     let version = registry.version(&service);
@@ -104,6 +110,7 @@ pub(crate) async fn versions(app: &App, request: Request<Incoming>) -> Answer {
     if let Some(relayed) = consistent(app, &request).await? {
         return Ok(relayed);
     }
+    drop(request);
     let names: Vec<&str> = services.iter().map(String::as_str).collect();
     let registry = app.registry();
     let highest = |versions: &[u64]| versions.iter().copied().max().unwrap_or(0);
