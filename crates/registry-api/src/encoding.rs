@@ -46,7 +46,11 @@ pub(crate) fn gzip(body: &[u8]) -> Bytes {
 /// gzip (`accepts`, asked only for a large body). A compressed answer carries `Vary:
 /// Accept-Encoding`, so that no cache hands it to a client that did not ask for it (an
 /// uncompressed one is fit for every client).
-pub(crate) fn json_maybe_gzip(accepts: impl FnOnce() -> bool, status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+pub(crate) fn json_maybe_gzip(
+    accepts: impl FnOnce() -> bool,
+    status: StatusCode,
+    body: Bytes,
+) -> Response<Full<Bytes>> {
     if body.len() < GZIP_MIN_BYTES || !accepts() {
         return json(status, body);
     }

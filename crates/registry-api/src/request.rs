@@ -41,49 +41,21 @@ impl<'a> Query<'a> {
         Err(ApiError::MissingParam(name))
     }
 
-    /// A boolean parameter: `true` or `false` (any case); absent is `false`.
-    pub(crate) fn flag(&self, name: &'static str) -> Result<bool, ApiError> {
-        if !self.0.contains(name) {
-            return Ok(false);
-        }
-        match self.required(name) {
-            Ok(value) if value.eq_ignore_ascii_case("true") => Ok(true),
-            Ok(value) if value.eq_ignore_ascii_case("false") => Ok(false),
-            Ok(value) => Err(ApiError::BadRequest(format!(
-                "query parameter '{name}' must be true or false, got {value:?}"
-            ))),
-            Err(ApiError::MissingParam(_)) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
     /// The blocking-query parameters: `since=V` (a version) and `wait=D` (`500ms`, `30s`,
     /// `5m`, `1h`, or bare seconds; absent: `max_wait`), the wait cut to `max_wait`.
     /// `None` without `since`: answer at once.
     pub(crate) fn blocking(&self, max_wait: Duration) -> Result<Option<(u64, Duration)>, ApiError> {
-        if !self.0.contains("since") {
-            return Ok(None);
-        }
         let since = match self.required("since") {
             Ok(since) => since,
             Err(ApiError::MissingParam(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let since: u64 = since.parse().map_err(|_| {
-            ApiError::BadRequest(format!(
-                "query parameter 'since' must be a version (a whole number ≥ 0), got {since:?}"
-            ))
-        })?;
         let wait = match self.required("wait") {
-            Ok(wait) => parse_duration(&wait).ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "query parameter 'wait' must be a duration such as 500ms, 30s, 5m or 1h, got {wait:?}"
-                ))
-            })?,
-            Err(ApiError::MissingParam(_)) => max_wait,
+            Ok(wait) => Some(wait),
+            Err(ApiError::MissingParam(_)) => None,
             Err(e) => return Err(e),
         };
-        Ok(Some((since, wait.min(max_wait))))
+        blocking_params(&since, wait.as_deref(), max_wait).map(Some)
     }
 
     /// Whether the query has the parameter `name` (with any value).
@@ -100,16 +72,131 @@ impl<'a> Query<'a> {
 
     /// `services=a,b,c`, each validated, duplicates dropped, order kept.
     pub(crate) fn services(&self) -> Result<Vec<String>, ApiError> {
-        let joined = self.required("services")?;
-        let mut services: Vec<String> = Vec::new();
-        for name in joined.split(',') {
-            validate_service_name(name)?;
-            if !services.iter().any(|s| s == name) {
-                services.push(name.to_owned());
-            }
-        }
-        Ok(services)
+        split_services(&self.required("services")?)
     }
+}
+
+/// The parameters of a read (`/findAll`, `/version`, `/versions`), found in one pass over
+/// the query (the hot path of `/findAll` reads the query once): their raw, still encoded,
+/// first values.
+#[derive(Default)]
+pub(crate) struct ReadQuery<'a> {
+    service: Option<&'a str>,
+    services: Option<&'a str>,
+    consistent: Option<&'a str>,
+    since: Option<&'a str>,
+    wait: Option<&'a str>,
+}
+
+impl<'a> ReadQuery<'a> {
+    /// Scans the query once. A key is decoded only when it has an escape in it.
+    pub(crate) fn of<B>(request: &'a Request<B>) -> Self {
+        let mut found = ReadQuery::default();
+        for pair in request.uri().query().unwrap_or("").split('&') {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let decoded;
+            let key = if key.bytes().any(|b| b == b'%' || b == b'+') {
+                decoded = decode(key).map(Cow::into_owned).unwrap_or_default();
+                decoded.as_str()
+            } else {
+                key
+            };
+            let slot = match key {
+                "service" => &mut found.service,
+                "services" => &mut found.services,
+                "consistent" => &mut found.consistent,
+                "since" => &mut found.since,
+                "wait" => &mut found.wait,
+                _ => continue,
+            };
+            slot.get_or_insert(value);
+        }
+        found
+    }
+
+    /// `service`, decoded and validated.
+    pub(crate) fn service(&self) -> Result<String, ApiError> {
+        let service = value("service", self.service)?;
+        validate_service_name(&service)?;
+        Ok(service)
+    }
+
+    /// `services=a,b,c`, each validated, duplicates dropped, order kept.
+    pub(crate) fn services(&self) -> Result<Vec<String>, ApiError> {
+        split_services(&value("services", self.services)?)
+    }
+
+    /// `consistent=true|false` (any case); absent or empty is `false`.
+    pub(crate) fn consistent(&self) -> Result<bool, ApiError> {
+        let value = match value("consistent", self.consistent) {
+            Ok(value) => value,
+            Err(ApiError::MissingParam(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if value.eq_ignore_ascii_case("true") {
+            Ok(true)
+        } else if value.eq_ignore_ascii_case("false") {
+            Ok(false)
+        } else {
+            Err(ApiError::BadRequest(format!(
+                "query parameter 'consistent' must be true or false, got {value:?}"
+            )))
+        }
+    }
+
+    /// See [`Query::blocking`].
+    pub(crate) fn blocking(&self, max_wait: Duration) -> Result<Option<(u64, Duration)>, ApiError> {
+        let since = match value("since", self.since) {
+            Ok(since) => since,
+            Err(ApiError::MissingParam(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let wait = match value("wait", self.wait) {
+            Ok(wait) => Some(wait),
+            Err(ApiError::MissingParam(_)) => None,
+            Err(e) => return Err(e),
+        };
+        blocking_params(&since, wait.as_deref(), max_wait).map(Some)
+    }
+}
+
+/// A raw value decoded; absent or empty is [`ApiError::MissingParam`].
+fn value(name: &'static str, raw: Option<&str>) -> Result<String, ApiError> {
+    let raw = raw.ok_or(ApiError::MissingParam(name))?;
+    let value = decode(raw).map_err(|_| ApiError::NotUtf8(name))?;
+    Some(value.into_owned())
+        .filter(|v| !v.is_empty())
+        .ok_or(ApiError::MissingParam(name))
+}
+
+/// `since` and `wait` (absent: `max_wait`) checked, the wait cut to `max_wait`.
+fn blocking_params(since: &str, wait: Option<&str>, max_wait: Duration) -> Result<(u64, Duration), ApiError> {
+    let since: u64 = since.parse().map_err(|_| {
+        ApiError::BadRequest(format!(
+            "query parameter 'since' must be a version (a whole number ≥ 0), got {since:?}"
+        ))
+    })?;
+    let wait = match wait {
+        Some(wait) => parse_duration(wait).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "query parameter 'wait' must be a duration such as 500ms, 30s, 5m or 1h, got {wait:?}"
+            ))
+        })?,
+        None => max_wait,
+    };
+    Ok((since, wait.min(max_wait)))
+}
+
+/// `a,b,c`, each validated, duplicates dropped, order kept.
+fn split_services(joined: &str) -> Result<Vec<String>, ApiError> {
+    let mut services: Vec<String> = Vec::new();
+    for name in joined.split(',') {
+        validate_service_name(name)?;
+        if !services.iter().any(|s| s == name) {
+            services.push(name.to_owned());
+        }
+    }
+    Ok(services)
 }
 
 /// `500ms`, `30s`, `5m`, `1h`, or a bare number of seconds.

@@ -3,17 +3,19 @@
 //! `wait=D`) it is a blocking query that answers once that version is above `V`.
 
 use bytes::Bytes;
-use http::header::AUTHORIZATION;
-use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use std::sync::OnceLock;
+
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use registry_cluster::CoordinatorError;
 
 use crate::app::App;
-use crate::encoding::{accepts_gzip, json_maybe_gzip};
+use crate::encoding::{accepts_gzip, json_maybe_gzip, GZIP_MIN_BYTES};
 use crate::error::{json, ok_json, ApiError};
 use crate::forward::{forward_parts, is_forwarded};
-use crate::request::Query;
+use crate::request::ReadQuery;
 
 type Answer = Result<Response<Full<Bytes>>, ApiError>;
 
@@ -26,8 +28,12 @@ pub const VERSION_HEADER: HeaderName = HeaderName::from_static("x-maregistry-ver
 /// everything committed before; a follower relays the read to the leader, whose answer
 /// is answered: `Some`). The request is only borrowed, so that a plain read moves
 /// nothing; the rare path is boxed so that a plain read's future stays small.
-async fn consistent(app: &App, request: &Request<Incoming>) -> Result<Option<Response<Full<Bytes>>>, ApiError> {
-    if !Query::of(request).flag("consistent")? {
+async fn consistent(
+    app: &App,
+    query: &ReadQuery<'_>,
+    request: &Request<Incoming>,
+) -> Result<Option<Response<Full<Bytes>>>, ApiError> {
+    if !query.consistent()? {
         return Ok(None);
     }
     Box::pin(async move {
@@ -63,20 +69,46 @@ fn with_version(mut response: Response<Full<Bytes>>, version: u64) -> Response<F
     response
 }
 
+/// The headers of a 200 `/findAll` answer, built once: `Content-Type` and the version.
+/// Each answer clones them and sets the version in place, which spares hashing the
+/// custom header name into a fresh map on the hot path.
+fn find_all_headers() -> &'static HeaderMap {
+    static HEADERS: OnceLock<HeaderMap> = OnceLock::new();
+    HEADERS.get_or_init(|| {
+        let mut headers = HeaderMap::with_capacity(2);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(VERSION_HEADER, HeaderValue::from_static("0"));
+        headers
+    })
+}
+
+/// A 200 `/findAll` answer of `list` at `version`, uncompressed.
+fn find_all_answer(list: Bytes, version: u64) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(list));
+    let headers = response.headers_mut();
+    *headers = find_all_headers().clone();
+    if let Some((_, value)) = headers.iter_mut().find(|(name, _)| *name == VERSION_HEADER) {
+        *value = HeaderValue::from(version);
+    }
+    response
+}
+
 /// `/findAll?service=S` → the instances in registration order, `[]` when unknown. The
 /// encoded list is kept by the registry until the service changes.
 pub(crate) async fn find_all(app: &App, request: Request<Incoming>) -> Answer {
-    let query = Query::of(&request);
+    let query = ReadQuery::of(&request);
     let service = query.service()?;
     let blocking = query.blocking(app.limits.max_wait)?;
-    if let Some(relayed) = consistent(app, &request).await? {
+    if let Some(relayed) = consistent(app, &query, &request).await? {
         return Ok(relayed);
     }
     let registry = app.registry();
     let Some(blocking) = blocking else {
         let (version, list) = registry.find_all_versioned(&service);
-        let accepts = || accepts_gzip(request.headers());
-        return Ok(with_version(json_maybe_gzip(accepts, StatusCode::OK, list), version));
+        if list.len() < GZIP_MIN_BYTES || !accepts_gzip(request.headers()) {
+            return Ok(find_all_answer(list, version));
+        }
+        return Ok(with_version(json_maybe_gzip(|| true, StatusCode::OK, list), version));
     };
     // A waiting request keeps nothing of the request: its head pins hyper's read buffer.
     let gzip = accepts_gzip(request.headers());
@@ -88,10 +120,10 @@ pub(crate) async fn find_all(app: &App, request: Request<Incoming>) -> Answer {
 
 /// `/version?service=S` → the service's version, `0` when unknown.
 pub(crate) async fn version(app: &App, request: Request<Incoming>) -> Answer {
-    let query = Query::of(&request);
+    let query = ReadQuery::of(&request);
     let service = query.service()?;
     let blocking = query.blocking(app.limits.max_wait)?;
-    if let Some(relayed) = consistent(app, &request).await? {
+    if let Some(relayed) = consistent(app, &query, &request).await? {
         return Ok(relayed);
     }
     drop(request);
@@ -104,10 +136,10 @@ pub(crate) async fn version(app: &App, request: Request<Incoming>) -> Answer {
 /// `/versions?services=a,b` → `{ "a": n, "b": m }`, keys in the order asked; the header
 /// carries the highest of them.
 pub(crate) async fn versions(app: &App, request: Request<Incoming>) -> Answer {
-    let query = Query::of(&request);
+    let query = ReadQuery::of(&request);
     let services = query.services()?;
     let blocking = query.blocking(app.limits.max_wait)?;
-    if let Some(relayed) = consistent(app, &request).await? {
+    if let Some(relayed) = consistent(app, &query, &request).await? {
         return Ok(relayed);
     }
     drop(request);

@@ -23,7 +23,11 @@ type Answer = Result<Response<Full<Bytes>>, ApiError>;
 pub(crate) async fn snapshot(app: &App, request: Request<Incoming>) -> Answer {
     let Some((since, wait)) = Query::of(&request).blocking(app.limits.max_wait)? else {
         let body = Bytes::from(app.registry().snapshot_json());
-        return Ok(json_maybe_gzip(|| accepts_gzip(request.headers()), StatusCode::OK, body));
+        return Ok(json_maybe_gzip(
+            || accepts_gzip(request.headers()),
+            StatusCode::OK,
+            body,
+        ));
     };
     let gzip_asked = accepts_gzip(request.headers());
     drop(request);
