@@ -29,7 +29,7 @@ import threading
 import time
 
 BIN = "target/release/maregistry"
-SERVICES = [f"soak.svc{i}" for i in range(20)]
+SERVICES = [f"soak.svc{i}" for i in range(200)]
 THREADS = 6
 
 

@@ -215,10 +215,10 @@ pub struct Cli {
     pub sync_wait: Duration,
     /// How many recent changes the node keeps for followers' deltas (older followers get
     /// the whole snapshot).
-    #[arg(long, env = "MAREGISTRY_CHANGE_LOG_ENTRIES", default_value_t = 100_000)]
+    #[arg(long, env = "MAREGISTRY_CHANGE_LOG_ENTRIES", default_value_t = 1_000)]
     pub change_log_entries: usize,
-    /// How many bytes the change log may take (e.g. 16MiB).
-    #[arg(long, env = "MAREGISTRY_CHANGE_LOG_BYTES", default_value = "16MiB", value_parser = parse_size)]
+    /// How many bytes the change log may take (e.g. 1MiB).
+    #[arg(long, env = "MAREGISTRY_CHANGE_LOG_BYTES", default_value = "1MiB", value_parser = parse_size)]
     pub change_log_bytes: usize,
     /// A shared secret every node-to-node call carries (Authorization: Bearer) and the
     /// node-only endpoints require. Prefer --cluster-token-file or the environment: a

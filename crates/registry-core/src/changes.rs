@@ -33,8 +33,8 @@ pub struct ChangeLogLimits {
 impl Default for ChangeLogLimits {
     fn default() -> Self {
         ChangeLogLimits {
-            max_entries: 100_000,
-            max_bytes: 16 * 1024 * 1024,
+            max_entries: 1_000,
+            max_bytes: 1024 * 1024,
         }
     }
 }
