@@ -102,14 +102,22 @@ fn write_logs_error(e: impl ToString) -> StorageError {
     io_error(ErrorSubject::Logs, ErrorVerb::Write, e)
 }
 
+/// redb's page cache for the raft log.
+const LOG_CACHE_BYTES: usize = 16 * 1024 * 1024;
+
 impl LogStore {
     /// Opens (or, with `create`, creates) the log file at `path`. A file that is not a
     /// redb database, or not ours, is an error naming it.
     pub fn open(path: &Path, create: bool) -> Result<LogStore, RaftError> {
+        // The log is written once and read back mostly while it is recent (replication,
+        // a follower catching up): a small cache serves that, and keeps the node's memory
+        // from growing with the log between snapshots (redb's default is 1 GiB).
+        let mut builder = Database::builder();
+        builder.set_cache_size(LOG_CACHE_BYTES);
         let db = if create {
-            Database::create(path)
+            builder.create(path)
         } else {
-            Database::open(path)
+            builder.open(path)
         }
         .map_err(|e| RaftError::data_dir(path, format!("cannot open the raft log: {e}")))?;
         // Create both tables, so that readers never meet a missing one.
