@@ -21,7 +21,6 @@ pub struct ServerHealth {
     interval: Duration,
     probe_timeout: Duration,
     sync_wait: Duration,
-    sync: SyncState,
 }
 
 /// How long a follower's long poll waits on the leader by default; the poll is dropped
@@ -64,7 +63,6 @@ impl ServerHealth {
             interval,
             probe_timeout,
             sync_wait: DEFAULT_SYNC_WAIT,
-            sync: SyncState::default(),
         }
     }
 
@@ -79,31 +77,21 @@ impl ServerHealth {
     /// starting node probes before it elects.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let ServerHealth {
-            cluster,
-            invoker,
-            interval,
-            probe_timeout,
-            sync_wait,
-            sync,
-        } = self;
-        let mut prober = ServerHealth {
-            cluster: cluster.clone(),
-            invoker: invoker.clone(),
-            interval,
-            probe_timeout,
-            sync_wait,
-            sync: SyncState::default(),
-        };
         let probing = async {
-            let mut ticker = tokio::time::interval(interval);
+            let mut ticker = tokio::time::interval(self.interval);
             ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
-                prober.probe_round().await;
+                self.probe_round().await;
             }
         };
-        let following = follow(cluster, invoker, interval, sync_wait, sync);
+        let following = follow(
+            self.cluster.clone(),
+            self.invoker.clone(),
+            self.interval,
+            self.sync_wait,
+            SyncState::default(),
+        );
         tokio::select! {
             _ = &mut shutdown => {}
             _ = probing => {}
@@ -114,7 +102,7 @@ impl ServerHealth {
 
     /// One round: probe and elect (taking office when elected). Answers the role it
     /// ended in. Syncing is the follower loop's work ([`ServerHealth::run`]).
-    pub async fn probe_round(&mut self) -> Role {
+    pub async fn probe_round(&self) -> Role {
         let probes = self.probe_all().await;
         let mut role = self.cluster.update(&probes);
         if self.cluster.is_candidate() {
