@@ -50,6 +50,8 @@ pub struct Config {
     pub raft_election: Duration,
     /// Raft: log entries between snapshots.
     pub raft_snapshot_every: u64,
+    /// Raft: how long sending a snapshot to a peer, or a new member's catching up, may take.
+    pub raft_install_timeout: Duration,
     /// The longest a blocking query waits.
     pub max_wait: Duration,
     /// The most operations one `/batch` may hold.
@@ -103,6 +105,7 @@ impl Default for Config {
             raft_heartbeat: Duration::from_millis(250),
             raft_election: Duration::from_secs(1),
             raft_snapshot_every: 20_000,
+            raft_install_timeout: Duration::from_secs(60),
             max_wait: Duration::from_secs(300),
             max_batch: 1000,
             sync_wait: Duration::from_secs(30),
@@ -204,6 +207,10 @@ pub struct Cli {
     /// Raft: log entries between snapshots (older entries are then purged).
     #[arg(long, env = "MAREGISTRY_RAFT_SNAPSHOT_EVERY", default_value_t = 20_000)]
     pub raft_snapshot_every: u64,
+    /// Raft: how long sending a snapshot to a peer may take, and how long /cluster/join
+    /// waits for the new member to catch up (503 after; it stays a learner).
+    #[arg(long, env = "MAREGISTRY_RAFT_INSTALL_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub raft_install_timeout: Duration,
     /// The longest a blocking query (since=V&wait=D) waits; longer waits are cut to it.
     #[arg(long, env = "MAREGISTRY_MAX_WAIT", default_value = "5m", value_parser = parse_duration)]
     pub max_wait: Duration,
@@ -290,6 +297,7 @@ impl Cli {
             ("--body-timeout", self.body_timeout),
             ("--write-timeout", self.write_timeout),
             ("--raft-heartbeat", self.raft_heartbeat),
+            ("--raft-install-timeout", self.raft_install_timeout),
         ] {
             if value.is_zero() {
                 return Err(format!("{flag} must be greater than zero"));
@@ -384,6 +392,7 @@ impl Cli {
             raft_heartbeat: self.raft_heartbeat,
             raft_election: self.raft_election,
             raft_snapshot_every: self.raft_snapshot_every,
+            raft_install_timeout: self.raft_install_timeout,
             ttl: self.ttl,
             evict_interval: self.evict_interval,
             max_body: self.max_body,

@@ -128,6 +128,7 @@ pub async fn run_with(
             settings.election = (config.raft_election, config.raft_election * 2);
             settings.write_timeout = config.write_timeout;
             settings.snapshot_every = config.raft_snapshot_every;
+            settings.install_timeout = config.raft_install_timeout;
             settings.ttl = config.ttl;
             settings.evict_interval = config.evict_interval;
             settings.probe_timeout = config.http_timeout;

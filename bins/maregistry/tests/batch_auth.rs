@@ -321,3 +321,61 @@ async fn a_raft_cluster_with_a_token_works_end_to_end() {
         node.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_raft_node_with_the_wrong_token_cannot_join() {
+    let data = tempfile::tempdir().unwrap();
+    let secured = |c: Config| Config {
+        auth: tokens("raft-secret", None, false),
+        raft_install_timeout: Duration::from_secs(3),
+        ..c
+    };
+    let nodes = start_raft(data.path(), 3, secured);
+    let c = Client::new();
+    let urls: Vec<&str> = nodes.iter().map(|n| n.url.as_str()).collect();
+    let leader = agreed_leader(&c, &urls).await;
+    c.ok("POST", &format!("{leader}/reg?service=svc"), &instance("10.0.0.1", 1))
+        .await;
+
+    // An empty node waiting to be added, with another token: the leader's log never
+    // reaches it, so the join gives up after the install timeout.
+    let listener = common::free_listener();
+    let stranger_url = format!("http://{}", listener.local_addr().unwrap());
+    let stranger = Node::start_on(
+        listener,
+        Config {
+            cluster_mode: maregistry::ClusterMode::Raft,
+            data_dir: Some(data.path().join("stranger")),
+            join: true,
+            raft_heartbeat: Duration::from_millis(200),
+            raft_election: Duration::from_secs(1),
+            http_timeout: Duration::from_secs(1),
+            auth: tokens("wrong", None, false),
+            ..Config::default()
+        },
+    );
+    let right = [("authorization", "Bearer raft-secret")];
+    let join = c
+        .send("POST", &format!("{leader}/cluster/join?url={stranger_url}"), "", &right)
+        .await;
+    assert_eq!(join.status, 503, "{}", String::from_utf8_lossy(&join.body));
+    assert_eq!(c.ok("GET", &stranger.at("/findAll?service=svc"), "").await, json!([]));
+
+    // The operator removes the learner; the cluster goes on.
+    let leave = c
+        .send(
+            "POST",
+            &format!("{leader}/cluster/leave?url={stranger_url}"),
+            "",
+            &right,
+        )
+        .await;
+    assert_eq!(leave.status, 200, "{}", String::from_utf8_lossy(&leave.body));
+    c.ok("POST", &format!("{leader}/reg?service=svc"), &instance("10.0.0.1", 2))
+        .await;
+    all_hold(&c, &urls, &[1, 2]).await;
+    stranger.stop().await;
+    for node in nodes {
+        node.stop().await;
+    }
+}

@@ -660,10 +660,40 @@ impl Coordinator for RaftCluster {
     async fn join(&self, url: &str) -> Result<Vec<Server>, CoordinatorError> {
         let (url, id) = self.member(url)?;
         tracing::info!(%url, id, "adding a member: as a learner until it has caught up, then as a voter");
-        self.raft
-            .add_learner(id, BasicNode { addr: url.clone() }, true)
+        // openraft's own "blocking" add waits half a second and then answers success
+        // whether or not the learner caught up; wait here for its replication to reach
+        // the membership entry that added it, up to the install timeout.
+        let added = self
+            .raft
+            .add_learner(id, BasicNode { addr: url.clone() }, false)
             .await
             .map_err(|e| self.write_error(e))?;
+        let target = added.log_id.index;
+        let mut metrics = self.raft.metrics();
+        let caught_up = async {
+            loop {
+                let matched = metrics
+                    .borrow()
+                    .replication
+                    .as_ref()
+                    .and_then(|replication| replication.get(&id).cloned().flatten())
+                    .map(|log_id| log_id.index);
+                if matched.is_some_and(|index| index >= target) {
+                    return true;
+                }
+                if metrics.changed().await.is_err() {
+                    return false;
+                }
+            }
+        };
+        let limit = self.settings.install_timeout;
+        if !matches!(tokio::time::timeout(limit, caught_up).await, Ok(true)) {
+            return Err(CoordinatorError::Unavailable(format!(
+                "{url} did not catch up within {limit:?} (is it running and reachable, with this cluster's \
+                 token?); it stays a learner, which receives the log but does not vote: retry the join, or \
+                 remove it with /cluster/leave"
+            )));
+        }
         let voters = self.view().voters.len() + 1;
         self.raft
             .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
