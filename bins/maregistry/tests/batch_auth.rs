@@ -81,6 +81,11 @@ async fn a_batch_applies_in_order_and_an_invalid_one_changes_nothing() {
         assert!(error["message"].as_str().unwrap().contains(says), "{body}: {error}");
     }
     assert_eq!(c.ok("GET", &node.at("/snapshot"), "").await, before, "nothing changed");
+
+    // A renew that registers takes its place in the order, after the batch's earlier writes.
+    let batch = json!([op("reg", "c", "10.0.0.1", 4), op("renew", "c", "10.0.0.1", 5)]);
+    c.ok("POST", &node.at("/batch"), &batch.to_string()).await;
+    assert_eq!(ports(&c.ok("GET", &node.at("/findAll?service=c"), "").await), [4, 5]);
     node.stop().await;
 }
 

@@ -260,10 +260,14 @@ pub(crate) async fn batch(app: &App, request: Request<Incoming>) -> Answer {
             }
             Op::Renew => {
                 answers.push(now.to_string());
+                // Known instances are renewed here and now (not a change); an unknown one
+                // becomes a registration in the batch, at its place in the order (in
+                // both modes: the snapshot mode's `Coordinator::renew` would register it
+                // at once, ahead of the batch's earlier operations).
                 let unknown = if touched.contains(&(service.clone(), instance.url())) {
                     vec![service]
                 } else {
-                    app.cluster.renew(&[service.as_str()], &instance, now)?
+                    app.registry().renew_known_only(&[service.as_str()], &instance, now)?
                 };
                 for service in unknown {
                     commands.push(Command::Register {
