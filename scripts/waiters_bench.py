@@ -7,6 +7,7 @@ then reports the node's RSS before and with the waiters, its CPU time over 10 id
 seconds, and how many waiters one registration answers.
 
     python3 scripts/waiters_bench.py [WAITERS] [SERVICES]
+    IDLE=1 python3 scripts/waiters_bench.py      (the same connections, idle: no request)
 """
 import asyncio
 import json
@@ -40,6 +41,8 @@ def post(path, body):
 
 async def waiter(service, since, answered):
     reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
+    if os.environ.get("IDLE"):
+        await asyncio.sleep(3600)
     writer.write(f"GET /findAll?service={service}&since={since}&wait=5m HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     await writer.drain()
     head = await reader.readuntil(b"\r\n\r\n")

@@ -408,24 +408,7 @@ impl Cli {
     }
 }
 
-/// `500ms`, `5s`, `1m`, `1h`: a whole number and a unit. A bare number is refused, so
-/// that `--ttl 20` cannot silently mean 20 ms or 20 hours.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (n, unit) = number_and_unit(text)
-        .ok_or_else(|| format!("{text:?} is not a duration: expected a whole number and a unit, e.g. 500ms, 5s, 1m"))?;
-    let millis = match unit {
-        "ms" => Some(n),
-        "s" => n.checked_mul(1_000),
-        "m" => n.checked_mul(60_000),
-        "h" => n.checked_mul(3_600_000),
-        "" => return Err(format!("{text:?} has no unit: write {n}ms, {n}s, {n}m or {n}h")),
-        other => return Err(format!("unknown unit {other:?} in {text:?}: use ms, s, m or h")),
-    };
-    millis
-        .map(Duration::from_millis)
-        .ok_or_else(|| format!("{text:?} is too long a duration"))
-}
+pub use registry_api::parse_duration;
 
 /// `65536`, `64KiB`, `1MiB`, `64KB`: bytes, with an optional binary or decimal unit.
 pub fn parse_size(text: &str) -> Result<usize, String> {

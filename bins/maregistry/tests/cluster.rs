@@ -3,17 +3,10 @@
 
 mod common;
 
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use common::{cluster_config, eventually, free_listener, instance, listen, start_cluster, Client, Node};
-use http_body_util::Full;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use common::{cluster_config, eventually, free_listener, instance, listen, serve_fake, start_cluster, Client, Node};
 use maregistry::Config;
 use registry_cluster::java_hash_code;
 use serde_json::{json, Value};
@@ -280,24 +273,14 @@ impl Fake {
     }
 }
 
-async fn start_fake(listener: tokio::net::TcpListener, url: String, fake: Fake) {
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let fake = fake.clone();
-            let url = url.clone();
-            let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-                let (version, snapshot) = fake.state.lock().unwrap().clone();
-                let body = match req.uri().path() {
-                    "/info" => json!({"url": url, "status": true, "leader": true, "version": version}).to_string(),
-                    "/snapshot" => snapshot,
-                    _ => "{}".to_owned(),
-                };
-                async move { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body)))) }
-            });
-            tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+/// Serves `fake` on `listener` as the leader at `url`.
+fn start_fake(listener: tokio::net::TcpListener, url: String, fake: Fake) {
+    serve_fake(listener, Duration::ZERO, move |path, _| {
+        let (version, snapshot) = fake.state.lock().unwrap().clone();
+        match path {
+            "/info" => json!({"url": url, "status": true, "leader": true, "version": version}).to_string(),
+            "/snapshot" => snapshot,
+            _ => "{}".to_owned(),
         }
     });
 }
@@ -319,7 +302,7 @@ async fn a_corrupt_snapshot_is_rejected_and_a_valid_one_adopted() {
     let fake = Fake {
         state: Arc::new(Mutex::new((5, snapshot_json(5, 1)))),
     };
-    start_fake(fake_listener, fake_url.clone(), fake.clone()).await;
+    start_fake(fake_listener, fake_url.clone(), fake.clone());
 
     let node_listener = free_listener();
     let node_url = format!("http://{}", node_listener.local_addr().unwrap());

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use common::{agreed_leader, all_hold, free_listener, instance, Client, Node};
-use maregistry::{ClusterMode, Config};
+use common::{agreed_leader, all_hold, instance, start_raft_with, Client, Node};
+use maregistry::Config;
 use registry_http::{
     ErrorKind, HttpInvokeError, HttpInvoker, HttpRequest, HttpResponse, HyperInvoker, HyperInvokerConfig,
 };
@@ -69,35 +69,24 @@ struct Cluster {
 
 fn start(n: usize) -> Cluster {
     let data = tempfile::tempdir().unwrap();
-    let listeners: Vec<_> = (0..n).map(|_| free_listener()).collect();
-    let urls: Vec<String> = listeners
-        .iter()
-        .map(|l| format!("http://{}", l.local_addr().unwrap()))
-        .collect();
     let cuts = Cuts::default();
-    let nodes = listeners
-        .into_iter()
-        .enumerate()
-        .map(|(i, listener)| {
-            let config = Config {
-                cluster_mode: ClusterMode::Raft,
-                data_dir: Some(data.path().join(i.to_string())),
-                server_list: urls.clone(),
-                raft_heartbeat: Duration::from_millis(200),
-                raft_election: Duration::from_secs(1),
-                write_timeout: Duration::from_secs(2),
-                http_timeout: Duration::from_secs(1),
-                ttl: Duration::from_secs(3600),
-                ..Config::default()
-            };
+    let nodes = start_raft_with(
+        data.path(),
+        n,
+        |config| Config {
+            write_timeout: Duration::from_secs(2),
+            ..config
+        },
+        |i, urls| {
             let invoker: Arc<dyn HttpInvoker> = Arc::new(CutInvoker {
                 from: urls[i].clone(),
                 cuts: cuts.clone(),
                 inner: HyperInvoker::new(HyperInvokerConfig::with_timeout(Duration::from_secs(10))),
             });
-            Node::start_with(listener, config, Some(invoker))
-        })
-        .collect();
+            Some(invoker)
+        },
+    );
+    let urls = nodes.iter().map(|node| node.url.clone()).collect();
     Cluster {
         _data: data,
         nodes,

@@ -3,17 +3,12 @@
 
 mod common;
 
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use common::{cluster_config, eventually, free_listener, instance, start_cluster, start_raft, Client, Node, LIMIT};
-use http_body_util::Full;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use common::{
+    cluster_config, eventually, free_listener, instance, serve_fake, start_cluster, start_raft, Client, Node, LIMIT,
+};
 use maregistry::Config;
 use registry_core::{InstanceMeta, Registry};
 use serde_json::{json, Value};
@@ -124,21 +119,32 @@ async fn blocking_queries_wait_for_their_service_and_answer_at_timeout_or_at_onc
     tokio::time::timeout(LIMIT, stopping).await.unwrap().unwrap();
 }
 
-/// A waiter on a follower wakes when a write made through the leader reaches it.
-async fn follower_waiter_wakes(c: &Client, nodes: &[Node]) {
+/// Opens a blocking query on a follower (`path` with `{since}`, the follower's version of
+/// `service`, filled in), registers an instance of `service` at `port` through the
+/// leader, and answers the query's answer with the `since` it waited on.
+async fn wake_through_follower(
+    c: &Client,
+    nodes: &[Node],
+    service: &str,
+    path: &str,
+    port: u16,
+) -> (u16, u64, u64, Value) {
     let urls: Vec<&str> = nodes.iter().map(|n| n.url.as_str()).collect();
     let leader = common::agreed_leader(c, &urls).await;
     let follower = nodes.iter().find(|n| n.url != leader).expect("a follower");
-    let (since, _) = get_versioned(c, &follower.at("/version?service=watched")).await;
-    let waiter = spawn_get(follower.at(&format!("/findAll?service=watched&since={since}&wait=60s")));
+    let (since, _) = get_versioned(c, &follower.at(&format!("/version?service={service}"))).await;
+    let waiter = spawn_get(follower.at(&path.replace("{since}", &since.to_string())));
     assert!(still_waiting(&waiter).await);
-    c.ok(
-        "POST",
-        &format!("{leader}/reg?service=watched"),
-        &instance("10.1.1.1", 7),
-    )
-    .await;
-    let (status, version, list) = tokio::time::timeout(LIMIT, waiter).await.unwrap().unwrap();
+    let registration = format!("{leader}/reg?service={service}");
+    c.ok("POST", &registration, &instance("10.1.1.1", port)).await;
+    let (status, version, body) = tokio::time::timeout(LIMIT, waiter).await.unwrap().unwrap();
+    (status, since, version, body)
+}
+
+/// A waiter on a follower wakes when a write made through the leader reaches it.
+async fn follower_waiter_wakes(c: &Client, nodes: &[Node]) {
+    let path = "/findAll?service=watched&since={since}&wait=60s";
+    let (status, since, version, list) = wake_through_follower(c, nodes, "watched", path, 7).await;
     assert_eq!(status, 200);
     assert!(version > since);
     assert_eq!(list[0]["port"], json!(7));
@@ -157,7 +163,14 @@ async fn blocking_queries_work_through_a_follower_in_snapshot_mode() {
 async fn blocking_queries_work_through_a_follower_in_raft_mode() {
     let data = tempfile::tempdir().unwrap();
     let nodes = start_raft(data.path(), 3, |c| c);
-    follower_waiter_wakes(&Client::new(), &nodes).await;
+    let c = Client::new();
+    follower_waiter_wakes(&c, &nodes).await;
+
+    // With consistent=true a follower relays the whole blocking query to the leader.
+    let path = "/version?service=relayed&since={since}&wait=60s&consistent=true";
+    let (status, _, version, body) = wake_through_follower(&c, &nodes, "relayed", path, 8).await;
+    assert_eq!(status, 200);
+    assert!(version > 0 && body == json!(version));
     for node in nodes {
         node.stop().await;
     }
@@ -309,20 +322,9 @@ async fn a_checksum_mismatch_makes_the_follower_fetch_the_whole_snapshot() {
     let fake_url = format!("http://{}", fake_listener.local_addr().unwrap());
     {
         let (fake, url) = (fake.clone(), fake_url.clone());
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = fake_listener.accept().await {
-                let (fake, url) = (fake.clone(), url.clone());
-                let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let (fake, url) = (fake.clone(), url.clone());
-                    async move {
-                        // Stands in for a long poll: no busy loop of answers.
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        let body = fake.answer(&url, req.uri().path(), req.uri().query().unwrap_or(""));
-                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body))))
-                    }
-                });
-                tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
-            }
+        // The delay stands in for a long poll: no busy loop of answers.
+        serve_fake(fake_listener, Duration::from_millis(20), move |path, query| {
+            fake.answer(&url, path, query)
         });
     }
     let node_listener = free_listener();

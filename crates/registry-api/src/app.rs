@@ -98,11 +98,6 @@ impl App {
         self
     }
 
-    /// The waiters of blocking queries.
-    pub fn watch(&self) -> &Arc<Watch> {
-        &self.watch
-    }
-
     pub(crate) fn registry(&self) -> &Registry {
         self.cluster.registry()
     }

@@ -12,7 +12,14 @@ use http_body_util::Full;
 use crate::error::json;
 
 /// Answers smaller than this go uncompressed: gzip would save little and cost a header.
-pub(crate) const GZIP_MIN_BYTES: usize = 1024;
+const GZIP_MIN_BYTES: usize = 1024;
+
+/// Whether an answer of `len` bytes is to be compressed: it is large, and the request
+/// `accepts` gzip (asked only for a large answer, so that a small `/findAll` does not even
+/// look at the request's headers).
+pub(crate) fn worth_gzip(len: usize, accepts: impl FnOnce() -> bool) -> bool {
+    len >= GZIP_MIN_BYTES && accepts()
+}
 
 /// Whether `Accept-Encoding` lists gzip (or `*`) without `q=0`.
 pub(crate) fn accepts_gzip(headers: &HeaderMap) -> bool {
@@ -42,23 +49,23 @@ pub(crate) fn gzip(body: &[u8]) -> Bytes {
     Bytes::from(encoder.finish().unwrap_or_default())
 }
 
-/// A JSON answer of `body`, gzip-compressed when it is large and the request accepts
-/// gzip (`accepts`, asked only for a large body). A compressed answer carries `Vary:
-/// Accept-Encoding`, so that no cache hands it to a client that did not ask for it (an
-/// uncompressed one is fit for every client).
-pub(crate) fn json_maybe_gzip(
-    accepts: impl FnOnce() -> bool,
-    status: StatusCode,
-    body: Bytes,
-) -> Response<Full<Bytes>> {
-    if body.len() < GZIP_MIN_BYTES || !accepts() {
-        return json(status, body);
-    }
-    let mut response = json(status, gzip(&body));
+/// Marks an answer whose body is gzip-compressed. `Vary: Accept-Encoding` keeps caches
+/// from handing it to a client that did not ask for it (an uncompressed answer is fit
+/// for every client and carries no `Vary`).
+pub(crate) fn gzipped(mut response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
     let headers = response.headers_mut();
     headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
     response
+}
+
+/// A JSON answer of `body`, gzip-compressed when `compress` ([`worth_gzip`]).
+pub(crate) fn json_maybe_gzip(compress: bool, status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+    if compress {
+        gzipped(json(status, gzip(&body)))
+    } else {
+        json(status, body)
+    }
 }
 
 #[cfg(test)]

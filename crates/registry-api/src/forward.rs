@@ -1,5 +1,5 @@
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -7,6 +7,7 @@ use registry_http::HttpRequest;
 
 use crate::app::App;
 use crate::error::{json, ApiError};
+use crate::handlers::discovery::VERSION_HEADER;
 use crate::request::read_body;
 
 /// Marks a write relayed by a follower; its value is the follower's url. A node that
@@ -63,9 +64,13 @@ pub(crate) async fn forward_parts(
         ))
     })?;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    // The body arrives decoded (so no Content-Encoding); the headers that say something
+    // about it, or about the error, go along.
     let mut response = json(status, answer.body);
-    if let Some(value) = answer.content_type.and_then(|v| HeaderValue::from_str(&v).ok()) {
-        response.headers_mut().insert(CONTENT_TYPE, value);
+    for name in [CONTENT_TYPE, VERSION_HEADER, WWW_AUTHENTICATE, ALLOW] {
+        if let Some(value) = answer.headers.get(&name).cloned() {
+            response.headers_mut().insert(name, value);
+        }
     }
     Ok(response)
 }

@@ -41,28 +41,6 @@ impl<'a> Query<'a> {
         Err(ApiError::MissingParam(name))
     }
 
-    /// The blocking-query parameters: `since=V` (a version) and `wait=D` (`500ms`, `30s`,
-    /// `5m`, `1h`, or bare seconds; absent: `max_wait`), the wait cut to `max_wait`.
-    /// `None` without `since`: answer at once.
-    pub(crate) fn blocking(&self, max_wait: Duration) -> Result<Option<(u64, Duration)>, ApiError> {
-        let since = match self.required("since") {
-            Ok(since) => since,
-            Err(ApiError::MissingParam(_)) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let wait = match self.required("wait") {
-            Ok(wait) => Some(wait),
-            Err(ApiError::MissingParam(_)) => None,
-            Err(e) => return Err(e),
-        };
-        blocking_params(&since, wait.as_deref(), max_wait).map(Some)
-    }
-
-    /// Whether the query has the parameter `name` (with any value).
-    pub(crate) fn has(&self, name: &str) -> bool {
-        self.0.contains(name) && self.0.split('&').any(|pair| pair.split('=').next() == Some(name))
-    }
-
     /// `service`, validated.
     pub(crate) fn service(&self) -> Result<String, ApiError> {
         let service = self.required("service")?;
@@ -91,8 +69,13 @@ pub(crate) struct ReadQuery<'a> {
 impl<'a> ReadQuery<'a> {
     /// Scans the query once. A key is decoded only when it has an escape in it.
     pub(crate) fn of<B>(request: &'a Request<B>) -> Self {
+        Self::parse(request.uri().query().unwrap_or(""))
+    }
+
+    /// [`ReadQuery::of`] a query string.
+    pub(crate) fn parse(query: &'a str) -> Self {
         let mut found = ReadQuery::default();
-        for pair in request.uri().query().unwrap_or("").split('&') {
+        for pair in query.split('&') {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             let decoded;
             let key = if key.bytes().any(|b| b == b'%' || b == b'+') {
@@ -144,19 +127,35 @@ impl<'a> ReadQuery<'a> {
         }
     }
 
-    /// See [`Query::blocking`].
+    /// Whether the query has `since` (with any value): a blocking query.
+    pub(crate) fn has_since(&self) -> bool {
+        self.since.is_some()
+    }
+
+    /// The blocking-query parameters: `since=V` (a version) and `wait=D` (`500ms`, `30s`,
+    /// `5m`, `1h`, or bare seconds; absent: `max_wait`), the wait cut to `max_wait`.
+    /// `None` without `since`: answer at once.
     pub(crate) fn blocking(&self, max_wait: Duration) -> Result<Option<(u64, Duration)>, ApiError> {
         let since = match value("since", self.since) {
             Ok(since) => since,
             Err(ApiError::MissingParam(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
+        let since: u64 = since.parse().map_err(|_| {
+            ApiError::BadRequest(format!(
+                "query parameter 'since' must be a version (a whole number ≥ 0), got {since:?}"
+            ))
+        })?;
         let wait = match value("wait", self.wait) {
-            Ok(wait) => Some(wait),
-            Err(ApiError::MissingParam(_)) => None,
+            Ok(wait) => parse_wait(&wait).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "query parameter 'wait' must be a duration such as 500ms, 30s, 5m or 1h, got {wait:?}"
+                ))
+            })?,
+            Err(ApiError::MissingParam(_)) => max_wait,
             Err(e) => return Err(e),
         };
-        blocking_params(&since, wait.as_deref(), max_wait).map(Some)
+        Ok(Some((since, wait.min(max_wait))))
     }
 }
 
@@ -167,24 +166,6 @@ fn value(name: &'static str, raw: Option<&str>) -> Result<String, ApiError> {
     Some(value.into_owned())
         .filter(|v| !v.is_empty())
         .ok_or(ApiError::MissingParam(name))
-}
-
-/// `since` and `wait` (absent: `max_wait`) checked, the wait cut to `max_wait`.
-fn blocking_params(since: &str, wait: Option<&str>, max_wait: Duration) -> Result<(u64, Duration), ApiError> {
-    let since: u64 = since.parse().map_err(|_| {
-        ApiError::BadRequest(format!(
-            "query parameter 'since' must be a version (a whole number ≥ 0), got {since:?}"
-        ))
-    })?;
-    let wait = match wait {
-        Some(wait) => parse_duration(wait).ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "query parameter 'wait' must be a duration such as 500ms, 30s, 5m or 1h, got {wait:?}"
-            ))
-        })?,
-        None => max_wait,
-    };
-    Ok((since, wait.min(max_wait)))
 }
 
 /// `a,b,c`, each validated, duplicates dropped, order kept.
@@ -199,20 +180,40 @@ fn split_services(joined: &str) -> Result<Vec<String>, ApiError> {
     Ok(services)
 }
 
-/// `500ms`, `30s`, `5m`, `1h`, or a bare number of seconds.
-pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
+/// `500ms`, `5s`, `1m`, `1h`: a whole number and a unit, the form of every duration a
+/// flag or a query parameter takes. A bare number is refused, so that `--ttl 20` cannot
+/// silently mean 20 ms or 20 hours.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
-    let n: u64 = digits.parse().ok()?;
-    let ms = match unit {
-        "ms" => n,
-        "" | "s" => n.checked_mul(1000)?,
-        "m" => n.checked_mul(60_000)?,
-        "h" => n.checked_mul(3_600_000)?,
-        _ => return None,
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration: expected a whole number and a unit, e.g. 500ms, 5s, 1m"))?;
+    let millis = match unit.trim() {
+        "ms" => Some(n),
+        "s" => n.checked_mul(1_000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        "" => return Err(format!("{text:?} has no unit: write {n}ms, {n}s, {n}m or {n}h")),
+        other => return Err(format!("unknown unit {other:?} in {text:?}: use ms, s, m or h")),
     };
-    Some(Duration::from_millis(ms))
+    millis
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("{text:?} is too long a duration"))
+}
+
+/// A `wait` parameter: a duration ([`parse_duration`]), or a bare number of seconds.
+pub(crate) fn parse_wait(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text
+            .parse()
+            .ok()
+            .and_then(|s: u64| s.checked_mul(1000))
+            .map(Duration::from_millis);
+    }
+    parse_duration(text).ok()
 }
 
 /// One form-encoded component, decoded strictly.
@@ -288,24 +289,27 @@ mod tests {
 
     #[test]
     fn durations_and_blocking_parameters() {
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_duration("7"), Some(Duration::from_secs(7)));
-        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_wait("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_wait("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_wait("7"), Some(Duration::from_secs(7)));
+        assert_eq!(parse_wait("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_wait("1h"), Some(Duration::from_secs(3600)));
         for bad in ["", "s", "-1s", "1d", "1.5s", "99999999999999999999h"] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
+            assert_eq!(parse_wait(bad), None, "{bad}");
         }
         let max = Duration::from_secs(60);
-        assert_eq!(Query("service=a").blocking(max).unwrap(), None);
-        assert_eq!(Query("since=3").blocking(max).unwrap(), Some((3, max)));
+        assert_eq!(ReadQuery::parse("service=a").blocking(max).unwrap(), None);
+        assert_eq!(ReadQuery::parse("since=3").blocking(max).unwrap(), Some((3, max)));
         assert_eq!(
-            Query("since=3&wait=2s").blocking(max).unwrap(),
+            ReadQuery::parse("since=3&wait=2s").blocking(max).unwrap(),
             Some((3, Duration::from_secs(2)))
         );
-        assert_eq!(Query("since=3&wait=2h").blocking(max).unwrap(), Some((3, max)));
-        assert!(Query("since=x").blocking(max).is_err());
-        assert!(Query("since=1&wait=soon").blocking(max).is_err());
+        assert_eq!(
+            ReadQuery::parse("since=3&wait=2h").blocking(max).unwrap(),
+            Some((3, max))
+        );
+        assert!(ReadQuery::parse("since=x").blocking(max).is_err());
+        assert!(ReadQuery::parse("since=1&wait=soon").blocking(max).is_err());
     }
 
     #[test]

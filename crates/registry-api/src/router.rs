@@ -12,7 +12,7 @@ use crate::app::{App, Auth};
 use crate::error::ApiError;
 use crate::forward::is_forwarded;
 use crate::handlers::{cluster, discovery, registration, snapshot};
-use crate::request::Query;
+use crate::request::ReadQuery;
 
 /// Every endpoint of SPEC §3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +73,7 @@ impl Route {
                 }
             }
             Route::SetLeader | Route::Join | Route::Leave | Route::Peer(_) => Access::Node,
-            Route::Snapshot if Query::of(request).has("since") => Access::Node,
+            Route::Snapshot if ReadQuery::of(request).has_since() => Access::Node,
             _ if is_forwarded(request) => Access::Node,
             _ => Access::ClientRead,
         }

@@ -196,14 +196,27 @@ mod tests {
             w.wait(&["a"], 5, Duration::from_secs(60), || v.load(Ordering::SeqCst))
                 .await
         });
-        let w = watch.clone();
-        let waiter_b = tokio::spawn(async move { w.wait(&["b"], 5, Duration::from_secs(60), || 5).await });
+        // b counts its reads of the version: a waiter woken reads it again.
+        let reads_b = Arc::new(AtomicU64::new(0));
+        let (w, reads) = (watch.clone(), reads_b.clone());
+        let waiter_b = tokio::spawn(async move {
+            w.wait(&["b"], 5, Duration::from_secs(60), || {
+                reads.fetch_add(1, Ordering::SeqCst);
+                5
+            })
+            .await
+        });
         tokio::task::yield_now().await;
         assert_eq!(watch.waiting(), 2);
+        assert_eq!(reads_b.load(Ordering::SeqCst), 1);
         a.store(6, Ordering::SeqCst);
         watch.changed(6, Changed::Services(&[Arc::from("a")]));
         assert_eq!(waiter_a.await.unwrap(), Woken::Changed);
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
         assert!(!waiter_b.is_finished());
+        assert_eq!(reads_b.load(Ordering::SeqCst), 1, "b was not woken by a's change");
         assert_eq!(watch.services.lock().unwrap().len(), 1, "a's entry is gone");
         watch.close();
         assert_eq!(waiter_b.await.unwrap(), Woken::Closing);

@@ -21,17 +21,6 @@ pub enum Role {
     NoLeader,
 }
 
-/// What [`Cluster::apply_from`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Restored {
-    /// The answer was applied, with this outcome.
-    Yes(Synced),
-    /// This node no longer follows that leader; nothing was applied.
-    NotFollowing,
-    /// The snapshot is older than the registry; nothing was applied.
-    Older,
-}
-
 /// The configured servers, what the last probe saw of each, and who leads.
 ///
 /// All state changes go through [`Cluster::update`] (after a probe round) and
@@ -320,18 +309,20 @@ impl Cluster {
     /// Applies a leader's answer to `/snapshot?since=` (a delta or a whole snapshot,
     /// [`Registry::apply_sync`]) if this node still follows `leader_url`; holding the
     /// cluster state meanwhile keeps a concurrent takeover from being overwritten.
-    pub(crate) fn apply_from(&self, leader_url: &str, answer: Snapshot) -> Result<Restored, registry_core::Error> {
+    /// `None`: this node no longer follows that leader, and nothing was applied.
+    pub(crate) fn apply_from(
+        &self,
+        leader_url: &str,
+        answer: Snapshot,
+    ) -> Result<Option<Synced>, registry_core::Error> {
         let state = self.read();
         let follows = state
             .leader
             .is_some_and(|i| i != self.me && state.servers[i].url == leader_url);
         if !follows {
-            return Ok(Restored::NotFollowing);
+            return Ok(None);
         }
-        Ok(match self.registry.apply_sync(answer, self.clock.now_ms())? {
-            Synced::Older => Restored::Older,
-            synced => Restored::Yes(synced),
-        })
+        Ok(Some(self.registry.apply_sync(answer, self.clock.now_ms())?))
     }
 
     fn step_down(&self, state: &mut State, leader: Option<usize>) {
@@ -567,17 +558,11 @@ mod tests {
         let (b, rb) = cluster(B, &[A, B], Arc::new(HashElection));
         rb.restore(full_snapshot(300), 0).unwrap();
         assert_eq!(b.update(&[seen(A, true, 1)]), Role::Follower { leader: A.to_owned() });
-        assert_eq!(b.apply_from(A, Snapshot::default()).unwrap(), Restored::Older);
+        assert_eq!(b.apply_from(A, Snapshot::default()).unwrap(), Some(Synced::Older));
         assert_eq!(rb.find_all("svc").len(), 300);
         assert_eq!(rb.registry_version(), 300);
-        assert_eq!(
-            b.apply_from("http://127.0.0.1:9", full_snapshot(301)).unwrap(),
-            Restored::NotFollowing
-        );
-        assert_eq!(
-            b.apply_from(A, full_snapshot(301)).unwrap(),
-            Restored::Yes(Synced::Applied)
-        );
+        assert_eq!(b.apply_from("http://127.0.0.1:9", full_snapshot(301)).unwrap(), None);
+        assert_eq!(b.apply_from(A, full_snapshot(301)).unwrap(), Some(Synced::Applied));
         assert_eq!(rb.registry_version(), 301);
     }
 }

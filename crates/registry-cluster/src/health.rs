@@ -192,10 +192,7 @@ async fn sync_once(
     leader: &str,
     wait: Duration,
 ) -> bool {
-    let Some(leader_server) = cluster.leader().filter(|l| l.url == *leader) else {
-        return false;
-    };
-    match sync.sync(cluster, invoker, &leader_server, wait).await {
+    match sync.sync(cluster, invoker, leader, wait).await {
         Ok(SyncOutcome::Restored { version }) => {
             tracing::info!(leader = %leader, version, "synced the leader's whole snapshot");
             true

@@ -4,9 +4,8 @@ use std::time::Duration;
 use registry_core::{Snapshot, Synced};
 use registry_http::{ErrorKind, HttpInvokeError, HttpInvoker, HttpRequest};
 
-use crate::cluster::{Cluster, Restored};
+use crate::cluster::Cluster;
 use crate::error::ClusterError;
-use crate::server::Server;
 
 /// What one sync attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,26 +62,33 @@ impl SyncState {
         &mut self,
         cluster: &Arc<Cluster>,
         invoker: &dyn HttpInvoker,
-        leader: &Server,
+        leader: &str,
         wait: Duration,
     ) -> Result<SyncOutcome, ClusterError> {
         // The leader's own answer says whether it is behind: the version the last probe
         // saw trails it by up to a round.
         let local = cluster.registry().registry_version();
-        let same_leader = self.last_leader.as_deref() == Some(leader.url.as_str());
-        let since = if same_leader { local } else { 0 };
-        let (answer, bytes) = fetch_since(invoker, &leader.url, since, wait).await?;
+        let since = if self.follows(leader) { local } else { 0 };
+        let (answer, bytes) = fetch_since(invoker, leader, since, wait).await?;
         self.last_answer_bytes = bytes;
         let outcome = self.apply(cluster, leader, answer, local).await?;
         let Some(why) = outcome.1 else {
             return Ok(outcome.0);
         };
-        tracing::warn!(leader = %leader.url, why, "the leader's delta did not fit: fetching its whole snapshot");
-        let (answer, bytes) = fetch_since(invoker, &leader.url, 0, Duration::ZERO).await?;
+        tracing::warn!(
+            leader,
+            why,
+            "the leader's delta did not fit: fetching its whole snapshot"
+        );
+        let (answer, bytes) = fetch_since(invoker, leader, 0, Duration::ZERO).await?;
         self.last_answer_bytes += bytes;
         let (outcome, again) = self.apply(cluster, leader, answer, local).await?;
         if let Some(why) = again {
-            tracing::error!(leader = %leader.url, why, "the whole snapshot did not fit either; retrying next round");
+            tracing::error!(
+                leader,
+                why,
+                "the whole snapshot did not fit either; retrying next round"
+            );
         }
         Ok(outcome)
     }
@@ -91,7 +97,7 @@ impl SyncState {
     async fn apply(
         &mut self,
         cluster: &Arc<Cluster>,
-        leader: &Server,
+        leader: &str,
         answer: Snapshot,
         local: u64,
     ) -> Result<(SyncOutcome, Option<&'static str>), ClusterError> {
@@ -100,8 +106,7 @@ impl SyncState {
         if version < local {
             return Ok((SyncOutcome::LeaderBehind { leader: version, local }, None));
         }
-        let same_leader = self.last_leader.as_deref() == Some(leader.url.as_str());
-        if !delta && same_leader && version == local {
+        if !delta && self.follows(leader) && version == local {
             let same = match &answer.checksum {
                 Some(theirs) => *theirs == cluster.registry().checksum().1,
                 None => true,
@@ -112,24 +117,24 @@ impl SyncState {
         }
         // Restoring a large snapshot is CPU work: keep it off the async workers.
         let applied = if delta && services <= INLINE_SERVICES {
-            cluster.apply_from(&leader.url, answer)?
+            cluster.apply_from(leader, answer)?
         } else {
-            let (cluster_ref, leader_url) = (cluster.clone(), leader.url.clone());
+            let (cluster_ref, leader_url) = (cluster.clone(), leader.to_owned());
             tokio::task::spawn_blocking(move || cluster_ref.apply_from(&leader_url, answer))
                 .await
                 .map_err(|e| ClusterError::Restore(e.to_string()))??
         };
         Ok(match applied {
-            Restored::NotFollowing => (SyncOutcome::Abandoned, None),
-            Restored::Older => (
+            None => (SyncOutcome::Abandoned, None),
+            Some(Synced::Older) => (
                 SyncOutcome::LeaderBehind {
                     leader: version,
                     local: cluster.registry().registry_version(),
                 },
                 None,
             ),
-            Restored::Yes(Synced::Applied) => {
-                self.last_leader = Some(leader.url.clone());
+            Some(Synced::Applied) => {
+                self.last_leader = Some(leader.to_owned());
                 let outcome = if !delta {
                     SyncOutcome::Restored { version }
                 } else if version == local {
@@ -139,22 +144,20 @@ impl SyncState {
                 };
                 (outcome, None)
             }
-            Restored::Yes(Synced::NotFromHere) => (SyncOutcome::Abandoned, Some("it starts at another version")),
-            Restored::Yes(Synced::Mismatch) => {
+            Some(Synced::NotFromHere) => (SyncOutcome::Abandoned, Some("it starts at another version")),
+            Some(Synced::Mismatch) => {
                 self.last_leader = None;
                 (
                     SyncOutcome::Abandoned,
                     Some("the registries' checksums differ after applying it"),
                 )
             }
-            Restored::Yes(Synced::Older) => (
-                SyncOutcome::LeaderBehind {
-                    leader: version,
-                    local: cluster.registry().registry_version(),
-                },
-                None,
-            ),
         })
+    }
+
+    /// Whether the last answer applied came from `leader`.
+    fn follows(&self, leader: &str) -> bool {
+        self.last_leader.as_deref() == Some(leader)
     }
 
     /// Forgets the last leader (this node leads, or none does).

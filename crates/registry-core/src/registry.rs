@@ -191,14 +191,7 @@ impl View {
     fn digest(&self) -> u64 {
         *self.digest.get_or_init(|| {
             let mut hasher = Xxh3::new();
-            hasher.update(b"[");
-            for (i, slot) in self.slots.iter().enumerate() {
-                if i > 0 {
-                    hasher.update(b",");
-                }
-                hasher.update(slot.json.as_bytes());
-            }
-            hasher.update(b"]");
+            self.each_piece(|piece| hasher.update(piece));
             hasher.digest()
         })
     }
@@ -206,14 +199,20 @@ impl View {
     /// Writes the JSON array of the instances.
     fn write_list(&self, out: &mut Vec<u8>) {
         out.reserve(2 + self.slots.iter().map(|s| s.json.len() + 1).sum::<usize>());
-        out.push(b'[');
+        self.each_piece(|piece| out.extend_from_slice(piece));
+    }
+
+    /// The JSON array of the instances, piece by piece: `[`, the instances' texts with
+    /// `,` between them, `]`.
+    fn each_piece(&self, mut piece: impl FnMut(&[u8])) {
+        piece(b"[");
         for (i, slot) in self.slots.iter().enumerate() {
             if i > 0 {
-                out.push(b',');
+                piece(b",");
             }
-            out.extend_from_slice(slot.json.as_bytes());
+            piece(slot.json.as_bytes());
         }
-        out.push(b']');
+        piece(b"]");
     }
 }
 
@@ -555,10 +554,7 @@ impl Registry {
 
     /// The JSON array `find_all` would encode to, kept until the service next changes.
     pub fn find_all_json(&self, service: &str) -> Bytes {
-        match self.view(service) {
-            Some(view) => view.json(),
-            None => Bytes::from_static(EMPTY_LIST),
-        }
+        self.find_all_versioned(service).1
     }
 
     /// [`Registry::find_all_json`] with the service's version, read together: the list

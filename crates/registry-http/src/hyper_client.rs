@@ -108,11 +108,6 @@ impl HttpInvoker for HyperInvoker {
             Ok(Ok(response)) => response,
         };
         let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
         let headers = response.headers().clone();
         let gzip = response
             .headers()
@@ -157,7 +152,6 @@ impl HttpInvoker for HyperInvoker {
         };
         Ok(HttpResponse {
             status,
-            content_type,
             body,
             wire_len,
             headers,

@@ -53,8 +53,6 @@ impl HttpRequest {
 pub struct HttpResponse {
     /// The status code.
     pub status: u16,
-    /// The `Content-Type` header, if any.
-    pub content_type: Option<String>,
     /// The whole body (decompressed, when the server sent it gzip-encoded).
     pub body: Bytes,
     /// How many body bytes came over the wire (less than `body.len()` when compressed).
@@ -68,6 +66,11 @@ impl HttpResponse {
     /// A header's value as text, if present and text.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `Content-Type` header, if any.
+    pub fn content_type(&self) -> Option<&str> {
+        self.header("content-type")
     }
 }
 

@@ -110,7 +110,7 @@ async fn error_statuses_are_errors_with_status_and_excerpt_but_send_relays_them(
     // The raw call answers the status instead: a follower relays it unchanged.
     let raw = http.send(HttpRequest::get(&url, &[])).await.unwrap();
     assert_eq!(raw.status, 400);
-    assert_eq!(raw.content_type.as_deref(), Some("application/json"));
+    assert_eq!(raw.content_type(), Some("application/json"));
     assert_eq!(&raw.body[..], br#"{"status":400,"message":"nope"}"#);
 
     let e = get_json::<Vec<u8>>(&http, &format!("http://{addr}/ok"))

@@ -124,11 +124,7 @@ impl Client {
     /// Status and JSON body. Every answer of the API is JSON.
     pub async fn call(&self, method: &str, url: &str, body: &str) -> (u16, Value) {
         let answer = self.raw(method, url, body).await;
-        assert_eq!(
-            answer.content_type.as_deref(),
-            Some("application/json"),
-            "{method} {url}"
-        );
+        assert_eq!(answer.content_type(), Some("application/json"), "{method} {url}");
         let json = serde_json::from_slice(&answer.body).unwrap_or_else(|e| {
             panic!(
                 "{method} {url}: not JSON ({e}): {:?}",
@@ -188,13 +184,19 @@ pub fn cluster_config(servers: &[String]) -> Config {
     }
 }
 
-/// `n` nodes that know each other, started together.
-pub fn start_cluster(n: usize, configure: impl Fn(Config) -> Config) -> Vec<Node> {
+/// `n` free listeners and their urls.
+pub fn listeners(n: usize) -> (Vec<TcpListener>, Vec<String>) {
     let listeners: Vec<TcpListener> = (0..n).map(|_| free_listener()).collect();
-    let urls: Vec<String> = listeners
+    let urls = listeners
         .iter()
         .map(|l| format!("http://{}", l.local_addr().unwrap()))
         .collect();
+    (listeners, urls)
+}
+
+/// `n` nodes that know each other, started together.
+pub fn start_cluster(n: usize, configure: impl Fn(Config) -> Config) -> Vec<Node> {
+    let (listeners, urls) = listeners(n);
     listeners
         .into_iter()
         .map(|l| Node::start_on(l, configure(cluster_config(&urls))))
@@ -276,11 +278,18 @@ impl Client {
 /// `n` in-process raft nodes that know each other (data dirs under `data`), with test
 /// timings; `configure` adjusts each node's settings.
 pub fn start_raft(data: &std::path::Path, n: usize, configure: impl Fn(Config) -> Config) -> Vec<Node> {
-    let listeners: Vec<TcpListener> = (0..n).map(|_| free_listener()).collect();
-    let urls: Vec<String> = listeners
-        .iter()
-        .map(|l| format!("http://{}", l.local_addr().unwrap()))
-        .collect();
+    start_raft_with(data, n, configure, |_, _| None)
+}
+
+/// [`start_raft`], node `i` sending its raft calls through `invoker(i, urls)` (`None`:
+/// the real one).
+pub fn start_raft_with(
+    data: &std::path::Path,
+    n: usize,
+    configure: impl Fn(Config) -> Config,
+    invoker: impl Fn(usize, &[String]) -> Option<Arc<dyn HttpInvoker>>,
+) -> Vec<Node> {
+    let (listeners, urls) = listeners(n);
     listeners
         .into_iter()
         .enumerate()
@@ -296,9 +305,35 @@ pub fn start_raft(data: &std::path::Path, n: usize, configure: impl Fn(Config) -
                 ttl: Duration::from_secs(3600),
                 ..Config::default()
             };
-            Node::start_on(listener, configure(config))
+            Node::start_with(listener, configure(config), invoker(i, &urls))
         })
         .collect()
+}
+
+/// A stand-in for another node, played by the test: every request on `listener` is
+/// answered 200 with `answer(path, query)` as its body, after `delay`.
+pub fn serve_fake<F>(listener: TcpListener, delay: Duration, answer: F)
+where
+    F: Fn(&str, &str) -> String + Send + Sync + 'static,
+{
+    let answer = Arc::new(answer);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let answer = answer.clone();
+            let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                let answer = answer.clone();
+                async move {
+                    tokio::time::sleep(delay).await;
+                    let body = answer(request.uri().path(), request.uri().query().unwrap_or(""));
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(http_body_util::Full::new(
+                        bytes::Bytes::from(body),
+                    )))
+                }
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(io, service));
+        }
+    });
 }
 
 /// How long a test waits for a cluster to settle; only a broken node takes that long.

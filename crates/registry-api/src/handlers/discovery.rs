@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use registry_cluster::CoordinatorError;
 
 use crate::app::App;
-use crate::encoding::{accepts_gzip, json_maybe_gzip, GZIP_MIN_BYTES};
+use crate::encoding::{accepts_gzip, gzip, gzipped, worth_gzip};
 use crate::error::{json, ok_json, ApiError};
 use crate::forward::{forward_parts, is_forwarded};
 use crate::request::ReadQuery;
@@ -82,9 +82,17 @@ fn find_all_headers() -> &'static HeaderMap {
     })
 }
 
-/// A 200 `/findAll` answer of `list` at `version`, uncompressed.
-fn find_all_answer(list: Bytes, version: u64) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(list));
+/// A 200 `/findAll` answer of `list` at `version`, gzip-compressed when `compress`.
+fn find_all_answer(list: Bytes, version: u64, compress: bool) -> Response<Full<Bytes>> {
+    if compress {
+        return gzipped(find_all_plain(gzip(&list), version));
+    }
+    find_all_plain(list, version)
+}
+
+/// A 200 `/findAll` answer of `body` at `version`, as it is.
+fn find_all_plain(body: Bytes, version: u64) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
     let headers = response.headers_mut();
     *headers = find_all_headers().clone();
     if let Some((_, value)) = headers.iter_mut().find(|(name, _)| *name == VERSION_HEADER) {
@@ -105,17 +113,16 @@ pub(crate) async fn find_all(app: &App, request: Request<Incoming>) -> Answer {
     let registry = app.registry();
     let Some(blocking) = blocking else {
         let (version, list) = registry.find_all_versioned(&service);
-        if list.len() < GZIP_MIN_BYTES || !accepts_gzip(request.headers()) {
-            return Ok(find_all_answer(list, version));
-        }
-        return Ok(with_version(json_maybe_gzip(|| true, StatusCode::OK, list), version));
+        let compress = worth_gzip(list.len(), || accepts_gzip(request.headers()));
+        return Ok(find_all_answer(list, version, compress));
     };
     // A waiting request keeps nothing of the request: its head pins hyper's read buffer.
-    let gzip = accepts_gzip(request.headers());
+    let accepts = accepts_gzip(request.headers());
     drop(request);
     block(app, Some(blocking), &[&service], || registry.version(&service)).await;
     let (version, list) = registry.find_all_versioned(&service);
-    Ok(with_version(json_maybe_gzip(|| gzip, StatusCode::OK, list), version))
+    let compress = worth_gzip(list.len(), || accepts);
+    Ok(find_all_answer(list, version, compress))
 }
 
 /// `/version?service=S` → the service's version, `0` when unknown.

@@ -8,9 +8,9 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 
 use crate::app::App;
-use crate::encoding::{accepts_gzip, gzip, json_maybe_gzip, GZIP_MIN_BYTES};
+use crate::encoding::{accepts_gzip, gzip, gzipped, json_maybe_gzip, worth_gzip};
 use crate::error::{json, ApiError};
-use crate::request::Query;
+use crate::request::ReadQuery;
 
 type Answer = Result<Response<Full<Bytes>>, ApiError>;
 
@@ -21,13 +21,10 @@ type Answer = Result<Response<Full<Bytes>>, ApiError>;
 /// with [`registry_core::Registry::sync_json`]: a delta after `V` when the change log
 /// reaches back to it, else the whole snapshot, either with the registry's checksum.
 pub(crate) async fn snapshot(app: &App, request: Request<Incoming>) -> Answer {
-    let Some((since, wait)) = Query::of(&request).blocking(app.limits.max_wait)? else {
+    let Some((since, wait)) = ReadQuery::of(&request).blocking(app.limits.max_wait)? else {
         let body = Bytes::from(app.registry().snapshot_json());
-        return Ok(json_maybe_gzip(
-            || accepts_gzip(request.headers()),
-            StatusCode::OK,
-            body,
-        ));
+        let compress = worth_gzip(body.len(), || accepts_gzip(request.headers()));
+        return Ok(json_maybe_gzip(compress, StatusCode::OK, body));
     };
     let gzip_asked = accepts_gzip(request.headers());
     drop(request);
@@ -38,7 +35,7 @@ pub(crate) async fn snapshot(app: &App, request: Request<Incoming>) -> Answer {
     let registry = Arc::clone(app.cluster.registry());
     let build = move || {
         let body = registry.sync_json(since);
-        if gzip_asked && body.len() >= GZIP_MIN_BYTES {
+        if worth_gzip(body.len(), || gzip_asked) {
             (gzip(&body), true)
         } else {
             (Bytes::from(body), false)
@@ -53,11 +50,6 @@ pub(crate) async fn snapshot(app: &App, request: Request<Incoming>) -> Answer {
             .await
             .map_err(|e| ApiError::NoLeader(format!("the snapshot could not be built: {e}")))?
     };
-    let mut response = json(StatusCode::OK, body);
-    if compressed {
-        response
-            .headers_mut()
-            .insert(http::header::CONTENT_ENCODING, http::HeaderValue::from_static("gzip"));
-    }
-    Ok(response)
+    let response = json(StatusCode::OK, body);
+    Ok(if compressed { gzipped(response) } else { response })
 }
