@@ -5,6 +5,7 @@ use registry_cluster::Coordinator;
 use registry_core::{Clock, Registry};
 use registry_http::{HttpInvoker, Token};
 
+use crate::metrics::Metrics;
 use crate::watch::Watch;
 
 /// What a client may take of a node: bounds that keep one slow or greedy client from
@@ -66,6 +67,7 @@ pub struct App {
     pub(crate) limits: Limits,
     pub(crate) auth: Auth,
     pub(crate) watch: Arc<Watch>,
+    pub(crate) metrics: Metrics,
 }
 
 impl App {
@@ -89,6 +91,7 @@ impl App {
             limits,
             auth: Auth::default(),
             watch,
+            metrics: Metrics::new(),
         }
     }
 

@@ -54,6 +54,9 @@ pub enum ApiError {
     /// The request lacks the token this endpoint needs, or carries a wrong one.
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// `/ready`: this node cannot do its job now, and why.
+    #[error("not ready: {0}")]
+    NotReady(String),
 }
 
 #[derive(Serialize)]
@@ -81,7 +84,7 @@ impl ApiError {
             ApiError::TooManyConnections(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::NoLeader(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NoLeader(_) | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
         }
     }

@@ -58,7 +58,10 @@ pub(crate) async fn forward_parts(
         body,
         timeout: blocking.then(|| app.limits.max_wait + std::time::Duration::from_secs(5)),
     };
-    let answer = app.invoker.send(outgoing).await.map_err(|e| {
+    let answer = app.invoker.send(outgoing).await;
+    app.metrics
+        .forwarded(answer.as_ref().map_or(true, |answer| answer.status >= 500));
+    let answer = answer.map_err(|e| {
         ApiError::NoLeader(format!(
             "the leader {leader} could not be reached to apply this write: {e}"
         ))

@@ -6,7 +6,10 @@
 //! - `router` — maps a path to its handler and checks the method; it only dispatches.
 //! - `handlers` — one file per family: `registration` (`/reg`, `/unreg`, `/renew`,
 //!   `/renews`), `discovery` (`/findAll`, `/version`, `/versions`), `cluster` (`/info`,
-//!   `/cluster`, `/leader`, `/sl`), `snapshot` (`/snapshot`).
+//!   `/cluster`, `/leader`, `/sl`), `snapshot` (`/snapshot`), `operations` (`/metrics`,
+//!   `/health`, `/ready`, the web console `/ui`).
+//! - `metrics` — the Prometheus metrics: per-request counters and latency, and what is
+//!   read at scrape time.
 //! - `forward` — a follower relays writes to the leader, answer unchanged.
 //! - `request` — query parameters and the size-limited body.
 //! - `error` — [`ApiError`] and the one function that turns it into a status and the
@@ -20,6 +23,7 @@ mod encoding;
 mod error;
 mod forward;
 mod handlers;
+mod metrics;
 mod request;
 mod router;
 mod server;

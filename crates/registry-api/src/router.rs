@@ -1,5 +1,6 @@
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::{Method, Request, Response};
@@ -11,7 +12,8 @@ use http::header::AUTHORIZATION;
 use crate::app::{App, Auth};
 use crate::error::ApiError;
 use crate::forward::is_forwarded;
-use crate::handlers::{cluster, discovery, registration, snapshot};
+use crate::handlers::{cluster, discovery, operations, registration, snapshot};
+use crate::metrics::OTHER;
 use crate::request::ReadQuery;
 
 /// Every endpoint of SPEC §3.
@@ -33,6 +35,12 @@ enum Route {
     Join,
     Leave,
     Peer(&'static str),
+    Metrics,
+    Health,
+    Ready,
+    Ui,
+    Services,
+    Instances,
 }
 
 impl Route {
@@ -58,8 +66,56 @@ impl Route {
             "/raft/append" => (Route::Peer("append"), "/raft/append"),
             "/raft/vote" => (Route::Peer("vote"), "/raft/vote"),
             "/raft/snapshot" => (Route::Peer("snapshot"), "/raft/snapshot"),
+            "/metrics" => (Route::Metrics, "/metrics"),
+            "/health" => (Route::Health, "/health"),
+            "/ready" => (Route::Ready, "/ready"),
+            "/ui" | "/ui/" => (Route::Ui, "/ui"),
+            "/services" => (Route::Services, "/services"),
+            "/instances" => (Route::Instances, "/instances"),
             _ => return None,
         })
+    }
+
+    /// This route's row in [`ENDPOINTS`].
+    fn endpoint(self) -> usize {
+        match self {
+            Route::Reg => 0,
+            Route::Unreg => 1,
+            Route::Renew => 2,
+            Route::Renews => 3,
+            Route::Batch => 4,
+            Route::FindAll => 5,
+            Route::Version => 6,
+            Route::Versions => 7,
+            Route::Snapshot => 8,
+            Route::Info => 9,
+            Route::Cluster => 10,
+            Route::Leader => 11,
+            Route::SetLeader => 12,
+            Route::Join => 13,
+            Route::Leave => 14,
+            Route::Peer("append") => 15,
+            Route::Peer("vote") => 16,
+            Route::Peer(_) => 17,
+            Route::Metrics => 18,
+            Route::Health => 19,
+            Route::Ready => 20,
+            Route::Ui => 21,
+            Route::Services => 22,
+            Route::Instances => 23,
+        }
+    }
+
+    /// Whether a request to this route may wait on purpose (a blocking query), so that
+    /// its time says nothing about the node's speed.
+    fn may_block<B>(self, request: &Request<B>) -> bool {
+        matches!(
+            self,
+            Route::FindAll | Route::Version | Route::Versions | Route::Snapshot | Route::Services | Route::Instances
+        ) && request
+            .uri()
+            .query()
+            .is_some_and(|q| q.contains("wait=") || q.contains("since="))
     }
 
     /// Which token this route needs, when tokens are configured.
@@ -125,24 +181,37 @@ pub const MAX_URI_BYTES: usize = 8 * 1024;
 /// from us rather than hyper's empty one.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-/// The hyper service: dispatches on the path, answers errors as JSON. Never fails.
+/// The hyper service: dispatches on the path, answers errors as JSON, counts the answer.
+/// Never fails.
 pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let started = Instant::now();
+    let route = Route::of(request.uri().path()).map(|(route, _)| route);
+    let timed = route.is_some_and(|route| !route.may_block(&request));
+    let response = dispatch(&app, request).await;
+    let endpoint = route.map_or(OTHER, Route::endpoint);
+    app.metrics
+        .record(endpoint, response.status().as_u16(), timed.then(|| started.elapsed()));
+    Ok(response)
+}
+
+async fn dispatch(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> {
     if let Err(e) = check_head(&request) {
-        return Ok(e.into_response(short(request.uri().path())));
+        return e.into_response(short(request.uri().path()));
     }
     let Some((route, path)) = Route::of(request.uri().path()) else {
-        return Ok(ApiError::NotFound.into_response(short(request.uri().path())));
+        return ApiError::NotFound.into_response(short(request.uri().path()));
     };
     if !matches!(*request.method(), Method::GET | Method::POST) {
         let method = request.method().to_string();
-        return Ok(ApiError::MethodNotAllowed(method).into_response(path));
+        return ApiError::MethodNotAllowed(method).into_response(path);
     }
     if app.auth.any() {
         if let Err(e) = check_access(&app.auth, route.access(&request), &request) {
             tracing::debug!(path, "request refused: no valid token");
-            return Ok(e.into_response(path));
+            return e.into_response(path);
         }
     }
+    let app = &app;
     let answer = match route {
         Route::Reg => registration::reg(&app, request).await,
         Route::Unreg => registration::unreg(&app, request).await,
@@ -162,11 +231,17 @@ pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<
         Route::Join => Box::pin(cluster::membership(&app, request, cluster::Change::Join)).await,
         Route::Leave => Box::pin(cluster::membership(&app, request, cluster::Change::Leave)).await,
         Route::Peer(name) => Box::pin(cluster::peer(&app, request, name)).await,
+        Route::Metrics => Box::pin(operations::metrics(app)).await,
+        Route::Health => Ok(operations::health()),
+        Route::Ready => Box::pin(operations::ready(app)).await,
+        Route::Ui => Ok(operations::console()),
+        Route::Services => operations::services(app, request).await,
+        Route::Instances => operations::instances(app, request).await,
     };
-    Ok(answer.unwrap_or_else(|e| {
+    answer.unwrap_or_else(|e| {
         tracing::debug!(path, error = %e, "request refused");
         e.into_response(path)
-    }))
+    })
 }
 
 /// Refuses a request target or header section over our limits.

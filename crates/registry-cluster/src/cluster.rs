@@ -1,10 +1,15 @@
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use tokio::time::Instant;
 
 use registry_core::{Clock, Registry, Snapshot, Synced};
 
 use crate::election::Election;
 use crate::error::ClusterError;
+use crate::eviction::SelfPreservation;
 use crate::server::{normalize_url, Server};
+use crate::status::{Status, SyncLag};
 
 /// This node's part in the cluster right now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +42,12 @@ pub struct Cluster {
     election: Arc<dyn Election>,
     me: usize,
     state: RwLock<State>,
+    /// How many times the leader this node sees has changed.
+    leader_changes: AtomicU64,
+    /// The last sync that succeeded, and the leader's version it saw.
+    last_sync: Mutex<Option<(Instant, u64)>>,
+    /// The eviction guard (`--evict-max-fraction`).
+    preservation: SelfPreservation,
 }
 
 struct State {
@@ -95,7 +106,58 @@ impl Cluster {
                 leader: alone.then_some(me),
                 candidate: false,
             }),
+            leader_changes: AtomicU64::new(0),
+            last_sync: Mutex::new(None),
+            preservation: SelfPreservation::off(),
         })
+    }
+
+    /// This cluster with `preservation` guarding its evictions.
+    pub fn with_preservation(mut self, preservation: SelfPreservation) -> Self {
+        self.preservation = preservation;
+        self
+    }
+
+    /// The eviction guard.
+    pub fn preservation(&self) -> &SelfPreservation {
+        &self.preservation
+    }
+
+    /// Records a sync from the leader that succeeded, which answered at `leader_version`.
+    pub(crate) fn synced(&self, leader_version: u64) {
+        *self.last_sync.lock().unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), leader_version));
+    }
+
+    /// This node's standing: role, leader, and as a follower its lag behind the leader.
+    pub fn status(&self) -> Status {
+        let state = self.read();
+        let role = match state.leader {
+            Some(i) if i == self.me => "leader",
+            Some(_) => "follower",
+            None if state.candidate => "candidate",
+            None => "none",
+        };
+        let leader = state.leader.map(|i| state.servers[i].url.clone());
+        let sync = match state.leader {
+            Some(i) if i != self.me => {
+                let last = *self.last_sync.lock().unwrap_or_else(PoisonError::into_inner);
+                let leader_version = state.servers[i].version.max(last.map_or(0, |(_, v)| v));
+                Some(SyncLag {
+                    versions_behind: leader_version.saturating_sub(self.registry.registry_version()),
+                    since_last_sync: last.map(|(at, _)| at.elapsed()),
+                })
+            }
+            _ => None,
+        };
+        Status {
+            mode: "snapshot",
+            role,
+            leader,
+            leader_changes: self.leader_changes.load(Ordering::Relaxed),
+            evictions_skipped: self.preservation.skipped(),
+            sync,
+            raft: None,
+        }
     }
 
     fn read(&self) -> RwLockReadGuard<'_, State> {
@@ -329,6 +391,14 @@ impl Cluster {
         if state.leader == Some(self.me) {
             tracing::warn!("this node no longer leads");
         }
+        self.set_leader(state, leader);
+    }
+
+    /// Records who leads, counting a change.
+    fn set_leader(&self, state: &mut State, leader: Option<usize>) {
+        if state.leader != leader && leader.is_some() {
+            self.leader_changes.fetch_add(1, Ordering::Relaxed);
+        }
         state.leader = leader;
     }
 
@@ -337,7 +407,7 @@ impl Cluster {
     fn take_over(&self, state: &mut State, why: &str) {
         let seen = state.servers.iter().map(|s| s.version).max().unwrap_or(0);
         let version = self.registry.take_over(seen, self.clock.now_ms());
-        state.leader = Some(self.me);
+        self.set_leader(state, Some(self.me));
         tracing::info!(
             version,
             highest_seen = seen,

@@ -7,6 +7,7 @@ use registry_http::HttpInvoker;
 
 use crate::cluster::{Cluster, Role};
 use crate::server::Server;
+use crate::status::Status;
 use crate::takeover::take_office;
 
 /// What the API needs of the cluster, whichever mode runs: who leads, the members,
@@ -54,6 +55,8 @@ pub trait Coordinator: Send + Sync {
     async fn leave(&self, url: &str) -> Result<Vec<Server>, CoordinatorError>;
     /// Answers a node-to-node call to `/raft/<name>` with `body`.
     async fn peer_call(&self, name: &str, body: Bytes) -> Result<Bytes, CoordinatorError>;
+    /// This node's standing, for `/metrics` and `/ready`.
+    async fn status(&self) -> Status;
 }
 
 /// Why the cluster could not do what was asked.
@@ -162,6 +165,10 @@ impl Coordinator for SnapshotCoordinator {
         Err(CoordinatorError::Unsupported(format!(
             "/raft/{name}: this node runs the snapshot cluster mode, not raft"
         )))
+    }
+
+    async fn status(&self) -> Status {
+        self.cluster.status()
     }
 }
 

@@ -1,4 +1,5 @@
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,7 +30,16 @@ pub async fn run_evictor(
         if !cluster.is_leader() {
             continue;
         }
-        for gone in cluster.registry().evict_expired(clock.now_ms(), ttl_ms) {
+        let now = clock.now_ms();
+        let expired = cluster.registry().expired(now, ttl_ms).len();
+        if expired == 0
+            || !cluster
+                .preservation()
+                .allows(expired, cluster.registry().stats().instances)
+        {
+            continue;
+        }
+        for gone in cluster.registry().evict_expired(now, ttl_ms) {
             tracing::info!(
                 service = %gone.service,
                 instance = %gone.instance.url(),
@@ -39,6 +49,56 @@ pub async fn run_evictor(
         }
     }
     tracing::debug!("eviction loop stopped");
+}
+
+/// Self-preservation, Eureka's idea made visible: when one eviction pass would remove
+/// more than a fraction of all instances, the likelier cause is that this node lost its
+/// network, not that the instances died together. The pass evicts none, warns, and
+/// counts; eviction resumes once heartbeats come back (fewer expire) or the operator
+/// raises the fraction.
+#[derive(Debug)]
+pub struct SelfPreservation {
+    max_fraction: f64,
+    skipped: AtomicU64,
+}
+
+impl SelfPreservation {
+    /// A guard that skips passes evicting more than `max_fraction` (0 to 1) of all
+    /// instances; 1.0 never skips.
+    pub fn new(max_fraction: f64) -> Self {
+        SelfPreservation {
+            max_fraction: max_fraction.clamp(0.0, 1.0),
+            skipped: AtomicU64::new(0),
+        }
+    }
+
+    /// The guard that never skips (`--evict-max-fraction 1.0`, the default).
+    pub fn off() -> Self {
+        SelfPreservation::new(1.0)
+    }
+
+    /// Whether a pass that would evict `expired` of `total` instances may go ahead; when
+    /// not, logs a warning and counts the skipped pass.
+    pub fn allows(&self, expired: usize, total: u64) -> bool {
+        let fraction = expired as f64 / total.max(1) as f64;
+        if fraction <= self.max_fraction {
+            return true;
+        }
+        self.skipped.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            expired,
+            total,
+            max_fraction = self.max_fraction,
+            "self-preservation: this pass would evict more than --evict-max-fraction of all instances; evicting none \
+             (has this node lost its network?). Eviction resumes when heartbeats return or the fraction is raised"
+        );
+        false
+    }
+
+    /// How many passes were skipped since start.
+    pub fn skipped(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
+    }
 }
 
 #[cfg(test)]
@@ -95,5 +155,17 @@ mod tests {
 
         stop.send(()).unwrap();
         task.await.unwrap();
+    }
+
+    #[test]
+    fn self_preservation_skips_a_pass_over_the_fraction() {
+        let guard = SelfPreservation::new(0.5);
+        assert!(guard.allows(5, 10), "exactly the fraction is allowed");
+        assert!(!guard.allows(6, 10));
+        assert!(guard.allows(1, 10));
+        assert_eq!(guard.skipped(), 1);
+        let off = SelfPreservation::off();
+        assert!(off.allows(10, 10), "1.0 never skips");
+        assert_eq!(off.skipped(), 0);
     }
 }

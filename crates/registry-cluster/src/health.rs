@@ -194,15 +194,23 @@ async fn sync_once(
 ) -> bool {
     match sync.sync(cluster, invoker, leader, wait).await {
         Ok(SyncOutcome::Restored { version }) => {
+            cluster.synced(version);
             tracing::info!(leader = %leader, version, "synced the leader's whole snapshot");
             true
         }
         Ok(SyncOutcome::Delta { version, services }) => {
+            cluster.synced(version);
             tracing::debug!(leader = %leader, version, services, "applied the leader's delta");
             true
         }
-        Ok(SyncOutcome::UpToDate) => true,
-        Ok(SyncOutcome::Unchanged) => false,
+        Ok(SyncOutcome::UpToDate) => {
+            cluster.synced(cluster.registry().registry_version());
+            true
+        }
+        Ok(SyncOutcome::Unchanged) => {
+            cluster.synced(cluster.registry().registry_version());
+            false
+        }
         Ok(SyncOutcome::LeaderBehind { leader: theirs, local }) => {
             tracing::info!(
                 leader = %leader,

@@ -20,7 +20,9 @@
 //! - `sync` — a follower's snapshot fetch, validate, restore (never to a lower version).
 //! - `takeover` — [`take_office`]: adopt the data of every reachable server holding more
 //!   before leading.
-//! - `eviction` — [`run_evictor`]: the leader's TTL sweep.
+//! - `eviction` — [`run_evictor`]: the leader's TTL sweep, and [`SelfPreservation`],
+//!   which skips a sweep that would remove too much at once.
+//! - `status` — [`Status`]: this node's standing, for `/metrics` and `/ready`.
 //! - `clock` — [`MonotonicClock`], wall-clock milliseconds that never jump and follow
 //!   tokio's paused clock in tests.
 //! - `error` — [`ClusterError`].
@@ -34,6 +36,7 @@ mod error;
 mod eviction;
 mod health;
 mod server;
+mod status;
 mod sync;
 mod takeover;
 
@@ -42,7 +45,8 @@ pub use cluster::{Cluster, Role};
 pub use coordinator::{Coordinator, CoordinatorError, SnapshotCoordinator};
 pub use election::{java_hash_code, Election, ElectionKind, HashElection, QuorumElection};
 pub use error::ClusterError;
-pub use eviction::run_evictor;
+pub use eviction::{run_evictor, SelfPreservation};
 pub use health::{ServerHealth, DEFAULT_SYNC_WAIT};
 pub use server::{normalize_url, Server};
+pub use status::{RaftStatus, Replica, Status, SyncLag};
 pub use takeover::take_office;

@@ -36,6 +36,6 @@ pub use clock::Clock;
 pub use command::{Applied, Command, Victim};
 pub use error::Error;
 pub use instance::InstanceMeta;
-pub use registry::{Evicted, Registry, Synced};
+pub use registry::{Evicted, Registry, ServiceSummary, Stats, Synced};
 pub use service::{validate_service_name, MAX_SERVICE_NAME_LEN};
 pub use snapshot::Snapshot;

@@ -38,6 +38,57 @@ pub struct Registry {
     observer: OnceLock<Arc<dyn Observer>>,
     /// The bounds of the change log, kept for the states a restore builds.
     log_limits: ChangeLogLimits,
+    /// What happened since the start, for metrics.
+    counts: Counts,
+}
+
+/// Running totals since the registry was created, for metrics. A restore or an adoption
+/// does not count: only the writes this node applied one by one.
+#[derive(Debug, Default)]
+struct Counts {
+    registrations: AtomicU64,
+    unregistrations: AtomicU64,
+    evictions: AtomicU64,
+    renewals: AtomicU64,
+}
+
+/// One service in [`Registry::services`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ServiceSummary {
+    /// The service's name.
+    pub name: String,
+    /// The registry version at its last change.
+    pub version: u64,
+    /// How many instances it has.
+    pub instances: usize,
+}
+
+/// [`Registry::stats`]: totals since start and the current size.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Registrations that were a change (a new instance, or new parameters).
+    pub registrations: u64,
+    /// Unregistrations that removed an instance.
+    pub unregistrations: u64,
+    /// Instances removed for not renewing.
+    pub evictions: u64,
+    /// Heartbeats, one per service renewed (an unknown instance's heartbeat registers and
+    /// counts as a registration too).
+    pub renewals: u64,
+    /// Services with at least one instance.
+    pub services: u64,
+    /// Instances registered, all services together.
+    pub instances: u64,
+    /// The registry version.
+    pub version: u64,
+}
+
+/// The changes of the write in progress, by kind; moved to [`Counts`] when it publishes.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    registrations: u64,
+    unregistrations: u64,
+    evictions: u64,
 }
 
 /// An instance the eviction sweep removed.
@@ -60,6 +111,8 @@ struct State {
     /// The services changed by the write in progress, for the observer; taken before the
     /// lock is released.
     touched: Vec<Arc<str>>,
+    /// The changes of the write in progress, by kind.
+    tally: Tally,
 }
 
 /// What applying a leader's sync answer did ([`Registry::apply_sync`]).
@@ -139,6 +192,24 @@ impl Slot {
     fn renew(&self, now: u64) {
         // A late, out-of-order heartbeat must not move the time backwards.
         self.renewed.fetch_max(now, Ordering::Relaxed);
+    }
+}
+
+impl Counts {
+    fn add(&self, tally: Tally) {
+        for (total, n) in [
+            (&self.registrations, tally.registrations),
+            (&self.unregistrations, tally.unregistrations),
+            (&self.evictions, tally.evictions),
+        ] {
+            if n > 0 {
+                total.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn renewed(&self, services: usize) {
+        self.renewals.fetch_add(services as u64, Ordering::Relaxed);
     }
 }
 
@@ -230,6 +301,7 @@ impl State {
             version,
             log,
             touched,
+            ..
         } = self;
         let Some(svc) = services.get_mut(service) else {
             return false; // inserted just above
@@ -249,6 +321,7 @@ impl State {
             }
         }
         svc.changed(version, log, touched);
+        self.tally.registrations += 1;
         true
     }
 }
@@ -262,6 +335,7 @@ impl State {
             version,
             log,
             touched,
+            tally,
         } = self;
         let Some(svc) = services.get_mut(service) else {
             return false;
@@ -273,6 +347,11 @@ impl State {
             return false;
         }
         svc.changed(version, log, touched);
+        // A guarded removal is an eviction's; an unguarded one, an unregistration's.
+        match revision {
+            Some(_) => tally.evictions += 1,
+            None => tally.unregistrations += 1,
+        }
         true
     }
 }
@@ -335,6 +414,7 @@ impl Registry {
             }),
             observer: OnceLock::new(),
             log_limits: limits,
+            counts: Counts::default(),
         }
     }
 
@@ -350,6 +430,8 @@ impl Registry {
         if guard.touched.is_empty() {
             return;
         }
+        let tally = std::mem::take(&mut guard.tally);
+        self.counts.add(tally);
         let touched = std::mem::take(&mut guard.touched);
         let version = guard.version;
         drop(guard);
@@ -365,6 +447,7 @@ impl Registry {
         let version = guard.version;
         guard.log.reset(version);
         guard.touched.clear();
+        guard.tally = Tally::default();
         drop(guard);
         if let Some(observer) = self.observer.get() {
             observer.changed(version, Changed::All);
@@ -379,6 +462,7 @@ impl Registry {
             version,
             log: ChangeLog::new(self.log_limits),
             touched: Vec::new(),
+            tally: Tally::default(),
         }
     }
 
@@ -499,6 +583,7 @@ impl Registry {
             validate_service_name(service)?;
         }
         instance.validate()?;
+        self.counts.renewed(services.len());
         let url = instance.url();
         let mut json: Option<String> = None;
         let mut registered = false;
@@ -521,6 +606,7 @@ impl Registry {
             validate_service_name(service)?;
         }
         instance.validate()?;
+        self.counts.renewed(services.len());
         let url = instance.url();
         Ok(services
             .iter()
@@ -591,6 +677,27 @@ impl Registry {
         self.read().version
     }
 
+    /// The totals since start and the current size: what `/metrics` reports. Counts the
+    /// instances under the shared lock (one length per service).
+    pub fn stats(&self) -> Stats {
+        let (services, instances, version) = {
+            let state = self.read();
+            let instances = state.services.values().map(|s| s.instances.len() as u64).sum();
+            let services = state.services.values().filter(|s| !s.instances.is_empty()).count() as u64;
+            (services, instances, state.version)
+        };
+        let counts = &self.counts;
+        Stats {
+            registrations: counts.registrations.load(Ordering::Relaxed),
+            unregistrations: counts.unregistrations.load(Ordering::Relaxed),
+            evictions: counts.evictions.load(Ordering::Relaxed),
+            renewals: counts.renewals.load(Ordering::Relaxed),
+            services,
+            instances,
+            version,
+        }
+    }
+
     /// Removes every instance whose last renewal is more than `ttl_ms` before `now`. Each
     /// removal is a change. The scan runs under the shared lock; the exclusive lock is
     /// taken only when something expired, and each candidate is checked again under it so
@@ -607,6 +714,7 @@ impl Registry {
             version,
             log,
             touched,
+            tally,
         } = &mut *guard;
         let mut evicted = Vec::with_capacity(candidates.len());
         for Victim { service, url, .. } in candidates {
@@ -621,6 +729,7 @@ impl Registry {
                 continue;
             };
             svc.changed(version, log, touched);
+            tally.evictions += 1;
             if let Some(instance) = slot.meta() {
                 evicted.push(Evicted {
                     service,
@@ -685,6 +794,42 @@ impl Registry {
         };
         services.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         (version, services, extra)
+    }
+
+    /// Every service with its version and instance count, sorted by name, and the
+    /// registry version they were read at: an overview (the web console's) that does
+    /// not copy any instance.
+    pub fn services(&self) -> (u64, Vec<ServiceSummary>) {
+        let state = self.read();
+        let mut services: Vec<ServiceSummary> = state
+            .services
+            .iter()
+            .map(|(name, svc)| ServiceSummary {
+                name: name.to_string(),
+                version: svc.version,
+                instances: svc.instances.len(),
+            })
+            .collect();
+        let version = state.version;
+        drop(state);
+        services.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        (version, services)
+    }
+
+    /// The instances of `service` in registration order, each with its last renewal (ms
+    /// since the epoch), and the service's version.
+    pub fn instances_renewed(&self, service: &str) -> (u64, Vec<(InstanceMeta, u64)>) {
+        let found = self.read().services.get(service).map(|s| (s.version, s.view()));
+        match found {
+            Some((version, view)) => (
+                version,
+                view.slots
+                    .iter()
+                    .filter_map(|slot| Some((slot.meta()?, slot.renewed())))
+                    .collect(),
+            ),
+            None => (0, Vec::new()),
+        }
     }
 
     /// The checksum of the registry's canonical form: its version, and per service its
@@ -770,6 +915,7 @@ impl Registry {
                     version,
                     log,
                     touched,
+                    ..
                 } = &mut *guard;
                 for (name, svc) in services {
                     touched.push(name.clone());

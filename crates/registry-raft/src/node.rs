@@ -1,5 +1,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -7,7 +8,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError as OpenRaftError};
 use openraft::{BasicNode, ChangeMembers, Config, ServerState, SnapshotPolicy};
-use registry_cluster::{normalize_url, Coordinator, CoordinatorError, Role, Server};
+use registry_cluster::{
+    normalize_url, Coordinator, CoordinatorError, RaftStatus, Replica, Role, SelfPreservation, Server, Status,
+};
 use registry_core::{Applied, Clock, Command, InstanceMeta, Registry};
 use registry_http::{get_json, HttpInvoker};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -50,6 +53,9 @@ pub struct RaftSettings {
     pub probe_interval: Duration,
     /// The timeout of those probes.
     pub probe_timeout: Duration,
+    /// Self-preservation: an eviction pass that would remove more than this fraction of
+    /// all instances removes none (1.0: off).
+    pub evict_max_fraction: f64,
 }
 
 impl RaftSettings {
@@ -70,6 +76,7 @@ impl RaftSettings {
             evict_interval: Duration::from_secs(10),
             probe_interval: Duration::from_secs(1),
             probe_timeout: Duration::from_millis(500),
+            evict_max_fraction: 1.0,
         }
     }
 }
@@ -126,6 +133,10 @@ pub struct RaftCluster {
     /// Writes waiting to be proposed; the batcher groups them into log entries.
     proposals: mpsc::Sender<Proposal>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// How many times the leader this node sees has changed.
+    leader_changes: AtomicU64,
+    /// The eviction guard.
+    preservation: SelfPreservation,
 }
 
 impl RaftCluster {
@@ -209,6 +220,7 @@ impl RaftCluster {
 
         let (changed, _) = watch::channel(0);
         let (proposals, queued) = mpsc::channel(16 * MAX_BATCH);
+        let preservation = SelfPreservation::new(settings.evict_max_fraction);
         let node = Arc::new(RaftCluster {
             raft,
             registry,
@@ -221,6 +233,8 @@ impl RaftCluster {
             changed,
             proposals,
             tasks: Mutex::new(Vec::new()),
+            leader_changes: AtomicU64::new(0),
+            preservation,
         });
         let tasks = vec![
             tokio::spawn(watch_metrics(node.clone(), dir)),
@@ -438,6 +452,9 @@ async fn watch_metrics(node: Arc<RaftCluster>, mut dir: DataDir) {
         let (changed, in_office) = {
             let mut view = node.view.write().unwrap_or_else(PoisonError::into_inner);
             let mut changed = view.term != term || view.leader != leader;
+            if view.leader != leader && leader.is_some() {
+                node.leader_changes.fetch_add(1, Ordering::Relaxed);
+            }
             if changed || !leads {
                 changed |= view.in_office;
                 view.in_office = false;
@@ -515,7 +532,7 @@ async fn evict(node: Arc<RaftCluster>) {
         }
         let now = node.clock.now_ms();
         let victims = node.registry.expired(now, ttl);
-        if victims.is_empty() {
+        if victims.is_empty() || !node.preservation.allows(victims.len(), node.registry.stats().instances) {
             continue;
         }
         let count = victims.len();
@@ -582,6 +599,64 @@ impl Coordinator for RaftCluster {
 
     fn myself(&self) -> Server {
         self.describe(&self.view(), self.id, &self.url)
+    }
+
+    async fn status(&self) -> Status {
+        let (role, leader) = match self.role() {
+            Role::Leader => ("leader", Some(self.url.clone())),
+            Role::Follower { leader } => ("follower", Some(leader)),
+            Role::NoLeader => ("none", None),
+        };
+        // The commit index is not in openraft's metrics: ask the core.
+        let committed = self
+            .raft
+            .with_raft_state(|state| state.committed.map(|log| log.index))
+            .await
+            .ok()
+            .flatten();
+        let (term, last_log_index, applied, replication) = {
+            let metrics = self.raft.metrics();
+            let m = metrics.borrow();
+            let replication: Vec<(NodeId, Option<u64>)> = m
+                .replication
+                .iter()
+                .flatten()
+                .filter(|(id, _)| **id != self.id)
+                .map(|(id, matched)| (*id, matched.map(|log| log.index)))
+                .collect();
+            (
+                m.current_term,
+                m.last_log_index,
+                m.last_applied.map(|l| l.index),
+                replication,
+            )
+        };
+        let view = self.view();
+        let replication = replication
+            .into_iter()
+            .map(|(node_id, matched)| Replica {
+                node_id,
+                url: view.members.get(&node_id).cloned().unwrap_or_default(),
+                matched,
+                lag: last_log_index.unwrap_or(0).saturating_sub(matched.unwrap_or(0)),
+            })
+            .collect();
+        Status {
+            mode: "raft",
+            role,
+            leader,
+            leader_changes: self.leader_changes.load(Ordering::Relaxed),
+            evictions_skipped: self.preservation.skipped(),
+            sync: None,
+            raft: Some(RaftStatus {
+                node_id: self.id,
+                term,
+                last_log_index,
+                committed,
+                applied,
+                replication,
+            }),
+        }
     }
 
     fn servers(&self) -> Vec<Server> {

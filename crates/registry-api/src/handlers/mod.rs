@@ -2,5 +2,6 @@
 
 pub(crate) mod cluster;
 pub(crate) mod discovery;
+pub(crate) mod operations;
 pub(crate) mod registration;
 pub(crate) mod snapshot;

@@ -1,0 +1,160 @@
+//! What operators and their tools call: `/metrics`, `/health`, `/ready`, the web console
+//! at `/ui`, and the overviews it reads, `/services` and `/instances`.
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use registry_core::{InstanceMeta, ServiceSummary};
+use serde::Serialize;
+
+use crate::app::App;
+use crate::error::{ok_json, ApiError};
+use crate::handlers::discovery::VERSION_HEADER;
+use crate::request::ReadQuery;
+
+type Answer = Result<Response<Full<Bytes>>, ApiError>;
+
+/// The content type of the OpenMetrics text the Prometheus client writes.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The console: one page, its script and style inline, no request leaves this node.
+const CONSOLE: &str = include_str!("../ui/console.html");
+
+/// `GET /metrics` → every metric, read now.
+pub(crate) async fn metrics(app: &App) -> Answer {
+    let status = app.cluster.status().await;
+    let stats = app.registry().stats();
+    let text = app.metrics.encode(&stats, &status, app.watch.waiting());
+    Ok(with_type(StatusCode::OK, Bytes::from(text), OPENMETRICS))
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+}
+
+/// `GET /health` → 200 while the process serves.
+pub(crate) fn health() -> Response<Full<Bytes>> {
+    ok_json(&Health { status: "up" })
+}
+
+#[derive(Serialize)]
+struct Ready<'a> {
+    ready: bool,
+    mode: &'a str,
+    role: &'a str,
+    leader: Option<&'a str>,
+}
+
+/// `GET /ready` → 200 when this node can do its job (a leader is known; in raft mode this
+/// node has also applied the committed log), else 503 saying why.
+pub(crate) async fn ready(app: &App) -> Answer {
+    let status = app.cluster.status().await;
+    if let Some(why) = status.not_ready() {
+        return Err(ApiError::NotReady(why));
+    }
+    Ok(ok_json(&Ready {
+        ready: true,
+        mode: status.mode,
+        role: status.role,
+        leader: status.leader.as_deref(),
+    }))
+}
+
+/// `GET /ui` → the web console.
+pub(crate) fn console() -> Response<Full<Bytes>> {
+    let mut response = with_type(
+        StatusCode::OK,
+        Bytes::from_static(CONSOLE.as_bytes()),
+        "text/html; charset=utf-8",
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+fn with_type(status: StatusCode, body: Bytes, content_type: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+#[derive(Serialize)]
+struct Services {
+    version: u64,
+    services: Vec<ServiceSummary>,
+}
+
+/// `GET /services` → `{"version": V, "services": [{"name", "version", "instances"}]}`,
+/// sorted by name. With `since=V&wait=D`, a blocking query on the registry version.
+pub(crate) async fn services(app: &App, request: Request<Incoming>) -> Answer {
+    let blocking = ReadQuery::of(&request).blocking(app.limits.max_wait)?;
+    drop(request);
+    let registry = app.registry();
+    if let Some((since, wait)) = blocking {
+        Box::pin(app.watch.wait(&[], since, wait, || registry.registry_version())).await;
+    }
+    let (version, services) = registry.services();
+    Ok(versioned(ok_json(&Services { version, services }), version))
+}
+
+#[derive(Serialize)]
+struct Instances<'a> {
+    service: &'a str,
+    version: u64,
+    instances: Vec<Renewed<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Renewed<'a> {
+    #[serde(flatten)]
+    instance: &'a InstanceMeta,
+    url: String,
+    /// Seconds since the last renewal this node knows of.
+    renewed_seconds_ago: f64,
+}
+
+/// `GET /instances?service=S` → the service's instances with their parameters and the
+/// seconds since each was last renewed (as this node knows: in raft mode heartbeats stay
+/// on the leader). With `since=V&wait=D`, a blocking query on the service's version.
+pub(crate) async fn instances(app: &App, request: Request<Incoming>) -> Answer {
+    let query = ReadQuery::of(&request);
+    let service = query.service()?;
+    let blocking = query.blocking(app.limits.max_wait)?;
+    drop(request);
+    let registry = app.registry();
+    if let Some((since, wait)) = blocking {
+        Box::pin(app.watch.wait(&[&service], since, wait, || registry.version(&service))).await;
+    }
+    let (version, found) = registry.instances_renewed(&service);
+    let now = app.clock.now_ms();
+    let instances = found
+        .iter()
+        .map(|(instance, renewed)| Renewed {
+            instance,
+            url: instance.url(),
+            renewed_seconds_ago: now.saturating_sub(*renewed) as f64 / 1000.0,
+        })
+        .collect();
+    Ok(versioned(
+        ok_json(&Instances {
+            service: &service,
+            version,
+            instances,
+        }),
+        version,
+    ))
+}
+
+fn versioned(mut response: Response<Full<Bytes>>, version: u64) -> Response<Full<Bytes>> {
+    response
+        .headers_mut()
+        .insert(VERSION_HEADER, HeaderValue::from(version));
+    response
+}

@@ -1,0 +1,115 @@
+//! How this node stands in its cluster, whichever mode runs: what `/metrics` reports and
+//! what `/ready` decides by.
+
+use std::time::Duration;
+
+/// This node's part in the cluster right now, with the figures an operator watches.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Status {
+    /// `snapshot` or `raft`.
+    pub mode: &'static str,
+    /// `leader`, `follower`, `candidate` (elected, adopting a richer peer's data first)
+    /// or `none` (no leader known).
+    pub role: &'static str,
+    /// The leader's url, when one is known.
+    pub leader: Option<String>,
+    /// How many times the leader this node sees has changed since it started.
+    pub leader_changes: u64,
+    /// Eviction passes skipped by self-preservation (`--evict-max-fraction`).
+    pub evictions_skipped: u64,
+    /// Snapshot mode, on a follower: how far behind the leader it is.
+    pub sync: Option<SyncLag>,
+    /// Raft mode: the log and the replication.
+    pub raft: Option<RaftStatus>,
+}
+
+/// A snapshot-mode follower's lag behind its leader.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SyncLag {
+    /// The leader's registry version (the highest seen by a probe or a sync) minus this
+    /// node's; 0 when level.
+    pub versions_behind: u64,
+    /// Time since the last sync that succeeded (the leader answered and this node holds
+    /// its data); `None` before the first.
+    pub since_last_sync: Option<Duration>,
+}
+
+/// A raft node's log and, on the leader, each follower's replication.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RaftStatus {
+    /// This node's id.
+    pub node_id: u64,
+    /// The current term.
+    pub term: u64,
+    /// The last log index this node holds.
+    pub last_log_index: Option<u64>,
+    /// The highest log index this node knows to be committed.
+    pub committed: Option<u64>,
+    /// The last log index applied to this node's registry.
+    pub applied: Option<u64>,
+    /// On the leader: every other member's replication.
+    pub replication: Vec<Replica>,
+}
+
+/// One member as the leader replicates to it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Replica {
+    /// The member's id.
+    pub node_id: u64,
+    /// Its url.
+    pub url: String,
+    /// The last log index known to be on it.
+    pub matched: Option<u64>,
+    /// Entries it lacks: the leader's last log index minus `matched`.
+    pub lag: u64,
+}
+
+impl Status {
+    /// Why this node cannot do its job now, or `None` when it can (`/ready`): a leader
+    /// must be known, and in raft mode this node must have applied the committed log.
+    pub fn not_ready(&self) -> Option<String> {
+        if self.leader.is_none() {
+            return Some(match self.role {
+                "candidate" => "no leader yet: this node was elected and is adopting a peer's newer data".to_owned(),
+                _ => "no leader is known: writes are refused until one is elected".to_owned(),
+            });
+        }
+        let raft = self.raft.as_ref()?;
+        let (committed, applied) = (raft.committed.unwrap_or(0), raft.applied.unwrap_or(0));
+        (applied < committed).then(|| {
+            format!("this node has applied the log up to index {applied}, but it is committed up to {committed}")
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_needs_a_leader_and_in_raft_the_committed_log_applied() {
+        let mut status = Status {
+            mode: "snapshot",
+            role: "none",
+            ..Status::default()
+        };
+        assert!(status.not_ready().unwrap().contains("no leader"));
+        status.role = "candidate";
+        assert!(status.not_ready().unwrap().contains("adopting"));
+        status.role = "follower";
+        status.leader = Some("http://127.0.0.1:1".to_owned());
+        assert_eq!(status.not_ready(), None);
+        status.raft = Some(RaftStatus {
+            committed: Some(10),
+            applied: Some(9),
+            ..RaftStatus::default()
+        });
+        assert!(status.not_ready().unwrap().contains("up to index 9"));
+        status.raft = Some(RaftStatus {
+            committed: Some(10),
+            applied: Some(10),
+            ..RaftStatus::default()
+        });
+        assert_eq!(status.not_ready(), None);
+    }
+}
