@@ -1,13 +1,17 @@
-//! Settings: the command line (each flag also from `MAREGISTRY_<FLAG>`), parsed into a
-//! raw form by clap and validated into [`Config`]. A bad value stops the program with a
-//! message naming it; nothing falls back to a default silently.
+//! Settings: the command line (each flag also from `MAREGISTRY_<FLAG>`, and from the
+//! TOML file `--config FILE`, keyed by the flag's name), parsed into a raw form by clap
+//! and validated into [`Config`]. Precedence: flags, then the environment, then the
+//! file, then the defaults. A bad value stops the program with a message naming it (and
+//! the file, when it came from one); nothing falls back to a default silently.
 
+use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, ValueEnum};
 use registry_api::Auth;
 use registry_cluster::{normalize_url, ElectionKind};
 use registry_core::ChangeLogLimits;
@@ -62,6 +66,9 @@ pub struct Config {
     pub change_log: ChangeLogLimits,
     /// Who may call what.
     pub auth: Auth,
+    /// Self-preservation: an eviction pass that would remove more than this fraction of
+    /// all instances removes none (1.0: off).
+    pub evict_max_fraction: f64,
 }
 
 /// How the nodes of a cluster keep one registry.
@@ -111,8 +118,18 @@ impl Default for Config {
             sync_wait: Duration::from_secs(30),
             change_log: ChangeLogLimits::default(),
             auth: Auth::default(),
+            evict_max_fraction: 1.0,
         }
     }
+}
+
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
 }
 
 impl Config {
@@ -146,6 +163,13 @@ impl Config {
     about = "A service registry, wire-compatible with the kkrpc registry API."
 )]
 pub struct Cli {
+    /// A TOML file of settings, keyed by flag name (`ttl = "20s"`); flags and the
+    /// environment take precedence over it.
+    #[arg(long, env = "MAREGISTRY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// How log lines are written: text, or json (one object per line).
+    #[arg(long, env = "MAREGISTRY_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
     /// Address to listen on.
     #[arg(long, env = "MAREGISTRY_BIND", default_value = "127.0.0.1")]
     pub bind: IpAddr,
@@ -242,6 +266,140 @@ pub struct Cli {
     /// Reads need the client token too.
     #[arg(long, env = "MAREGISTRY_CLIENT_TOKEN_READS")]
     pub client_token_reads: bool,
+    /// Self-preservation: when one eviction pass would remove more than this fraction of
+    /// all instances (0 to 1), it removes none and warns (1.0: off).
+    #[arg(long, env = "MAREGISTRY_EVICT_MAX_FRACTION", default_value_t = 1.0)]
+    pub evict_max_fraction: f64,
+    /// The keys the config file set (those no flag or variable overrode), so that an
+    /// invalid setting can be traced to it.
+    #[arg(skip)]
+    pub from_file: Option<(PathBuf, Vec<String>)>,
+}
+
+/// A setting that cannot be used: the message names the flag or key, and the file.
+#[derive(Debug)]
+pub enum SettingsError {
+    /// Clap's own error (a bad flag or value on the command line, `--help`, `--version`):
+    /// it prints and exits itself.
+    Clap(clap::Error),
+    /// A problem with the config file.
+    File(String),
+}
+
+impl Cli {
+    /// The settings from `args` (the program name first), the environment and, with
+    /// `--config FILE`, that file: flags > environment > file > defaults.
+    pub fn load<I, T>(args: I) -> Result<Cli, SettingsError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        let matches = Cli::command()
+            .try_get_matches_from(&args)
+            .map_err(SettingsError::Clap)?;
+        let Some(path) = matches.get_one::<PathBuf>("config").cloned() else {
+            return Cli::from_arg_matches(&matches).map_err(SettingsError::Clap);
+        };
+        let (keys, extra) = file_args(&path, &matches)?;
+        let mut with_file = args;
+        with_file.extend(extra.into_iter().map(OsString::from));
+        let matches = Cli::command()
+            .try_get_matches_from(&with_file)
+            .map_err(|e| SettingsError::File(format!("{}: {}", path.display(), first_line(&e))))?;
+        let mut cli = Cli::from_arg_matches(&matches).map_err(SettingsError::Clap)?;
+        cli.from_file = Some((path, keys));
+        Ok(cli)
+    }
+}
+
+/// Names the config file's key in a validation `message` about a flag it set.
+fn trace_to_file(from_file: Option<&(PathBuf, Vec<String>)>, message: String) -> String {
+    let Some((path, keys)) = from_file else {
+        return message;
+    };
+    // `--ttl` in the message, not the start of `--ttl-something`.
+    let mentions = |key: &str| {
+        let flag = format!("--{key}");
+        message
+            .match_indices(&flag)
+            .any(|(at, _)| !message[at + flag.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-'))
+    };
+    match keys.iter().find(|key| mentions(key)) {
+        Some(key) => format!("{message} (key `{key}` in {})", path.display()),
+        None => message,
+    }
+}
+
+/// The settings of the config file at `path` as `--flag=value` arguments, leaving out
+/// those the command line or the environment set already. Every key must be a flag's
+/// name and every value valid for it.
+fn file_args(path: &Path, matches: &clap::ArgMatches) -> Result<(Vec<String>, Vec<String>), SettingsError> {
+    let file = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| SettingsError::File(format!("cannot read the config file {file}: {e}")))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| SettingsError::File(format!("{file} is not valid TOML: {}", e.message())))?;
+    let command = Cli::command();
+    let (mut keys, mut args) = (Vec::new(), Vec::new());
+    for (key, value) in &table {
+        let arg = command
+            .get_arguments()
+            .find(|a| a.get_long() == Some(key.as_str()) && !matches!(key.as_str(), "config" | "help" | "version"))
+            .ok_or_else(|| {
+                SettingsError::File(format!(
+                    "unknown key `{key}` in {file}: keys are the flags' names without the dashes (see --help)"
+                ))
+            })?;
+        if matches!(
+            matches.value_source(arg.get_id().as_str()),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        ) {
+            continue;
+        }
+        let bad = |expected: &str| {
+            SettingsError::File(format!(
+                "bad value for key `{key}` in {file}: expected {expected}, got {value}"
+            ))
+        };
+        let text = match (arg.get_action(), value) {
+            (ArgAction::SetTrue, toml::Value::Boolean(true)) => {
+                args.push(format!("--{key}"));
+                keys.push(key.clone());
+                continue;
+            }
+            (ArgAction::SetTrue, toml::Value::Boolean(false)) => continue,
+            (ArgAction::SetTrue, _) => return Err(bad("true or false")),
+            (_, toml::Value::String(s)) => s.clone(),
+            (_, toml::Value::Integer(i)) => i.to_string(),
+            (_, toml::Value::Float(f)) => f.to_string(),
+            (_, toml::Value::Array(items)) if key == "server-list" => items
+                .iter()
+                .map(|item| item.as_str().map(str::to_owned).ok_or_else(|| bad("a list of urls")))
+                .collect::<Result<Vec<_>, _>>()?
+                .join(","),
+            _ => return Err(bad("a string or a number")),
+        };
+        let flag = format!("--{key}={text}");
+        // Checked alone, so that the message names the key and the file.
+        if let Err(e) = Cli::command().try_get_matches_from(["maregistry", flag.as_str()]) {
+            return Err(SettingsError::File(format!(
+                "bad value for key `{key}` in {file}: {}",
+                first_line(&e)
+            )));
+        }
+        args.push(flag);
+        keys.push(key.clone());
+    }
+    Ok((keys, args))
+}
+
+/// The first line of clap's message, without its `error: ` prefix.
+fn first_line(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let line = text.lines().next().unwrap_or("");
+    line.strip_prefix("error: ").unwrap_or(line).to_owned()
 }
 
 /// A token from `--X-token` or `--X-token-file` (not both), refused when empty.
@@ -276,7 +434,13 @@ impl Cli {
     /// Checks what clap cannot: non-zero durations and sizes, usable urls, a connection
     /// limit the process can reach with `open_files` descriptors. Answers the address to
     /// bind and the validated settings, or a message naming the bad value.
-    pub fn validate(self, open_files: u64) -> Result<(SocketAddr, Config), String> {
+    pub fn validate(mut self, open_files: u64) -> Result<(SocketAddr, Config), String> {
+        let from_file = self.from_file.take();
+        self.checked(open_files)
+            .map_err(|message| trace_to_file(from_file.as_ref(), message))
+    }
+
+    fn checked(self, open_files: u64) -> Result<(SocketAddr, Config), String> {
         let max_connections = match self.max_connections {
             None => default_max_connections(open_files),
             Some(0) => return Err("--max-connections must be greater than zero".to_owned()),
@@ -311,6 +475,12 @@ impl Cli {
         }
         if self.sync_wait.is_zero() {
             return Err("--sync-wait must be greater than zero".to_owned());
+        }
+        if !(self.evict_max_fraction > 0.0 && self.evict_max_fraction <= 1.0) {
+            return Err(format!(
+                "--evict-max-fraction must be above 0 and at most 1 (1 turns self-preservation off), got {}",
+                self.evict_max_fraction
+            ));
         }
         let auth = Auth {
             cluster: token("cluster-token", self.cluster_token, self.cluster_token_file)?,
@@ -377,6 +547,7 @@ impl Cli {
             );
         }
         let config = Config {
+            evict_max_fraction: self.evict_max_fraction,
             max_wait: self.max_wait,
             max_batch: self.max_batch,
             sync_wait: self.sync_wait,
@@ -523,6 +694,106 @@ mod tests {
         ])
         .is_err());
         assert!(cli(&["--max-batch", "0"]).is_err());
+    }
+
+    /// `--config` with `text` as the file, then `args`.
+    fn with_file(text: &str, args: &[&str]) -> Result<Config, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("maregistry.toml");
+        std::fs::write(&file, text).unwrap();
+        let mut argv = vec![
+            "maregistry".to_owned(),
+            "--config".to_owned(),
+            file.display().to_string(),
+        ];
+        argv.extend(args.iter().map(|a| (*a).to_owned()));
+        let cli = Cli::load(argv).map_err(|e| match e {
+            SettingsError::Clap(e) => e.to_string(),
+            SettingsError::File(message) => message,
+        })?;
+        cli.validate(4096).map(|(_, config)| config)
+    }
+
+    #[test]
+    fn config_file_below_flags() {
+        let text =
+            "ttl = \"30s\"\nmax-body = \"1MiB\"\nmax-batch = 10\nserver-list = [\"http://a:1\", \"http://b:2\"]\n\
+                    client-token = \"c\"\nclient-token-reads = true\ncluster-token = \"k\"\nevict-max-fraction = 0.5\n";
+        let config = with_file(text, &[]).unwrap();
+        assert_eq!(config.ttl, Duration::from_secs(30));
+        assert_eq!(config.max_body, 1 << 20);
+        assert_eq!(config.max_batch, 10);
+        assert_eq!(config.server_list, vec!["http://a:1", "http://b:2"]);
+        assert!(config.auth.client_reads);
+        assert_eq!(config.evict_max_fraction, 0.5);
+        let config = with_file(text, &["--ttl", "40s", "--max-batch", "5"]).unwrap();
+        assert_eq!(config.ttl, Duration::from_secs(40), "a flag wins over the file");
+        assert_eq!(config.max_batch, 5);
+        assert_eq!(config.max_body, 1 << 20, "the file wins over the default");
+        assert!(!with_file("join = false\n", &[]).unwrap().join);
+    }
+
+    #[test]
+    fn config_file_errors_name_the_key_and_the_file() {
+        for (text, expected) in [
+            ("bogus = 1\n", "unknown key `bogus` in "),
+            ("config = \"x.toml\"\n", "unknown key `config` in "),
+            ("ttl = \"30\"\n", "bad value for key `ttl` in "),
+            ("ttl = 30\n", "bad value for key `ttl` in "),
+            ("port = 70000\n", "bad value for key `port` in "),
+            ("join = \"yes\"\n", "bad value for key `join` in "),
+            ("server-list = [1]\n", "bad value for key `server-list` in "),
+            ("election = [\"hash\"]\n", "bad value for key `election` in "),
+            ("ttl = \"0s\"\n", "(key `ttl` in "),
+            ("evict-max-fraction = 0\n", "(key `evict-max-fraction` in "),
+            ("ttl = \n", "is not valid TOML"),
+        ] {
+            let err = with_file(text, &[]).unwrap_err();
+            assert!(err.contains(expected), "{text:?}: {err}");
+            assert!(err.contains("maregistry.toml"), "{text:?} names the file: {err}");
+        }
+        let err = Cli::load(["maregistry", "--config", "/nonexistent/maregistry.toml"]).unwrap_err();
+        assert!(matches!(err, SettingsError::File(m) if m.contains("/nonexistent/maregistry.toml")));
+    }
+
+    /// The example in docs/operations.md names every key, and the keys that have a
+    /// default, uncommented, make a valid file that sets exactly the defaults.
+    #[test]
+    fn the_documented_example_has_every_key_at_its_default() {
+        let doc = include_str!("../../../docs/operations.md");
+        let start = doc
+            .find("```toml\n# maregistry.toml")
+            .expect("the example in docs/operations.md");
+        let block = &doc[start + "```toml\n".len()..];
+        let block = &block[..block.find("```").expect("its end")];
+        // `# key = value` and `key = value` lines.
+        let settings: Vec<(&str, &str)> = block
+            .lines()
+            .map(|line| line.strip_prefix("# ").unwrap_or(line))
+            .filter_map(|line| line.split_once(" = "))
+            .filter(|(key, _)| key.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+            .collect();
+        let command = Cli::command();
+        let mut defaults_file = String::new();
+        for arg in command.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if matches!(long, "config" | "help" | "version") {
+                continue;
+            }
+            let Some((_, value)) = settings.iter().find(|(key, _)| *key == long) else {
+                panic!("docs/operations.md's example lacks `{long}`");
+            };
+            if !arg.get_default_values().is_empty() {
+                defaults_file.push_str(&format!("{long} = {value}\n"));
+            }
+        }
+        let example = with_file(&defaults_file, &[]).expect("the example is valid");
+        let (_, defaults) = cli(&[]).unwrap();
+        assert_eq!(
+            format!("{example:?}"),
+            format!("{defaults:?}"),
+            "the example's values are the defaults"
+        );
     }
 
     #[test]

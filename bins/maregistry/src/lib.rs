@@ -15,7 +15,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use registry_api::App;
 use registry_cluster::{
-    normalize_url, run_evictor, Cluster, Coordinator, MonotonicClock, ServerHealth, SnapshotCoordinator,
+    normalize_url, run_evictor, Cluster, Coordinator, MonotonicClock, SelfPreservation, ServerHealth,
+    SnapshotCoordinator,
 };
 use registry_core::{Clock, Registry};
 use registry_http::{HttpInvoker, HyperInvoker, HyperInvokerConfig, WithToken};
@@ -76,13 +77,10 @@ pub async fn run_with(
     let coordinator: Arc<dyn Coordinator> = match config.cluster_mode {
         ClusterMode::Snapshot => {
             let election = config.election.build(config.cluster_size(&my_url));
-            let cluster = Arc::new(Cluster::new(
-                &my_url,
-                &config.server_list,
-                registry,
-                clock.clone(),
-                election,
-            )?);
+            let cluster = Arc::new(
+                Cluster::new(&my_url, &config.server_list, registry, clock.clone(), election)?
+                    .with_preservation(SelfPreservation::new(config.evict_max_fraction)),
+            );
             tracing::info!(
                 address = %local,
                 my_url = %cluster.my_url(),
@@ -91,6 +89,7 @@ pub async fn run_with(
                 election = cluster.election().name(),
                 ttl = ?config.ttl,
                 evict_interval = ?config.evict_interval,
+                evict_max_fraction = config.evict_max_fraction,
                 cluster_interval = ?config.cluster_interval,
                 http_timeout = ?config.http_timeout,
                 max_body = config.max_body,
@@ -132,6 +131,7 @@ pub async fn run_with(
             settings.ttl = config.ttl;
             settings.evict_interval = config.evict_interval;
             settings.probe_timeout = config.http_timeout;
+            settings.evict_max_fraction = config.evict_max_fraction;
             // Raft calls carry whole snapshots: the read timeout is the install timeout,
             // and openraft cuts each call off at its own deadline.
             let peers = to_peers(raft_invoker.unwrap_or_else(|| {

@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{CommandFactory, Parser};
-use maregistry::config::Cli;
+use clap::CommandFactory;
+use maregistry::config::{Cli, LogFormat, SettingsError};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -16,8 +16,15 @@ use tracing_subscriber::EnvFilter;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    // clap exits with status 2 and a message on a malformed value.
-    let cli = Cli::parse();
+    // A malformed value stops the program with status 2 and a message naming it.
+    let cli = match Cli::load(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(SettingsError::Clap(e)) => e.exit(),
+        Err(SettingsError::File(message)) => Cli::command()
+            .error(clap::error::ErrorKind::ValueValidation, message)
+            .exit(),
+    };
+    let log_format = cli.log_format;
     let open_files = raise_open_file_limit();
     let (address, config) = match cli.validate(open_files.as_ref().map_or(1024, |(_, now)| *now)) {
         Ok(valid) => valid,
@@ -25,10 +32,13 @@ fn main() -> ExitCode {
             .error(clap::error::ErrorKind::ValueValidation, message)
             .exit(),
     };
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,openraft=warn")))
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
     match open_files {
         Ok((before, now)) if before != now => tracing::info!(before, now, "raised the open-file limit"),
         Ok(_) => {}
