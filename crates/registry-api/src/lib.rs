@@ -32,6 +32,7 @@ mod watch;
 pub use app::{App, Auth, Limits};
 pub use error::ApiError;
 pub use forward::FORWARDED_HEADER;
+pub use metrics::ENDPOINTS;
 pub use request::parse_duration;
 pub use router::{MAX_HEADER_BYTES, MAX_URI_BYTES};
 pub use server::serve;

@@ -17,8 +17,9 @@ use prometheus_client::registry::Registry;
 use registry_cluster::Status;
 use registry_core::Stats;
 
-/// The endpoints requests are counted by; the last is every path that is not one.
-pub(crate) const ENDPOINTS: [&str; 25] = [
+/// Every endpoint, as requests are counted by it (`/findall` counts as `/findAll`); the
+/// last, `other`, is every path that is not one.
+pub const ENDPOINTS: [&str; 25] = [
     "/reg",
     "/unreg",
     "/renew",

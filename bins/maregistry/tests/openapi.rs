@@ -1,0 +1,120 @@
+//! `docs/openapi.yaml` is kept true: it names every endpoint the node serves, and
+//! schemathesis (PyPI; installed here when missing) runs generated requests from it
+//! against a live node and must find no 5xx, no dropped connection and no answer that
+//! breaks the schema.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{free_listener, instance, Client, Node};
+use maregistry::Config;
+
+/// The version CI installs; a newer one may generate differently.
+const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+
+fn spec() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.yaml")
+}
+
+/// The paths the spec documents: its `  /path:` lines.
+fn documented_paths() -> Vec<String> {
+    let text = std::fs::read_to_string(spec()).expect("docs/openapi.yaml");
+    text.lines()
+        .filter_map(|line| line.strip_prefix("  /"))
+        .filter_map(|rest| rest.strip_suffix(':'))
+        .map(|path| format!("/{path}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_spec_names_every_endpoint_and_only_those() {
+    let documented = documented_paths();
+    for endpoint in registry_api::ENDPOINTS.iter().filter(|e| **e != "other") {
+        assert!(
+            documented.iter().any(|p| p == endpoint),
+            "docs/openapi.yaml does not describe {endpoint}"
+        );
+    }
+    let node = Node::start_on(free_listener(), Config::default());
+    let c = Client::new();
+    for path in &documented {
+        let answer = c.raw("GET", &node.at(path), "").await;
+        assert_ne!(answer.status, 404, "{path} is documented but not served");
+    }
+    node.stop().await;
+}
+
+/// A command that runs schemathesis, installing it with pip when it is missing.
+fn schemathesis() -> Command {
+    let works = |program: &str, args: &[&str]| {
+        Command::new(program)
+            .args(args)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !works("schemathesis", &["--version"]) {
+        let installed = works("python3", &["-m", "pip", "install", "--quiet", SCHEMATHESIS]);
+        assert!(
+            installed && works("schemathesis", &["--version"]),
+            "this test needs schemathesis from PyPI, and `python3 -m pip install {SCHEMATHESIS}` failed"
+        );
+    }
+    Command::new("schemathesis")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_spec() {
+    let mut command = schemathesis();
+    // Blocking queries wait at most 100 ms here, so generated `since` values cost little.
+    let node = Node::start_on(
+        free_listener(),
+        Config {
+            max_wait: Duration::from_millis(100),
+            ..Config::default()
+        },
+    );
+    let c = Client::new();
+    for port in [8080, 8081] {
+        c.ok(
+            "POST",
+            &node.at("/reg?service=com.demo.Orders"),
+            &instance("10.0.0.1", port),
+        )
+        .await;
+    }
+    let report = tempfile::tempdir().expect("a dir for the report");
+    command
+        .current_dir(report.path())
+        .args(["--no-color", "run"])
+        .arg(spec())
+        .args(["--url", &node.url])
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,\
+             response_headers_conformance,response_schema_conformance",
+        ])
+        .args(["--max-examples", "25", "--workers", "2"])
+        .env("SCHEMATHESIS_TELEMETRY", "false");
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("the run")
+        .expect("schemathesis runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "schemathesis found problems (exit {:?}):\n{stdout}\n{stderr}",
+        output.status.code()
+    );
+    assert!(
+        stdout.contains(" passed"),
+        "schemathesis ran no test case:\n{stdout}\n{stderr}"
+    );
+    // The node is still well after it.
+    let health = c.ok("GET", &node.at("/health"), "").await;
+    assert_eq!(health["status"], "up");
+    node.stop().await;
+}
