@@ -79,7 +79,7 @@ pub async fn run_with(
             let election = config.election.build(config.cluster_size(&my_url));
             let cluster = Arc::new(
                 Cluster::new(&my_url, &config.server_list, registry, clock.clone(), election)?
-                    .with_preservation(SelfPreservation::new(config.evict_max_fraction)),
+                    .with_preservation(SelfPreservation::new(config.evict_max_fraction, config.ttl)),
             );
             tracing::info!(
                 address = %local,

@@ -220,7 +220,7 @@ impl RaftCluster {
 
         let (changed, _) = watch::channel(0);
         let (proposals, queued) = mpsc::channel(16 * MAX_BATCH);
-        let preservation = SelfPreservation::new(settings.evict_max_fraction);
+        let preservation = SelfPreservation::new(settings.evict_max_fraction, settings.ttl);
         let node = Arc::new(RaftCluster {
             raft,
             registry,
