@@ -106,16 +106,19 @@ impl Route {
         }
     }
 
-    /// Whether a request to this route may wait on purpose (a blocking query), so that
-    /// its time says nothing about the node's speed.
+    /// Whether a request to this route may wait on purpose (a blocking query: `since=`),
+    /// so that its time says nothing about the node's speed. A byte scan: this runs on
+    /// every read.
     fn may_block<B>(self, request: &Request<B>) -> bool {
-        matches!(
+        let reads = matches!(
             self,
             Route::FindAll | Route::Version | Route::Versions | Route::Snapshot | Route::Services | Route::Instances
-        ) && request
-            .uri()
-            .query()
-            .is_some_and(|q| q.contains("wait=") || q.contains("since="))
+        );
+        reads
+            && request.uri().query().is_some_and(|q| {
+                let q = q.as_bytes();
+                (0..q.len()).any(|i| q[i] == b's' && q[i..].starts_with(b"since=") && (i == 0 || q[i - 1] == b'&'))
+            })
     }
 
     /// Which token this route needs, when tokens are configured.
@@ -185,63 +188,62 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Never fails.
 pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let started = Instant::now();
-    let route = Route::of(request.uri().path()).map(|(route, _)| route);
-    let timed = route.is_some_and(|route| !route.may_block(&request));
-    let response = dispatch(&app, request).await;
-    let endpoint = route.map_or(OTHER, Route::endpoint);
+    let found = Route::of(request.uri().path());
+    let timed = found.is_some_and(|(route, _)| !route.may_block(&request));
+    let endpoint = found.map_or(OTHER, |(route, _)| route.endpoint());
+    // One frame for the whole answer (a separate async fn costs a move of the response).
+    let response = 'answer: {
+        if let Err(e) = check_head(&request) {
+            break 'answer e.into_response(short(request.uri().path()));
+        }
+        let Some((route, path)) = found else {
+            break 'answer ApiError::NotFound.into_response(short(request.uri().path()));
+        };
+        if !matches!(*request.method(), Method::GET | Method::POST) {
+            let method = request.method().to_string();
+            break 'answer ApiError::MethodNotAllowed(method).into_response(path);
+        }
+        if app.auth.any() {
+            if let Err(e) = check_access(&app.auth, route.access(&request), &request) {
+                tracing::debug!(path, "request refused: no valid token");
+                break 'answer e.into_response(path);
+            }
+        }
+        let app = &app;
+        let answer = match route {
+            Route::Reg => registration::reg(&app, request).await,
+            Route::Unreg => registration::unreg(&app, request).await,
+            Route::Renew => registration::renew(&app, request).await,
+            Route::Renews => registration::renews(&app, request).await,
+            Route::Batch => Box::pin(registration::batch(&app, request)).await,
+            Route::FindAll => discovery::find_all(&app, request).await,
+            Route::Version => discovery::version(&app, request).await,
+            Route::Versions => discovery::versions(&app, request).await,
+            Route::Snapshot => Box::pin(snapshot::snapshot(&app, request)).await,
+            Route::Info => Ok(cluster::info(&app)),
+            Route::Cluster => Ok(cluster::servers(&app)),
+            Route::Leader => Ok(cluster::leader(&app)),
+            // Rare calls with large futures: boxed, so that the future of every request
+            // (built for each one) stays small.
+            Route::SetLeader => Box::pin(cluster::set_leader(&app)).await,
+            Route::Join => Box::pin(cluster::membership(&app, request, cluster::Change::Join)).await,
+            Route::Leave => Box::pin(cluster::membership(&app, request, cluster::Change::Leave)).await,
+            Route::Peer(name) => Box::pin(cluster::peer(&app, request, name)).await,
+            Route::Metrics => Box::pin(operations::metrics(app)).await,
+            Route::Health => Ok(operations::health()),
+            Route::Ready => Box::pin(operations::ready(app)).await,
+            Route::Ui => Ok(operations::console()),
+            Route::Services => Box::pin(operations::services(app, request)).await,
+            Route::Instances => Box::pin(operations::instances(app, request)).await,
+        };
+        answer.unwrap_or_else(|e| {
+            tracing::debug!(path, error = %e, "request refused");
+            e.into_response(path)
+        })
+    };
     app.metrics
         .record(endpoint, response.status().as_u16(), timed.then(|| started.elapsed()));
     Ok(response)
-}
-
-async fn dispatch(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> {
-    if let Err(e) = check_head(&request) {
-        return e.into_response(short(request.uri().path()));
-    }
-    let Some((route, path)) = Route::of(request.uri().path()) else {
-        return ApiError::NotFound.into_response(short(request.uri().path()));
-    };
-    if !matches!(*request.method(), Method::GET | Method::POST) {
-        let method = request.method().to_string();
-        return ApiError::MethodNotAllowed(method).into_response(path);
-    }
-    if app.auth.any() {
-        if let Err(e) = check_access(&app.auth, route.access(&request), &request) {
-            tracing::debug!(path, "request refused: no valid token");
-            return e.into_response(path);
-        }
-    }
-    let app = &app;
-    let answer = match route {
-        Route::Reg => registration::reg(&app, request).await,
-        Route::Unreg => registration::unreg(&app, request).await,
-        Route::Renew => registration::renew(&app, request).await,
-        Route::Renews => registration::renews(&app, request).await,
-        Route::Batch => Box::pin(registration::batch(&app, request)).await,
-        Route::FindAll => discovery::find_all(&app, request).await,
-        Route::Version => discovery::version(&app, request).await,
-        Route::Versions => discovery::versions(&app, request).await,
-        Route::Snapshot => Box::pin(snapshot::snapshot(&app, request)).await,
-        Route::Info => Ok(cluster::info(&app)),
-        Route::Cluster => Ok(cluster::servers(&app)),
-        Route::Leader => Ok(cluster::leader(&app)),
-        // Rare calls with large futures: boxed, so that the future of every request
-        // (built for each one) stays small.
-        Route::SetLeader => Box::pin(cluster::set_leader(&app)).await,
-        Route::Join => Box::pin(cluster::membership(&app, request, cluster::Change::Join)).await,
-        Route::Leave => Box::pin(cluster::membership(&app, request, cluster::Change::Leave)).await,
-        Route::Peer(name) => Box::pin(cluster::peer(&app, request, name)).await,
-        Route::Metrics => Box::pin(operations::metrics(app)).await,
-        Route::Health => Ok(operations::health()),
-        Route::Ready => Box::pin(operations::ready(app)).await,
-        Route::Ui => Ok(operations::console()),
-        Route::Services => operations::services(app, request).await,
-        Route::Instances => operations::instances(app, request).await,
-    };
-    answer.unwrap_or_else(|e| {
-        tracing::debug!(path, error = %e, "request refused");
-        e.into_response(path)
-    })
 }
 
 /// Refuses a request target or header section over our limits.
