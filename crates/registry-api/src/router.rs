@@ -209,26 +209,26 @@ pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<
                 break 'answer e.into_response(path);
             }
         }
-        let app = &app;
+        let app: &App = &app;
         let answer = match route {
-            Route::Reg => registration::reg(&app, request).await,
-            Route::Unreg => registration::unreg(&app, request).await,
-            Route::Renew => registration::renew(&app, request).await,
-            Route::Renews => registration::renews(&app, request).await,
-            Route::Batch => Box::pin(registration::batch(&app, request)).await,
-            Route::FindAll => discovery::find_all(&app, request).await,
-            Route::Version => discovery::version(&app, request).await,
-            Route::Versions => discovery::versions(&app, request).await,
-            Route::Snapshot => Box::pin(snapshot::snapshot(&app, request)).await,
-            Route::Info => Ok(cluster::info(&app)),
-            Route::Cluster => Ok(cluster::servers(&app)),
-            Route::Leader => Ok(cluster::leader(&app)),
+            Route::Reg => registration::reg(app, request).await,
+            Route::Unreg => registration::unreg(app, request).await,
+            Route::Renew => registration::renew(app, request).await,
+            Route::Renews => registration::renews(app, request).await,
+            Route::Batch => Box::pin(registration::batch(app, request)).await,
+            Route::FindAll => discovery::find_all(app, request).await,
+            Route::Version => discovery::version(app, request).await,
+            Route::Versions => discovery::versions(app, request).await,
+            Route::Snapshot => Box::pin(snapshot::snapshot(app, request)).await,
+            Route::Info => Ok(cluster::info(app)),
+            Route::Cluster => Ok(cluster::servers(app)),
+            Route::Leader => Ok(cluster::leader(app)),
             // Rare calls with large futures: boxed, so that the future of every request
             // (built for each one) stays small.
-            Route::SetLeader => Box::pin(cluster::set_leader(&app)).await,
-            Route::Join => Box::pin(cluster::membership(&app, request, cluster::Change::Join)).await,
-            Route::Leave => Box::pin(cluster::membership(&app, request, cluster::Change::Leave)).await,
-            Route::Peer(name) => Box::pin(cluster::peer(&app, request, name)).await,
+            Route::SetLeader => Box::pin(cluster::set_leader(app)).await,
+            Route::Join => Box::pin(cluster::membership(app, request, cluster::Change::Join)).await,
+            Route::Leave => Box::pin(cluster::membership(app, request, cluster::Change::Leave)).await,
+            Route::Peer(name) => Box::pin(cluster::peer(app, request, name)).await,
             Route::Metrics => Box::pin(operations::metrics(app)).await,
             Route::Health => Ok(operations::health()),
             Route::Ready => Box::pin(operations::ready(app)).await,
