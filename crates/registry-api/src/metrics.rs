@@ -14,7 +14,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use registry_cluster::Status;
+use registry_cluster::{Standing, Status};
 use registry_core::Stats;
 
 /// Every endpoint, as requests are counted by it (`/findall` counts as `/findAll`); the
@@ -199,10 +199,10 @@ fn scrape_registry(stats: &Stats, status: &Status, waiting: usize) -> Registry {
         gauge(waiting as u64),
     );
     let roles = Family::<Label, Gauge>::default();
-    for role in ["leader", "follower", "candidate", "none"] {
+    for standing in Standing::ALL {
         roles
-            .get_or_create(&[("role", role)])
-            .set(i64::from(status.role == role));
+            .get_or_create(&[("role", standing.name())])
+            .set(i64::from(status.standing == standing));
     }
     r.register(
         "maregistry_role",

@@ -9,7 +9,7 @@ use crate::election::Election;
 use crate::error::ClusterError;
 use crate::eviction::SelfPreservation;
 use crate::server::{normalize_url, Server};
-use crate::status::{Status, SyncLag};
+use crate::status::{Standing, Status, SyncLag};
 
 /// This node's part in the cluster right now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,11 +131,11 @@ impl Cluster {
     /// This node's standing: role, leader, and as a follower its lag behind the leader.
     pub fn status(&self) -> Status {
         let state = self.read();
-        let role = match state.leader {
-            Some(i) if i == self.me => "leader",
-            Some(_) => "follower",
-            None if state.candidate => "candidate",
-            None => "none",
+        let standing = match state.leader {
+            Some(i) if i == self.me => Standing::Leader,
+            Some(_) => Standing::Follower,
+            None if state.candidate => Standing::Candidate,
+            None => Standing::NoLeader,
         };
         let leader = state.leader.map(|i| state.servers[i].url.clone());
         let sync = match state.leader {
@@ -151,7 +151,7 @@ impl Cluster {
         };
         Status {
             mode: "snapshot",
-            role,
+            standing,
             leader,
             leader_changes: self.leader_changes.load(Ordering::Relaxed),
             evictions_skipped: self.preservation.skipped(),

@@ -48,5 +48,5 @@ pub use error::ClusterError;
 pub use eviction::{run_evictor, SelfPreservation};
 pub use health::{ServerHealth, DEFAULT_SYNC_WAIT};
 pub use server::{normalize_url, Server};
-pub use status::{RaftStatus, Replica, Status, SyncLag};
+pub use status::{RaftStatus, Replica, Standing, Status, SyncLag};
 pub use takeover::take_office;

@@ -8,9 +8,8 @@ use std::time::Duration;
 pub struct Status {
     /// `snapshot` or `raft`.
     pub mode: &'static str,
-    /// `leader`, `follower`, `candidate` (elected, adopting a richer peer's data first)
-    /// or `none` (no leader known).
-    pub role: &'static str,
+    /// What this node does now.
+    pub standing: Standing,
     /// The leader's url, when one is known.
     pub leader: Option<String>,
     /// How many times the leader this node sees has changed since it started.
@@ -21,6 +20,40 @@ pub struct Status {
     pub sync: Option<SyncLag>,
     /// Raft mode: the log and the replication.
     pub raft: Option<RaftStatus>,
+}
+
+/// A node's standing, as `/ready` and the `maregistry_role` metric name it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Standing {
+    /// It takes the writes.
+    Leader,
+    /// It follows a leader it knows.
+    Follower,
+    /// Snapshot mode: elected, adopting a richer peer's data before it takes office.
+    Candidate,
+    /// No leader is known.
+    #[default]
+    NoLeader,
+}
+
+impl Standing {
+    /// Every standing, for metrics that list them all.
+    pub const ALL: [Standing; 4] = [
+        Standing::Leader,
+        Standing::Follower,
+        Standing::Candidate,
+        Standing::NoLeader,
+    ];
+
+    /// Its name: `leader`, `follower`, `candidate` or `none`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Standing::Leader => "leader",
+            Standing::Follower => "follower",
+            Standing::Candidate => "candidate",
+            Standing::NoLeader => "none",
+        }
+    }
 }
 
 /// A snapshot-mode follower's lag behind its leader.
@@ -69,8 +102,10 @@ impl Status {
     /// must be known, and in raft mode this node must have applied the committed log.
     pub fn not_ready(&self) -> Option<String> {
         if self.leader.is_none() {
-            return Some(match self.role {
-                "candidate" => "no leader yet: this node was elected and is adopting a peer's newer data".to_owned(),
+            return Some(match self.standing {
+                Standing::Candidate => {
+                    "no leader yet: this node was elected and is adopting a peer's newer data".to_owned()
+                }
                 _ => "no leader is known: writes are refused until one is elected".to_owned(),
             });
         }
@@ -90,13 +125,13 @@ mod tests {
     fn ready_needs_a_leader_and_in_raft_the_committed_log_applied() {
         let mut status = Status {
             mode: "snapshot",
-            role: "none",
+            standing: Standing::NoLeader,
             ..Status::default()
         };
         assert!(status.not_ready().unwrap().contains("no leader"));
-        status.role = "candidate";
+        status.standing = Standing::Candidate;
         assert!(status.not_ready().unwrap().contains("adopting"));
-        status.role = "follower";
+        status.standing = Standing::Follower;
         status.leader = Some("http://127.0.0.1:1".to_owned());
         assert_eq!(status.not_ready(), None);
         status.raft = Some(RaftStatus {

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError as OpenRaftError};
 use openraft::{BasicNode, ChangeMembers, Config, ServerState, SnapshotPolicy};
 use registry_cluster::{
-    normalize_url, Coordinator, CoordinatorError, RaftStatus, Replica, Role, SelfPreservation, Server, Status,
+    normalize_url, Coordinator, CoordinatorError, RaftStatus, Replica, Role, SelfPreservation, Server, Standing, Status,
 };
 use registry_core::{Applied, Clock, Command, InstanceMeta, Registry};
 use registry_http::{get_json, HttpInvoker};
@@ -602,10 +602,10 @@ impl Coordinator for RaftCluster {
     }
 
     async fn status(&self) -> Status {
-        let (role, leader) = match self.role() {
-            Role::Leader => ("leader", Some(self.url.clone())),
-            Role::Follower { leader } => ("follower", Some(leader)),
-            Role::NoLeader => ("none", None),
+        let (standing, leader) = match self.role() {
+            Role::Leader => (Standing::Leader, Some(self.url.clone())),
+            Role::Follower { leader } => (Standing::Follower, Some(leader)),
+            Role::NoLeader => (Standing::NoLeader, None),
         };
         // The commit index is not in openraft's metrics: ask the core.
         let committed = self
@@ -643,7 +643,7 @@ impl Coordinator for RaftCluster {
             .collect();
         Status {
             mode: "raft",
-            role,
+            standing,
             leader,
             leader_changes: self.leader_changes.load(Ordering::Relaxed),
             evictions_skipped: self.preservation.skipped(),

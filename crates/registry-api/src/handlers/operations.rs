@@ -57,7 +57,7 @@ pub(crate) async fn ready(app: &App) -> Answer {
     Ok(ok_json(&Ready {
         ready: true,
         mode: status.mode,
-        role: status.role,
+        role: status.standing.name(),
         leader: status.leader.as_deref(),
     }))
 }
