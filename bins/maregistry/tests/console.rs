@@ -365,3 +365,57 @@ async fn the_console_shows_the_registry_live_and_unregisters() {
     browser.close().await.expect("the session closes");
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_shows_a_raft_cluster_with_terms_and_applied_indexes() {
+    ensure_browser();
+    let data = tempfile::tempdir().expect("a data dir");
+    let nodes = common::start_raft(data.path(), 3, |config| config);
+    let c = Client::new();
+    let urls: Vec<&str> = nodes.iter().map(|n| n.url.as_str()).collect();
+    let leader = common::agreed_leader(&c, &urls).await;
+    c.ok(
+        "POST",
+        &format!("{leader}/reg?service=com.demo.Orders"),
+        &instance("10.0.0.1", 8080, "eu-1"),
+    )
+    .await;
+    let follower = nodes.iter().find(|n| n.url != leader).expect("a follower");
+
+    let driver = start_driver().await;
+    let profile = tempfile::tempdir().expect("a browser profile dir");
+    let browser = open_browser(&driver, profile.path()).await;
+    browser.goto(&follower.at("/ui")).await.expect("the console loads");
+    // Every node, the leader marked, each with a term and an applied index.
+    until_shown(&browser, "three raft nodes", "#cluster tbody tr", |rows| {
+        rows.len() == 3
+            && rows.iter().filter(|r| r[2] == "leader").count() == 1
+            && rows.iter().any(|r| r[0].starts_with(&leader) && r[2] == "leader")
+            && rows
+                .iter()
+                .all(|r| r[1] == "up" && r[4].parse::<u64>().is_ok_and(|t| t >= 1))
+            && rows.iter().all(|r| r[5].parse::<u64>().is_ok_and(|a| a >= 2))
+    })
+    .await;
+    let mode = browser
+        .find(Locator::Id("mode"))
+        .await
+        .expect("the mode badge")
+        .text()
+        .await
+        .expect("its text");
+    assert_eq!(mode, "raft");
+    until_shown(
+        &browser,
+        "the service the follower applied",
+        "#services tbody tr.service",
+        |rows| rows == [vec!["com.demo.Orders".to_owned(), "1".to_owned(), "1".to_owned()]],
+    )
+    .await;
+    let png = browser.screenshot().await.expect("a screenshot");
+    std::fs::write(artifact("console-raft.png"), &png).expect("saving the screenshot");
+    browser.close().await.expect("the session closes");
+    for node in nodes {
+        node.stop().await;
+    }
+}
