@@ -143,6 +143,26 @@ async fn until_shown(browser: &Browser, what: &str, selector: &str, check: impl 
     }
 }
 
+/// Clicks the element `locator` finds.
+async fn click(browser: &Browser, locator: Locator<'_>) {
+    browser
+        .find(locator)
+        .await
+        .unwrap_or_else(|e| panic!("no {locator:?} to click: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("clicking {locator:?}: {e}"));
+}
+
+/// The text of the element `locator` finds.
+async fn text(browser: &Browser, locator: Locator<'_>) -> String {
+    let element = browser
+        .find(locator)
+        .await
+        .unwrap_or_else(|e| panic!("no {locator:?}: {e}"));
+    element.text().await.expect("its text")
+}
+
 fn instance(host: &str, port: u16, zone: &str) -> String {
     format!(r#"{{"scheme":"http","host":"{host}","port":{port},"context":"orders","parameters":{{"zone":"{zone}"}}}}"#)
 }
@@ -192,13 +212,7 @@ async fn the_console_shows_the_registry_live_and_unregisters() {
     .await;
 
     // A service's instances with their parameters and seconds since renewal.
-    browser
-        .find(Locator::Css(r#"tr[data-service="com.demo.Orders"]"#))
-        .await
-        .expect("the Orders row")
-        .click()
-        .await
-        .expect("a click");
+    click(&browser, Locator::Css(r#"tr[data-service="com.demo.Orders"]"#)).await;
     until_shown(
         &browser,
         "the two Orders instances",
@@ -276,30 +290,12 @@ async fn the_console_shows_the_registry_live_and_unregisters() {
 
     // Unregister through the page: a confirmation first; cancelling changes nothing.
     let unregister = r#"tr[data-instance="http://10.0.0.1:8081/orders"] button.unreg"#;
-    browser
-        .find(Locator::Css(unregister))
-        .await
-        .expect("its button")
-        .click()
-        .await
-        .expect("a click");
+    click(&browser, Locator::Css(unregister)).await;
     let dialog_open = "return document.getElementById('confirm').open;";
     assert_eq!(browser.execute(dialog_open, vec![]).await.expect("script"), json!(true));
-    let text = browser
-        .find(Locator::Id("confirm-text"))
-        .await
-        .expect("the question")
-        .text()
-        .await
-        .expect("its text");
-    assert!(text.contains("http://10.0.0.1:8081/orders"), "{text}");
-    browser
-        .find(Locator::Id("confirm-no"))
-        .await
-        .expect("cancel")
-        .click()
-        .await
-        .expect("a click");
+    let question = text(&browser, Locator::Id("confirm-text")).await;
+    assert!(question.contains("http://10.0.0.1:8081/orders"), "{question}");
+    click(&browser, Locator::Id("confirm-no")).await;
     assert_eq!(
         browser.execute(dialog_open, vec![]).await.expect("script"),
         json!(false)
@@ -312,20 +308,8 @@ async fn the_console_shows_the_registry_live_and_unregisters() {
         Some(3),
         "cancel unregisters nothing"
     );
-    browser
-        .find(Locator::Css(unregister))
-        .await
-        .expect("its button")
-        .click()
-        .await
-        .expect("a click");
-    browser
-        .find(Locator::Id("confirm-yes"))
-        .await
-        .expect("confirm")
-        .click()
-        .await
-        .expect("a click");
+    click(&browser, Locator::Css(unregister)).await;
+    click(&browser, Locator::Id("confirm-yes")).await;
     until_shown(
         &browser,
         "the instance gone",
@@ -397,14 +381,7 @@ async fn the_console_shows_a_raft_cluster_with_terms_and_applied_indexes() {
             && rows.iter().all(|r| r[5].parse::<u64>().is_ok_and(|a| a >= 2))
     })
     .await;
-    let mode = browser
-        .find(Locator::Id("mode"))
-        .await
-        .expect("the mode badge")
-        .text()
-        .await
-        .expect("its text");
-    assert_eq!(mode, "raft");
+    assert_eq!(text(&browser, Locator::Id("mode")).await, "raft");
     until_shown(
         &browser,
         "the service the follower applied",
