@@ -47,22 +47,26 @@ async fn the_spec_names_every_endpoint_and_only_those() {
     node.stop().await;
 }
 
-/// A command that runs schemathesis, installing it with pip when it is missing.
+/// A command that runs schemathesis (as a Python module, wherever pip put its script),
+/// installing it with pip when it is missing.
 fn schemathesis() -> Command {
-    let works = |program: &str, args: &[&str]| {
-        Command::new(program)
+    let works = |args: &[&str]| {
+        Command::new("python3")
             .args(args)
             .output()
             .is_ok_and(|o| o.status.success())
     };
-    if !works("schemathesis", &["--version"]) {
-        let installed = works("python3", &["-m", "pip", "install", "--quiet", SCHEMATHESIS]);
+    let cli = ["-m", "schemathesis.cli"];
+    if !works(&[&cli[..], &["--version"]].concat()) {
+        let installed = works(&["-m", "pip", "install", "--quiet", SCHEMATHESIS]);
         assert!(
-            installed && works("schemathesis", &["--version"]),
+            installed && works(&[&cli[..], &["--version"]].concat()),
             "this test needs schemathesis from PyPI, and `python3 -m pip install {SCHEMATHESIS}` failed"
         );
     }
-    Command::new("schemathesis")
+    let mut command = Command::new("python3");
+    command.args(cli);
+    command
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
