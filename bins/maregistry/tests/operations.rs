@@ -293,7 +293,9 @@ async fn self_preservation_holds_back_a_mass_eviction_until_heartbeats_return() 
     let node = Node::start_on(
         free_listener(),
         Config {
-            ttl: Duration::from_millis(300),
+            // A heartbeat every 100 ms is ten times within a TTL, so a slow machine does
+            // not expire a live instance.
+            ttl: Duration::from_secs(1),
             evict_interval: Duration::from_millis(100),
             evict_max_fraction: 0.5,
             ..Config::default()
@@ -316,7 +318,7 @@ async fn self_preservation_holds_back_a_mass_eviction_until_heartbeats_return() 
                 for port in ports {
                     c.ok("POST", &url, &instance("h", port)).await;
                 }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         })
     };
