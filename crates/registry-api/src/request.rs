@@ -188,7 +188,7 @@ pub(crate) fn parse_wait(text: &str) -> Option<Duration> {
 }
 
 /// One form-encoded component, decoded strictly.
-fn decode(text: &str) -> Result<Cow<'_, str>, Utf8Error> {
+pub(crate) fn decode(text: &str) -> Result<Cow<'_, str>, Utf8Error> {
     // Nothing escaped (the usual case): the text is the value, already UTF-8.
     if !text.as_bytes().iter().any(|b| matches!(b, b'%' | b'+')) {
         return Ok(Cow::Borrowed(text));
