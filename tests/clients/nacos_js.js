@@ -29,6 +29,9 @@ async function until(what, check, client, limit = 20000) {
   if (first.metadata.zone !== 'us-1' || first.healthy !== true || first.clusterName !== 'DEFAULT') {
     throw new Error(`nacos js: the instance came back changed: ${JSON.stringify(first)}`);
   }
+  // The test looks at them through the seed API meanwhile.
+  console.log('REGISTERED');
+  await new Promise(r => process.stdin.once('data', r));
   // The client's first beat comes 10 s after it started; then every clientBeatInterval.
   await new Promise(r => setTimeout(r, Number(beatWait || 0)));
   await client.deregisterInstance(service, { ip: '10.0.1.1', port: 9090 });

@@ -35,6 +35,9 @@ answer = client.list_naming_instance(service)
 first = [h for h in answer["hosts"] if h["ip"] == "10.0.0.1"][0]
 assert first["metadata"] == {"zone": "eu-1"}, first
 assert first["healthy"] is True and first["enabled"] is True and first["weight"] == 1.0, first
+# The test looks at them through the seed API meanwhile.
+print("REGISTERED", flush=True)
+sys.stdin.readline()
 # Several heartbeat rounds (every second).
 time.sleep(3.5)
 assert client.remove_naming_instance(service, "10.0.0.1", 8080), "deregister 1"

@@ -1,0 +1,270 @@
+//! Real third-party clients against real nodes: `nacos-sdk-python` 0.1.17 (PyPI, in a
+//! venv) and `nacos` 2.6.3 (npm), installed under `target/tmp/clients` on first use. Each
+//! runs its scenario from `tests/clients/` (register two, see two, heartbeat, deregister
+//! one, see one, deregister the other, see none) and pauses once both are registered, so
+//! that this test checks them through the seed API meanwhile.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use common::{eventually, free_listener, start_raft, Client, Node, LIMIT};
+use maregistry::Config;
+use serde_json::Value;
+
+const PYPI: [&str; 2] = ["nacos-sdk-python==0.1.17", "py-eureka-client==0.13.3"];
+const NPM: [&str; 2] = ["nacos@2.6.3", "eureka-js-client@4.5.0"];
+
+/// Where the clients are installed, once per test run.
+fn clients() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("clients");
+        std::fs::create_dir_all(&dir).expect("a dir for the clients");
+        let marker = dir.join(format!("installed-{}-{}", PYPI.join("+"), NPM.join("+")));
+        if !marker.exists() {
+            let run = |program: &str, args: &[&str]| {
+                let status = Command::new(program).args(args).current_dir(&dir).status();
+                assert!(
+                    status.is_ok_and(|s| s.success()),
+                    "installing the real clients failed: {program} {args:?} (needs python3 with venv and npm, and the \
+                     PyPI and npm registries)"
+                );
+            };
+            run("python3", &["-m", "venv", "venv"]);
+            let mut pip = vec!["-m", "pip", "install", "--quiet"];
+            pip.extend(PYPI);
+            run("venv/bin/python", &pip);
+            let mut npm = vec!["install", "--silent", "--no-audit", "--no-fund", "--prefix", "."];
+            npm.extend(NPM);
+            run("npm", &npm);
+            std::fs::write(&marker, "").expect("the install marker");
+        }
+        dir
+    })
+}
+
+fn script(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/clients")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// A client scenario as a child process: it prints `REGISTERED` once it sees both of its
+/// instances, waits for a line on stdin, and ends with `ok`.
+struct Scenario {
+    child: Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+    name: String,
+}
+
+impl Scenario {
+    fn start(name: &str, program: PathBuf, args: &[String]) -> Scenario {
+        let mut child = Command::new(program)
+            .args(args)
+            .env("NODE_PATH", clients().join("node_modules"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{name} starts: {e}"));
+        let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        Scenario {
+            child,
+            lines,
+            name: name.to_owned(),
+        }
+    }
+
+    fn python(script_name: &str, args: &[String]) -> Scenario {
+        let mut all = vec![script(script_name)];
+        all.extend_from_slice(args);
+        Scenario::start(script_name, clients().join("venv/bin/python"), &all)
+    }
+
+    fn node(script_name: &str, args: &[String]) -> Scenario {
+        let mut all = vec![script(script_name)];
+        all.extend_from_slice(args);
+        Scenario::start(script_name, PathBuf::from("node"), &all)
+    }
+
+    /// Blocks until the scenario prints `line` (on a blocking thread: the node under test
+    /// runs on this runtime).
+    async fn expect(mut self, line: &'static str) -> Scenario {
+        tokio::task::spawn_blocking(move || {
+            for seen in self.lines.by_ref() {
+                let seen = seen.unwrap_or_default();
+                if seen.trim() == line {
+                    return self;
+                }
+                eprintln!("[{}] {seen}", self.name);
+            }
+            let status = self.child.wait();
+            panic!("{} ended before printing {line}: {status:?}", self.name);
+        })
+        .await
+        .expect("the scenario reader")
+    }
+
+    fn go_on(&mut self) {
+        let stdin = self.child.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "go").expect("the scenario reads its stdin");
+    }
+
+    async fn finish(mut self) {
+        let name = self.name.clone();
+        let status = tokio::task::spawn_blocking(move || {
+            let status = self.child.wait();
+            for line in self.lines.by_ref().map_while(Result::ok) {
+                eprintln!("[{}] {line}", self.name);
+            }
+            status
+        })
+        .await
+        .expect("the scenario");
+        assert!(status.is_ok_and(|s| s.success()), "{name} failed");
+    }
+}
+
+impl Drop for Scenario {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The hosts of `service` through the seed API, with the parameters the client sent.
+async fn seed_view(c: &Client, node: &str, service: &str) -> Vec<Value> {
+    let list = c.ok("GET", &format!("{node}/findAll?service={service}"), "").await;
+    list.as_array().cloned().unwrap_or_default()
+}
+
+/// `host:port` of a node, as Nacos clients take a server.
+fn nacos_server(node: &str) -> String {
+    node.trim_start_matches("http://").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nacos_sdk_python_registers_heartbeats_and_deregisters() {
+    let node = Node::start_on(free_listener(), Config::default());
+    let c = Client::new();
+    let scenario = Scenario::python("nacos_py.py", &[nacos_server(&node.url), "com.demo.PyNacos".to_owned()]);
+    let mut scenario = scenario.expect("REGISTERED").await;
+    let seen = seed_view(&c, &node.url, "com.demo.PyNacos").await;
+    let urls: Vec<&str> = seen.iter().filter_map(|i| i["host"].as_str()).collect();
+    assert_eq!(urls, vec!["10.0.0.1", "10.0.0.2"], "{seen:?}");
+    assert_eq!(
+        seen[0]["parameters"]["zone"], "eu-1",
+        "the client's metadata, as parameters"
+    );
+    assert_eq!(seen[0]["parameters"]["nacos.weight"], "1");
+    scenario.go_on();
+    scenario.finish().await;
+    assert!(seed_view(&c, &node.url, "com.demo.PyNacos").await.is_empty());
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nacos_npm_client_registers_heartbeats_and_deregisters() {
+    let node = Node::start_on(free_listener(), Config::default());
+    let c = Client::new();
+    // Its first beat comes 10 s after it started, then one every clientBeatInterval (5 s).
+    let scenario = Scenario::node(
+        "nacos_js.js",
+        &[
+            nacos_server(&node.url),
+            "com.demo.JsNacos".to_owned(),
+            "16000".to_owned(),
+        ],
+    );
+    let mut scenario = scenario.expect("REGISTERED").await;
+    let seen = seed_view(&c, &node.url, "com.demo.JsNacos").await;
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[0]["parameters"]["zone"], "us-1");
+    assert_eq!(seen[0]["parameters"]["nacos.cluster"], "DEFAULT");
+    scenario.go_on();
+    scenario.finish().await;
+    let raw = c
+        .ok(
+            "GET",
+            &node.at("/nacos/v1/ns/instance/list?serviceName=com.demo.JsNacos"),
+            "",
+        )
+        .await;
+    assert_eq!(raw["hosts"], serde_json::json!([]), "none left: {raw}");
+    let metrics = c.raw("GET", &node.at("/metrics"), "").await;
+    let text = String::from_utf8_lossy(&metrics.body).into_owned();
+    let renewals: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("maregistry_renewals_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(renewals >= 4.0, "two instances beat at least twice each: {renewals}");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nacos_clients_through_a_raft_follower() {
+    let data = tempfile::tempdir().unwrap();
+    let nodes = start_raft(data.path(), 3, |config| config);
+    let c = Client::new();
+    let urls: Vec<&str> = nodes.iter().map(|n| n.url.as_str()).collect();
+    let leader = common::agreed_leader(&c, &urls).await;
+    let follower = nodes.iter().find(|n| n.url != leader).expect("a follower");
+    let scenario = Scenario::python(
+        "nacos_py.py",
+        &[nacos_server(&follower.url), "com.demo.Raft".to_owned()],
+    );
+    let mut scenario = scenario.expect("REGISTERED").await;
+    // Written through the follower, applied on every node.
+    for node in &nodes {
+        let url = node.url.clone();
+        eventually("every node holds both instances", LIMIT, || {
+            let (c, url) = (&c, url.clone());
+            async move { seed_view(c, &url, "com.demo.Raft").await.len() == 2 }
+        })
+        .await;
+    }
+    scenario.go_on();
+    scenario.finish().await;
+    for node in nodes {
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nacos_instance_expires_on_its_own_lease() {
+    let node = Node::start_on(
+        free_listener(),
+        Config {
+            ttl: Duration::from_secs(3600),
+            evict_interval: Duration::from_millis(100),
+            leases: registry_core::LeaseBounds {
+                min: Duration::from_secs(1),
+                max: Duration::from_secs(600),
+            },
+            ..Config::default()
+        },
+    );
+    let c = Client::new();
+    let metadata = "%7B%22preserved.ip.delete.timeout%22%3A%222000%22%7D";
+    let short = format!("/nacos/v1/ns/instance?serviceName=lease&ip=10.0.0.1&port=1&metadata={metadata}");
+    let answer = c.raw("POST", &node.at(&short), "").await;
+    assert_eq!((answer.status, &answer.body[..]), (200, &b"ok"[..]));
+    let plain = node.at("/nacos/v1/ns/instance?serviceName=lease&ip=10.0.0.2&port=1");
+    assert_eq!(c.raw("POST", &plain, "").await.status, 200);
+    // The first goes after its 2 s; the second has Nacos's 30 s.
+    eventually("the short-leased instance is evicted", LIMIT, || async {
+        seed_view(&c, &node.url, "lease").await.len() == 1
+    })
+    .await;
+    let left = seed_view(&c, &node.url, "lease").await;
+    assert_eq!(left[0]["host"], "10.0.0.2");
+    node.stop().await;
+}
