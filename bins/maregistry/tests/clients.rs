@@ -1,8 +1,9 @@
-//! Real third-party clients against real nodes: `nacos-sdk-python` 0.1.17 (PyPI, in a
-//! venv) and `nacos` 2.6.3 (npm), installed under `target/tmp/clients` on first use. Each
-//! runs its scenario from `tests/clients/` (register two, see two, heartbeat, deregister
-//! one, see one, deregister the other, see none) and pauses once both are registered, so
-//! that this test checks them through the seed API meanwhile.
+//! Real third-party clients against real nodes: `nacos-sdk-python` 0.1.17 and
+//! `py-eureka-client` 0.13.3 (PyPI, in a venv), `nacos` 2.6.3 and `eureka-js-client` 4.5.0
+//! (npm), installed under `target/tmp/clients` on first use. Each runs its scenario from
+//! `tests/clients/` (register two, see two, heartbeat, deregister one, see one, deregister
+//! the other, see none) and pauses once both are registered, so that this test checks
+//! them through the seed API and the other protocol meanwhile.
 
 mod common;
 
@@ -145,6 +146,55 @@ async fn seed_view(c: &Client, node: &str, service: &str) -> Vec<Value> {
     list.as_array().cloned().unwrap_or_default()
 }
 
+/// The `ip:port` of the instances of `app` through Eureka (JSON).
+async fn eureka_view(c: &Client, node: &str, app: &str) -> Vec<String> {
+    let answer = c
+        .send(
+            "GET",
+            &format!("{node}/eureka/apps/{app}"),
+            "",
+            &[("accept", "application/json")],
+        )
+        .await;
+    if answer.status == 404 {
+        return Vec::new();
+    }
+    let body: Value = serde_json::from_slice(&answer.body).expect("JSON");
+    assert_eq!(body["application"]["name"], app.to_ascii_uppercase());
+    let mut seen: Vec<String> = body["application"]["instance"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|i| format!("{}:{}", i["ipAddr"].as_str().unwrap_or(""), i["port"]["$"]))
+                .collect()
+        })
+        .unwrap_or_default();
+    seen.sort();
+    seen
+}
+
+/// The `ip:port` of the hosts of `service` through Nacos.
+async fn nacos_view(c: &Client, node: &str, service: &str) -> Vec<String> {
+    let list = c
+        .ok(
+            "GET",
+            &format!("{node}/nacos/v1/ns/instance/list?serviceName={service}"),
+            "",
+        )
+        .await;
+    let mut seen: Vec<String> = list["hosts"]
+        .as_array()
+        .map(|hosts| {
+            hosts
+                .iter()
+                .map(|h| format!("{}:{}", h["ip"].as_str().unwrap_or(""), h["port"]))
+                .collect()
+        })
+        .unwrap_or_default();
+    seen.sort();
+    seen
+}
+
 /// `host:port` of a node, as Nacos clients take a server.
 fn nacos_server(node: &str) -> String {
     node.trim_start_matches("http://").to_owned()
@@ -164,6 +214,9 @@ async fn nacos_sdk_python_registers_heartbeats_and_deregisters() {
         "the client's metadata, as parameters"
     );
     assert_eq!(seen[0]["parameters"]["nacos.weight"], "1");
+    // And through Eureka: the same two, app in upper case.
+    let eureka = eureka_view(&c, &node.url, "com.demo.PyNacos").await;
+    assert_eq!(eureka, vec!["10.0.0.1:8080", "10.0.0.2:8080"]);
     scenario.go_on();
     scenario.finish().await;
     assert!(seed_view(&c, &node.url, "com.demo.PyNacos").await.is_empty());
@@ -266,5 +319,103 @@ async fn a_nacos_instance_expires_on_its_own_lease() {
     .await;
     let left = seed_view(&c, &node.url, "lease").await;
     assert_eq!(left[0]["host"], "10.0.0.2");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn py_eureka_client_registers_heartbeats_and_cancels() {
+    let node = Node::start_on(free_listener(), Config::default());
+    let c = Client::new();
+    let scenario = Scenario::python(
+        "eureka_py.py",
+        &[format!("{}/eureka", node.url), "py-eureka".to_owned()],
+    );
+    let mut scenario = scenario.expect("REGISTERED").await;
+    // The client upper-cases its app: the registry service is PY-EUREKA.
+    let seen = seed_view(&c, &node.url, "PY-EUREKA").await;
+    let hosts: Vec<&str> = seen.iter().filter_map(|i| i["host"].as_str()).collect();
+    assert_eq!(hosts, vec!["10.0.2.1", "10.0.2.2"], "{seen:?}");
+    assert_eq!(seen[0]["parameters"]["zone"], "eu-1", "its metadata, as parameters");
+    assert_eq!(seen[0]["parameters"]["maregistry.lease"], "10s", "its own lease");
+    assert_eq!(
+        nacos_view(&c, &node.url, "PY-EUREKA").await,
+        vec!["10.0.2.1:8080", "10.0.2.2:8080"]
+    );
+    scenario.go_on();
+    scenario.finish().await;
+    assert!(seed_view(&c, &node.url, "PY-EUREKA").await.is_empty());
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eureka_js_client_registers_heartbeats_and_cancels() {
+    let node = Node::start_on(free_listener(), Config::default());
+    let c = Client::new();
+    let port = node.addr.port().to_string();
+    let scenario = Scenario::node("eureka_js.js", &["127.0.0.1".to_owned(), port, "js-eureka".to_owned()]);
+    let mut scenario = scenario.expect("REGISTERED").await;
+    // It posts its app in lower case; Eureka answers it in upper case, one service either way.
+    let seen = seed_view(&c, &node.url, "js-eureka").await;
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[0]["parameters"]["zone"], "us-1");
+    assert_eq!(
+        nacos_view(&c, &node.url, "js-eureka").await,
+        vec!["10.0.3.1:8080", "10.0.3.2:8080"]
+    );
+    assert_eq!(
+        eureka_view(&c, &node.url, "JS-EUREKA").await,
+        vec!["10.0.3.1:8080", "10.0.3.2:8080"]
+    );
+    scenario.go_on();
+    scenario.finish().await;
+    assert!(seed_view(&c, &node.url, "js-eureka").await.is_empty());
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_eureka_instance_expires_on_its_own_lease() {
+    let node = Node::start_on(
+        free_listener(),
+        Config {
+            ttl: Duration::from_secs(3600),
+            evict_interval: Duration::from_millis(100),
+            leases: registry_core::LeaseBounds {
+                min: Duration::from_secs(1),
+                max: Duration::from_secs(600),
+            },
+            ..Config::default()
+        },
+    );
+    let c = Client::new();
+    let register = |ip: &str, lease: u64| {
+        format!(
+            r#"{{"instance":{{"instanceId":"{ip}:lease:80","hostName":"{ip}","app":"LEASE","ipAddr":"{ip}","status":"UP",
+               "port":{{"$":80,"@enabled":"true"}},"leaseInfo":{{"renewalIntervalInSecs":1,"durationInSecs":{lease}}}}}}}"#
+        )
+    };
+    for (ip, lease) in [("10.0.0.1", 2), ("10.0.0.2", 600)] {
+        let answer = c
+            .raw("POST", &node.at("/eureka/apps/LEASE"), &register(ip, lease))
+            .await;
+        assert_eq!(answer.status, 204);
+    }
+    eventually("the 2 s instance is evicted", LIMIT, || async {
+        seed_view(&c, &node.url, "LEASE").await.len() == 1
+    })
+    .await;
+    assert_eq!(seed_view(&c, &node.url, "LEASE").await[0]["host"], "10.0.0.2");
+    // A heartbeat of the evicted one is a 404: its client registers again.
+    assert_eq!(
+        c.raw("PUT", &node.at("/eureka/apps/LEASE/10.0.0.1:lease:80"), "")
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        c.raw("PUT", &node.at("/eureka/apps/lease/10.0.0.2:lease:80"), "")
+            .await
+            .status,
+        200
+    );
     node.stop().await;
 }

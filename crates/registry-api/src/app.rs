@@ -68,6 +68,8 @@ pub struct App {
     pub(crate) auth: Auth,
     pub(crate) watch: Arc<Watch>,
     pub(crate) metrics: Metrics,
+    /// What the Eureka view last saw, for its deltas.
+    pub(crate) eureka: crate::handlers::eureka::EurekaView,
 }
 
 impl App {
@@ -92,6 +94,7 @@ impl App {
             auth: Auth::default(),
             watch,
             metrics: Metrics::new(),
+            eureka: Default::default(),
         }
     }
 

@@ -19,7 +19,7 @@ use registry_core::Stats;
 
 /// Every endpoint, as requests are counted by it (`/findall` counts as `/findAll`); the
 /// last, `other`, is every path that is not one.
-pub const ENDPOINTS: [&str; 26] = [
+pub const ENDPOINTS: [&str; 27] = [
     "/reg",
     "/unreg",
     "/renew",
@@ -45,6 +45,7 @@ pub const ENDPOINTS: [&str; 26] = [
     "/services",
     "/instances",
     "/nacos/v1/ns",
+    "/eureka/apps",
     "other",
 ];
 
