@@ -44,8 +44,15 @@ async fn the_spec_names_every_endpoint_and_only_those() {
     let node = Node::start_on(free_listener(), Config::default());
     let c = Client::new();
     for path in &documented {
-        let answer = c.raw("GET", &node.at(path), "").await;
-        assert_ne!(answer.status, 404, "{path} is documented but not served");
+        // A path parameter gets a value; a served path may answer 404 for what it does
+        // not find, never the router's "no endpoint".
+        let path = path.replace("{app}", "x").replace("{id}", "x");
+        let answer = c.raw("GET", &node.at(&path), "").await;
+        let body = String::from_utf8_lossy(&answer.body);
+        assert!(
+            !(answer.status == 404 && body.contains("no endpoint at this path")),
+            "{path} is documented but not served"
+        );
     }
     node.stop().await;
 }
