@@ -419,3 +419,107 @@ async fn a_eureka_instance_expires_on_its_own_lease() {
     );
     node.stop().await;
 }
+
+#[tokio::test]
+async fn eureka_status_delta_xml_and_versions_across_protocols() {
+    let node = Node::start_on(free_listener(), Config::default());
+    let c = Client::new();
+    let json = [("accept", "application/json")];
+    // An empty registry: an empty application list, never a missing one.
+    let empty = c.send("GET", &node.at("/eureka/apps/"), "", &json).await;
+    let empty: Value = serde_json::from_slice(&empty.body).unwrap();
+    assert_eq!(empty["applications"]["application"], serde_json::json!([]));
+    assert_eq!(empty["applications"]["apps__hashcode"], "");
+
+    // A Nacos registration moves the versions by one, as any change does.
+    let v0 = c.ok("GET", &node.at("/version?service=mixed"), "").await;
+    assert_eq!(v0, 0);
+    let nacos = node.at("/nacos/v1/ns/instance?serviceName=mixed&ip=10.0.0.1&port=1");
+    assert_eq!(c.raw("POST", &nacos, "").await.status, 200);
+    assert_eq!(c.ok("GET", &node.at("/version?service=mixed"), "").await, 1);
+    // Eureka sees it (app in upper case) with Eureka's defaults.
+    let app = c.send("GET", &node.at("/eureka/apps/MIXED"), "", &json).await;
+    assert_eq!(app.status, 200);
+    let app: Value = serde_json::from_slice(&app.body).unwrap();
+    let instance = &app["application"]["instance"][0];
+    assert_eq!(
+        (instance["instanceId"].as_str(), instance["status"].as_str()),
+        (Some("10.0.0.1:1"), Some("UP"))
+    );
+
+    // A status override is a change, shown in the fetch and the delta.
+    let status = node.at("/eureka/apps/mixed/10.0.0.1:1/status?value=OUT_OF_SERVICE");
+    assert_eq!(c.raw("PUT", &status, "").await.status, 200);
+    assert_eq!(c.ok("GET", &node.at("/version?service=mixed"), "").await, 2);
+    let delta = c.send("GET", &node.at("/eureka/apps/delta"), "", &json).await;
+    let delta: Value = serde_json::from_slice(&delta.body).unwrap();
+    assert_eq!(delta["applications"]["apps__hashcode"], "OUT_OF_SERVICE_1_");
+    let changed = &delta["applications"]["application"][0]["instance"][0];
+    assert_eq!(changed["status"], "OUT_OF_SERVICE");
+    assert_eq!(
+        changed["actionType"], "MODIFIED",
+        "seen before (by the app fetch), now changed"
+    );
+    // XML without a json Accept, as py-eureka-client reads it.
+    let xml = c.raw("GET", &node.at("/eureka/apps/"), "").await;
+    assert_eq!(xml.content_type(), Some("application/xml"));
+    let text = String::from_utf8_lossy(&xml.body).into_owned();
+    assert!(text.contains("<status>OUT_OF_SERVICE</status>"), "{text}");
+    assert!(text.contains("<port enabled=\"true\">1</port>"), "{text}");
+    // Back to UP: MODIFIED again.
+    assert_eq!(
+        c.raw("DELETE", &node.at("/eureka/apps/mixed/10.0.0.1:1/status"), "")
+            .await
+            .status,
+        200
+    );
+    let delta = c.send("GET", &node.at("/eureka/apps/delta"), "", &json).await;
+    let delta: Value = serde_json::from_slice(&delta.body).unwrap();
+    assert_eq!(delta["applications"]["apps__hashcode"], "UP_1_");
+    assert_eq!(
+        delta["applications"]["application"][0]["instance"][0]["actionType"],
+        "MODIFIED"
+    );
+    // Cancel through Eureka: gone for Nacos too, DELETED in the delta; unknown ids are 404.
+    assert_eq!(
+        c.raw("DELETE", &node.at("/eureka/apps/MIXED/10.0.0.1:1"), "")
+            .await
+            .status,
+        200
+    );
+    assert!(nacos_view(&c, &node.url, "mixed").await.is_empty());
+    let delta = c.send("GET", &node.at("/eureka/apps/delta"), "", &json).await;
+    let delta: Value = serde_json::from_slice(&delta.body).unwrap();
+    assert_eq!(
+        delta["applications"]["application"][0]["instance"][0]["actionType"],
+        "DELETED"
+    );
+    for (method, path) in [
+        ("DELETE", "/eureka/apps/MIXED/10.0.0.1:1"),
+        ("PUT", "/eureka/apps/MIXED/10.0.0.1:1"),
+        ("PUT", "/eureka/apps/MIXED/nope/status?value=UP"),
+        ("GET", "/eureka/apps/NOPE"),
+    ] {
+        assert_eq!(c.raw(method, &node.at(path), "").await.status, 404, "{method} {path}");
+    }
+    // Bad input: 400, nothing changed.
+    for body in [
+        "",
+        "{}",
+        "{\"instance\":{}}",
+        "{\"instance\":{\"instanceId\":\"a\",\"ipAddr\":\"h h\"}}",
+    ] {
+        assert_eq!(
+            c.raw("POST", &node.at("/eureka/apps/MIXED"), body).await.status,
+            400,
+            "{body}"
+        );
+    }
+    let bad_nacos = node.at("/nacos/v1/ns/instance?serviceName=mixed&ip=h&port=99999");
+    let answer = c.raw("POST", &bad_nacos, "").await;
+    assert_eq!(answer.status, 400);
+    assert!(String::from_utf8_lossy(&answer.body).starts_with("caused: "));
+    // register, status, status back, cancel: four changes; the refusals none.
+    assert_eq!(c.ok("GET", &node.at("/version?service=mixed"), "").await, 4);
+    node.stop().await;
+}

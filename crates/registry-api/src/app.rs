@@ -70,6 +70,8 @@ pub struct App {
     pub(crate) metrics: Metrics,
     /// What the Eureka view last saw, for its deltas.
     pub(crate) eureka: crate::handlers::eureka::EurekaView,
+    /// The Nacos view's encoded lists.
+    pub(crate) nacos: crate::handlers::nacos::NacosCache,
 }
 
 impl App {
@@ -95,6 +97,7 @@ impl App {
             watch,
             metrics: Metrics::new(),
             eureka: Default::default(),
+            nacos: Default::default(),
         }
     }
 

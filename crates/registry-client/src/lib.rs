@@ -82,6 +82,9 @@ pub enum ClientError {
     Shutdown,
 }
 
+/// The latest instance list of a watched service (`None` until the first arrives).
+type Latest = Option<Arc<Vec<InstanceMeta>>>;
+
 /// A registry client; cheap to clone (clones share the connection, the heartbeat and the
 /// caches).
 #[derive(Clone)]
@@ -97,7 +100,7 @@ struct Inner {
     /// Registered instances (by url) and their services.
     registered: Mutex<BTreeMap<String, (InstanceMeta, BTreeSet<String>)>>,
     /// Watched services: the latest list, shared with watchers.
-    watched: Mutex<HashMap<String, watch::Receiver<Option<Arc<Vec<InstanceMeta>>>>>>,
+    watched: Mutex<HashMap<String, watch::Receiver<Latest>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     heartbeat: Mutex<Option<JoinHandle<()>>>,
     closed: watch::Sender<bool>,
@@ -105,7 +108,7 @@ struct Inner {
 
 /// The successive instance lists of one service ([`RegistryClient::watch`]).
 pub struct Watcher {
-    receiver: watch::Receiver<Option<Arc<Vec<InstanceMeta>>>>,
+    receiver: watch::Receiver<Latest>,
     first: bool,
 }
 
@@ -355,12 +358,7 @@ impl Inner {
 /// Keeps the copy of `service` fresh: one blocking query after the other; after a
 /// failure, a pause, then a plain fetch (the next server may hold other versions). Runs
 /// until the client shuts down (which aborts it).
-async fn follow(
-    inner: Arc<Inner>,
-    service: String,
-    mut version: u64,
-    sender: watch::Sender<Option<Arc<Vec<InstanceMeta>>>>,
-) {
+async fn follow(inner: Arc<Inner>, service: String, mut version: u64, sender: watch::Sender<Latest>) {
     let mut since = Some(version);
     loop {
         let server_before = inner.current.load(Ordering::Relaxed);

@@ -113,19 +113,10 @@ pub(crate) async fn eureka(app: &App, request: Request<Incoming>, rest: &str) ->
         (&Method::GET, ["delta"]) => Ok(fetch(app, request.headers(), Fetch::Delta)),
         (&Method::GET, [name]) => one_app(app, request.headers(), name),
         (&Method::GET, [name, id]) => one_instance(app, request.headers(), name, id),
-        (&Method::POST, [name]) => register(app, request, &name.to_string()).await,
-        (&Method::PUT, [name, id]) => {
-            let (name, id) = (name.to_string(), id.to_string());
-            renew(app, request, &name, &id).await
-        }
-        (&Method::DELETE, [name, id]) => {
-            let (name, id) = (name.to_string(), id.to_string());
-            cancel(app, request, &name, &id).await
-        }
-        (&Method::PUT | &Method::DELETE, [name, id, "status"]) => {
-            let (name, id) = (name.to_string(), id.to_string());
-            set_status(app, request, &name, &id).await
-        }
+        (&Method::POST, [name]) => register(app, request, name).await,
+        (&Method::PUT, [name, id]) => renew(app, request, name, id).await,
+        (&Method::DELETE, [name, id]) => cancel(app, request, name, id).await,
+        (&Method::PUT | &Method::DELETE, [name, id, "status"]) => set_status(app, request, name, id).await,
         _ => Err(EurekaError::new(
             StatusCode::NOT_FOUND,
             format!("no Eureka endpoint for {method} apps/{rest}"),

@@ -11,6 +11,7 @@
 //! `preserved.ip.delete.timeout` (ms), else 30 s.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
@@ -459,56 +460,82 @@ impl Host {
     }
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct List<'a> {
-    name: &'a str,
-    group_name: &'a str,
-    clusters: &'a str,
-    cache_millis: u64,
-    hosts: Vec<Host>,
-    last_ref_time: u64,
-    checksum: String,
-    all_i_ps: bool,
-    reach_protection_threshold: bool,
-    valid: bool,
-    dom: &'a str,
-    env: &'a str,
-    use_specified_u_r_l: bool,
+/// The encoded hosts of each listed service at its version: a list is answered from here
+/// until the service changes (the seed's `/findAll` keeps its answer the same way).
+#[derive(Default)]
+pub(crate) struct NacosCache {
+    hosts: Mutex<HashMap<(String, String), (u64, Bytes)>>,
+}
+
+/// Services whose hosts the cache keeps at most; past it, it starts again empty.
+const CACHED_SERVICES: usize = 4096;
+
+impl NacosCache {
+    /// The hosts of `service` as JSON and the version they are at.
+    fn hosts(&self, app: &App, service: &NacosService) -> (u64, Bytes) {
+        let key = (service.registry.clone(), service.grouped.clone());
+        let version = app.registry().version(&service.registry);
+        if let Some((cached, hosts)) = lock(&self.hosts).get(&key) {
+            if *cached == version {
+                return (*cached, hosts.clone());
+            }
+        }
+        let (version, hosts) = encode_hosts(app, service, false);
+        let mut cache = lock(&self.hosts);
+        if cache.len() >= CACHED_SERVICES {
+            cache.clear();
+        }
+        cache.insert(key, (version, hosts.clone()));
+        (version, hosts)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The hosts of `service` (only the healthy ones, when asked) as a JSON array, read with
+/// the version they are at.
+fn encode_hosts(app: &App, service: &NacosService, healthy_only: bool) -> (u64, Bytes) {
+    let (version, list) = app.registry().find_all_versioned(&service.registry);
+    let instances: Vec<InstanceMeta> = serde_json::from_slice(&list).unwrap_or_default();
+    let hosts: Vec<Host> = instances
+        .into_iter()
+        .map(|instance| Host::of(instance, service))
+        .filter(|host| !healthy_only || host.healthy)
+        .collect();
+    (version, Bytes::from(serde_json::to_vec(&hosts).unwrap_or_default()))
 }
 
 /// `GET instance/list` → the service's hosts. `name` is `group@@service` and `clusters`
 /// is echoed as sent: the npm client files the answer under both.
 fn list(app: &App, params: &Params) -> Answer {
     let service = NacosService::of(params)?;
-    let healthy_only = params.flag("healthyOnly", false)?;
-    let (version, _) = app.registry().find_all_versioned(&service.registry);
-    let hosts: Vec<Host> = app
-        .registry()
-        .find_all(&service.registry)
-        .into_iter()
-        .map(|instance| Host::of(instance, &service))
-        .filter(|host| !healthy_only || host.healthy)
-        .collect();
-    let answer = List {
-        name: &service.grouped,
-        group_name: &service.group,
-        clusters: params.get("clusters").unwrap_or(""),
-        cache_millis: CACHE_MILLIS,
-        hosts,
-        last_ref_time: app.clock.now_ms(),
-        checksum: format!("{version}"),
-        all_i_ps: false,
-        reach_protection_threshold: false,
-        valid: true,
-        dom: &service.name,
-        env: "",
-        use_specified_u_r_l: false,
+    let (version, hosts) = if params.flag("healthyOnly", false)? {
+        encode_hosts(app, &service, true)
+    } else {
+        app.nacos.hosts(app, &service)
     };
-    Ok(json(
-        StatusCode::OK,
-        Bytes::from(serde_json::to_vec(&answer).unwrap_or_default()),
-    ))
+    let text = |value: &str| serde_json::to_string(value).unwrap_or_default();
+    let mut out = Vec::with_capacity(hosts.len() + 320);
+    out.extend_from_slice(b"{\"name\":");
+    out.extend_from_slice(text(&service.grouped).as_bytes());
+    out.extend_from_slice(b",\"groupName\":");
+    out.extend_from_slice(text(&service.group).as_bytes());
+    out.extend_from_slice(b",\"clusters\":");
+    out.extend_from_slice(text(params.get("clusters").unwrap_or("")).as_bytes());
+    out.extend_from_slice(format!(",\"cacheMillis\":{CACHE_MILLIS},\"hosts\":").as_bytes());
+    out.extend_from_slice(&hosts);
+    out.extend_from_slice(
+        format!(
+            ",\"lastRefTime\":{},\"checksum\":\"{version}\",\"allIPs\":false,\"reachProtectionThreshold\":false,\"valid\":true,\"dom\":",
+            app.clock.now_ms()
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(text(&service.name).as_bytes());
+    out.extend_from_slice(b",\"env\":\"\",\"useSpecifiedURL\":false}");
+    Ok(json(StatusCode::OK, Bytes::from(out)))
 }
 
 /// `GET instance?serviceName&ip&port` → that host, or 404.
