@@ -199,6 +199,23 @@ RSS_RNACOS=$(rss_after_load nacos $NACOS_PORT)
 log "r-nacos: $RSS_RNACOS MiB RSS"
 stop_server
 
+log "phase nacos (the same Nacos open API requests as r-nacos got above, to maregistry's facade)"
+NACOS_LIST="/nacos/v1/ns/instance/list?serviceName=DEFAULT_GROUP%40%40S&namespaceId=public&healthyOnly=false"
+start_maregistry
+for i in $(seq 1 10); do
+  curl -sf -o /dev/null -X POST "http://127.0.0.1:$PORT/nacos/v1/ns/instance?serviceName=S&groupName=DEFAULT_GROUP&namespaceId=public&ip=10.0.0.$i&port=8080&ephemeral=true&metadata=%7B%22env%22%3A%22dev%22%2C%22weight%22%3A%22100%22%7D"
+done
+FACADE_LIST_BYTES=$(curl -s "http://127.0.0.1:$PORT$NACOS_LIST" | wc -c)
+run_wrk nacoslist.maregistry "http://127.0.0.1:$PORT$NACOS_LIST"
+stop_server
+start_maregistry
+run_wrk nacosregister.maregistry -s scripts/wrk/nacos_register.lua "http://127.0.0.1:$PORT"
+stop_server
+start_maregistry
+"$LOAD" --system nacos --url "http://127.0.0.1:$PORT" --instances 1000 --services 100 >&2
+run_wrk nacosbeat.maregistry -s scripts/wrk/nacos_beat.lua "http://127.0.0.1:$PORT"
+stop_server
+
 log "phase raft (scripts/raft_bench.py: 3 durable nodes; writes docs/benchmarks-raft.md)"
 python3 scripts/raft_bench.py >&2
 
@@ -242,6 +259,14 @@ CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   echo "Answer sizes: maregistry \`/findAll\` $FIND_BYTES bytes (the ceiling server answers the same size),"
   echo "r-nacos instance list $NACOS_FIND_BYTES bytes."
   echo
+  echo "The Nacos open API, the same requests to both (r-nacos's figures are its rows above):"
+  echo
+  echo "| Nacos request | maregistry req/s | p99 ms | r-nacos req/s | maregistry / r-nacos |"
+  echo "|---|---|---|---|---|"
+  echo "| \`GET instance/list\` (10 instances; maregistry $FACADE_LIST_BYTES bytes, r-nacos $NACOS_FIND_BYTES bytes) | $(cell nacoslist.maregistry) | $(p99 nacoslist.maregistry) | $(cell find.rnacos) | $(ratio "$(cell nacoslist.maregistry)" "$(cell find.rnacos)") |"
+  echo "| \`POST instance\` (a new instance each) | $(cell nacosregister.maregistry) | $(p99 nacosregister.maregistry) | $(cell register.rnacos) | $(ratio "$(cell nacosregister.maregistry)" "$(cell register.rnacos)") |"
+  echo "| \`PUT instance/beat\` (1,000 known instances) | $(cell nacosbeat.maregistry) | $(p99 nacosbeat.maregistry) | $(cell renew.rnacos) | $(ratio "$(cell nacosbeat.maregistry)" "$(cell renew.rnacos)") |"
+  echo
   echo "## Commands"
   echo
   echo '```sh'
@@ -263,7 +288,7 @@ CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   echo
   if [ -f docs/benchmarks-notes.md ]; then cat docs/benchmarks-notes.md; echo; fi
   echo "## Raw wrk output"
-  for key in find.maregistry find.rnacos find.ceiling register.maregistry register.rnacos renew.maregistry renew.rnacos renew100k.maregistry; do
+  for key in find.maregistry find.rnacos find.ceiling register.maregistry register.rnacos renew.maregistry renew.rnacos renew100k.maregistry nacoslist.maregistry nacosregister.maregistry nacosbeat.maregistry; do
     echo
     echo "### $key"
     echo

@@ -14,7 +14,7 @@ use clap::parser::ValueSource;
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, ValueEnum};
 use registry_api::Auth;
 use registry_cluster::{normalize_url, ElectionKind};
-use registry_core::ChangeLogLimits;
+use registry_core::{ChangeLogLimits, LeaseBounds};
 use registry_http::Token;
 
 /// The settings of one node, validated.
@@ -69,6 +69,8 @@ pub struct Config {
     /// Self-preservation: an eviction pass that would remove more than this fraction of
     /// all instances removes none (1.0: off).
     pub evict_max_fraction: f64,
+    /// The leases granted to instances that declare their own.
+    pub leases: LeaseBounds,
 }
 
 /// How the nodes of a cluster keep one registry.
@@ -119,6 +121,7 @@ impl Default for Config {
             change_log: ChangeLogLimits::default(),
             auth: Auth::default(),
             evict_max_fraction: 1.0,
+            leases: LeaseBounds::default(),
         }
     }
 }
@@ -270,6 +273,13 @@ pub struct Cli {
     /// all instances (0 to 1), it removes none and warns (1.0: off).
     #[arg(long, env = "MAREGISTRY_EVICT_MAX_FRACTION", default_value_t = 1.0)]
     pub evict_max_fraction: f64,
+    /// The shortest lease an instance may declare for itself (parameter maregistry.lease;
+    /// Eureka's leaseInfo.durationInSecs); shorter ones are raised to it.
+    #[arg(long, env = "MAREGISTRY_LEASE_MIN", default_value = "5s", value_parser = parse_duration)]
+    pub lease_min: Duration,
+    /// The longest lease an instance may declare for itself; longer ones are cut to it.
+    #[arg(long, env = "MAREGISTRY_LEASE_MAX", default_value = "5m", value_parser = parse_duration)]
+    pub lease_max: Duration,
     /// The keys the config file set (those no flag or variable overrode), so that an
     /// invalid setting can be traced to it.
     #[arg(skip)]
@@ -476,6 +486,12 @@ impl Cli {
         if self.sync_wait.is_zero() {
             return Err("--sync-wait must be greater than zero".to_owned());
         }
+        if self.lease_min.is_zero() || self.lease_min > self.lease_max {
+            return Err(format!(
+                "--lease-min ({:?}) must be above zero and at most --lease-max ({:?})",
+                self.lease_min, self.lease_max
+            ));
+        }
         if !(self.evict_max_fraction > 0.0 && self.evict_max_fraction <= 1.0) {
             return Err(format!(
                 "--evict-max-fraction must be above 0 and at most 1 (1 turns self-preservation off), got {}",
@@ -547,6 +563,10 @@ impl Cli {
             );
         }
         let config = Config {
+            leases: LeaseBounds {
+                min: self.lease_min,
+                max: self.lease_max,
+            },
             evict_max_fraction: self.evict_max_fraction,
             max_wait: self.max_wait,
             max_batch: self.max_batch,

@@ -48,7 +48,7 @@ pub async fn run_with(
         Some(url) => url.clone(),
         None => normalize_url(&format!("http://{local}"))?,
     };
-    let registry = Arc::new(Registry::with_change_log(config.change_log));
+    let registry = Arc::new(Registry::with_change_log(config.change_log).with_lease_bounds(config.leases));
     let clock: Arc<dyn Clock> = Arc::new(MonotonicClock::new());
     // Every call to a peer carries the cluster token, when there is one.
     let to_peers = |invoker: Arc<dyn HttpInvoker>| -> Arc<dyn HttpInvoker> {

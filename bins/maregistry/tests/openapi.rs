@@ -33,16 +33,26 @@ fn documented_paths() -> Vec<String> {
 async fn the_spec_names_every_endpoint_and_only_those() {
     let documented = documented_paths();
     for endpoint in registry_api::ENDPOINTS.iter().filter(|e| **e != "other") {
+        // A family of paths (`/nacos/v1/ns`) is counted under its prefix.
         assert!(
-            documented.iter().any(|p| p == endpoint),
+            documented
+                .iter()
+                .any(|p| p == endpoint || p.starts_with(&format!("{endpoint}/"))),
             "docs/openapi.yaml does not describe {endpoint}"
         );
     }
     let node = Node::start_on(free_listener(), Config::default());
     let c = Client::new();
     for path in &documented {
-        let answer = c.raw("GET", &node.at(path), "").await;
-        assert_ne!(answer.status, 404, "{path} is documented but not served");
+        // A path parameter gets a value; a served path may answer 404 for what it does
+        // not find, never the router's "no endpoint".
+        let path = path.replace("{app}", "x").replace("{id}", "x");
+        let answer = c.raw("GET", &node.at(&path), "").await;
+        let body = String::from_utf8_lossy(&answer.body);
+        assert!(
+            !(answer.status == 404 && body.contains("no endpoint at this path")),
+            "{path} is documented but not served"
+        );
     }
     node.stop().await;
 }

@@ -68,6 +68,10 @@ pub struct App {
     pub(crate) auth: Auth,
     pub(crate) watch: Arc<Watch>,
     pub(crate) metrics: Metrics,
+    /// What the Eureka view last saw, for its deltas.
+    pub(crate) eureka: crate::handlers::eureka::EurekaView,
+    /// The Nacos view's encoded lists.
+    pub(crate) nacos: crate::handlers::nacos::NacosCache,
 }
 
 impl App {
@@ -92,6 +96,8 @@ impl App {
             auth: Auth::default(),
             watch,
             metrics: Metrics::new(),
+            eureka: Default::default(),
+            nacos: Default::default(),
         }
     }
 

@@ -19,7 +19,7 @@ use registry_core::Stats;
 
 /// Every endpoint, as requests are counted by it (`/findall` counts as `/findAll`); the
 /// last, `other`, is every path that is not one.
-pub const ENDPOINTS: [&str; 25] = [
+pub const ENDPOINTS: [&str; 27] = [
     "/reg",
     "/unreg",
     "/renew",
@@ -44,6 +44,8 @@ pub const ENDPOINTS: [&str; 25] = [
     "/ui",
     "/services",
     "/instances",
+    "/nacos/v1/ns",
+    "/eureka/apps",
     "other",
 ];
 

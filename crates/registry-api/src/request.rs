@@ -180,44 +180,15 @@ fn split_services(joined: &str) -> Result<Vec<String>, ApiError> {
     Ok(services)
 }
 
-/// `500ms`, `5s`, `1m`, `1h`: a whole number and a unit, the form of every duration a
-/// flag or a query parameter takes. A bare number is refused, so that `--ttl 20` cannot
-/// silently mean 20 ms or 20 hours.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration: expected a whole number and a unit, e.g. 500ms, 5s, 1m"))?;
-    let millis = match unit.trim() {
-        "ms" => Some(n),
-        "s" => n.checked_mul(1_000),
-        "m" => n.checked_mul(60_000),
-        "h" => n.checked_mul(3_600_000),
-        "" => return Err(format!("{text:?} has no unit: write {n}ms, {n}s, {n}m or {n}h")),
-        other => return Err(format!("unknown unit {other:?} in {text:?}: use ms, s, m or h")),
-    };
-    millis
-        .map(Duration::from_millis)
-        .ok_or_else(|| format!("{text:?} is too long a duration"))
-}
+pub use registry_core::parse_duration;
 
 /// A `wait` parameter: a duration ([`parse_duration`]), or a bare number of seconds.
 pub(crate) fn parse_wait(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        return text
-            .parse()
-            .ok()
-            .and_then(|s: u64| s.checked_mul(1000))
-            .map(Duration::from_millis);
-    }
-    parse_duration(text).ok()
+    registry_core::parse_duration_or_seconds(text)
 }
 
 /// One form-encoded component, decoded strictly.
-fn decode(text: &str) -> Result<Cow<'_, str>, Utf8Error> {
+pub(crate) fn decode(text: &str) -> Result<Cow<'_, str>, Utf8Error> {
     // Nothing escaped (the usual case): the text is the value, already UTF-8.
     if !text.as_bytes().iter().any(|b| matches!(b, b'%' | b'+')) {
         return Ok(Cow::Borrowed(text));

@@ -12,7 +12,7 @@ use http::header::AUTHORIZATION;
 use crate::app::{App, Auth};
 use crate::error::ApiError;
 use crate::forward::is_forwarded;
-use crate::handlers::{cluster, discovery, operations, registration, snapshot};
+use crate::handlers::{cluster, discovery, eureka, nacos, operations, registration, snapshot};
 use crate::metrics::OTHER;
 use crate::request::ReadQuery;
 
@@ -41,7 +41,25 @@ enum Route {
     Ui,
     Services,
     Instances,
+    /// The Nacos open API: `/nacos/v1/ns/<rest>`.
+    Nacos,
+    /// Eureka REST v2: `/eureka/apps/<rest>` (or `/eureka/v2/apps/<rest>`).
+    Eureka,
 }
+
+/// Where Eureka clients find the registry (the second is Netflix's default path).
+const EUREKA: [&str; 2] = ["/eureka/apps", "/eureka/v2/apps"];
+
+/// The part of a Eureka path after `apps`, if it is one.
+fn eureka_rest(path: &str) -> Option<&str> {
+    EUREKA.iter().find_map(|prefix| {
+        let rest = path.strip_prefix(prefix)?;
+        (rest.is_empty() || rest.starts_with('/')).then(|| rest.trim_start_matches('/'))
+    })
+}
+
+/// Where the Nacos naming API lives.
+const NACOS: &str = "/nacos/v1/ns/";
 
 impl Route {
     /// The route of `path`, with the path as a static string for error answers.
@@ -72,6 +90,8 @@ impl Route {
             "/ui" | "/ui/" => (Route::Ui, "/ui"),
             "/services" => (Route::Services, "/services"),
             "/instances" => (Route::Instances, "/instances"),
+            nacos if nacos.starts_with(NACOS) => (Route::Nacos, "/nacos/v1/ns"),
+            eureka if eureka_rest(eureka).is_some() => (Route::Eureka, "/eureka/apps"),
             _ => return None,
         })
     }
@@ -103,6 +123,8 @@ impl Route {
             Route::Ui => 21,
             Route::Services => 22,
             Route::Instances => 23,
+            Route::Nacos => 24,
+            Route::Eureka => 25,
         }
     }
 
@@ -124,7 +146,8 @@ impl Route {
     /// Which token this route needs, when tokens are configured.
     fn access<B>(self, request: &Request<B>) -> Access {
         match self {
-            Route::Reg | Route::Unreg | Route::Renew | Route::Renews | Route::Batch => {
+            Route::Nacos | Route::Eureka if request.method() == Method::GET => Access::ClientRead,
+            Route::Reg | Route::Unreg | Route::Renew | Route::Renews | Route::Batch | Route::Nacos | Route::Eureka => {
                 if is_forwarded(request) {
                     Access::ForwardedWrite
                 } else {
@@ -199,7 +222,8 @@ pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<
         let Some((route, path)) = found else {
             break 'answer ApiError::NotFound.into_response(short(request.uri().path()));
         };
-        if !matches!(*request.method(), Method::GET | Method::POST) {
+        // The Nacos and Eureka APIs have their own methods (PUT, DELETE) and answer them.
+        if !matches!(*request.method(), Method::GET | Method::POST) && !matches!(route, Route::Nacos | Route::Eureka) {
             let method = request.method().to_string();
             break 'answer ApiError::MethodNotAllowed(method).into_response(path);
         }
@@ -235,6 +259,14 @@ pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<
             Route::Ui => Ok(operations::console()),
             Route::Services => Box::pin(operations::services(app, request)).await,
             Route::Instances => Box::pin(operations::instances(app, request)).await,
+            Route::Nacos => {
+                let rest = request.uri().path()[NACOS.len()..].to_owned();
+                Ok(Box::pin(nacos::nacos(app, request, &rest)).await)
+            }
+            Route::Eureka => {
+                let rest = eureka_rest(request.uri().path()).unwrap_or("").to_owned();
+                Ok(Box::pin(eureka::eureka(app, request, &rest)).await)
+            }
         };
         answer.unwrap_or_else(|e| {
             tracing::debug!(path, error = %e, "request refused");

@@ -3,6 +3,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{excerpt, Error};
+use crate::lease::{parse_duration_or_seconds, LEASE_PARAMETER};
 
 /// One registered endpoint of a service.
 ///
@@ -269,7 +270,28 @@ impl InstanceMeta {
                 format!("must not contain whitespace, got {:?}", excerpt(&self.context)),
             ));
         }
+        self.lease_ms()?;
         Ok(())
+    }
+
+    /// The lease this instance declares in [`LEASE_PARAMETER`], in ms; 0 when it declares
+    /// none. A value that is not a duration or a number of seconds, or is zero, is refused.
+    pub fn lease_ms(&self) -> Result<u64, Error> {
+        let Some(text) = self.parameters.get(LEASE_PARAMETER) else {
+            return Ok(0);
+        };
+        parse_duration_or_seconds(text)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .filter(|ms| *ms > 0)
+            .ok_or_else(|| {
+                invalid(
+                    &format!("parameters.{LEASE_PARAMETER}"),
+                    format!(
+                        "must be a lease such as 90s, 1500ms or 90 (seconds), above zero, got {:?}",
+                        excerpt(text)
+                    ),
+                )
+            })
     }
 
     /// `scheme://host:port/context`, which is also the instance's identity: the field

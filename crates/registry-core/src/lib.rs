@@ -8,6 +8,8 @@
 //! Modules:
 //! - `instance` — [`InstanceMeta`], one registered endpoint, with its validation rules,
 //!   identity (`scheme`, `host`, `port`, `context`) and url.
+//! - `lease` — per-instance leases ([`LEASE_PARAMETER`], [`LeaseBounds`]) and the
+//!   duration syntax every setting uses ([`parse_duration`]).
 //! - `service` — service-name validation ([`validate_service_name`]).
 //! - `registry` — [`Registry`]: the concurrent store with the version rules of the
 //!   behaviour contract (every change bumps one registry-wide counter; heartbeats of known
@@ -27,6 +29,7 @@ mod clock;
 mod command;
 mod error;
 mod instance;
+mod lease;
 mod registry;
 mod service;
 mod snapshot;
@@ -36,6 +39,7 @@ pub use clock::Clock;
 pub use command::{Applied, Command, Victim};
 pub use error::Error;
 pub use instance::InstanceMeta;
+pub use lease::{parse_duration, parse_duration_or_seconds, LeaseBounds, LEASE_PARAMETER};
 pub use registry::{Evicted, Registry, ServiceSummary, Stats, Synced};
 pub use service::{validate_service_name, MAX_SERVICE_NAME_LEN};
 pub use snapshot::Snapshot;

@@ -10,6 +10,7 @@ use crate::changes::{ChangeLog, ChangeLogLimits, Changed, Observer};
 use crate::command::{Applied, Command, Victim};
 use crate::error::Error;
 use crate::instance::InstanceMeta;
+use crate::lease::LeaseBounds;
 use crate::service::validate_service_name;
 use crate::snapshot::{check_instance, check_service, check_version, listed_twice, Snapshot};
 
@@ -40,6 +41,8 @@ pub struct Registry {
     log_limits: ChangeLogLimits,
     /// What happened since the start, for metrics.
     counts: Counts,
+    /// The leases granted to instances that declare their own.
+    leases: LeaseBounds,
 }
 
 /// Running totals since the registry was created, for metrics. A restore or an adoption
@@ -151,6 +154,9 @@ struct Slot {
     /// The log index of the command that last registered it (raft mode; 0 otherwise):
     /// the guard of [`Command::Evict`]. Changed only under the write lock.
     revision: AtomicU64,
+    /// The lease the instance declared, in ms ([`crate::LEASE_PARAMETER`]); 0: none, the
+    /// global TTL applies.
+    lease_ms: u64,
 }
 
 /// A service's name, version and view, as collected for a snapshot.
@@ -167,13 +173,20 @@ struct View {
 const EMPTY_LIST: &[u8] = b"[]";
 
 impl Slot {
-    fn new(json: Box<str>, url: Arc<str>, now: u64, revision: u64) -> Arc<Slot> {
+    fn new(json: Box<str>, url: Arc<str>, now: u64, revision: u64, lease_ms: u64) -> Arc<Slot> {
         Arc::new(Slot {
             json,
             url,
             renewed: AtomicU64::new(now),
             revision: AtomicU64::new(revision),
+            lease_ms,
         })
+    }
+
+    /// Whether this instance's lease has run out at `now`: its own lease within
+    /// `bounds`, or `ttl_ms` when it declared none.
+    fn expired(&self, now: u64, ttl_ms: u64, bounds: &LeaseBounds) -> bool {
+        self.renewed().saturating_add(bounds.granted(self.lease_ms, ttl_ms)) < now
     }
 
     fn revision(&self) -> u64 {
@@ -291,7 +304,7 @@ impl State {
     /// Inserts or updates one (already validated) instance, given as its url and canonical
     /// JSON, registered by the log entry `revision` (0 outside raft); returns whether that
     /// was a change.
-    fn upsert(&mut self, service: &str, url: &str, json: &str, now: u64, revision: u64) -> bool {
+    fn upsert(&mut self, service: &str, url: &str, json: &str, now: u64, revision: u64, lease_ms: u64) -> bool {
         if !self.services.contains_key(service) {
             let name: Arc<str> = Arc::from(service);
             self.services.insert(name.clone(), Service::named(name));
@@ -313,11 +326,11 @@ impl State {
                 slot.revision.store(revision, Ordering::Relaxed);
                 return false;
             }
-            Some(slot) => *slot = Slot::new(json.into(), slot.url.clone(), now, revision),
+            Some(slot) => *slot = Slot::new(json.into(), slot.url.clone(), now, revision, lease_ms),
             None => {
                 let url: Arc<str> = Arc::from(url);
                 svc.instances
-                    .insert(url.clone(), Slot::new(json.into(), url, now, revision));
+                    .insert(url.clone(), Slot::new(json.into(), url, now, revision, lease_ms));
             }
         }
         svc.changed(version, log, touched);
@@ -367,7 +380,8 @@ impl State {
             } => match validate_service_name(service).and_then(|()| instance.validate()) {
                 Ok(()) => {
                     let json = instance.to_json_with_status(true);
-                    self.upsert(service, &instance.url(), &json, *now_ms, index);
+                    let lease = instance.lease_ms().unwrap_or(0);
+                    self.upsert(service, &instance.url(), &json, *now_ms, index, lease);
                     false
                 }
                 Err(_) => true,
@@ -415,7 +429,14 @@ impl Registry {
             observer: OnceLock::new(),
             log_limits: limits,
             counts: Counts::default(),
+            leases: LeaseBounds::default(),
         }
+    }
+
+    /// This registry granting declared leases within `bounds` (the default: 5 s to 5 min).
+    pub fn with_lease_bounds(mut self, bounds: LeaseBounds) -> Self {
+        self.leases = bounds;
+        self
     }
 
     /// Installs the observer told after every change; answers `false` (and keeps the
@@ -496,7 +517,7 @@ impl Registry {
             return Ok(false);
         }
         let mut guard = self.write();
-        let changed = guard.upsert(service, &url, &json, now, 0);
+        let changed = guard.upsert(service, &url, &json, now, 0, instance.lease_ms()?);
         self.publish(guard);
         Ok(changed)
     }
@@ -549,17 +570,20 @@ impl Registry {
         }
     }
 
-    /// The instances whose last renewal is more than `ttl_ms` before `now`, with their
-    /// revisions: what a raft leader proposes to evict. Removes nothing.
+    /// The instances whose lease has run out at `now`, with their revisions: what a raft
+    /// leader proposes to evict. An instance's lease is the one it declared
+    /// ([`crate::LEASE_PARAMETER`]) within this registry's bounds, else `ttl_ms`. Removes
+    /// nothing.
     pub fn expired(&self, now: u64, ttl_ms: u64) -> Vec<Victim> {
         let state = self.read();
+        let leases = &self.leases;
         state
             .services
             .iter()
             .flat_map(|(name, svc)| {
                 svc.instances
                     .values()
-                    .filter(|slot| slot.renewed().saturating_add(ttl_ms) < now)
+                    .filter(move |slot| slot.expired(now, ttl_ms, leases))
                     .map(move |slot| Victim {
                         service: name.to_string(),
                         url: slot.url.to_string(),
@@ -591,7 +615,7 @@ impl Registry {
             if !self.renew_known(service, &url, None, now) {
                 let json = json.get_or_insert_with(|| instance.to_json_with_status(true));
                 let mut guard = self.write();
-                registered |= guard.upsert(service, &url, json, now, 0);
+                registered |= guard.upsert(service, &url, json, now, 0, instance.lease_ms()?);
                 self.publish(guard);
             }
         }
@@ -698,8 +722,8 @@ impl Registry {
         }
     }
 
-    /// Removes every instance whose last renewal is more than `ttl_ms` before `now`. Each
-    /// removal is a change. The scan runs under the shared lock; the exclusive lock is
+    /// Removes every instance whose lease has run out at `now` ([`Registry::expired`]:
+    /// its own, or `ttl_ms`). Each removal is a change. The scan runs under the shared lock; the exclusive lock is
     /// taken only when something expired, and each candidate is checked again under it so
     /// that a heartbeat that raced the scan wins.
     pub fn evict_expired(&self, now: u64, ttl_ms: u64) -> Vec<Evicted> {
@@ -707,7 +731,7 @@ impl Registry {
         if candidates.is_empty() {
             return Vec::new();
         }
-        let expired = |slot: &Slot| slot.renewed().saturating_add(ttl_ms) < now;
+        let expired = |slot: &Slot| slot.expired(now, ttl_ms, &self.leases);
         let mut guard = self.write();
         let State {
             services,
@@ -1135,7 +1159,10 @@ fn build_services(snapshot: &Snapshot, now: u64) -> Result<HashMap<Arc<str>, Ser
             let text: Box<str> = String::from_utf8_lossy(&json).into();
             if svc
                 .instances
-                .insert(url.clone(), Slot::new(text, url, renewed, revision))
+                .insert(
+                    url.clone(),
+                    Slot::new(text, url, renewed, revision, instance.lease_ms()?),
+                )
                 .is_some()
             {
                 return Err(listed_twice(name, instance));

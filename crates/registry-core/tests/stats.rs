@@ -108,3 +108,75 @@ fn services_and_instances_overviews() {
     );
     assert_eq!(r.instances_renewed("nope"), (0, Vec::new()));
 }
+
+fn leased(port: u16, lease: &str) -> InstanceMeta {
+    let mut i = inst(port);
+    i.parameters
+        .insert(registry_core::LEASE_PARAMETER.to_owned(), lease.to_owned());
+    i
+}
+
+#[test]
+fn an_instance_expires_on_its_own_lease_within_the_bounds() {
+    let r = Registry::new().with_lease_bounds(registry_core::LeaseBounds {
+        min: std::time::Duration::from_secs(5),
+        max: std::time::Duration::from_secs(120),
+    });
+    r.register("a", &inst(1), 0).unwrap(); // the global TTL: 20 s
+    r.register("a", &leased(2, "90s"), 0).unwrap();
+    r.register("a", &leased(3, "1"), 0).unwrap(); // 1 s: raised to 5 s
+    r.register("a", &leased(4, "1h"), 0).unwrap(); // cut to 120 s
+    let gone = |now| -> Vec<u16> {
+        let mut ports: Vec<u16> = r
+            .expired(now, 20_000)
+            .iter()
+            .map(|v| {
+                v.url
+                    .split(':')
+                    .nth(2)
+                    .unwrap()
+                    .split('/')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        ports.sort();
+        ports
+    };
+    assert_eq!(gone(5_000), Vec::<u16>::new());
+    assert_eq!(gone(5_001), vec![3]);
+    assert_eq!(gone(20_001), vec![1, 3]);
+    assert_eq!(gone(90_001), vec![1, 2, 3]);
+    assert_eq!(gone(120_001), vec![1, 2, 3, 4]);
+    assert_eq!(r.evict_expired(90_001, 20_000).len(), 3);
+    assert_eq!(r.find_all("a").len(), 1);
+
+    // A snapshot carries the lease (it is a parameter): restored, the instance keeps it.
+    let copy = Registry::new();
+    copy.restore(r.snapshot(), 0).unwrap();
+    assert!(copy.expired(119_000, 20_000).is_empty());
+    // So does a register command.
+    let applied = Registry::new();
+    applied.apply(
+        &Command::Register {
+            service: "a".to_owned(),
+            instance: leased(5, "60s"),
+            now_ms: 0,
+        },
+        1,
+    );
+    assert!(applied.expired(59_000, 20_000).is_empty());
+    assert_eq!(applied.expired(60_001, 20_000).len(), 1);
+}
+
+#[test]
+fn a_bad_lease_is_refused() {
+    let r = Registry::new();
+    for bad in ["soon", "0", "0s", "-5", "1.5s"] {
+        let err = r.register("a", &leased(1, bad), 0).unwrap_err().to_string();
+        assert!(err.contains("maregistry.lease"), "{bad}: {err}");
+    }
+    assert_eq!(r.registry_version(), 0, "nothing changed");
+}

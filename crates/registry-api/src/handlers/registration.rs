@@ -21,12 +21,12 @@ type Answer = Result<Response<Full<Bytes>>, ApiError>;
 
 /// A write this node applies: what is needed to relay it after all, should leadership
 /// move before it is applied.
-struct Write {
+pub(crate) struct Write {
     method: Method,
-    path_and_query: Option<PathAndQuery>,
+    pub(crate) path_and_query: Option<PathAndQuery>,
     authorization: Option<HeaderValue>,
     forwarded: bool,
-    body: Bytes,
+    pub(crate) body: Bytes,
 }
 
 /// Relays the request when another node leads (answering the leader's answer), or reads
@@ -45,7 +45,7 @@ async fn accept(
 
 /// Relays the request when another node leads (answering the leader's answer), or reads
 /// its body (within `limits`) to apply here.
-async fn accept_body(
+pub(crate) async fn accept_body(
     app: &App,
     request: Request<Incoming>,
     limits: &Limits,
@@ -84,7 +84,11 @@ async fn accept_body(
 
 /// Submits `command`; when leadership moved meanwhile, relays the whole write to the new
 /// leader instead and answers its answer (`Some`).
-async fn submit(app: &App, write: &Write, command: Command) -> Result<Option<Response<Full<Bytes>>>, ApiError> {
+pub(crate) async fn submit(
+    app: &App,
+    write: &Write,
+    command: Command,
+) -> Result<Option<Response<Full<Bytes>>>, ApiError> {
     match app.cluster.submit(command).await {
         Ok(_) => Ok(None),
         Err(CoordinatorError::NotLeader { leader: Some(leader) }) if !write.forwarded => {
