@@ -291,9 +291,10 @@ async fn nacos_clients_through_a_raft_follower() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_nacos_instance_expires_on_its_own_lease() {
-    let node = Node::start_on(
+/// A node whose global TTL is an hour, evicting every 100 ms: only a declared lease
+/// (from 1 s) makes an instance go.
+fn leasing_node() -> Node {
+    Node::start_on(
         free_listener(),
         Config {
             ttl: Duration::from_secs(3600),
@@ -304,7 +305,12 @@ async fn a_nacos_instance_expires_on_its_own_lease() {
             },
             ..Config::default()
         },
-    );
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nacos_instance_expires_on_its_own_lease() {
+    let node = leasing_node();
     let c = Client::new();
     let metadata = "%7B%22preserved.ip.delete.timeout%22%3A%222000%22%7D";
     let short = format!("/nacos/v1/ns/instance?serviceName=lease&ip=10.0.0.1&port=1&metadata={metadata}");
@@ -374,18 +380,7 @@ async fn eureka_js_client_registers_heartbeats_and_cancels() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_eureka_instance_expires_on_its_own_lease() {
-    let node = Node::start_on(
-        free_listener(),
-        Config {
-            ttl: Duration::from_secs(3600),
-            evict_interval: Duration::from_millis(100),
-            leases: registry_core::LeaseBounds {
-                min: Duration::from_secs(1),
-                max: Duration::from_secs(600),
-            },
-            ..Config::default()
-        },
-    );
+    let node = leasing_node();
     let c = Client::new();
     let register = |ip: &str, lease: u64| {
         format!(
