@@ -139,6 +139,9 @@ struct Service {
     name: Arc<str>,
     /// Keyed by the instance url (its identity), in registration order.
     instances: LinkedHashMap<Arc<str>, Arc<Slot>>,
+    /// The leases of the instances that declared one ([`crate::LEASE_PARAMETER`]), in ms:
+    /// kept beside the slots so that instances without one (the seed's) pay nothing.
+    leases: HashMap<Arc<str>, u64>,
     /// The registry version at this service's last change.
     version: u64,
     /// The current instance list, built on demand; reset by every change.
@@ -154,9 +157,6 @@ struct Slot {
     /// The log index of the command that last registered it (raft mode; 0 otherwise):
     /// the guard of [`Command::Evict`]. Changed only under the write lock.
     revision: AtomicU64,
-    /// The lease the instance declared, in ms ([`crate::LEASE_PARAMETER`]); 0: none, the
-    /// global TTL applies.
-    lease_ms: u64,
 }
 
 /// A service's name, version and view, as collected for a snapshot.
@@ -173,20 +173,13 @@ struct View {
 const EMPTY_LIST: &[u8] = b"[]";
 
 impl Slot {
-    fn new(json: Box<str>, url: Arc<str>, now: u64, revision: u64, lease_ms: u64) -> Arc<Slot> {
+    fn new(json: Box<str>, url: Arc<str>, now: u64, revision: u64) -> Arc<Slot> {
         Arc::new(Slot {
             json,
             url,
             renewed: AtomicU64::new(now),
             revision: AtomicU64::new(revision),
-            lease_ms,
         })
-    }
-
-    /// Whether this instance's lease has run out at `now`: its own lease within
-    /// `bounds`, or `ttl_ms` when it declared none.
-    fn expired(&self, now: u64, ttl_ms: u64, bounds: &LeaseBounds) -> bool {
-        self.renewed().saturating_add(bounds.granted(self.lease_ms, ttl_ms)) < now
     }
 
     fn revision(&self) -> u64 {
@@ -231,9 +224,30 @@ impl Service {
         Service {
             name,
             instances: LinkedHashMap::new(),
+            leases: HashMap::new(),
             version: 0,
             view: OnceLock::new(),
         }
+    }
+
+    /// Records the lease the instance at `url` declared (0: none).
+    fn set_lease(&mut self, url: &Arc<str>, lease_ms: u64) {
+        if lease_ms > 0 {
+            self.leases.insert(url.clone(), lease_ms);
+        } else if !self.leases.is_empty() {
+            self.leases.remove(url);
+        }
+    }
+
+    /// Whether `slot`'s lease has run out at `now`: its own within `bounds`, or `ttl_ms`
+    /// when it declared none.
+    fn expired(&self, slot: &Slot, now: u64, ttl_ms: u64, bounds: &LeaseBounds) -> bool {
+        let declared = if self.leases.is_empty() {
+            0
+        } else {
+            self.leases.get(&slot.url).copied().unwrap_or(0)
+        };
+        slot.renewed().saturating_add(bounds.granted(declared, ttl_ms)) < now
     }
 
     fn view(&self) -> Arc<View> {
@@ -326,11 +340,16 @@ impl State {
                 slot.revision.store(revision, Ordering::Relaxed);
                 return false;
             }
-            Some(slot) => *slot = Slot::new(json.into(), slot.url.clone(), now, revision, lease_ms),
+            Some(slot) => {
+                *slot = Slot::new(json.into(), slot.url.clone(), now, revision);
+                let url = slot.url.clone();
+                svc.set_lease(&url, lease_ms);
+            }
             None => {
                 let url: Arc<str> = Arc::from(url);
                 svc.instances
-                    .insert(url.clone(), Slot::new(json.into(), url, now, revision, lease_ms));
+                    .insert(url.clone(), Slot::new(json.into(), url.clone(), now, revision));
+                svc.set_lease(&url, lease_ms);
             }
         }
         svc.changed(version, log, touched);
@@ -359,6 +378,7 @@ impl State {
         if svc.instances.remove(url).is_none() {
             return false;
         }
+        svc.leases.remove(url);
         svc.changed(version, log, touched);
         // A guarded removal is an eviction's; an unguarded one, an unregistration's.
         match revision {
@@ -583,7 +603,7 @@ impl Registry {
             .flat_map(|(name, svc)| {
                 svc.instances
                     .values()
-                    .filter(move |slot| slot.expired(now, ttl_ms, leases))
+                    .filter(move |slot| svc.expired(slot, now, ttl_ms, leases))
                     .map(move |slot| Victim {
                         service: name.to_string(),
                         url: slot.url.to_string(),
@@ -731,7 +751,6 @@ impl Registry {
         if candidates.is_empty() {
             return Vec::new();
         }
-        let expired = |slot: &Slot| slot.expired(now, ttl_ms, &self.leases);
         let mut guard = self.write();
         let State {
             services,
@@ -746,12 +765,17 @@ impl Registry {
                 continue;
             };
             // A heartbeat may have come in since the scan.
-            if !svc.instances.get(url.as_str()).is_some_and(|slot| expired(slot)) {
+            let still_expired = svc
+                .instances
+                .get(url.as_str())
+                .is_some_and(|slot| svc.expired(slot, now, ttl_ms, &self.leases));
+            if !still_expired {
                 continue;
             }
             let Some(slot) = svc.instances.remove(url.as_str()) else {
                 continue;
             };
+            svc.leases.remove(url.as_str());
             svc.changed(version, log, touched);
             tally.evictions += 1;
             if let Some(instance) = slot.meta() {
@@ -1159,14 +1183,12 @@ fn build_services(snapshot: &Snapshot, now: u64) -> Result<HashMap<Arc<str>, Ser
             let text: Box<str> = String::from_utf8_lossy(&json).into();
             if svc
                 .instances
-                .insert(
-                    url.clone(),
-                    Slot::new(text, url, renewed, revision, instance.lease_ms()?),
-                )
+                .insert(url.clone(), Slot::new(text, url.clone(), renewed, revision))
                 .is_some()
             {
                 return Err(listed_twice(name, instance));
             }
+            svc.set_lease(&url, instance.lease_ms()?);
         }
         services.insert(svc.name.clone(), svc);
     }

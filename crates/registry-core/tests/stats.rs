@@ -172,6 +172,19 @@ fn an_instance_expires_on_its_own_lease_within_the_bounds() {
 }
 
 #[test]
+fn registering_again_without_a_lease_goes_back_to_the_ttl() {
+    let r = Registry::new();
+    r.register("a", &leased(1, "90s"), 0).unwrap();
+    assert!(r.expired(20_001, 20_000).is_empty());
+    r.register("a", &inst(1), 0).unwrap(); // new parameters: no lease any more
+    assert_eq!(r.expired(20_001, 20_000).len(), 1);
+    r.register("a", &leased(1, "90s"), 0).unwrap();
+    r.unregister("a", &inst(1)).unwrap();
+    r.register("a", &inst(1), 0).unwrap(); // a removal forgets the lease too
+    assert_eq!(r.expired(20_001, 20_000).len(), 1);
+}
+
+#[test]
 fn a_bad_lease_is_refused() {
     let r = Registry::new();
     for bad in ["soon", "0", "0s", "-5", "1.5s"] {
