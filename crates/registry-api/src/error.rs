@@ -141,11 +141,16 @@ impl From<CoordinatorError> for ApiError {
 
 /// A JSON answer.
 pub(crate) fn json(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+    typed(status, body, "application/json")
+}
+
+/// An answer of `body` as `content_type`.
+pub(crate) fn typed(status: StatusCode, body: Bytes, content_type: &'static str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
     response
         .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 

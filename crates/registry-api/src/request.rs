@@ -23,6 +23,11 @@ impl<'a> Query<'a> {
         Query(request.uri().query().unwrap_or(""))
     }
 
+    /// A query string (`a=1&b=2`) taken apart already.
+    pub(crate) fn parse(query: &'a str) -> Self {
+        Query(query)
+    }
+
     /// The first value of `name`, decoded as a form (`+` is a space, then percent-decoding);
     /// absent or empty is an error, and so is a value that is not UTF-8 once decoded
     /// (`x%FF` and `x%FE` must not both become `x\u{FFFD}`).

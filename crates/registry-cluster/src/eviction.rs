@@ -32,13 +32,13 @@ pub async fn run_evictor(
             continue;
         }
         let now = clock.now_ms();
-        let expired = cluster.registry().expired(now, ttl_ms).len();
-        if expired == 0
-            || !cluster
-                .preservation()
-                .allows(expired, cluster.registry().stats().instances)
-        {
-            continue;
+        // With the guard on, count first; evict_expired scans again under its own lock.
+        let guard = cluster.preservation();
+        if guard.is_on() {
+            let expired = cluster.registry().expired(now, ttl_ms).len();
+            if expired == 0 || !guard.allows(expired, || cluster.registry().stats().instances) {
+                continue;
+            }
         }
         for gone in cluster.registry().evict_expired(now, ttl_ms) {
             tracing::info!(
@@ -89,13 +89,20 @@ impl SelfPreservation {
         SelfPreservation::new(1.0, Duration::ZERO)
     }
 
-    /// Whether a pass that would evict `expired` of the `total` instances registered now
-    /// may go ahead; when it may, the pass is remembered for the window; when not, logs a
-    /// warning and counts the skipped pass.
-    pub fn allows(&self, expired: usize, total: u64) -> bool {
-        if self.max_fraction >= 1.0 {
+    /// Whether the guard can ever skip a pass (a fraction below 1).
+    pub fn is_on(&self) -> bool {
+        self.max_fraction < 1.0
+    }
+
+    /// Whether a pass that would evict `expired` of the `total()` instances registered
+    /// now may go ahead (the total is counted only when the guard is on); when it may,
+    /// the pass is remembered for the window; when not, logs a warning and counts the
+    /// skipped pass.
+    pub fn allows(&self, expired: usize, total: impl FnOnce() -> u64) -> bool {
+        if !self.is_on() {
             return true;
         }
+        let total = total();
         let now = Instant::now();
         let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
         while recent
@@ -190,15 +197,18 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn self_preservation_skips_a_pass_over_the_fraction_within_one_ttl() {
         let guard = SelfPreservation::new(0.5, Duration::from_secs(20));
-        assert!(!guard.allows(6, 10));
-        assert!(guard.allows(5, 10), "exactly the fraction is allowed");
+        assert!(!guard.allows(6, || 10));
+        assert!(guard.allows(5, || 10), "exactly the fraction is allowed");
         // 5 of 10 went; 1 of the 5 left is 6 of 10 within the TTL.
-        assert!(!guard.allows(1, 5));
+        assert!(!guard.allows(1, || 5));
         assert_eq!(guard.skipped(), 2);
         tokio::time::sleep(Duration::from_secs(21)).await;
-        assert!(guard.allows(1, 5), "the earlier pass is out of the window");
+        assert!(guard.allows(1, || 5), "the earlier pass is out of the window");
         let off = SelfPreservation::off();
-        assert!(off.allows(10, 10), "1.0 never skips");
+        assert!(
+            off.allows(10, || unreachable!("the guard is off: nothing to count")),
+            "1.0 never skips"
+        );
         assert_eq!(off.skipped(), 0);
     }
 }

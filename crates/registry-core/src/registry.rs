@@ -864,6 +864,21 @@ impl Registry {
         (version, services)
     }
 
+    /// The name of the service with instances that is `name` whatever the ASCII case
+    /// (`name` itself when it has instances): one map lookup, and a scan of the names
+    /// only when that misses.
+    pub fn service_ignoring_case(&self, name: &str) -> Option<String> {
+        let state = self.read();
+        if state.services.get(name).is_some_and(|s| !s.instances.is_empty()) {
+            return Some(name.to_owned());
+        }
+        state
+            .services
+            .iter()
+            .find(|(key, svc)| key.eq_ignore_ascii_case(name) && !svc.instances.is_empty())
+            .map(|(key, _)| key.to_string())
+    }
+
     /// The instances of `service` in registration order, each with its last renewal (ms
     /// since the epoch), and the service's version.
     pub fn instances_renewed(&self, service: &str) -> (u64, Vec<(InstanceMeta, u64)>) {

@@ -532,7 +532,11 @@ async fn evict(node: Arc<RaftCluster>) {
         }
         let now = node.clock.now_ms();
         let victims = node.registry.expired(now, ttl);
-        if victims.is_empty() || !node.preservation.allows(victims.len(), node.registry.stats().instances) {
+        if victims.is_empty()
+            || !node
+                .preservation
+                .allows(victims.len(), || node.registry.stats().instances)
+        {
             continue;
         }
         let count = victims.len();

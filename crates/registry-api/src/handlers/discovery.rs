@@ -62,7 +62,7 @@ async fn block(app: &App, blocking: Option<(u64, std::time::Duration)>, services
     }
 }
 
-fn with_version(mut response: Response<Full<Bytes>>, version: u64) -> Response<Full<Bytes>> {
+pub(crate) fn with_version(mut response: Response<Full<Bytes>>, version: u64) -> Response<Full<Bytes>> {
     response
         .headers_mut()
         .insert(VERSION_HEADER, HeaderValue::from(version));

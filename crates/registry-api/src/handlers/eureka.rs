@@ -14,11 +14,11 @@
 //! Answers are JSON when `Accept` names json, XML otherwise (Eureka's rule).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http::header::{ACCEPT, CONTENT_TYPE};
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http::header::ACCEPT;
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use quick_xml::events::{BytesEnd, BytesStart, BytesText, Event};
@@ -27,9 +27,10 @@ use registry_core::{validate_service_name, Command, InstanceMeta, Registry, LEAS
 use serde_json::{json, Map, Value};
 
 use crate::app::App;
-use crate::error::ApiError;
+use crate::error::{typed, ApiError};
+use crate::handlers::nacos::TEXT;
 use crate::handlers::registration::{accept_body, submit};
-use crate::request::decode;
+use crate::request::{decode, Query};
 
 const INSTANCE: &str = "eureka.instance";
 const INSTANCE_ID: &str = "eureka.instanceId";
@@ -65,7 +66,7 @@ impl EurekaError {
     }
 
     fn into_response(self) -> Response<Full<Bytes>> {
-        plain(self.status, Bytes::from(self.message), "text/plain;charset=UTF-8")
+        typed(self.status, Bytes::from(self.message), TEXT)
     }
 }
 
@@ -73,15 +74,6 @@ impl From<ApiError> for EurekaError {
     fn from(e: ApiError) -> Self {
         EurekaError::new(e.status(), e.to_string())
     }
-}
-
-fn plain(status: StatusCode, body: Bytes, content_type: &'static str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(body));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
 }
 
 fn empty(status: StatusCode) -> Response<Full<Bytes>> {
@@ -129,11 +121,7 @@ pub(crate) async fn eureka(app: &App, request: Request<Incoming>, rest: &str) ->
 /// case, else `name` as sent.
 fn service_of(registry: &Registry, name: &str) -> Result<String, EurekaError> {
     validate_service_name(name).map_err(|e| EurekaError::bad(e.to_string()))?;
-    let (_, services) = registry.services();
-    Ok(services
-        .into_iter()
-        .find(|s| s.name.eq_ignore_ascii_case(name) && s.instances > 0)
-        .map_or_else(|| name.to_owned(), |s| s.name))
+    Ok(registry.service_ignoring_case(name).unwrap_or_else(|| name.to_owned()))
 }
 
 /// The id of a registry instance: the one a Eureka client gave it, else `host:port`.
@@ -263,16 +251,11 @@ async fn set_status(app: &App, request: Request<Incoming>, name: &str, id: &str)
         Ok(write) => write,
         Err(relayed) => return Ok(relayed),
     };
-    let query = write.path_and_query.as_ref().and_then(|p| p.query()).unwrap_or("");
-    let value = query
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| *k == "value")
-        .and_then(|(_, v)| decode(v).ok().map(|v| v.into_owned()));
-    let status = match (delete, value) {
-        (true, _) => "UP".to_owned(),
-        (false, Some(value)) if !value.is_empty() => value.to_ascii_uppercase(),
-        (false, _) => return Err(EurekaError::bad("query parameter 'value' (the status) is required")),
+    let status = if delete {
+        "UP".to_owned()
+    } else {
+        let query = write.path_and_query.as_ref().and_then(|p| p.query()).unwrap_or("");
+        Query::parse(query).required("value")?.to_ascii_uppercase()
     };
     let service = service_of(app.registry(), name)?;
     let mut instance = find(app.registry(), &service, id)
@@ -433,9 +416,9 @@ fn answer(headers: &HeaderMap, document: &Value) -> Response<Full<Bytes>> {
         .iter()
         .any(|v| v.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains("json")));
     if wants_json {
-        return plain(StatusCode::OK, Bytes::from(document.to_string()), "application/json");
+        return typed(StatusCode::OK, Bytes::from(document.to_string()), "application/json");
     }
-    plain(StatusCode::OK, Bytes::from(to_xml(document)), "application/xml")
+    typed(StatusCode::OK, Bytes::from(to_xml(document)), "application/xml")
 }
 
 /// Eureka's XML form of a JSON document: a key is an element, `@name` an attribute, `$`
@@ -499,6 +482,9 @@ fn scalar(value: &Value) -> String {
 
 /// What the Eureka view saw of the registry at its last look, and the changes since
 /// (for `apps/delta`): app (upper case) → instance id → instance object.
+/// App (upper case) → instance id → instance object.
+type Apps = BTreeMap<String, BTreeMap<String, Value>>;
+
 #[derive(Default)]
 pub(crate) struct EurekaView {
     state: Mutex<ViewState>,
@@ -508,7 +494,8 @@ pub(crate) struct EurekaView {
 struct ViewState {
     /// The registry version at the last look.
     version: Option<u64>,
-    apps: BTreeMap<String, BTreeMap<String, Value>>,
+    /// What the last look answered; shared with the requests that read it.
+    apps: Arc<Apps>,
     /// When each instance last changed, for `lastUpdatedTimestamp`.
     updated: HashMap<(String, String), u64>,
     /// Changes of the last few minutes: when, app, the instance with its `actionType`.
@@ -518,7 +505,7 @@ struct ViewState {
 impl EurekaView {
     /// The registry as Eureka applications, brought up to date: instances added, changed
     /// or removed since the last look are remembered for the delta.
-    fn refresh(&self, registry: &Registry, now: u64) -> BTreeMap<String, BTreeMap<String, Value>> {
+    fn refresh(&self, registry: &Registry, now: u64) -> Arc<Apps> {
         let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let version = registry.registry_version();
         if state.version != Some(version) {
@@ -547,7 +534,7 @@ impl EurekaView {
                     }
                 }
             }
-            for (name, instances) in &state.apps {
+            for (name, instances) in state.apps.iter() {
                 for (id, object) in instances {
                     if !apps.get(name).is_some_and(|i| i.contains_key(id)) {
                         changes.push((name.clone(), id.clone(), with_action(object, "DELETED")));
@@ -568,7 +555,7 @@ impl EurekaView {
                 .flat_map(|(n, i)| i.keys().map(move |id| (n.clone(), id.clone())))
                 .collect();
             state.updated.retain(|key, _| live.contains(key));
-            state.apps = apps;
+            state.apps = Arc::new(apps);
             state.version = Some(version);
         }
         while state
@@ -578,7 +565,7 @@ impl EurekaView {
         {
             state.recent.pop_front();
         }
-        state.apps.clone()
+        Arc::clone(&state.apps)
     }
 
     /// The changes of the last three minutes, the latest per instance: (app, instance).

@@ -14,8 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use bytes::Bytes;
-use http::header::CONTENT_TYPE;
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use registry_core::{validate_service_name, Command, InstanceMeta, LEASE_PARAMETER};
@@ -23,10 +22,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::app::App;
-use crate::error::{json, ApiError};
+use crate::error::{json, typed, ApiError};
 use crate::handlers::registration::{accept_body, submit};
 use crate::request::decode;
 
+/// How Nacos types its plain answers and errors.
+pub(crate) const TEXT: &str = "text/plain;charset=UTF-8";
 const DEFAULT_GROUP: &str = "DEFAULT_GROUP";
 const DEFAULT_CLUSTER: &str = "DEFAULT";
 /// Nacos deletes an ephemeral instance this long after its last beat.
@@ -85,7 +86,7 @@ impl NacosError {
     }
 
     fn into_response(self) -> Response<Full<Bytes>> {
-        text(self.status, format!("caused: {};", self.message))
+        typed(self.status, Bytes::from(format!("caused: {};", self.message)), TEXT)
     }
 }
 
@@ -96,15 +97,6 @@ impl From<ApiError> for NacosError {
 }
 
 type Answer = Result<Response<Full<Bytes>>, NacosError>;
-
-fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain;charset=UTF-8"));
-    response
-}
 
 /// The parameters of a request: the query string, then a form body (the first value of a
 /// name wins), decoded strictly.
@@ -394,7 +386,7 @@ async fn write(app: &App, request: Request<Incoming>, op: Op) -> Answer {
     }
     Ok(match op {
         Op::Beat => beat_answer(10_200),
-        Op::Register | Op::Deregister => text(StatusCode::OK, "ok".to_owned()),
+        Op::Register | Op::Deregister => typed(StatusCode::OK, Bytes::from_static(b"ok"), TEXT),
     })
 }
 

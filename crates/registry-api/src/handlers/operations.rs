@@ -9,8 +9,8 @@ use registry_core::{InstanceMeta, ServiceSummary};
 use serde::Serialize;
 
 use crate::app::App;
-use crate::error::{ok_json, ApiError};
-use crate::handlers::discovery::VERSION_HEADER;
+use crate::error::{ok_json, typed, ApiError};
+use crate::handlers::discovery::with_version;
 use crate::request::ReadQuery;
 
 type Answer = Result<Response<Full<Bytes>>, ApiError>;
@@ -26,7 +26,7 @@ pub(crate) async fn metrics(app: &App) -> Answer {
     let status = app.cluster.status().await;
     let stats = app.registry().stats();
     let text = app.metrics.encode(&stats, &status, app.watch.waiting());
-    Ok(with_type(StatusCode::OK, Bytes::from(text), OPENMETRICS))
+    Ok(typed(StatusCode::OK, Bytes::from(text), OPENMETRICS))
 }
 
 #[derive(Serialize)]
@@ -64,7 +64,7 @@ pub(crate) async fn ready(app: &App) -> Answer {
 
 /// `GET /ui` → the web console.
 pub(crate) fn console() -> Response<Full<Bytes>> {
-    let mut response = with_type(
+    let mut response = typed(
         StatusCode::OK,
         Bytes::from_static(CONSOLE.as_bytes()),
         "text/html; charset=utf-8",
@@ -72,15 +72,6 @@ pub(crate) fn console() -> Response<Full<Bytes>> {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
-}
-
-fn with_type(status: StatusCode, body: Bytes, content_type: &'static str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(body));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 
@@ -100,7 +91,7 @@ pub(crate) async fn services(app: &App, request: Request<Incoming>) -> Answer {
         Box::pin(app.watch.wait(&[], since, wait, || registry.registry_version())).await;
     }
     let (version, services) = registry.services();
-    Ok(versioned(ok_json(&Services { version, services }), version))
+    Ok(with_version(ok_json(&Services { version, services }), version))
 }
 
 #[derive(Serialize)]
@@ -142,7 +133,7 @@ pub(crate) async fn instances(app: &App, request: Request<Incoming>) -> Answer {
             renewed_seconds_ago: now.saturating_sub(*renewed) as f64 / 1000.0,
         })
         .collect();
-    Ok(versioned(
+    Ok(with_version(
         ok_json(&Instances {
             service: &service,
             version,
@@ -150,11 +141,4 @@ pub(crate) async fn instances(app: &App, request: Request<Incoming>) -> Answer {
         }),
         version,
     ))
-}
-
-fn versioned(mut response: Response<Full<Bytes>>, version: u64) -> Response<Full<Bytes>> {
-    response
-        .headers_mut()
-        .insert(VERSION_HEADER, HeaderValue::from(version));
-    response
 }
