@@ -76,9 +76,9 @@ pub struct Config {
 /// How the nodes of a cluster keep one registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClusterMode {
-    /// The seed's design (SPEC §4): the leader's data reaches followers by snapshot.
+    /// The seed's design (docs/spec.md §4): the leader's data reaches followers by snapshot.
     Snapshot,
-    /// Consensus on a durable log (SPEC §7).
+    /// Consensus on a durable log (docs/spec.md §7).
     Raft,
 }
 

@@ -1,6 +1,7 @@
 //! Real third-party clients against real nodes: `nacos-sdk-python` 0.1.17 and
 //! `py-eureka-client` 0.13.3 (PyPI, in a venv), `nacos` 2.6.3 and `eureka-js-client` 4.5.0
-//! (npm), installed under `target/tmp/clients` on first use. Each runs its scenario from
+//! (npm), pinned with everything they pull in `tests/deps/` and installed by
+//! `scripts/test-deps.sh`. Each runs its scenario from
 //! `tests/clients/` (register two, see two, heartbeat, deregister one, see one, deregister
 //! the other, see none) and pauses once both are registered, so that this test checks
 //! them through the seed API and the other protocol meanwhile.
@@ -8,46 +9,13 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{eventually, free_listener, start_raft, Client, Node, LIMIT};
+use common::{deps, eventually, free_listener, start_raft, Client, Node, LIMIT};
 use maregistry::Config;
 use serde_json::Value;
-
-const PYPI: [&str; 2] = ["nacos-sdk-python==0.1.17", "py-eureka-client==0.13.3"];
-const NPM: [&str; 2] = ["nacos@2.6.3", "eureka-js-client@4.5.0"];
-
-/// Where the clients are installed, once per test run.
-fn clients() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("clients");
-        std::fs::create_dir_all(&dir).expect("a dir for the clients");
-        let marker = dir.join(format!("installed-{}-{}", PYPI.join("+"), NPM.join("+")));
-        if !marker.exists() {
-            let run = |program: &str, args: &[&str]| {
-                let status = Command::new(program).args(args).current_dir(&dir).status();
-                assert!(
-                    status.is_ok_and(|s| s.success()),
-                    "installing the real clients failed: {program} {args:?} (needs python3 with venv and npm, and the \
-                     PyPI and npm registries)"
-                );
-            };
-            run("python3", &["-m", "venv", "venv"]);
-            let mut pip = vec!["-m", "pip", "install", "--quiet"];
-            pip.extend(PYPI);
-            run("venv/bin/python", &pip);
-            let mut npm = vec!["install", "--silent", "--no-audit", "--no-fund", "--prefix", "."];
-            npm.extend(NPM);
-            run("npm", &npm);
-            std::fs::write(&marker, "").expect("the install marker");
-        }
-        dir
-    })
-}
 
 fn script(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -69,7 +37,7 @@ impl Scenario {
     fn start(name: &str, program: PathBuf, args: &[String]) -> Scenario {
         let mut child = Command::new(program)
             .args(args)
-            .env("NODE_PATH", clients().join("node_modules"))
+            .env("NODE_PATH", deps::node_modules())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -86,7 +54,7 @@ impl Scenario {
     fn python(script_name: &str, args: &[String]) -> Scenario {
         let mut all = vec![script(script_name)];
         all.extend_from_slice(args);
-        Scenario::start(script_name, clients().join("venv/bin/python"), &all)
+        Scenario::start(script_name, deps::python(), &all)
     }
 
     fn node(script_name: &str, args: &[String]) -> Scenario {

@@ -1,4 +1,4 @@
-//! Several real nodes over HTTP (SPEC §4): election, sync, forwarding, failover, quorum,
+//! Several real nodes over HTTP (docs/spec.md §4): election, sync, forwarding, failover, quorum,
 //! and a corrupt snapshot from a fake leader.
 
 mod common;

@@ -1,5 +1,5 @@
 //! The web console (`/ui`) in a real browser: headless Chromium driven through its
-//! WebDriver (Debian's `chromium` and `chromium-driver`; installed here when missing),
+//! WebDriver (Debian's `chromium` and `chromium-driver`, installed by `scripts/test-deps.sh`),
 //! against a real node. Saves screenshots of the console as test artifacts in
 //! `target/tmp/` (`console.png`, `console-phone.png`).
 
@@ -9,40 +9,16 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{eventually, free_listener, Client, Node};
+use common::{deps, eventually, free_listener, Client, Node};
 use fantoccini::{Client as Browser, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use maregistry::Config;
 use serde_json::{json, Value};
 
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// How long the page may take to show a change: it waits on blocking queries, so this is
 /// only reached when it is broken.
 const SHOWN: Duration = Duration::from_secs(20);
-
-/// Installs Debian's Chromium and its driver when they are missing (as root, through
-/// apt-get); fails the test with the reason when that is not possible.
-fn ensure_browser() {
-    if std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists() {
-        return;
-    }
-    let apt = |args: &[&str]| {
-        Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    };
-    let installed = apt(&["install", "-y", "chromium", "chromium-driver"])
-        || (apt(&["update"]) && apt(&["install", "-y", "chromium", "chromium-driver"]));
-    assert!(
-        installed && std::path::Path::new(CHROMEDRIVER).exists(),
-        "the console test needs Debian's chromium and chromium-driver, and installing them failed \
-         (run `apt-get install -y chromium chromium-driver` as root)"
-    );
-}
 
 /// A chromedriver on a free port, killed on drop.
 struct Driver {
@@ -62,7 +38,7 @@ async fn start_driver() -> Driver {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
         probe.local_addr().expect("its address").port()
     };
-    let child = Command::new(CHROMEDRIVER)
+    let child = Command::new(deps::chromedriver())
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -173,7 +149,6 @@ fn artifact(name: &str) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_shows_the_registry_live_and_unregisters() {
-    ensure_browser();
     let node = Node::start_on(free_listener(), Config::default());
     let c = Client::new();
     for (port, zone) in [(8080, "eu-1"), (8081, "eu-2")] {
@@ -352,7 +327,6 @@ async fn the_console_shows_the_registry_live_and_unregisters() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_shows_a_raft_cluster_with_terms_and_applied_indexes() {
-    ensure_browser();
     let data = tempfile::tempdir().expect("a data dir");
     let nodes = common::start_raft(data.path(), 3, |config| config);
     let c = Client::new();

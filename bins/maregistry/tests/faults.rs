@@ -1,6 +1,6 @@
 //! Faults with real processes (`kill -9`, SIGSTOP): an empty, just-restarted node must
 //! never wipe the others' data, and no node's registry version may ever go down
-//! (SPEC §2, §4.4: data only flows from more to less).
+//! (docs/spec.md §2, §4.4: data only flows from more to less).
 //!
 //! The three reproductions of issue 7, each with 300 instances: in every one, the old
 //! code elected the empty node and every other node restored its empty snapshot.

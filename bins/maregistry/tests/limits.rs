@@ -1,6 +1,6 @@
 //! What one slow or greedy client may take of a node: a body that stalls is cut off, a
 //! client holding every connection slot cannot make the node go silent, and oversized
-//! request heads get the JSON error of SPEC §3.
+//! request heads get the JSON error of docs/spec.md §3.
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! `docs/openapi.yaml` is kept true: it names every endpoint the node serves, and
-//! schemathesis (PyPI; installed here when missing) runs generated requests from it
+//! schemathesis (pinned in `tests/deps/requirements.lock`, installed by
+//! `scripts/test-deps.sh`) runs generated requests from it
 //! against a live node and must find no 5xx, no dropped connection and no answer that
 //! breaks the schema.
 
@@ -9,11 +10,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{free_listener, instance, Client, Node};
+use common::{deps, free_listener, instance, Client, Node};
 use maregistry::Config;
-
-/// The version CI installs; a newer one may generate differently.
-const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 
 fn spec() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.yaml")
@@ -57,25 +55,10 @@ async fn the_spec_names_every_endpoint_and_only_those() {
     node.stop().await;
 }
 
-/// A command that runs schemathesis (as a Python module, wherever pip put its script),
-/// installing it with pip when it is missing.
+/// A command that runs schemathesis from the tests' venv (`tests/deps/requirements.lock`).
 fn schemathesis() -> Command {
-    let works = |args: &[&str]| {
-        Command::new("python3")
-            .args(args)
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    let cli = ["-m", "schemathesis.cli"];
-    if !works(&[&cli[..], &["--version"]].concat()) {
-        let installed = works(&["-m", "pip", "install", "--quiet", SCHEMATHESIS]);
-        assert!(
-            installed && works(&[&cli[..], &["--version"]].concat()),
-            "this test needs schemathesis from PyPI, and `python3 -m pip install {SCHEMATHESIS}` failed"
-        );
-    }
-    let mut command = Command::new("python3");
-    command.args(cli);
+    let mut command = Command::new(deps::python());
+    command.args(["-m", "schemathesis.cli"]);
     command
 }
 
@@ -110,7 +93,7 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_spec() {
             "not_a_server_error,status_code_conformance,content_type_conformance,\
              response_headers_conformance,response_schema_conformance",
         ])
-        .args(["--max-examples", "25", "--workers", "2"])
+        .args(["--max-examples", "25", "--workers", "1"])
         .env("SCHEMATHESIS_TELEMETRY", "false");
     let output = tokio::task::spawn_blocking(move || command.output())
         .await

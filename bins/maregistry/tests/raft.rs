@@ -1,4 +1,4 @@
-//! The raft mode (SPEC §7) with real processes: durability across `kill -9`, a 3-node
+//! The raft mode (docs/spec.md §7) with real processes: durability across `kill -9`, a 3-node
 //! cluster through failover, a quorum loss and a full restart, a follower far behind that
 //! catches up by snapshot, membership changes at run time, eviction through the log, and
 //! data dirs the node must refuse.

@@ -1,4 +1,4 @@
-//! The seed's single-node procedure and every error case of SPEC §3, over HTTP against a
+//! The seed's single-node procedure and every error case of docs/spec.md §3, over HTTP against a
 //! real node.
 
 mod common;

@@ -5,7 +5,7 @@ use registry_cluster::CoordinatorError;
 use serde::Serialize;
 
 /// Why a request was refused. [`ApiError::into_response`] is the one place that maps a
-/// failure to a status code and the JSON error object of SPEC §3.
+/// failure to a status code and the JSON error object of docs/spec.md §3.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// A required query parameter is absent or empty.

@@ -1,4 +1,4 @@
-//! maregistry's HTTP API (SPEC §3): hyper 1.x handlers over the registry and the cluster.
+//! maregistry's HTTP API (docs/spec.md §3): hyper 1.x handlers over the registry and the cluster.
 //!
 //! Modules:
 //! - `server` — [`serve`]: the accept loop, HTTP/1.1 keep-alive connections, and graceful

@@ -16,7 +16,7 @@ use crate::handlers::{cluster, discovery, eureka, nacos, operations, registratio
 use crate::metrics::OTHER;
 use crate::request::ReadQuery;
 
-/// Every endpoint of SPEC §3.
+/// Every endpoint of docs/spec.md §3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
     Reg,
@@ -203,7 +203,7 @@ fn check_access<B>(auth: &Auth, access: Access, request: &Request<B>) -> Result<
 pub const MAX_URI_BYTES: usize = 8 * 1024;
 /// The largest header section accepted (names, values and their separators), in bytes;
 /// larger is a 431. Both limits sit well below hyper's own (a 64 KiB target, a 408 KiB
-/// head, 100 header lines), so that an oversized request gets the JSON error of SPEC §3
+/// head, 100 header lines), so that an oversized request gets the JSON error of docs/spec.md §3
 /// from us rather than hyper's empty one.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 

@@ -32,7 +32,7 @@ pub enum Role {
 /// `take_office` (when this node is elected or asked to lead by `/sl`); both apply the
 /// takeover rules when this node becomes leader.
 ///
-/// Data only flows from more to less (SPEC §4.4). An elected node that sees a reachable
+/// Data only flows from more to less (docs/spec.md §4.4). An elected node that sees a reachable
 /// server with a higher registry version does not lead at once: it is a *candidate*, with
 /// no leader and writes refused, until [`crate::take_office`] has adopted that server's
 /// data. The same holds at every round while it leads.

@@ -83,7 +83,7 @@ pub enum CoordinatorError {
     Rejected(#[from] registry_core::Error),
 }
 
-/// The snapshot cluster (SPEC §4) behind the [`Coordinator`] seam: writes apply to the
+/// The snapshot cluster (docs/spec.md §4) behind the [`Coordinator`] seam: writes apply to the
 /// registry at once, the leader's data reaches followers by snapshot.
 pub struct SnapshotCoordinator {
     cluster: Arc<Cluster>,

@@ -9,7 +9,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::cluster::Cluster;
 
-/// The passive health check (SPEC §3): every `interval`, the leader (and only the leader)
+/// The passive health check (docs/spec.md §3): every `interval`, the leader (and only the leader)
 /// removes the instances not renewed for more than `ttl`. Stops when `shutdown`
 /// completes.
 pub async fn run_evictor(

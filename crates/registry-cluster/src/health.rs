@@ -11,7 +11,7 @@ use crate::server::Server;
 use crate::sync::{SyncOutcome, SyncState};
 use crate::takeover::take_office;
 
-/// The cluster loops (SPEC §4.2). Every `interval`: probe every other server's `/info`
+/// The cluster loops (docs/spec.md §4.2). Every `interval`: probe every other server's `/info`
 /// concurrently and elect if this node does not see exactly one leader. Beside it, as a
 /// follower, a sync loop long-polls the leader (`/snapshot?since=V&wait=…`), so that a
 /// change reaches the follower as soon as the leader has it, as a delta.

@@ -49,7 +49,7 @@ pub(crate) struct SyncState {
 }
 
 impl SyncState {
-    /// Brings the local registry to `leader`'s state (SPEC §4.5) with one long poll:
+    /// Brings the local registry to `leader`'s state (docs/spec.md §4.5) with one long poll:
     /// `GET /snapshot?since=V&wait=D` (gzip accepted), which the leader answers once it
     /// holds a version above `V` (this node's), or when `wait` runs out. The answer is a
     /// delta when the leader's change log reaches back to `V`, else the whole snapshot;

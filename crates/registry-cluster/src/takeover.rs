@@ -9,7 +9,7 @@ use crate::server::Server;
 use crate::sync::fetch_snapshot;
 
 /// Makes this node the leader once it holds at least what every reachable server holds
-/// (SPEC §4.4): fetches the snapshot of each reachable server whose registry version, at
+/// (docs/spec.md §4.4): fetches the snapshot of each reachable server whose registry version, at
 /// the last probe, is above this node's, adopts them into the registry (a service is
 /// taken when the other side has it at a higher version: `Registry::adopt`, the rule of
 /// `Snapshot::merge`), then applies the takeover rules (versions above every version

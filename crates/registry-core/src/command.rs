@@ -2,11 +2,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::instance::InstanceMeta;
 
-/// A change to the registry as a replicated log carries it (SPEC §7).
+/// A change to the registry as a replicated log carries it (docs/spec.md §7).
 ///
 /// Applying a command ([`crate::Registry::apply`]) is a pure function of the registry and
 /// the command's position in the log: the leader's clock travels inside the command, and
-/// versions move exactly as SPEC §2 says (+1 per change), so every node that applies the
+/// versions move exactly as docs/spec.md §2 says (+1 per change), so every node that applies the
 /// same log computes the same registry and the same versions. Heartbeats of known
 /// instances are not commands; they stay in the leader's memory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,7 +63,7 @@ pub struct Victim {
 pub struct Applied {
     /// The registry version after the command.
     pub version: u64,
-    /// How many changes (SPEC §2) it made: 0 for a registration that changed nothing, an
+    /// How many changes (docs/spec.md §2) it made: 0 for a registration that changed nothing, an
     /// unregistration of an unknown instance or an eviction whose victims were all
     /// registered again.
     pub changes: u64,

@@ -560,7 +560,7 @@ impl Registry {
         Ok(changed)
     }
 
-    /// Applies one command of the replicated log at position `index` (SPEC §7): a pure
+    /// Applies one command of the replicated log at position `index` (docs/spec.md §7): a pure
     /// function of the registry, the command and the index, so that every node computes
     /// the same registry and versions. A command that breaks a rule of the data model is
     /// applied as nothing (`rejected`), the same way on every node.
@@ -905,7 +905,7 @@ impl Registry {
         (version, checksum_of(version, &services))
     }
 
-    /// What a leader answers a follower's `/snapshot?since=V` (SPEC §4.5): when `since`
+    /// What a leader answers a follower's `/snapshot?since=V` (docs/spec.md §4.5): when `since`
     /// is not 0 and the change log reaches back to it, a *delta*: the seed's snapshot
     /// form holding only the services changed after `since` (each with its whole current
     /// instance list, empty when its last instance went) plus `"SINCE": since`; otherwise
@@ -1022,7 +1022,7 @@ impl Registry {
         snapshot
     }
 
-    /// The snapshot's JSON in the seed's form (SPEC §5), written straight from the stored
+    /// The snapshot's JSON in the seed's form (docs/spec.md §5), written straight from the stored
     /// instance texts: the same document as encoding [`Registry::snapshot`] (services in
     /// name order, instances in registration order) without `REVISIONS`, and without
     /// building the copy. Like `snapshot`, it holds the lock only to collect one reference
@@ -1122,7 +1122,7 @@ impl Registry {
     }
 
     /// [`Registry::restore`], unless the snapshot is older than this registry: data only
-    /// flows from more to less (SPEC §4.4), so a follower never goes back to a lower
+    /// flows from more to less (docs/spec.md §4.4), so a follower never goes back to a lower
     /// registry version. The comparison and the swap happen under one hold of the lock.
     /// Answers whether it restored.
     pub fn restore_newer(&self, snapshot: Snapshot, now: u64) -> Result<bool, Error> {

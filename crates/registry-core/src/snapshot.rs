@@ -56,7 +56,7 @@ impl Snapshot {
     }
 
     /// Whether a node whose registry is at `local_version` should adopt this snapshot:
-    /// only when it is newer. Data only flows from more to less (SPEC §4.4): a follower
+    /// only when it is newer. Data only flows from more to less (docs/spec.md §4.4): a follower
     /// ahead of its leader keeps its data until the leader has adopted it.
     pub fn should_sync(&self, local_version: u64) -> bool {
         self.version > local_version

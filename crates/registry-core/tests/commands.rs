@@ -1,5 +1,5 @@
-//! Replicated commands (SPEC §7): applying a log is deterministic, versions move as in
-//! SPEC §2, and an eviction spares an instance registered again after the decision.
+//! Replicated commands (docs/spec.md §7): applying a log is deterministic, versions move as in
+//! docs/spec.md §2, and an eviction spares an instance registered again after the decision.
 
 use registry_core::{Applied, Command, InstanceMeta, Registry, Snapshot, Victim};
 

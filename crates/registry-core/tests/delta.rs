@@ -1,4 +1,4 @@
-//! Delta sync (SPEC §4.5): a follower built from a leader's deltas, with occasional whole
+//! Delta sync (docs/spec.md §4.5): a follower built from a leader's deltas, with occasional whole
 //! snapshots, always equals the leader; a checksum mismatch is reported so that the
 //! follower fetches the whole snapshot.
 

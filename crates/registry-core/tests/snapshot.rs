@@ -1,4 +1,4 @@
-//! Snapshot, restore, merge and should_sync (SPEC §4.5, §5).
+//! Snapshot, restore, merge and should_sync (docs/spec.md §4.5, §5).
 
 use registry_core::{InstanceMeta, Registry, Snapshot};
 

@@ -1,4 +1,4 @@
-//! The version rules of the behaviour contract (SPEC §2), one test per rule.
+//! The version rules of the behaviour contract (docs/spec.md §2), one test per rule.
 
 use registry_core::{InstanceMeta, Registry};
 

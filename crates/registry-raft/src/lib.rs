@@ -1,4 +1,4 @@
-//! The raft cluster mode (SPEC §7): openraft 0.9 with the registry as the replicated
+//! The raft cluster mode (docs/spec.md §7): openraft 0.9 with the registry as the replicated
 //! state machine, a durable log, and node-to-node calls over maregistry's HTTP stack.
 //!
 //! Modules:

@@ -118,7 +118,7 @@ struct Seen {
     applied: Option<u64>,
 }
 
-/// A maregistry node in a raft cluster (SPEC §7), behind the [`Coordinator`] seam.
+/// A maregistry node in a raft cluster (docs/spec.md §7), behind the [`Coordinator`] seam.
 pub struct RaftCluster {
     raft: Raft,
     registry: Arc<Registry>,

@@ -1,6 +1,7 @@
 //! Starts real nodes on 127.0.0.1 and talks HTTP to them, as a client would.
 #![allow(dead_code)]
 
+pub mod deps;
 pub mod process;
 
 use std::future::Future;

@@ -164,7 +164,7 @@ impl Drop for Proc {
 }
 
 /// Watches every node's `/info` version in the background and records any decrease
-/// (SPEC §2: a registry version only grows). A node's own restart starts a new count:
+/// (docs/spec.md §2: a registry version only grows). A node's own restart starts a new count:
 /// call [`VersionWatch::restarted`].
 pub struct VersionWatch {
     state: Arc<Mutex<WatchState>>,

@@ -1,6 +1,6 @@
 //! Eureka REST v2 (`/eureka/apps/...`, also `/eureka/v2/apps/...`): a view of the same
-//! registry for Eureka clients (`py-eureka-client`, `eureka-js-client`), as
-//! `shared/design/client-protocols.md` §1 records what they send and read.
+//! registry for Eureka clients (`py-eureka-client`, `eureka-js-client`), mapped
+//! as docs/spec.md §6.2 says.
 //!
 //! Names: Eureka app `S` is registry service `S`, matched case-insensitively (an app
 //! registered first as `demo` and later as `DEMO` is one service); apps are answered in

@@ -1,6 +1,6 @@
 //! The Nacos open API v1, naming (`/nacos/v1/ns/...`): a view of the same registry for
-//! Nacos clients (`nacos-sdk-python`, the `nacos` npm package), as
-//! `shared/design/client-protocols.md` §2 records what they send and read.
+//! Nacos clients (`nacos-sdk-python`, the `nacos` npm package), mapped
+//! as docs/spec.md §6.1 says.
 //!
 //! Names: Nacos service `S` of the default namespace (absent, empty or `public`) and group
 //! (`DEFAULT_GROUP`) is registry service `S`; group `G` is `G::S`; namespace `N` is

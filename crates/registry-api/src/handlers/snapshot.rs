@@ -14,7 +14,7 @@ use crate::request::ReadQuery;
 
 type Answer = Result<Response<Full<Bytes>>, ApiError>;
 
-/// `/snapshot` → the Snapshot (SPEC §5), written straight from the stored instances.
+/// `/snapshot` → the Snapshot (docs/spec.md §5), written straight from the stored instances.
 ///
 /// `/snapshot?since=V&wait=D` → a follower's long poll: answered once the registry
 /// version is above `V` (at once when it is already, or `V` is 0), or when `D` runs out,
