@@ -12,6 +12,14 @@ lint:
 test:
     cargo test --workspace
 
+# What the tests need beyond Rust (tests/deps/), into target/test-deps/; the tests call it too.
+test-deps:
+    bash scripts/test-deps.sh all
+
+# Regenerate tests/deps/requirements.lock and package-lock.json after changing their inputs.
+lock-test-deps:
+    bash scripts/test-deps.sh lock
+
 doc:
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
