@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Instructions per request on the hot paths, counted by callgrind (repeatable to the
+instruction, whatever else the machine does).
+
+    python3 scripts/hot_paths.py [BINARY ...]
+
+For each binary (default: target/release/maregistry) and each request below, runs the node
+under `valgrind --tool=callgrind` twice, once with N keep-alive requests from one client and
+once with none (the same start, set-up and stop), and prints (Ir(N) - Ir(0)) / N. The
+requests carry no Accept-Encoding, as wrk sends them. Needs valgrind.
+"""
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+N = 2000
+SERVICE = "com.bench.Hot"
+
+
+def instance(port):
+    return json.dumps({"scheme": "http", "host": "10.0.0.1", "port": port, "context": "ctx",
+                       "parameters": {"env": "bench", "zone": "z1"}})
+
+
+# name -> (method, path, body, set-up: what is registered first)
+REQUESTS = {
+    "GET /findAll (10 instances)": ("GET", f"/findAll?service={SERVICE}", None, 10),
+    "POST /renew (known instance)": ("POST", f"/renew?service={SERVICE}", instance(8000), 10),
+    "POST /reg (known, same parameters)": ("POST", f"/reg?service={SERVICE}", instance(8000), 10),
+}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(binary, request, count):
+    method, path, body, setup = request
+    port = free_port()
+    out = tempfile.mktemp(prefix="callgrind.")
+    node = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary,
+         "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "RUST_LOG": "warn"})
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                conn.request("GET", "/health")
+                conn.getresponse().read()
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)
+        for i in range(setup):
+            conn.request("POST", f"/reg?service={SERVICE}", instance(8000 + i),
+                         {"Content-Type": "application/json"})
+            conn.getresponse().read()
+        for _ in range(count):
+            conn.request(method, path, body, {"Content-Type": "application/json"} if body else {})
+            answer = conn.getresponse()
+            answer.read()
+            assert answer.status == 200, answer.status
+        conn.close()
+    finally:
+        node.send_signal(signal.SIGTERM)
+        node.wait(timeout=120)
+    text = open(out).read()
+    os.unlink(out)
+    total = re.search(r"^summary:\s+(\d+)", text, re.M) or re.search(r"^totals:\s+(\d+)", text, re.M)
+    return int(total.group(1))
+
+
+def main():
+    binaries = sys.argv[1:] or ["target/release/maregistry"]
+    results = {}
+    for binary in binaries:
+        for name, request in REQUESTS.items():
+            idle = run(binary, request, 0)
+            busy = run(binary, request, N)
+            results[(binary, name)] = (busy - idle) / N
+            print(f"{binary}\t{name}\t{results[(binary, name)]:,.0f}", flush=True)
+    if len(binaries) > 1:
+        print("\nrequest\t" + "\t".join(binaries) + "\tchange (last vs first)")
+        for name in REQUESTS:
+            row = [results[(b, name)] for b in binaries]
+            print(f"{name}\t" + "\t".join(f"{v:,.0f}" for v in row) + f"\t{(row[-1] / row[0] - 1) * 100:+.1f}%")
+
+
+if __name__ == "__main__":
+    main()
