@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use maregistry::Config;
+use maregistry::{Config, Mode, SnapshotMode};
 use registry_http::{get_json, HttpInvoker, HyperInvoker, HyperInvokerConfig};
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -37,7 +37,10 @@ async fn main() -> anyhow::Result<()> {
     for listener in listeners {
         let config = Config {
             server_list: urls.clone(),
-            cluster_interval: Duration::from_millis(200),
+            mode: Mode::Snapshot(SnapshotMode {
+                cluster_interval: Duration::from_millis(200),
+                ..SnapshotMode::default()
+            }),
             ..Config::default()
         };
         let (stop, stopped) = oneshot::channel::<()>();

@@ -20,12 +20,12 @@ use registry_cluster::{
 };
 use registry_core::{Clock, Registry};
 use registry_http::{HttpInvoker, HyperInvoker, HyperInvokerConfig, WithToken};
-use registry_raft::{RaftCluster, RaftSettings};
+use registry_raft::RaftCluster;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use config::{ClusterMode, Config};
+pub use config::{ClusterMode, Config, Mode, RaftMode, SnapshotMode};
 
 /// Runs one node on `listener` until `shutdown` completes: stops accepting, finishes
 /// requests in flight, stops the background loops, and returns. In raft mode the data
@@ -74,13 +74,17 @@ pub async fn run_with(
     // within its write timeout, so the relay waits that long (and a little more) before
     // it gives up; in snapshot mode a write is applied at once.
     let mut relay = invoker.clone();
-    let coordinator: Arc<dyn Coordinator> = match config.cluster_mode {
-        ClusterMode::Snapshot => {
-            let election = config.election.build(config.cluster_size(&my_url));
-            let cluster = Arc::new(
-                Cluster::new(&my_url, &config.server_list, registry, clock.clone(), election)?
-                    .with_preservation(SelfPreservation::new(config.evict_max_fraction, config.ttl)),
-            );
+    let preservation = || SelfPreservation::new(config.evict_max_fraction, config.ttl);
+    let coordinator: Arc<dyn Coordinator> = match &config.mode {
+        Mode::Snapshot(snapshot) => {
+            let election = snapshot.election.build(config.cluster_size(&my_url));
+            let cluster = Arc::new(Cluster::new(
+                &my_url,
+                &config.server_list,
+                registry,
+                clock.clone(),
+                election,
+            )?);
             tracing::info!(
                 address = %local,
                 my_url = %cluster.my_url(),
@@ -90,48 +94,27 @@ pub async fn run_with(
                 ttl = ?config.ttl,
                 evict_interval = ?config.evict_interval,
                 evict_max_fraction = config.evict_max_fraction,
-                cluster_interval = ?config.cluster_interval,
+                cluster_interval = ?snapshot.cluster_interval,
                 http_timeout = ?config.http_timeout,
                 max_body = config.max_body,
                 body_timeout = ?config.body_timeout,
                 max_connections = config.max_connections,
                 "maregistry listening"
             );
-            loops.push(tokio::spawn(run_evictor(
-                cluster.clone(),
-                clock.clone(),
-                config.ttl,
-                config.evict_interval,
-                signal(),
-            )));
             if cluster.size() > 1 {
                 let health = ServerHealth::new(
                     cluster.clone(),
                     invoker.clone(),
-                    config.cluster_interval,
+                    snapshot.cluster_interval,
                     config.http_timeout,
                 )
-                .with_sync_wait(config.sync_wait);
+                .with_sync_wait(snapshot.sync_wait);
                 loops.push(tokio::spawn(health.run(signal())));
             }
-            Arc::new(SnapshotCoordinator::new(cluster, invoker.clone()))
+            Arc::new(SnapshotCoordinator::new(cluster, invoker.clone(), preservation()))
         }
-        ClusterMode::Raft => {
-            let data_dir = config
-                .data_dir
-                .clone()
-                .context("raft mode needs a data dir (--data-dir)")?;
-            let mut settings = RaftSettings::new(data_dir, my_url.clone(), config.server_list.clone());
-            settings.join = config.join;
-            settings.heartbeat = config.raft_heartbeat;
-            settings.election = (config.raft_election, config.raft_election * 2);
-            settings.write_timeout = config.write_timeout;
-            settings.snapshot_every = config.raft_snapshot_every;
-            settings.install_timeout = config.raft_install_timeout;
-            settings.ttl = config.ttl;
-            settings.evict_interval = config.evict_interval;
-            settings.probe_timeout = config.http_timeout;
-            settings.evict_max_fraction = config.evict_max_fraction;
+        Mode::Raft(mode) => {
+            let settings = mode.settings(&config, my_url.clone());
             // Raft calls carry whole snapshots: the read timeout is the install timeout,
             // and openraft cuts each call off at its own deadline.
             let peers = to_peers(raft_invoker.unwrap_or_else(|| {
@@ -162,12 +145,20 @@ pub async fn run_with(
             );
             raft = Some(node.clone());
             relay = to_peers(Arc::new(HyperInvoker::new(HyperInvokerConfig {
-                read_timeout: config.write_timeout + config.http_timeout,
+                read_timeout: mode.write_timeout + config.http_timeout,
                 ..HyperInvokerConfig::with_timeout(config.http_timeout)
             })));
             node
         }
     };
+    // One eviction pass for either mode, stopped by the same signal as the other loops.
+    loops.push(tokio::spawn(run_evictor(
+        coordinator.clone(),
+        clock.clone(),
+        config.ttl,
+        config.evict_interval,
+        signal(),
+    )));
     let url = coordinator.my_url();
     let app = Arc::new(App::new(coordinator, relay, clock, config.limits()).with_auth(config.auth.clone()));
 

@@ -9,7 +9,7 @@ use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, VARY};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 
-use crate::error::json;
+use crate::answer::json;
 
 /// Answers smaller than this go uncompressed: gzip would save little and cost a header.
 const GZIP_MIN_BYTES: usize = 1024;

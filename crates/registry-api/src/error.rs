@@ -4,8 +4,11 @@ use http_body_util::Full;
 use registry_cluster::CoordinatorError;
 use serde::Serialize;
 
+use crate::answer::{json, typed};
+use crate::headers::TEXT;
+
 /// Why a request was refused. [`ApiError::into_response`] is the one place that maps a
-/// failure to a status code and the JSON error object of docs/spec.md §3.
+/// failure to a status code and the JSON error object of docs/spec.md §3.4.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// A required query parameter is absent or empty.
@@ -131,32 +134,53 @@ impl From<CoordinatorError> for ApiError {
                 ApiError::NoLeader("no leader is reachable: writes are refused until one is elected".to_owned())
             }
             CoordinatorError::Unavailable(message) => ApiError::NoLeader(message),
-            CoordinatorError::Invalid(message) | CoordinatorError::Unsupported(message) => {
-                ApiError::BadRequest(message)
-            }
+            CoordinatorError::Invalid(message) => ApiError::BadRequest(message),
             CoordinatorError::Rejected(e) => ApiError::Invalid(e),
         }
     }
 }
 
-/// A JSON answer.
-pub(crate) fn json(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
-    typed(status, body, "application/json")
+/// A refusal by a protocol facade (Nacos, Eureka): a status and a message, answered as
+/// plain text the way that protocol answers its errors. One type for both facades; each
+/// says how it wraps the message ([`FacadeError::into_response`]).
+#[derive(Debug)]
+pub(crate) struct FacadeError {
+    status: StatusCode,
+    message: String,
 }
 
-/// An answer of `body` as `content_type`.
-pub(crate) fn typed(status: StatusCode, body: Bytes, content_type: &'static str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(body));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
+impl FacadeError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        FacadeError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// A 400.
+    pub(crate) fn bad(message: impl Into<String>) -> Self {
+        FacadeError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// A 404.
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        FacadeError::new(StatusCode::NOT_FOUND, message)
+    }
+
+    /// The answer: the status, and `wrap(message)` as text.
+    pub(crate) fn into_response(self, wrap: impl FnOnce(&str) -> String) -> Response<Full<Bytes>> {
+        typed(self.status, Bytes::from(wrap(&self.message)), TEXT)
+    }
 }
 
-/// A 200 JSON answer of `value`.
-pub(crate) fn ok_json<T: Serialize + ?Sized>(value: &T) -> Response<Full<Bytes>> {
-    // The values answered here are plain data whose serialisation cannot fail.
-    let bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"null".to_vec());
-    json(StatusCode::OK, Bytes::from(bytes))
+impl From<ApiError> for FacadeError {
+    fn from(e: ApiError) -> Self {
+        FacadeError::new(e.status(), e.to_string())
+    }
+}
+
+impl From<CoordinatorError> for FacadeError {
+    fn from(e: CoordinatorError) -> Self {
+        ApiError::from(e).into()
+    }
 }

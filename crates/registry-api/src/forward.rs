@@ -1,3 +1,5 @@
+//! A follower relays a request to the leader and answers the leader's answer unchanged.
+
 use bytes::Bytes;
 use http::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
@@ -5,18 +7,11 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use registry_http::HttpRequest;
 
+use crate::answer::json;
 use crate::app::App;
-use crate::error::{json, ApiError};
-use crate::handlers::discovery::VERSION_HEADER;
+use crate::error::ApiError;
+use crate::headers::{FORWARDED_HEADER, VERSION_HEADER};
 use crate::request::read_body;
-
-/// Marks a write relayed by a follower; its value is the follower's url. A node that
-/// does not lead refuses a marked write instead of relaying it again.
-pub const FORWARDED_HEADER: &str = "x-maregistry-forwarded";
-
-pub(crate) fn is_forwarded<B>(request: &Request<B>) -> bool {
-    request.headers().contains_key(FORWARDED_HEADER)
-}
 
 /// Relays `request` (same method, path, query and body) to `leader` and answers the
 /// leader's status and body unchanged. A leader that cannot be reached is a 503.

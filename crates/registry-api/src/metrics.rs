@@ -14,43 +14,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use registry_cluster::{Standing, Status};
+use registry_cluster::{ModeRoute, ModeStatus, Standing, Status};
+
+use crate::routes::ENDPOINTS;
 use registry_core::Stats;
-
-/// Every endpoint, as requests are counted by it (`/findall` counts as `/findAll`); the
-/// last, `other`, is every path that is not one.
-pub const ENDPOINTS: [&str; 27] = [
-    "/reg",
-    "/unreg",
-    "/renew",
-    "/renews",
-    "/batch",
-    "/findAll",
-    "/version",
-    "/versions",
-    "/snapshot",
-    "/info",
-    "/cluster",
-    "/leader",
-    "/sl",
-    "/cluster/join",
-    "/cluster/leave",
-    "/raft/append",
-    "/raft/vote",
-    "/raft/snapshot",
-    "/metrics",
-    "/health",
-    "/ready",
-    "/ui",
-    "/services",
-    "/instances",
-    "/nacos/v1/ns",
-    "/eureka/apps",
-    "other",
-];
-
-/// The index of `other` in [`ENDPOINTS`].
-pub(crate) const OTHER: usize = ENDPOINTS.len() - 1;
 
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
@@ -72,22 +39,32 @@ pub(crate) struct Metrics {
     latency: Vec<Histogram>,
     forwarded: Counter,
     forward_failures: Counter,
+    /// The row of `other`, the paths that are no endpoint.
+    other: usize,
 }
 
 impl Metrics {
-    pub(crate) fn new() -> Self {
+    /// The metrics of a node whose cluster mode serves `routes` besides the shared API:
+    /// one row per endpoint of [`ENDPOINTS`], then one per mode route, then `other`.
+    pub(crate) fn new(routes: &[ModeRoute]) -> Self {
+        let endpoints: Vec<&'static str> = ENDPOINTS
+            .iter()
+            .copied()
+            .chain(routes.iter().map(|route| route.path))
+            .chain(std::iter::once("other"))
+            .collect();
         let mut registry = Registry::default();
         let requests_family = Family::<Labels, Counter>::default();
         let latency_family = Family::<Label, Histogram, fn() -> Histogram>::new_with_constructor(|| {
             Histogram::new(BUCKETS.iter().copied())
         });
-        let requests = ENDPOINTS
+        let requests = endpoints
             .iter()
             .map(|endpoint| {
                 CLASSES.map(|class| requests_family.get_or_create_owned(&[("endpoint", *endpoint), ("code", class)]))
             })
             .collect();
-        let latency = ENDPOINTS
+        let latency = endpoints
             .iter()
             .map(|endpoint| latency_family.get_or_create_owned(&[("endpoint", *endpoint)]))
             .collect();
@@ -120,10 +97,17 @@ impl Metrics {
             latency,
             forwarded,
             forward_failures,
+            other: endpoints.len() - 1,
         }
     }
 
-    /// Counts one answered request to `ENDPOINTS[endpoint]`, and its latency when given.
+    /// The row of the paths that are no endpoint.
+    pub(crate) fn other(&self) -> usize {
+        self.other
+    }
+
+    /// Counts one answered request to the endpoint of row `endpoint`, and its latency when
+    /// given.
     pub(crate) fn record(&self, endpoint: usize, status: u16, elapsed: Option<Duration>) {
         let class = usize::from((status / 100).clamp(1, 5) - 1);
         if let Some(row) = self.requests.get(endpoint) {
@@ -212,7 +196,7 @@ fn scrape_registry(stats: &Stats, status: &Status, waiting: usize) -> Registry {
         roles,
     );
     let modes = Family::<Label, Gauge>::default();
-    modes.get_or_create(&[("mode", status.mode)]).set(1);
+    modes.get_or_create(&[("mode", status.mode.name())]).set(1);
     r.register("maregistry_cluster_mode", "The cluster mode this node runs", modes);
     r.register(
         "maregistry_leader_changes",
@@ -224,7 +208,7 @@ fn scrape_registry(stats: &Stats, status: &Status, waiting: usize) -> Registry {
         "1 when /ready answers 200",
         gauge(u64::from(status.not_ready().is_none())),
     );
-    if let Some(sync) = &status.sync {
+    if let ModeStatus::Snapshot { sync: Some(sync) } = &status.mode {
         r.register(
             "maregistry_sync_versions_behind",
             "Snapshot mode, follower: the leader's registry version minus this node's",
@@ -238,7 +222,7 @@ fn scrape_registry(stats: &Stats, status: &Status, waiting: usize) -> Registry {
             );
         }
     }
-    if let Some(raft) = &status.raft {
+    if let ModeStatus::Raft(raft) = &status.mode {
         r.register("maregistry_raft_term", "Raft: the current term", gauge(raft.term));
         let index = |v: Option<u64>| gauge(v.unwrap_or(0));
         r.register(

@@ -12,8 +12,8 @@ use hyper::body::Incoming;
 use percent_encoding::percent_decode_str;
 use registry_core::{validate_service_name, InstanceMeta};
 
-use crate::app::Limits;
 use crate::error::ApiError;
+use crate::limits::Limits;
 
 /// The query string of a request, decoded on demand.
 pub(crate) struct Query<'a>(&'a str);

@@ -6,40 +6,7 @@ use std::time::Duration;
 use maregistry::Config;
 use registry_client::{ClientConfig, ClientError, RegistryClient, Watcher};
 use registry_core::InstanceMeta;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-
-/// A node on a free port; stopped by dropping `stop`.
-struct Node {
-    url: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<anyhow::Result<()>>,
-}
-
-impl Node {
-    fn start(listener: TcpListener, config: Config) -> Node {
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(maregistry::run(listener, config, async {
-            let _ = stopped.await;
-        }));
-        Node {
-            url,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().map(|s| s.send(()));
-        let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.task).await;
-    }
-}
-
-async fn listener() -> TcpListener {
-    TcpListener::bind("127.0.0.1:0").await.unwrap()
-}
+use test_support::{free_listener, start_cluster, Node};
 
 fn instance(host: &str, port: u16) -> InstanceMeta {
     InstanceMeta::new("http", host, port, "app").unwrap()
@@ -76,8 +43,8 @@ fn ports(list: &[InstanceMeta]) -> Vec<u16> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_heartbeat_find_watch_and_shut_down() {
     // Instances not renewed for 600 ms go: only the heartbeat keeps them.
-    let node = Node::start(
-        listener().await,
+    let node = Node::start_on(
+        free_listener(),
         Config {
             ttl: Duration::from_millis(600),
             evict_interval: Duration::from_millis(100),
@@ -119,25 +86,11 @@ async fn register_heartbeat_find_watch_and_shut_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watch_goes_on_across_a_leader_failover() {
-    let listeners = [listener().await, listener().await, listener().await];
-    let urls: Vec<String> = listeners
-        .iter()
-        .map(|l| format!("http://{}", l.local_addr().unwrap()))
-        .collect();
-    let mut nodes: Vec<Node> = listeners
-        .into_iter()
-        .map(|l| {
-            Node::start(
-                l,
-                Config {
-                    server_list: urls.clone(),
-                    cluster_interval: Duration::from_millis(100),
-                    http_timeout: Duration::from_secs(1),
-                    ..Config::default()
-                },
-            )
-        })
-        .collect();
+    let mut nodes = start_cluster(3, |config| Config {
+        http_timeout: Duration::from_secs(1),
+        ..config
+    });
+    let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
     // The client lists the servers leader first (whoever the cluster elects).
     let http =
         registry_http::HyperInvoker::new(registry_http::HyperInvokerConfig::with_timeout(Duration::from_secs(2)));

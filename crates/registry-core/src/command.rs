@@ -1,6 +1,8 @@
 use serde::{Deserialize, Serialize};
 
+use crate::error::Error;
 use crate::instance::InstanceMeta;
+use crate::service::validate_service_name;
 
 /// A change to the registry as a replicated log carries it (docs/spec.md §7).
 ///
@@ -46,6 +48,24 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Checks every rule of the data model the command must keep: each service name and
+    /// instance of a registration or unregistration, those of a batch all of them (one
+    /// bad command refuses the whole batch). [`crate::Registry::apply`] applies a command
+    /// that fails this as nothing; a leader checks before it accepts a write, so the
+    /// client hears why.
+    pub fn validate(&self) -> Result<(), Error> {
+        match self {
+            Command::Register { service, instance, .. } | Command::Unregister { service, instance } => {
+                validate_service_name(service)?;
+                instance.validate()
+            }
+            Command::Batch { commands } => commands.iter().try_for_each(Command::validate),
+            Command::Evict { .. } => Ok(()),
+        }
+    }
+}
+
 /// One instance an [`Command::Evict`] removes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Victim {
@@ -67,9 +87,9 @@ pub struct Applied {
     /// unregistration of an unknown instance or an eviction whose victims were all
     /// registered again.
     pub changes: u64,
-    /// Whether the command (for a batch: any of its commands) broke a rule of the data
-    /// model (an invalid service name or instance) and was applied as nothing. The leader
-    /// validates before proposing, so this is only seen for a log written by another
-    /// program.
+    /// Whether the command (for a batch: one of its commands) broke a rule of the data
+    /// model ([`Command::validate`]) and was applied as nothing (a batch: none of it). The
+    /// leader validates before proposing, so this is only seen for a log written by
+    /// another program.
     pub rejected: bool,
 }

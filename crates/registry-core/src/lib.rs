@@ -14,12 +14,16 @@
 //! - `registry` — [`Registry`]: the concurrent store with the version rules of the
 //!   behaviour contract (every change bumps one registry-wide counter; heartbeats of known
 //!   instances do not). Reads share a lock and never block each other; each service keeps
-//!   its encoded instance list until its next change.
+//!   its encoded instance list until its next change. One folder, a file per job: the
+//!   store, writes (with the one command interpreter, [`Registry::apply`]), reads, expiry,
+//!   sync (checksums, deltas, restore, merge) and the hand-written snapshot JSON.
+//! - `changes` — the change log a leader answers followers' deltas from
+//!   ([`ChangeLogLimits`]), and the [`Observer`] told of every change (blocking queries).
 //! - `snapshot` — [`Snapshot`], the seed's wire format for leader → follower sync, with
 //!   `should_sync`, `merge` and `validate`.
-//! - `command` — [`Command`], a change as a replicated log carries it (register,
-//!   unregister, evict), and [`Applied`], what applying it did; applied by
-//!   [`Registry::apply`], deterministically, on every node of a raft cluster.
+//! - `command` — [`Command`], a change as a log carries it (register, unregister, batch,
+//!   evict), its validation, and [`Applied`], what applying it did; applied by
+//!   [`Registry::apply`], deterministically, in both cluster modes.
 //! - `error` — the one error type of the crate, [`Error`].
 //! - `clock` — the [`Clock`] trait that callers implement; the crate itself never reads it.
 #![deny(missing_docs)]

@@ -17,7 +17,7 @@ pub enum RaftError {
     Engine(String),
     /// A url could not be used.
     #[error(transparent)]
-    Url(#[from] registry_cluster::ClusterError),
+    Url(#[from] registry_cluster::coordinator::UrlError),
 }
 
 impl RaftError {

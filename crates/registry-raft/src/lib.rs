@@ -12,9 +12,12 @@
 //!   `HttpInvoker`, and [`serve_rpc`], their receiving side.
 //! - `data_dir` — the marker that ties a data dir to one node, and the start-up checks
 //!   that refuse a foreign, corrupt or emptied dir.
-//! - `node` — [`RaftCluster`]: bootstrap, the role as openraft reports it, taking office
-//!   (whole committed log applied, one TTL of grace), the evictor, and the
-//!   `registry_cluster::Coordinator` seam the API talks to.
+//! - `node` — [`RaftCluster`], a folder split by job: settings, bootstrap, the view of the
+//!   cluster (the role as openraft reports it, taking office with the whole committed log
+//!   applied and one TTL of grace), batching writes into entries, membership changes, and
+//!   the `registry_cluster::coordinator::Coordinator` seam the API talks to, with raft's own endpoints.
+//!   It uses only the seam of `registry-cluster` (no snapshot mode); the eviction pass is
+//!   the seam's, the same as the snapshot mode's.
 //! - `error` — [`RaftError`].
 //!
 //! Heartbeats of known instances never enter the log: the leader keeps renewal times in
@@ -35,6 +38,6 @@ mod types;
 pub use error::RaftError;
 pub use log_store::LogStore;
 pub use network::{serve_rpc, Network};
-pub use node::{RaftCluster, RaftSettings};
+pub use node::{RaftCluster, RaftSettings, ROUTES};
 pub use state_machine::StateMachine;
 pub use types::{node_id, Entry, LogId, Node, NodeId, Raft, StorageError, TypeConfig};

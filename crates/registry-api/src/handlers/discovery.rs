@@ -6,22 +6,20 @@ use bytes::Bytes;
 use std::sync::OnceLock;
 
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use registry_cluster::CoordinatorError;
 
+use crate::answer::{json, ok_json, with_version};
 use crate::app::App;
 use crate::encoding::{accepts_gzip, gzip, gzipped, worth_gzip};
-use crate::error::{json, ok_json, ApiError};
-use crate::forward::{forward_parts, is_forwarded};
+use crate::error::ApiError;
+use crate::forward::forward_parts;
+use crate::headers::{is_forwarded, VERSION_HEADER};
 use crate::request::ReadQuery;
 
 type Answer = Result<Response<Full<Bytes>>, ApiError>;
-
-/// The version an answer of `/findAll`, `/version` or `/versions` reflects: what to pass
-/// as `since` next.
-pub const VERSION_HEADER: HeaderName = HeaderName::from_static("x-maregistry-version");
 
 /// Reads are answered from this node's copy. With `consistent=true` the read is made
 /// linearizable first (raft: the leader confirms it still leads and this node has applied
@@ -60,13 +58,6 @@ async fn block(app: &App, blocking: Option<(u64, std::time::Duration)>, services
     if let Some((since, wait)) = blocking {
         Box::pin(app.watch.wait(services, since, wait, version)).await;
     }
-}
-
-pub(crate) fn with_version(mut response: Response<Full<Bytes>>, version: u64) -> Response<Full<Bytes>> {
-    response
-        .headers_mut()
-        .insert(VERSION_HEADER, HeaderValue::from(version));
-    response
 }
 
 /// The headers of a 200 `/findAll` answer, built once: `Content-Type` and the version.

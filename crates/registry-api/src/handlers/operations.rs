@@ -8,9 +8,9 @@ use hyper::body::Incoming;
 use registry_core::{InstanceMeta, ServiceSummary};
 use serde::Serialize;
 
+use crate::answer::{ok_json, typed, with_version};
 use crate::app::App;
-use crate::error::{ok_json, typed, ApiError};
-use crate::handlers::discovery::with_version;
+use crate::error::ApiError;
 use crate::request::ReadQuery;
 
 type Answer = Result<Response<Full<Bytes>>, ApiError>;
@@ -56,7 +56,7 @@ pub(crate) async fn ready(app: &App) -> Answer {
     }
     Ok(ok_json(&Ready {
         ready: true,
-        mode: status.mode,
+        mode: status.mode.name(),
         role: status.standing.name(),
         leader: status.leader.as_deref(),
     }))

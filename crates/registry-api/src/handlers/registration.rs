@@ -4,116 +4,39 @@
 use std::collections::HashSet;
 
 use bytes::Bytes;
-use http::header::AUTHORIZATION;
-use http::uri::PathAndQuery;
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use registry_cluster::{CoordinatorError, Role};
 use registry_core::{Command, InstanceMeta};
 
-use crate::app::{App, Limits};
-use crate::error::{json, ok_json, ApiError};
-use crate::forward::{forward, forward_parts, is_forwarded};
-use crate::request::{instance, read_body, Query};
+use crate::answer::{json, ok_json};
+use crate::app::App;
+use crate::error::ApiError;
+use crate::request::{instance, Query};
+use crate::write::{accept, heartbeat as renew_or_register, renew_known, submit, Accepted, Write};
 
 type Answer = Result<Response<Full<Bytes>>, ApiError>;
 
-/// A write this node applies: what is needed to relay it after all, should leadership
-/// move before it is applied.
-pub(crate) struct Write {
-    method: Method,
-    pub(crate) path_and_query: Option<PathAndQuery>,
-    authorization: Option<HeaderValue>,
-    forwarded: bool,
-    pub(crate) body: Bytes,
-}
-
-/// Relays the request when another node leads (answering the leader's answer), or reads
-/// its body as an instance (parsed and validated) to apply here.
-async fn accept(
+/// The write pipeline's accept, then the body parsed and validated as an instance.
+async fn accept_instance(
     app: &App,
     request: Request<Incoming>,
-) -> Result<Result<(Write, InstanceMeta), Response<Full<Bytes>>>, ApiError> {
-    let write = match accept_body(app, request, &app.limits).await? {
-        Ok(write) => write,
-        Err(relayed) => return Ok(Err(relayed)),
-    };
-    let instance = instance(&write.body)?;
-    Ok(Ok((write, instance)))
-}
-
-/// Relays the request when another node leads (answering the leader's answer), or reads
-/// its body (within `limits`) to apply here.
-pub(crate) async fn accept_body(
-    app: &App,
-    request: Request<Incoming>,
-    limits: &Limits,
-) -> Result<Result<Write, Response<Full<Bytes>>>, ApiError> {
-    let forwarded = is_forwarded(&request);
-    let role = match app.cluster.role() {
-        Role::NoLeader => app.cluster.settle().await,
-        role => role,
-    };
-    match role {
-        Role::Leader => {}
-        Role::Follower { leader } if forwarded => {
-            return Err(ApiError::NoLeader(format!(
-                "this node does not lead (it follows {leader}) and a forwarded write is never forwarded again"
-            )))
-        }
-        Role::Follower { leader } => return Ok(Err(forward(app, &leader, request).await?)),
-        Role::NoLeader => {
-            return Err(ApiError::NoLeader(
-                "no leader is reachable: writes are refused until one is elected".to_owned(),
-            ))
+) -> Result<Result<(Write, InstanceMeta), Answered>, ApiError> {
+    match accept(app, request, &app.limits).await? {
+        Accepted::Relayed(relayed) => Ok(Err(relayed)),
+        Accepted::Here(write) => {
+            let instance = instance(&write.body)?;
+            Ok(Ok((write, instance)))
         }
     }
-    let method = request.method().clone();
-    let path_and_query = request.uri().path_and_query().cloned();
-    let authorization = request.headers().get(AUTHORIZATION).cloned();
-    let body = read_body(request, limits).await?;
-    Ok(Ok(Write {
-        method,
-        path_and_query,
-        authorization,
-        forwarded,
-        body,
-    }))
 }
 
-/// Submits `command`; when leadership moved meanwhile, relays the whole write to the new
-/// leader instead and answers its answer (`Some`).
-pub(crate) async fn submit(
-    app: &App,
-    write: &Write,
-    command: Command,
-) -> Result<Option<Response<Full<Bytes>>>, ApiError> {
-    match app.cluster.submit(command).await {
-        Ok(_) => Ok(None),
-        Err(CoordinatorError::NotLeader { leader: Some(leader) }) if !write.forwarded => {
-            let path_and_query = write.path_and_query.as_ref().map_or("/", |p| p.as_str());
-            let body = write.body.clone();
-            Ok(Some(
-                forward_parts(
-                    app,
-                    &leader,
-                    write.method.clone(),
-                    path_and_query,
-                    write.authorization.as_ref(),
-                    body,
-                )
-                .await?,
-            ))
-        }
-        Err(e) => Err(e.into()),
-    }
-}
+type Answered = Response<Full<Bytes>>;
 
 /// `/reg?service=S` + InstanceMeta → the instance, `status: true`.
 pub(crate) async fn reg(app: &App, request: Request<Incoming>) -> Answer {
     let service = Query::of(&request).service()?;
-    let (write, instance) = match accept(app, request).await? {
+    let (write, instance) = match accept_instance(app, request).await? {
         Ok(accepted) => accepted,
         Err(relayed) => return Ok(relayed),
     };
@@ -132,7 +55,7 @@ pub(crate) async fn reg(app: &App, request: Request<Incoming>) -> Answer {
 /// `/unreg?service=S` + InstanceMeta → the instance, `status: false`.
 pub(crate) async fn unreg(app: &App, request: Request<Incoming>) -> Answer {
     let service = Query::of(&request).service()?;
-    let (write, instance) = match accept(app, request).await? {
+    let (write, instance) = match accept_instance(app, request).await? {
         Ok(accepted) => accepted,
         Err(relayed) => return Ok(relayed),
     };
@@ -160,20 +83,13 @@ pub(crate) async fn renews(app: &App, request: Request<Incoming>) -> Answer {
 /// A heartbeat on the leader: renews where the instance is known; registers it (one
 /// command per service) where it is not.
 async fn heartbeat(app: &App, request: Request<Incoming>, services: &[&str]) -> Answer {
-    let (write, instance) = match accept(app, request).await? {
+    let (write, instance) = match accept_instance(app, request).await? {
         Ok(accepted) => accepted,
         Err(relayed) => return Ok(relayed),
     };
     let now = app.clock.now_ms();
-    for service in app.cluster.renew(services, &instance, now)? {
-        let command = Command::Register {
-            service,
-            instance: instance.clone(),
-            now_ms: now,
-        };
-        if let Some(relayed) = submit(app, &write, command).await? {
-            return Ok(relayed);
-        }
+    if let Some(relayed) = renew_or_register(app, &write, services, &instance, now).await? {
+        return Ok(relayed);
     }
     Ok(ok_json(&now))
 }
@@ -233,13 +149,9 @@ fn operations(body: &[u8], max: usize) -> Result<Vec<(Op, String, InstanceMeta)>
 /// whole batch (400, naming it) and changes nothing. The changes are submitted as one
 /// command (in raft mode, one log entry).
 pub(crate) async fn batch(app: &App, request: Request<Incoming>) -> Answer {
-    let limits = Limits {
-        max_body: app.limits.max_body.saturating_mul(16),
-        ..app.limits
-    };
-    let write = match accept_body(app, request, &limits).await? {
-        Ok(write) => write,
-        Err(relayed) => return Ok(relayed),
+    let write = match accept(app, request, &app.limits.for_batches()).await? {
+        Accepted::Here(write) => write,
+        Accepted::Relayed(relayed) => return Ok(relayed),
     };
     let operations = operations(&write.body, app.limits.max_batch)?;
     let now = app.clock.now_ms();
@@ -265,13 +177,11 @@ pub(crate) async fn batch(app: &App, request: Request<Incoming>) -> Answer {
             Op::Renew => {
                 answers.push(now.to_string());
                 // Known instances are renewed here and now (not a change); an unknown one
-                // becomes a registration in the batch, at its place in the order (in
-                // both modes: the snapshot mode's `Coordinator::renew` would register it
-                // at once, ahead of the batch's earlier operations).
+                // becomes a registration in the batch, at its place in the order.
                 let unknown = if touched.contains(&(service.clone(), instance.url())) {
                     vec![service]
                 } else {
-                    app.registry().renew_known_only(&[service.as_str()], &instance, now)?
+                    renew_known(app, &[service.as_str()], &instance, now)?
                 };
                 for service in unknown {
                     commands.push(Command::Register {

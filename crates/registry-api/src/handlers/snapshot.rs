@@ -7,9 +7,10 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 
+use crate::answer::json;
 use crate::app::App;
 use crate::encoding::{accepts_gzip, gzip, gzipped, json_maybe_gzip, worth_gzip};
-use crate::error::{json, ApiError};
+use crate::error::ApiError;
 use crate::request::ReadQuery;
 
 type Answer = Result<Response<Full<Bytes>>, ApiError>;

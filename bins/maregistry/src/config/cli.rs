@@ -1,0 +1,170 @@
+//! The command line as clap reads it (each flag also from `MAREGISTRY_<FLAG>`), raw:
+//! [`Cli`], and the enums of its flags.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use registry_cluster::ElectionKind;
+
+use super::units::{parse_duration, parse_size};
+
+/// How the nodes of a cluster keep one registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterMode {
+    /// The seed's design (docs/spec.md §4): the leader's data reaches followers by snapshot.
+    Snapshot,
+    /// Consensus on a durable log (docs/spec.md §7).
+    Raft,
+}
+
+impl FromStr for ClusterMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "snapshot" => Ok(ClusterMode::Snapshot),
+            "raft" => Ok(ClusterMode::Raft),
+            other => Err(format!("unknown cluster mode {other:?}: expected snapshot or raft")),
+        }
+    }
+}
+
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// The command line as typed.
+#[derive(Debug, Parser)]
+#[command(
+    name = "maregistry",
+    version,
+    about = "A service registry, wire-compatible with the kkrpc registry API."
+)]
+pub struct Cli {
+    /// A TOML file of settings, keyed by flag name (`ttl = "20s"`); flags and the
+    /// environment take precedence over it.
+    #[arg(long, env = "MAREGISTRY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// How log lines are written: text, or json (one object per line).
+    #[arg(long, env = "MAREGISTRY_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+    /// Address to listen on.
+    #[arg(long, env = "MAREGISTRY_BIND", default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "MAREGISTRY_PORT", default_value_t = 8484)]
+    pub port: u16,
+    /// Evict instances not renewed for this long (e.g. 500ms, 20s, 1m).
+    #[arg(long, env = "MAREGISTRY_TTL", default_value = "20s", value_parser = parse_duration)]
+    pub ttl: Duration,
+    /// How often the leader checks for expired instances.
+    #[arg(long, env = "MAREGISTRY_EVICT_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub evict_interval: Duration,
+    /// Largest request body accepted (e.g. 65536, 64KiB, 1MiB).
+    #[arg(long, env = "MAREGISTRY_MAX_BODY", default_value = "64KiB", value_parser = parse_size)]
+    pub max_body: usize,
+    /// The cluster's servers, comma-separated urls (this node joins if missing).
+    #[arg(long, env = "MAREGISTRY_SERVER_LIST", value_delimiter = ',')]
+    pub server_list: Vec<String>,
+    /// This node's url as the other servers reach it [default: http://BIND:PORT].
+    #[arg(long, env = "MAREGISTRY_MY_URL")]
+    pub my_url: Option<String>,
+    /// Election rule: auto (quorum for 3+ servers, else hash), hash or quorum.
+    #[arg(long, env = "MAREGISTRY_ELECTION", default_value = "auto")]
+    pub election: ElectionKind,
+    /// How often to probe the other servers, elect and sync.
+    #[arg(long, env = "MAREGISTRY_CLUSTER_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub cluster_interval: Duration,
+    /// Connect and read timeout for calls to other servers.
+    #[arg(long, env = "MAREGISTRY_HTTP_TIMEOUT", default_value = "500ms", value_parser = parse_duration)]
+    pub http_timeout: Duration,
+    /// How long a request body may take to arrive (408 after).
+    #[arg(long, env = "MAREGISTRY_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+    /// Client connections served at once; more are answered 503 and closed
+    /// [default: derived from the open-file limit, at most 65536].
+    #[arg(long, env = "MAREGISTRY_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// How the nodes form a cluster: snapshot (the seed's design) or raft (consensus on a
+    /// durable log; needs --data-dir) [default: raft with --data-dir, else snapshot].
+    #[arg(long, env = "MAREGISTRY_CLUSTER_MODE")]
+    pub cluster_mode: Option<ClusterMode>,
+    /// Where a raft node keeps its log and snapshots; implies --cluster-mode raft.
+    #[arg(long, env = "MAREGISTRY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Raft: join an existing cluster (its leader adds this node with POST /cluster/join)
+    /// instead of initialising one from --server-list.
+    #[arg(long, env = "MAREGISTRY_JOIN")]
+    pub join: bool,
+    /// Raft: how long a write waits for a leader to commit it (503 after).
+    #[arg(long, env = "MAREGISTRY_WRITE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub write_timeout: Duration,
+    /// Raft: the leader's heartbeat interval.
+    #[arg(long, env = "MAREGISTRY_RAFT_HEARTBEAT", default_value = "250ms", value_parser = parse_duration)]
+    pub raft_heartbeat: Duration,
+    /// Raft: a follower that hears no leader for this long (up to twice it, at random)
+    /// campaigns.
+    #[arg(long, env = "MAREGISTRY_RAFT_ELECTION", default_value = "1s", value_parser = parse_duration)]
+    pub raft_election: Duration,
+    /// Raft: log entries between snapshots (older entries are then purged).
+    #[arg(long, env = "MAREGISTRY_RAFT_SNAPSHOT_EVERY", default_value_t = 20_000)]
+    pub raft_snapshot_every: u64,
+    /// Raft: how long sending a snapshot to a peer may take, and how long /cluster/join
+    /// waits for the new member to catch up (503 after; it stays a learner).
+    #[arg(long, env = "MAREGISTRY_RAFT_INSTALL_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub raft_install_timeout: Duration,
+    /// The longest a blocking query (since=V&wait=D) waits; longer waits are cut to it.
+    #[arg(long, env = "MAREGISTRY_MAX_WAIT", default_value = "5m", value_parser = parse_duration)]
+    pub max_wait: Duration,
+    /// The most operations one POST /batch may hold.
+    #[arg(long, env = "MAREGISTRY_MAX_BATCH", default_value_t = 1000)]
+    pub max_batch: usize,
+    /// Snapshot mode: how long a follower's long poll of the leader waits for a change.
+    #[arg(long, env = "MAREGISTRY_SYNC_WAIT", default_value = "30s", value_parser = parse_duration)]
+    pub sync_wait: Duration,
+    /// How many recent changes the node keeps for followers' deltas (older followers get
+    /// the whole snapshot).
+    #[arg(long, env = "MAREGISTRY_CHANGE_LOG_ENTRIES", default_value_t = 1_000)]
+    pub change_log_entries: usize,
+    /// How many bytes the change log may take (e.g. 1MiB).
+    #[arg(long, env = "MAREGISTRY_CHANGE_LOG_BYTES", default_value = "1MiB", value_parser = parse_size)]
+    pub change_log_bytes: usize,
+    /// A shared secret every node-to-node call carries (Authorization: Bearer) and the
+    /// node-only endpoints require. Prefer --cluster-token-file or the environment: a
+    /// command line is visible to other users of the machine.
+    #[arg(long, env = "MAREGISTRY_CLUSTER_TOKEN", hide_env_values = true)]
+    pub cluster_token: Option<String>,
+    /// A file holding the cluster token (surrounding whitespace is ignored).
+    #[arg(long, env = "MAREGISTRY_CLUSTER_TOKEN_FILE")]
+    pub cluster_token_file: Option<PathBuf>,
+    /// A token clients' writes must carry (Authorization: Bearer). Off by default: the
+    /// seed's Java clients send none.
+    #[arg(long, env = "MAREGISTRY_CLIENT_TOKEN", hide_env_values = true)]
+    pub client_token: Option<String>,
+    /// Reads need the client token too.
+    #[arg(long, env = "MAREGISTRY_CLIENT_TOKEN_READS")]
+    pub client_token_reads: bool,
+    /// Self-preservation: when one eviction pass would remove more than this fraction of
+    /// all instances (0 to 1), it removes none and warns (1.0: off).
+    #[arg(long, env = "MAREGISTRY_EVICT_MAX_FRACTION", default_value_t = 1.0)]
+    pub evict_max_fraction: f64,
+    /// The shortest lease an instance may declare for itself (parameter maregistry.lease;
+    /// Eureka's leaseInfo.durationInSecs); shorter ones are raised to it.
+    #[arg(long, env = "MAREGISTRY_LEASE_MIN", default_value = "5s", value_parser = parse_duration)]
+    pub lease_min: Duration,
+    /// The longest lease an instance may declare for itself; longer ones are cut to it.
+    #[arg(long, env = "MAREGISTRY_LEASE_MAX", default_value = "5m", value_parser = parse_duration)]
+    pub lease_max: Duration,
+    /// The keys the config file set (those no flag or variable overrode), so that an
+    /// invalid setting can be traced to it.
+    #[arg(skip)]
+    pub from_file: Option<(PathBuf, Vec<String>)>,
+}

@@ -1,0 +1,205 @@
+//! From the raw command line to a valid [`Config`]: what clap cannot check (non-zero
+//! durations, usable urls, settings that need each other, a connection limit the process
+//! can reach), each refusal naming the flag (and the file's key, when it came from one).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use registry_api::Auth;
+use registry_cluster::normalize_url;
+use registry_core::{ChangeLogLimits, LeaseBounds};
+use registry_http::Token;
+
+use super::cli::{Cli, ClusterMode};
+use super::file::trace_to_file;
+use super::settings::{Config, Mode, RaftMode, SnapshotMode};
+
+/// A token from `--X-token` or `--X-token-file` (not both), refused when empty.
+fn token(flag: &str, value: Option<String>, file: Option<PathBuf>) -> Result<Option<Token>, String> {
+    let secret = match (value, file) {
+        (Some(_), Some(_)) => return Err(format!("give --{flag} or --{flag}-file, not both")),
+        (Some(value), None) => value,
+        (None, Some(path)) => {
+            std::fs::read_to_string(&path).map_err(|e| format!("--{flag}-file {}: {e}", path.display()))?
+        }
+        (None, None) => return Ok(None),
+    };
+    Token::new(&secret)
+        .map(Some)
+        .ok_or_else(|| format!("--{flag} is empty: give a secret, or leave the flag out"))
+}
+
+/// File descriptors kept back from client connections (peers, logs, data files, refusals):
+/// a quarter of the open-file limit, at most 256.
+fn reserved_files(open_files: u64) -> u64 {
+    (open_files / 4).min(256)
+}
+
+/// The default connection limit for a process that may open `open_files` files: all but
+/// the reserve, at most 65,536 (about 1 GiB of buffers in the worst case).
+pub fn default_max_connections(open_files: u64) -> usize {
+    let usable = open_files.saturating_sub(reserved_files(open_files)).clamp(1, 65_536);
+    usize::try_from(usable).unwrap_or(65_536)
+}
+
+impl Cli {
+    /// Checks what clap cannot: non-zero durations and sizes, usable urls, a connection
+    /// limit the process can reach with `open_files` descriptors. Answers the address to
+    /// bind and the validated settings, or a message naming the bad value.
+    pub fn validate(mut self, open_files: u64) -> Result<(SocketAddr, Config), String> {
+        let from_file = self.from_file.take();
+        self.checked(open_files)
+            .map_err(|message| trace_to_file(from_file.as_ref(), message))
+    }
+
+    fn checked(self, open_files: u64) -> Result<(SocketAddr, Config), String> {
+        let max_connections = match self.max_connections {
+            None => default_max_connections(open_files),
+            Some(0) => return Err("--max-connections must be greater than zero".to_owned()),
+            Some(n) if n as u64 > open_files.saturating_sub(reserved_files(open_files)) => {
+                return Err(format!(
+                    "--max-connections {n} is more than this process can open: its open-file limit is {open_files} \
+                     ({} kept for peers and files); raise the limit (ulimit -n) or lower the value",
+                    reserved_files(open_files)
+                ))
+            }
+            Some(n) => n,
+        };
+        for (flag, value) in [
+            ("--ttl", self.ttl),
+            ("--evict-interval", self.evict_interval),
+            ("--cluster-interval", self.cluster_interval),
+            ("--http-timeout", self.http_timeout),
+            ("--body-timeout", self.body_timeout),
+            ("--write-timeout", self.write_timeout),
+            ("--raft-heartbeat", self.raft_heartbeat),
+            ("--raft-install-timeout", self.raft_install_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(format!("{flag} must be greater than zero"));
+            }
+        }
+        if self.max_body == 0 {
+            return Err("--max-body must be greater than zero".to_owned());
+        }
+        if self.max_batch == 0 {
+            return Err("--max-batch must be greater than zero".to_owned());
+        }
+        if self.sync_wait.is_zero() {
+            return Err("--sync-wait must be greater than zero".to_owned());
+        }
+        if self.lease_min.is_zero() || self.lease_min > self.lease_max {
+            return Err(format!(
+                "--lease-min ({:?}) must be above zero and at most --lease-max ({:?})",
+                self.lease_min, self.lease_max
+            ));
+        }
+        if !(self.evict_max_fraction > 0.0 && self.evict_max_fraction <= 1.0) {
+            return Err(format!(
+                "--evict-max-fraction must be above 0 and at most 1 (1 turns self-preservation off), got {}",
+                self.evict_max_fraction
+            ));
+        }
+        let auth = Auth {
+            cluster: token("cluster-token", self.cluster_token, self.cluster_token_file)?,
+            client: token("client-token", self.client_token, None)?,
+            client_reads: self.client_token_reads,
+        };
+        if auth.client_reads && auth.client.is_none() {
+            return Err("--client-token-reads needs --client-token".to_owned());
+        }
+        let mut server_list = Vec::new();
+        for url in self.server_list.iter().map(|u| u.trim()).filter(|u| !u.is_empty()) {
+            let url = normalize_url(url).map_err(|e| format!("--server-list: {e}"))?;
+            if !server_list.contains(&url) {
+                server_list.push(url);
+            }
+        }
+        let my_url = match self.my_url {
+            Some(url) => Some(normalize_url(&url).map_err(|e| format!("--my-url: {e}"))?),
+            None => None,
+        };
+        if my_url.is_none() && !server_list.is_empty() && self.bind.is_unspecified() {
+            return Err(format!(
+                "--my-url is required with --server-list when binding to {}: the other servers need an address they can reach",
+                self.bind
+            ));
+        }
+        let raft = match (self.cluster_mode, self.data_dir) {
+            (Some(ClusterMode::Snapshot), Some(_)) => {
+                return Err(
+                    "--data-dir needs --cluster-mode raft: the snapshot mode keeps its data in memory".to_owned(),
+                )
+            }
+            (Some(ClusterMode::Raft), None) => {
+                return Err(
+                    "--cluster-mode raft needs --data-dir: a raft node that forgets its log on restart breaks the \
+                     protocol's promises"
+                        .to_owned(),
+                )
+            }
+            (Some(ClusterMode::Raft) | None, Some(data_dir)) => Some(data_dir),
+            (Some(ClusterMode::Snapshot) | None, None) => None,
+        };
+        let mode = match raft {
+            None if self.join => return Err("--join needs --cluster-mode raft (and --data-dir)".to_owned()),
+            None => Mode::Snapshot(SnapshotMode {
+                election: self.election,
+                cluster_interval: self.cluster_interval,
+                sync_wait: self.sync_wait,
+            }),
+            Some(data_dir) => {
+                if self.raft_election < self.raft_heartbeat * 3 {
+                    return Err(format!(
+                        "--raft-election ({:?}) must be at least three times --raft-heartbeat ({:?}), or followers \
+                         campaign between two heartbeats",
+                        self.raft_election, self.raft_heartbeat
+                    ));
+                }
+                if self.raft_snapshot_every == 0 {
+                    return Err("--raft-snapshot-every must be greater than zero".to_owned());
+                }
+                Mode::Raft(RaftMode {
+                    data_dir,
+                    join: self.join,
+                    write_timeout: self.write_timeout,
+                    heartbeat: self.raft_heartbeat,
+                    election: self.raft_election,
+                    snapshot_every: self.raft_snapshot_every,
+                    install_timeout: self.raft_install_timeout,
+                })
+            }
+        };
+        if auth.client_reads && auth.cluster.is_none() && !server_list.is_empty() {
+            return Err(
+                "--client-token-reads in a cluster needs --cluster-token: the nodes read each other's /info and \
+                 /snapshot, and they present the cluster token"
+                    .to_owned(),
+            );
+        }
+        let config = Config {
+            leases: LeaseBounds {
+                min: self.lease_min,
+                max: self.lease_max,
+            },
+            evict_max_fraction: self.evict_max_fraction,
+            max_wait: self.max_wait,
+            max_batch: self.max_batch,
+            change_log: ChangeLogLimits {
+                max_entries: self.change_log_entries,
+                max_bytes: self.change_log_bytes,
+            },
+            auth,
+            mode,
+            ttl: self.ttl,
+            evict_interval: self.evict_interval,
+            max_body: self.max_body,
+            server_list,
+            my_url,
+            http_timeout: self.http_timeout,
+            body_timeout: self.body_timeout,
+            max_connections,
+        };
+        Ok((SocketAddr::new(self.bind, self.port), config))
+    }
+}

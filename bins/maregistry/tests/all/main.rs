@@ -1,0 +1,19 @@
+//! The server's integration tests, one binary (docs/spec.md is what they check). Each
+//! module drives real nodes over HTTP as a client would: in this process on
+//! `127.0.0.1:0`, or as `maregistry` processes where a fault needs one (`kill -9`,
+//! SIGSTOP); the shared fixtures are the `test-support` crate's.
+
+mod batch_auth;
+mod clients;
+mod cluster;
+mod config_file;
+mod console;
+mod faults;
+mod limits;
+mod openapi;
+mod operations;
+mod partitions;
+mod raft;
+mod shutdown;
+mod single_node;
+mod watch;

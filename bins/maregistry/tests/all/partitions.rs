@@ -1,0 +1,176 @@
+//! Network partitions in raft mode, without touching real networks: every node's raft
+//! calls go through an `HttpInvoker` that drops the calls between chosen pairs. Symmetric
+//! and asymmetric cuts: a node cut off from the majority never acknowledges a write, and
+//! no acknowledged write is lost when the cut heals.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use maregistry::{Config, Mode, RaftMode};
+use registry_http::{
+    ErrorKind, HttpInvokeError, HttpInvoker, HttpRequest, HttpResponse, HyperInvoker, HyperInvokerConfig,
+};
+use tempfile::TempDir;
+use test_support::{agreed_leader, all_hold, instance, start_raft_with, Client, Node};
+
+/// The links that are cut, as (from, to) urls.
+#[derive(Default, Clone)]
+struct Cuts(Arc<Mutex<HashSet<(String, String)>>>);
+
+impl Cuts {
+    fn cut(&self, from: &str, to: &str) {
+        self.0.lock().unwrap().insert((from.to_owned(), to.to_owned()));
+    }
+
+    fn isolate(&self, node: &str, others: &[&str]) {
+        for other in others {
+            self.cut(node, other);
+            self.cut(other, node);
+        }
+    }
+
+    fn heal(&self) {
+        self.0.lock().unwrap().clear();
+    }
+
+    fn is_cut(&self, from: &str, to: &str) -> bool {
+        self.0.lock().unwrap().contains(&(from.to_owned(), to.to_owned()))
+    }
+}
+
+/// One node's raft invoker: refuses a call over a cut link as a refused connection.
+struct CutInvoker {
+    from: String,
+    cuts: Cuts,
+    inner: HyperInvoker,
+}
+
+#[async_trait]
+impl HttpInvoker for CutInvoker {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpInvokeError> {
+        let to = request.url.split("/raft/").next().unwrap_or_default().to_owned();
+        if self.cuts.is_cut(&self.from, &to) {
+            return Err(HttpInvokeError::new(ErrorKind::Connect, "POST", &request.url));
+        }
+        self.inner.send(request).await
+    }
+}
+
+struct Cluster {
+    _data: TempDir,
+    nodes: Vec<Node>,
+    urls: Vec<String>,
+    cuts: Cuts,
+}
+
+fn start(n: usize) -> Cluster {
+    let data = tempfile::tempdir().unwrap();
+    let cuts = Cuts::default();
+    let nodes = start_raft_with(
+        data.path(),
+        n,
+        |config| Config {
+            mode: match config.mode {
+                Mode::Raft(raft) => Mode::Raft(RaftMode {
+                    write_timeout: Duration::from_secs(2),
+                    ..raft
+                }),
+                snapshot => snapshot,
+            },
+            ..config
+        },
+        |i, urls| {
+            let invoker: Arc<dyn HttpInvoker> = Arc::new(CutInvoker {
+                from: urls[i].clone(),
+                cuts: cuts.clone(),
+                inner: HyperInvoker::new(HyperInvokerConfig::with_timeout(Duration::from_secs(10))),
+            });
+            Some(invoker)
+        },
+    );
+    let urls = nodes.iter().map(|node| node.url.clone()).collect();
+    Cluster {
+        _data: data,
+        nodes,
+        urls,
+        cuts,
+    }
+}
+
+/// Registers port `port` through `url`; answers whether it was acknowledged (200).
+async fn write(c: &Client, url: &str, port: u16) -> bool {
+    let answer = c
+        .try_raw("POST", &format!("{url}/reg?service=svc"), &instance("10.0.0.1", port))
+        .await;
+    answer.is_ok_and(|a| a.status == 200)
+}
+
+#[tokio::test]
+async fn a_leader_cut_off_from_the_majority_acknowledges_nothing_and_loses_nothing() {
+    let cluster = start(3);
+    let all: Vec<&str> = cluster.urls.iter().map(String::as_str).collect();
+    let c = Client::new();
+    let old = agreed_leader(&c, &all).await;
+    let mut acknowledged = Vec::new();
+    for port in 1..6 {
+        assert!(write(&c, &old, port).await);
+        acknowledged.push(port);
+    }
+
+    let rest: Vec<&str> = all.iter().copied().filter(|u| **u != old).collect();
+    cluster.cuts.isolate(&old, &rest);
+    let new = agreed_leader(&c, &rest).await;
+    assert_ne!(new, old);
+    // Both sides are asked to write: only the majority's leader acknowledges.
+    for port in 100..105 {
+        assert!(
+            !write(&c, &old, port).await,
+            "the cut-off old leader acknowledged a write"
+        );
+        assert!(
+            write(&c, &new, 200 + port).await,
+            "the majority's leader refused a write"
+        );
+        acknowledged.push(200 + port);
+    }
+
+    cluster.cuts.heal();
+    agreed_leader(&c, &all).await;
+    all_hold(&c, &all, &acknowledged).await;
+    for node in cluster.nodes {
+        node.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_asymmetric_cut_loses_no_acknowledged_write() {
+    let cluster = start(3);
+    let all: Vec<&str> = cluster.urls.iter().map(String::as_str).collect();
+    let c = Client::new();
+    let leader = agreed_leader(&c, &all).await;
+    let follower = all.iter().copied().find(|u| *u != leader).unwrap();
+
+    // The leader cannot reach one follower; that follower still reaches the leader.
+    cluster.cuts.cut(&leader, follower);
+    let mut acknowledged = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
+    let mut port = 1;
+    while tokio::time::Instant::now() < deadline {
+        for url in &all {
+            if write(&c, url, port).await {
+                acknowledged.push(port);
+            }
+            port += 1;
+        }
+    }
+    assert!(!acknowledged.is_empty(), "the majority kept taking writes");
+
+    cluster.cuts.heal();
+    agreed_leader(&c, &all).await;
+    all_hold(&c, &all, &acknowledged).await;
+    for node in cluster.nodes {
+        node.stop().await;
+    }
+}

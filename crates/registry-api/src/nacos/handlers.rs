@@ -1,0 +1,220 @@
+//! The Nacos open API v1 naming endpoints (`/nacos/v1/ns/...`) over the write pipeline
+//! and the registry.
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use registry_core::Command;
+use serde_json::Value;
+
+use crate::answer::{json, typed};
+use crate::app::App;
+use crate::error::FacadeError;
+use crate::headers::TEXT;
+use crate::write::{accept, renew_known, submit, Accepted};
+
+use super::cache::encode_hosts;
+use super::instance::{port, Described, Host, BEAT_INTERVAL_MS};
+use super::names::{NacosService, DEFAULT_GROUP};
+use super::params::{number, Params};
+
+/// How long a client may cache a list (Nacos's value without UDP push).
+const CACHE_MILLIS: u64 = 3_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Register,
+    Deregister,
+    Beat,
+}
+
+type Answer = Result<Response<Full<Bytes>>, FacadeError>;
+
+/// Answers a request under `/nacos/v1/ns/`; `rest` is the path after it.
+pub(crate) async fn nacos(app: &App, request: Request<Incoming>, rest: &str) -> Response<Full<Bytes>> {
+    let method = request.method().clone();
+    let answer = match (&method, rest) {
+        (&Method::POST | &Method::PUT, "instance") => write(app, request, Op::Register).await,
+        (&Method::DELETE, "instance") => write(app, request, Op::Deregister).await,
+        (&Method::PUT, "instance/beat") => write(app, request, Op::Beat).await,
+        (&Method::GET, "instance/list") => Params::of(&request).and_then(|p| list(app, &p)),
+        (&Method::GET, "instance") => Params::of(&request).and_then(|p| one(app, &p)),
+        (&Method::GET, "service/list") => Params::of(&request).and_then(|p| services(app, &p)),
+        (_, "instance" | "instance/beat" | "instance/list" | "service/list") => Err(FacadeError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("method {method} is not supported here"),
+        )),
+        _ => Err(FacadeError::new(
+            StatusCode::NOT_FOUND,
+            format!("no Nacos endpoint at /nacos/v1/ns/{rest}"),
+        )),
+    };
+    answer.unwrap_or_else(refusal)
+}
+
+/// A refusal as a Nacos server answers it: the status and `caused: <message>;` as text.
+fn refusal(e: FacadeError) -> Response<Full<Bytes>> {
+    e.into_response(|message| format!("caused: {message};"))
+}
+
+/// Register, deregister or beat: on the leader (a follower relays the request as it
+/// came), through the same commands as the seed API.
+async fn write(app: &App, request: Request<Incoming>, op: Op) -> Answer {
+    let write = match accept(app, request, &app.limits).await? {
+        Accepted::Here(write) => write,
+        Accepted::Relayed(relayed) => return Ok(relayed),
+    };
+    let params = Params::parse(write.query(), Some(&write.body))?;
+    let service = NacosService::of(&params)?;
+    let now = app.clock.now_ms();
+    let command = match op {
+        Op::Register => Command::Register {
+            service: service.registry,
+            instance: Described::from_params(&params)?.instance()?,
+            now_ms: now,
+        },
+        Op::Deregister => {
+            let described = Described {
+                weight: 1.0,
+                ..Described::from_params(&params)?
+            };
+            Command::Unregister {
+                service: service.registry,
+                instance: described.instance()?,
+            }
+        }
+        Op::Beat => {
+            let beat: Option<Value> = match params.get("beat") {
+                Some(text) => Some(
+                    serde_json::from_str(text)
+                        .map_err(|e| FacadeError::bad(format!("Param 'beat' is not JSON: {e}")))?,
+                ),
+                None => None,
+            };
+            let described = match &beat {
+                Some(beat) => Described::from_beat(beat, &params)?,
+                None => Described::from_params(&params)?,
+            };
+            let instance = described.instance()?;
+            let unknown = renew_known(app, &[service.registry.as_str()], &instance, now)?;
+            if unknown.is_empty() {
+                return Ok(beat_answer(10_200));
+            }
+            if beat.is_none() {
+                // Nacos: an unknown instance without a beat body is not found; the
+                // client registers again.
+                return Ok(beat_answer(20_404));
+            }
+            Command::Register {
+                service: service.registry,
+                instance,
+                now_ms: now,
+            }
+        }
+    };
+    if let Some(relayed) = submit(app, &write, command).await? {
+        return Ok(relayed);
+    }
+    Ok(match op {
+        Op::Beat => beat_answer(10_200),
+        Op::Register | Op::Deregister => typed(StatusCode::OK, Bytes::from_static(b"ok"), TEXT),
+    })
+}
+
+fn beat_answer(code: u32) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({
+        "clientBeatInterval": BEAT_INTERVAL_MS,
+        "code": code,
+        "lightBeatEnabled": false,
+    });
+    json(StatusCode::OK, Bytes::from(body.to_string()))
+}
+
+/// `GET instance/list` → the service's hosts. `name` is `group@@service` and `clusters`
+/// is echoed as sent: the npm client files the answer under both.
+fn list(app: &App, params: &Params) -> Answer {
+    let service = NacosService::of(params)?;
+    let (version, hosts) = if params.flag("healthyOnly", false)? {
+        encode_hosts(app.registry(), &service, true)
+    } else {
+        app.nacos.hosts(app.registry(), &service)
+    };
+    let text = |value: &str| serde_json::to_string(value).unwrap_or_default();
+    let mut out = Vec::with_capacity(hosts.len() + 320);
+    out.extend_from_slice(b"{\"name\":");
+    out.extend_from_slice(text(&service.grouped).as_bytes());
+    out.extend_from_slice(b",\"groupName\":");
+    out.extend_from_slice(text(&service.group).as_bytes());
+    out.extend_from_slice(b",\"clusters\":");
+    out.extend_from_slice(text(params.get("clusters").unwrap_or("")).as_bytes());
+    out.extend_from_slice(format!(",\"cacheMillis\":{CACHE_MILLIS},\"hosts\":").as_bytes());
+    out.extend_from_slice(&hosts);
+    out.extend_from_slice(
+        format!(
+            ",\"lastRefTime\":{},\"checksum\":\"{version}\",\"allIPs\":false,\"reachProtectionThreshold\":false,\"valid\":true,\"dom\":",
+            app.clock.now_ms()
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(text(&service.name).as_bytes());
+    out.extend_from_slice(b",\"env\":\"\",\"useSpecifiedURL\":false}");
+    Ok(json(StatusCode::OK, Bytes::from(out)))
+}
+
+/// `GET instance?serviceName&ip&port` → that host, or 404.
+fn one(app: &App, params: &Params) -> Answer {
+    let service = NacosService::of(params)?;
+    let ip = params.required("ip")?;
+    let port = port(params.required("port")?)?;
+    let found = app
+        .registry()
+        .find_all(&service.registry)
+        .into_iter()
+        .find(|i| i.host == ip && i.port == port)
+        .ok_or_else(|| FacadeError::new(StatusCode::NOT_FOUND, format!("no ips found for {ip}:{port}")))?;
+    let host = Host::of(found, &service);
+    let answer = serde_json::json!({
+        "service": service.grouped,
+        "ip": host.ip,
+        "port": host.port,
+        "clusterName": host.cluster_name,
+        "weight": host.weight,
+        "healthy": host.healthy,
+        "enabled": host.enabled,
+        "ephemeral": host.ephemeral,
+        "instanceId": host.instance_id,
+        "metadata": host.metadata,
+    });
+    Ok(json(StatusCode::OK, Bytes::from(answer.to_string())))
+}
+
+/// `GET service/list?pageNo&pageSize[&groupName&namespaceId]` → `{"count","doms"}`: the
+/// services of that namespace and group that have instances.
+fn services(app: &App, params: &Params) -> Answer {
+    let page_no: usize = number(params, "pageNo", 1)?.max(1);
+    let page_size: usize = number(params, "pageSize", 20)?.clamp(1, 10_000);
+    let group = params.get("groupName").unwrap_or(DEFAULT_GROUP);
+    let namespace = params.get("namespaceId").filter(|n| *n != "public");
+    let (_, all) = app.registry().services();
+    let doms: Vec<String> = all
+        .into_iter()
+        .filter(|s| s.instances > 0)
+        .filter_map(|s| {
+            let name = match (namespace, group) {
+                (None, DEFAULT_GROUP) => (!s.name.contains("::")).then_some(s.name),
+                (None, g) => s.name.strip_prefix(&format!("{g}::")).map(str::to_owned),
+                (Some(n), g) => s.name.strip_prefix(&format!("{n}/{g}::")).map(str::to_owned),
+            };
+            name
+        })
+        .collect();
+    let count = doms.len();
+    let page: Vec<String> = doms
+        .into_iter()
+        .skip((page_no - 1).saturating_mul(page_size))
+        .take(page_size)
+        .collect();
+    let answer = serde_json::json!({ "count": count, "doms": page });
+    Ok(json(StatusCode::OK, Bytes::from(answer.to_string())))
+}

@@ -1,0 +1,145 @@
+//! The write pipeline every protocol goes through: accept (relay to the leader when
+//! another node leads, else read the body within its limit), validate (the caller's
+//! parsing), then submit the command to the cluster, relaying after all when leadership
+//! moved meanwhile. Heartbeats renew here on the leader and turn what is unknown into
+//! registrations.
+
+use bytes::Bytes;
+use http::header::AUTHORIZATION;
+use http::uri::PathAndQuery;
+use http::{HeaderValue, Method, Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use registry_cluster::{CoordinatorError, Role};
+use registry_core::{Command, InstanceMeta};
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::forward::{forward, forward_parts};
+use crate::headers::is_forwarded;
+use crate::limits::Limits;
+use crate::request::read_body;
+
+/// A write this node applies: what is needed to relay it after all, should leadership
+/// move before it is applied.
+pub(crate) struct Write {
+    method: Method,
+    path_and_query: Option<PathAndQuery>,
+    authorization: Option<HeaderValue>,
+    forwarded: bool,
+    /// The request body, read within its limit.
+    pub(crate) body: Bytes,
+}
+
+impl Write {
+    /// The request's query string (empty when none).
+    pub(crate) fn query(&self) -> &str {
+        self.path_and_query.as_ref().and_then(|p| p.query()).unwrap_or("")
+    }
+}
+
+/// Where a write goes: here, or (answered already) to the leader.
+pub(crate) enum Accepted {
+    /// This node leads: apply it here.
+    Here(Write),
+    /// Another node leads: this is its answer, relayed.
+    Relayed(Response<Full<Bytes>>),
+}
+
+/// Relays the request when another node leads (answering the leader's answer), or reads
+/// its body (within `limits`) to apply here. With no leader known yet, waits for one up to
+/// the cluster's write timeout; a write relayed once is never relayed again.
+pub(crate) async fn accept(app: &App, request: Request<Incoming>, limits: &Limits) -> Result<Accepted, ApiError> {
+    let forwarded = is_forwarded(&request);
+    let role = match app.cluster.role() {
+        Role::NoLeader => app.cluster.settle().await,
+        role => role,
+    };
+    match role {
+        Role::Leader => {}
+        Role::Follower { leader } if forwarded => {
+            return Err(ApiError::NoLeader(format!(
+                "this node does not lead (it follows {leader}) and a forwarded write is never forwarded again"
+            )))
+        }
+        Role::Follower { leader } => return Ok(Accepted::Relayed(forward(app, &leader, request).await?)),
+        Role::NoLeader => {
+            return Err(ApiError::NoLeader(
+                "no leader is reachable: writes are refused until one is elected".to_owned(),
+            ))
+        }
+    }
+    let method = request.method().clone();
+    let path_and_query = request.uri().path_and_query().cloned();
+    let authorization = request.headers().get(AUTHORIZATION).cloned();
+    let body = read_body(request, limits).await?;
+    Ok(Accepted::Here(Write {
+        method,
+        path_and_query,
+        authorization,
+        forwarded,
+        body,
+    }))
+}
+
+/// Submits `command`; when leadership moved meanwhile, relays the whole write to the new
+/// leader instead and answers its answer (`Some`).
+pub(crate) async fn submit(
+    app: &App,
+    write: &Write,
+    command: Command,
+) -> Result<Option<Response<Full<Bytes>>>, ApiError> {
+    match app.cluster.submit(command).await {
+        Ok(_) => Ok(None),
+        Err(CoordinatorError::NotLeader { leader: Some(leader) }) if !write.forwarded => {
+            let path_and_query = write.path_and_query.as_ref().map_or("/", |p| p.as_str());
+            let body = write.body.clone();
+            Ok(Some(
+                forward_parts(
+                    app,
+                    &leader,
+                    write.method.clone(),
+                    path_and_query,
+                    write.authorization.as_ref(),
+                    body,
+                )
+                .await?,
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A heartbeat of `instance` in `services` on the leader, at `now`: renews it where it is
+/// known (not a change, not logged) and answers the services where it is not.
+pub(crate) fn renew_known(
+    app: &App,
+    services: &[&str],
+    instance: &InstanceMeta,
+    now: u64,
+) -> Result<Vec<String>, ApiError> {
+    Ok(app.registry().renew_known_only(services, instance, now)?)
+}
+
+/// A heartbeat that heals: renews `instance` where it is known and registers it (one
+/// command per service, each a change) where it is not. `Some` when leadership moved and
+/// the whole write was relayed instead.
+pub(crate) async fn heartbeat(
+    app: &App,
+    write: &Write,
+    services: &[&str],
+    instance: &InstanceMeta,
+    now: u64,
+) -> Result<Option<Response<Full<Bytes>>>, ApiError> {
+    for service in renew_known(app, services, instance, now)? {
+        let command = Command::Register {
+            service,
+            instance: instance.clone(),
+            now_ms: now,
+        };
+        if let Some(relayed) = submit(app, write, command).await? {
+            return Ok(Some(relayed));
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,207 @@
+//! Writes: registering, unregistering and renewing instances, and the one interpreter of
+//! [`Command`]s ([`Registry::apply`]), which the snapshot mode and the raft log both use.
+
+use crate::command::{Applied, Command};
+use crate::error::Error;
+use crate::instance::InstanceMeta;
+use crate::service::validate_service_name;
+
+use super::state::{Registry, State};
+
+impl State {
+    /// Applies one command, which [`Command::validate`] accepted, as the log entry `index`.
+    pub(super) fn apply(&mut self, command: &Command, index: u64) {
+        match command {
+            Command::Register {
+                service,
+                instance,
+                now_ms,
+            } => {
+                let json = instance.to_json_with_status(true);
+                // A lease the instance cannot declare was refused before it was logged;
+                // an old log holding one applies it as no lease, as it always did.
+                let lease = instance.lease_ms().unwrap_or(0);
+                self.upsert(service, &instance.url(), &json, *now_ms, index, lease);
+            }
+            Command::Unregister { service, instance } => {
+                self.remove(service, &instance.url(), None);
+            }
+            Command::Evict { victims, .. } => {
+                for victim in victims {
+                    self.remove(&victim.service, &victim.url, Some(victim.revision));
+                }
+            }
+            Command::Batch { commands } => {
+                for command in commands {
+                    self.apply(command, index);
+                }
+            }
+        }
+    }
+}
+
+impl Registry {
+    /// Registers `instance` under `service`, or renews it if it is already there.
+    /// Registering an existing identity again replaces its parameters (a change only if
+    /// they differ). Answers the instance as stored, `status: true`.
+    pub fn register(&self, service: &str, instance: &InstanceMeta, now: u64) -> Result<InstanceMeta, Error> {
+        self.upsert_instance(service, instance, now)?;
+        Ok(answer(instance, true))
+    }
+
+    /// [`Registry::register`] without building the answer: returns whether it was a
+    /// change.
+    pub fn upsert_instance(&self, service: &str, instance: &InstanceMeta, now: u64) -> Result<bool, Error> {
+        validate_service_name(service)?;
+        instance.validate()?;
+        let url = instance.url();
+        let json = instance.to_json_with_status(true);
+        if self.renew_known(service, &url, Some(&json), now, None) {
+            return Ok(false);
+        }
+        let mut guard = self.write();
+        let changed = guard.upsert(service, &url, &json, now, 0, instance.lease_ms()?);
+        self.publish(guard);
+        Ok(changed)
+    }
+
+    /// Removes `instance` (by identity) from `service`. Answers the instance with
+    /// `status: false`, whether or not it was registered; only a removal is a change.
+    pub fn unregister(&self, service: &str, instance: &InstanceMeta) -> Result<InstanceMeta, Error> {
+        self.remove_instance(service, instance)?;
+        Ok(answer(instance, false))
+    }
+
+    /// [`Registry::unregister`] without building the answer: returns whether it was a
+    /// change.
+    pub fn remove_instance(&self, service: &str, instance: &InstanceMeta) -> Result<bool, Error> {
+        validate_service_name(service)?;
+        instance.validate()?;
+        let mut guard = self.write();
+        let changed = guard.remove(service, &instance.url(), None);
+        self.publish(guard);
+        Ok(changed)
+    }
+
+    /// Applies one command at position `index` of a log (docs/spec.md §7): a pure function
+    /// of the registry, the command and the index, so that every node that applies the same
+    /// log computes the same registry and versions. This is the one interpreter of
+    /// commands: the raft state machine calls it for each committed entry, the snapshot
+    /// mode for each write its leader accepts (with an index of its own). A command that
+    /// breaks a rule of the data model ([`Command::validate`]) is applied as nothing
+    /// (`rejected`), the same way on every node; a batch is applied whole or not at all.
+    pub fn apply(&self, command: &Command, index: u64) -> Applied {
+        if command.validate().is_err() {
+            return Applied {
+                version: self.registry_version(),
+                changes: 0,
+                rejected: true,
+            };
+        }
+        // A registration of a known instance with the same parameters only renews it (and
+        // records the entry that registered it last): the shared lock is enough.
+        if let Command::Register {
+            service,
+            instance,
+            now_ms,
+        } = command
+        {
+            let json = instance.to_json_with_status(true);
+            if self.renew_known(service, &instance.url(), Some(&json), *now_ms, Some(index)) {
+                return Applied {
+                    version: self.registry_version(),
+                    changes: 0,
+                    rejected: false,
+                };
+            }
+        }
+        let mut guard = self.write();
+        let before = guard.version;
+        guard.apply(command, index);
+        let applied = Applied {
+            version: guard.version,
+            changes: guard.version - before,
+            rejected: false,
+        };
+        self.publish(guard);
+        applied
+    }
+
+    /// A heartbeat: touches the renewal time of a known instance (not a change), or
+    /// registers an unknown one (a change; this heals a registry that lost data).
+    /// Returns `true` when it registered.
+    pub fn renew(&self, service: &str, instance: &InstanceMeta, now: u64) -> Result<bool, Error> {
+        self.renews(&[service], instance, now)
+    }
+
+    /// [`Registry::renew`] for several services at once. All names are checked before
+    /// anything is touched. Returns `true` when any of them registered.
+    pub fn renews(&self, services: &[&str], instance: &InstanceMeta, now: u64) -> Result<bool, Error> {
+        for service in services {
+            validate_service_name(service)?;
+        }
+        instance.validate()?;
+        self.counts.renewed(services.len());
+        let url = instance.url();
+        let mut json: Option<String> = None;
+        let mut registered = false;
+        for service in services {
+            if !self.renew_known(service, &url, None, now, None) {
+                let json = json.get_or_insert_with(|| instance.to_json_with_status(true));
+                let mut guard = self.write();
+                registered |= guard.upsert(service, &url, json, now, 0, instance.lease_ms()?);
+                self.publish(guard);
+            }
+        }
+        Ok(registered)
+    }
+
+    /// A heartbeat that registers nothing: renews `instance` in each of `services` where it
+    /// is registered, and answers the services where it is not (a raft leader turns those
+    /// into register commands). All names are checked before anything is touched.
+    pub fn renew_known_only(&self, services: &[&str], instance: &InstanceMeta, now: u64) -> Result<Vec<String>, Error> {
+        for service in services {
+            validate_service_name(service)?;
+        }
+        instance.validate()?;
+        self.counts.renewed(services.len());
+        let url = instance.url();
+        Ok(services
+            .iter()
+            .filter(|service| !self.renew_known(service, &url, None, now, None))
+            .map(|service| (*service).to_owned())
+            .collect())
+    }
+
+    /// Renews `url` under `service` if it is registered (and, when `same_json` is given,
+    /// encodes to exactly that text, i.e. has the same parameters), under the shared lock,
+    /// recording `revision` as the entry that registered it last when one is given.
+    /// Returns whether it did.
+    pub(super) fn renew_known(
+        &self,
+        service: &str,
+        url: &str,
+        same_json: Option<&str>,
+        now: u64,
+        revision: Option<u64>,
+    ) -> bool {
+        let state = self.read();
+        let Some(slot) = state.services.get(service).and_then(|svc| svc.instances.get(url)) else {
+            return false;
+        };
+        if same_json.is_some_and(|json| *slot.json != *json) {
+            return false;
+        }
+        slot.renew(now);
+        if let Some(revision) = revision {
+            slot.set_revision(revision);
+        }
+        true
+    }
+}
+
+fn answer(instance: &InstanceMeta, status: bool) -> InstanceMeta {
+    let mut meta = instance.clone();
+    meta.status = status;
+    meta
+}

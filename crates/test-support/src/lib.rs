@@ -1,0 +1,28 @@
+//! What maregistry's integration tests share, so that the server's tests and the client's
+//! start nodes, talk to them and wait for them the same way (docs/spec.md is what they
+//! check).
+//!
+//! - `node` — [`Node`]: a node in this process on `127.0.0.1:0`, stopped gracefully or
+//!   dropped; clusters of them in either mode ([`start_cluster`], [`start_raft`]); a fake
+//!   peer the test plays ([`serve_fake`]).
+//! - `client` — [`Client`]: plain HTTP, as a client would send it.
+//! - `wait` — [`eventually`] and the waits built on it (an agreed leader, every node
+//!   holding the same data): bounded polls instead of sleeps.
+//! - `process` — [`Proc`]: the real binary as a child process, for `kill -9` and SIGSTOP;
+//!   free ports; [`VersionWatch`], which catches a version going back.
+//! - `deps` — what the tests need beyond Rust, from `scripts/test-deps.sh`.
+
+pub mod deps;
+
+mod client;
+mod node;
+mod process;
+mod wait;
+
+pub use client::{instance, Client};
+pub use node::{
+    cluster_config, free_listener, listen, listeners, raft_mode, serve_fake, start_cluster, start_raft,
+    start_raft_with, Node,
+};
+pub use process::{binary, free_ports, server_list, Proc, VersionWatch};
+pub use wait::{agreed_leader, all_hold, eventually, info, ports_on, LIMIT};
