@@ -263,3 +263,56 @@ fn scrape_registry(stats: &Stats, status: &Status, waiting: usize) -> Registry {
     }
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use registry_cluster::{ModeStatus, Standing};
+
+    use super::*;
+    use crate::routes::Route;
+
+    /// Every route counts under its own name: a request recorded at a route's row shows in
+    /// `/metrics` with that route's path as its `endpoint` label.
+    #[test]
+    fn each_route_row_is_counted_under_its_own_path() {
+        const ROUTES: &[ModeRoute] = &[
+            ModeRoute {
+                path: "/raft/append",
+                params: &[],
+                peer_body: true,
+            },
+            ModeRoute {
+                path: "/cluster/join",
+                params: &["url"],
+                peer_body: false,
+            },
+        ];
+        let status = Status {
+            standing: Standing::Leader,
+            leader: None,
+            leader_changes: 0,
+            evictions_skipped: 0,
+            mode: ModeStatus::Snapshot { sync: None },
+        };
+        let paths: Vec<&str> = ENDPOINTS.iter().copied().chain(ROUTES.iter().map(|r| r.path)).collect();
+        for (i, path) in paths.iter().enumerate() {
+            let metrics = Metrics::new(ROUTES);
+            // The route a path finds (a family by one of its paths) records at its row.
+            let probe = match *path {
+                "/nacos/v1/ns" | "/eureka/apps" => format!("{path}/x"),
+                other => other.to_owned(),
+            };
+            let (route, _) = Route::of(&probe, ROUTES).expect("every endpoint is routed");
+            assert_eq!(route.row(), i, "{path}");
+            metrics.record(route.row(), 200, None);
+            let text = metrics.encode(&Stats::default(), &status, 0);
+            let counted = format!("maregistry_http_requests_total{{endpoint=\"{path}\",code=\"2xx\"}} 1");
+            assert!(text.contains(&counted), "{path} is not counted under its name");
+        }
+        let metrics = Metrics::new(ROUTES);
+        assert_eq!(metrics.other(), paths.len(), "`other` comes last");
+        metrics.record(metrics.other(), 404, None);
+        let text = metrics.encode(&Stats::default(), &status, 0);
+        assert!(text.contains("maregistry_http_requests_total{endpoint=\"other\",code=\"4xx\"} 1"));
+    }
+}

@@ -11,6 +11,8 @@
 //!   (500 ms each by default), a cap on answer size. One instance is shared by the node.
 //! - `error` — [`HttpInvokeError`]: url, method, status and a body excerpt when there
 //!   is one, and the source error.
+//! - `token` — [`Token`], a shared secret compared in constant time and never printed, and
+//!   [`WithToken`], an invoker that adds it to every call (the cluster token).
 //!
 //! Callers hold an `Arc<dyn HttpInvoker>`, so tests can route requests to an in-process
 //! node or a fake without a socket.
