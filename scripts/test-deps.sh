@@ -3,9 +3,10 @@
 # call it again (through tests' support code) and find everything in place.
 #
 #   scripts/test-deps.sh python    a venv with tests/deps/requirements.lock; prints its dir
+#   scripts/test-deps.sh python-nacos3   a venv with tests/deps/nacos3.lock; prints its dir
 #   scripts/test-deps.sh node      node_modules from tests/deps/package-lock.json; prints its dir
 #   scripts/test-deps.sh browser   Debian's chromium and chromium-driver; prints chromedriver's path
-#   scripts/test-deps.sh all       the three above (CI)
+#   scripts/test-deps.sh all       all of the above (CI)
 #   scripts/test-deps.sh lock      regenerates both locks from tests/deps/requirements.in and
 #                                  tests/deps/package.json (needs the PyPI and npm registries)
 #
@@ -49,37 +50,59 @@ logged() {
 
 # Keeps only the newest install of a kind: removes the other `$prefix-*` dirs.
 prune() {
-  local keep="$1" prefix="$2" old
+  local keep="$1" prefix="$2" old rest
   for old in "$deps/$prefix"-*; do
-    [ -e "$old" ] && [ "$old" != "$keep" ] && rm -rf "$old"
+    rest="${old#"$deps/$prefix"-}"
+    # Only this kind's installs (py-requirements-<key>, not py-requirements-x-<key>).
+    [ -e "$old" ] && [ "$old" != "$keep" ] && [ "${rest#*-}" = "$rest" ] && rm -rf "$old"
   done
   return 0
 }
 
+# A venv from tests/deps/$1.lock (requirements.lock: schemathesis and the 1.x clients;
+# nacos3.lock: nacos-sdk-python 3.x, which shares the 1.x client's package name and so needs
+# a venv of its own); prints its dir.
 python_env() {
+  local name="$1" lock="$locks/$1.lock" prefix="py-$1"
   command -v python3 >/dev/null 2>&1 \
     || fail "python: python3 is missing; install Python 3 with its venv module, then run scripts/test-deps.sh python"
   local version key dir log
   version="$(python3 -c 'import sys; print(sys.version)')"
-  key="$({ cat "$locks/requirements.lock"; echo "$version"; } | digest)"
-  dir="$deps/py-$key"
+  key="$({ cat "$lock" "$locks/build.lock"; echo "$version"; } | digest)"
+  dir="$deps/$prefix-$key"
   if [ ! -f "$dir/.complete" ]; then
     rm -rf "$dir"
     mkdir -p "$dir"
     log="$dir/install.log"
     logged "python: python3 -m venv failed; install Python 3's venv module (Debian: python3-venv), then run scripts/test-deps.sh python" \
       "$log" python3 -m venv "$dir/venv"
-    # Wheels only (nothing is built), every file checked against the lock's hashes, and
-    # nothing that the lock does not name.
-    logged "python: installing tests/deps/requirements.lock failed; run scripts/test-deps.sh python (needs the PyPI registry)" \
+    # Every file checked against the lock's hashes, nothing that the lock does not name.
+    # Wheels only, but for the packages published only as source (nacos3.lock): those are
+    # built with the pinned tools of build.lock, installed first, not fetched unpinned.
+    local binaries=(--only-binary :all:)
+    if [ "$name" = nacos3 ]; then
+      logged "python: installing tests/deps/build.lock failed; run scripts/test-deps.sh python (needs the PyPI registry)" \
+        "$log" "$dir/venv/bin/python" -m pip install --disable-pip-version-check --no-input \
+        --require-hashes --only-binary :all: --no-deps -r "$locks/build.lock"
+      binaries=(--prefer-binary --no-build-isolation)
+    fi
+    logged "python: installing tests/deps/$name.lock failed; run scripts/test-deps.sh python (needs the PyPI registry)" \
       "$log" "$dir/venv/bin/python" -m pip install --disable-pip-version-check --no-input \
-      --require-hashes --only-binary :all: --no-deps -r "$locks/requirements.lock"
-    logged "python: the installed tools do not start; run scripts/test-deps.sh python" \
-      "$log" "$dir/venv/bin/python" -c 'import schemathesis.cli, nacos, py_eureka_client'
+      --require-hashes "${binaries[@]}" --no-deps -r "$lock"
+    logged "python: the tools of tests/deps/$name.lock do not start; run scripts/test-deps.sh python" \
+      "$log" "$dir/venv/bin/python" -c "$(imports "$name")"
     touch "$dir/.complete"
-    prune "$dir" py
+    prune "$dir" "$prefix"
   fi
   echo "$dir/venv"
+}
+
+# What a venv must be able to import.
+imports() {
+  case "$1" in
+    requirements) echo 'import schemathesis.cli, nacos, py_eureka_client' ;;
+    nacos3) echo 'import v2.nacos' ;;
+  esac
 }
 
 node_env() {
@@ -133,23 +156,25 @@ lock() {
     python3 -m venv "$tools"
     "$tools/bin/python" -m pip install --quiet --disable-pip-version-check "$UV"
   fi
-  local out
-  out="$(mktemp)"
-  "$tools/bin/uv" pip compile --quiet --python-version 3.11 --generate-hashes \
-    --custom-compile-command "scripts/test-deps.sh lock" \
-    "$locks/requirements.in" -o "$out"
-  {
-    echo "# The Python side of the tests, locked with hashes: made by $UV from requirements.in,"
-    echo "# installed by scripts/test-deps.sh with pip --require-hashes --only-binary :all: into"
-    echo "# target/test-deps/. The direct pins and why, as requirements.in gives them:"
-    echo "#"
-    sed -e 's/^# \{0,1\}/#   /' -e 's/^\([^#]\)/#   \1/' -e 's/ *$//' "$locks/requirements.in"
-    echo "#"
-    cat "$out"
-  } >"$locks/requirements.lock"
-  rm -f "$out"
+  local name out
+  for name in requirements nacos3 build; do
+    out="$(mktemp)"
+    "$tools/bin/uv" pip compile --quiet --python-version 3.11 --generate-hashes \
+      --custom-compile-command "scripts/test-deps.sh lock" \
+      "$locks/$name.in" -o "$out"
+    {
+      echo "# The Python side of the tests, locked with hashes: made by $UV from $name.in,"
+      echo "# installed by scripts/test-deps.sh with pip --require-hashes --only-binary :all: into"
+      echo "# target/test-deps/. The direct pins and why, as $name.in gives them:"
+      echo "#"
+      sed -e 's/^# \{0,1\}/#   /' -e 's/^\([^#]\)/#   \1/' -e 's/ *$//' "$locks/$name.in"
+      echo "#"
+      cat "$out"
+    } >"$locks/$name.lock"
+    rm -f "$out"
+  done
   (cd "$locks" && npm install --package-lock-only --no-audit --no-fund --ignore-scripts >/dev/null)
-  echo "regenerated tests/deps/requirements.lock and tests/deps/package-lock.json" >&2
+  echo "regenerated tests/deps/*.lock and tests/deps/package-lock.json" >&2
 }
 
 with_lock() {
@@ -160,19 +185,21 @@ with_lock() {
 }
 
 case "${1:-}" in
-  python) with_lock python_env ;;
+  python) with_lock python_env requirements ;;
+  python-nacos3) with_lock python_env nacos3 ;;
   node) with_lock node_env ;;
   browser) with_lock browser ;;
   all)
-    with_lock python_env >/dev/null
+    with_lock python_env requirements >/dev/null
+    python_env nacos3 >/dev/null
     node_env >/dev/null
     browser >/dev/null
     printf 'test-deps: ready in %s (python, node) and %s, %s\n' "$deps" \
-      "$(/usr/bin/chromium --version)" "$("$(python_env)/bin/python" -m schemathesis.cli --version)" >&2
+      "$(/usr/bin/chromium --version)" "$("$(python_env requirements)/bin/python" -m schemathesis.cli --version)" >&2
     ;;
   lock) with_lock lock ;;
   *)
-    echo "usage: scripts/test-deps.sh python|node|browser|all|lock" >&2
+    echo "usage: scripts/test-deps.sh python|python-nacos3|node|browser|all|lock" >&2
     exit 2
     ;;
 esac

@@ -10,6 +10,7 @@
 pub mod config;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -26,6 +27,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use config::{ClusterMode, Config, Mode, RaftMode, SnapshotMode};
+pub use registry_api::GrpcSettings;
 
 /// Runs one node on `listener` until `shutdown` completes: stops accepting, finishes
 /// requests in flight, stops the background loops, and returns. In raft mode the data
@@ -47,6 +49,18 @@ pub async fn run_with(
     let my_url = match &config.my_url {
         Some(url) => url.clone(),
         None => normalize_url(&format!("http://{local}"))?,
+    };
+    // The gRPC port is taken first: a port in use stops the node before it loads anything.
+    let grpc_listener = match config.grpc_port {
+        Some(port) => {
+            let address = SocketAddr::new(local.ip(), port);
+            Some(
+                TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("cannot listen for Nacos gRPC clients on {address} (--grpc-port)"))?,
+            )
+        }
+        None => None,
     };
     let registry = Arc::new(Registry::with_change_log(config.change_log).with_lease_bounds(config.leases));
     let clock: Arc<dyn Clock> = Arc::new(MonotonicClock::new());
@@ -160,9 +174,42 @@ pub async fn run_with(
         signal(),
     )));
     let url = coordinator.my_url();
-    let app = Arc::new(App::new(coordinator, relay, clock, config.limits()).with_auth(config.auth.clone()));
+    let app = Arc::new(
+        App::new(coordinator, relay, clock, config.limits())
+            .with_auth(config.auth.clone())
+            .with_grpc(config.grpc),
+    );
 
+    // Both listeners stop when `shutdown` completes.
+    let (begin, begun) = watch::channel(false);
+    let grpc = match grpc_listener {
+        Some(grpc_listener) => {
+            let address = grpc_listener.local_addr().context("reading the gRPC address")?;
+            tracing::info!(%address, lease = ?config.grpc.lease, "Nacos gRPC clients served");
+            let mut begun = begun.clone();
+            let stopping = async move {
+                let _ = begun.wait_for(|b| *b).await;
+            };
+            Some(tokio::spawn(registry_api::serve_grpc(
+                grpc_listener,
+                app.clone(),
+                stopping,
+            )))
+        }
+        None => None,
+    };
+    let shutdown = async move {
+        shutdown.await;
+        let _ = begin.send(true);
+    };
     let served = registry_api::serve(listener, app, shutdown).await;
+    if let Some(grpc) = grpc {
+        match grpc.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "the gRPC listener failed"),
+            Err(e) => tracing::warn!(error = %e, "the gRPC listener did not finish"),
+        }
+    }
     let _ = stop.send(true);
     for task in loops {
         let _ = task.await;

@@ -11,6 +11,7 @@ use crate::eureka::EurekaView;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::nacos::NacosCache;
+use crate::nacos2::{GrpcSettings, Nacos2};
 use crate::watch::Watch;
 
 /// What every handler needs, shared by all connections.
@@ -26,6 +27,8 @@ pub struct App {
     pub(crate) eureka: EurekaView,
     /// The Nacos view's encoded lists.
     pub(crate) nacos: NacosCache,
+    /// The Nacos gRPC clients' connections and pushes.
+    pub(crate) nacos2: Nacos2,
 }
 
 impl App {
@@ -43,6 +46,8 @@ impl App {
             tracing::warn!("the registry already has an observer: blocking queries will not wake on changes");
         }
         let metrics = Metrics::new(cluster.routes());
+        let nacos2 = Nacos2::new(GrpcSettings::default());
+        watch.also(nacos2.hub.clone());
         App {
             cluster,
             invoker,
@@ -53,7 +58,14 @@ impl App {
             metrics,
             eureka: EurekaView::default(),
             nacos: NacosCache::default(),
+            nacos2,
         }
+    }
+
+    /// This API with `settings` for its Nacos gRPC clients.
+    pub fn with_grpc(mut self, settings: GrpcSettings) -> Self {
+        self.nacos2.settings = settings;
+        self
     }
 
     /// This API with `auth` as its access rules.

@@ -167,6 +167,11 @@ impl FacadeError {
         FacadeError::new(StatusCode::NOT_FOUND, message)
     }
 
+    /// Why it was refused.
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+
     /// The answer: the status, and `wrap(message)` as text.
     pub(crate) fn into_response(self, wrap: impl FnOnce(&str) -> String) -> Response<Full<Bytes>> {
         typed(self.status, Bytes::from(wrap(&self.message)), TEXT)

@@ -19,6 +19,8 @@
 //!   the mode's routes handed to the mode.
 //! - `nacos`, `eureka` — the protocol facades, a folder each: parameters, names, the
 //!   instance mapping, caches or views, encoding, endpoints.
+//! - `nacos2` — the Nacos 2/3 gRPC protocol with pushes ([`serve_grpc`], its own
+//!   listener), on the v1 facade's mapping and the same write pipeline.
 //! - `watch` — [`Watch`]: the blocking queries waiting per service.
 //! - `metrics` — the Prometheus metrics: per-request counters and latency, and what is
 //!   read at scrape time.
@@ -43,6 +45,7 @@ mod headers;
 mod limits;
 mod metrics;
 mod nacos;
+pub mod nacos2;
 mod request;
 mod router;
 mod routes;
@@ -55,6 +58,7 @@ pub use auth::Auth;
 pub use error::ApiError;
 pub use headers::{FORWARDED_HEADER, VERSION_HEADER};
 pub use limits::{Limits, MAX_HEADER_BYTES, MAX_URI_BYTES};
+pub use nacos2::{serve_grpc, GrpcSettings};
 pub use request::parse_duration;
 pub use routes::ENDPOINTS;
 pub use server::serve;

@@ -16,6 +16,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use registry_cluster::{ModeRoute, ModeStatus, Standing, Status};
 
+use crate::nacos2::GrpcCounts;
 use crate::routes::ENDPOINTS;
 use registry_core::Stats;
 
@@ -128,8 +129,8 @@ impl Metrics {
 
     /// The text of `/metrics`: the request metrics, then the registry's `stats`, the
     /// cluster's `status` and the blocking queries `waiting`, read now.
-    pub(crate) fn encode(&self, stats: &Stats, status: &Status, waiting: usize) -> String {
-        let now = scrape_registry(stats, status, waiting);
+    pub(crate) fn encode(&self, stats: &Stats, status: &Status, waiting: usize, grpc: GrpcCounts) -> String {
+        let now = scrape_registry(stats, status, waiting, grpc);
         let mut out = String::with_capacity(16 * 1024);
         // Writing into a String cannot fail.
         let _ = encode_registry(&mut out, &self.registry);
@@ -140,7 +141,7 @@ impl Metrics {
 }
 
 /// The metrics read at scrape time, as a registry of constants.
-fn scrape_registry(stats: &Stats, status: &Status, waiting: usize) -> Registry {
+fn scrape_registry(stats: &Stats, status: &Status, waiting: usize, grpc: GrpcCounts) -> Registry {
     let mut r = Registry::default();
     let gauge = |v: u64| ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
     r.register("maregistry_instances", "Instances registered", gauge(stats.instances));
@@ -183,6 +184,26 @@ fn scrape_registry(stats: &Stats, status: &Status, waiting: usize) -> Registry {
         "maregistry_blocking_queries_waiting",
         "Blocking queries (since=V&wait=D) waiting for a change now",
         gauge(waiting as u64),
+    );
+    r.register(
+        "maregistry_grpc_connections",
+        "Nacos gRPC connections set up on this node",
+        gauge(grpc.connections),
+    );
+    r.register(
+        "maregistry_grpc_subscriptions",
+        "Services subscribed to by this node's gRPC connections, one per connection and service",
+        gauge(grpc.subscriptions),
+    );
+    r.register(
+        "maregistry_grpc_pushes",
+        "Pushes (NotifySubscriberRequest) put on subscribers' streams",
+        ConstCounter::new(grpc.pushes),
+    );
+    r.register(
+        "maregistry_grpc_push_failures",
+        "Pushes that found a subscriber's stream full or closed",
+        ConstCounter::new(grpc.push_failures),
     );
     let roles = Family::<Label, Gauge>::default();
     for standing in Standing::ALL {
@@ -305,14 +326,14 @@ mod tests {
             let (route, _) = Route::of(&probe, ROUTES).expect("every endpoint is routed");
             assert_eq!(route.row(), i, "{path}");
             metrics.record(route.row(), 200, None);
-            let text = metrics.encode(&Stats::default(), &status, 0);
+            let text = metrics.encode(&Stats::default(), &status, 0, GrpcCounts::default());
             let counted = format!("maregistry_http_requests_total{{endpoint=\"{path}\",code=\"2xx\"}} 1");
             assert!(text.contains(&counted), "{path} is not counted under its name");
         }
         let metrics = Metrics::new(ROUTES);
         assert_eq!(metrics.other(), paths.len(), "`other` comes last");
         metrics.record(metrics.other(), 404, None);
-        let text = metrics.encode(&Stats::default(), &status, 0);
+        let text = metrics.encode(&Stats::default(), &status, 0, GrpcCounts::default());
         assert!(text.contains("maregistry_http_requests_total{endpoint=\"other\",code=\"4xx\"} 1"));
     }
 }

@@ -143,3 +143,111 @@ pub(crate) async fn heartbeat(
     }
     Ok(None)
 }
+
+/// One write made on behalf of a protocol that does not arrive as an HTTP write (a gRPC
+/// connection's registrations, their renewals and their removal when it ends).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Op {
+    /// Register (or replace the parameters of) an instance.
+    Reg(String, InstanceMeta),
+    /// Unregister an instance.
+    Unreg(String, InstanceMeta),
+    /// Renew an instance; one the leader does not hold is registered.
+    Renew(String, InstanceMeta),
+}
+
+impl Op {
+    /// The operation as `/batch` takes it.
+    fn to_json(&self) -> serde_json::Value {
+        let (op, service, instance) = match self {
+            Op::Reg(s, i) => ("reg", s, i),
+            Op::Unreg(s, i) => ("unreg", s, i),
+            Op::Renew(s, i) => ("renew", s, i),
+        };
+        serde_json::json!({"op": op, "service": service, "instance": instance})
+    }
+}
+
+/// Applies `ops` in order as the leader does a `/batch` (all or nothing, one log entry in
+/// raft mode): here when this node leads, else relayed to the leader as a `/batch`. Waits
+/// for a leader up to the cluster's write timeout. More operations than `--max-batch` go
+/// in several batches.
+pub(crate) async fn apply_ops(app: &App, ops: &[Op]) -> Result<(), ApiError> {
+    for chunk in ops.chunks(app.limits.max_batch.max(1)) {
+        apply_chunk(app, chunk).await?;
+    }
+    Ok(())
+}
+
+async fn apply_chunk(app: &App, ops: &[Op]) -> Result<(), ApiError> {
+    let role = match app.cluster.role() {
+        Role::NoLeader => app.cluster.settle().await,
+        role => role,
+    };
+    let leader = match role {
+        Role::Leader => match submit_ops(app, ops).await {
+            Ok(()) => return Ok(()),
+            Err(CoordinatorError::NotLeader { leader: Some(leader) }) => leader,
+            Err(e) => return Err(e.into()),
+        },
+        Role::Follower { leader } => leader,
+        Role::NoLeader => {
+            return Err(ApiError::NoLeader(
+                "no leader is reachable: writes are refused until one is elected".to_owned(),
+            ))
+        }
+    };
+    let body = serde_json::Value::Array(ops.iter().map(Op::to_json).collect()).to_string();
+    // Without a cluster token, a leader with a client token asks this relay for it.
+    let authorization = app
+        .auth
+        .client
+        .as_ref()
+        .and_then(|token| HeaderValue::from_str(&token.bearer()).ok());
+    let answer = forward_parts(
+        app,
+        &leader,
+        Method::POST,
+        "/batch",
+        authorization.as_ref(),
+        Bytes::from(body),
+    )
+    .await?;
+    if !answer.status().is_success() {
+        return Err(ApiError::NoLeader(format!(
+            "the leader {leader} refused the relayed write ({})",
+            answer.status()
+        )));
+    }
+    Ok(())
+}
+
+/// [`apply_ops`] on this node, which leads: renewals of known instances here and now,
+/// everything else one command.
+async fn submit_ops(app: &App, ops: &[Op]) -> Result<(), CoordinatorError> {
+    let now = app.clock.now_ms();
+    let mut commands = Vec::with_capacity(ops.len());
+    for op in ops {
+        match op.clone() {
+            Op::Reg(service, instance) => commands.push(Command::Register {
+                service,
+                instance,
+                now_ms: now,
+            }),
+            Op::Unreg(service, instance) => commands.push(Command::Unregister { service, instance }),
+            Op::Renew(service, instance) => {
+                for service in app.registry().renew_known_only(&[service.as_str()], &instance, now)? {
+                    commands.push(Command::Register {
+                        service,
+                        instance: instance.clone(),
+                        now_ms: now,
+                    });
+                }
+            }
+        }
+    }
+    if commands.is_empty() {
+        return Ok(());
+    }
+    app.cluster.submit(Command::Batch { commands }).await.map(|_| ())
+}

@@ -1,5 +1,5 @@
-//! What the tests need beyond Rust, from the one installer, `scripts/test-deps.sh`: a venv
-//! from `tests/deps/requirements.lock`, `node_modules` from `tests/deps/package-lock.json`,
+//! What the tests need beyond Rust, from the one installer, `scripts/test-deps.sh`: venvs
+//! from `tests/deps/requirements.lock` and `tests/deps/nacos3.lock`, `node_modules` from `tests/deps/package-lock.json`,
 //! Debian's Chromium and its driver. The first call installs (under `target/test-deps/`),
 //! later ones find it in place; a test that cannot get its tools fails, naming what is
 //! missing and the command to run, and never skips.
@@ -45,6 +45,12 @@ pub fn python_venv() -> &'static Path {
 /// The venv's interpreter.
 pub fn python() -> PathBuf {
     python_venv().join("bin/python")
+}
+
+/// The interpreter of the venv holding nacos-sdk-python 3.x (`tests/deps/nacos3.lock`).
+pub fn python_nacos3() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| install("python-nacos3")).join("bin/python")
 }
 
 /// The `node_modules` holding the npm clients.

@@ -10,6 +10,8 @@
 //!   holding the same data): bounded polls instead of sleeps.
 //! - `process` — [`Proc`]: the real binary as a child process, for `kill -9` and SIGSTOP;
 //!   free ports; [`VersionWatch`], which catches a version going back.
+//! - `scenario` — [`Scenario`]: a real client as a child process, stepping through its
+//!   script with the test.
 //! - `deps` — what the tests need beyond Rust, from `scripts/test-deps.sh`.
 
 pub mod deps;
@@ -17,12 +19,14 @@ pub mod deps;
 mod client;
 mod node;
 mod process;
+mod scenario;
 mod wait;
 
 pub use client::{instance, Client};
 pub use node::{
-    cluster_config, free_listener, listen, listeners, raft_mode, serve_fake, start_cluster, start_raft,
-    start_raft_with, Node,
+    cluster_config, free_listener, grpc_listener, listen, listeners, raft_mode, serve_fake, start_cluster, start_grpc,
+    start_raft, start_raft_grpc, start_raft_with, Node,
 };
 pub use process::{binary, free_ports, server_list, Proc, VersionWatch};
+pub use scenario::Scenario;
 pub use wait::{agreed_leader, all_hold, eventually, info, ports_on, LIMIT};

@@ -131,7 +131,21 @@ pub fn start_raft_with(
     configure: impl Fn(Config) -> Config,
     invoker: impl Fn(usize, &[String]) -> Option<Arc<dyn HttpInvoker>>,
 ) -> Vec<Node> {
-    let (listeners, urls) = listeners(n);
+    let (listeners, _) = listeners(n);
+    start_raft_on(data, listeners, |_, config| configure(config), invoker)
+}
+
+/// [`start_raft_with`] on these listeners, node `i` configured by `configure(i, config)`.
+fn start_raft_on(
+    data: &Path,
+    listeners: Vec<TcpListener>,
+    configure: impl Fn(usize, Config) -> Config,
+    invoker: impl Fn(usize, &[String]) -> Option<Arc<dyn HttpInvoker>>,
+) -> Vec<Node> {
+    let urls: Vec<String> = listeners
+        .iter()
+        .map(|l| format!("http://{}", l.local_addr().expect("local addr")))
+        .collect();
     listeners
         .into_iter()
         .enumerate()
@@ -143,9 +157,52 @@ pub fn start_raft_with(
                 mode: Mode::Raft(raft_mode(data.join(i.to_string()))),
                 ..Config::default()
             };
-            Node::start_with(listener, configure(config), invoker(i, &urls))
+            Node::start_with(listener, configure(i, config), invoker(i, &urls))
         })
         .collect()
+}
+
+/// A free listener whose port + 1000 (where Nacos clients look for gRPC) is free too, and
+/// that port. A node started on it with `grpc_port: Some(port)` serves gRPC where clients
+/// given the HTTP address find it.
+pub fn grpc_listener() -> (TcpListener, u16) {
+    loop {
+        let listener = free_listener();
+        let port = listener.local_addr().expect("local addr").port();
+        if let Some(grpc) = port.checked_add(1000) {
+            if std::net::TcpListener::bind(("127.0.0.1", grpc)).is_ok() {
+                return (listener, grpc);
+            }
+        }
+    }
+}
+
+/// A node serving gRPC at its HTTP port + 1000, with `config` otherwise.
+pub fn start_grpc(config: Config) -> Node {
+    let (listener, grpc) = grpc_listener();
+    Node::start_on(
+        listener,
+        Config {
+            grpc_port: Some(grpc),
+            ..config
+        },
+    )
+}
+
+/// [`start_raft`], each node serving gRPC at its HTTP port + 1000.
+pub fn start_raft_grpc(data: &Path, n: usize, configure: impl Fn(Config) -> Config) -> Vec<Node> {
+    let (listeners, ports): (Vec<TcpListener>, Vec<u16>) = (0..n).map(|_| grpc_listener()).unzip();
+    start_raft_on(
+        data,
+        listeners,
+        |i, config| {
+            configure(Config {
+                grpc_port: Some(ports[i]),
+                ..config
+            })
+        },
+        |_, _| None,
+    )
 }
 
 /// The raft settings of a test node with its log in `data_dir`: heartbeats every 200 ms,

@@ -66,6 +66,10 @@ impl Proc {
     pub fn start(port: u16, args: &[String]) -> Proc {
         let mut all = vec!["--port".to_owned(), port.to_string()];
         all.extend_from_slice(args);
+        // No gRPC listener on port + 1000 (another test may hold it) unless asked for.
+        if !args.iter().any(|a| a.starts_with("--grpc-port")) {
+            all.extend(["--grpc-port".to_owned(), "off".to_owned()]);
+        }
         let log = std::env::temp_dir().join(format!("maregistry-test-{}-{port}.log", std::process::id()));
         let mut proc = Proc {
             url: format!("http://127.0.0.1:{port}"),

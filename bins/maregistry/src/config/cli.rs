@@ -32,6 +32,33 @@ impl FromStr for ClusterMode {
     }
 }
 
+/// Where the Nacos gRPC listener goes (`--grpc-port`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrpcPort {
+    /// The HTTP port + 1000, where Nacos clients look for it (any free port when the HTTP
+    /// port is 0).
+    Auto,
+    /// No gRPC listener.
+    Off,
+    /// This port (0: any free one).
+    Port(u16),
+}
+
+impl FromStr for GrpcPort {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(GrpcPort::Auto),
+            "off" => Ok(GrpcPort::Off),
+            port => port
+                .parse()
+                .map(GrpcPort::Port)
+                .map_err(|_| format!("{port:?} is not a port: expected auto, off or 0 to 65535")),
+        }
+    }
+}
+
 /// How log lines are written (`--log-format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -163,6 +190,14 @@ pub struct Cli {
     /// The longest lease an instance may declare for itself; longer ones are cut to it.
     #[arg(long, env = "MAREGISTRY_LEASE_MAX", default_value = "5m", value_parser = parse_duration)]
     pub lease_max: Duration,
+    /// Port of the Nacos 2/3 gRPC listener: auto (the HTTP port + 1000, where Nacos
+    /// clients look for it), a port, or off.
+    #[arg(long, env = "MAREGISTRY_GRPC_PORT", default_value = "auto")]
+    pub grpc_port: GrpcPort,
+    /// The lease of the instances a Nacos gRPC connection registers: the node holding the
+    /// connection renews them while it lasts; if the node dies, they expire after this.
+    #[arg(long, env = "MAREGISTRY_GRPC_LEASE", default_value = "20s", value_parser = parse_duration)]
+    pub grpc_lease: Duration,
     /// The keys the config file set (those no flag or variable overrode), so that an
     /// invalid setting can be traced to it.
     #[arg(skip)]

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use registry_api::Auth;
+use registry_api::{Auth, GrpcSettings};
 use registry_cluster::{normalize_url, ElectionKind};
 use registry_core::{ChangeLogLimits, LeaseBounds};
 use registry_raft::RaftSettings;
@@ -43,6 +43,10 @@ pub struct Config {
     pub leases: LeaseBounds,
     /// How the nodes form a cluster, with what only that mode needs.
     pub mode: Mode,
+    /// The port of the Nacos gRPC listener (0: any free one); `None`: no listener.
+    pub grpc_port: Option<u16>,
+    /// How the gRPC listener treats its clients.
+    pub grpc: GrpcSettings,
 }
 
 /// How the nodes of a cluster keep one registry, and the settings of that way alone.
@@ -158,6 +162,10 @@ impl Default for Config {
             evict_max_fraction: 1.0,
             leases: LeaseBounds::default(),
             mode: Mode::Snapshot(SnapshotMode::default()),
+            // A node started in-process serves gRPC only when asked; the binary's default
+            // is the HTTP port + 1000 (`--grpc-port auto`).
+            grpc_port: None,
+            grpc: GrpcSettings::default(),
         }
     }
 }

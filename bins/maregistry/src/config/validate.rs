@@ -5,12 +5,12 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use registry_api::Auth;
+use registry_api::{Auth, GrpcSettings};
 use registry_cluster::normalize_url;
 use registry_core::{ChangeLogLimits, LeaseBounds};
 use registry_http::Token;
 
-use super::cli::{Cli, ClusterMode};
+use super::cli::{Cli, ClusterMode, GrpcPort};
 use super::file::trace_to_file;
 use super::settings::{Config, Mode, RaftMode, SnapshotMode};
 
@@ -177,7 +177,30 @@ impl Cli {
                     .to_owned(),
             );
         }
+        let grpc_port = match self.grpc_port {
+            GrpcPort::Off => None,
+            GrpcPort::Auto if self.port == 0 => Some(0),
+            GrpcPort::Auto => Some(self.port.checked_add(1000).ok_or_else(|| {
+                format!(
+                    "--grpc-port auto is the HTTP port + 1000, above 65535 for --port {}; give --grpc-port a port (or off)",
+                    self.port
+                )
+            })?),
+            GrpcPort::Port(port) if port != 0 && port == self.port => {
+                return Err(format!("--grpc-port {port} is the HTTP port; give another one"))
+            }
+            GrpcPort::Port(port) => Some(port),
+        };
+        if self.grpc_lease.is_zero() {
+            return Err("--grpc-lease must be greater than zero".to_owned());
+        }
         let config = Config {
+            grpc_port,
+            grpc: GrpcSettings {
+                lease: self.grpc_lease,
+                max_connections,
+                ..GrpcSettings::default()
+            },
             leases: LeaseBounds {
                 min: self.lease_min,
                 max: self.lease_max,

@@ -6,105 +6,11 @@
 //! the other, see none) and pauses once both are registered, so that this test checks
 //! them through the seed API and the other protocol meanwhile.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use maregistry::Config;
 use serde_json::Value;
-use test_support::{deps, eventually, free_listener, start_raft, Client, Node, LIMIT};
-
-fn script(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/clients")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-/// A client scenario as a child process: it prints `REGISTERED` once it sees both of its
-/// instances, waits for a line on stdin, and ends with `ok`.
-struct Scenario {
-    child: Child,
-    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
-    name: String,
-}
-
-impl Scenario {
-    fn start(name: &str, program: PathBuf, args: &[String]) -> Scenario {
-        let mut child = Command::new(program)
-            .args(args)
-            .env("NODE_PATH", deps::node_modules())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{name} starts: {e}"));
-        let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        Scenario {
-            child,
-            lines,
-            name: name.to_owned(),
-        }
-    }
-
-    fn python(script_name: &str, args: &[String]) -> Scenario {
-        let mut all = vec![script(script_name)];
-        all.extend_from_slice(args);
-        Scenario::start(script_name, deps::python(), &all)
-    }
-
-    fn node(script_name: &str, args: &[String]) -> Scenario {
-        let mut all = vec![script(script_name)];
-        all.extend_from_slice(args);
-        Scenario::start(script_name, PathBuf::from("node"), &all)
-    }
-
-    /// Blocks until the scenario prints `line` (on a blocking thread: the node under test
-    /// runs on this runtime).
-    async fn expect(mut self, line: &'static str) -> Scenario {
-        tokio::task::spawn_blocking(move || {
-            for seen in self.lines.by_ref() {
-                let seen = seen.unwrap_or_default();
-                if seen.trim() == line {
-                    return self;
-                }
-                eprintln!("[{}] {seen}", self.name);
-            }
-            let status = self.child.wait();
-            panic!("{} ended before printing {line}: {status:?}", self.name);
-        })
-        .await
-        .expect("the scenario reader")
-    }
-
-    fn go_on(&mut self) {
-        let stdin = self.child.stdin.as_mut().expect("stdin");
-        writeln!(stdin, "go").expect("the scenario reads its stdin");
-    }
-
-    async fn finish(mut self) {
-        let name = self.name.clone();
-        let status = tokio::task::spawn_blocking(move || {
-            let status = self.child.wait();
-            for line in self.lines.by_ref().map_while(Result::ok) {
-                eprintln!("[{}] {line}", self.name);
-            }
-            status
-        })
-        .await
-        .expect("the scenario");
-        assert!(status.is_ok_and(|s| s.success()), "{name} failed");
-    }
-}
-
-impl Drop for Scenario {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use test_support::{eventually, free_listener, start_raft, Client, Node, Scenario, LIMIT};
 
 /// The hosts of `service` through the seed API, with the parameters the client sent.
 async fn seed_view(c: &Client, node: &str, service: &str) -> Vec<Value> {

@@ -326,7 +326,7 @@ async fn the_console_shows_the_registry_live_and_unregisters() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_shows_a_raft_cluster_with_terms_and_applied_indexes() {
     let data = tempfile::tempdir().expect("a data dir");
-    let nodes = test_support::start_raft(data.path(), 3, |config| config);
+    let nodes = test_support::start_raft_grpc(data.path(), 3, |config| config);
     let c = Client::new();
     let urls: Vec<&str> = nodes.iter().map(|n| n.url.as_str()).collect();
     let leader = test_support::agreed_leader(&c, &urls).await;
@@ -337,6 +337,9 @@ async fn the_console_shows_a_raft_cluster_with_terms_and_applied_indexes() {
     )
     .await;
     let follower = nodes.iter().find(|n| n.url != leader).expect("a follower");
+    // A Nacos gRPC client holds a connection to the follower.
+    let mut grpc = crate::nacos2::Raw::connect(follower.addr.port() + 1000).await;
+    grpc.setup().await;
 
     let driver = start_driver().await;
     let profile = tempfile::tempdir().expect("a browser profile dir");
@@ -352,6 +355,17 @@ async fn the_console_shows_a_raft_cluster_with_terms_and_applied_indexes() {
                 .all(|r| r[1] == "up" && r[4].parse::<u64>().is_ok_and(|t| t >= 1))
             && rows.iter().all(|r| r[5].parse::<u64>().is_ok_and(|a| a >= 2))
     })
+    .await;
+    // Each node's gRPC connections: the follower's one, as its probe says too.
+    until_shown(
+        &browser,
+        "the follower's gRPC connection",
+        "#cluster tbody tr",
+        |rows| {
+            rows.iter()
+                .all(|r| r[6] == if r[0].starts_with(&follower.url) { "1" } else { "0" })
+        },
+    )
     .await;
     assert_eq!(text(&browser, Locator::Id("mode")).await, "raft");
     until_shown(

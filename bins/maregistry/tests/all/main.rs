@@ -10,6 +10,7 @@ mod config_file;
 mod console;
 mod faults;
 mod limits;
+mod nacos2;
 mod openapi;
 mod operations;
 mod partitions;

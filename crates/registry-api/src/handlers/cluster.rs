@@ -10,14 +10,22 @@ use crate::error::ApiError;
 
 type Answer = Result<Response<Full<Bytes>>, ApiError>;
 
-/// `/info` → this node as a Server.
+/// `/info` → this node as a Server, with its gRPC connections.
 pub(crate) fn info(app: &App) -> Response<Full<Bytes>> {
-    ok_json(&app.cluster.myself())
+    let mut me = app.cluster.myself();
+    me.grpc_connections = app.nacos2.shown_connections();
+    ok_json(&me)
 }
 
-/// `/cluster` → every member as a Server.
+/// `/cluster` → every member as a Server (this node's gRPC connections as it counts them,
+/// the others' as their last probe said).
 pub(crate) fn servers(app: &App) -> Response<Full<Bytes>> {
-    ok_json(&app.cluster.servers())
+    let mut servers = app.cluster.servers();
+    let url = app.cluster.my_url();
+    for server in servers.iter_mut().filter(|s| s.url == url) {
+        server.grpc_connections = app.nacos2.shown_connections();
+    }
+    ok_json(&servers)
 }
 
 /// `/leader` → the leader Server, or `null`.

@@ -25,7 +25,9 @@ const CONSOLE: &str = include_str!("../ui/console.html");
 pub(crate) async fn metrics(app: &App) -> Answer {
     let status = app.cluster.status().await;
     let stats = app.registry().stats();
-    let text = app.metrics.encode(&stats, &status, app.watch.waiting());
+    let text = app
+        .metrics
+        .encode(&stats, &status, app.watch.waiting(), app.nacos2.counts());
     Ok(typed(StatusCode::OK, Bytes::from(text), OPENMETRICS))
 }
 

@@ -16,7 +16,7 @@ use crate::write::{accept, renew_known, submit, Accepted};
 
 use super::cache::encode_hosts;
 use super::instance::{port, Described, Host, BEAT_INTERVAL_MS};
-use super::names::{NacosService, DEFAULT_GROUP};
+use super::names::{service_page, NacosService, DEFAULT_GROUP};
 use super::params::{number, Params};
 
 /// How long a client may cache a list (Nacos's value without UDP push).
@@ -196,25 +196,7 @@ fn services(app: &App, params: &Params) -> Answer {
     let page_size: usize = number(params, "pageSize", 20)?.clamp(1, 10_000);
     let group = params.get("groupName").unwrap_or(DEFAULT_GROUP);
     let namespace = params.get("namespaceId").filter(|n| *n != "public");
-    let (_, all) = app.registry().services();
-    let doms: Vec<String> = all
-        .into_iter()
-        .filter(|s| s.instances > 0)
-        .filter_map(|s| {
-            let name = match (namespace, group) {
-                (None, DEFAULT_GROUP) => (!s.name.contains("::")).then_some(s.name),
-                (None, g) => s.name.strip_prefix(&format!("{g}::")).map(str::to_owned),
-                (Some(n), g) => s.name.strip_prefix(&format!("{n}/{g}::")).map(str::to_owned),
-            };
-            name
-        })
-        .collect();
-    let count = doms.len();
-    let page: Vec<String> = doms
-        .into_iter()
-        .skip((page_no - 1).saturating_mul(page_size))
-        .take(page_size)
-        .collect();
+    let (count, page) = service_page(app.registry(), namespace, group, page_no, page_size);
     let answer = serde_json::json!({ "count": count, "doms": page });
     Ok(json(StatusCode::OK, Bytes::from(answer.to_string())))
 }

@@ -93,14 +93,51 @@ impl Described {
 
     /// The registry's instance: `http://ip:port/`, the metadata and ours as parameters.
     pub(crate) fn instance(&self) -> Result<InstanceMeta, FacadeError> {
-        let mut instance =
-            InstanceMeta::new("http", &self.ip, self.port, "").map_err(|e| FacadeError::bad(e.to_string()))?;
         let lease = self
             .metadata
             .get("preserved.ip.delete.timeout")
             .and_then(|ms| ms.parse::<u64>().ok())
             .filter(|ms| *ms > 0)
             .unwrap_or(DEFAULT_LEASE_MS);
+        self.instance_leased(lease)
+    }
+
+    /// An instance of the gRPC protocol (`{"ip","port","weight","clusterName","enabled",
+    /// "healthy","ephemeral","metadata",…}`, nulls and empty strings read as absent).
+    pub(crate) fn from_json(value: &Value) -> Result<Described, FacadeError> {
+        let field = |name: &str| match value.get(name) {
+            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            Some(Value::Bool(b)) => Some(b.to_string()),
+            _ => None,
+        };
+        let flag = |name: &str| match value.get(name) {
+            Some(Value::Bool(b)) => Ok(*b),
+            None | Some(Value::Null) => Ok(true),
+            Some(other) => Err(FacadeError::bad(format!("'{name}' must be true or false, got {other}"))),
+        };
+        let ip = field("ip").ok_or_else(|| FacadeError::bad("the instance needs an 'ip'"))?;
+        let port = port(&field("port").ok_or_else(|| FacadeError::bad("the instance needs a 'port'"))?)?;
+        Ok(Described {
+            ip,
+            port,
+            weight: weight(field("weight").as_deref())?,
+            cluster: field("clusterName").unwrap_or_else(|| DEFAULT_CLUSTER.to_owned()),
+            enabled: flag("enabled")?,
+            healthy: flag("healthy")?,
+            ephemeral: flag("ephemeral")?,
+            metadata: match value.get("metadata") {
+                Some(object @ Value::Object(_)) => metadata(object)?,
+                _ => BTreeMap::new(),
+            },
+        })
+    }
+
+    /// The registry's instance, with a lease of `lease_ms`.
+    pub(crate) fn instance_leased(&self, lease_ms: u64) -> Result<InstanceMeta, FacadeError> {
+        let lease = lease_ms;
+        let mut instance =
+            InstanceMeta::new("http", &self.ip, self.port, "").map_err(|e| FacadeError::bad(e.to_string()))?;
         let mut parameters = self.metadata.clone();
         parameters.retain(|key, _| !RESERVED.contains(&key.as_str()));
         parameters.insert(WEIGHT.to_owned(), self.weight.to_string());

@@ -12,5 +12,7 @@ mod params;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use cache::NacosCache;
+pub(crate) use cache::{encode_hosts, NacosCache};
 pub(crate) use handlers::nacos;
+pub(crate) use instance::Described;
+pub(crate) use names::{service_page, NacosService, DEFAULT_GROUP};

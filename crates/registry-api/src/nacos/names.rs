@@ -1,7 +1,7 @@
 //! Nacos names on the registry (docs/spec.md §6.1): service `S` of the default namespace
 //! and group is registry service `S`, group `G` is `G::S`, namespace `N` is `N/G::S`.
 
-use registry_core::validate_service_name;
+use registry_core::{validate_service_name, Registry};
 
 use crate::error::FacadeError;
 
@@ -50,4 +50,33 @@ impl NacosService {
             registry,
         })
     }
+}
+
+/// The services with instances in `namespace` (`None`: the default one) and `group`, by
+/// their Nacos names, sorted: how many there are, and page `page_no` (from 1) of
+/// `page_size` of them.
+pub(crate) fn service_page(
+    registry: &Registry,
+    namespace: Option<&str>,
+    group: &str,
+    page_no: usize,
+    page_size: usize,
+) -> (usize, Vec<String>) {
+    let (_, all) = registry.services();
+    let names: Vec<String> = all
+        .into_iter()
+        .filter(|s| s.instances > 0)
+        .filter_map(|s| match (namespace, group) {
+            (None, DEFAULT_GROUP) => (!s.name.contains("::")).then_some(s.name),
+            (None, g) => s.name.strip_prefix(&format!("{g}::")).map(str::to_owned),
+            (Some(n), g) => s.name.strip_prefix(&format!("{n}/{g}::")).map(str::to_owned),
+        })
+        .collect();
+    let count = names.len();
+    let page = names
+        .into_iter()
+        .skip(page_no.max(1).saturating_sub(1).saturating_mul(page_size))
+        .take(page_size)
+        .collect();
+    (count, page)
 }

@@ -30,6 +30,9 @@ pub struct Server {
     /// Raft mode: the index of the last log entry the node applied, as last seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied: Option<u64>,
+    /// The Nacos gRPC connections the node holds, as last seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc_connections: Option<u64>,
 }
 
 /// Brings a server url to one canonical form, `http://host:port`: scheme and host

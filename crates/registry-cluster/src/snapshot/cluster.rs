@@ -240,11 +240,13 @@ impl Cluster {
                     server.status = true;
                     server.leader = seen.leader;
                     server.version = seen.version;
+                    server.grpc_connections = seen.grpc_connections;
                 }
                 None => {
                     // Keep the last version seen: a new leader must rise above it.
                     server.status = false;
                     server.leader = false;
+                    server.grpc_connections = None;
                 }
             }
         }

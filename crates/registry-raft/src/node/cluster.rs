@@ -51,6 +51,7 @@ pub(super) struct Seen {
     pub(super) version: u64,
     pub(super) term: Option<u64>,
     pub(super) applied: Option<u64>,
+    pub(super) grpc_connections: Option<u64>,
 }
 
 /// A maregistry node in a raft cluster (docs/spec.md §7), behind the
@@ -100,6 +101,7 @@ impl RaftCluster {
                 node_id: Some(id),
                 term: Some(view.term),
                 applied: view.applied,
+                grpc_connections: None,
             };
         }
         let seen = self
@@ -117,6 +119,7 @@ impl RaftCluster {
             node_id: Some(id),
             term: seen.term,
             applied: seen.applied,
+            grpc_connections: seen.grpc_connections,
         }
     }
 

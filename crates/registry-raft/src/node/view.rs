@@ -126,6 +126,7 @@ pub(super) async fn probe(node: Arc<RaftCluster>, invoker: Arc<dyn HttpInvoker>)
                     version: server.version,
                     term: server.term,
                     applied: server.applied,
+                    grpc_connections: server.grpc_connections,
                 },
                 _ => Seen::default(),
             };

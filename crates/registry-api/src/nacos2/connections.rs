@@ -1,0 +1,432 @@
+//! The gRPC connections of this node. A connection is a TCP (HTTP/2) connection: its unary
+//! calls and its bi-stream are tied together by the transport, as Nacos does, not by
+//! anything in the payloads. It is known from the moment it is accepted ([`ConnInfo`]) and
+//! registered once it sends `ConnectionSetupRequest` on its bi-stream; from then on it owns
+//! the instances it publishes (one set per service, replaced by each registration) and the
+//! services it subscribes to, until it ends.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+
+use registry_core::InstanceMeta;
+use tokio::sync::mpsc;
+
+use super::proto::Payload;
+use crate::nacos::NacosService;
+
+/// What identifies a connection: set when it is accepted, handed to every call on it.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnInfo {
+    /// This node's number for it.
+    pub(crate) id: u64,
+    /// The client's address.
+    pub(crate) peer: SocketAddr,
+    /// The `connectionId` the client is told: `<accepted ms>_<ip>_<port>`, as Nacos does.
+    pub(crate) label: Arc<str>,
+}
+
+/// Where a connection's server-to-client messages go (its bi-stream).
+pub(crate) type Outbound = mpsc::Sender<Result<Payload, tonic::Status>>;
+
+/// A subscription of a connection to a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Subscription {
+    /// The service as the client named it.
+    pub(crate) service: NacosService,
+    /// The namespace as the client sent it (`public` for the default one).
+    pub(crate) namespace: String,
+    /// The clusters it asked for, as sent (its cache key).
+    pub(crate) clusters: String,
+}
+
+/// A registered connection.
+pub(crate) struct Connection {
+    pub(crate) info: ConnInfo,
+    /// The client's `clientVersion` and app, for the console and logs.
+    pub(crate) client: String,
+    state: Mutex<State>,
+    /// Serialises this connection's changes to what it publishes, so that the registry
+    /// sees them in the order the client made them.
+    pub(crate) writes: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct State {
+    outbound: Option<Outbound>,
+    /// When it last said anything (ms, the node's clock).
+    last_active: u64,
+    /// A `ClientDetectionRequest` waiting for its answer: its request id and deadline.
+    detection: Option<(String, u64)>,
+    /// Registry service → the instances this connection publishes in it.
+    publishes: HashMap<String, Vec<InstanceMeta>>,
+    /// Registry service → its subscription.
+    subscriptions: HashMap<String, Subscription>,
+}
+
+impl Connection {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The connection said something at `now`: it is alive.
+    pub(crate) fn active(&self, now: u64) {
+        let mut state = self.state();
+        state.last_active = state.last_active.max(now);
+    }
+
+    /// An answer to the pending `ClientDetectionRequest` with `request_id` (or any, when
+    /// the id is empty) arrived.
+    pub(crate) fn detected(&self, request_id: &str, now: u64) {
+        let mut state = self.state();
+        if state
+            .detection
+            .as_ref()
+            .is_some_and(|(pending, _)| request_id.is_empty() || pending == request_id)
+        {
+            state.detection = None;
+        }
+        state.last_active = state.last_active.max(now);
+    }
+
+    /// Its bi-stream, while it has one.
+    pub(crate) fn outbound(&self) -> Option<Outbound> {
+        self.state().outbound.clone()
+    }
+
+    /// What this connection publishes in `service`.
+    pub(crate) fn published(&self, service: &str) -> Vec<InstanceMeta> {
+        self.state().publishes.get(service).cloned().unwrap_or_default()
+    }
+
+    /// Records that it publishes exactly `instances` in `service` (none: it publishes
+    /// nothing there).
+    pub(crate) fn set_published(&self, service: &str, instances: Vec<InstanceMeta>) {
+        let mut state = self.state();
+        if instances.is_empty() {
+            state.publishes.remove(service);
+        } else {
+            state.publishes.insert(service.to_owned(), instances);
+        }
+    }
+
+    /// Everything it publishes: (registry service, instance).
+    pub(crate) fn all_published(&self) -> Vec<(String, InstanceMeta)> {
+        let state = self.state();
+        state
+            .publishes
+            .iter()
+            .flat_map(|(service, instances)| instances.iter().map(move |i| (service.clone(), i.clone())))
+            .collect()
+    }
+
+    /// Whether it publishes the instance at `url` in `service`.
+    fn publishes(&self, service: &str, url: &str) -> bool {
+        self.state()
+            .publishes
+            .get(service)
+            .is_some_and(|instances| instances.iter().any(|i| i.url() == url))
+    }
+
+    /// What liveness asks of it at `now`: a detection to send (when idle for
+    /// `idle_ms`), its end (an unanswered detection past its deadline), or nothing.
+    pub(crate) fn liveness(
+        &self,
+        now: u64,
+        idle_ms: u64,
+        timeout_ms: u64,
+        next_id: impl FnOnce() -> String,
+    ) -> Liveness {
+        let mut state = self.state();
+        match &state.detection {
+            Some((_, deadline)) if now > *deadline => Liveness::Dead,
+            Some(_) => Liveness::Fine,
+            None if now.saturating_sub(state.last_active) >= idle_ms => {
+                let id = next_id();
+                state.detection = Some((id.clone(), now + timeout_ms));
+                Liveness::Detect(id)
+            }
+            None => Liveness::Fine,
+        }
+    }
+}
+
+/// What a connection's liveness check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Liveness {
+    /// Nothing to do.
+    Fine,
+    /// Idle: send a `ClientDetectionRequest` with this id.
+    Detect(String),
+    /// It did not answer in time: end it.
+    Dead,
+}
+
+/// This node's connections, their subscriptions, and the counts `/metrics` shows.
+#[derive(Default)]
+pub(crate) struct Connections {
+    next_id: AtomicU64,
+    /// TCP connections open now (registered or not).
+    open: AtomicUsize,
+    registered: RwLock<HashMap<u64, Arc<Connection>>>,
+    /// Registry service → (connection → its subscription).
+    subscribers: RwLock<HashMap<String, HashMap<u64, Subscription>>>,
+    subscriptions: AtomicUsize,
+    /// Set when the node shuts down: connections that end then keep their instances (their
+    /// clients register them again elsewhere; the leases cover the gap).
+    closing: AtomicBool,
+}
+
+impl Connections {
+    /// A connection from `peer` was accepted at `now` (ms): its identity.
+    pub(crate) fn accepted(&self, peer: SocketAddr, now: u64) -> ConnInfo {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        ConnInfo {
+            id,
+            peer,
+            label: Arc::from(format!("{now}_{}_{}", peer.ip(), peer.port())),
+        }
+    }
+
+    /// A TCP connection ended (the counterpart of [`Connections::accepted`]).
+    pub(crate) fn transport_closed(&self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// TCP connections open now.
+    pub(crate) fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Registers the connection `info` (its `ConnectionSetupRequest`), its bi-stream
+    /// being `outbound`. A second setup replaces the stream.
+    pub(crate) fn setup(&self, info: &ConnInfo, outbound: Outbound, client: String, now: u64) -> Arc<Connection> {
+        let mut registered = self.registered.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(existing) = registered.get(&info.id) {
+            let mut state = existing.state();
+            state.outbound = Some(outbound);
+            state.last_active = now;
+            drop(state);
+            return existing.clone();
+        }
+        let connection = Arc::new(Connection {
+            info: info.clone(),
+            client,
+            state: Mutex::new(State {
+                outbound: Some(outbound),
+                last_active: now,
+                ..State::default()
+            }),
+            writes: tokio::sync::Mutex::new(()),
+        });
+        registered.insert(info.id, connection.clone());
+        connection
+    }
+
+    /// The registered connection `id`.
+    pub(crate) fn get(&self, id: u64) -> Option<Arc<Connection>> {
+        self.registered
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .cloned()
+    }
+
+    /// Every registered connection.
+    pub(crate) fn all(&self) -> Vec<Arc<Connection>> {
+        self.registered
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Registered connections now.
+    pub(crate) fn registered(&self) -> usize {
+        self.registered.read().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    /// Subscriptions now, all connections together.
+    pub(crate) fn subscriptions(&self) -> usize {
+        self.subscriptions.load(Ordering::Relaxed)
+    }
+
+    /// Ends the registered connection `id`: it is forgotten with its subscriptions and its
+    /// stream is closed. Answers it (with what it publishes) when it was registered, for
+    /// the caller to unregister its instances.
+    pub(crate) fn close(&self, id: u64) -> Option<Arc<Connection>> {
+        let connection = self
+            .registered
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id)?;
+        let services: Vec<String> = {
+            let mut state = connection.state();
+            state.outbound = None;
+            state.subscriptions.keys().cloned().collect()
+        };
+        let mut subscribers = self.subscribers.write().unwrap_or_else(PoisonError::into_inner);
+        for service in services {
+            if let Some(of_service) = subscribers.get_mut(&service) {
+                if of_service.remove(&id).is_some() {
+                    self.subscriptions.fetch_sub(1, Ordering::Relaxed);
+                }
+                if of_service.is_empty() {
+                    subscribers.remove(&service);
+                }
+            }
+        }
+        Some(connection)
+    }
+
+    /// `connection` subscribes to `service` (a registry service) as `subscription`.
+    pub(crate) fn subscribe(&self, connection: &Connection, service: &str, subscription: Subscription) {
+        connection
+            .state()
+            .subscriptions
+            .insert(service.to_owned(), subscription.clone());
+        let mut subscribers = self.subscribers.write().unwrap_or_else(PoisonError::into_inner);
+        if subscribers
+            .entry(service.to_owned())
+            .or_default()
+            .insert(connection.info.id, subscription)
+            .is_none()
+        {
+            self.subscriptions.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// `connection` no longer subscribes to `service`.
+    pub(crate) fn unsubscribe(&self, connection: &Connection, service: &str) {
+        connection.state().subscriptions.remove(service);
+        let mut subscribers = self.subscribers.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(of_service) = subscribers.get_mut(service) {
+            if of_service.remove(&connection.info.id).is_some() {
+                self.subscriptions.fetch_sub(1, Ordering::Relaxed);
+            }
+            if of_service.is_empty() {
+                subscribers.remove(service);
+            }
+        }
+    }
+
+    /// Whether any connection subscribes to `service`.
+    pub(crate) fn is_subscribed(&self, service: &str) -> bool {
+        self.subscribers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(service)
+    }
+
+    /// Every subscribed registry service.
+    pub(crate) fn subscribed_services(&self) -> Vec<String> {
+        self.subscribers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// The subscribers of `service`: each connection with its subscription.
+    pub(crate) fn subscribers_of(&self, service: &str) -> Vec<(Arc<Connection>, Subscription)> {
+        let ids: Vec<(u64, Subscription)> = match self
+            .subscribers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(service)
+        {
+            Some(of_service) => of_service.iter().map(|(id, s)| (*id, s.clone())).collect(),
+            None => return Vec::new(),
+        };
+        ids.into_iter()
+            .filter_map(|(id, subscription)| Some((self.get(id)?, subscription)))
+            .collect()
+    }
+
+    /// Whether a registered connection other than `except` publishes `url` in `service`.
+    pub(crate) fn published_elsewhere(&self, service: &str, url: &str, except: u64) -> bool {
+        self.all()
+            .iter()
+            .any(|c| c.info.id != except && c.publishes(service, url))
+    }
+
+    /// The node is shutting down.
+    pub(crate) fn start_closing(&self) {
+        self.closing.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the node is shutting down.
+    pub(crate) fn closing(&self) -> bool {
+        self.closing.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(name: &str) -> NacosService {
+        NacosService::named(None, "DEFAULT_GROUP", name).unwrap()
+    }
+
+    fn subscription(name: &str) -> Subscription {
+        Subscription {
+            service: service(name),
+            namespace: "public".to_owned(),
+            clusters: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_connection_is_known_by_its_transport_and_registered_by_its_setup() {
+        let connections = Connections::default();
+        let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let a = connections.accepted(peer, 1_000);
+        let b = connections.accepted(peer, 2_000);
+        assert_ne!(a.id, b.id);
+        assert_eq!(&*a.label, "1000_127.0.0.1_40000");
+        assert_eq!(connections.open(), 2);
+        assert!(connections.get(a.id).is_none(), "not registered before its setup");
+        let (tx, _rx) = mpsc::channel(1);
+        let conn = connections.setup(&a, tx, "test".into(), 1_000);
+        assert!(connections.get(a.id).is_some());
+        connections.subscribe(&conn, "svc", subscription("svc"));
+        assert!(connections.is_subscribed("svc"));
+        assert_eq!(connections.subscriptions(), 1);
+        let instance = InstanceMeta::new("http", "10.0.0.1", 1, "").unwrap();
+        conn.set_published("svc", vec![instance.clone()]);
+        assert!(!connections.published_elsewhere("svc", &instance.url(), a.id));
+        assert!(connections.published_elsewhere("svc", &instance.url(), b.id));
+        let closed = connections.close(a.id).expect("it was registered");
+        assert_eq!(closed.all_published(), vec![("svc".to_owned(), instance)]);
+        assert!(!connections.is_subscribed("svc"));
+        assert_eq!(connections.subscriptions(), 0);
+        assert!(connections.close(a.id).is_none(), "once");
+        connections.transport_closed();
+        assert_eq!(connections.open(), 1);
+    }
+
+    #[test]
+    fn an_idle_connection_is_detected_and_ended_when_it_does_not_answer() {
+        let connections = Connections::default();
+        let info = connections.accepted("127.0.0.1:1".parse().unwrap(), 0);
+        let (tx, _rx) = mpsc::channel(1);
+        let conn = connections.setup(&info, tx, String::new(), 0);
+        let id = || "d1".to_owned();
+        assert_eq!(conn.liveness(10_000, 20_000, 3_000, id), Liveness::Fine);
+        assert_eq!(conn.liveness(20_000, 20_000, 3_000, id), Liveness::Detect("d1".into()));
+        assert_eq!(
+            conn.liveness(22_000, 20_000, 3_000, id),
+            Liveness::Fine,
+            "waiting for the answer"
+        );
+        conn.detected("d1", 22_500);
+        assert_eq!(conn.liveness(23_500, 20_000, 3_000, id), Liveness::Fine, "answered");
+        assert_eq!(conn.liveness(42_500, 20_000, 3_000, id), Liveness::Detect("d1".into()));
+        assert_eq!(conn.liveness(45_501, 20_000, 3_000, id), Liveness::Dead);
+    }
+}

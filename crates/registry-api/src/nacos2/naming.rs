@@ -1,0 +1,270 @@
+//! The requests a Nacos client sends as unary calls: the connection's own
+//! (`ServerCheckRequest`, `HealthCheckRequest`) and the naming ones, mapped onto the
+//! registry as the v1 facade maps them (docs/spec.md §6.3). Writes go through the same
+//! pipeline as every other protocol's, so a follower relays them to the leader.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use registry_core::InstanceMeta;
+use serde_json::{Map, Value};
+
+use super::connections::{ConnInfo, Connection, Subscription};
+use super::proto::Payload;
+use super::service_info::{push, service_info};
+use super::wire::{code, error, response, Incoming, Refusal};
+use crate::app::App;
+use crate::nacos::{service_page, Described, NacosService, DEFAULT_GROUP};
+use crate::write::{apply_ops, Op};
+
+/// Answers one unary request from the connection `info`. Never fails: a refusal is an
+/// `ErrorResponse`.
+pub(crate) async fn answer(app: &App, info: &ConnInfo, payload: Payload) -> Payload {
+    let request = match Incoming::parse(payload) {
+        Ok(request) => request,
+        Err(refusal) => return error("", &refusal),
+    };
+    let id = request.request_id();
+    match dispatch(app, info, &request).await {
+        Ok(answer) => answer,
+        Err(refusal) => {
+            tracing::debug!(kind = %request.kind, code = refusal.code, message = %refusal.message, "gRPC request refused");
+            error(&id, &refusal)
+        }
+    }
+}
+
+async fn dispatch(app: &App, info: &ConnInfo, request: &Incoming) -> Result<Payload, Refusal> {
+    let id = request.request_id();
+    if request.kind == "ServerCheckRequest" {
+        let mut fields = Map::new();
+        fields.insert("connectionId".to_owned(), Value::from(&*info.label));
+        fields.insert("supportAbilityNegotiation".to_owned(), Value::from(false));
+        return Ok(response("ServerCheckResponse", &id, fields));
+    }
+    let Some(connection) = app.nacos2.connections.get(info.id) else {
+        return Err(Refusal::new(code::UNREGISTERED, "Connection is unregistered."));
+    };
+    connection.active(app.clock.now_ms());
+    match request.kind.as_str() {
+        "HealthCheckRequest" => Ok(response("HealthCheckResponse", &id, Map::new())),
+        "InstanceRequest" => {
+            authorize(app, request, true)?;
+            instance(app, &connection, request).await
+        }
+        "BatchInstanceRequest" => {
+            authorize(app, request, true)?;
+            batch(app, &connection, request).await
+        }
+        "SubscribeServiceRequest" => {
+            authorize(app, request, false)?;
+            subscribe(app, &connection, request)
+        }
+        "ServiceQueryRequest" => {
+            authorize(app, request, false)?;
+            query(app, request)
+        }
+        "ServiceListRequest" => {
+            authorize(app, request, false)?;
+            list(app, request)
+        }
+        "PersistentInstanceRequest" => Err(Refusal::new(
+            code::NO_HANDLER,
+            "persistent instances are not supported: register ephemeral instances (they live as long as the \
+             connection)",
+        )),
+        other => Err(Refusal::new(code::NO_HANDLER, format!("no handler for {other:?}"))),
+    }
+}
+
+/// With a client token configured, writes (and with `--client-token-reads`, reads) carry it
+/// in the `accessToken` header (or `Authorization: Bearer`); the cluster token does too.
+fn authorize(app: &App, request: &Incoming, write: bool) -> Result<(), Refusal> {
+    let auth = &app.auth;
+    let Some(client) = &auth.client else {
+        return Ok(());
+    };
+    if !write && !auth.client_reads {
+        return Ok(());
+    }
+    let presented = match (request.headers.get("accessToken"), request.headers.get("Authorization")) {
+        (Some(token), _) => Some(format!("Bearer {token}")),
+        (None, Some(authorization)) => Some(authorization.clone()),
+        (None, None) => None,
+    };
+    let presented = presented.as_deref().map(str::as_bytes);
+    let accepted = client.accepts(presented) || auth.cluster.as_ref().is_some_and(|t| t.accepts(presented));
+    if accepted {
+        return Ok(());
+    }
+    Err(Refusal::new(
+        code::NO_RIGHT,
+        "this node needs the client token: send it as the accessToken header",
+    ))
+}
+
+/// The service a naming request names (`namespace`, `groupName`, `serviceName`), and the
+/// namespace as to echo it.
+fn service_of(request: &Incoming) -> Result<(NacosService, String), Refusal> {
+    let name = request
+        .text("serviceName")
+        .ok_or_else(|| Refusal::invalid("'serviceName' is required"))?;
+    let (group, name) = match name.split_once("@@") {
+        Some((group, name)) => (group, name),
+        None => (request.text("groupName").unwrap_or(DEFAULT_GROUP), name),
+    };
+    let namespace = request.text("namespace").filter(|n| *n != "public");
+    let service = NacosService::named(namespace, group, name).map_err(|e| Refusal::invalid(e.message()))?;
+    Ok((service, namespace.unwrap_or("public").to_owned()))
+}
+
+/// The registry instance of a gRPC instance object, leased for the connection.
+fn instance_of(app: &App, value: &Value) -> Result<InstanceMeta, Refusal> {
+    let lease = u64::try_from(app.nacos2.settings.lease.as_millis()).unwrap_or(u64::MAX);
+    Described::from_json(value)
+        .and_then(|described| described.instance_leased(lease))
+        .map_err(|e| Refusal::invalid(e.message()))
+}
+
+/// `InstanceRequest`: `registerInstance` makes this instance the connection's one instance
+/// in the service; `deregisterInstance` withdraws what the connection publishes there (as
+/// Nacos: the instance in the request is not compared).
+async fn instance(app: &App, connection: &Arc<Connection>, request: &Incoming) -> Result<Payload, Refusal> {
+    let (service, _) = service_of(request)?;
+    let kind = request.text("type").unwrap_or("");
+    let set = match kind {
+        "registerInstance" => {
+            let value = request
+                .body
+                .get("instance")
+                .ok_or_else(|| Refusal::invalid("'instance' is required"))?;
+            vec![instance_of(app, value)?]
+        }
+        "deregisterInstance" => Vec::new(),
+        other => return Err(Refusal::invalid(format!("unknown InstanceRequest type {other:?}"))),
+    };
+    publish(app, connection, &service.registry, set).await?;
+    let mut fields = Map::new();
+    fields.insert("type".to_owned(), Value::from(kind));
+    Ok(response("InstanceResponse", &request.request_id(), fields))
+}
+
+/// `BatchInstanceRequest`: the connection publishes exactly these instances in the service
+/// (clients deregister some by sending the rest).
+async fn batch(app: &App, connection: &Arc<Connection>, request: &Incoming) -> Result<Payload, Refusal> {
+    let (service, _) = service_of(request)?;
+    let set = match request.body.get("instances") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| instance_of(app, item))
+            .collect::<Result<Vec<_>, _>>()?,
+        None | Some(Value::Null) => Vec::new(),
+        Some(_) => return Err(Refusal::invalid("'instances' must be a list")),
+    };
+    publish(app, connection, &service.registry, set).await?;
+    let mut fields = Map::new();
+    fields.insert("type".to_owned(), Value::from("batchRegisterInstance"));
+    Ok(response("BatchInstanceResponse", &request.request_id(), fields))
+}
+
+/// Makes `set` what `connection` publishes in `service`: instances it published before and
+/// not now are unregistered (unless another connection of this node publishes them too),
+/// the set is registered, all in one write.
+pub(crate) async fn publish(
+    app: &App,
+    connection: &Arc<Connection>,
+    service: &str,
+    set: Vec<InstanceMeta>,
+) -> Result<(), Refusal> {
+    let _serial = connection.writes.lock().await;
+    let kept: HashSet<String> = set.iter().map(InstanceMeta::url).collect();
+    let mut ops: Vec<Op> = connection
+        .published(service)
+        .into_iter()
+        .filter(|old| {
+            let url = old.url();
+            !kept.contains(&url)
+                && !app
+                    .nacos2
+                    .connections
+                    .published_elsewhere(service, &url, connection.info.id)
+        })
+        .map(|old| Op::Unreg(service.to_owned(), old))
+        .collect();
+    ops.extend(set.iter().map(|i| Op::Reg(service.to_owned(), i.clone())));
+    apply_ops(app, &ops)
+        .await
+        .map_err(|e| Refusal::new(code::SERVER_ERROR, e.to_string()))?;
+    connection.set_published(service, set);
+    Ok(())
+}
+
+/// `SubscribeServiceRequest`: subscribes (or, with `subscribe: false`, unsubscribes) the
+/// connection; answers the service now, and a subscription gets its first push at once.
+fn subscribe(app: &App, connection: &Arc<Connection>, request: &Incoming) -> Result<Payload, Refusal> {
+    let (service, namespace) = service_of(request)?;
+    let clusters = request.text("clusters").unwrap_or("").to_owned();
+    let registry_service = service.registry.clone();
+    let subscription = Subscription {
+        service: service.clone(),
+        namespace: namespace.clone(),
+        clusters: clusters.clone(),
+    };
+    let nacos2 = &app.nacos2;
+    if request.flag("subscribe", true)? {
+        nacos2
+            .connections
+            .subscribe(connection, &registry_service, subscription);
+    } else {
+        nacos2.connections.unsubscribe(connection, &registry_service);
+    }
+    let now = app.clock.now_ms();
+    let answered = nacos2.ref_times.next(&registry_service, now);
+    let info = service_info(app.registry(), &app.nacos, &service, &clusters, false, answered);
+    let body = serde_json::from_slice(&info).unwrap_or(Value::Null);
+    if request.flag("subscribe", true)? {
+        // The first push, after the answer's time.
+        let pushed = nacos2.ref_times.next(&registry_service, now);
+        let info = service_info(app.registry(), &app.nacos, &service, &clusters, false, pushed);
+        let payload = push(nacos2.next_request_id(), &namespace, &service, &info);
+        let sent = connection
+            .outbound()
+            .is_some_and(|outbound| outbound.try_send(Ok(payload)).is_ok());
+        nacos2.hub.count(u64::from(sent), u64::from(!sent));
+    }
+    let mut fields = Map::new();
+    fields.insert("serviceInfo".to_owned(), body);
+    Ok(response("SubscribeServiceResponse", &request.request_id(), fields))
+}
+
+/// `ServiceQueryRequest`: the service now (only healthy hosts with `healthyOnly`; Python
+/// clients spell it `healthOnly`).
+fn query(app: &App, request: &Incoming) -> Result<Payload, Refusal> {
+    let (service, _) = service_of(request)?;
+    let healthy_only = request.flag("healthyOnly", false)? || request.flag("healthOnly", false)?;
+    let clusters = request.text("cluster").unwrap_or("");
+    let time = app.nacos2.ref_times.next(&service.registry, app.clock.now_ms());
+    let info = service_info(app.registry(), &app.nacos, &service, clusters, healthy_only, time);
+    let mut fields = Map::new();
+    fields.insert(
+        "serviceInfo".to_owned(),
+        serde_json::from_slice(&info).unwrap_or(Value::Null),
+    );
+    Ok(response("QueryServiceResponse", &request.request_id(), fields))
+}
+
+/// `ServiceListRequest`: the services of the namespace and group, a page of their names
+/// and how many there are.
+fn list(app: &App, request: &Incoming) -> Result<Payload, Refusal> {
+    let page_no = usize::try_from(request.number("pageNo", 1)?).unwrap_or(usize::MAX);
+    let page_size = usize::try_from(request.number("pageSize", 10)?)
+        .unwrap_or(usize::MAX)
+        .clamp(1, 10_000);
+    let group = request.text("groupName").unwrap_or(DEFAULT_GROUP);
+    let namespace = request.text("namespace").filter(|n| *n != "public");
+    let (count, names) = service_page(app.registry(), namespace, group, page_no, page_size);
+    let mut fields = Map::new();
+    fields.insert("count".to_owned(), Value::from(count));
+    fields.insert("serviceNames".to_owned(), Value::from(names));
+    Ok(response("ServiceListResponse", &request.request_id(), fields))
+}

@@ -1,0 +1,182 @@
+//! What runs beside the gRPC calls: pushes of changed services to their subscribers,
+//! liveness of idle connections, the renewal of what connections publish, and the end of a
+//! connection (its instances unregistered).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tokio::time::MissedTickBehavior;
+
+use super::connections::{Connection, Liveness};
+use super::service_info::{push, service_info};
+use super::wire::server_request;
+use crate::app::App;
+use crate::write::{apply_ops, Op};
+
+/// Pushes every change of a subscribed service to its subscribers, whatever made it: one
+/// `ServiceInfo` per service and cluster list, one payload shared by all its subscribers,
+/// put on each stream without waiting (a stream that is full loses this push and is
+/// counted; the next change or the client's own query brings it up to date). Runs until the
+/// runtime drops it.
+pub(crate) async fn push_changes(app: Arc<App>) {
+    let nacos2 = &app.nacos2;
+    loop {
+        let services = nacos2.hub.changed().await;
+        for service in services {
+            let subscribers = nacos2.connections.subscribers_of(&service);
+            if subscribers.is_empty() {
+                continue;
+            }
+            let time = nacos2.ref_times.next(&service, app.clock.now_ms());
+            // One encoding per distinct way of asking (clusters, as the client's cache key).
+            let mut encoded: HashMap<(String, String), super::proto::Payload> = HashMap::new();
+            let (mut pushed, mut failed) = (0, 0);
+            for (connection, subscription) in subscribers {
+                let key = (subscription.namespace.clone(), subscription.clusters.clone());
+                let payload = encoded.entry(key).or_insert_with(|| {
+                    let info = service_info(
+                        app.registry(),
+                        &app.nacos,
+                        &subscription.service,
+                        &subscription.clusters,
+                        false,
+                        time,
+                    );
+                    push(
+                        nacos2.next_request_id(),
+                        &subscription.namespace,
+                        &subscription.service,
+                        &info,
+                    )
+                });
+                match connection.outbound() {
+                    Some(outbound) if outbound.try_send(Ok(payload.clone())).is_ok() => pushed += 1,
+                    _ => failed += 1,
+                }
+            }
+            if failed > 0 {
+                tracing::debug!(service, failed, "pushes that found a full or closed stream");
+            }
+            nacos2.hub.count(pushed, failed);
+        }
+    }
+}
+
+/// Every second: a connection silent for the detection time is sent a
+/// `ClientDetectionRequest`; one that does not answer in time is ended.
+pub(crate) async fn check_liveness(app: Arc<App>) {
+    let settings = app.nacos2.settings;
+    let idle = millis(settings.detect_idle);
+    let timeout = millis(settings.detect_timeout);
+    let tick = (settings.detect_timeout / 3).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let mut ticker = tokio::time::interval(tick);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let now = app.clock.now_ms();
+        for connection in app.nacos2.connections.all() {
+            let next_id = || format!("detect-{}", app.nacos2.next_request_id());
+            match connection.liveness(now, idle, timeout, next_id) {
+                Liveness::Fine => {}
+                Liveness::Detect(id) => {
+                    let request = server_request("ClientDetectionRequest", "internal", &id, Map::new());
+                    let sent = connection
+                        .outbound()
+                        .is_some_and(|outbound| outbound.try_send(Ok(request)).is_ok());
+                    if !sent {
+                        end(&app, connection.info.id, "its stream is closed or full").await;
+                    }
+                }
+                Liveness::Dead => end(&app, connection.info.id, "it did not answer a ClientDetectionRequest").await,
+            }
+        }
+    }
+}
+
+/// Every quarter lease: renews every instance a connection of this node publishes, as
+/// heartbeats do (one the registry lost is registered again).
+pub(crate) async fn renew_published(app: Arc<App>) {
+    let every = (app.nacos2.settings.lease / 4).max(Duration::from_millis(100));
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let ops: Vec<Op> = app
+            .nacos2
+            .connections
+            .all()
+            .iter()
+            .flat_map(|connection| connection.all_published())
+            .map(|(service, instance)| Op::Renew(service, instance))
+            .collect();
+        if ops.is_empty() {
+            continue;
+        }
+        if let Err(e) = apply_ops(&app, &ops).await {
+            tracing::warn!(error = %e, instances = ops.len(), "renewing the gRPC clients' instances failed; trying again");
+        }
+    }
+}
+
+/// Ends the connection `id` (its stream or transport closed, or it went silent): it is
+/// forgotten, and the instances it published are unregistered (unless another connection
+/// of this node publishes them too, or the node is shutting down: then the leases keep
+/// them while the clients register them again elsewhere).
+pub(crate) async fn end(app: &App, id: u64, why: &str) {
+    let connections = &app.nacos2.connections;
+    let Some(connection) = connections.close(id) else {
+        return;
+    };
+    tracing::info!(
+        connection = %connection.info.label,
+        client = %connection.client,
+        why,
+        "gRPC connection ended"
+    );
+    if connections.closing() {
+        return;
+    }
+    unregister_published(app, &connection).await;
+}
+
+async fn unregister_published(app: &App, connection: &Connection) {
+    let ops: Vec<Op> = connection
+        .all_published()
+        .into_iter()
+        .filter(|(service, instance)| {
+            !app.nacos2
+                .connections
+                .published_elsewhere(service, &instance.url(), connection.info.id)
+        })
+        .map(|(service, instance)| Op::Unreg(service, instance))
+        .collect();
+    if ops.is_empty() {
+        return;
+    }
+    if let Err(e) = apply_ops(app, &ops).await {
+        tracing::warn!(
+            error = %e,
+            instances = ops.len(),
+            "could not unregister the instances of an ended gRPC connection; their lease will expire them"
+        );
+    }
+}
+
+/// Asks every connection to reconnect (`ConnectResetRequest`): the node is going away.
+pub(crate) fn reset_all(app: &App) {
+    for connection in app.nacos2.connections.all() {
+        let id = app.nacos2.next_request_id().to_string();
+        let mut fields = Map::new();
+        fields.insert("connectionId".to_owned(), Value::from(&*connection.info.label));
+        let request = server_request("ConnectResetRequest", "internal", &id, fields);
+        if let Some(outbound) = connection.outbound() {
+            let _ = outbound.try_send(Ok(request));
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
