@@ -46,10 +46,12 @@ if [ ! -x "$RNACOS" ]; then
   cargo install rnacos --locked --root target/peer
 fi
 log "building maregistry and the bench tools (release)"
-cargo build --release --bin maregistry --bin bench-ceiling --bin bench-load -q
+cargo build --release --bin maregistry --bin bench-ceiling --bin bench-load --bin bench-grpc -q
 MAREGISTRY=target/release/maregistry
 CEILING=target/release/bench-ceiling
 LOAD=target/release/bench-load
+GRPC=target/release/bench-grpc
+GRPC_PORT=$((PORT + 1000))
 
 # --- helpers -----------------------------------------------------------------------------
 ROOT=$(pwd)
@@ -216,6 +218,60 @@ start_maregistry
 run_wrk nacosbeat.maregistry -s scripts/wrk/nacos_beat.lua "http://127.0.0.1:$PORT"
 stop_server
 
+log "phase grpc (Nacos 2/3 clients: the same gRPC load client to both)"
+SECONDS_RUN=${DURATION%s}
+grpc_run() { # key system target args...
+  local key=$1; shift
+  if taskset -c 1 "$GRPC" --target "$@" >"$WORK/grpc.$key.json" 2>"$WORK/grpc.$key.err"; then
+    log "$key: $(cat "$WORK/grpc.$key.json")"
+  else
+    echo '{"failed":true}' >"$WORK/grpc.$key.json"
+    log "$key: FAILED ($(tail -1 "$WORK/grpc.$key.err"))"
+  fi
+}
+# Idle connections: memory per connection once all are up, and the server's CPU while
+# they are held (10 s).
+grpc_idle() { # key port target
+  local key=$1 port=$2 target=$3 n=10000
+  local pid; pid=$(server_pid "$port")
+  local before; before=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")
+  taskset -c 1 "$GRPC" --target "$target" --mode idle --connections $n --seconds 40 >"$WORK/grpc.$key.json" 2>"$WORK/grpc.$key.err" &
+  local client=$!
+  for _ in $(seq 1 600); do grep -q IDLE-UP "$WORK/grpc.$key.err" 2>/dev/null && break; sleep 0.1; done
+  if ! grep -q IDLE-UP "$WORK/grpc.$key.err"; then
+    echo "FAILED" >"$WORK/grpc.$key.idle"; kill $client 2>/dev/null || true; wait $client 2>/dev/null || true
+    log "$key: FAILED (the connections did not come up)"; return
+  fi
+  sleep 5
+  local after; after=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")
+  local cpu0; cpu0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  sleep 10
+  local cpu1; cpu1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  kill $client 2>/dev/null || true; wait $client 2>/dev/null || true
+  local tick; tick=$(getconf CLK_TCK)
+  awk -v b="$before" -v a="$after" -v n=$n -v c0="$cpu0" -v c1="$cpu1" -v t="$tick" \
+    'BEGIN { printf "%.1f %.2f\n", (a - b) / n, (c1 - c0) / t }' >"$WORK/grpc.$key.idle"
+  log "$key: $(cut -d' ' -f1 "$WORK/grpc.$key.idle") KiB per connection, $(cut -d' ' -f2 "$WORK/grpc.$key.idle") s of CPU in 10 s"
+}
+start_maregistry
+grpc_run register.maregistry "127.0.0.1:$GRPC_PORT" --mode register --connections 64 --seconds "$SECONDS_RUN"
+stop_server
+start_maregistry
+grpc_run fanout.maregistry "127.0.0.1:$GRPC_PORT" --mode fanout --connections 1000 --rounds 20
+stop_server
+start_maregistry
+grpc_idle idle.maregistry $PORT "127.0.0.1:$GRPC_PORT"
+stop_server
+start_rnacos
+grpc_run register.rnacos "127.0.0.1:$NACOS_GRPC" --mode register --connections 64 --seconds "$SECONDS_RUN"
+stop_server
+start_rnacos
+grpc_run fanout.rnacos "127.0.0.1:$NACOS_GRPC" --mode fanout --connections 1000 --rounds 20
+stop_server
+start_rnacos
+grpc_idle idle.rnacos $NACOS_PORT "127.0.0.1:$NACOS_GRPC"
+stop_server
+
 log "phase raft (scripts/raft_bench.py: 3 durable nodes; writes docs/benchmarks-raft.md)"
 python3 scripts/raft_bench.py >&2
 
@@ -225,6 +281,14 @@ cell() { # key -> "rps" or FAILED
   case "$r" in FAILED*) echo "FAILED" ;; *) echo "${r%% *}" ;; esac
 }
 p99() { local r; r=$(cat "$WORK/result.$1"); case "$r" in FAILED*) echo "–" ;; *) echo "${r##* }" ;; esac; }
+gj() { # key dotted.field: a figure of bench-grpc's JSON, or FAILED
+  python3 -c 'import json,sys
+d=json.load(open(sys.argv[1]))
+if d.get("failed"): print("FAILED"); sys.exit()
+for k in sys.argv[2].split("."): d=d[k]
+print(round(d, 1) if isinstance(d, float) else d)' "$WORK/grpc.$1.json" "$2"
+}
+idle() { local r; r=$(cat "$WORK/grpc.$1.idle"); case "$r" in FAILED*) echo "FAILED" ;; *) echo "${r% *} KiB, ${r#* } s" ;; esac; }
 ratio() { # a b
   case "$1$2" in *FAILED*|*–*) echo "–" ;; *) awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "–" }' ;; esac
 }
@@ -267,10 +331,19 @@ CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   echo "| \`POST instance\` (a new instance each) | $(cell nacosregister.maregistry) | $(p99 nacosregister.maregistry) | $(cell register.rnacos) | $(ratio "$(cell nacosregister.maregistry)" "$(cell register.rnacos)") |"
   echo "| \`PUT instance/beat\` (1,000 known instances) | $(cell nacosbeat.maregistry) | $(p99 nacosbeat.maregistry) | $(cell renew.rnacos) | $(ratio "$(cell nacosbeat.maregistry)" "$(cell renew.rnacos)") |"
   echo
+  echo "Nacos 2/3 clients over gRPC, the same load client (\`bench-grpc\`, pinned to CPU 1) to both:"
+  echo
+  echo "| gRPC | maregistry | r-nacos | maregistry / r-nacos |"
+  echo "|---|---|---|---|"
+  echo "| register (64 connections, a new instance in a new service each), per second | $(gj register.maregistry per_second) | $(gj register.rnacos per_second) | $(ratio "$(gj register.maregistry per_second)" "$(gj register.rnacos per_second)") |"
+  echo "| register latency p50 / p99 ms | $(gj register.maregistry latency.p50_ms) / $(gj register.maregistry latency.p99_ms) | $(gj register.rnacos latency.p50_ms) / $(gj register.rnacos latency.p99_ms) | |"
+  echo "| push to 1,000 subscribers, each delivery p50 / p99 / max ms (20 changes) | $(gj fanout.maregistry delivery.p50_ms) / $(gj fanout.maregistry delivery.p99_ms) / $(gj fanout.maregistry delivery.max_ms) | $(gj fanout.rnacos delivery.p50_ms) / $(gj fanout.rnacos delivery.p99_ms) / $(gj fanout.rnacos delivery.max_ms) | |"
+  echo "| 10,000 idle connections: KiB each, CPU seconds in 10 s | $(idle idle.maregistry) | $(idle idle.rnacos) | |"
+  echo
   echo "## Commands"
   echo
   echo '```sh'
-  echo "taskset -c 0 target/release/maregistry --port $PORT --ttl 1h --evict-interval 1h"
+  echo "taskset -c 0 target/release/maregistry --port $PORT --ttl 1h --evict-interval 1h   # gRPC on $GRPC_PORT"
   echo "RNACOS_HTTP_PORT=$NACOS_PORT RNACOS_HTTP_CONSOLE_PORT=0 RNACOS_GRPC_PORT=$NACOS_GRPC RNACOS_CONFIG_DB_DIR=\$TMP/db RNACOS_DATA_DIR=\$TMP/data \\"
   echo "  RNACOS_NAMING_INSTANCE_TIMEOUT_SECOND=3600 RNACOS_NAMING_HEALTH_TIMEOUT_SECOND=3600 taskset -c 0 target/peer/bin/rnacos"
   echo "taskset -c 0 target/release/bench-ceiling --port $CEILING_PORT --body-bytes $FIND_BYTES"
@@ -284,6 +357,9 @@ CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   echo "target/release/bench-load --system maregistry --url http://127.0.0.1:$PORT --instances 100000 --services 1000"
   echo "taskset -c 1 wrk -t1 -c$CONNECTIONS -d$DURATION --latency -s scripts/wrk/renew.lua http://127.0.0.1:$PORT -- 100000 1000"
   echo "target/release/bench-load --system maregistry --url http://127.0.0.1:$PORT --instances 100000 --services 1000   # then VmRSS"
+  echo "taskset -c 1 target/release/bench-grpc --target 127.0.0.1:$GRPC_PORT --mode register --connections 64 --seconds $SECONDS_RUN   # r-nacos: 127.0.0.1:$NACOS_GRPC"
+  echo "taskset -c 1 target/release/bench-grpc --target 127.0.0.1:$GRPC_PORT --mode fanout --connections 1000 --rounds 20"
+  echo "taskset -c 1 target/release/bench-grpc --target 127.0.0.1:$GRPC_PORT --mode idle --connections 10000 --seconds 40   # VmRSS before and after, utime+stime over 10 s"
   echo '```'
   echo
   if [ -f docs/benchmarks-notes.md ]; then cat docs/benchmarks-notes.md; echo; fi

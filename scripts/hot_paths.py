@@ -3,6 +3,7 @@
 instruction, whatever else the machine does).
 
     python3 scripts/hot_paths.py [BINARY ...]
+    HOT_PATHS_ARGS="--grpc-port off" python3 scripts/hot_paths.py ...   (extra node flags)
 
 For each binary (default: target/release/maregistry) and each request below, runs the node
 under `valgrind --tool=callgrind` twice, once with N keep-alive requests from one client and
@@ -49,7 +50,7 @@ def run(binary, request, count):
     out = tempfile.mktemp(prefix="callgrind.")
     node = subprocess.Popen(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary,
-         "--port", str(port)],
+         "--port", str(port)] + os.environ.get("HOT_PATHS_ARGS", "").split(),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env={**os.environ, "RUST_LOG": "warn"})
     try:

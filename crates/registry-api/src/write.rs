@@ -4,6 +4,8 @@
 //! moved meanwhile. Heartbeats renew here on the leader and turn what is unknown into
 //! registrations.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::header::AUTHORIZATION;
 use http::uri::PathAndQuery;
@@ -149,11 +151,11 @@ pub(crate) async fn heartbeat(
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Op {
     /// Register (or replace the parameters of) an instance.
-    Reg(String, InstanceMeta),
+    Reg(String, Arc<InstanceMeta>),
     /// Unregister an instance.
-    Unreg(String, InstanceMeta),
+    Unreg(String, Arc<InstanceMeta>),
     /// Renew an instance; one the leader does not hold is registered.
-    Renew(String, InstanceMeta),
+    Renew(String, Arc<InstanceMeta>),
 }
 
 impl Op {
@@ -164,7 +166,7 @@ impl Op {
             Op::Unreg(s, i) => ("unreg", s, i),
             Op::Renew(s, i) => ("renew", s, i),
         };
-        serde_json::json!({"op": op, "service": service, "instance": instance})
+        serde_json::json!({"op": op, "service": service, "instance": &**instance})
     }
 }
 
@@ -172,24 +174,36 @@ impl Op {
 /// raft mode): here when this node leads, else relayed to the leader as a `/batch`. Waits
 /// for a leader up to the cluster's write timeout. More operations than `--max-batch` go
 /// in several batches.
-pub(crate) async fn apply_ops(app: &App, ops: &[Op]) -> Result<(), ApiError> {
-    for chunk in ops.chunks(app.limits.max_batch.max(1)) {
-        apply_chunk(app, chunk).await?;
+pub(crate) async fn apply_ops(app: &App, mut ops: Vec<Op>) -> Result<(), ApiError> {
+    let max = app.limits.max_batch.max(1);
+    while !ops.is_empty() {
+        let rest = ops.split_off(ops.len().min(max));
+        apply_chunk(app, ops).await?;
+        ops = rest;
+        if !ops.is_empty() {
+            // A long run of renewals lets the requests of other connections through.
+            tokio::task::yield_now().await;
+        }
     }
     Ok(())
 }
 
-async fn apply_chunk(app: &App, ops: &[Op]) -> Result<(), ApiError> {
+async fn apply_chunk(app: &App, ops: Vec<Op>) -> Result<(), ApiError> {
     let role = match app.cluster.role() {
         Role::NoLeader => app.cluster.settle().await,
         role => role,
     };
     let leader = match role {
-        Role::Leader => match submit_ops(app, ops).await {
-            Ok(()) => return Ok(()),
-            Err(CoordinatorError::NotLeader { leader: Some(leader) }) => leader,
-            Err(e) => return Err(e.into()),
-        },
+        // Should leadership move between here and the commit, the write is refused (the
+        // clients of these writes retry: a gRPC client redoes, the renewals come again).
+        Role::Leader => {
+            return submit_ops(app, ops).await.map_err(|e| match e {
+                CoordinatorError::NotLeader { .. } => {
+                    ApiError::NoLeader("leadership moved while the write was applied; retry".to_owned())
+                }
+                e => e.into(),
+            })
+        }
         Role::Follower { leader } => leader,
         Role::NoLeader => {
             return Err(ApiError::NoLeader(
@@ -197,22 +211,23 @@ async fn apply_chunk(app: &App, ops: &[Op]) -> Result<(), ApiError> {
             ))
         }
     };
-    let body = serde_json::Value::Array(ops.iter().map(Op::to_json).collect()).to_string();
+    relay(app, &leader, ops_json(&ops)).await
+}
+
+/// `ops` as the JSON array `/batch` takes.
+fn ops_json(ops: &[Op]) -> Bytes {
+    Bytes::from(serde_json::Value::Array(ops.iter().map(Op::to_json).collect()).to_string())
+}
+
+/// Relays a `/batch` of `body` to `leader`.
+async fn relay(app: &App, leader: &str, body: Bytes) -> Result<(), ApiError> {
     // Without a cluster token, a leader with a client token asks this relay for it.
     let authorization = app
         .auth
         .client
         .as_ref()
         .and_then(|token| HeaderValue::from_str(&token.bearer()).ok());
-    let answer = forward_parts(
-        app,
-        &leader,
-        Method::POST,
-        "/batch",
-        authorization.as_ref(),
-        Bytes::from(body),
-    )
-    .await?;
+    let answer = forward_parts(app, leader, Method::POST, "/batch", authorization.as_ref(), body).await?;
     if !answer.status().is_success() {
         return Err(ApiError::NoLeader(format!(
             "the leader {leader} refused the relayed write ({})",
@@ -224,22 +239,26 @@ async fn apply_chunk(app: &App, ops: &[Op]) -> Result<(), ApiError> {
 
 /// [`apply_ops`] on this node, which leads: renewals of known instances here and now,
 /// everything else one command.
-async fn submit_ops(app: &App, ops: &[Op]) -> Result<(), CoordinatorError> {
+async fn submit_ops(app: &App, ops: Vec<Op>) -> Result<(), CoordinatorError> {
     let now = app.clock.now_ms();
     let mut commands = Vec::with_capacity(ops.len());
     for op in ops {
-        match op.clone() {
+        match op {
             Op::Reg(service, instance) => commands.push(Command::Register {
                 service,
-                instance,
+                instance: Arc::unwrap_or_clone(instance),
                 now_ms: now,
             }),
-            Op::Unreg(service, instance) => commands.push(Command::Unregister { service, instance }),
+            Op::Unreg(service, instance) => commands.push(Command::Unregister {
+                service,
+                instance: Arc::unwrap_or_clone(instance),
+            }),
+            // Renewals are of instances checked when they were registered.
             Op::Renew(service, instance) => {
-                for service in app.registry().renew_known_only(&[service.as_str()], &instance, now)? {
+                if !app.registry().renew_url(&service, &instance.url(), now) {
                     commands.push(Command::Register {
                         service,
-                        instance: instance.clone(),
+                        instance: (*instance).clone(),
                         now_ms: now,
                     });
                 }

@@ -102,32 +102,44 @@ impl Described {
         self.instance_leased(lease)
     }
 
-    /// An instance of the gRPC protocol (`{"ip","port","weight","clusterName","enabled",
-    /// "healthy","ephemeral","metadata",…}`, nulls and empty strings read as absent).
-    pub(crate) fn from_json(value: &Value) -> Result<Described, FacadeError> {
-        let field = |name: &str| match value.get(name) {
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            Some(Value::Bool(b)) => Some(b.to_string()),
+    /// An instance of the gRPC protocol, nulls and empty strings read as absent.
+    pub(crate) fn from_wire(wire: &WireInstance) -> Result<Described, FacadeError> {
+        let field = |value: &Value| match value {
+            Value::String(s) if !s.is_empty() => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
             _ => None,
         };
-        let flag = |name: &str| match value.get(name) {
-            Some(Value::Bool(b)) => Ok(*b),
-            None | Some(Value::Null) => Ok(true),
-            Some(other) => Err(FacadeError::bad(format!("'{name}' must be true or false, got {other}"))),
+        let flag = |name: &str, value: &Value| match value {
+            Value::Bool(b) => Ok(*b),
+            Value::Null => Ok(true),
+            other => Err(FacadeError::bad(format!("'{name}' must be true or false, got {other}"))),
         };
-        let ip = field("ip").ok_or_else(|| FacadeError::bad("the instance needs an 'ip'"))?;
-        let port = port(&field("port").ok_or_else(|| FacadeError::bad("the instance needs a 'port'"))?)?;
+        let ip = field(&wire.ip).ok_or_else(|| FacadeError::bad("the instance needs an 'ip'"))?;
+        let port = match &wire.port {
+            Value::Number(n) => n
+                .as_u64()
+                .and_then(|p| u16::try_from(p).ok())
+                .filter(|p| *p != 0)
+                .ok_or_else(|| FacadeError::bad(format!("'port' must be from 1 to 65535, got {n}")))?,
+            other => port(&field(other).ok_or_else(|| FacadeError::bad("the instance needs a 'port'"))?)?,
+        };
+        let weight = match &wire.weight {
+            Value::Number(n) => n
+                .as_f64()
+                .filter(|w| w.is_finite() && *w >= 0.0)
+                .ok_or_else(|| FacadeError::bad(format!("'weight' must be a number ≥ 0, got {n}")))?,
+            other => weight(field(other).as_deref())?,
+        };
         Ok(Described {
             ip,
             port,
-            weight: weight(field("weight").as_deref())?,
-            cluster: field("clusterName").unwrap_or_else(|| DEFAULT_CLUSTER.to_owned()),
-            enabled: flag("enabled")?,
-            healthy: flag("healthy")?,
-            ephemeral: flag("ephemeral")?,
-            metadata: match value.get("metadata") {
-                Some(object @ Value::Object(_)) => metadata(object)?,
+            weight,
+            cluster: field(&wire.cluster_name).unwrap_or_else(|| DEFAULT_CLUSTER.to_owned()),
+            enabled: flag("enabled", &wire.enabled)?,
+            healthy: flag("healthy", &wire.healthy)?,
+            ephemeral: flag("ephemeral", &wire.ephemeral)?,
+            metadata: match &wire.metadata {
+                object @ Value::Object(_) => metadata(object)?,
                 _ => BTreeMap::new(),
             },
         })
@@ -150,6 +162,21 @@ impl Described {
         instance.validate().map_err(|e| FacadeError::bad(e.to_string()))?;
         Ok(instance)
     }
+}
+
+/// An instance as the gRPC protocol carries it: the fields this facade reads, each as sent
+/// (`null` when absent); the rest (`instanceId`, `serviceName`, …) is skipped unread.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct WireInstance {
+    ip: Value,
+    port: Value,
+    weight: Value,
+    cluster_name: Value,
+    enabled: Value,
+    healthy: Value,
+    ephemeral: Value,
+    metadata: Value,
 }
 
 /// A port, 1 to 65535.

@@ -27,8 +27,9 @@ pub(crate) struct ConnInfo {
     pub(crate) label: Arc<str>,
 }
 
-/// Where a connection's server-to-client messages go (its bi-stream).
-pub(crate) type Outbound = mpsc::Sender<Result<Payload, tonic::Status>>;
+/// Where a connection's server-to-client messages go (its bi-stream). A push is one
+/// payload shared by every subscriber's queue.
+pub(crate) type Outbound = mpsc::Sender<Arc<Payload>>;
 
 /// A subscription of a connection to a service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +61,7 @@ struct State {
     /// A `ClientDetectionRequest` waiting for its answer: its request id and deadline.
     detection: Option<(String, u64)>,
     /// Registry service → the instances this connection publishes in it.
-    publishes: HashMap<String, Vec<InstanceMeta>>,
+    publishes: HashMap<String, Vec<Arc<InstanceMeta>>>,
     /// Registry service → its subscription.
     subscriptions: HashMap<String, Subscription>,
 }
@@ -96,13 +97,13 @@ impl Connection {
     }
 
     /// What this connection publishes in `service`.
-    pub(crate) fn published(&self, service: &str) -> Vec<InstanceMeta> {
+    pub(crate) fn published(&self, service: &str) -> Vec<Arc<InstanceMeta>> {
         self.state().publishes.get(service).cloned().unwrap_or_default()
     }
 
     /// Records that it publishes exactly `instances` in `service` (none: it publishes
     /// nothing there).
-    pub(crate) fn set_published(&self, service: &str, instances: Vec<InstanceMeta>) {
+    pub(crate) fn set_published(&self, service: &str, instances: Vec<Arc<InstanceMeta>>) {
         let mut state = self.state();
         if instances.is_empty() {
             state.publishes.remove(service);
@@ -112,7 +113,7 @@ impl Connection {
     }
 
     /// Everything it publishes: (registry service, instance).
-    pub(crate) fn all_published(&self) -> Vec<(String, InstanceMeta)> {
+    pub(crate) fn all_published(&self) -> Vec<(String, Arc<InstanceMeta>)> {
         let state = self.state();
         state
             .publishes
@@ -398,11 +399,11 @@ mod tests {
         assert!(connections.is_subscribed("svc"));
         assert_eq!(connections.subscriptions(), 1);
         let instance = InstanceMeta::new("http", "10.0.0.1", 1, "").unwrap();
-        conn.set_published("svc", vec![instance.clone()]);
+        conn.set_published("svc", vec![Arc::new(instance.clone())]);
         assert!(!connections.published_elsewhere("svc", &instance.url(), a.id));
         assert!(connections.published_elsewhere("svc", &instance.url(), b.id));
         let closed = connections.close(a.id).expect("it was registered");
-        assert_eq!(closed.all_published(), vec![("svc".to_owned(), instance)]);
+        assert_eq!(closed.all_published(), vec![("svc".to_owned(), Arc::new(instance))]);
         assert!(!connections.is_subscribed("svc"));
         assert_eq!(connections.subscriptions(), 0);
         assert!(connections.close(a.id).is_none(), "once");

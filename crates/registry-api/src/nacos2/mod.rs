@@ -9,6 +9,8 @@
 //! encoded once per change), `tasks` (pushing, liveness, renewing, a connection's end),
 //! `state` ([`GrpcSettings`] and what the facade keeps), `server` ([`serve_grpc`]).
 
+#[doc(hidden)]
+pub mod codec;
 mod connections;
 mod hub;
 mod naming;

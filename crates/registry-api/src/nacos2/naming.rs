@@ -14,7 +14,7 @@ use super::proto::Payload;
 use super::service_info::{push, service_info};
 use super::wire::{code, error, response, Incoming, Refusal};
 use crate::app::App;
-use crate::nacos::{service_page, Described, NacosService, DEFAULT_GROUP};
+use crate::nacos::{service_page, Described, NacosService, WireInstance, DEFAULT_GROUP};
 use crate::write::{apply_ops, Op};
 
 /// Answers one unary request from the connection `info`. Never fails: a refusal is an
@@ -119,9 +119,9 @@ fn service_of(request: &Incoming) -> Result<(NacosService, String), Refusal> {
 }
 
 /// The registry instance of a gRPC instance object, leased for the connection.
-fn instance_of(app: &App, value: &Value) -> Result<InstanceMeta, Refusal> {
+fn instance_of(app: &App, wire: &WireInstance) -> Result<InstanceMeta, Refusal> {
     let lease = u64::try_from(app.nacos2.settings.lease.as_millis()).unwrap_or(u64::MAX);
-    Described::from_json(value)
+    Described::from_wire(wire)
         .and_then(|described| described.instance_leased(lease))
         .map_err(|e| Refusal::invalid(e.message()))
 }
@@ -134,11 +134,10 @@ async fn instance(app: &App, connection: &Arc<Connection>, request: &Incoming) -
     let kind = request.text("type").unwrap_or("");
     let set = match kind {
         "registerInstance" => {
-            let value = request
-                .body
-                .get("instance")
+            let wire = request
+                .instance()
                 .ok_or_else(|| Refusal::invalid("'instance' is required"))?;
-            vec![instance_of(app, value)?]
+            vec![Arc::new(instance_of(app, wire)?)]
         }
         "deregisterInstance" => Vec::new(),
         other => return Err(Refusal::invalid(format!("unknown InstanceRequest type {other:?}"))),
@@ -153,14 +152,12 @@ async fn instance(app: &App, connection: &Arc<Connection>, request: &Incoming) -
 /// (clients deregister some by sending the rest).
 async fn batch(app: &App, connection: &Arc<Connection>, request: &Incoming) -> Result<Payload, Refusal> {
     let (service, _) = service_of(request)?;
-    let set = match request.body.get("instances") {
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|item| instance_of(app, item))
-            .collect::<Result<Vec<_>, _>>()?,
-        None | Some(Value::Null) => Vec::new(),
-        Some(_) => return Err(Refusal::invalid("'instances' must be a list")),
-    };
+    let set = request
+        .instances()
+        .unwrap_or_default()
+        .iter()
+        .map(|item| instance_of(app, item).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()?;
     publish(app, connection, &service.registry, set).await?;
     let mut fields = Map::new();
     fields.insert("type".to_owned(), Value::from("batchRegisterInstance"));
@@ -174,10 +171,10 @@ pub(crate) async fn publish(
     app: &App,
     connection: &Arc<Connection>,
     service: &str,
-    set: Vec<InstanceMeta>,
+    set: Vec<Arc<InstanceMeta>>,
 ) -> Result<(), Refusal> {
     let _serial = connection.writes.lock().await;
-    let kept: HashSet<String> = set.iter().map(InstanceMeta::url).collect();
+    let kept: HashSet<String> = set.iter().map(|i| i.url()).collect();
     let mut ops: Vec<Op> = connection
         .published(service)
         .into_iter()
@@ -192,7 +189,7 @@ pub(crate) async fn publish(
         .map(|old| Op::Unreg(service.to_owned(), old))
         .collect();
     ops.extend(set.iter().map(|i| Op::Reg(service.to_owned(), i.clone())));
-    apply_ops(app, &ops)
+    apply_ops(app, ops)
         .await
         .map_err(|e| Refusal::new(code::SERVER_ERROR, e.to_string()))?;
     connection.set_published(service, set);
@@ -229,7 +226,7 @@ fn subscribe(app: &App, connection: &Arc<Connection>, request: &Incoming) -> Res
         let payload = push(nacos2.next_request_id(), &namespace, &service, &info);
         let sent = connection
             .outbound()
-            .is_some_and(|outbound| outbound.try_send(Ok(payload)).is_ok());
+            .is_some_and(|outbound| outbound.try_send(Arc::new(payload)).is_ok());
         nacos2.hub.count(u64::from(sent), u64::from(!sent));
     }
     let mut fields = Map::new();

@@ -17,7 +17,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::Connected;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::connections::ConnInfo;
+use super::connections::{ConnInfo, Outbound};
 use super::naming;
 use super::proto::bi_request_stream_server::{BiRequestStream, BiRequestStreamServer};
 use super::proto::request_server::{Request as RequestService, RequestServer};
@@ -181,6 +181,20 @@ impl AsyncWrite for Transport {
     }
 }
 
+/// What a connection's stream sends: its queue, each shared payload cloned (its body is
+/// shared bytes) as it goes out.
+pub struct Outgoing(mpsc::Receiver<Arc<Payload>>);
+
+impl tokio_stream::Stream for Outgoing {
+    type Item = Result<Payload, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0
+            .poll_recv(cx)
+            .map(|next| next.map(|payload| Ok(Arc::unwrap_or_clone(payload))))
+    }
+}
+
 /// Both services, over the one node.
 #[derive(Clone)]
 struct Service {
@@ -208,7 +222,7 @@ impl RequestService for Service {
 
 #[tonic::async_trait]
 impl BiRequestStream for Service {
-    type requestBiStreamStream = ReceiverStream<Result<Payload, Status>>;
+    type requestBiStreamStream = Outgoing;
 
     async fn request_bi_stream(
         &self,
@@ -230,14 +244,16 @@ impl BiRequestStream for Service {
                 }
             }
             drop(outbound);
-            end(&app, info.id, "its stream closed").await;
+            // Boxed: the end's future (a write) is large, and this task lives as long as
+            // the connection.
+            Box::pin(end(&app, info.id, "its stream closed")).await;
         });
-        Ok(Response::new(ReceiverStream::new(stream)))
+        Ok(Response::new(Outgoing(stream)))
     }
 }
 
 /// A message a client sent on its stream: its setup, or an answer to what the server sent.
-fn on_stream(app: &App, info: &ConnInfo, outbound: &mpsc::Sender<Result<Payload, Status>>, payload: Payload) {
+fn on_stream(app: &App, info: &ConnInfo, outbound: &Outbound, payload: Payload) {
     let message = match Incoming::parse(payload) {
         Ok(message) => message,
         Err(refusal) => {
@@ -250,7 +266,7 @@ fn on_stream(app: &App, info: &ConnInfo, outbound: &mpsc::Sender<Result<Payload,
     match message.kind.as_str() {
         "ConnectionSetupRequest" => {
             let version = message.text("clientVersion").unwrap_or("unknown client");
-            let app_name = match message.body.get("labels").and_then(|l| l.get("AppName")) {
+            let app_name = match message.get("labels").and_then(|l| l.get("AppName")) {
                 Some(serde_json::Value::String(name)) => format!(" ({name})"),
                 _ => String::new(),
             };

@@ -13,7 +13,7 @@ use super::service_info::RefTimes;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GrpcSettings {
     /// The lease of the instances a connection publishes. The node holding the connection
-    /// renews them (every quarter of it) and unregisters them when the connection ends;
+    /// renews them (every third of it) and unregisters them when the connection ends;
     /// if the node dies, the lease runs out and the cluster evicts them.
     pub lease: Duration,
     /// A connection silent this long is sent a `ClientDetectionRequest`...

@@ -31,7 +31,7 @@ pub(crate) async fn push_changes(app: Arc<App>) {
             }
             let time = nacos2.ref_times.next(&service, app.clock.now_ms());
             // One encoding per distinct way of asking (clusters, as the client's cache key).
-            let mut encoded: HashMap<(String, String), super::proto::Payload> = HashMap::new();
+            let mut encoded: HashMap<(String, String), Arc<super::proto::Payload>> = HashMap::new();
             let (mut pushed, mut failed) = (0, 0);
             for (connection, subscription) in subscribers {
                 let key = (subscription.namespace.clone(), subscription.clusters.clone());
@@ -44,15 +44,15 @@ pub(crate) async fn push_changes(app: Arc<App>) {
                         false,
                         time,
                     );
-                    push(
+                    Arc::new(push(
                         nacos2.next_request_id(),
                         &subscription.namespace,
                         &subscription.service,
                         &info,
-                    )
+                    ))
                 });
                 match connection.outbound() {
-                    Some(outbound) if outbound.try_send(Ok(payload.clone())).is_ok() => pushed += 1,
+                    Some(outbound) if outbound.try_send(payload.clone()).is_ok() => pushed += 1,
                     _ => failed += 1,
                 }
             }
@@ -84,7 +84,7 @@ pub(crate) async fn check_liveness(app: Arc<App>) {
                     let request = server_request("ClientDetectionRequest", "internal", &id, Map::new());
                     let sent = connection
                         .outbound()
-                        .is_some_and(|outbound| outbound.try_send(Ok(request)).is_ok());
+                        .is_some_and(|outbound| outbound.try_send(Arc::new(request)).is_ok());
                     if !sent {
                         end(&app, connection.info.id, "its stream is closed or full").await;
                     }
@@ -95,10 +95,10 @@ pub(crate) async fn check_liveness(app: Arc<App>) {
     }
 }
 
-/// Every quarter lease: renews every instance a connection of this node publishes, as
-/// heartbeats do (one the registry lost is registered again).
+/// Every third of the lease: renews every instance a connection of this node publishes,
+/// as heartbeats do (one the registry lost is registered again).
 pub(crate) async fn renew_published(app: Arc<App>) {
-    let every = (app.nacos2.settings.lease / 4).max(Duration::from_millis(100));
+    let every = (app.nacos2.settings.lease / 3).max(Duration::from_millis(100));
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
@@ -114,8 +114,9 @@ pub(crate) async fn renew_published(app: Arc<App>) {
         if ops.is_empty() {
             continue;
         }
-        if let Err(e) = apply_ops(&app, &ops).await {
-            tracing::warn!(error = %e, instances = ops.len(), "renewing the gRPC clients' instances failed; trying again");
+        let instances = ops.len();
+        if let Err(e) = apply_ops(&app, ops).await {
+            tracing::warn!(error = %e, instances, "renewing the gRPC clients' instances failed; trying again");
         }
     }
 }
@@ -155,10 +156,11 @@ async fn unregister_published(app: &App, connection: &Connection) {
     if ops.is_empty() {
         return;
     }
-    if let Err(e) = apply_ops(app, &ops).await {
+    let instances = ops.len();
+    if let Err(e) = apply_ops(app, ops).await {
         tracing::warn!(
             error = %e,
-            instances = ops.len(),
+            instances,
             "could not unregister the instances of an ended gRPC connection; their lease will expire them"
         );
     }
@@ -172,7 +174,7 @@ pub(crate) fn reset_all(app: &App) {
         fields.insert("connectionId".to_owned(), Value::from(&*connection.info.label));
         let request = server_request("ConnectResetRequest", "internal", &id, fields);
         if let Some(outbound) = connection.outbound() {
-            let _ = outbound.try_send(Ok(request));
+            let _ = outbound.try_send(Arc::new(request));
         }
     }
 }

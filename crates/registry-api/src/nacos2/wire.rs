@@ -9,6 +9,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::proto::{Any, Metadata, Payload};
+use crate::nacos::WireInstance;
 
 /// Nacos's error codes (NacosException) that this facade answers.
 pub(crate) mod code {
@@ -46,28 +47,76 @@ impl Refusal {
     }
 }
 
+/// The fields of a request body this facade reads (every request type's together); the
+/// rest is skipped unread, which costs far less than building a whole JSON value. Each is
+/// kept as sent (`null` when absent) and read leniently.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct Body {
+    request_id: Value,
+    headers: Value,
+    namespace: Value,
+    group_name: Value,
+    service_name: Value,
+    r#type: Value,
+    clusters: Value,
+    cluster: Value,
+    client_version: Value,
+    labels: Value,
+    subscribe: Value,
+    healthy_only: Value,
+    health_only: Value,
+    page_no: Value,
+    page_size: Value,
+    instance: Option<WireInstance>,
+    instances: Option<Vec<WireInstance>>,
+}
+
+impl Body {
+    fn field(&self, name: &str) -> &Value {
+        match name {
+            "requestId" => &self.request_id,
+            "headers" => &self.headers,
+            "namespace" => &self.namespace,
+            "groupName" => &self.group_name,
+            "serviceName" => &self.service_name,
+            "type" => &self.r#type,
+            "clusters" => &self.clusters,
+            "cluster" => &self.cluster,
+            "clientVersion" => &self.client_version,
+            "labels" => &self.labels,
+            "subscribe" => &self.subscribe,
+            "healthyOnly" => &self.healthy_only,
+            "healthOnly" => &self.health_only,
+            "pageNo" => &self.page_no,
+            "pageSize" => &self.page_size,
+            _ => &Value::Null,
+        }
+    }
+}
+
 /// A request as it arrived: its type, headers (metadata first, then the body's) and body.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Incoming {
     pub(crate) kind: String,
     pub(crate) headers: HashMap<String, String>,
-    pub(crate) body: Value,
+    body: Body,
 }
 
 impl Incoming {
-    /// Reads `payload`: its type from the metadata, its body as JSON (an empty body is
-    /// `{}`). A body that is not JSON is refused.
+    /// Reads `payload`: its type from the metadata, its body's fields (an empty body has
+    /// none). A body that is not a JSON object is refused.
     pub(crate) fn parse(payload: Payload) -> Result<Incoming, Refusal> {
         let metadata = payload.metadata.unwrap_or_default();
         let value = payload.body.map(|body| body.value).unwrap_or_default();
-        let body: Value = if value.iter().all(u8::is_ascii_whitespace) {
-            Value::Object(Map::new())
+        let body: Body = if value.iter().all(u8::is_ascii_whitespace) {
+            Body::default()
         } else {
             serde_json::from_slice(&value)
-                .map_err(|e| Refusal::new(code::BAD_GATEWAY, format!("the body is not JSON: {e}")))?
+                .map_err(|e| Refusal::new(code::BAD_GATEWAY, format!("the body is not a JSON object: {e}")))?
         };
         let mut headers = metadata.headers;
-        if let Some(Value::Object(inner)) = body.get("headers") {
+        if let Value::Object(inner) = &body.headers {
             for (name, value) in inner {
                 if let Value::String(value) = value {
                     headers.entry(name.clone()).or_insert_with(|| value.clone());
@@ -81,54 +130,64 @@ impl Incoming {
         })
     }
 
+    /// A field of the body, when it is there and not `null`.
+    pub(crate) fn get(&self, name: &str) -> Option<&Value> {
+        Some(self.body.field(name)).filter(|v| !v.is_null())
+    }
+
+    /// The `instance` of an instance request.
+    pub(crate) fn instance(&self) -> Option<&WireInstance> {
+        self.body.instance.as_ref()
+    }
+
+    /// The `instances` of a batch request.
+    pub(crate) fn instances(&self) -> Option<&[WireInstance]> {
+        self.body.instances.as_deref()
+    }
+
     /// The request's id, to echo (`""` when absent or not text).
     pub(crate) fn request_id(&self) -> String {
-        match self.body.get("requestId") {
-            Some(Value::String(id)) => id.clone(),
-            Some(Value::Number(n)) => n.to_string(),
+        match self.body.field("requestId") {
+            Value::String(id) => id.clone(),
+            Value::Number(n) => n.to_string(),
             _ => String::new(),
         }
     }
 
     /// A text field; `None` when absent, `null` or empty.
     pub(crate) fn text(&self, name: &str) -> Option<&str> {
-        text(&self.body, name)
+        match self.body.field(name) {
+            Value::String(s) if !s.is_empty() => Some(s),
+            _ => None,
+        }
     }
 
     /// A flag; `default` when absent or `null`.
     pub(crate) fn flag(&self, name: &str, default: bool) -> Result<bool, Refusal> {
-        match self.body.get(name) {
-            None | Some(Value::Null) => Ok(default),
-            Some(Value::Bool(b)) => Ok(*b),
-            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(true),
-            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(false),
-            Some(other) => Err(Refusal::invalid(format!("'{name}' must be true or false, got {other}"))),
+        match self.body.field(name) {
+            Value::Null => Ok(default),
+            Value::Bool(b) => Ok(*b),
+            Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(true),
+            Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(false),
+            other => Err(Refusal::invalid(format!("'{name}' must be true or false, got {other}"))),
         }
     }
 
     /// A whole number; `default` when absent or `null`.
     pub(crate) fn number(&self, name: &str, default: u64) -> Result<u64, Refusal> {
-        match self.body.get(name) {
-            None | Some(Value::Null) => Ok(default),
-            Some(Value::Number(n)) => n
+        match self.body.field(name) {
+            Value::Null => Ok(default),
+            Value::Number(n) => n
                 .as_u64()
                 .ok_or_else(|| Refusal::invalid(format!("'{name}' must be a whole number, got {n}"))),
-            Some(Value::String(s)) => s
+            Value::String(s) => s
                 .trim()
                 .parse()
                 .map_err(|_| Refusal::invalid(format!("'{name}' must be a whole number, got {s:?}"))),
-            Some(other) => Err(Refusal::invalid(format!(
+            other => Err(Refusal::invalid(format!(
                 "'{name}' must be a whole number, got {other}"
             ))),
         }
-    }
-}
-
-/// A text field of `value`; `None` when absent, `null` or empty.
-pub(crate) fn text<'a>(value: &'a Value, name: &str) -> Option<&'a str> {
-    match value.get(name) {
-        Some(Value::String(s)) if !s.is_empty() => Some(s),
-        _ => None,
     }
 }
 
@@ -148,16 +207,21 @@ pub(crate) fn payload(kind: &str, json: Bytes) -> Payload {
 }
 
 /// A successful response of type `kind` to the request `request_id`, with `fields` besides
-/// the envelope's.
+/// the envelope's. Written by hand: every request pays for it.
 pub(crate) fn response(kind: &str, request_id: &str, fields: Map<String, Value>) -> Payload {
-    let mut body = Map::with_capacity(fields.len() + 5);
-    body.insert("resultCode".to_owned(), Value::from(200));
-    body.insert("errorCode".to_owned(), Value::from(0));
-    body.insert("message".to_owned(), Value::from(""));
-    body.insert("requestId".to_owned(), Value::from(request_id));
-    body.insert("success".to_owned(), Value::from(true));
-    body.extend(fields);
-    payload(kind, Bytes::from(Value::Object(body).to_string()))
+    let mut out = Vec::with_capacity(96 + request_id.len());
+    out.extend_from_slice(b"{\"resultCode\":200,\"errorCode\":0,\"message\":\"\",\"requestId\":");
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut out, request_id);
+    out.extend_from_slice(b",\"success\":true");
+    for (name, value) in &fields {
+        out.push(b',');
+        let _ = serde_json::to_writer(&mut out, name);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut out, value);
+    }
+    out.push(b'}');
+    payload(kind, Bytes::from(out))
 }
 
 /// An `ErrorResponse` for `refusal`, to the request `request_id`.
@@ -195,18 +259,25 @@ mod tests {
     fn requests_are_read_leniently() {
         let request = incoming(
             "InstanceRequest",
-            r#"{"requestId":null,"serviceName":"","groupName":"G","headers":{"app":"a"},"flag":"TRUE","n":"7"}"#,
+            r#"{"requestId":null,"serviceName":"","groupName":"G","headers":{"app":"a"},"subscribe":"TRUE","pageNo":"7","unknown":{"deep":[1]}}"#,
         );
         assert_eq!(request.kind, "InstanceRequest");
         assert_eq!(request.request_id(), "");
         assert_eq!(request.text("serviceName"), None, "empty is absent");
         assert_eq!(request.text("groupName"), Some("G"));
         assert_eq!(request.headers.get("app").map(String::as_str), Some("a"));
-        assert_eq!(request.flag("flag", false), Ok(true));
-        assert_eq!(request.flag("missing", true), Ok(true));
-        assert_eq!(request.number("n", 0), Ok(7));
+        assert_eq!(request.flag("subscribe", false), Ok(true));
+        assert_eq!(request.flag("healthyOnly", true), Ok(true), "absent: the default");
+        assert_eq!(request.number("pageNo", 0), Ok(7));
         assert!(request.number("groupName", 0).is_err());
-        assert_eq!(incoming("X", "").body, serde_json::json!({}));
+        assert_eq!(
+            incoming("X", "").get("serviceName"),
+            None,
+            "an empty body has no fields"
+        );
+        assert!(incoming("X", r#"{"instance":{"ip":"h","instanceId":null}}"#)
+            .instance()
+            .is_some());
         let bad = Incoming::parse(payload("X", Bytes::from_static(b"{nope")));
         assert_eq!(bad.unwrap_err().code, code::BAD_GATEWAY);
     }

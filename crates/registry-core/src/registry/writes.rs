@@ -173,6 +173,18 @@ impl Registry {
             .collect())
     }
 
+    /// Renews the instance at `url` in `service` if it is registered there: a heartbeat of
+    /// an instance whose name and url were checked when it was registered (a connection's
+    /// instances, renewed by the node holding the connection), without checking them again.
+    /// Not a change. Answers whether it was there.
+    pub fn renew_url(&self, service: &str, url: &str, now: u64) -> bool {
+        let renewed = self.renew_known(service, url, None, now, None);
+        if renewed {
+            self.counts.renewed(1);
+        }
+        renewed
+    }
+
     /// Renews `url` under `service` if it is registered (and, when `same_json` is given,
     /// encodes to exactly that text, i.e. has the same parameters), under the shared lock,
     /// recording `revision` as the entry that registered it last when one is given.
