@@ -129,6 +129,13 @@ impl Raw {
         read(&message)
     }
 
+    /// Whether the server sends nothing on the stream within `window` (an absence, checked
+    /// for a while).
+    async fn nothing_pushed_within(&mut self, window: Duration) -> bool {
+        let (_, inbound) = self.stream.as_mut().expect("set up");
+        tokio::time::timeout(window, inbound.message()).await.is_err()
+    }
+
     async fn answer_on_stream(&mut self, kind: &str, request_id: &str) {
         let (tx, _) = self.stream.as_ref().expect("set up");
         tx.send(payload(
@@ -307,6 +314,24 @@ async fn the_protocol_as_clients_speak_it() {
     assert!(text.contains("maregistry_grpc_subscriptions 1"));
     assert_eq!(c.ok("GET", &node.at("/info"), "").await["grpc_connections"], 1);
 
+    // Unsubscribed: answered with the service, and pushed no more.
+    let (kind, body) = raw
+        .call(
+            "SubscribeServiceRequest",
+            json!({"groupName":"G1","serviceName":"raw","subscribe":false,"clusters":""}),
+        )
+        .await;
+    assert_eq!(kind, "SubscribeServiceResponse");
+    assert_eq!(body["serviceInfo"]["hosts"].as_array().map(Vec::len), Some(2));
+    c.ok("POST", &node.at("/reg?service=G1::raw"), &instance("10.0.3.3", 7003))
+        .await;
+    assert!(
+        raw.nothing_pushed_within(Duration::from_millis(500)).await,
+        "an unsubscribed connection gets no push"
+    );
+    c.ok("POST", &node.at("/unreg?service=G1::raw"), &instance("10.0.3.3", 7003))
+        .await;
+
     // The connection ends: its instance goes, the seed API's stays.
     drop(raw);
     eventually("the connection's instance is unregistered", LIMIT, || async {
@@ -384,6 +409,61 @@ async fn shutdown_asks_every_client_to_reconnect() {
     assert_eq!(kind, "ConnectResetRequest");
     assert!(reset["connectionId"].is_string());
     stopping.await.expect("the node stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_of_a_snapshot_follower_writes_through_the_leader() {
+    let (listeners, grpc): (Vec<_>, Vec<u16>) = (0..2).map(|_| test_support::grpc_listener()).unzip();
+    let urls: Vec<String> = listeners
+        .iter()
+        .map(|l| format!("http://{}", l.local_addr().expect("an address")))
+        .collect();
+    let nodes: Vec<Node> = listeners
+        .into_iter()
+        .zip(&grpc)
+        .map(|(listener, port)| {
+            Node::start_on(
+                listener,
+                Config {
+                    grpc_port: Some(*port),
+                    ..test_support::cluster_config(&urls)
+                },
+            )
+        })
+        .collect();
+    let c = Client::new();
+    let leader = agreed_leader(&c, &[urls[0].as_str(), urls[1].as_str()]).await;
+    let follower = nodes.iter().position(|n| n.url != leader).expect("a follower");
+    let mut raw = Raw::connect(grpc[follower]).await;
+    raw.setup().await;
+    let register = json!({"serviceName":"relayed","type":"registerInstance","instance":{"ip":"10.0.7.1","port":1}});
+    eventually("the follower takes the registration", LIMIT, || {
+        let mut unary = raw.unary.clone();
+        let register = register.clone();
+        async move {
+            let answer = unary
+                .request(payload("InstanceRequest", register))
+                .await
+                .expect("an answer");
+            read(answer.get_ref()).0 == "InstanceResponse"
+        }
+    })
+    .await;
+    let on_leader = || async {
+        let list = c.ok("GET", &format!("{leader}/findAll?service=relayed"), "").await;
+        list.as_array().map(Vec::len).unwrap_or(0)
+    };
+    assert_eq!(on_leader().await, 1, "applied by the leader before the answer");
+    drop(raw);
+    eventually(
+        "the ended connection's instance is gone on the leader",
+        LIMIT,
+        || async { on_leader().await == 0 },
+    )
+    .await;
+    for node in nodes {
+        node.stop().await;
+    }
 }
 
 /// The `host:port` a Nacos client is given: the HTTP address.
