@@ -10,6 +10,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .bytes(".")
         .codec_path("crate::nacos2::codec::SmallCodec")
+        // hyper serves the services (nacos2::server); clients bring their own channel.
+        .build_transport(false)
         .compile_fds(files)?;
     Ok(())
 }

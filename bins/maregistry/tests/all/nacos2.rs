@@ -16,6 +16,7 @@ use nacos_sdk::api::naming::{
 use nacos_sdk::api::props::ClientProps;
 use registry_api::nacos2::proto::bi_request_stream_client::BiRequestStreamClient;
 use registry_api::nacos2::proto::request_client::RequestClient;
+use registry_api::nacos2::proto::request_stream_client::RequestStreamClient;
 use registry_api::nacos2::proto::{Any, Metadata, Payload};
 use serde_json::{json, Value};
 use test_support::{
@@ -211,6 +212,12 @@ async fn the_protocol_as_clients_speak_it() {
         .await
         .expect("an answer");
     assert_eq!(read(answer.get_ref()).1["errorCode"], 502);
+    // A service Nacos declares but this node does not serve.
+    let refused = RequestStreamClient::new(raw.channel.clone())
+        .request_stream(payload("ServerCheckRequest", json!({})))
+        .await
+        .expect_err("no RequestStream service");
+    assert_eq!(refused.code(), tonic::Code::Unimplemented);
 
     // Naming: register, subscribe (answered, then pushed), list, query.
     let registered = json!({"requestId":"1","namespace":"public","groupName":"G1","serviceName":"raw",
