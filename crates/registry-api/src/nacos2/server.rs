@@ -45,7 +45,7 @@ const RESET_GRACE: Duration = Duration::from_millis(100);
 /// Serves the Nacos gRPC protocol on `listener` until `shutdown` completes: then the
 /// listener stops, every client is asked to reconnect elsewhere, the streams are closed
 /// (the instances stay for their lease: clients register them again where they reconnect)
-/// and the connections are given [`DRAIN_TIMEOUT`] to close.
+/// and the connections are given 5 s (`DRAIN_TIMEOUT`) to close.
 pub async fn serve_grpc(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) -> io::Result<()> {
     app.nacos2.serve();
     let tasks = [
