@@ -28,6 +28,7 @@ use tokio::task::JoinHandle;
 
 pub use config::{ClusterMode, Config, Mode, RaftMode, SnapshotMode};
 pub use registry_api::GrpcSettings;
+pub use registry_raft::LogFaults;
 
 /// Runs one node on `listener` until `shutdown` completes: stops accepting, finishes
 /// requests in flight, stops the background loops, and returns. In raft mode the data
@@ -158,8 +159,15 @@ pub async fn run_with(
                 "data loaded; maregistry listening"
             );
             raft = Some(node.clone());
+            // A relayed write is given the write timeout in all, as one applied here is: a
+            // leader that stops answering (paused, cut off) never holds it longer. The
+            // relay also moves on as soon as this node learns of another leader.
             relay = to_peers(Arc::new(HyperInvoker::new(HyperInvokerConfig {
-                read_timeout: mode.write_timeout + config.http_timeout,
+                // (The invoker's deadline is its connect timeout plus this.)
+                read_timeout: mode
+                    .write_timeout
+                    .saturating_sub(config.http_timeout)
+                    .max(std::time::Duration::from_millis(100)),
                 ..HyperInvokerConfig::with_timeout(config.http_timeout)
             })));
             node
@@ -198,8 +206,22 @@ pub async fn run_with(
         }
         None => None,
     };
+    // A raft node whose engine or storage failed stops as if asked to, and then reports
+    // the failure: a supervisor restarts it (as etcd exits on a failed fsync).
+    let failed = {
+        let raft = raft.clone();
+        async move {
+            match raft {
+                Some(raft) => raft.failed().await,
+                None => std::future::pending().await,
+            }
+        }
+    };
     let shutdown = async move {
-        shutdown.await;
+        tokio::select! {
+            () = shutdown => {}
+            why = failed => tracing::error!(cause = %why, "stopping: this node cannot take part in the cluster any more"),
+        }
         let _ = begin.send(true);
     };
     let served = registry_api::serve(listener, app, shutdown).await;
@@ -214,9 +236,14 @@ pub async fn run_with(
     for task in loops {
         let _ = task.await;
     }
+    let failure = raft.as_ref().and_then(|raft| raft.failure());
     if let Some(raft) = raft {
         raft.shutdown().await;
     }
     tracing::info!(url = %url, "maregistry stopped");
-    served.context("serving the API")
+    served.context("serving the API")?;
+    match failure {
+        Some(why) => Err(anyhow::anyhow!("{why}: restart this node once the cause is fixed")),
+        None => Ok(()),
+    }
 }

@@ -48,9 +48,16 @@ pub enum ApiError {
     #[error("method {0} is not allowed; use GET or POST")]
     MethodNotAllowed(String),
     /// A write reached a node that cannot apply or forward it, or the cluster cannot
-    /// serve the request now.
+    /// serve the request now: the write was certainly not applied.
     #[error("{0}")]
     NoLeader(String),
+    /// A write went to a leader (or into the log) but no outcome came back: it may or may
+    /// not be applied.
+    #[error("{0}")]
+    Indeterminate(String),
+    /// A read that needs the leader (a consistent read) could not be served now.
+    #[error("{0}")]
+    ReadUnavailable(String),
     /// A request the cluster refused as invalid.
     #[error("{0}")]
     BadRequest(String),
@@ -68,6 +75,10 @@ struct ErrorBody<'a> {
     error: &'a str,
     message: String,
     path: &'a str,
+    /// A write's 503: `not_applied` (it certainly did not happen) or `indeterminate` (it
+    /// may have).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<&'static str>,
 }
 
 impl ApiError {
@@ -87,12 +98,25 @@ impl ApiError {
             ApiError::TooManyConnections(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::NoLeader(_) | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NoLeader(_)
+            | ApiError::Indeterminate(_)
+            | ApiError::ReadUnavailable(_)
+            | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
         }
     }
 
-    /// `{ "status", "error", "message", "path" }` with the matching status code.
+    /// What a write's 503 says of the write.
+    fn outcome(&self) -> Option<&'static str> {
+        match self {
+            ApiError::NoLeader(_) => Some("not_applied"),
+            ApiError::Indeterminate(_) => Some("indeterminate"),
+            _ => None,
+        }
+    }
+
+    /// `{ "status", "error", "message", "path" }` (and a write's `outcome`) with the
+    /// matching status code; a 503 says when to retry.
     pub fn into_response(self, path: &str) -> Response<Full<Bytes>> {
         let status = self.status();
         let body = ErrorBody {
@@ -100,6 +124,7 @@ impl ApiError {
             error: status.canonical_reason().unwrap_or("Error"),
             message: self.to_string(),
             path,
+            outcome: self.outcome(),
         };
         let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
         let mut response = json(status, Bytes::from(bytes));
@@ -120,6 +145,9 @@ impl ApiError {
             }
             _ => {}
         }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         response
     }
 }
@@ -134,6 +162,7 @@ impl From<CoordinatorError> for ApiError {
                 ApiError::NoLeader("no leader is reachable: writes are refused until one is elected".to_owned())
             }
             CoordinatorError::Unavailable(message) => ApiError::NoLeader(message),
+            CoordinatorError::Indeterminate(message) => ApiError::Indeterminate(message),
             CoordinatorError::Invalid(message) => ApiError::BadRequest(message),
             CoordinatorError::Rejected(e) => ApiError::Invalid(e),
         }

@@ -29,7 +29,7 @@ const BUCKETS: [f64; 16] = [
 
 type Labels = [(&'static str, &'static str); 2];
 type Label = [(&'static str, &'static str); 1];
-type PeerLabel = [(&'static str, String); 1];
+type TextLabel = [(&'static str, String); 1];
 
 /// The counters and histograms requests record into, and the encoder of the rest.
 pub(crate) struct Metrics {
@@ -245,6 +245,15 @@ fn scrape_registry(stats: &Stats, status: &Status, waiting: usize, grpc: GrpcCou
     }
     if let ModeStatus::Raft(raft) = &status.mode {
         r.register("maregistry_raft_term", "Raft: the current term", gauge(raft.term));
+        let stopped = Family::<TextLabel, Gauge>::default();
+        if let Some(why) = &raft.stopped {
+            stopped.get_or_create(&[("cause", why.clone())]).set(1);
+        }
+        r.register(
+            "maregistry_raft_stopped",
+            "Raft: 1, with the cause, once the consensus engine has stopped (the node exits)",
+            stopped,
+        );
         let index = |v: Option<u64>| gauge(v.unwrap_or(0));
         r.register(
             "maregistry_raft_last_log_index",
@@ -261,8 +270,8 @@ fn scrape_registry(stats: &Stats, status: &Status, waiting: usize, grpc: GrpcCou
             "Raft: the last log index applied to this node's registry",
             index(raft.applied),
         );
-        let lag = Family::<PeerLabel, Gauge>::default();
-        let matched = Family::<PeerLabel, Gauge>::default();
+        let lag = Family::<TextLabel, Gauge>::default();
+        let matched = Family::<TextLabel, Gauge>::default();
         for replica in &raft.replication {
             let peer = [("peer", replica.url.clone())];
             lag.get_or_create(&peer)

@@ -64,7 +64,7 @@ pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<
                 // (built for each one) stays small.
                 Endpoint::SetLeader => Box::pin(cluster::set_leader(app)).await,
                 Endpoint::Metrics => Box::pin(operations::metrics(app)).await,
-                Endpoint::Health => Ok(operations::health()),
+                Endpoint::Health => Ok(operations::health(app)),
                 Endpoint::Ready => Box::pin(operations::ready(app)).await,
                 Endpoint::Ui => Ok(operations::console()),
                 Endpoint::Services => Box::pin(operations::services(app, request)).await,

@@ -17,7 +17,7 @@ use registry_core::{Command, InstanceMeta};
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::forward::{forward, forward_parts};
+use crate::forward::{forward_parts, relay_following, Relay, Relayed};
 use crate::headers::is_forwarded;
 use crate::limits::Limits;
 use crate::request::read_body;
@@ -64,7 +64,7 @@ pub(crate) async fn accept(app: &App, request: Request<Incoming>, limits: &Limit
                 "this node does not lead (it follows {leader}) and a forwarded write is never forwarded again"
             )))
         }
-        Role::Follower { leader } => return Ok(Accepted::Relayed(forward(app, &leader, request).await?)),
+        Role::Follower { .. } => {}
         Role::NoLeader => {
             return Err(ApiError::NoLeader(
                 "no leader is reachable: writes are refused until one is elected".to_owned(),
@@ -74,6 +74,33 @@ pub(crate) async fn accept(app: &App, request: Request<Incoming>, limits: &Limit
     let method = request.method().clone();
     let path_and_query = request.uri().path_and_query().cloned();
     let authorization = request.headers().get(AUTHORIZATION).cloned();
+    if let Role::Follower { leader } = role {
+        // Relayed as it came (the leader applies its own limits); should this node be
+        // elected meanwhile, it applies the write itself.
+        let body = read_body(request, &app.limits).await?;
+        let target = path_and_query.as_ref().map_or("/", |p| p.as_str());
+        let relayed = relay_following(
+            app,
+            &leader,
+            Relay::Write,
+            method.clone(),
+            target,
+            authorization.as_ref(),
+            body.clone(),
+        )
+        .await?;
+        return match relayed {
+            Relayed::Answer(response) => Ok(Accepted::Relayed(response)),
+            Relayed::LeadsNow if body.len() <= limits.max_body => Ok(Accepted::Here(Write {
+                method,
+                path_and_query,
+                authorization,
+                forwarded,
+                body,
+            })),
+            Relayed::LeadsNow => Err(ApiError::PayloadTooLarge(limits.max_body)),
+        };
+    }
     let body = read_body(request, limits).await?;
     Ok(Accepted::Here(Write {
         method,
@@ -100,6 +127,7 @@ pub(crate) async fn submit(
                 forward_parts(
                     app,
                     &leader,
+                    Relay::Write,
                     write.method.clone(),
                     path_and_query,
                     write.authorization.as_ref(),
@@ -227,7 +255,16 @@ async fn relay(app: &App, leader: &str, body: Bytes) -> Result<(), ApiError> {
         .client
         .as_ref()
         .and_then(|token| HeaderValue::from_str(&token.bearer()).ok());
-    let answer = forward_parts(app, leader, Method::POST, "/batch", authorization.as_ref(), body).await?;
+    let answer = forward_parts(
+        app,
+        leader,
+        Relay::Write,
+        Method::POST,
+        "/batch",
+        authorization.as_ref(),
+        body,
+    )
+    .await?;
     if !answer.status().is_success() {
         return Err(ApiError::NoLeader(format!(
             "the leader {leader} refused the relayed write ({})",

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::RaftError;
-use crate::log_store::LogStore;
+use crate::log_store::{LogFaults, LogStore};
 use crate::types::NodeId;
 
 /// The marker file: which node this data dir belongs to, and whether its raft state was
@@ -50,14 +50,15 @@ impl DataDir {
     /// not parse, files of a raft node without a marker, and a dir whose marker says it
     /// held raft state while its log is gone or empty: the node must never start empty
     /// over data it lost.
-    pub fn open(dir: &Path, node_id: NodeId, url: &str) -> Result<DataDir, RaftError> {
+    /// `faults` is the switch a test may use to make the log's writes fail.
+    pub fn open(dir: &Path, node_id: NodeId, url: &str, faults: LogFaults) -> Result<DataDir, RaftError> {
         std::fs::create_dir_all(dir).map_err(|e| RaftError::data_dir(dir, format!("cannot create it: {e}")))?;
         let marker_path = dir.join(MARKER);
         let log_path = log_path(dir);
         let has_snapshot = exists(&dir.join(SNAPSHOT))?;
         if !exists(&marker_path)? {
             if has_snapshot || exists(&log_path)? {
-                let log = LogStore::open(&log_path, false)?;
+                let log = LogStore::open(&log_path, false, LogFaults::default())?;
                 if has_snapshot || !log.is_pristine()? {
                     return Err(RaftError::data_dir(
                         &marker_path,
@@ -66,7 +67,7 @@ impl DataDir {
                     ));
                 }
             }
-            let log = LogStore::open(&log_path, true)?;
+            let log = LogStore::open(&log_path, true, faults)?;
             let marker = Marker {
                 format: FORMAT,
                 node_id,
@@ -104,7 +105,7 @@ impl DataDir {
         if !exists(&log_path)? {
             return Err(lost_log(&log_path, "is missing"));
         }
-        let log = LogStore::open(&log_path, false)?;
+        let log = LogStore::open(&log_path, false, faults)?;
         let empty = log.is_pristine()? && !has_snapshot;
         if marker.initialised && empty {
             return Err(lost_log(&log_path, "is empty"));
@@ -180,13 +181,15 @@ mod tests {
     #[test]
     fn a_new_dir_is_fresh_and_reopens_as_the_same_node() {
         let dir = tempfile::tempdir().unwrap();
-        let mut opened = DataDir::open(dir.path(), 7, "http://127.0.0.1:1").unwrap();
+        let mut opened = DataDir::open(dir.path(), 7, "http://127.0.0.1:1", LogFaults::default()).unwrap();
         assert!(opened.fresh);
         assert!(!opened.is_initialised());
         opened.mark_initialised().unwrap();
         drop(opened);
         // Initialised, but nothing in the log: data was lost.
-        let err = DataDir::open(dir.path(), 7, "http://127.0.0.1:1").err().unwrap();
+        let err = DataDir::open(dir.path(), 7, "http://127.0.0.1:1", LogFaults::default())
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("raft.redb"), "{err}");
         assert!(err.to_string().contains("raft.redb: is empty"), "{err}");
     }
@@ -194,32 +197,40 @@ mod tests {
     #[test]
     fn another_nodes_dir_and_a_corrupt_marker_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        drop(DataDir::open(dir.path(), 7, "http://127.0.0.1:1").unwrap());
-        let err = DataDir::open(dir.path(), 8, "http://127.0.0.1:2").err().unwrap();
+        drop(DataDir::open(dir.path(), 7, "http://127.0.0.1:1", LogFaults::default()).unwrap());
+        let err = DataDir::open(dir.path(), 8, "http://127.0.0.1:2", LogFaults::default())
+            .err()
+            .unwrap();
         assert!(
             err.to_string().contains("belongs to the node http://127.0.0.1:1"),
             "{err}"
         );
         std::fs::write(dir.path().join(MARKER), b"{not json").unwrap();
-        let err = DataDir::open(dir.path(), 7, "http://127.0.0.1:1").err().unwrap();
+        let err = DataDir::open(dir.path(), 7, "http://127.0.0.1:1", LogFaults::default())
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("node.json: is corrupt"), "{err}");
     }
 
     #[test]
     fn a_missing_log_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        drop(DataDir::open(dir.path(), 7, "http://127.0.0.1:1").unwrap());
+        drop(DataDir::open(dir.path(), 7, "http://127.0.0.1:1", LogFaults::default()).unwrap());
         std::fs::remove_file(dir.path().join(LOG)).unwrap();
-        let err = DataDir::open(dir.path(), 7, "http://127.0.0.1:1").err().unwrap();
+        let err = DataDir::open(dir.path(), 7, "http://127.0.0.1:1", LogFaults::default())
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("raft.redb: is missing"), "{err}");
     }
 
     #[test]
     fn a_foreign_file_as_log_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        drop(DataDir::open(dir.path(), 7, "http://127.0.0.1:1").unwrap());
+        drop(DataDir::open(dir.path(), 7, "http://127.0.0.1:1", LogFaults::default()).unwrap());
         std::fs::write(dir.path().join(LOG), b"this is not a database").unwrap();
-        let err = DataDir::open(dir.path(), 7, "http://127.0.0.1:1").err().unwrap();
+        let err = DataDir::open(dir.path(), 7, "http://127.0.0.1:1", LogFaults::default())
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("raft.redb: cannot open the raft log"), "{err}");
     }
 }

@@ -36,7 +36,7 @@ mod state_machine;
 mod types;
 
 pub use error::RaftError;
-pub use log_store::LogStore;
+pub use log_store::{LogFaults, LogStore};
 pub use network::{serve_rpc, Network};
 pub use node::{RaftCluster, RaftSettings, ROUTES};
 pub use state_machine::StateMachine;

@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
@@ -22,6 +23,32 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const VOTE: &str = "vote";
 const COMMITTED: &str = "committed";
 const LAST_PURGED: &str = "last_purged";
+
+/// A switch that makes the log's writes fail as a full or broken disk would, for tests of
+/// what a node does when its storage fails. Off unless a test turns it on; nothing in the
+/// command line or config file reaches it.
+#[derive(Debug, Clone, Default)]
+pub struct LogFaults(Arc<AtomicBool>);
+
+/// Two switches are equal when they are the same switch.
+impl PartialEq for LogFaults {
+    fn eq(&self, other: &LogFaults) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for LogFaults {}
+
+impl LogFaults {
+    /// From now on every write of the log fails (`true`), or none does (`false`).
+    pub fn fail_writes(&self, fail: bool) {
+        self.0.store(fail, Ordering::SeqCst);
+    }
+
+    fn failing(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
 
 /// The raft log, vote and committed index in one redb file.
 ///
@@ -47,6 +74,7 @@ struct Shared {
     /// Held by whoever writes to redb, so that the flusher's batch and a truncation or
     /// purge never interleave.
     io: Mutex<()>,
+    faults: LogFaults,
 }
 
 #[derive(Default)]
@@ -79,6 +107,16 @@ impl Drop for Handle {
 }
 
 impl Shared {
+    /// The error of a write while a test makes writes fail ([`LogFaults`]).
+    fn check_faults(&self) -> Result<(), StorageError> {
+        if self.faults.failing() {
+            return Err(write_logs_error(
+                "I/O error: no space left on device (injected by a test)",
+            ));
+        }
+        Ok(())
+    }
+
     fn queue(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -108,7 +146,7 @@ const LOG_CACHE_BYTES: usize = 16 * 1024 * 1024;
 impl LogStore {
     /// Opens (or, with `create`, creates) the log file at `path`. A file that is not a
     /// redb database, or not ours, is an error naming it.
-    pub fn open(path: &Path, create: bool) -> Result<LogStore, RaftError> {
+    pub fn open(path: &Path, create: bool, faults: LogFaults) -> Result<LogStore, RaftError> {
         // The log is written once and read back mostly while it is recent (replication,
         // a follower catching up): a small cache serves that, and keeps the node's memory
         // from growing with the log between snapshots (redb's default is 1 GiB).
@@ -134,6 +172,7 @@ impl LogStore {
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
             io: Mutex::new(()),
+            faults,
         });
         let for_flusher = shared.clone();
         let flusher = std::thread::Builder::new()
@@ -177,6 +216,7 @@ impl LogStore {
         let bytes = serde_json::to_vec(value).map_err(write_logs_error)?;
         self.blocking(move |shared| {
             let _io = shared.io();
+            shared.check_faults()?;
             let write = || -> Result<(), redb::Error> {
                 let txn = shared.db.begin_write()?;
                 txn.open_table(META)?.insert(key, bytes.as_slice())?;
@@ -379,6 +419,7 @@ fn flush(shared: &Shared) {
             (queue.entries.clone(), std::mem::take(&mut queue.callbacks), committed)
         };
         let write = || -> Result<(), String> {
+            shared.check_faults().map_err(|e| e.to_string())?;
             let committed = committed
                 .map(|c| serde_json::to_vec(&c))
                 .transpose()
@@ -430,6 +471,7 @@ impl LogStore {
         let range = bounds(&range);
         self.blocking(move |shared| {
             let _io = shared.io();
+            shared.check_faults()?;
             shared.queue().entries.retain(|index, _| !range.contains(index));
             let write = || -> Result<(), redb::Error> {
                 let txn = shared.db.begin_write()?;

@@ -148,18 +148,40 @@ struct SnapshotHead {
     done: bool,
 }
 
-/// Answers one RPC that a peer sent to `/raft/<name>`: the JSON of
-/// `Result<response, RaftError>`, or an error message for a request that is not one.
-pub async fn serve_rpc(raft: &Raft, name: &str, body: Bytes) -> Result<Bytes, String> {
-    fn answer<T: Serialize>(result: &T) -> Result<Bytes, String> {
-        serde_json::to_vec(result).map(Bytes::from).map_err(|e| e.to_string())
+/// What serving one RPC answered.
+pub struct Served {
+    /// The JSON of `Result<response, RaftError>`.
+    pub answer: Bytes,
+    /// The request came from a leader this node now follows (entries or a snapshot it
+    /// accepted), or this node granted a vote: its election timer starts over.
+    pub heard_leader: bool,
+}
+
+/// Answers one RPC that a peer sent to `/raft/<name>`, or an error message for a request
+/// that is not one.
+pub async fn serve_rpc(raft: &Raft, name: &str, body: Bytes) -> Result<Served, String> {
+    fn answer<T: Serialize>(result: &T, heard_leader: bool) -> Result<Served, String> {
+        serde_json::to_vec(result)
+            .map(|answer| Served {
+                answer: Bytes::from(answer),
+                heard_leader,
+            })
+            .map_err(|e| e.to_string())
     }
     fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
         serde_json::from_slice(body).map_err(|e| format!("not a raft request: {e}"))
     }
     match name {
-        APPEND => answer(&raft.append_entries(parse(&body)?).await),
-        VOTE => answer(&raft.vote(parse(&body)?).await),
+        APPEND => {
+            let result = raft.append_entries(parse(&body)?).await;
+            let heard = matches!(&result, Ok(r) if !matches!(r, AppendEntriesResponse::HigherVote(_)));
+            answer(&result, heard)
+        }
+        VOTE => {
+            let result = raft.vote(parse(&body)?).await;
+            let granted = matches!(&result, Ok(r) if r.vote_granted);
+            answer(&result, granted)
+        }
         SNAPSHOT => {
             let newline = body
                 .iter()
@@ -173,7 +195,9 @@ pub async fn serve_rpc(raft: &Raft, name: &str, body: Bytes) -> Result<Bytes, St
                 data: body[newline + 1..].to_vec(),
                 done: head.done,
             };
-            answer(&raft.install_snapshot(request).await)
+            let result = raft.install_snapshot(request).await;
+            let heard = result.is_ok();
+            answer(&result, heard)
         }
         other => Err(format!("no raft RPC named {other:?}")),
     }

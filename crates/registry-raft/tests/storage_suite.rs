@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use openraft::testing::{StoreBuilder, Suite};
 use registry_core::{Clock, Registry};
-use registry_raft::{LogStore, StateMachine, StorageError, TypeConfig};
+use registry_raft::{LogFaults, LogStore, StateMachine, StorageError, TypeConfig};
 use tempfile::TempDir;
 
 struct FixedClock;
@@ -21,7 +21,7 @@ struct Builder;
 impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for Builder {
     async fn build(&self) -> Result<(TempDir, LogStore, StateMachine), StorageError> {
         let dir = tempfile::tempdir().expect("a temporary dir");
-        let log = LogStore::open(&dir.path().join("raft.redb"), true).expect("a new log");
+        let log = LogStore::open(&dir.path().join("raft.redb"), true, LogFaults::default()).expect("a new log");
         let sm = StateMachine::open(
             dir.path().join("snapshot"),
             Arc::new(Registry::new()),

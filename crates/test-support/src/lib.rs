@@ -13,8 +13,11 @@
 //! - `scenario` — [`Scenario`]: a real client as a child process, stepping through its
 //!   script with the test.
 //! - `deps` — what the tests need beyond Rust, from `scripts/test-deps.sh`.
+//! - `linearizable` — a linearizability checker for histories of registered-or-not
+//!   instances (Wing and Gong's search).
 
 pub mod deps;
+pub mod linearizable;
 
 mod client;
 mod node;

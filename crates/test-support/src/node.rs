@@ -71,6 +71,16 @@ impl Node {
         }
     }
 
+    /// Waits up to `limit` for the node to stop on its own (no stop was asked for);
+    /// answers how its run ended.
+    pub async fn ended(mut self, limit: Duration) -> anyhow::Result<()> {
+        let task = self.task.take().expect("a running node");
+        tokio::time::timeout(limit, task)
+            .await
+            .unwrap_or_else(|_| panic!("the node did not stop on its own within {limit:?}"))
+            .expect("node task")
+    }
+
     pub fn at(&self, path_and_query: &str) -> String {
         format!("{}{}", self.url, path_and_query)
     }
@@ -206,7 +216,7 @@ pub fn start_raft_grpc(data: &Path, n: usize, configure: impl Fn(Config) -> Conf
 }
 
 /// The raft settings of a test node with its log in `data_dir`: heartbeats every 200 ms,
-/// elections after 1–2 s, writes given up after 3 s.
+/// elections after 1–1.25 s, writes given up after 3 s.
 pub fn raft_mode(data_dir: PathBuf) -> RaftMode {
     RaftMode {
         heartbeat: Duration::from_millis(200),

@@ -137,8 +137,8 @@ pub struct Cli {
     /// Raft: the leader's heartbeat interval.
     #[arg(long, env = "MAREGISTRY_RAFT_HEARTBEAT", default_value = "250ms", value_parser = parse_duration)]
     pub raft_heartbeat: Duration,
-    /// Raft: a follower that hears no leader for this long (up to twice it, at random)
-    /// campaigns.
+    /// Raft: a follower that hears no leader for this long (up to a quarter more, at
+    /// random) campaigns, once a majority agrees that no leader is heard (a pre-vote).
     #[arg(long, env = "MAREGISTRY_RAFT_ELECTION", default_value = "1s", value_parser = parse_duration)]
     pub raft_election: Duration,
     /// Raft: log entries between snapshots (older entries are then purged).

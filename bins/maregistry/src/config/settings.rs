@@ -7,7 +7,7 @@ use std::time::Duration;
 use registry_api::{Auth, GrpcSettings};
 use registry_cluster::{normalize_url, ElectionKind};
 use registry_core::{ChangeLogLimits, LeaseBounds};
-use registry_raft::RaftSettings;
+use registry_raft::{LogFaults, RaftSettings};
 
 /// The settings of one node, validated.
 #[derive(Debug, Clone)]
@@ -80,12 +80,15 @@ pub struct RaftMode {
     pub write_timeout: Duration,
     /// The leader's heartbeat interval.
     pub heartbeat: Duration,
-    /// The shortest election timeout (the longest is twice it).
+    /// The shortest election timeout (the longest is a quarter more).
     pub election: Duration,
     /// Log entries between snapshots.
     pub snapshot_every: u64,
     /// How long sending a snapshot to a peer, or a new member's catching up, may take.
     pub install_timeout: Duration,
+    /// A switch for tests that makes the raft log's writes fail (never set from the
+    /// command line or the config file).
+    pub log_faults: LogFaults,
 }
 
 impl Default for SnapshotMode {
@@ -109,6 +112,7 @@ impl RaftMode {
             election: Duration::from_secs(1),
             snapshot_every: 20_000,
             install_timeout: Duration::from_secs(60),
+            log_faults: LogFaults::default(),
         }
     }
 
@@ -117,13 +121,14 @@ impl RaftMode {
         RaftSettings {
             join: self.join,
             heartbeat: self.heartbeat,
-            election: (self.election, self.election * 2),
+            election: (self.election, self.election * 5 / 4),
             write_timeout: self.write_timeout,
             snapshot_every: self.snapshot_every,
             install_timeout: self.install_timeout,
             ttl: config.ttl,
             probe_timeout: config.http_timeout,
             evict_max_fraction: config.evict_max_fraction,
+            log_faults: self.log_faults.clone(),
             ..RaftSettings::new(self.data_dir.clone(), my_url, config.server_list.clone())
         }
     }

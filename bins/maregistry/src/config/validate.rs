@@ -9,6 +9,7 @@ use registry_api::{Auth, GrpcSettings};
 use registry_cluster::normalize_url;
 use registry_core::{ChangeLogLimits, LeaseBounds};
 use registry_http::Token;
+use registry_raft::LogFaults;
 
 use super::cli::{Cli, ClusterMode, GrpcPort};
 use super::file::trace_to_file;
@@ -167,6 +168,7 @@ impl Cli {
                     election: self.raft_election,
                     snapshot_every: self.raft_snapshot_every,
                     install_timeout: self.raft_install_timeout,
+                    log_faults: LogFaults::default(),
                 })
             }
         };

@@ -13,25 +13,25 @@ use registry_http::{
     ErrorKind, HttpInvokeError, HttpInvoker, HttpRequest, HttpResponse, HyperInvoker, HyperInvokerConfig,
 };
 use tempfile::TempDir;
-use test_support::{agreed_leader, all_hold, instance, start_raft_with, Client, Node};
+use test_support::{agreed_leader, all_hold, eventually, info, instance, start_raft_with, Client, Node};
 
 /// The links that are cut, as (from, to) urls.
 #[derive(Default, Clone)]
-struct Cuts(Arc<Mutex<HashSet<(String, String)>>>);
+pub(crate) struct Cuts(Arc<Mutex<HashSet<(String, String)>>>);
 
 impl Cuts {
-    fn cut(&self, from: &str, to: &str) {
+    pub(crate) fn cut(&self, from: &str, to: &str) {
         self.0.lock().unwrap().insert((from.to_owned(), to.to_owned()));
     }
 
-    fn isolate(&self, node: &str, others: &[&str]) {
+    pub(crate) fn isolate(&self, node: &str, others: &[&str]) {
         for other in others {
             self.cut(node, other);
             self.cut(other, node);
         }
     }
 
-    fn heal(&self) {
+    pub(crate) fn heal(&self) {
         self.0.lock().unwrap().clear();
     }
 
@@ -58,14 +58,15 @@ impl HttpInvoker for CutInvoker {
     }
 }
 
-struct Cluster {
+/// In-process raft nodes whose raft calls go through [`Cuts`] (writes time out after 2 s).
+pub(crate) struct Cluster {
     _data: TempDir,
-    nodes: Vec<Node>,
-    urls: Vec<String>,
-    cuts: Cuts,
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) urls: Vec<String>,
+    pub(crate) cuts: Cuts,
 }
 
-fn start(n: usize) -> Cluster {
+pub(crate) fn start(n: usize) -> Cluster {
     let data = tempfile::tempdir().unwrap();
     let cuts = Cuts::default();
     let nodes = start_raft_with(
@@ -123,6 +124,13 @@ async fn a_leader_cut_off_from_the_majority_acknowledges_nothing_and_loses_nothi
     cluster.cuts.isolate(&old, &rest);
     let new = agreed_leader(&c, &rest).await;
     assert_ne!(new, old);
+    // Check-quorum: no majority answers it, so it stops saying it leads.
+    eventually(
+        "the cut-off old leader stops calling itself leader",
+        Duration::from_secs(10),
+        || async { info(&c, &old).await.is_some_and(|i| i["leader"] == false) },
+    )
+    .await;
     // Both sides are asked to write: only the majority's leader acknowledges.
     for port in 100..105 {
         assert!(
@@ -170,6 +178,87 @@ async fn an_asymmetric_cut_loses_no_acknowledged_write() {
     cluster.cuts.heal();
     agreed_leader(&c, &all).await;
     all_hold(&c, &all, &acknowledged).await;
+    for node in cluster.nodes {
+        node.stop().await;
+    }
+}
+
+/// The term `url`'s `/info` reports.
+async fn term(c: &Client, url: &str) -> u64 {
+    let info = info(c, url).await.expect("the node answers /info");
+    info["term"].as_u64().expect("a term in /info")
+}
+
+#[tokio::test]
+async fn a_node_cut_off_and_back_neither_raises_the_term_nor_deposes_the_leader() {
+    let cluster = start(3);
+    let all: Vec<&str> = cluster.urls.iter().map(String::as_str).collect();
+    let c = Client::new();
+    let leader = agreed_leader(&c, &all).await;
+    let before = term(&c, &leader).await;
+    let away = all.iter().copied().find(|u| *u != leader).unwrap();
+    let rest: Vec<&str> = all.iter().copied().filter(|u| *u != away).collect();
+
+    // Cut off for several of its election timeouts (1–1.25 s here): it finds no majority
+    // in its pre-votes, so it never campaigns.
+    cluster.cuts.isolate(away, &rest);
+    for port in 1..4 {
+        assert!(write(&c, &leader, port).await, "the majority's leader refused a write");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert_eq!(term(&c, away).await, before, "the cut-off node raised its term");
+
+    cluster.cuts.heal();
+    all_hold(&c, &all, &[1, 2, 3]).await;
+    assert!(write(&c, away, 4).await, "a write through the returned node");
+    all_hold(&c, &all, &[1, 2, 3, 4]).await;
+    assert_eq!(
+        agreed_leader(&c, &all).await,
+        leader,
+        "the returned node deposed the leader"
+    );
+    for url in &all {
+        assert_eq!(term(&c, url).await, before, "{url} moved to another term");
+    }
+    for node in cluster.nodes {
+        node.stop().await;
+    }
+}
+
+/// The JSON error of a write refused with 503, which must carry `Retry-After`.
+async fn refused(c: &Client, url: &str, port: u16) -> serde_json::Value {
+    let answer = c
+        .raw("POST", &format!("{url}/reg?service=svc"), &instance("10.0.0.1", port))
+        .await;
+    assert_eq!(answer.status, 503, "{}", String::from_utf8_lossy(&answer.body));
+    assert_eq!(answer.header("retry-after"), Some("1"));
+    serde_json::from_slice(&answer.body).expect("a JSON error")
+}
+
+#[tokio::test]
+async fn a_refused_write_says_whether_it_may_have_happened() {
+    let cluster = start(3);
+    let all: Vec<&str> = cluster.urls.iter().map(String::as_str).collect();
+    let c = Client::new();
+    let leader = agreed_leader(&c, &all).await;
+    let rest: Vec<&str> = all.iter().copied().filter(|u| **u != leader).collect();
+    cluster.cuts.isolate(&leader, &rest);
+
+    // Proposed at once, never committed: a later leader may still commit it.
+    let body = refused(&c, &leader, 1).await;
+    assert_eq!(body["outcome"], "indeterminate", "{body}");
+    // Once it stops calling itself leader, a write never reaches a log.
+    eventually("the cut-off leader steps down", Duration::from_secs(10), || async {
+        info(&c, &leader).await.is_some_and(|i| i["leader"] == false)
+    })
+    .await;
+    let body = refused(&c, &leader, 2).await;
+    assert_eq!(body["outcome"], "not_applied", "{body}");
+    // A consistent read there speaks of the read, and has no outcome.
+    let (status, body) = c.get(&format!("{leader}/findAll?service=svc&consistent=true")).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.get("outcome").is_none(), "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("read"), "{body}");
     for node in cluster.nodes {
         node.stop().await;
     }

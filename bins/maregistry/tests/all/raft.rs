@@ -13,8 +13,8 @@ use test_support::{agreed_leader, all_hold, eventually, info, instance, ports_on
 use test_support::{free_ports, server_list, Proc};
 
 /// Raft timings for tests: fast enough to run in seconds, slow enough for a busy 2-core
-/// machine (an election timeout of 1-2 s, heartbeats every 200 ms).
-fn raft_args(data: &Path, port: u16, list: &str, extra: &[&str]) -> Vec<String> {
+/// machine (an election timeout of 1–1.25 s, heartbeats every 200 ms).
+pub(crate) fn raft_args(data: &Path, port: u16, list: &str, extra: &[&str]) -> Vec<String> {
     let mut args: Vec<String> = vec![
         "--data-dir".into(),
         data.join(port.to_string()).display().to_string(),
@@ -37,14 +37,15 @@ fn raft_args(data: &Path, port: u16, list: &str, extra: &[&str]) -> Vec<String> 
     args
 }
 
-struct Cluster {
+/// Raft nodes as processes, each with its data dir under one temporary dir.
+pub(crate) struct Cluster {
     data: TempDir,
-    nodes: Vec<Proc>,
-    urls: Vec<String>,
+    pub(crate) nodes: Vec<Proc>,
+    pub(crate) urls: Vec<String>,
 }
 
 impl Cluster {
-    fn start(n: usize, extra: &[&str]) -> Cluster {
+    pub(crate) fn start(n: usize, extra: &[&str]) -> Cluster {
         let data = tempfile::tempdir().expect("a temporary dir");
         let ports = free_ports(n);
         let list = server_list(&ports);
@@ -61,14 +62,14 @@ impl Cluster {
         self.data.path()
     }
 
-    fn index(&self, url: &str) -> usize {
+    pub(crate) fn index(&self, url: &str) -> usize {
         self.urls.iter().position(|u| u == url).expect("a member")
     }
 }
 
 /// Registers `svc` instances on ports `from..to` through `url`, one at a time; answers the
 /// ports whose registration was answered 200.
-async fn register(c: &Client, url: &str, ports: std::ops::Range<u16>) -> Vec<u16> {
+pub(crate) async fn register(c: &Client, url: &str, ports: std::ops::Range<u16>) -> Vec<u16> {
     let mut acknowledged = Vec::new();
     for port in ports {
         let answer = c

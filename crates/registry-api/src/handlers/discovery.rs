@@ -15,7 +15,7 @@ use crate::answer::{json, ok_json, with_version};
 use crate::app::App;
 use crate::encoding::{accepts_gzip, gzip, gzipped, worth_gzip};
 use crate::error::ApiError;
-use crate::forward::forward_parts;
+use crate::forward::{forward_parts, Relay};
 use crate::headers::{is_forwarded, VERSION_HEADER};
 use crate::request::ReadQuery;
 
@@ -43,13 +43,39 @@ async fn consistent(
                 // A read has no body worth relaying.
                 let method = request.method().clone();
                 Ok(Some(
-                    forward_parts(app, &leader, method, path_and_query, authorization, Bytes::new()).await?,
+                    forward_parts(
+                        app,
+                        &leader,
+                        Relay::Read,
+                        method,
+                        path_and_query,
+                        authorization,
+                        Bytes::new(),
+                    )
+                    .await?,
                 ))
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(read_error(e)),
         }
     })
     .await
+}
+
+/// Why a consistent read was refused, in a read's words.
+fn read_error(e: CoordinatorError) -> ApiError {
+    match e {
+        CoordinatorError::NotLeader { leader: Some(leader) } => ApiError::ReadUnavailable(format!(
+            "this node does not lead (the leader is {leader}) and a consistent read is relayed only once"
+        )),
+        CoordinatorError::NotLeader { leader: None } => ApiError::ReadUnavailable(
+            "no leader is known: a consistent read needs one (a read without consistent=true is served here)"
+                .to_owned(),
+        ),
+        CoordinatorError::Unavailable(message) | CoordinatorError::Indeterminate(message) => {
+            ApiError::ReadUnavailable(message)
+        }
+        e => e.into(),
+    }
 }
 
 /// Waits, when the request is a blocking query, until `version()` is above its `since`

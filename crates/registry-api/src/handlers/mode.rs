@@ -13,7 +13,7 @@ use registry_cluster::{CoordinatorError, RouteCall};
 use crate::answer::json;
 use crate::app::App;
 use crate::error::ApiError;
-use crate::forward::forward_parts;
+use crate::forward::{forward_parts, Relay};
 use crate::headers::is_forwarded;
 use crate::request::{read_body, Query};
 
@@ -49,7 +49,16 @@ pub(crate) async fn serve(
     match app.cluster.serve_route(route, call).await {
         Ok(answer) => Ok(json(StatusCode::OK, answer)),
         Err(CoordinatorError::NotLeader { leader: Some(leader) }) if !forwarded => {
-            forward_parts(app, &leader, method, &path_and_query, authorization.as_ref(), body).await
+            forward_parts(
+                app,
+                &leader,
+                Relay::Write,
+                method,
+                &path_and_query,
+                authorization.as_ref(),
+                body,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }

@@ -8,7 +8,7 @@ use hyper::body::Incoming;
 use registry_core::{InstanceMeta, ServiceSummary};
 use serde::Serialize;
 
-use crate::answer::{ok_json, typed, with_version};
+use crate::answer::{json, ok_json, typed, with_version};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::request::ReadQuery;
@@ -34,11 +34,27 @@ pub(crate) async fn metrics(app: &App) -> Answer {
 #[derive(Serialize)]
 struct Health {
     status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cause: Option<String>,
 }
 
-/// `GET /health` → 200 while the process serves.
-pub(crate) fn health() -> Response<Full<Bytes>> {
-    ok_json(&Health { status: "up" })
+/// `GET /health` → 200 while the process serves; 503 naming the cause once the node can
+/// no longer do its job at all (raft's engine or storage failed; the process then exits).
+pub(crate) fn health(app: &App) -> Response<Full<Bytes>> {
+    match app.cluster.failure() {
+        None => ok_json(&Health {
+            status: "up",
+            cause: None,
+        }),
+        Some(cause) => {
+            let body = serde_json::to_vec(&Health {
+                status: "down",
+                cause: Some(cause),
+            })
+            .unwrap_or_default();
+            json(StatusCode::SERVICE_UNAVAILABLE, Bytes::from(body))
+        }
+    }
 }
 
 #[derive(Serialize)]

@@ -48,6 +48,13 @@ pub trait Coordinator: Send + Sync {
     async fn settle(&self) -> Role {
         self.role()
     }
+    /// Completes once this node no longer takes `leader` for the leader (another was
+    /// elected, or none is known any more): a relay to it is then abandoned. A mode that
+    /// does not follow leadership that closely never completes.
+    async fn leader_moved(&self, leader: &str) {
+        let _ = leader;
+        std::future::pending::<()>().await;
+    }
     /// Every member, as `/cluster` answers them.
     fn servers(&self) -> Vec<Server>;
     /// The leader, if one is known.
@@ -70,6 +77,12 @@ pub trait Coordinator: Send + Sync {
     fn preservation(&self) -> &SelfPreservation;
     /// This node's standing, for `/metrics` and `/ready`.
     async fn status(&self) -> Status;
+    /// Why this node can no longer do its job at all (its consensus engine stopped, its
+    /// storage failed), once it cannot: `/health`, `/ready` and `/metrics` say so, and the
+    /// binary exits. A mode that cannot fail that way answers `None`.
+    fn failure(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Why the cluster could not do what was asked.
@@ -81,10 +94,14 @@ pub enum CoordinatorError {
         /// The leader's url, when known.
         leader: Option<String>,
     },
-    /// The cluster cannot serve this now (no leader within the write timeout, no
-    /// quorum); retry later.
+    /// The cluster cannot serve this now (no leader, no quorum); a write was certainly
+    /// not applied. Retry later.
     #[error("{0}")]
     Unavailable(String),
+    /// A write was proposed (or handed to a leader) but no outcome came back in time: it
+    /// may or may not be applied. Retry later (writes are idempotent).
+    #[error("{0}")]
+    Indeterminate(String),
     /// The request is invalid (a bad url, a member that is not one, a change this mode
     /// does not make).
     #[error("{0}")]

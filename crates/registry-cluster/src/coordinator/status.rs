@@ -103,6 +103,9 @@ pub struct RaftStatus {
     pub applied: Option<u64>,
     /// On the leader: every other member's replication.
     pub replication: Vec<Replica>,
+    /// Why the consensus engine stopped, once it has (a storage error): the node cannot
+    /// take part in the cluster any more.
+    pub stopped: Option<String>,
 }
 
 /// One member as the leader replicates to it.
@@ -122,6 +125,9 @@ impl Status {
     /// Why this node cannot do its job now, or `None` when it can (`/ready`): a leader
     /// must be known, and in raft mode this node must have applied the committed log.
     pub fn not_ready(&self) -> Option<String> {
+        if let ModeStatus::Raft(RaftStatus { stopped: Some(why), .. }) = &self.mode {
+            return Some(format!("{why}; this node exits so that it can be restarted"));
+        }
         if self.leader.is_none() {
             return Some(match self.standing {
                 Standing::Candidate => {
@@ -171,5 +177,10 @@ mod tests {
             ..RaftStatus::default()
         });
         assert_eq!(status.not_ready(), None);
+        status.mode = ModeStatus::Raft(RaftStatus {
+            stopped: Some("raft stopped: no space left on device".to_owned()),
+            ..RaftStatus::default()
+        });
+        assert!(status.not_ready().unwrap().contains("no space left on device"));
     }
 }

@@ -22,6 +22,7 @@ use crate::types::{node_id, Raft};
 
 use super::batching::propose;
 use super::cluster::{RaftCluster, View, MAX_BATCH};
+use super::election::campaign_when_silent;
 use super::settings::{millis, RaftSettings};
 use super::view::{probe, watch_metrics};
 
@@ -39,13 +40,17 @@ impl RaftCluster {
     ) -> Result<Arc<RaftCluster>, RaftError> {
         let url = normalize_url(&settings.my_url)?;
         let id = node_id(&url);
-        let mut dir = DataDir::open(&settings.data_dir, id, &url)?;
+        let mut dir = DataDir::open(&settings.data_dir, id, &url, settings.log_faults.clone())?;
         let state_machine = StateMachine::open(dir.snapshot_path(), registry.clone(), clock.clone())?;
         let config = Config {
             cluster_name: "maregistry".to_owned(),
             heartbeat_interval: millis(settings.heartbeat),
-            election_timeout_min: millis(settings.election.0),
-            election_timeout_max: millis(settings.election.1),
+            // openraft's own election timer is off (`election` runs ours, with a pre-vote);
+            // these two set only its leader lease (the longer one): the time a follower
+            // refuses votes after a heartbeat, half our shortest election timeout.
+            enable_elect: false,
+            election_timeout_min: millis(settings.election.0 / 2),
+            election_timeout_max: millis(settings.election.0 / 2) + 1,
             install_snapshot_timeout: millis(settings.install_timeout),
             snapshot_max_chunk_size: 256 * 1024 * 1024,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(settings.snapshot_every),
@@ -60,7 +65,7 @@ impl RaftCluster {
         let raft = Raft::new(
             id,
             Arc::new(config),
-            Network::new(peers),
+            Network::new(peers.clone()),
             dir.log.clone(),
             state_machine,
         )
@@ -121,11 +126,15 @@ impl RaftCluster {
             tasks: Mutex::new(Vec::new()),
             leader_changes: AtomicU64::new(0),
             preservation,
+            contact: Mutex::new(tokio::time::Instant::now()),
+            failure: watch::channel(None).0,
+            log: dir.log.clone(),
         });
         let tasks = vec![
             tokio::spawn(watch_metrics(node.clone(), dir)),
             tokio::spawn(probe(node.clone(), probes)),
             tokio::spawn(propose(node.clone(), queued)),
+            tokio::spawn(campaign_when_silent(node.clone(), peers)),
         ];
         node.tasks.lock().unwrap_or_else(PoisonError::into_inner).extend(tasks);
         Ok(node)

@@ -6,12 +6,13 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use openraft::error::{ClientWriteError, RaftError as OpenRaftError};
-use openraft::BasicNode;
+use openraft::{BasicNode, RaftMetrics};
 use registry_cluster::coordinator::{CoordinatorError, SelfPreservation, Server};
 use registry_core::{Applied, Clock, Command, Registry};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::log_store::LogStore;
 use crate::types::{NodeId, Raft};
 
 use super::settings::RaftSettings;
@@ -74,6 +75,13 @@ pub struct RaftCluster {
     pub(super) leader_changes: AtomicU64,
     /// The eviction guard.
     pub(super) preservation: SelfPreservation,
+    /// When this node last heard a leader (or granted a vote, or campaigned): the start of
+    /// its election timer.
+    pub(super) contact: Mutex<tokio::time::Instant>,
+    /// Why openraft's core stopped, once it has (a storage error, a broken invariant).
+    pub(super) failure: watch::Sender<Option<String>>,
+    /// The log openraft writes (read for the pre-vote's last log id).
+    pub(super) log: LogStore,
 }
 
 impl RaftCluster {
@@ -82,8 +90,30 @@ impl RaftCluster {
         self.id
     }
 
+    /// Completes when openraft's core has stopped on its own (not by [`RaftCluster::shutdown`]),
+    /// with why: the node cannot take part in the cluster any more and should exit.
+    pub async fn failed(&self) -> String {
+        let mut failure = self.failure.subscribe();
+        let why = failure.wait_for(Option::is_some).await.map(|why| why.clone());
+        match why {
+            Ok(why) => why.unwrap_or_default(),
+            // The node is being dropped: never complete.
+            Err(_) => std::future::pending().await,
+        }
+    }
+
     pub(super) fn view(&self) -> View {
         self.view.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// A leader whose heartbeats a quorum answered within three quarters of the shortest
+    /// election timeout (a single voter always is). Past that, the others may be electing
+    /// another, and this node stops calling itself leader; openraft publishes the figure
+    /// at least every 1.5 heartbeats, so it does within about one election timeout.
+    pub(super) fn quorum_fresh(&self, m: &RaftMetrics<NodeId, BasicNode>) -> bool {
+        let voters = m.membership_config.membership().voter_ids().count();
+        let limit = self.settings.election.0.as_millis() * 3 / 4;
+        voters <= 1 || m.millis_since_quorum_ack.is_some_and(|ms| u128::from(ms) <= limit)
     }
 
     pub(super) fn leader_url(&self, view: &View) -> Option<String> {
@@ -141,19 +171,38 @@ impl RaftCluster {
             OpenRaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
                 CoordinatorError::Invalid(format!("membership change refused: {e}"))
             }
-            OpenRaftError::Fatal(e) => CoordinatorError::Unavailable(format!("raft stopped: {e}")),
+            // It may be in the log already, written before the engine stopped.
+            OpenRaftError::Fatal(e) => CoordinatorError::Indeterminate(format!(
+                "raft stopped: {e}; the write may or may not have been applied"
+            )),
         }
     }
 
-    pub(super) async fn timed<T>(
+    /// A write, given up after the write timeout: by then it may be in the log, so its
+    /// outcome is not known.
+    pub(super) async fn timed_write<T>(
         &self,
-        what: &str,
+        call: impl std::future::Future<Output = Result<T, CoordinatorError>>,
+    ) -> Result<T, CoordinatorError> {
+        let limit = self.settings.write_timeout;
+        tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+            Err(CoordinatorError::Indeterminate(format!(
+                "no leader committed the write within the write timeout ({limit:?}): it may or may not be applied \
+                 (a retry is safe)"
+            )))
+        })
+    }
+
+    /// A consistent read, given up after the write timeout.
+    pub(super) async fn timed_read<T>(
+        &self,
         call: impl std::future::Future<Output = Result<T, CoordinatorError>>,
     ) -> Result<T, CoordinatorError> {
         let limit = self.settings.write_timeout;
         tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
             Err(CoordinatorError::Unavailable(format!(
-                "{what}: no leader committed it within the write timeout ({limit:?}); it may still be applied later"
+                "no quorum confirmed this node's data within the write timeout ({limit:?}): the consistent read is \
+                 refused"
             )))
         })
     }

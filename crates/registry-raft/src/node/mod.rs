@@ -1,12 +1,14 @@
 //! [`RaftCluster`], split by job: `settings` ([`RaftSettings`]), `cluster` (what a node
 //! holds), `bootstrap` (start, initialise or rejoin, stop), `view` (openraft's metrics into
-//! the view, taking office, probing members), `batching` (writes into log entries),
+//! the view, taking office, probing members), `election` (when a follower campaigns: the
+//! timer and the pre-vote), `batching` (writes into log entries),
 //! `membership` (join and leave) and `seam` (the [`registry_cluster::coordinator::Coordinator`]
 //! implementation and raft's own endpoints).
 
 mod batching;
 mod bootstrap;
 mod cluster;
+mod election;
 mod membership;
 mod seam;
 mod settings;

@@ -18,6 +18,7 @@ use crate::network::serve_rpc;
 use crate::types::NodeId;
 
 use super::cluster::RaftCluster;
+use super::election::PREVOTE;
 
 const JOIN: &str = "/cluster/join";
 const LEAVE: &str = "/cluster/leave";
@@ -47,6 +48,11 @@ pub const ROUTES: &[ModeRoute] = &[
     },
     ModeRoute {
         path: "/raft/snapshot",
+        params: &[],
+        peer_body: true,
+    },
+    ModeRoute {
+        path: PREVOTE,
         params: &[],
         peer_body: true,
     },
@@ -130,6 +136,7 @@ impl Coordinator for RaftCluster {
                 committed,
                 applied,
                 replication,
+                stopped: self.failure(),
             }),
         }
     }
@@ -154,7 +161,7 @@ impl Coordinator for RaftCluster {
         let deadline = tokio::time::Instant::now() + self.settings.write_timeout;
         loop {
             let role = self.role();
-            if role != Role::NoLeader {
+            if role != Role::NoLeader || self.failure.borrow().is_some() {
                 return role;
             }
             if tokio::time::timeout_at(deadline, changed.changed()).await.is_err() {
@@ -163,19 +170,35 @@ impl Coordinator for RaftCluster {
         }
     }
 
+    async fn leader_moved(&self, leader: &str) {
+        let mut changed = self.changed.subscribe();
+        loop {
+            match self.role() {
+                Role::Follower { leader: now } if now == leader => {}
+                _ => return,
+            }
+            if changed.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
+    }
+
     async fn submit(&self, command: Command) -> Result<Applied, CoordinatorError> {
+        if let Some(why) = self.failure() {
+            return Err(CoordinatorError::Unavailable(why));
+        }
         // What the log carries is applied as nothing on every node when it breaks a rule:
         // refuse it here, where the client hears why.
         command.validate()?;
-        self.timed("the write", async {
+        self.timed_write(async {
             let (answer, outcome) = oneshot::channel();
             self.proposals
                 .send((command, answer))
                 .await
                 .map_err(|_| CoordinatorError::Unavailable("this node is shutting down".to_owned()))?;
             outcome.await.unwrap_or_else(|_| {
-                Err(CoordinatorError::Unavailable(
-                    "the write was dropped at shutdown".to_owned(),
+                Err(CoordinatorError::Indeterminate(
+                    "the node shut down while the write was proposed: it may or may not have been applied".to_owned(),
                 ))
             })
         })
@@ -183,7 +206,7 @@ impl Coordinator for RaftCluster {
     }
 
     async fn consistent_read(&self) -> Result<(), CoordinatorError> {
-        self.timed("the consistent read", async {
+        self.timed_read(async {
             match self.raft.ensure_linearizable().await {
                 Ok(_) => Ok(()),
                 Err(OpenRaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
@@ -214,11 +237,18 @@ impl Coordinator for RaftCluster {
         let members = match (ROUTES.get(route).map(|r| r.path), call.params.first()) {
             (Some(JOIN), Some(url)) => self.join(url).await?,
             (Some(LEAVE), Some(url)) => self.leave(url).await?,
+            (Some(PREVOTE), _) => {
+                return self.serve_prevote(&call.body).await.map_err(CoordinatorError::Invalid);
+            }
             (Some(path), _) => {
                 let name = path.trim_start_matches("/raft/");
-                return serve_rpc(&self.raft, name, call.body)
+                let served = serve_rpc(&self.raft, name, call.body)
                     .await
-                    .map_err(CoordinatorError::Invalid);
+                    .map_err(CoordinatorError::Invalid)?;
+                if served.heard_leader {
+                    self.heard_leader();
+                }
+                return Ok(served.answer);
             }
             (None, _) => return Err(CoordinatorError::Invalid(format!("no raft route {route}"))),
         };
@@ -229,5 +259,9 @@ impl Coordinator for RaftCluster {
 
     fn preservation(&self) -> &SelfPreservation {
         &self.preservation
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.failure.borrow().clone()
     }
 }

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::log_store::LogFaults;
+
 /// How a raft node runs.
 #[derive(Debug, Clone)]
 pub struct RaftSettings {
@@ -18,7 +20,8 @@ pub struct RaftSettings {
     pub join: bool,
     /// How often the leader sends heartbeats.
     pub heartbeat: Duration,
-    /// A follower that hears no leader for a random time in `election` campaigns.
+    /// A follower that hears no leader for a random time in `election` campaigns (after a
+    /// pre-vote); half the shortest is openraft's leader lease.
     pub election: (Duration, Duration),
     /// How long a write waits for a leader to commit it before it is answered 503.
     pub write_timeout: Duration,
@@ -36,11 +39,13 @@ pub struct RaftSettings {
     /// Self-preservation: an eviction pass that would remove more than this fraction of
     /// all instances removes none (1.0: off).
     pub evict_max_fraction: f64,
+    /// A switch for tests that makes the log's writes fail.
+    pub log_faults: LogFaults,
 }
 
 impl RaftSettings {
     /// Defaults sized for HTTP on a busy machine: heartbeats every 250 ms, elections after
-    /// 1–2 s of silence, a 5 s write timeout, a snapshot every 20,000 entries.
+    /// 1–1.25 s of silence, a 5 s write timeout, a snapshot every 20,000 entries.
     pub fn new(data_dir: PathBuf, my_url: String, server_list: Vec<String>) -> RaftSettings {
         RaftSettings {
             data_dir,
@@ -48,7 +53,7 @@ impl RaftSettings {
             server_list,
             join: false,
             heartbeat: Duration::from_millis(250),
-            election: (Duration::from_millis(1000), Duration::from_millis(2000)),
+            election: (Duration::from_millis(1000), Duration::from_millis(1250)),
             write_timeout: Duration::from_secs(5),
             snapshot_every: 20_000,
             install_timeout: Duration::from_secs(60),
@@ -56,6 +61,7 @@ impl RaftSettings {
             probe_interval: Duration::from_secs(1),
             probe_timeout: Duration::from_millis(500),
             evict_max_fraction: 1.0,
+            log_faults: LogFaults::default(),
         }
     }
 }

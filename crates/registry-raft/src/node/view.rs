@@ -27,7 +27,13 @@ pub(super) async fn watch_metrics(node: Arc<RaftCluster>, mut dir: DataDir) {
     loop {
         let (term, leader, leads, applied, has_log, membership) = {
             let m = metrics.borrow_and_update();
-            let leads = m.state == ServerState::Leader && m.current_leader == Some(node.id);
+            if let Err(fatal) = &m.running_state {
+                stopped(&node, format!("raft stopped: {fatal}"));
+                return;
+            }
+            // A leader no quorum has answered lately (`quorum_fresh`) is not one any more
+            // for the view (check-quorum): the others may have elected another.
+            let leads = m.state == ServerState::Leader && m.current_leader == Some(node.id) && node.quorum_fresh(&m);
             let membership =
                 (membership_at != Some(*m.membership_config.log_id())).then(|| m.membership_config.clone());
             (
@@ -77,9 +83,23 @@ pub(super) async fn watch_metrics(node: Arc<RaftCluster>, mut dir: DataDir) {
             office = Some(tokio::spawn(take_office(node.clone(), term)));
         }
         if metrics.changed().await.is_err() {
+            stopped(&node, "raft's core stopped".to_owned());
             return;
         }
     }
+}
+
+/// openraft's core stopped on its own: the node says why everywhere it can and leads no
+/// more; the binary exits on it ([`RaftCluster::failed`]).
+fn stopped(node: &RaftCluster, why: String) {
+    tracing::error!(cause = %why, "this node cannot take part in the cluster any more");
+    {
+        let mut view = node.view.write().unwrap_or_else(PoisonError::into_inner);
+        view.in_office = false;
+        view.leader = None;
+    }
+    node.failure.send_replace(Some(why));
+    node.changed.send_modify(|n| *n += 1);
 }
 
 async fn take_office(node: Arc<RaftCluster>, term: u64) {

@@ -1,0 +1,262 @@
+//! When a follower campaigns: our own election timer with a pre-vote (docs/spec.md §7),
+//! in place of openraft 0.9's timer, which has neither.
+//!
+//! openraft 0.9 campaigns when a follower has heard nothing for its leader lease *plus*
+//! an election timeout (with `--raft-election 1s`, 3–4 s), and a node cut off from the
+//! others raises its term on every attempt, so that when it returns its higher term
+//! deposes a healthy leader. Here openraft's own election is off (`enable_elect: false`)
+//! and this timer decides:
+//!
+//! - A voter that has heard no leader for its election timeout (a random time between
+//!   `--raft-election` and a quarter more) first asks the other voters whether they would
+//!   vote for it (`/raft/prevote`). A voter says yes only when it has not heard a leader
+//!   for half an election timeout itself, is not a leader confirmed by a quorum, and the
+//!   candidate's log is at least as up to date as its own. Nothing is stored and no term
+//!   changes.
+//! - Only with a majority of yes (itself included) does it start a real election
+//!   (`trigger().elect()`). A node that cannot reach a majority never raises its term, so
+//!   coming back disrupts nothing.
+//!
+//! openraft's leader lease (the time a follower refuses real votes after a heartbeat) is
+//! set to the same half election timeout, so an election that passed the pre-vote is not
+//! refused by it. The leader side of the rule, a leader that stops calling itself leader
+//! when no quorum has answered it for an election timeout, is in `view`.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use openraft::storage::RaftLogStorage;
+use openraft::ServerState;
+use registry_http::{post_json, HttpInvoker};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::types::{LogId, NodeId};
+
+use super::cluster::RaftCluster;
+
+/// The path of the pre-vote RPC.
+pub(super) const PREVOTE: &str = "/raft/prevote";
+
+/// "Would you vote for me?"
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct PreVote {
+    /// The candidate's node id.
+    pub(super) candidate: NodeId,
+    /// The candidate's last log id.
+    pub(super) last_log_id: Option<LogId>,
+}
+
+/// The answer to a [`PreVote`].
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct PreVoteAnswer {
+    pub(super) granted: bool,
+    /// Why not, when not.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(super) reason: String,
+}
+
+impl RaftCluster {
+    /// How long a follower waits without hearing a leader before it may grant a pre-vote,
+    /// and openraft's leader lease: half the shortest election timeout.
+    pub(super) fn lease(&self) -> Duration {
+        self.settings.election.0 / 2
+    }
+
+    /// Records that a leader was heard (or that this node granted a vote): the election
+    /// timer starts over, and pre-votes are refused for half an election timeout.
+    pub(super) fn heard_leader(&self) {
+        *self.contact.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+    }
+
+    /// The id of the last entry this node's log holds (written or queued).
+    async fn last_log_id(&self) -> Option<LogId> {
+        let mut log = self.log.clone();
+        match log.get_log_state().await {
+            Ok(state) => state.last_log_id,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the log's state");
+                None
+            }
+        }
+    }
+
+    fn silent_for(&self) -> Duration {
+        self.contact.lock().unwrap_or_else(PoisonError::into_inner).elapsed()
+    }
+
+    /// Answers another voter's pre-vote.
+    pub(super) async fn answer_prevote(&self, request: PreVote) -> PreVoteAnswer {
+        let refuse = |reason: String| PreVoteAnswer { granted: false, reason };
+        let (leads, quorum_fresh) = {
+            let metrics = self.raft.metrics();
+            let m = metrics.borrow();
+            (m.state == ServerState::Leader, self.quorum_fresh(&m))
+        };
+        if leads && quorum_fresh {
+            return refuse("this node leads and a quorum confirms it".to_owned());
+        }
+        let silent = self.silent_for();
+        if !leads && silent < self.lease() {
+            return refuse(format!("this node heard a leader {} ms ago", silent.as_millis()));
+        }
+        let mine = self.last_log_id().await;
+        if request.last_log_id < mine {
+            return refuse(format!(
+                "the candidate's log ({:?}) is behind this node's ({mine:?})",
+                request.last_log_id
+            ));
+        }
+        tracing::debug!(candidate = request.candidate, "pre-vote granted");
+        PreVoteAnswer {
+            granted: true,
+            reason: String::new(),
+        }
+    }
+
+    /// Serves `/raft/prevote`.
+    pub(super) async fn serve_prevote(&self, body: &[u8]) -> Result<Bytes, String> {
+        let request: PreVote = serde_json::from_slice(body).map_err(|e| format!("not a pre-vote: {e}"))?;
+        let answer = self.answer_prevote(request).await;
+        serde_json::to_vec(&answer).map(Bytes::from).map_err(|e| e.to_string())
+    }
+}
+
+/// The election timer: every tick, a voter that is not leading and has heard no leader for
+/// its election timeout runs a pre-vote and, with a majority, an election.
+pub(super) async fn campaign_when_silent(node: Arc<RaftCluster>, peers: Arc<dyn HttpInvoker>) {
+    let (shortest, longest) = node.settings.election;
+    // Fine enough that two voters whose timeouts differ rarely fire in the same tick
+    // (that splits the vote and costs a round).
+    let tick = (shortest / 100).clamp(Duration::from_millis(2), Duration::from_millis(20));
+    let random = RandomState::new();
+    let mut round: u64 = 0;
+    let mut timeout = between(&random, round, shortest, longest);
+    // This node's own last attempt (or its start, or its last day as leader). Kept apart
+    // from when it last heard a leader, which its answers to others' pre-votes go by: a
+    // failed attempt of its own must not make it refuse a candidate that can win.
+    let mut attempted = Instant::now();
+    loop {
+        tokio::time::sleep(tick).await;
+        let (state, voter) = {
+            let metrics = node.raft.metrics();
+            let m = metrics.borrow();
+            (
+                m.state,
+                m.membership_config.membership().voter_ids().any(|id| id == node.id),
+            )
+        };
+        if state == ServerState::Leader || state == ServerState::Shutdown || !voter {
+            attempted = Instant::now();
+            continue;
+        }
+        if node.silent_for() < timeout || attempted.elapsed() < timeout {
+            continue;
+        }
+        let voters: Vec<NodeId> = node.view().voters.into_iter().collect();
+        round += 1;
+        timeout = between(&random, round, shortest, longest);
+        attempted = Instant::now();
+        let others: Vec<(NodeId, String)> = {
+            let view = node.view();
+            voters
+                .iter()
+                .filter(|id| **id != node.id)
+                .filter_map(|id| view.members.get(id).map(|url| (*id, url.clone())))
+                .collect()
+        };
+        let last_log_id = node.last_log_id().await;
+        let majority = voters.len() / 2 + 1;
+        let granted = 1 + prevote(&node, &peers, &others, last_log_id, shortest / 2, majority - 1).await;
+        if granted < majority {
+            tracing::debug!(
+                granted,
+                majority,
+                "no leader heard, but the pre-vote failed: not campaigning"
+            );
+            continue;
+        }
+        tracing::info!(
+            granted,
+            voters = voters.len(),
+            "no leader heard for {:?}: the pre-vote passed, campaigning",
+            timeout
+        );
+        if let Err(e) = node.raft.trigger().elect().await {
+            tracing::warn!(error = %e, "could not start an election");
+        }
+    }
+}
+
+/// Asks every other voter at once; answers how many granted within `deadline`, as soon as
+/// `enough` have (a voter that does not answer, paused or cut off, is not waited for).
+async fn prevote(
+    node: &RaftCluster,
+    peers: &Arc<dyn HttpInvoker>,
+    others: &[(NodeId, String)],
+    last_log_id: Option<LogId>,
+    deadline: Duration,
+    enough: usize,
+) -> usize {
+    let request = Arc::new(PreVote {
+        candidate: node.id,
+        last_log_id,
+    });
+    let mut asks = tokio::task::JoinSet::new();
+    for (id, url) in others {
+        let (id, url, peers, request) = (*id, format!("{url}{PREVOTE}"), peers.clone(), request.clone());
+        asks.spawn(async move {
+            let asked = post_json::<_, PreVoteAnswer>(peers.as_ref(), &url, &[], request.as_ref());
+            match tokio::time::timeout(deadline, asked).await {
+                Ok(Ok(answer)) if answer.granted => true,
+                Ok(Ok(answer)) => {
+                    tracing::debug!(voter = id, reason = %answer.reason, "pre-vote refused");
+                    false
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(voter = id, error = %e, "pre-vote not answered");
+                    false
+                }
+                Err(_) => false,
+            }
+        });
+    }
+    let mut granted = 0;
+    while granted < enough {
+        match asks.join_next().await {
+            Some(answer) => granted += usize::from(answer.unwrap_or(false)),
+            None => break,
+        }
+    }
+    // Dropping the set aborts the asks still out.
+    granted
+}
+
+/// A random duration in `[low, high]`, different in every round and on every node.
+fn between(random: &RandomState, round: u64, low: Duration, high: Duration) -> Duration {
+    if high <= low {
+        return low;
+    }
+    let spread = high.saturating_sub(low).as_millis().max(1);
+    let pick = u128::from(random.hash_one(round)) % (spread + 1);
+    low + Duration::from_millis(u64::try_from(pick).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_fall_in_the_range_and_vary() {
+        let random = RandomState::new();
+        let (low, high) = (Duration::from_millis(1000), Duration::from_millis(1250));
+        let picks: Vec<Duration> = (0..200).map(|round| between(&random, round, low, high)).collect();
+        assert!(picks.iter().all(|d| *d >= low && *d <= high));
+        let distinct: std::collections::BTreeSet<_> = picks.iter().collect();
+        assert!(distinct.len() > 50, "only {} distinct timeouts", distinct.len());
+        assert_eq!(between(&random, 1, low, low), low);
+    }
+}
