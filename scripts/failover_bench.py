@@ -6,8 +6,10 @@ Events, one at a time, each on a healthy cluster with a writer per node register
 continuously (every write a new instance, 8 s client timeout):
   kill     kill -9 of the leader; restarted on its data dir afterwards
   pause    SIGSTOP of the leader for 4 s, then SIGCONT
+  cut      the leader's link down for 4 s, then up: also the time until all three agree
+           on a leader again
   isolate  a follower's link down for 10 s, then up: must cause no election
-For kill and pause: the time from the fault to the first write acknowledged through a
+For kill, pause and cut: the time from the fault to the first write acknowledged through a
 surviving node (sent after the fault), and to a surviving node saying it leads. For
 isolate: the term and leader before and after. Over the whole run: the longest any write
 was held, against --write-timeout.
@@ -16,6 +18,7 @@ was held, against --write-timeout.
                                                        target/release/maregistry)
     FAILOVER_EVENTS=20 python3 scripts/failover_bench.py --out docs/benchmarks-raft.md
     FAILOVER_KEEP=1 RUST_LOG=info,registry_raft=debug python3 scripts/failover_bench.py   (keeps the logs)
+    FAILOVER_KINDS=kill,pause,cut,isolate python3 scripts/failover_bench.py   (the kinds to run)
 
 Prints a markdown section; with --out FILE, puts it at the end of FILE in place of the
 one there (docs/benchmarks-raft.md: scripts/raft_bench.py keeps it when it rewrites the
@@ -37,6 +40,9 @@ import time
 BIN = os.path.abspath("target/release/maregistry")
 HEADING = "## Failover (`scripts/failover_bench.py`)"
 EVENTS = int(os.environ.get("FAILOVER_EVENTS", "20"))
+# `cut` is left out by default: see docs/benchmarks-raft.md (after a heal the namespaces did
+# not always reach each other again at once, and the events after it measured that).
+KINDS = os.environ.get("FAILOVER_KINDS", "kill,pause,isolate").split(",")
 PORT = 8484
 NET = "10.77.0"
 N = 3
@@ -234,6 +240,13 @@ def first_ack(writers, survivors, t0, start, limit=15.0):
         if first is not None:
             return first - t0
         time.sleep(0.05)
+    with writers.lock:
+        after = [(u, status) for (u, sent, _, status, _) in writers.log[start:] if sent >= t0]
+    counts = {}
+    for u, status in after:
+        counts[(u, status)] = counts.get((u, status), 0) + 1
+    print(f"[failover] no write acknowledged by {survivors} in {limit} s; sent after the fault: {counts}",
+          file=sys.stderr)
     return None
 
 
@@ -273,8 +286,8 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("failover_bench: terminated"))
     net = Net()
     nodes = Nodes()
-    results = {"kill": [], "kill_leader": [], "pause": [], "pause_leader": [],
-               "isolate": [], "rejoin_elections": 0}
+    results = {"kill": [], "kill_leader": [], "pause": [], "pause_leader": [], "cut": [], "cut_leader": [],
+               "heal": [], "isolate": [], "rejoin_elections": 0}
     try:
         for i in range(1, N + 1):
             nodes.start(i)
@@ -282,7 +295,7 @@ def main():
         wait("a leader", lambda: agreed(urls))
         writers = Writers(urls)
         for event in range(EVENTS):
-            for kind in ("kill", "pause", "isolate"):
+            for kind in KINDS:
                 leader, term = wait("a healthy cluster", lambda: agreed(urls))
                 time.sleep(0.5)
                 index = urls.index(leader) + 1
@@ -306,8 +319,10 @@ def main():
                 t0 = time.time()
                 if kind == "kill":
                     nodes.kill(index)
-                else:
+                elif kind == "pause":
                     nodes.signal(index, signal.SIGSTOP)
+                else:
+                    net.cut(index, True)
                 lead = first_leader(survivors, term, t0)
                 ack = first_ack(writers, survivors, t0, start)
                 results[kind].append(ack)
@@ -316,10 +331,16 @@ def main():
                       file=sys.stderr)
                 if kind == "kill":
                     nodes.start(index)
-                else:
+                elif kind == "pause":
                     time.sleep(max(0.0, 4.0 - (time.time() - t0)))
                     nodes.signal(index, signal.SIGCONT)
+                else:
+                    time.sleep(max(0.0, 4.0 - (time.time() - t0)))
+                    net.cut(index, False)
+                healed = time.time()
                 settled = wait("the cluster whole again", lambda: agreed(urls))
+                if kind == "cut":
+                    results["heal"].append(time.time() - healed)
                 writers.faulted = None
                 time.sleep(2)
                 final = wait("the cluster whole again", lambda: agreed(urls))
@@ -348,11 +369,13 @@ registering continuously. {EVENTS} events of each kind, one at a time on a healt
 |---|---|---|
 | `kill -9` of the leader | {summary(results["kill"])} | {summary(results["kill_leader"])} |
 | SIGSTOP of the leader (4 s) | {summary(results["pause"])} | {summary(results["pause_leader"])} |
+| the leader's link down (4 s) | {summary(results["cut"])} | {summary(results["cut_leader"])} |
 
 | check | result |
 |---|---|
 | a follower cut off for 10 s, then healed | {len(isolations) - moved} of {len(isolations)} with the same leader in the same term (no election) |
-| the leader killed or paused, back: another election when it returned | {results["rejoin_elections"]} of {2 * EVENTS} |
+| the old leader's link back up: all three name one leader after | {summary(results["heal"])} |
+| the leader killed, paused or cut off, back: another election when it returned | {results["rejoin_elections"]} of {EVENTS * len([k for k in KINDS if k != "isolate"])} |
 | the longest a node other than the faulted one held a write (`--write-timeout 5s`; client timeout 8 s) | {held:.2f} s; {unanswered} not answered within 8 s; {writes} writes in all, {acked} acknowledged |
 """
     print(text)
