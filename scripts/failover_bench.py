@@ -40,9 +40,7 @@ import time
 BIN = os.path.abspath("target/release/maregistry")
 HEADING = "## Failover (`scripts/failover_bench.py`)"
 EVENTS = int(os.environ.get("FAILOVER_EVENTS", "20"))
-# `cut` is left out by default: see docs/benchmarks-raft.md (after a heal the namespaces did
-# not always reach each other again at once, and the events after it measured that).
-KINDS = os.environ.get("FAILOVER_KINDS", "kill,pause,isolate").split(",")
+KINDS = os.environ.get("FAILOVER_KINDS", "kill,pause,cut,isolate").split(",")
 PORT = 8484
 NET = "10.77.0"
 N = 3
