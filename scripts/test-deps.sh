@@ -173,6 +173,8 @@ lock() {
     } >"$locks/$name.lock"
     rm -f "$out"
   done
+  # Only writes package-lock.json from package.json's exact pins (nothing is installed);
+  # tests and CI install with `npm ci` from that lock.
   (cd "$locks" && npm install --package-lock-only --no-audit --no-fund --ignore-scripts >/dev/null)
   echo "regenerated tests/deps/*.lock and tests/deps/package-lock.json" >&2
 }

@@ -92,24 +92,29 @@ async fn client(id: u64, urls: Arc<Vec<String>>, epoch: Instant, history: Arc<Mu
                 // A read that was not served tells nothing.
                 if let Ok(answer) = answer.filter(|a| a.status == 200) {
                     let list: serde_json::Value = serde_json::from_slice(&answer.body).expect("a JSON list");
-                    let ports: Vec<u64> = list
-                        .as_array()
-                        .map(|l| l.iter().filter_map(|i| i["port"].as_u64()).collect())
-                        .unwrap_or_default();
-                    let mut events = history.lock().unwrap();
-                    for key in 1..=KEYS {
-                        let op = Op::Read(ports.contains(&u64::from(key)));
-                        events.push(Event {
-                            key,
-                            op,
-                            call,
-                            ret: Some(ret),
-                        });
-                    }
+                    record_read(&history, &list, call, ret);
                 }
             }
         }
         tokio::time::sleep(PAUSE).await;
+    }
+}
+
+/// One read of every key: what a `findAll` list, read between `call` and `ret`, held.
+fn record_read(history: &Mutex<Vec<Event>>, list: &serde_json::Value, call: u64, ret: u64) {
+    let ports: Vec<u64> = list
+        .as_array()
+        .map(|l| l.iter().filter_map(|i| i["port"].as_u64()).collect())
+        .unwrap_or_default();
+    let mut events = history.lock().unwrap();
+    for key in 1..=KEYS {
+        let op = Op::Read(ports.contains(&u64::from(key)));
+        events.push(Event {
+            key,
+            op,
+            call,
+            ret: Some(ret),
+        });
     }
 }
 
@@ -174,19 +179,7 @@ async fn histories_under_partitions_are_linearizable() {
             .ok("GET", &format!("{url}/findAll?service={SERVICE}&consistent=true"), "")
             .await;
         let ret = u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let ports: Vec<u64> = list
-            .as_array()
-            .map(|l| l.iter().filter_map(|i| i["port"].as_u64()).collect())
-            .unwrap_or_default();
-        let mut events = history.lock().unwrap();
-        for key in 1..=KEYS {
-            events.push(Event {
-                key,
-                op: Op::Read(ports.contains(&u64::from(key))),
-                call,
-                ret: Some(ret),
-            });
-        }
+        record_read(&history, &list, call, ret);
     }
 
     let history = history.lock().unwrap().clone();

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use registry_cluster::coordinator::CoordinatorError;
 use registry_core::Command;
 use tokio::sync::{mpsc, oneshot};
 
@@ -36,14 +35,11 @@ pub(super) async fn propose(node: Arc<RaftCluster>, mut queued: mpsc::Receiver<P
             // A proposal openraft never answers (made as leader of a term this node lost
             // while cut off, say) must not hold its slot for ever: every later write would
             // queue behind it. Its writers have been answered by the write timeout anyway.
-            let limit = node.settings.write_timeout;
-            let outcome = match tokio::time::timeout(limit, node.raft.client_write(command)).await {
+            let outcome = match tokio::time::timeout(node.settings.write_timeout, node.raft.client_write(command)).await
+            {
                 Ok(Ok(response)) => Ok(response.data),
                 Ok(Err(e)) => Err(node.write_error(e)),
-                Err(_) => Err(CoordinatorError::Indeterminate(format!(
-                    "no leader committed the write within the write timeout ({limit:?}): it may or may not be \
-                     applied (a retry is safe)"
-                ))),
+                Err(_) => Err(node.write_timed_out()),
             };
             for waiter in waiters {
                 let _ = waiter.send(outcome.clone());

@@ -184,13 +184,16 @@ impl RaftCluster {
         &self,
         call: impl std::future::Future<Output = Result<T, CoordinatorError>>,
     ) -> Result<T, CoordinatorError> {
-        let limit = self.settings.write_timeout;
-        tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
-            Err(CoordinatorError::Indeterminate(format!(
-                "no leader committed the write within the write timeout ({limit:?}): it may or may not be applied \
-                 (a retry is safe)"
-            )))
-        })
+        self.timed(call, || self.write_timed_out()).await
+    }
+
+    /// The error of a write that no leader committed within the write timeout.
+    pub(super) fn write_timed_out(&self) -> CoordinatorError {
+        CoordinatorError::Indeterminate(format!(
+            "no leader committed the write within the write timeout ({:?}): it may or may not be applied (a \
+             retry is safe)",
+            self.settings.write_timeout
+        ))
     }
 
     /// A consistent read, given up after the write timeout.
@@ -198,12 +201,24 @@ impl RaftCluster {
         &self,
         call: impl std::future::Future<Output = Result<T, CoordinatorError>>,
     ) -> Result<T, CoordinatorError> {
-        let limit = self.settings.write_timeout;
-        tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
-            Err(CoordinatorError::Unavailable(format!(
-                "no quorum confirmed this node's data within the write timeout ({limit:?}): the consistent read is \
-                 refused"
-            )))
+        self.timed(call, || {
+            CoordinatorError::Unavailable(format!(
+                "no quorum confirmed this node's data within the write timeout ({:?}): the consistent read is \
+                 refused",
+                self.settings.write_timeout
+            ))
         })
+        .await
+    }
+
+    /// `call`, or `late()` once the write timeout has passed.
+    async fn timed<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, CoordinatorError>>,
+        late: impl FnOnce() -> CoordinatorError,
+    ) -> Result<T, CoordinatorError> {
+        tokio::time::timeout(self.settings.write_timeout, call)
+            .await
+            .unwrap_or_else(|_| Err(late()))
     }
 }
