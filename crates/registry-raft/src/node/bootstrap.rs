@@ -127,6 +127,7 @@ impl RaftCluster {
             leader_changes: AtomicU64::new(0),
             preservation,
             contact: Mutex::new(tokio::time::Instant::now()),
+            promised: Mutex::new(None),
             failure: watch::channel(None).0,
             log: dir.log.clone(),
         });

@@ -17,6 +17,13 @@
 //!   (`trigger().elect()`). A node that cannot reach a majority never raises its term, so
 //!   coming back disrupts nothing.
 //!
+//! - Two voters whose timers fire together would both pass and split the real vote, which
+//!   costs a whole round. So a voter promises its pre-vote to one candidate per half
+//!   election timeout: meanwhile it refuses any other and does not campaign itself. A voter
+//!   in its own round grants only a candidate that outranks it (a longer log, or the same
+//!   log and a higher id) and then gives its own round up, so of two rounds that cross,
+//!   one goes on.
+//!
 //! openraft's leader lease (the time a follower refuses real votes after a heartbeat) is
 //! set to the same half election timeout, so an election that passed the pre-vote is not
 //! refused by it. The leader side of the rule, a leader that stops calling itself leader
@@ -110,11 +117,43 @@ impl RaftCluster {
                 request.last_log_id
             ));
         }
+        if let Err(reason) = self.promise(request.candidate, request.last_log_id, mine) {
+            return refuse(reason);
+        }
         tracing::debug!(candidate = request.candidate, "pre-vote granted");
         PreVoteAnswer {
             granted: true,
             reason: String::new(),
         }
+    }
+
+    /// Promises this node's pre-vote to `candidate` (itself, when it starts a round), unless
+    /// it promised it to another within half an election timeout: then why not. Against its
+    /// own round, a candidate that outranks this node (`theirs`, then the id, against
+    /// `mine`) still gets it.
+    fn promise(&self, candidate: NodeId, theirs: Option<LogId>, mine: Option<LogId>) -> Result<(), String> {
+        let mut promised = self.promised.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((to, at)) = *promised {
+            let recent = at.elapsed() < self.lease();
+            if recent && to == self.id && candidate != self.id && (theirs, candidate) < (mine, self.id) {
+                return Err("this node is campaigning and outranks the candidate".to_owned());
+            }
+            if recent && to != self.id && to != candidate {
+                return Err(format!(
+                    "this node promised its pre-vote to node {to} {} ms ago",
+                    at.elapsed().as_millis()
+                ));
+            }
+        }
+        *promised = Some((candidate, Instant::now()));
+        Ok(())
+    }
+
+    /// The candidate this node promised its pre-vote to within half an election timeout,
+    /// when that is another node.
+    fn promised_another(&self) -> Option<NodeId> {
+        let promised = *self.promised.lock().unwrap_or_else(PoisonError::into_inner);
+        promised.and_then(|(to, at)| (to != self.id && at.elapsed() < self.lease()).then_some(to))
     }
 
     /// Serves `/raft/prevote`.
@@ -156,6 +195,10 @@ pub(super) async fn campaign_when_silent(node: Arc<RaftCluster>, peers: Arc<dyn 
         if node.silent_for() < timeout || attempted.elapsed() < timeout {
             continue;
         }
+        if let Some(candidate) = node.promised_another() {
+            tracing::debug!(candidate, "no leader heard, but another voter is campaigning: waiting");
+            continue;
+        }
         let voters: Vec<NodeId> = node.view().voters.into_iter().collect();
         round += 1;
         timeout = between(&random, round, shortest, longest);
@@ -169,6 +212,10 @@ pub(super) async fn campaign_when_silent(node: Arc<RaftCluster>, peers: Arc<dyn 
                 .collect()
         };
         let last_log_id = node.last_log_id().await;
+        if let Err(reason) = node.promise(node.id, last_log_id, last_log_id) {
+            tracing::debug!(reason, "not campaigning");
+            continue;
+        }
         let majority = voters.len() / 2 + 1;
         let granted = 1 + prevote(&node, &peers, &others, last_log_id, shortest / 2, majority - 1).await;
         if granted < majority {
@@ -176,6 +223,13 @@ pub(super) async fn campaign_when_silent(node: Arc<RaftCluster>, peers: Arc<dyn 
                 granted,
                 majority,
                 "no leader heard, but the pre-vote failed: not campaigning"
+            );
+            continue;
+        }
+        if let Some(candidate) = node.promised_another() {
+            tracing::debug!(
+                candidate,
+                "the pre-vote passed, but a candidate that outranks this node asked meanwhile: not campaigning"
             );
             continue;
         }
