@@ -135,14 +135,15 @@ def info(u):
         return None
 
 
-def wait(what, check, limit=60.0):
+def wait(what, check, limit=60.0, on_timeout=lambda: []):
     deadline = time.time() + limit
     while time.time() < deadline:
         value = check()
         if value:
             return value
         time.sleep(0.02)
-    sys.exit(f"failover_bench: timed out waiting for {what}")
+    why = "; ".join(on_timeout())
+    sys.exit(f"failover_bench: timed out waiting for {what}" + (f" ({why})" if why else ""))
 
 
 def agreed(urls):
@@ -289,6 +290,9 @@ def main():
     try:
         for i in range(1, N + 1):
             nodes.start(i)
+        def gone():
+            # A node that exited on its own: say how, where the logs do not.
+            return [f"node {i} exited with {p.returncode}" for i, p in nodes.procs.items() if p.poll() is not None]
         urls = nodes.urls
         wait("a leader", lambda: agreed(urls))
         writers = Writers(urls)
@@ -336,7 +340,7 @@ def main():
                     time.sleep(max(0.0, 4.0 - (time.time() - t0)))
                     net.cut(index, False)
                 healed = time.time()
-                settled = wait("the cluster whole again", lambda: agreed(urls))
+                settled = wait("the cluster whole again", lambda: agreed(urls), on_timeout=gone)
                 if kind == "cut":
                     results["heal"].append(time.time() - healed)
                 writers.faulted = None

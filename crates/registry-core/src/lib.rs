@@ -44,6 +44,6 @@ pub use command::{Applied, Command, Victim};
 pub use error::Error;
 pub use instance::InstanceMeta;
 pub use lease::{parse_duration, parse_duration_or_seconds, LeaseBounds, LEASE_PARAMETER};
-pub use registry::{Evicted, Registry, ServiceSummary, Stats, Synced};
+pub use registry::{Decoded, Evicted, Frozen, Registry, ServiceSummary, Stats, Synced, BINARY_FORMAT};
 pub use service::{validate_service_name, MAX_SERVICE_NAME_LEN};
 pub use snapshot::Snapshot;

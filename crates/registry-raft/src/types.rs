@@ -1,5 +1,3 @@
-use std::io::Cursor;
-
 use registry_core::{Applied, Command};
 
 openraft::declare_raft_types!(
@@ -9,6 +7,7 @@ openraft::declare_raft_types!(
     pub TypeConfig:
         D = Command,
         R = Applied,
+        SnapshotData = tokio::fs::File,
 );
 
 /// A raft node id.
@@ -24,8 +23,8 @@ pub type Node = openraft::BasicNode;
 /// The openraft handle.
 pub type Raft = openraft::Raft<TypeConfig>;
 
-// The snapshot data type of the default type config.
-pub(crate) type SnapshotData = Cursor<Vec<u8>>;
+/// A snapshot as openraft moves it: the snapshot file, sent and received in chunks.
+pub(crate) type SnapshotData = tokio::fs::File;
 
 /// The node id of a normalised url: FNV-1a, 64 bits. Deterministic across processes,
 /// machines and Rust versions (unlike `DefaultHasher`), so every node computes the same

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::error::Error;
+use crate::instance::InstanceMeta;
 use crate::snapshot::{check_instance, check_service, check_version, listed_twice, Snapshot};
 
 use super::state::{Registry, Service, ServiceView, Slot, State};
@@ -256,26 +257,14 @@ fn build_services(snapshot: &Snapshot, now: u64) -> Result<HashMap<Arc<str>, Ser
         check_service(name)?;
         let mut svc = Service::named(Arc::from(name.as_str()));
         for instance in instances {
-            check_instance(name, instance)?;
-            // One buffer for `name@url`, whose tail is the url.
+            // `name@url`, the key of its timestamp and revision.
             key.clear();
             key.push_str(name);
             key.push('@');
             instance.write_url(&mut key);
-            let url: Arc<str> = Arc::from(&key[name.len() + 1..]);
             let renewed = snapshot.timestamps.get(key.as_str()).copied().unwrap_or(now);
             let revision = snapshot.revisions.get(key.as_str()).copied().unwrap_or(0);
-            json.clear();
-            instance.write_json_with_status(true, &mut json);
-            let text: Box<str> = String::from_utf8_lossy(&json).into();
-            if svc
-                .instances
-                .insert(url.clone(), Slot::new(text, url.clone(), renewed, revision))
-                .is_some()
-            {
-                return Err(listed_twice(name, instance));
-            }
-            svc.set_lease(&url, instance.lease_ms()?);
+            add_instance(&mut svc, instance, renewed, revision, &mut key, &mut json)?;
         }
         services.insert(svc.name.clone(), svc);
     }
@@ -288,4 +277,33 @@ fn build_services(snapshot: &Snapshot, now: u64) -> Result<HashMap<Arc<str>, Ser
             .version = *svc_version;
     }
     Ok(services)
+}
+
+/// Adds `instance` to `svc`, renewed at `renewed` and registered by log entry `revision`,
+/// after checking it and that `svc` does not hold it yet. `key` and `json` are scratch
+/// buffers kept between calls.
+pub(super) fn add_instance(
+    svc: &mut Service,
+    instance: &InstanceMeta,
+    renewed: u64,
+    revision: u64,
+    key: &mut String,
+    json: &mut Vec<u8>,
+) -> Result<(), Error> {
+    check_instance(&svc.name, instance)?;
+    key.clear();
+    instance.write_url(key);
+    let url: Arc<str> = Arc::from(key.as_str());
+    json.clear();
+    instance.write_json_with_status(true, json);
+    let text: Box<str> = String::from_utf8_lossy(json).into();
+    if svc
+        .instances
+        .insert(url.clone(), Slot::new(text, url.clone(), renewed, revision))
+        .is_some()
+    {
+        return Err(listed_twice(&svc.name, instance));
+    }
+    svc.set_lease(&url, instance.lease_ms()?);
+    Ok(())
 }

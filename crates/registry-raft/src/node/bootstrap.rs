@@ -52,7 +52,9 @@ impl RaftCluster {
             election_timeout_min: millis(settings.election.0 / 2),
             election_timeout_max: millis(settings.election.0 / 2) + 1,
             install_snapshot_timeout: millis(settings.install_timeout),
-            snapshot_max_chunk_size: 256 * 1024 * 1024,
+            // A snapshot travels as its file, 8 MiB per request: neither side holds more of
+            // it in memory than one chunk.
+            snapshot_max_chunk_size: 8 * 1024 * 1024,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(settings.snapshot_every),
             // Entries kept after a snapshot, for followers slightly behind; one further
             // behind gets the snapshot.
