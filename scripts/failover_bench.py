@@ -96,7 +96,11 @@ class Nodes:
                 "--data-dir", os.path.join(self.work, str(i)), "--ttl", "1h", "--evict-interval", "1h",
                 "--grpc-port", "off"]
         log = open(os.path.join(self.work, f"{i}.log"), "ab")
-        self.procs[i] = subprocess.Popen(args, stderr=log, stdout=subprocess.DEVNULL)
+        # A session of its own: run in the background, this script's process group is
+        # orphaned, and the kernel hangs up (SIGHUP) every member of an orphaned group that
+        # holds a stopped process when another member exits. A SIGSTOPped node would take
+        # the others with it.
+        self.procs[i] = subprocess.Popen(args, stderr=log, stdout=subprocess.DEVNULL, start_new_session=True)
 
     def kill(self, i):
         p = self.procs.pop(i)
@@ -318,13 +322,17 @@ def main():
                 writers.faulted = leader
                 with writers.lock:
                     start = len(writers.log)
-                t0 = time.time()
                 if kind == "kill":
+                    t0 = time.time()
                     nodes.kill(index)
                 elif kind == "pause":
+                    t0 = time.time()
                     nodes.signal(index, signal.SIGSTOP)
                 else:
+                    # From when the cut is in place: a write that the leader acknowledged
+                    # while the filters were going in does not count as a failover.
                     net.cut(index, True)
+                    t0 = time.time()
                 lead = first_leader(survivors, term, t0)
                 ack = first_ack(writers, survivors, t0, start)
                 results[kind].append(ack)

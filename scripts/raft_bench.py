@@ -12,6 +12,10 @@ Phases, each on fresh release nodes on loopback with fresh data dirs:
      instances loaded, wrk renew.lua on CPU 1.
   4. cold restart: one durable node loaded with 100,000 instances, kill -9, restart; time
      until /info answers with the same version.
+  5. a follower down while 100,000 instances are registered catches up by snapshot install.
+  6. etcd side by side: 3 raft nodes and 3 etcd 3.4 members (Debian's etcd-server, installed
+     when missing), wrk -c64 on each leader, registrations against puts of the same record
+     (scripts/wrk/etcd_put.lua), two alternating rounds.
 
     python3 scripts/raft_bench.py            (needs wrk; builds nothing: run
                                               cargo build --release --bin maregistry --bin bench-load first)
@@ -173,6 +177,66 @@ def register(nodes):
     return three, one, entries
 
 
+ETCD_PORTS = [(12379, 12380), (22379, 22380), (32379, 32380)]
+
+
+def etcd_cluster(work, round_no):
+    """Three etcd members on loopback with fresh data dirs (defaults: heartbeat 100 ms,
+    election 1 s, every write fsynced); answers the processes and the leader's client url."""
+    cluster = ",".join(f"e{i}=http://127.0.0.1:{peer}" for i, (_, peer) in enumerate(ETCD_PORTS))
+    procs = []
+    for i, (client, peer) in enumerate(ETCD_PORTS):
+        cmd = ["etcd", "--name", f"e{i}", "--data-dir", os.path.join(work, f"etcd-{round_no}-{i}"),
+               "--listen-client-urls", f"http://127.0.0.1:{client}",
+               "--advertise-client-urls", f"http://127.0.0.1:{client}",
+               "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+               "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+               "--initial-cluster", cluster, "--initial-cluster-state", "new", "--log-level", "error"]
+        log = open(os.path.join(work, f"etcd-{i}.log"), "ab")
+        procs.append(subprocess.Popen(cmd, stderr=log, stdout=subprocess.DEVNULL))
+
+    def leader():
+        for client, _ in ETCD_PORTS:
+            status = call(f"http://127.0.0.1:{client}/v3/maintenance/status", body="{}")
+            if status.get("leader") and status["leader"] == status["header"]["member_id"]:
+                return f"http://127.0.0.1:{client}"
+        return None
+    return procs, wait("an etcd leader", leader)
+
+
+def wrk_p99(out):
+    """wrk --latency's 99% line, in ms."""
+    match = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    if not match:
+        return None
+    value, unit = float(match.group(1)), match.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def etcd_side_by_side(nodes):
+    """etcd 3.4 (Debian's etcd-server), the store a team would use instead of a registry's
+    own raft: 3 members against 3 raft nodes, the same wrk layout (-c64 on the leader, all
+    sharing the cores), puts of the record a registration carries. Two alternating rounds."""
+    if shutil.which("etcd") is None:
+        subprocess.run(["apt-get", "install", "-y", "-qq", "etcd-server"], check=True, capture_output=True)
+    rounds = []
+    for round_no in range(2):
+        urls, leader = raft_cluster(nodes, f"etcd-round-{round_no}")
+        ours, out = wrk(leader, "scripts/wrk/register.lua")
+        ours_p99 = wrk_p99(out)
+        nodes.stop_all()
+        procs, etcd_leader = etcd_cluster(nodes.work, round_no)
+        try:
+            theirs, out = wrk(etcd_leader, "scripts/wrk/etcd_put.lua")
+            theirs_p99 = wrk_p99(out)
+        finally:
+            for p in procs:
+                p.kill()
+                p.wait()
+        rounds.append((ours, ours_p99, theirs, theirs_p99))
+    return rounds
+
+
 def renew(nodes):
     url = f"http://127.0.0.1:{PORTS[0]}"
     results = {}
@@ -245,6 +309,8 @@ def main():
         load_seconds, version, answering, leading, count = cold_restart(nodes)
         print("[raft-bench] snapshot install", file=sys.stderr)
         caught_up, installed, installed_count = snapshot_install(nodes)
+        print("[raft-bench] etcd side by side", file=sys.stderr)
+        etcd_rounds = etcd_side_by_side(nodes)
     finally:
         nodes.cleanup()
 
@@ -279,6 +345,14 @@ def main():
         f"| a follower down while 100,000 instances were registered (`--raft-snapshot-every 1000`: the log "
         f"was compacted past it), restarted | {'one snapshot install' if installed else 'log replay (no install seen)'}"
         f" of {installed_count:,} instances; all there {caught_up:,.0f} ms after its start |",
+    ]
+    for i, (ours, ours_p99, theirs, theirs_p99) in enumerate(etcd_rounds, 1):
+        versus = f" ({ours / theirs:.2f}×)" if isinstance(ours, float) and isinstance(theirs, float) else ""
+        lines.append(
+            f"| round {i}: register through raft, 3 nodes, wrk -c64 on the leader, against 3 etcd 3.4 members "
+            f"(`etcd-server`), a put of the same record on theirs | {fmt(ours)} req/s, p99 {ours_p99} ms; etcd "
+            f"{fmt(theirs)} req/s, p99 {theirs_p99} ms{versus} |")
+    lines += [
         "",
         "Write-to-visible delays (ms), in order: " + ", ".join(f"{d:.1f}" for d in delays[:50])
         + (" …" if len(delays) > 50 else ""),

@@ -30,12 +30,18 @@ impl Registry {
 /// The seed's snapshot document of `services` at `version` (with `REVISIONS` when
 /// asked), written from the stored instance texts.
 pub(super) fn write_state_json(services: &[ServiceView], version: u64, revisions: bool) -> Vec<u8> {
-    let instances: usize = services.iter().map(|(_, _, v)| v.slots.len()).sum();
-    let text: usize = services
+    // The whole size up front (a few bytes over): a document of hundreds of megabytes
+    // that outgrows its buffer at the end would briefly need twice its size.
+    let per_key = 1 + usize::from(revisions);
+    let size: usize = services
         .iter()
-        .flat_map(|(_, _, v)| v.slots.iter().map(|s| s.json.len() + s.url.len()))
+        .map(|(name, _, view)| {
+            let keys: usize = view.slots.iter().map(|s| name.len() + s.url.len() + 26).sum();
+            let lists: usize = view.slots.iter().map(|s| s.json.len() + 1).sum();
+            2 * name.len() + 32 + lists + keys * per_key
+        })
         .sum();
-    let mut out = Vec::with_capacity(64 + text + instances * 80);
+    let mut out = Vec::with_capacity(96 + size);
     out.extend_from_slice(b"{\"REGISTRY\":{");
     for (i, (name, _, view)) in services.iter().enumerate() {
         if i > 0 {

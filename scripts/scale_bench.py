@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""The scale benchmark (issue 20): memory and time of a registry of 100,000 and 1,000,000
+instances, writes docs/benchmarks-scale.md. Not in CI (minutes per size).
+
+Per size N (instances in N/100 services, two metadata entries each, `bench-load`):
+  1. snapshot mode, one node: load time, steady RSS, peak RSS (VmHWM), `/snapshot` size
+     and fetch time, plain and gzipped.
+  2. raft, one durable node: load time, steady RSS, data dir size; then `kill -9` and a
+     restart: time to `/ready` and to the same version, peak RSS of the restarted
+     process (VmHWM), its RSS right after and 10 s later.
+  3. raft join: a second node started with `--join` and added through `/cluster/join`:
+     time until it holds the same version, its peak RSS and its RSS 10 s later.
+
+Memory comes from /proc/PID/status (VmRSS, VmHWM). Run it on a quiet machine:
+
+    cargo build --release --bin maregistry --bin bench-load
+    python3 scripts/scale_bench.py                       (100k and 1M)
+    SCALE_SIZES=100000 python3 scripts/scale_bench.py    (one size)
+"""
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+BIN = "target/release/maregistry"
+LOAD = "target/release/bench-load"
+OUT = "docs/benchmarks-scale.md"
+SIZES = [int(s) for s in os.environ.get("SCALE_SIZES", "100000,1000000").split(",")]
+PORTS = [18901, 18902]
+KEEP = ["--ttl", "1h", "--evict-interval", "1h", "--grpc-port", "off"]
+
+
+def url(port):
+    return f"http://127.0.0.1:{port}"
+
+
+def get(u, timeout=5, gzip_ok=False):
+    request = urllib.request.Request(u, headers={"Accept-Encoding": "gzip"} if gzip_ok else {})
+    with urllib.request.urlopen(request, timeout=timeout) as r:
+        return r.status, r.read()
+
+
+def info(u):
+    return json.loads(get(u + "/info")[1])
+
+
+def wait(what, check, limit=600):
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except Exception:
+            pass
+        time.sleep(0.02)
+    sys.exit(f"scale_bench: timed out waiting for {what}")
+
+
+def memory(pid):
+    """(VmRSS, VmHWM) in MiB."""
+    fields = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                fields[key] = int(value.split()[0]) / 1024
+    return fields["VmRSS"], fields["VmHWM"]
+
+
+def du(path):
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            total += os.path.getsize(os.path.join(root, name))
+    return total
+
+
+class Nodes:
+    def __init__(self):
+        self.procs = {}
+        self.work = tempfile.mkdtemp(prefix="scale-bench-")
+
+    def start(self, port, args):
+        log = open(os.path.join(self.work, f"{port}.log"), "ab")
+        self.procs[port] = subprocess.Popen([BIN, "--port", str(port)] + args, stderr=log,
+                                            stdout=subprocess.DEVNULL)
+        return self.procs[port].pid
+
+    def kill(self, port):
+        p = self.procs.pop(port, None)
+        if p:
+            p.kill()
+            p.wait()
+
+    def cleanup(self):
+        for port in list(self.procs):
+            self.kill(port)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def load(u, n):
+    t0 = time.perf_counter()
+    subprocess.run([LOAD, "--system", "maregistry", "--url", u, "--instances", str(n),
+                    "--services", str(max(1, n // 100))], check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def settle(pid, seconds=3.0):
+    time.sleep(seconds)
+    return memory(pid)
+
+
+def snapshot_mode(nodes, n):
+    port = PORTS[0]
+    pid = nodes.start(port, KEEP)
+    u = url(port)
+    wait("the node", lambda: info(u))
+    loaded = load(u, n)
+    rss, hwm = settle(pid)
+    t0 = time.perf_counter()
+    _, body = get(u + "/snapshot", timeout=120)
+    fetch = time.perf_counter() - t0
+    _, zipped = get(u + "/snapshot", timeout=120, gzip_ok=True)
+    if zipped[:2] != b"\x1f\x8b":
+        zipped = gzip.compress(zipped)
+    _, hwm_after = memory(pid)
+    nodes.kill(port)
+    return {"load": loaded, "rss": rss, "hwm": hwm, "hwm_after_snapshot": hwm_after,
+            "snapshot_bytes": len(body), "snapshot_gzip": len(zipped), "snapshot_fetch": fetch}
+
+
+def raft(nodes, n):
+    a, b = PORTS
+    data = os.path.join(nodes.work, f"raft-{n}")
+    args_a = ["--data-dir", os.path.join(data, "a"), "--my-url", url(a)] + KEEP
+    pid = nodes.start(a, args_a)
+    wait("the raft node to lead", lambda: info(url(a))["leader"])
+    loaded = load(url(a), n)
+    version = info(url(a))["version"]
+    rss, hwm = settle(pid)
+    size = du(os.path.join(data, "a"))
+
+    nodes.kill(a)
+    t0 = time.perf_counter()
+    pid = nodes.start(a, args_a)
+    wait("the restarted node to be ready", lambda: get(url(a) + "/ready", timeout=1)[0] == 200)
+    ready = time.perf_counter() - t0
+    wait("the restarted node at the same version", lambda: info(url(a))["version"] >= version)
+    same = time.perf_counter() - t0
+    restart_rss, restart_hwm = memory(pid)
+    later_rss, later_hwm = settle(pid, 10)
+
+    args_b = ["--data-dir", os.path.join(data, "b"), "--my-url", url(b), "--join"] + KEEP
+    pid_b = nodes.start(b, args_b)
+    wait("the new node", lambda: info(url(b)))
+    t0 = time.perf_counter()
+    request = urllib.request.Request(f"{url(a)}/cluster/join?url={url(b)}", data=b"", method="POST")
+    urllib.request.urlopen(request, timeout=120).read()
+    wait("the new node to hold every instance", lambda: info(url(b))["version"] >= version)
+    joined = time.perf_counter() - t0
+    join_rss, join_hwm = memory(pid_b)
+    join_later_rss, join_later_hwm = settle(pid_b, 10)
+    _, leader_hwm = memory(pid)
+    nodes.kill(b)
+    nodes.kill(a)
+    return {"load": loaded, "rss": rss, "hwm": hwm, "data_dir": size,
+            "ready": ready, "same_version": same, "restart_rss": restart_rss, "restart_hwm": later_hwm,
+            "restart_later_rss": later_rss,
+            "joined": joined, "join_rss": join_rss, "join_hwm": join_later_hwm, "join_later_rss": join_later_rss,
+            "leader_hwm_after_join": leader_hwm}
+
+
+def table(results):
+    def mib(v):
+        return f"{v:.0f} MiB"
+
+    def secs(v):
+        return f"{v:.2f} s"
+
+    def mb(v):
+        return f"{v / 1e6:.1f} MB"
+
+    sizes = list(results)
+    head = "| measure | " + " | ".join(f"{n:,}" for n in sizes) + " |"
+    rule = "|---|" + "---|" * len(sizes)
+    rows = [
+        ("snapshot mode: load (bench-load, 64 connections)", lambda r: secs(r["snap"]["load"])),
+        ("snapshot mode: steady RSS / peak (VmHWM) after load", lambda r: f'{mib(r["snap"]["rss"])} / {mib(r["snap"]["hwm"])}'),
+        ("snapshot mode: `/snapshot` size, gzipped, fetch time",
+         lambda r: f'{mb(r["snap"]["snapshot_bytes"])}, {mb(r["snap"]["snapshot_gzip"])}, {secs(r["snap"]["snapshot_fetch"])}'),
+        ("snapshot mode: peak RSS after serving `/snapshot`", lambda r: mib(r["snap"]["hwm_after_snapshot"])),
+        ("raft, 1 durable node: load", lambda r: secs(r["raft"]["load"])),
+        ("raft: steady RSS / peak after load", lambda r: f'{mib(r["raft"]["rss"])} / {mib(r["raft"]["hwm"])}'),
+        ("raft: data dir", lambda r: mb(r["raft"]["data_dir"])),
+        ("raft: `kill -9`, restart to `/ready` / to the same version",
+         lambda r: f'{secs(r["raft"]["ready"])} / {secs(r["raft"]["same_version"])}'),
+        ("raft: restarted node's peak RSS (VmHWM) / RSS at ready / 10 s later",
+         lambda r: f'**{mib(r["raft"]["restart_hwm"])}** ({r["raft"]["restart_hwm"] / r["raft"]["rss"]:.2f}x steady) / '
+                   f'{mib(r["raft"]["restart_rss"])} / {mib(r["raft"]["restart_later_rss"])}'),
+        ("raft: a node `--join`s: holds every instance after", lambda r: secs(r["raft"]["joined"])),
+        ("raft: joined node's peak RSS / 10 s later",
+         lambda r: f'**{mib(r["raft"]["join_hwm"])}** ({r["raft"]["join_hwm"] / r["raft"]["rss"]:.2f}x steady) / '
+                   f'{mib(r["raft"]["join_later_rss"])}'),
+        ("raft: the leader's peak RSS after sending it", lambda r: mib(r["raft"]["leader_hwm_after_join"])),
+    ]
+    lines = [head, rule] + [f"| {name} | " + " | ".join(f(results[n]) for n in sizes) + " |" for name, f in rows]
+    return "\n".join(lines)
+
+
+def main():
+    for path in (BIN, LOAD):
+        if not os.path.exists(path):
+            sys.exit(f"scale_bench: {path} is missing: cargo build --release --bin maregistry --bin bench-load")
+    nodes = Nodes()
+    results = {}
+    try:
+        for n in SIZES:
+            print(f"[scale] {n:,}: snapshot mode", file=sys.stderr)
+            snap = snapshot_mode(nodes, n)
+            print(f"[scale] {n:,}: {snap}", file=sys.stderr)
+            print(f"[scale] {n:,}: raft", file=sys.stderr)
+            r = raft(nodes, n)
+            print(f"[scale] {n:,}: {r}", file=sys.stderr)
+            results[n] = {"snap": snap, "raft": r}
+    finally:
+        nodes.cleanup()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    text = f"""# Scale (`scripts/scale_bench.py`)
+
+Release build, loopback, one node per role on this machine (2 cores, nothing pinned), each
+instance with two metadata entries, 100 instances per service. Commit `{commit}`. RSS and
+VmHWM from /proc/PID/status; "steady" is the loaded node's RSS 3 s after its load.
+
+{table(results)}
+"""
+    with open(OUT, "w") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
