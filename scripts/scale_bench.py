@@ -30,6 +30,7 @@ import urllib.request
 BIN = "target/release/maregistry"
 LOAD = "target/release/bench-load"
 OUT = "docs/benchmarks-scale.md"
+NOTES = "## Notes"
 SIZES = [int(s) for s in os.environ.get("SCALE_SIZES", "100000,1000000").split(",")]
 PORTS = [18901, 18902]
 KEEP = ["--ttl", "1h", "--evict-interval", "1h", "--grpc-port", "off"]
@@ -239,8 +240,15 @@ VmHWM from /proc/PID/status; "steady" is the loaded node's RSS 3 s after its loa
 
 {table(results)}
 """
+    # What a reader needs beside the figures (the run before a change, what is left) is
+    # written by hand under "## Notes" and kept.
+    notes = ""
+    if os.path.exists(OUT):
+        old = open(OUT).read()
+        at = old.find(NOTES)
+        notes = old[at:] if at >= 0 else ""
     with open(OUT, "w") as f:
-        f.write(text)
+        f.write(text + ("\n" + notes if notes else ""))
     print(text)
 
 
