@@ -49,6 +49,14 @@ pub(crate) fn gzip(body: &[u8]) -> Bytes {
     Bytes::from(encoder.finish().unwrap_or_default())
 }
 
+/// The gzip of what `write` writes, compressed as it is written: a large document is
+/// never whole in memory uncompressed.
+pub(crate) fn gzip_streamed(write: impl FnOnce(&mut GzEncoder<Vec<u8>>) -> std::io::Result<()>) -> std::io::Result<Bytes> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+    write(&mut encoder)?;
+    encoder.finish().map(Bytes::from)
+}
+
 /// Marks an answer whose body is gzip-compressed. `Vary: Accept-Encoding` keeps caches
 /// from handing it to a client that did not ask for it (an uncompressed answer is fit
 /// for every client and carries no `Vary`).

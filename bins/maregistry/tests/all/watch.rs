@@ -225,6 +225,38 @@ async fn large_answers_are_gzipped_only_when_asked() {
 }
 
 #[tokio::test]
+async fn a_large_whole_snapshot_is_compressed_as_it_is_written_and_reads_the_same() {
+    let node = Node::start(Config::default()).await;
+    let c = Client::new();
+    // Over the size from which a whole snapshot asked for with gzip is streamed.
+    for chunk in 0..6u16 {
+        let batch: Vec<Value> = (1..=200u16)
+            .map(|port| {
+                let instance: Value = serde_json::from_str(&instance("10.0.0.1", chunk * 200 + port)).unwrap();
+                json!({"op": "reg", "service": format!("svc-{}", port % 7), "instance": instance})
+            })
+            .collect();
+        c.ok("POST", &node.at("/batch"), &json!(batch).to_string()).await;
+    }
+    for path in ["/snapshot", "/snapshot?since=0&wait=0s"] {
+        let plain = c.send("GET", &node.at(path), "", &[]).await;
+        let zipped = c.send("GET", &node.at(path), "", &[("accept-encoding", "gzip")]).await;
+        assert_eq!(zipped.header("content-encoding"), Some("gzip"), "{path}");
+        assert!(zipped.wire_len < plain.body.len() / 4, "{path}: compressed");
+        assert_eq!(zipped.body, plain.body, "{path}: the same bytes once decompressed");
+        let document: Value = serde_json::from_slice(&zipped.body).unwrap();
+        let instances: usize = document["REGISTRY"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|list| list.as_array().unwrap().len())
+            .sum();
+        assert_eq!(instances, 1200, "{path}");
+    }
+    node.stop().await;
+}
+
+#[tokio::test]
 async fn snapshot_since_answers_a_delta_with_a_checksum_and_the_plain_form_is_unchanged() {
     let node = Node::start(Config::default()).await;
     let c = Client::new();

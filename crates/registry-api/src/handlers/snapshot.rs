@@ -6,10 +6,11 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
+use registry_core::Registry;
 
 use crate::answer::json;
 use crate::app::App;
-use crate::encoding::{accepts_gzip, gzip, gzipped, json_maybe_gzip, worth_gzip};
+use crate::encoding::{accepts_gzip, gzip, gzip_streamed, gzipped, json_maybe_gzip, worth_gzip};
 use crate::error::ApiError;
 use crate::request::ReadQuery;
 
@@ -22,35 +23,58 @@ type Answer = Result<Response<Full<Bytes>>, ApiError>;
 /// with [`registry_core::Registry::sync_json`]: a delta after `V` when the change log
 /// reaches back to it, else the whole snapshot, either with the registry's checksum.
 pub(crate) async fn snapshot(app: &App, request: Request<Incoming>) -> Answer {
-    let Some((since, wait)) = ReadQuery::of(&request).blocking(app.limits.max_wait)? else {
-        let body = Bytes::from(app.registry().snapshot_json());
-        let compress = worth_gzip(body.len(), || accepts_gzip(request.headers()));
-        return Ok(json_maybe_gzip(compress, StatusCode::OK, body));
-    };
+    let query = ReadQuery::of(&request).blocking(app.limits.max_wait)?;
     let gzip_asked = accepts_gzip(request.headers());
     drop(request);
-    let registry = app.registry();
+    let registry = Arc::clone(app.cluster.registry());
+    let Some((since, wait)) = query else {
+        if !streamed(&registry, gzip_asked) {
+            let body = Bytes::from(registry.snapshot_json());
+            let compress = worth_gzip(body.len(), || gzip_asked);
+            return Ok(json_maybe_gzip(compress, StatusCode::OK, body));
+        }
+        let body = off_the_workers(move || gzip_streamed(|out| registry.write_snapshot_json_to(out))).await?;
+        return Ok(gzipped(json(StatusCode::OK, body)));
+    };
     if since > 0 {
         Box::pin(app.watch.wait(&[], since, wait, || registry.registry_version())).await;
     }
-    let registry = Arc::clone(app.cluster.registry());
-    let build = move || {
-        let body = registry.sync_json(since);
-        if worth_gzip(body.len(), || gzip_asked) {
-            (gzip(&body), true)
-        } else {
-            (Bytes::from(body), false)
-        }
-    };
     // A delta is small work, done here; a whole snapshot of a large registry is CPU work
-    // (and so is compressing it): off the async workers.
-    let (body, compressed) = if app.registry().has_delta(since) {
-        build()
-    } else {
-        tokio::task::spawn_blocking(build)
-            .await
-            .map_err(|e| ApiError::NoLeader(format!("the snapshot could not be built: {e}")))?
-    };
+    // (and so is compressing it): off the async workers, and compressed as it is written.
+    if registry.has_delta(since) {
+        let body = registry.sync_json(since);
+        let compress = worth_gzip(body.len(), || gzip_asked);
+        return Ok(json_maybe_gzip(compress, StatusCode::OK, Bytes::from(body)));
+    }
+    let (body, compressed) = off_the_workers(move || {
+        if streamed(&registry, gzip_asked) {
+            gzip_streamed(|out| registry.write_sync_json(since, out)).map(|body| (body, true))
+        } else {
+            let body = registry.sync_json(since);
+            Ok(if worth_gzip(body.len(), || gzip_asked) {
+                (gzip(&body), true)
+            } else {
+                (Bytes::from(body), false)
+            })
+        }
+    })
+    .await?;
     let response = json(StatusCode::OK, body);
     Ok(if compressed { gzipped(response) } else { response })
+}
+
+/// From this many instances on, a whole snapshot asked for with gzip is compressed as it is
+/// written (below, it is small and built whole, and compressed only when worth it).
+const STREAM_FROM_INSTANCES: u64 = 1_000;
+
+fn streamed(registry: &Registry, gzip_asked: bool) -> bool {
+    gzip_asked && registry.stats().instances >= STREAM_FROM_INSTANCES
+}
+
+/// Runs `build` on the blocking pool.
+async fn off_the_workers<T: Send + 'static>(build: impl FnOnce() -> std::io::Result<T> + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(build)
+        .await
+        .map_err(|e| ApiError::NoLeader(format!("the snapshot could not be built: {e}")))?
+        .map_err(|e| ApiError::NoLeader(format!("the snapshot could not be written: {e}")))
 }

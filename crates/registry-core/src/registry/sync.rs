@@ -2,6 +2,7 @@
 //! follower (a delta or the whole snapshot), applying it, restoring and merging snapshots.
 
 use std::collections::{HashMap, HashSet};
+use std::io::{self, Write};
 use std::sync::Arc;
 
 use xxhash_rust::xxh3::xxh3_64;
@@ -11,7 +12,7 @@ use crate::instance::InstanceMeta;
 use crate::snapshot::{check_instance, check_service, check_version, listed_twice, Snapshot};
 
 use super::state::{Registry, Service, ServiceView, Slot, State};
-use super::wire::{write_number, write_state_json};
+use super::wire::{document_size, write_number, write_state_json_to};
 
 /// What applying a leader's sync answer did ([`Registry::apply_sync`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +49,23 @@ impl Registry {
     /// whole registry at the answer's version. A `since` above this registry's version
     /// (a follower ahead of its leader) gets an empty delta at this version.
     pub fn sync_json(&self, since: u64) -> Vec<u8> {
+        let (version, services, tail) = self.sync_parts(since);
+        let mut out = Vec::with_capacity(document_size(&services, false) + tail.len());
+        // Writing into a Vec cannot fail.
+        let _ = write_state_json_to(&mut out, &services, version, false, &tail);
+        out
+    }
+
+    /// [`Registry::sync_json`] written to `out` a service at a time: a whole snapshot of a
+    /// large registry is never whole in memory when `out` compresses or sends it.
+    pub fn write_sync_json(&self, since: u64, out: &mut impl Write) -> io::Result<()> {
+        let (version, services, tail) = self.sync_parts(since);
+        write_state_json_to(out, &services, version, false, &tail)
+    }
+
+    /// What [`Registry::sync_json`] answers: the version, the services it lists, and the
+    /// members after `version` (`SINCE` for a delta, and `CHECKSUM`).
+    fn sync_parts(&self, since: u64) -> (u64, Vec<ServiceView>, Vec<u8>) {
         let (version, services, changed) = self.views_and(|state| {
             if since == 0 {
                 None
@@ -58,26 +76,22 @@ impl Registry {
             }
         });
         let checksum = checksum_of(version, &services);
-        let mut out = match changed {
-            None => write_state_json(&services, version, false),
+        let mut tail = Vec::with_capacity(64);
+        let services = match changed {
+            None => services,
             Some(changed) => {
-                let delta: Vec<ServiceView> = services
+                tail.extend_from_slice(b",\"SINCE\":");
+                write_number(&mut tail, since.min(version));
+                services
                     .into_iter()
                     .filter(|(name, _, _)| changed.contains(name))
-                    .collect();
-                let mut out = write_state_json(&delta, version, false);
-                out.pop();
-                out.extend_from_slice(b",\"SINCE\":");
-                write_number(&mut out, since.min(version));
-                out.push(b'}');
-                out
+                    .collect()
             }
         };
-        out.pop();
-        out.extend_from_slice(b",\"CHECKSUM\":\"");
-        out.extend_from_slice(checksum.as_bytes());
-        out.extend_from_slice(b"\"}");
-        out
+        tail.extend_from_slice(b",\"CHECKSUM\":\"");
+        tail.extend_from_slice(checksum.as_bytes());
+        tail.push(b'"');
+        (version, services, tail)
     }
 
     /// Whether [`Registry::sync_json`] of `since` would answer a delta (the change log

@@ -2,6 +2,8 @@
 //! no copy of the registry is built, and the bytes are exactly what encoding a
 //! [`crate::Snapshot`] would give.
 
+use std::io::{self, Write};
+
 use super::state::{Registry, ServiceView, Slot};
 
 impl Registry {
@@ -21,6 +23,14 @@ impl Registry {
         self.write_snapshot_json(true)
     }
 
+    /// [`Registry::snapshot_json`] written to `out` a service at a time (64 KiB at most held
+    /// besides what `out` keeps): a large registry's document is never whole in memory
+    /// when `out` compresses or sends it.
+    pub fn write_snapshot_json_to(&self, out: &mut impl Write) -> io::Result<()> {
+        let (version, services) = self.views();
+        write_state_json_to(out, &services, version, false, &[])
+    }
+
     pub(super) fn write_snapshot_json(&self, revisions: bool) -> Vec<u8> {
         let (version, services) = self.views();
         write_state_json(&services, version, revisions)
@@ -30,8 +40,15 @@ impl Registry {
 /// The seed's snapshot document of `services` at `version` (with `REVISIONS` when
 /// asked), written from the stored instance texts.
 pub(super) fn write_state_json(services: &[ServiceView], version: u64, revisions: bool) -> Vec<u8> {
-    // The whole size up front (a few bytes over): a document of hundreds of megabytes
-    // that outgrows its buffer at the end would briefly need twice its size.
+    let mut out = Vec::with_capacity(document_size(services, revisions));
+    // Writing into a Vec cannot fail.
+    let _ = write_state_json_to(&mut out, services, version, revisions, &[]);
+    out
+}
+
+/// About the size of the document (a few bytes over): a document of hundreds of
+/// megabytes that outgrows its buffer at the end would briefly need twice its size.
+pub(super) fn document_size(services: &[ServiceView], revisions: bool) -> usize {
     let per_key = 1 + usize::from(revisions);
     let size: usize = services
         .iter()
@@ -41,41 +58,86 @@ pub(super) fn write_state_json(services: &[ServiceView], version: u64, revisions
             2 * name.len() + 32 + lists + keys * per_key
         })
         .sum();
-    let mut out = Vec::with_capacity(96 + size);
-    out.extend_from_slice(b"{\"REGISTRY\":{");
+    160 + size
+}
+
+/// A buffer in front of a writer: pieces are appended to it and handed on in blocks.
+struct Blocks<'a, W: Write> {
+    buf: Vec<u8>,
+    out: &'a mut W,
+}
+
+const BLOCK: usize = 64 * 1024;
+
+impl<W: Write> Blocks<'_, W> {
+    /// Hands on what has gathered once it is a block.
+    fn spill(&mut self) -> io::Result<()> {
+        if self.buf.len() >= BLOCK {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> io::Result<()> {
+        self.out.write_all(&self.buf)
+    }
+}
+
+/// [`write_state_json`] to `out`, a service at a time, with `tail` (more members, each
+/// starting with a comma) before the closing brace.
+pub(super) fn write_state_json_to<W: Write>(
+    out: &mut W,
+    services: &[ServiceView],
+    version: u64,
+    revisions: bool,
+    tail: &[u8],
+) -> io::Result<()> {
+    let mut blocks = Blocks {
+        buf: Vec::with_capacity(BLOCK + 4096),
+        out,
+    };
+    blocks.buf.extend_from_slice(b"{\"REGISTRY\":{");
     for (i, (name, _, view)) in services.iter().enumerate() {
         if i > 0 {
-            out.push(b',');
+            blocks.buf.push(b',');
         }
-        write_json_str(&mut out, name);
-        out.push(b':');
-        view.write_list(&mut out);
+        write_json_str(&mut blocks.buf, name);
+        blocks.buf.push(b':');
+        view.write_list(&mut blocks.buf);
+        blocks.spill()?;
     }
-    out.extend_from_slice(b"},\"VERSIONS\":{");
+    blocks.buf.extend_from_slice(b"},\"VERSIONS\":{");
     for (i, (name, svc_version, _)) in services.iter().enumerate() {
         if i > 0 {
-            out.push(b',');
+            blocks.buf.push(b',');
         }
-        write_json_str(&mut out, name);
-        out.push(b':');
-        write_number(&mut out, *svc_version);
+        write_json_str(&mut blocks.buf, name);
+        blocks.buf.push(b':');
+        write_number(&mut blocks.buf, *svc_version);
+        blocks.spill()?;
     }
-    out.extend_from_slice(b"},\"TIMESTAMPS\":");
-    write_instance_map(&mut out, services, |slot| Some(slot.renewed()));
+    blocks.buf.extend_from_slice(b"},\"TIMESTAMPS\":");
+    write_instance_map(&mut blocks, services, |slot| Some(slot.renewed()))?;
     if revisions {
-        out.extend_from_slice(b",\"REVISIONS\":");
-        write_instance_map(&mut out, services, |slot| Some(slot.revision()).filter(|r| *r != 0));
+        blocks.buf.extend_from_slice(b",\"REVISIONS\":");
+        write_instance_map(&mut blocks, services, |slot| Some(slot.revision()).filter(|r| *r != 0))?;
     }
-    out.extend_from_slice(b",\"version\":");
-    write_number(&mut out, version);
-    out.push(b'}');
-    out
+    blocks.buf.extend_from_slice(b",\"version\":");
+    write_number(&mut blocks.buf, version);
+    blocks.buf.extend_from_slice(tail);
+    blocks.buf.push(b'}');
+    blocks.finish()
 }
 
 /// Appends `{"service@url": n, …}` for every instance of `services` that `value` gives a
 /// number for, service by service in registration order.
-fn write_instance_map(out: &mut Vec<u8>, services: &[ServiceView], value: impl Fn(&Slot) -> Option<u64>) {
-    out.push(b'{');
+fn write_instance_map<W: Write>(
+    blocks: &mut Blocks<'_, W>,
+    services: &[ServiceView],
+    value: impl Fn(&Slot) -> Option<u64>,
+) -> io::Result<()> {
+    blocks.buf.push(b'{');
     let mut key = String::new();
     let mut first = true;
     for (name, _, view) in services {
@@ -84,19 +146,21 @@ fn write_instance_map(out: &mut Vec<u8>, services: &[ServiceView], value: impl F
                 continue;
             };
             if !first {
-                out.push(b',');
+                blocks.buf.push(b',');
             }
             first = false;
             key.clear();
             key.push_str(name);
             key.push('@');
             key.push_str(&slot.url);
-            write_json_str(out, &key);
-            out.push(b':');
-            write_number(out, n);
+            write_json_str(&mut blocks.buf, &key);
+            blocks.buf.push(b':');
+            write_number(&mut blocks.buf, n);
         }
+        blocks.spill()?;
     }
-    out.push(b'}');
+    blocks.buf.push(b'}');
+    Ok(())
 }
 
 /// Appends `n` in decimal, without allocating.

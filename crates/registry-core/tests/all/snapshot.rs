@@ -335,3 +335,26 @@ fn the_binary_form_checks_the_rules_of_a_snapshot() {
         .expect("a bad service name refused");
     assert!(e.to_string().contains("o y!"), "{e}");
 }
+
+#[test]
+fn the_streamed_documents_are_the_built_ones() {
+    let r = Registry::new();
+    // Enough services that the writer hands on several blocks.
+    for port in 1..3000 {
+        let mut i = inst(port);
+        i.parameters.insert("padding".to_owned(), "x".repeat(64));
+        r.register(&format!("svc-{}", port % 40), &i, u64::from(port)).unwrap();
+    }
+    let since = r.registry_version();
+    r.register("svc-late", &inst(1), 1).unwrap();
+
+    let mut streamed = Vec::new();
+    r.write_snapshot_json_to(&mut streamed).unwrap();
+    assert_eq!(streamed, r.snapshot_json());
+    assert!(streamed.len() > 256 * 1024, "{} bytes", streamed.len());
+    for since in [0, since, r.registry_version() + 5] {
+        let mut streamed = Vec::new();
+        r.write_sync_json(since, &mut streamed).unwrap();
+        assert_eq!(streamed, r.sync_json(since), "since {since}");
+    }
+}
