@@ -51,7 +51,9 @@ pub(crate) fn gzip(body: &[u8]) -> Bytes {
 
 /// The gzip of what `write` writes, compressed as it is written: a large document is
 /// never whole in memory uncompressed.
-pub(crate) fn gzip_streamed(write: impl FnOnce(&mut GzEncoder<Vec<u8>>) -> std::io::Result<()>) -> std::io::Result<Bytes> {
+pub(crate) fn gzip_streamed(
+    write: impl FnOnce(&mut GzEncoder<Vec<u8>>) -> std::io::Result<()>,
+) -> std::io::Result<Bytes> {
     let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
     write(&mut encoder)?;
     encoder.finish().map(Bytes::from)

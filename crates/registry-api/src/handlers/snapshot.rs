@@ -72,7 +72,9 @@ fn streamed(registry: &Registry, gzip_asked: bool) -> bool {
 }
 
 /// Runs `build` on the blocking pool.
-async fn off_the_workers<T: Send + 'static>(build: impl FnOnce() -> std::io::Result<T> + Send + 'static) -> Result<T, ApiError> {
+async fn off_the_workers<T: Send + 'static>(
+    build: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(build)
         .await
         .map_err(|e| ApiError::NoLeader(format!("the snapshot could not be built: {e}")))?
