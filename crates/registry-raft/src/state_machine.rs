@@ -9,7 +9,7 @@ use openraft::{
     AnyError, EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder, Snapshot, SnapshotMeta,
     StorageIOError, StoredMembership,
 };
-use registry_core::{Applied, Clock, Decoded, Registry};
+use registry_core::{Applied, Clock, Command, Decoded, Registry};
 use serde::{Deserialize, Serialize};
 
 use crate::error::RaftError;
@@ -39,6 +39,8 @@ struct Inner {
     path: PathBuf,
     applied: Mutex<AppliedState>,
     snapshots_built: AtomicU64,
+    /// Commands applied since the registry was last frozen for a snapshot (or loaded).
+    commands_since_snapshot: AtomicU64,
 }
 
 #[derive(Default, Clone)]
@@ -189,8 +191,15 @@ impl StateMachine {
                 path,
                 applied: Mutex::new(applied),
                 snapshots_built: AtomicU64::new(0),
+                commands_since_snapshot: AtomicU64::new(0),
             }),
         })
+    }
+
+    /// Commands applied since the last snapshot was taken (or the node started): what a
+    /// restart now would re-apply from the log.
+    pub fn commands_since_snapshot(&self) -> u64 {
+        self.inner.commands_since_snapshot.load(Ordering::Relaxed)
     }
 
     fn applied(&self) -> MutexGuard<'_, AppliedState> {
@@ -265,6 +274,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             // that `apply` takes per entry.
             let (state, frozen) = {
                 let applied = this.applied();
+                this.inner.commands_since_snapshot.store(0, Ordering::Relaxed);
                 (applied.clone(), this.inner.registry.frozen())
             };
             let built = this.inner.snapshots_built.fetch_add(1, Ordering::Relaxed) + 1;
@@ -308,7 +318,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         for entry in entries {
             let mut applied = self.applied();
             let answer = match &entry.payload {
-                EntryPayload::Normal(command) => self.inner.registry.apply(command, entry.log_id.index),
+                EntryPayload::Normal(command) => {
+                    let commands = match command {
+                        Command::Batch { commands } => commands.len() as u64,
+                        _ => 1,
+                    };
+                    self.inner
+                        .commands_since_snapshot
+                        .fetch_add(commands, Ordering::Relaxed);
+                    self.inner.registry.apply(command, entry.log_id.index)
+                }
                 EntryPayload::Blank => Applied {
                     version: self.inner.registry.registry_version(),
                     ..Applied::default()
@@ -400,7 +419,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use registry_core::{Command, InstanceMeta};
+    use registry_core::InstanceMeta;
 
     struct FixedClock;
 

@@ -69,6 +69,10 @@ pub struct SnapshotMode {
     pub sync_wait: Duration,
 }
 
+/// The least number of commands since the last snapshot that makes a raft node take one
+/// ([`RaftMode::snapshot_commands`]).
+pub const SNAPSHOT_COMMANDS: u64 = 50_000;
+
 /// The raft mode's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RaftMode {
@@ -84,6 +88,9 @@ pub struct RaftMode {
     pub election: Duration,
     /// Log entries between snapshots.
     pub snapshot_every: u64,
+    /// A snapshot also once the entries since the last one carry this many commands (or a
+    /// tenth of the instances, when more). Not a flag: the bound scales with the registry.
+    pub snapshot_commands: u64,
     /// How long sending a snapshot to a peer, or a new member's catching up, may take.
     pub install_timeout: Duration,
     /// A switch for tests that makes the raft log's writes fail (never set from the
@@ -111,6 +118,7 @@ impl RaftMode {
             heartbeat: Duration::from_millis(250),
             election: Duration::from_secs(1),
             snapshot_every: 20_000,
+            snapshot_commands: SNAPSHOT_COMMANDS,
             install_timeout: Duration::from_secs(60),
             log_faults: LogFaults::default(),
         }
@@ -124,6 +132,7 @@ impl RaftMode {
             election: (self.election, self.election * 5 / 4),
             write_timeout: self.write_timeout,
             snapshot_every: self.snapshot_every,
+            snapshot_commands: self.snapshot_commands,
             install_timeout: self.install_timeout,
             ttl: config.ttl,
             probe_timeout: config.http_timeout,

@@ -13,7 +13,7 @@ use registry_raft::LogFaults;
 
 use super::cli::{Cli, ClusterMode, GrpcPort};
 use super::file::trace_to_file;
-use super::settings::{Config, Mode, RaftMode, SnapshotMode};
+use super::settings::{Config, Mode, RaftMode, SnapshotMode, SNAPSHOT_COMMANDS};
 
 /// A token from `--X-token` or `--X-token-file` (not both), refused when empty.
 fn token(flag: &str, value: Option<String>, file: Option<PathBuf>) -> Result<Option<Token>, String> {
@@ -167,6 +167,7 @@ impl Cli {
                     heartbeat: self.raft_heartbeat,
                     election: self.raft_election,
                     snapshot_every: self.raft_snapshot_every,
+                    snapshot_commands: SNAPSHOT_COMMANDS,
                     install_timeout: self.raft_install_timeout,
                     log_faults: LogFaults::default(),
                 })

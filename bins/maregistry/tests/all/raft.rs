@@ -416,3 +416,46 @@ async fn another_clusters_data_dir_stops_the_node_with_exit_code_2() {
     cluster.nodes[0].restart();
     agreed_leader(&c, &all).await;
 }
+
+#[tokio::test]
+async fn many_commands_in_few_entries_take_a_snapshot() {
+    use maregistry::{Config, Mode, RaftMode};
+    let data = tempfile::tempdir().unwrap();
+    let nodes = test_support::start_raft_with(
+        data.path(),
+        1,
+        |config| Config {
+            mode: match config.mode {
+                // Never by entries: only the commands they carry can trigger it.
+                Mode::Raft(raft) => Mode::Raft(RaftMode {
+                    snapshot_every: 1_000_000,
+                    snapshot_commands: 300,
+                    ..raft
+                }),
+                other => other,
+            },
+            ..config
+        },
+        |_, _| None,
+    );
+    let c = Client::new();
+    let url = nodes[0].url.clone();
+    agreed_leader(&c, &[&url]).await;
+    let snapshot = data.path().join("0").join("snapshot");
+    assert!(!snapshot.exists(), "no snapshot before any write");
+    // 400 registrations in 4 log entries.
+    for chunk in 0..4u16 {
+        let batch: Vec<Value> = (1..=100u16)
+            .map(|port| {
+                let instance: Value = serde_json::from_str(&instance("10.0.0.1", chunk * 100 + port)).unwrap();
+                serde_json::json!({"op": "reg", "service": "svc", "instance": instance})
+            })
+            .collect();
+        c.ok("POST", &format!("{url}/batch"), &serde_json::json!(batch).to_string())
+            .await;
+    }
+    eventually("a snapshot is taken", LIMIT, || async { snapshot.exists() }).await;
+    for node in nodes {
+        node.stop().await;
+    }
+}

@@ -22,6 +22,7 @@ use crate::types::{node_id, Raft};
 
 use super::batching::propose;
 use super::cluster::{RaftCluster, View, MAX_BATCH};
+use super::compaction::snapshot_when_heavy;
 use super::election::campaign_when_silent;
 use super::settings::{millis, RaftSettings};
 use super::view::{probe, watch_metrics};
@@ -69,7 +70,7 @@ impl RaftCluster {
             Arc::new(config),
             Network::new(peers.clone()),
             dir.log.clone(),
-            state_machine,
+            state_machine.clone(),
         )
         .await
         .map_err(|e| RaftError::Engine(e.to_string()))?;
@@ -132,12 +133,14 @@ impl RaftCluster {
             promised: Mutex::new(None),
             failure: watch::channel(None).0,
             log: dir.log.clone(),
+            state_machine,
         });
         let tasks = vec![
             tokio::spawn(watch_metrics(node.clone(), dir)),
             tokio::spawn(probe(node.clone(), probes)),
             tokio::spawn(propose(node.clone(), queued)),
             tokio::spawn(campaign_when_silent(node.clone(), peers)),
+            tokio::spawn(snapshot_when_heavy(node.clone())),
         ];
         node.tasks.lock().unwrap_or_else(PoisonError::into_inner).extend(tasks);
         Ok(node)

@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::log_store::LogStore;
+use crate::state_machine::StateMachine;
 use crate::types::{NodeId, Raft};
 
 use super::settings::RaftSettings;
@@ -84,6 +85,8 @@ pub struct RaftCluster {
     pub(super) failure: watch::Sender<Option<String>>,
     /// The log openraft writes (read for the pre-vote's last log id).
     pub(super) log: LogStore,
+    /// The state machine openraft applies to (read for the commands since the snapshot).
+    pub(super) state_machine: StateMachine,
 }
 
 impl RaftCluster {

@@ -27,6 +27,10 @@ pub struct RaftSettings {
     pub write_timeout: Duration,
     /// A snapshot is taken after this many log entries; older entries are purged.
     pub snapshot_every: u64,
+    /// A snapshot is also taken once the entries since the last one carry this many
+    /// commands, or a tenth of the registry's instances when that is more: batched
+    /// entries carry many, and a restart re-applies every one after the snapshot.
+    pub snapshot_commands: u64,
     /// How long a lagging follower may take to receive and install a snapshot.
     pub install_timeout: Duration,
     /// Instances not renewed for this long are evicted (by the leader, through the log):
@@ -56,6 +60,7 @@ impl RaftSettings {
             election: (Duration::from_millis(1000), Duration::from_millis(1250)),
             write_timeout: Duration::from_secs(5),
             snapshot_every: 20_000,
+            snapshot_commands: 50_000,
             install_timeout: Duration::from_secs(60),
             ttl: Duration::from_secs(20),
             probe_interval: Duration::from_secs(1),
