@@ -3,7 +3,8 @@
 instances, writes docs/benchmarks-scale.md. Not in CI (minutes per size).
 
 Per size N (instances in N/100 services, two metadata entries each, `bench-load`):
-  1. snapshot mode, one node: load time, steady RSS, peak RSS (VmHWM); a whole
+  1. snapshot mode, one node: load time, steady RSS, peak RSS (VmHWM); renew and `/findAll`
+     throughput with wrk (the cost per operation against the smallest size); a whole
      `/snapshot` fetched as a follower does (gzip), then plain: size, time, peak RSS after.
   2. raft, one durable node: load time, steady RSS, data dir size; then `kill -9` and a
      restart: time to `/ready` and to the same version, peak RSS of the restarted
@@ -19,6 +20,7 @@ Memory comes from /proc/PID/status (VmRSS, VmHWM). Run it on a quiet machine:
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,7 +32,8 @@ BIN = "target/release/maregistry"
 LOAD = "target/release/bench-load"
 OUT = "docs/benchmarks-scale.md"
 NOTES = "## Notes"
-SIZES = [int(s) for s in os.environ.get("SCALE_SIZES", "100000,1000000").split(",")]
+SIZES = [int(s) for s in os.environ.get("SCALE_SIZES", "1000,100000,1000000").split(",")]
+WRK_DURATION = os.environ.get("SCALE_WRK_DURATION", "5s")
 PORTS = [18901, 18902]
 KEEP = ["--ttl", "1h", "--evict-interval", "1h", "--grpc-port", "off"]
 
@@ -116,6 +119,20 @@ def settle(pid, seconds=3.0):
     return memory(pid)
 
 
+def wrk(u, path, script=None, args=()):
+    """Requests per second of wrk -t1 -c64 (server and wrk share the cores)."""
+    cmd = ["wrk", "-t1", "-c64", "-d" + WRK_DURATION]
+    if script:
+        cmd += ["-s", script]
+    cmd.append(u + path)
+    if args:
+        cmd += ["--"] + [str(a) for a in args]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in out or "Socket errors" in out:
+        sys.exit(f"scale_bench: wrk {path} had errors: {out}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
 def snapshot_mode(nodes, n):
     port = PORTS[0]
     pid = nodes.start(port, KEEP)
@@ -123,6 +140,12 @@ def snapshot_mode(nodes, n):
     wait("the node", lambda: info(u))
     loaded = load(u, n)
     rss, hwm = settle(pid)
+    # Per-operation cost against the registry's size: heartbeats of loaded instances (of
+    # at most 10,000 of them, each in its service as bench-load placed it), and the list of
+    # one 100-instance service (10 at 1,000 instances).
+    services = max(1, n // 100)
+    renew = wrk(u, "/", "scripts/wrk/renew.lua", (min(n, 10_000), services)) if shutil.which("wrk") else None
+    find = wrk(u, "/findAll?service=bench.Service0") if shutil.which("wrk") else None
     # As a follower asks (gzip, a whole snapshot), then as a backup tool might (plain).
     t0 = time.perf_counter()
     _, zipped = get(u + "/snapshot?since=0&wait=0s", timeout=120, gzip_ok=True)
@@ -135,7 +158,7 @@ def snapshot_mode(nodes, n):
     fetch = time.perf_counter() - t0
     _, hwm_plain = memory(pid)
     nodes.kill(port)
-    return {"load": loaded, "rss": rss, "hwm": hwm, "hwm_after_gzip": hwm_gzip, "hwm_after_plain": hwm_plain,
+    return {"load": loaded, "rss": rss, "hwm": hwm, "renew": renew, "find": find, "hwm_after_gzip": hwm_gzip, "hwm_after_plain": hwm_plain,
             "snapshot_bytes": len(body), "snapshot_gzip": len(zipped), "snapshot_fetch": fetch,
             "snapshot_fetch_gzip": fetch_gzip}
 
@@ -192,11 +215,23 @@ def table(results):
         return f"{v / 1e6:.1f} MB"
 
     sizes = list(results)
+    first = results[sizes[0]]
+
+    def rate(value, base):
+        if value is None:
+            return "no wrk"
+        cost = f" ({base / value:.2f}× the cost per op)" if base and value != base else ""
+        return f"{value:,.0f}/s{cost}"
+
     head = "| measure | " + " | ".join(f"{n:,}" for n in sizes) + " |"
     rule = "|---|" + "---|" * len(sizes)
     rows = [
         ("snapshot mode: load (bench-load, 64 connections)", lambda r: secs(r["snap"]["load"])),
         ("snapshot mode: steady RSS / peak (VmHWM) after load", lambda r: f'{mib(r["snap"]["rss"])} / {mib(r["snap"]["hwm"])}'),
+        ("snapshot mode: renew, wrk -t1 -c64 (per-op cost against the smallest size)",
+         lambda r: rate(r["snap"]["renew"], first["snap"]["renew"])),
+        ("snapshot mode: `/findAll` of one 100-instance service",
+         lambda r: rate(r["snap"]["find"], first["snap"]["find"])),
         ("snapshot mode: a whole `/snapshot` as a follower asks for it (gzip): size, time",
          lambda r: f'{mb(r["snap"]["snapshot_gzip"])}, {secs(r["snap"]["snapshot_fetch_gzip"])}'),
         ("snapshot mode: peak RSS after serving it", lambda r: mib(r["snap"]["hwm_after_gzip"])),
