@@ -11,6 +11,8 @@ Per size N (instances in N/100 services, two metadata entries each, `bench-load`
      process (VmHWM), its RSS right after and 10 s later.
   3. raft join: a second node started with `--join` and added through `/cluster/join`:
      time until it holds the same version, its peak RSS and its RSS 10 s later.
+  4. raft, 3 durable nodes: N registrations through the leader, the time, and each
+     node's RSS and peak once all hold them.
 
 Memory comes from /proc/PID/status (VmRSS, VmHWM). Run it on a quiet machine:
 
@@ -35,6 +37,7 @@ NOTES = "## Notes"
 SIZES = [int(s) for s in os.environ.get("SCALE_SIZES", "1000,100000,1000000").split(",")]
 WRK_DURATION = os.environ.get("SCALE_WRK_DURATION", "5s")
 PORTS = [18901, 18902]
+THREE = [18911, 18912, 18913]
 KEEP = ["--ttl", "1h", "--evict-interval", "1h", "--grpc-port", "off"]
 
 
@@ -204,6 +207,28 @@ def raft(nodes, n):
             "leader_hwm_after_join": leader_hwm}
 
 
+def three_nodes(nodes, n):
+    """Three durable raft nodes; N registrations through the leader: the time, and each
+    node's RSS and peak after."""
+    urls = [url(p) for p in THREE]
+    data = os.path.join(nodes.work, f"three-{n}")
+    pids = [nodes.start(p, ["--data-dir", os.path.join(data, str(p)), "--my-url", url(p),
+                            "--server-list", ",".join(urls)] + KEEP) for p in THREE]
+
+    def leader():
+        names = {info(u)["url"] for u in urls if info(u)["leader"]}
+        return names.pop() if len(names) == 1 else None
+    lead = wait("a leader of three", leader)
+    loaded = load(lead, n)
+    version = info(lead)["version"]
+    wait("every node at the leader's version", lambda: all(info(u)["version"] >= version for u in urls))
+    time.sleep(3)
+    memories = [memory(pid) for pid in pids]
+    for p in THREE:
+        nodes.kill(p)
+    return {"load": loaded, "rss": [m[0] for m in memories], "hwm": [m[1] for m in memories]}
+
+
 def table(results):
     def mib(v):
         return f"{v:.0f} MiB"
@@ -251,6 +276,9 @@ def table(results):
          lambda r: f'**{mib(r["raft"]["join_hwm"])}** ({r["raft"]["join_hwm"] / r["raft"]["rss"]:.2f}x steady) / '
                    f'{mib(r["raft"]["join_later_rss"])}'),
         ("raft: the leader's peak RSS after sending it", lambda r: mib(r["raft"]["leader_hwm_after_join"])),
+        ("raft, 3 nodes: load through the leader", lambda r: secs(r["three"]["load"])),
+        ("raft, 3 nodes: RSS / peak of each after",
+         lambda r: ", ".join(f"{mib(a)} / {mib(b)}" for a, b in zip(r["three"]["rss"], r["three"]["hwm"]))),
     ]
     lines = [head, rule] + [f"| {name} | " + " | ".join(f(results[n]) for n in sizes) + " |" for name, f in rows]
     return "\n".join(lines)
@@ -270,7 +298,10 @@ def main():
             print(f"[scale] {n:,}: raft", file=sys.stderr)
             r = raft(nodes, n)
             print(f"[scale] {n:,}: {r}", file=sys.stderr)
-            results[n] = {"snap": snap, "raft": r}
+            print(f"[scale] {n:,}: raft, 3 nodes", file=sys.stderr)
+            three = three_nodes(nodes, n)
+            print(f"[scale] {n:,}: {three}", file=sys.stderr)
+            results[n] = {"snap": snap, "raft": r, "three": three}
     finally:
         nodes.cleanup()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
