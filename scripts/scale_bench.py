@@ -17,21 +17,20 @@ Per size N (instances in N/100 services, two metadata entries each, `bench-load`
 Memory comes from /proc/PID/status (VmRSS, VmHWM). Run it on a quiet machine:
 
     cargo build --release --bin maregistry --bin bench-load
-    python3 scripts/scale_bench.py                       (100k and 1M)
+    python3 scripts/scale_bench.py                       (1k, 100k and 1M)
     SCALE_SIZES=100000 python3 scripts/scale_bench.py    (one size)
 """
-import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
-BIN = "target/release/maregistry"
-LOAD = "target/release/bench-load"
+# The process handling and waiting of the raft benchmark (this directory is on the path).
+from raft_bench import BIN, LOAD, Nodes, call, wait
+
 OUT = "docs/benchmarks-scale.md"
 NOTES = "## Notes"
 SIZES = [int(s) for s in os.environ.get("SCALE_SIZES", "1000,100000,1000000").split(",")]
@@ -52,20 +51,7 @@ def get(u, timeout=5, gzip_ok=False):
 
 
 def info(u):
-    return json.loads(get(u + "/info")[1])
-
-
-def wait(what, check, limit=600):
-    deadline = time.time() + limit
-    while time.time() < deadline:
-        try:
-            value = check()
-            if value:
-                return value
-        except Exception:
-            pass
-        time.sleep(0.02)
-    sys.exit(f"scale_bench: timed out waiting for {what}")
+    return call(u + "/info")
 
 
 def memory(pid):
@@ -85,29 +71,6 @@ def du(path):
         for name in files:
             total += os.path.getsize(os.path.join(root, name))
     return total
-
-
-class Nodes:
-    def __init__(self):
-        self.procs = {}
-        self.work = tempfile.mkdtemp(prefix="scale-bench-")
-
-    def start(self, port, args):
-        log = open(os.path.join(self.work, f"{port}.log"), "ab")
-        self.procs[port] = subprocess.Popen([BIN, "--port", str(port)] + args, stderr=log,
-                                            stdout=subprocess.DEVNULL)
-        return self.procs[port].pid
-
-    def kill(self, port):
-        p = self.procs.pop(port, None)
-        if p:
-            p.kill()
-            p.wait()
-
-    def cleanup(self):
-        for port in list(self.procs):
-            self.kill(port)
-        shutil.rmtree(self.work, ignore_errors=True)
 
 
 def load(u, n):
@@ -138,7 +101,7 @@ def wrk(u, path, script=None, args=()):
 
 def snapshot_mode(nodes, n):
     port = PORTS[0]
-    pid = nodes.start(port, KEEP)
+    pid = nodes.start(port, KEEP).pid
     u = url(port)
     wait("the node", lambda: info(u))
     loaded = load(u, n)
@@ -170,7 +133,7 @@ def raft(nodes, n):
     a, b = PORTS
     data = os.path.join(nodes.work, f"raft-{n}")
     args_a = ["--data-dir", os.path.join(data, "a"), "--my-url", url(a)] + KEEP
-    pid = nodes.start(a, args_a)
+    pid = nodes.start(a, args_a).pid
     wait("the raft node to lead", lambda: info(url(a))["leader"])
     loaded = load(url(a), n)
     version = info(url(a))["version"]
@@ -179,7 +142,7 @@ def raft(nodes, n):
 
     nodes.kill(a)
     t0 = time.perf_counter()
-    pid = nodes.start(a, args_a)
+    pid = nodes.start(a, args_a).pid
     wait("the restarted node to be ready", lambda: get(url(a) + "/ready", timeout=1)[0] == 200)
     ready = time.perf_counter() - t0
     wait("the restarted node at the same version", lambda: info(url(a))["version"] >= version)
@@ -188,7 +151,7 @@ def raft(nodes, n):
     later_rss, later_hwm = settle(pid, 10)
 
     args_b = ["--data-dir", os.path.join(data, "b"), "--my-url", url(b), "--join"] + KEEP
-    pid_b = nodes.start(b, args_b)
+    pid_b = nodes.start(b, args_b).pid
     wait("the new node", lambda: info(url(b)))
     t0 = time.perf_counter()
     request = urllib.request.Request(f"{url(a)}/cluster/join?url={url(b)}", data=b"", method="POST")
@@ -213,7 +176,7 @@ def three_nodes(nodes, n):
     urls = [url(p) for p in THREE]
     data = os.path.join(nodes.work, f"three-{n}")
     pids = [nodes.start(p, ["--data-dir", os.path.join(data, str(p)), "--my-url", url(p),
-                            "--server-list", ",".join(urls)] + KEEP) for p in THREE]
+                            "--server-list", ",".join(urls)] + KEEP).pid for p in THREE]
 
     def leader():
         names = {info(u)["url"] for u in urls if info(u)["leader"]}
@@ -221,7 +184,7 @@ def three_nodes(nodes, n):
     lead = wait("a leader of three", leader)
     loaded = load(lead, n)
     version = info(lead)["version"]
-    wait("every node at the leader's version", lambda: all(info(u)["version"] >= version for u in urls))
+    wait("every node at the leader's version", lambda: all(info(u)["version"] >= version for u in urls), limit=600)
     time.sleep(3)
     memories = [memory(pid) for pid in pids]
     for p in THREE:

@@ -56,7 +56,7 @@ type Meta = SnapshotMeta<NodeId, Node>;
 #[derive(Serialize, Deserialize)]
 struct FileMeta {
     format: u32,
-    meta: SnapshotMeta<NodeId, Node>,
+    meta: Meta,
 }
 
 /// The snapshot file's layout: a meta line, then the registry in its binary form.
@@ -211,28 +211,21 @@ impl StateMachine {
         self.inner.path.with_extension("incoming")
     }
 
-    /// Writes `meta` and `frozen` as the current snapshot: a temporary file, fsynced,
-    /// then renamed over the old one, and the directory fsynced. Answers its size.
-    fn save(&self, meta: &SnapshotMeta<NodeId, Node>, frozen: &registry_core::Frozen) -> Result<u64, StorageError> {
+    /// Writes `meta` and `frozen` as the current snapshot. Answers its size.
+    fn save(&self, meta: &Meta, frozen: &registry_core::Frozen) -> Result<u64, StorageError> {
         let head = serde_json::to_vec(&FileMeta {
             format: FORMAT,
             meta: meta.clone(),
         })
         .map_err(|e| snapshot_error(ErrorVerb::Write, e))?;
-        let tmp = self.inner.path.with_extension("tmp");
-        let write = || -> std::io::Result<u64> {
-            let mut out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+        self.replace(|file| {
+            let mut out = BufWriter::with_capacity(1 << 20, file);
             out.write_all(&head)?;
             out.write_all(b"\n")?;
             frozen.write_binary(&mut out)?;
-            let file = out.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
-            let size = file.metadata()?.len();
-            std::fs::rename(&tmp, &self.inner.path)?;
-            sync_dir(&self.inner.path)?;
-            Ok(size)
-        };
-        write().map_err(|e| snapshot_error(ErrorVerb::Write, format!("{}: {e}", self.inner.path.display())))
+            out.flush()
+        })
+        .map_err(|e| snapshot_error(ErrorVerb::Write, format!("{}: {e}", self.inner.path.display())))
     }
 
     /// Makes `received` (read and checked) the current snapshot file: renamed into place
@@ -243,15 +236,24 @@ impl StateMachine {
         if same_file(&received, &incoming) {
             drop(received);
             std::fs::rename(&incoming, &self.inner.path)?;
-        } else {
-            let tmp = self.inner.path.with_extension("tmp");
-            let mut out = File::create(&tmp)?;
-            received.seek(SeekFrom::Start(0))?;
-            std::io::copy(&mut received, &mut out)?;
-            out.sync_all()?;
-            std::fs::rename(&tmp, &self.inner.path)?;
+            return sync_dir(&self.inner.path);
         }
-        sync_dir(&self.inner.path)
+        received.seek(SeekFrom::Start(0))?;
+        self.replace(|out| std::io::copy(&mut received, out).map(drop))?;
+        Ok(())
+    }
+
+    /// Replaces the snapshot file with what `fill` writes: into a temporary file, fsynced,
+    /// renamed over the old one, and the directory fsynced. Answers the new file's size.
+    fn replace(&self, fill: impl FnOnce(&mut File) -> std::io::Result<()>) -> std::io::Result<u64> {
+        let tmp = self.inner.path.with_extension("tmp");
+        let mut file = File::create(&tmp)?;
+        fill(&mut file)?;
+        file.sync_all()?;
+        let size = file.metadata()?.len();
+        std::fs::rename(&tmp, &self.inner.path)?;
+        sync_dir(&self.inner.path)?;
+        Ok(size)
     }
 
     /// The current snapshot file, opened for sending.
@@ -364,11 +366,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(Box::new(file))
     }
 
-    async fn install_snapshot(
-        &mut self,
-        meta: &SnapshotMeta<NodeId, Node>,
-        snapshot: Box<SnapshotData>,
-    ) -> Result<(), StorageError> {
+    async fn install_snapshot(&mut self, meta: &Meta, snapshot: Box<SnapshotData>) -> Result<(), StorageError> {
         snapshot
             .sync_all()
             .await
@@ -397,6 +395,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 .map_err(|e| sm_error(ErrorVerb::Write, e))?;
             applied.last_applied = meta.last_log_id;
             applied.membership = meta.last_membership.clone();
+            this.inner.commands_since_snapshot.store(0, Ordering::Relaxed);
             tracing::info!(snapshot = %meta.snapshot_id, "installed a raft snapshot from the leader");
             Ok(())
         })

@@ -120,3 +120,10 @@ impl Client {
 pub fn instance(host: &str, port: u16) -> String {
     format!(r#"{{"scheme":"http","host":"{host}","port":{port},"context":"ctx"}}"#)
 }
+
+/// One operation of a `POST /batch` (`reg`, `unreg`, `renew`) on the instance
+/// `http://host:port/ctx` of `service`.
+pub fn batch_op(op: &str, service: &str, host: &str, port: u16) -> serde_json::Value {
+    let instance: serde_json::Value = serde_json::from_str(&instance(host, port)).expect("an instance's JSON");
+    serde_json::json!({"op": op, "service": service, "instance": instance})
+}

@@ -25,7 +25,7 @@ mod process;
 mod scenario;
 mod wait;
 
-pub use client::{instance, Client};
+pub use client::{batch_op, instance, Client};
 pub use node::{
     cluster_config, free_listener, grpc_listener, listen, listeners, raft_mode, serve_fake, start_cluster, start_grpc,
     start_raft, start_raft_grpc, start_raft_with, Node,

@@ -7,12 +7,8 @@ use registry_api::Auth;
 use registry_http::Token;
 use serde_json::{json, Value};
 use test_support::{
-    agreed_leader, all_hold, eventually, instance, raft_mode, start_cluster, start_raft, Client, Node, LIMIT,
+    agreed_leader, all_hold, batch_op, eventually, instance, raft_mode, start_cluster, start_raft, Client, Node, LIMIT,
 };
-
-fn op(op: &str, service: &str, host: &str, port: u16) -> Value {
-    json!({"op": op, "service": service, "instance": serde_json::from_str::<Value>(&instance(host, port)).unwrap()})
-}
 
 fn ports(list: &Value) -> Vec<u64> {
     list.as_array()
@@ -31,12 +27,12 @@ async fn a_batch_applies_in_order_and_an_invalid_one_changes_nothing() {
     .await;
     let c = Client::new();
     let batch = json!([
-        op("reg", "a", "10.0.0.1", 1),
-        op("reg", "a", "10.0.0.1", 2),
-        op("unreg", "a", "10.0.0.1", 1),
-        op("renew", "b", "10.0.0.1", 3),
-        op("renew", "a", "10.0.0.1", 2),
-        op("renew", "a", "10.0.0.1", 1),
+        batch_op("reg", "a", "10.0.0.1", 1),
+        batch_op("reg", "a", "10.0.0.1", 2),
+        batch_op("unreg", "a", "10.0.0.1", 1),
+        batch_op("renew", "b", "10.0.0.1", 3),
+        batch_op("renew", "a", "10.0.0.1", 2),
+        batch_op("renew", "a", "10.0.0.1", 1),
     ]);
     let answers = c.ok("POST", &node.at("/batch"), &batch.to_string()).await;
     let answers = answers.as_array().unwrap();
@@ -58,18 +54,21 @@ async fn a_batch_applies_in_order_and_an_invalid_one_changes_nothing() {
     assert_eq!(ports(&c.ok("GET", &node.at("/findAll?service=b"), "").await), [3]);
     let before = c.ok("GET", &node.at("/snapshot"), "").await;
 
-    let mut invalid = vec![op("reg", "a", "10.0.0.1", 7), op("unreg", "a", "10.0.0.1", 2)];
+    let mut invalid = vec![
+        batch_op("reg", "a", "10.0.0.1", 7),
+        batch_op("unreg", "a", "10.0.0.1", 2),
+    ];
     invalid.push(json!({"op": "reg", "service": "a", "instance": {"scheme": "http", "port": 1}}));
     for (body, says) in [
         (json!(invalid).to_string(), "operation 2"),
-        (json!([op("delete", "a", "h", 1)]).to_string(), "operation 0"),
-        (json!([op("reg", "bad name", "h", 1)]).to_string(), "operation 0"),
+        (json!([batch_op("delete", "a", "h", 1)]).to_string(), "operation 0"),
+        (json!([batch_op("reg", "bad name", "h", 1)]).to_string(), "operation 0"),
         (
             json!([{"op": "reg", "service": "a", "instance": {}, "extra": 1}]).to_string(),
             "operation 0",
         ),
         (
-            json!((1..=7).map(|p| op("reg", "a", "h", p)).collect::<Vec<_>>()).to_string(),
+            json!((1..=7).map(|p| batch_op("reg", "a", "h", p)).collect::<Vec<_>>()).to_string(),
             "at most 6",
         ),
         ("[]".to_owned(), "at least one"),
@@ -83,7 +82,10 @@ async fn a_batch_applies_in_order_and_an_invalid_one_changes_nothing() {
     assert_eq!(c.ok("GET", &node.at("/snapshot"), "").await, before, "nothing changed");
 
     // A renew that registers takes its place in the order, after the batch's earlier writes.
-    let batch = json!([op("reg", "c", "10.0.0.1", 4), op("renew", "c", "10.0.0.1", 5)]);
+    let batch = json!([
+        batch_op("reg", "c", "10.0.0.1", 4),
+        batch_op("renew", "c", "10.0.0.1", 5)
+    ]);
     c.ok("POST", &node.at("/batch"), &batch.to_string()).await;
     assert_eq!(ports(&c.ok("GET", &node.at("/findAll?service=c"), "").await), [4, 5]);
     node.stop().await;
@@ -99,14 +101,14 @@ async fn in_raft_mode_a_batch_is_one_log_entry_and_works_through_a_follower() {
     let follower = urls.iter().find(|u| **u != leader).unwrap();
     let applied = |info: Value| info["applied"].as_u64().expect("an applied index");
 
-    let batch: Vec<Value> = (1..=5).map(|p| op("reg", "svc", "10.0.0.1", p)).collect();
+    let batch: Vec<Value> = (1..=5).map(|p| batch_op("reg", "svc", "10.0.0.1", p)).collect();
     let before = applied(c.ok("GET", &format!("{leader}/info"), "").await);
     c.ok("POST", &format!("{leader}/batch"), &json!(batch).to_string())
         .await;
     let after = applied(c.ok("GET", &format!("{leader}/info"), "").await);
     assert_eq!(after - before, 1, "five registrations, one log entry");
 
-    let batch: Vec<Value> = (6..=8).map(|p| op("reg", "svc", "10.0.0.1", p)).collect();
+    let batch: Vec<Value> = (6..=8).map(|p| batch_op("reg", "svc", "10.0.0.1", p)).collect();
     c.ok("POST", &format!("{follower}/batch"), &json!(batch).to_string())
         .await;
     all_hold(&c, &urls, &[1, 2, 3, 4, 5, 6, 7, 8]).await;
@@ -228,7 +230,7 @@ async fn every_protected_endpoint_needs_its_token() {
             200
         );
     }
-    let batch = json!([op("reg", "svc", "10.0.0.1", 1)]).to_string();
+    let batch = json!([batch_op("reg", "svc", "10.0.0.1", 1)]).to_string();
     assert_eq!(status_with(&c, "POST", &node.at("/batch"), &batch, None).await, 401);
     for path in [
         "/findAll?service=svc",

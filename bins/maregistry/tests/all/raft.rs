@@ -446,10 +446,7 @@ async fn many_commands_in_few_entries_take_a_snapshot() {
     // 400 registrations in 4 log entries.
     for chunk in 0..4u16 {
         let batch: Vec<Value> = (1..=100u16)
-            .map(|port| {
-                let instance: Value = serde_json::from_str(&instance("10.0.0.1", chunk * 100 + port)).unwrap();
-                serde_json::json!({"op": "reg", "service": "svc", "instance": instance})
-            })
+            .map(|port| test_support::batch_op("reg", "svc", "10.0.0.1", chunk * 100 + port))
             .collect();
         c.ok("POST", &format!("{url}/batch"), &serde_json::json!(batch).to_string())
             .await;

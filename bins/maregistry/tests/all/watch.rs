@@ -8,7 +8,8 @@ use maregistry::{Config, Mode, SnapshotMode};
 use registry_core::{InstanceMeta, Registry};
 use serde_json::{json, Value};
 use test_support::{
-    cluster_config, eventually, free_listener, instance, serve_fake, start_cluster, start_raft, Client, Node, LIMIT,
+    batch_op, cluster_config, eventually, free_listener, instance, serve_fake, start_cluster, start_raft, Client, Node,
+    LIMIT,
 };
 use tokio::task::JoinHandle;
 
@@ -231,10 +232,7 @@ async fn a_large_whole_snapshot_is_compressed_as_it_is_written_and_reads_the_sam
     // Over the size from which a whole snapshot asked for with gzip is streamed.
     for chunk in 0..6u16 {
         let batch: Vec<Value> = (1..=200u16)
-            .map(|port| {
-                let instance: Value = serde_json::from_str(&instance("10.0.0.1", chunk * 200 + port)).unwrap();
-                json!({"op": "reg", "service": format!("svc-{}", port % 7), "instance": instance})
-            })
+            .map(|port| batch_op("reg", &format!("svc-{}", port % 7), "10.0.0.1", chunk * 200 + port))
             .collect();
         c.ok("POST", &node.at("/batch"), &json!(batch).to_string()).await;
     }

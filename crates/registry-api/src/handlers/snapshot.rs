@@ -27,56 +27,53 @@ pub(crate) async fn snapshot(app: &App, request: Request<Incoming>) -> Answer {
     let gzip_asked = accepts_gzip(request.headers());
     drop(request);
     let registry = Arc::clone(app.cluster.registry());
-    let Some((since, wait)) = query else {
-        if !streamed(&registry, gzip_asked) {
-            let body = Bytes::from(registry.snapshot_json());
-            let compress = worth_gzip(body.len(), || gzip_asked);
-            return Ok(json_maybe_gzip(compress, StatusCode::OK, body));
+    let since = match query {
+        None => None,
+        Some((since, wait)) => {
+            if since > 0 {
+                Box::pin(app.watch.wait(&[], since, wait, || registry.registry_version())).await;
+            }
+            // A delta is small work, done here.
+            if registry.has_delta(since) {
+                let body = registry.sync_json(since);
+                let compress = worth_gzip(body.len(), || gzip_asked);
+                return Ok(json_maybe_gzip(compress, StatusCode::OK, Bytes::from(body)));
+            }
+            Some(since)
         }
-        let body = off_the_workers(move || gzip_streamed(|out| registry.write_snapshot_json_to(out))).await?;
-        return Ok(gzipped(json(StatusCode::OK, body)));
     };
-    if since > 0 {
-        Box::pin(app.watch.wait(&[], since, wait, || registry.registry_version())).await;
-    }
-    // A delta is small work, done here; a whole snapshot of a large registry is CPU work
-    // (and so is compressing it): off the async workers, and compressed as it is written.
-    if registry.has_delta(since) {
-        let body = registry.sync_json(since);
-        let compress = worth_gzip(body.len(), || gzip_asked);
-        return Ok(json_maybe_gzip(compress, StatusCode::OK, Bytes::from(body)));
-    }
-    let (body, compressed) = off_the_workers(move || {
-        if streamed(&registry, gzip_asked) {
-            gzip_streamed(|out| registry.write_sync_json(since, out)).map(|body| (body, true))
-        } else {
-            let body = registry.sync_json(since);
-            Ok(if worth_gzip(body.len(), || gzip_asked) {
-                (gzip(&body), true)
-            } else {
-                (Bytes::from(body), false)
-            })
-        }
-    })
-    .await?;
+    // A whole snapshot of a large registry is CPU work (and so is compressing it): off the
+    // async workers.
+    let (body, compressed) = tokio::task::spawn_blocking(move || whole(&registry, since, gzip_asked))
+        .await
+        .map_err(|e| ApiError::NoLeader(format!("the snapshot could not be built: {e}")))?
+        .map_err(|e| ApiError::NoLeader(format!("the snapshot could not be written: {e}")))?;
     let response = json(StatusCode::OK, body);
     Ok(if compressed { gzipped(response) } else { response })
 }
 
+/// The whole document: the seed's form (`since` none) or the sync answer to `since`, and
+/// whether it is compressed. A large one asked for with gzip is compressed as it is
+/// written; a small one is built whole and compressed only when worth it.
+fn whole(registry: &Registry, since: Option<u64>, gzip_asked: bool) -> std::io::Result<(Bytes, bool)> {
+    if gzip_asked && registry.stats().instances >= STREAM_FROM_INSTANCES {
+        let body = gzip_streamed(|out| match since {
+            None => registry.write_snapshot_json_to(out),
+            Some(since) => registry.write_sync_json(since, out),
+        })?;
+        return Ok((body, true));
+    }
+    let body = match since {
+        None => registry.snapshot_json(),
+        Some(since) => registry.sync_json(since),
+    };
+    Ok(if worth_gzip(body.len(), || gzip_asked) {
+        (gzip(&body), true)
+    } else {
+        (Bytes::from(body), false)
+    })
+}
+
 /// From this many instances on, a whole snapshot asked for with gzip is compressed as it is
-/// written (below, it is small and built whole, and compressed only when worth it).
+/// written.
 const STREAM_FROM_INSTANCES: u64 = 1_000;
-
-fn streamed(registry: &Registry, gzip_asked: bool) -> bool {
-    gzip_asked && registry.stats().instances >= STREAM_FROM_INSTANCES
-}
-
-/// Runs `build` on the blocking pool.
-async fn off_the_workers<T: Send + 'static>(
-    build: impl FnOnce() -> std::io::Result<T> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(build)
-        .await
-        .map_err(|e| ApiError::NoLeader(format!("the snapshot could not be built: {e}")))?
-        .map_err(|e| ApiError::NoLeader(format!("the snapshot could not be written: {e}")))
-}

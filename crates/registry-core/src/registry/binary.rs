@@ -84,11 +84,6 @@ impl Decoded {
 }
 
 impl Frozen {
-    /// The registry version it was taken at.
-    pub fn version(&self) -> u64 {
-        self.version
-    }
-
     /// Writes the binary form to `out` (which the caller buffers), one service at a time.
     /// Renewal times are read as they are when each service is written.
     pub fn write_binary(&self, out: impl Write) -> io::Result<()> {

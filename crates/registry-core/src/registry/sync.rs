@@ -12,7 +12,7 @@ use crate::instance::InstanceMeta;
 use crate::snapshot::{check_instance, check_service, check_version, listed_twice, Snapshot};
 
 use super::state::{Registry, Service, ServiceView, Slot, State};
-use super::wire::{document_size, write_number, write_state_json_to};
+use super::wire::{state_json, write_number, write_state_json_to};
 
 /// What applying a leader's sync answer did ([`Registry::apply_sync`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,10 +50,7 @@ impl Registry {
     /// (a follower ahead of its leader) gets an empty delta at this version.
     pub fn sync_json(&self, since: u64) -> Vec<u8> {
         let (version, services, tail) = self.sync_parts(since);
-        let mut out = Vec::with_capacity(document_size(&services, false) + tail.len());
-        // Writing into a Vec cannot fail.
-        let _ = write_state_json_to(&mut out, &services, version, false, &tail);
-        out
+        state_json(&services, version, false, &tail)
     }
 
     /// [`Registry::sync_json`] written to `out` a service at a time: a whole snapshot of a

@@ -23,32 +23,33 @@ impl Registry {
         self.write_snapshot_json(true)
     }
 
-    /// [`Registry::snapshot_json`] written to `out` a service at a time (64 KiB at most held
-    /// besides what `out` keeps): a large registry's document is never whole in memory
+    /// [`Registry::snapshot_json`] written to `out` a service at a time (in blocks of
+    /// 64 KiB or one service's list): a large registry's document is never whole in memory
     /// when `out` compresses or sends it.
     pub fn write_snapshot_json_to(&self, out: &mut impl Write) -> io::Result<()> {
         let (version, services) = self.views();
         write_state_json_to(out, &services, version, false, &[])
     }
 
-    pub(super) fn write_snapshot_json(&self, revisions: bool) -> Vec<u8> {
+    fn write_snapshot_json(&self, revisions: bool) -> Vec<u8> {
         let (version, services) = self.views();
-        write_state_json(&services, version, revisions)
+        state_json(&services, version, revisions, &[])
     }
 }
 
 /// The seed's snapshot document of `services` at `version` (with `REVISIONS` when
-/// asked), written from the stored instance texts.
-pub(super) fn write_state_json(services: &[ServiceView], version: u64, revisions: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(document_size(services, revisions));
+/// asked, and `tail` before the closing brace), written from the stored instance texts
+/// into a buffer sized for it up front.
+pub(super) fn state_json(services: &[ServiceView], version: u64, revisions: bool, tail: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(document_size(services, revisions) + tail.len());
     // Writing into a Vec cannot fail.
-    let _ = write_state_json_to(&mut out, services, version, revisions, &[]);
+    let _ = write_state_json_to(&mut out, services, version, revisions, tail);
     out
 }
 
 /// About the size of the document (a few bytes over): a document of hundreds of
 /// megabytes that outgrows its buffer at the end would briefly need twice its size.
-pub(super) fn document_size(services: &[ServiceView], revisions: bool) -> usize {
+fn document_size(services: &[ServiceView], revisions: bool) -> usize {
     let per_key = 1 + usize::from(revisions);
     let size: usize = services
         .iter()
@@ -84,7 +85,7 @@ impl<W: Write> Blocks<'_, W> {
     }
 }
 
-/// [`write_state_json`] to `out`, a service at a time, with `tail` (more members, each
+/// [`state_json`] to `out`, a service at a time, with `tail` (more members, each
 /// starting with a comma) before the closing brace.
 pub(super) fn write_state_json_to<W: Write>(
     out: &mut W,

@@ -222,22 +222,15 @@ fn raft_registry() -> Registry {
         .parameters
         .insert(registry_core::LEASE_PARAMETER.to_owned(), "30s".to_owned());
     with_lease.parameters.insert("zone".to_owned(), "eu-1".to_owned());
+    let register = |service: &str, instance, now_ms| registry_core::Command::Register {
+        service: service.to_owned(),
+        instance,
+        now_ms,
+    };
     let commands = [
-        registry_core::Command::Register {
-            service: "a".to_owned(),
-            instance: inst(1),
-            now_ms: 10,
-        },
-        registry_core::Command::Register {
-            service: "a".to_owned(),
-            instance: with_lease,
-            now_ms: 20,
-        },
-        registry_core::Command::Register {
-            service: "gone".to_owned(),
-            instance: inst(3),
-            now_ms: 30,
-        },
+        register("a", inst(1), 10),
+        register("a", with_lease, 20),
+        register("gone", inst(3), 30),
         registry_core::Command::Unregister {
             service: "gone".to_owned(),
             instance: inst(3),
@@ -291,11 +284,6 @@ fn a_damaged_binary_form_is_refused_whole() {
             b
         }),
         ("no checksum".to_owned(), bytes[..bytes.len() - 8].to_vec()),
-        ("one byte more".to_owned(), {
-            let mut b = bytes.clone();
-            b.push(0);
-            b
-        }),
     ];
     // Cut at every length, and every byte flipped.
     for len in 1..bytes.len() - 8 {
@@ -308,9 +296,6 @@ fn a_damaged_binary_form_is_refused_whole() {
     }
     for (what, damaged) in cases {
         match Registry::decode_binary(damaged.as_slice()) {
-            // Appending after the trailer is not read by the decoder; the caller's file
-            // layout ends there.
-            Ok(_) if what == "one byte more" => {}
             Ok(_) => panic!("{what}: accepted"),
             Err(e) => assert!(matches!(e, registry_core::Error::InvalidSnapshot(_)), "{what}: {e}"),
         }

@@ -35,12 +35,15 @@ pub(super) async fn propose(node: Arc<RaftCluster>, mut queued: mpsc::Receiver<P
             // A proposal openraft never answers (made as leader of a term this node lost
             // while cut off, say) must not hold its slot for ever: every later write would
             // queue behind it. Its writers have been answered by the write timeout anyway.
-            let outcome = match tokio::time::timeout(node.settings.write_timeout, node.raft.client_write(command)).await
-            {
-                Ok(Ok(response)) => Ok(response.data),
-                Ok(Err(e)) => Err(node.write_error(e)),
-                Err(_) => Err(node.write_timed_out()),
-            };
+            let outcome = node
+                .timed_write(async {
+                    node.raft
+                        .client_write(command)
+                        .await
+                        .map(|response| response.data)
+                        .map_err(|e| node.write_error(e))
+                })
+                .await;
             for waiter in waiters {
                 let _ = waiter.send(outcome.clone());
             }

@@ -189,16 +189,14 @@ impl RaftCluster {
         &self,
         call: impl std::future::Future<Output = Result<T, CoordinatorError>>,
     ) -> Result<T, CoordinatorError> {
-        self.timed(call, || self.write_timed_out()).await
-    }
-
-    /// The error of a write that no leader committed within the write timeout.
-    pub(super) fn write_timed_out(&self) -> CoordinatorError {
-        CoordinatorError::Indeterminate(format!(
-            "no leader committed the write within the write timeout ({:?}): it may or may not be applied (a \
-             retry is safe)",
-            self.settings.write_timeout
-        ))
+        self.timed(call, || {
+            CoordinatorError::Indeterminate(format!(
+                "no leader committed the write within the write timeout ({:?}): it may or may not be applied (a \
+                 retry is safe)",
+                self.settings.write_timeout
+            ))
+        })
+        .await
     }
 
     /// A consistent read, given up after the write timeout.
