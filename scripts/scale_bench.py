@@ -3,8 +3,10 @@
 instances, writes docs/benchmarks-scale.md. Not in CI (minutes per size).
 
 Per size N (instances in N/100 services, two metadata entries each, `bench-load`):
-  1. snapshot mode, one node: load time, steady RSS, peak RSS (VmHWM); renew and `/findAll`
-     throughput with wrk (the cost per operation against the smallest size); a whole
+  1. snapshot mode, one node: load time, RSS 3 s and 13 s after, peak RSS (VmHWM); renew
+     and `/findAll` throughput with wrk and the rate of 50,000 new registrations (the cost
+     per operation against the smallest size); `/findAll` of a 10,000-instance service
+     against a bare hyper server (bench-ceiling) answering as many bytes; a whole
      `/snapshot` fetched as a follower does (gzip), then plain: size, time, peak RSS after.
   2. raft, one durable node: load time, steady RSS, data dir size; then `kill -9` and a
      restart: time to `/ready` and to the same version, peak RSS of the restarted
@@ -16,10 +18,11 @@ Per size N (instances in N/100 services, two metadata entries each, `bench-load`
 
 Memory comes from /proc/PID/status (VmRSS, VmHWM). Run it on a quiet machine:
 
-    cargo build --release --bin maregistry --bin bench-load
+    cargo build --release --bin maregistry --bin bench-load --bin bench-ceiling
     python3 scripts/scale_bench.py                       (1k, 100k and 1M)
     SCALE_SIZES=100000 python3 scripts/scale_bench.py    (one size)
 """
+import json
 import os
 import re
 import shutil
@@ -32,6 +35,11 @@ import urllib.request
 from raft_bench import BIN, LOAD, Nodes, call, wait
 
 OUT = "docs/benchmarks-scale.md"
+CEILING = "target/release/bench-ceiling"
+# The instances of the one large service whose /findAll is measured against the ceiling.
+BIG = 10_000
+# New instances registered into the loaded registry, for the cost of a registration.
+ADDED = 50_000
 NOTES = "## Notes"
 SIZES = [int(s) for s in os.environ.get("SCALE_SIZES", "1000,100000,1000000").split(",")]
 WRK_DURATION = os.environ.get("SCALE_WRK_DURATION", "5s")
@@ -73,11 +81,40 @@ def du(path):
     return total
 
 
-def load(u, n):
+def load(u, n, port=8080, services=None):
+    """Seconds to register N instances in N/100 services (of `port`: another one than an
+    earlier load's adds new instances beside its)."""
     t0 = time.perf_counter()
     subprocess.run([LOAD, "--system", "maregistry", "--url", u, "--instances", str(n),
-                    "--services", str(max(1, n // 100))], check=True, capture_output=True)
+                    "--services", str(services or max(1, n // 100)), "--port", str(port)],
+                   check=True, capture_output=True)
     return time.perf_counter() - t0
+
+
+def big_service(u, count=BIG):
+    """Registers `count` instances in one service (bench.Big) through /batch."""
+    for start in range(0, count, 500):
+        ops = [{"op": "reg", "service": "bench.Big",
+                "instance": {"scheme": "http", "host": f"10.200.{i // 256 % 256}.{i % 256}", "port": 8080,
+                             "context": "c", "parameters": {"env": "bench", "weight": "100"}}}
+               for i in range(start, min(count, start + 500))]
+        request = urllib.request.Request(u + "/batch", data=json.dumps(ops).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(request, timeout=30).read()
+
+
+def ceiling(body_bytes):
+    """Requests per second of the bare hyper server (bench-ceiling) answering a body of
+    `body_bytes`, under the same wrk."""
+    port = PORTS[1]
+    server = subprocess.Popen([CEILING, "--port", str(port), "--body-bytes", str(body_bytes)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait("the ceiling server", lambda: get(url(port) + "/findAll")[0] == 200)
+        return wrk(url(port), "/findAll?service=bench.Big")
+    finally:
+        server.kill()
+        server.wait()
 
 
 def settle(pid, seconds=3.0):
@@ -106,12 +143,22 @@ def snapshot_mode(nodes, n):
     wait("the node", lambda: info(u))
     loaded = load(u, n)
     rss, hwm = settle(pid)
+    later_rss, _ = settle(pid, 10)
     # Per-operation cost against the registry's size: heartbeats of loaded instances (of
     # at most 10,000 of them, each in its service as bench-load placed it), and the list of
     # one 100-instance service (10 at 1,000 instances).
     services = max(1, n // 100)
     renew = wrk(u, "/", "scripts/wrk/renew.lua", (min(n, 10_000), services)) if shutil.which("wrk") else None
     find = wrk(u, "/findAll?service=bench.Service0") if shutil.which("wrk") else None
+    # A registration: new instances (another port) into the loaded registry, spread over
+    # its services.
+    register = ADDED / load(u, ADDED, port=9090, services=services)
+    # One service of 10,000 instances: its list against a bare hyper server answering
+    # the same number of bytes.
+    big_service(u)
+    _, big = get(u + "/findAll?service=bench.Big")
+    big_find = wrk(u, "/findAll?service=bench.Big") if shutil.which("wrk") else None
+    big_ceiling = ceiling(len(big)) if shutil.which("wrk") else None
     # As a follower asks (gzip, a whole snapshot), then as a backup tool might (plain).
     t0 = time.perf_counter()
     _, zipped = get(u + "/snapshot?since=0&wait=0s", timeout=120, gzip_ok=True)
@@ -124,7 +171,9 @@ def snapshot_mode(nodes, n):
     fetch = time.perf_counter() - t0
     _, hwm_plain = memory(pid)
     nodes.kill(port)
-    return {"load": loaded, "rss": rss, "hwm": hwm, "renew": renew, "find": find, "hwm_after_gzip": hwm_gzip, "hwm_after_plain": hwm_plain,
+    return {"load": loaded, "rss": rss, "hwm": hwm, "later_rss": later_rss, "renew": renew, "find": find,
+            "register": register, "big_bytes": len(big), "big_find": big_find, "big_ceiling": big_ceiling,
+            "hwm_after_gzip": hwm_gzip, "hwm_after_plain": hwm_plain,
             "snapshot_bytes": len(body), "snapshot_gzip": len(zipped), "snapshot_fetch": fetch,
             "snapshot_fetch_gzip": fetch_gzip}
 
@@ -138,6 +187,7 @@ def raft(nodes, n):
     loaded = load(url(a), n)
     version = info(url(a))["version"]
     rss, hwm = settle(pid)
+    later_rss, _ = settle(pid, 10)
     size = du(os.path.join(data, "a"))
 
     nodes.kill(a)
@@ -163,7 +213,7 @@ def raft(nodes, n):
     _, leader_hwm = memory(pid)
     nodes.kill(b)
     nodes.kill(a)
-    return {"load": loaded, "rss": rss, "hwm": hwm, "data_dir": size,
+    return {"load": loaded, "rss": rss, "hwm": hwm, "later_rss": later_rss, "data_dir": size,
             "ready": ready, "same_version": same, "restart_rss": restart_rss, "restart_hwm": later_hwm,
             "restart_later_rss": later_rss,
             "joined": joined, "join_rss": join_rss, "join_hwm": join_later_hwm, "join_later_rss": join_later_rss,
@@ -215,11 +265,19 @@ def table(results):
     rule = "|---|" + "---|" * len(sizes)
     rows = [
         ("snapshot mode: load (bench-load, 64 connections)", lambda r: secs(r["snap"]["load"])),
-        ("snapshot mode: steady RSS / peak (VmHWM) after load", lambda r: f'{mib(r["snap"]["rss"])} / {mib(r["snap"]["hwm"])}'),
+        ("snapshot mode: RSS 3 s / 13 s after the load, peak (VmHWM)",
+         lambda r: f'{mib(r["snap"]["rss"])} / {mib(r["snap"]["later_rss"])}, {mib(r["snap"]["hwm"])}'),
         ("snapshot mode: renew, wrk -t1 -c64 (per-op cost against the smallest size)",
          lambda r: rate(r["snap"]["renew"], first["snap"]["renew"])),
         ("snapshot mode: `/findAll` of one 100-instance service",
          lambda r: rate(r["snap"]["find"], first["snap"]["find"])),
+        (f"snapshot mode: register {ADDED:,} new instances (bench-load, 64 connections)",
+         lambda r: rate(r["snap"]["register"], first["snap"]["register"])),
+        (f"snapshot mode: `/findAll` of one {BIG:,}-instance service (answer size)",
+         lambda r: f'{rate(r["snap"]["big_find"], None)} ({mb(r["snap"]["big_bytes"])})'),
+        ("bare hyper answering that many bytes (bench-ceiling); maregistry's share",
+         lambda r: f'{rate(r["snap"]["big_ceiling"], None)}; '
+                   + (f'**{r["snap"]["big_find"] / r["snap"]["big_ceiling"]:.2f}×**' if r["snap"]["big_ceiling"] else "no wrk")),
         ("snapshot mode: a whole `/snapshot` as a follower asks for it (gzip): size, time",
          lambda r: f'{mb(r["snap"]["snapshot_gzip"])}, {secs(r["snap"]["snapshot_fetch_gzip"])}'),
         ("snapshot mode: peak RSS after serving it", lambda r: mib(r["snap"]["hwm_after_gzip"])),
@@ -227,16 +285,17 @@ def table(results):
          lambda r: f'{mb(r["snap"]["snapshot_bytes"])}, {secs(r["snap"]["snapshot_fetch"])}'),
         ("snapshot mode: peak RSS after serving that too", lambda r: mib(r["snap"]["hwm_after_plain"])),
         ("raft, 1 durable node: load", lambda r: secs(r["raft"]["load"])),
-        ("raft: steady RSS / peak after load", lambda r: f'{mib(r["raft"]["rss"])} / {mib(r["raft"]["hwm"])}'),
+        ("raft: RSS 3 s / 13 s after the load, peak",
+         lambda r: f'{mib(r["raft"]["rss"])} / {mib(r["raft"]["later_rss"])}, {mib(r["raft"]["hwm"])}'),
         ("raft: data dir", lambda r: mb(r["raft"]["data_dir"])),
         ("raft: `kill -9`, restart to `/ready` / to the same version",
          lambda r: f'{secs(r["raft"]["ready"])} / {secs(r["raft"]["same_version"])}'),
         ("raft: restarted node's peak RSS (VmHWM) / RSS at ready / 10 s later",
-         lambda r: f'**{mib(r["raft"]["restart_hwm"])}** ({r["raft"]["restart_hwm"] / r["raft"]["rss"]:.2f}x steady) / '
+         lambda r: f'**{mib(r["raft"]["restart_hwm"])}** ({r["raft"]["restart_hwm"] / r["raft"]["later_rss"]:.2f}x the loaded node at 13 s) / '
                    f'{mib(r["raft"]["restart_rss"])} / {mib(r["raft"]["restart_later_rss"])}'),
         ("raft: a node `--join`s: holds every instance after", lambda r: secs(r["raft"]["joined"])),
         ("raft: joined node's peak RSS / 10 s later",
-         lambda r: f'**{mib(r["raft"]["join_hwm"])}** ({r["raft"]["join_hwm"] / r["raft"]["rss"]:.2f}x steady) / '
+         lambda r: f'**{mib(r["raft"]["join_hwm"])}** ({r["raft"]["join_hwm"] / r["raft"]["later_rss"]:.2f}x) / '
                    f'{mib(r["raft"]["join_later_rss"])}'),
         ("raft: the leader's peak RSS after sending it", lambda r: mib(r["raft"]["leader_hwm_after_join"])),
         ("raft, 3 nodes: load through the leader", lambda r: secs(r["three"]["load"])),
@@ -248,9 +307,10 @@ def table(results):
 
 
 def main():
-    for path in (BIN, LOAD):
+    for path in (BIN, LOAD, CEILING):
         if not os.path.exists(path):
-            sys.exit(f"scale_bench: {path} is missing: cargo build --release --bin maregistry --bin bench-load")
+            sys.exit(f"scale_bench: {path} is missing: "
+                     "cargo build --release --bin maregistry --bin bench-load --bin bench-ceiling")
     nodes = Nodes()
     results = {}
     try:

@@ -7,6 +7,7 @@ use registry_core::{Clock, Registry};
 use registry_http::HttpInvoker;
 
 use crate::auth::Auth;
+use crate::body::Streams;
 use crate::eureka::EurekaView;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
@@ -29,6 +30,8 @@ pub struct App {
     pub(crate) nacos: NacosCache,
     /// The Nacos gRPC clients' connections and pushes.
     pub(crate) nacos2: Nacos2,
+    /// The large documents streaming now.
+    pub(crate) streams: Streams,
 }
 
 impl App {
@@ -59,6 +62,7 @@ impl App {
             eureka: EurekaView::default(),
             nacos: NacosCache::default(),
             nacos2,
+            streams: Streams::default(),
         }
     }
 

@@ -7,9 +7,9 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, VARY};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
-use http_body_util::Full;
 
 use crate::answer::json;
+use crate::body::Body;
 
 /// Answers smaller than this go uncompressed: gzip would save little and cost a header.
 const GZIP_MIN_BYTES: usize = 1024;
@@ -49,20 +49,10 @@ pub(crate) fn gzip(body: &[u8]) -> Bytes {
     Bytes::from(encoder.finish().unwrap_or_default())
 }
 
-/// The gzip of what `write` writes, compressed as it is written: a large document is
-/// never whole in memory uncompressed.
-pub(crate) fn gzip_streamed(
-    write: impl FnOnce(&mut GzEncoder<Vec<u8>>) -> std::io::Result<()>,
-) -> std::io::Result<Bytes> {
-    let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
-    write(&mut encoder)?;
-    encoder.finish().map(Bytes::from)
-}
-
 /// Marks an answer whose body is gzip-compressed. `Vary: Accept-Encoding` keeps caches
 /// from handing it to a client that did not ask for it (an uncompressed answer is fit
 /// for every client and carries no `Vary`).
-pub(crate) fn gzipped(mut response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
+pub(crate) fn gzipped(mut response: Response<Body>) -> Response<Body> {
     let headers = response.headers_mut();
     headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
@@ -70,7 +60,7 @@ pub(crate) fn gzipped(mut response: Response<Full<Bytes>>) -> Response<Full<Byte
 }
 
 /// A JSON answer of `body`, gzip-compressed when `compress` ([`worth_gzip`]).
-pub(crate) fn json_maybe_gzip(compress: bool, status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+pub(crate) fn json_maybe_gzip(compress: bool, status: StatusCode, body: Bytes) -> Response<Body> {
     if compress {
         gzipped(json(status, gzip(&body)))
     } else {

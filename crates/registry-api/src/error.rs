@@ -1,10 +1,10 @@
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
-use http_body_util::Full;
 use registry_cluster::CoordinatorError;
 use serde::Serialize;
 
 use crate::answer::{json, typed};
+use crate::body::Body;
 use crate::headers::TEXT;
 
 /// Why a request was refused. [`ApiError::into_response`] is the one place that maps a
@@ -117,7 +117,7 @@ impl ApiError {
 
     /// `{ "status", "error", "message", "path" }` (and a write's `outcome`) with the
     /// matching status code; a 503 says when to retry.
-    pub fn into_response(self, path: &str) -> Response<Full<Bytes>> {
+    pub fn into_response(self, path: &str) -> Response<Body> {
         let status = self.status();
         let body = ErrorBody {
             status: status.as_u16(),
@@ -202,7 +202,7 @@ impl FacadeError {
     }
 
     /// The answer: the status, and `wrap(message)` as text.
-    pub(crate) fn into_response(self, wrap: impl FnOnce(&str) -> String) -> Response<Full<Bytes>> {
+    pub(crate) fn into_response(self, wrap: impl FnOnce(&str) -> String) -> Response<Body> {
         typed(self.status, Bytes::from(wrap(&self.message)), TEXT)
     }
 }

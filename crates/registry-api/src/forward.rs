@@ -4,12 +4,12 @@
 use bytes::Bytes;
 use http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Method, Response, StatusCode};
-use http_body_util::Full;
 use registry_cluster::Role;
 use registry_http::{ErrorKind, HttpInvokeError, HttpRequest, HttpResponse};
 
 use crate::answer::json;
 use crate::app::App;
+use crate::body::Body;
 use crate::error::ApiError;
 use crate::headers::{FORWARDED_HEADER, VERSION_HEADER};
 
@@ -42,7 +42,7 @@ pub(crate) async fn forward_parts(
     path_and_query: &str,
     authorization: Option<&HeaderValue>,
     body: Bytes,
-) -> Result<Response<Full<Bytes>>, ApiError> {
+) -> Result<Response<Body>, ApiError> {
     match relay_following(app, leader, relay, method, path_and_query, authorization, body).await? {
         Relayed::Answer(response) => Ok(response),
         Relayed::LeadsNow => Err(unreachable(
@@ -56,7 +56,7 @@ pub(crate) async fn forward_parts(
 /// What a relay that follows leadership came to.
 pub(crate) enum Relayed {
     /// A leader's answer.
-    Answer(Response<Full<Bytes>>),
+    Answer(Response<Body>),
     /// This node was elected meanwhile: the request is its own to serve.
     LeadsNow,
 }

@@ -36,6 +36,7 @@
 mod answer;
 mod app;
 mod auth;
+mod body;
 mod encoding;
 mod error;
 mod eureka;
@@ -55,6 +56,7 @@ mod write;
 
 pub use app::App;
 pub use auth::Auth;
+pub use body::Body;
 pub use error::ApiError;
 pub use headers::{FORWARDED_HEADER, VERSION_HEADER};
 pub use limits::{Limits, MAX_HEADER_BYTES, MAX_URI_BYTES};

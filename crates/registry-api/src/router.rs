@@ -6,13 +6,12 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
 use http::{Method, Request, Response};
-use http_body_util::Full;
 use hyper::body::Incoming;
 
 use crate::app::App;
 use crate::auth::check_access;
+use crate::body::Body;
 use crate::error::ApiError;
 use crate::eureka;
 use crate::handlers::{cluster, discovery, mode, operations, registration, snapshot};
@@ -21,7 +20,7 @@ use crate::nacos;
 use crate::routes::{eureka_rest, Endpoint, Route, NACOS};
 
 /// Answers one request. Never fails.
-pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
     let found = Route::of(request.uri().path(), app.cluster.routes());
     let timed = found.is_some_and(|(route, _)| !route.may_block(&request));

@@ -4,9 +4,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -16,6 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use crate::app::App;
+use crate::body::Body;
 use crate::error::ApiError;
 use crate::router::{handle, short};
 
@@ -103,7 +102,7 @@ fn refuse(stream: TcpStream, refusals: &Arc<Semaphore>, max_connections: usize) 
         return;
     };
     let service = service_fn(move |request: Request<Incoming>| async move {
-        let answer: Response<Full<Bytes>> =
+        let answer: Response<Body> =
             ApiError::TooManyConnections(max_connections).into_response(short(request.uri().path()));
         Ok::<_, Infallible>(answer)
     });

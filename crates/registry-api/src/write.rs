@@ -10,12 +10,12 @@ use bytes::Bytes;
 use http::header::AUTHORIZATION;
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Method, Request, Response};
-use http_body_util::Full;
 use hyper::body::Incoming;
 use registry_cluster::{CoordinatorError, Role};
 use registry_core::{Command, InstanceMeta};
 
 use crate::app::App;
+use crate::body::Body;
 use crate::error::ApiError;
 use crate::forward::{forward_parts, relay_following, Relay, Relayed};
 use crate::headers::is_forwarded;
@@ -45,7 +45,7 @@ pub(crate) enum Accepted {
     /// This node leads: apply it here.
     Here(Write),
     /// Another node leads: this is its answer, relayed.
-    Relayed(Response<Full<Bytes>>),
+    Relayed(Response<Body>),
 }
 
 /// Relays the request when another node leads (answering the leader's answer), or reads
@@ -113,11 +113,7 @@ pub(crate) async fn accept(app: &App, request: Request<Incoming>, limits: &Limit
 
 /// Submits `command`; when leadership moved meanwhile, relays the whole write to the new
 /// leader instead and answers its answer (`Some`).
-pub(crate) async fn submit(
-    app: &App,
-    write: &Write,
-    command: Command,
-) -> Result<Option<Response<Full<Bytes>>>, ApiError> {
+pub(crate) async fn submit(app: &App, write: &Write, command: Command) -> Result<Option<Response<Body>>, ApiError> {
     match app.cluster.submit(command).await {
         Ok(_) => Ok(None),
         Err(CoordinatorError::NotLeader { leader: Some(leader) }) if !write.forwarded => {
@@ -160,7 +156,7 @@ pub(crate) async fn heartbeat(
     services: &[&str],
     instance: &InstanceMeta,
     now: u64,
-) -> Result<Option<Response<Full<Bytes>>>, ApiError> {
+) -> Result<Option<Response<Body>>, ApiError> {
     for service in renew_known(app, services, instance, now)? {
         let command = Command::Register {
             service,

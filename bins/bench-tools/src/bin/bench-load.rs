@@ -30,15 +30,19 @@ struct Args {
     services: u64,
     #[arg(long, default_value_t = 64)]
     concurrency: u64,
+    /// The instances' port: another one than an earlier load's registers new instances
+    /// beside its (same hosts, same services).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
 }
 
-fn request(system: System, base: &str, i: u64, services: u64) -> HttpRequest {
+fn request(system: System, base: &str, i: u64, services: u64, port: u16) -> HttpRequest {
     let service = service(i, services);
     let host = host(i);
     match system {
         System::Maregistry => {
             let body = format!(
-                r#"{{"scheme":"http","host":"{host}","port":8080,"context":"c","parameters":{{"env":"bench","weight":"100"}}}}"#
+                r#"{{"scheme":"http","host":"{host}","port":{port},"context":"c","parameters":{{"env":"bench","weight":"100"}}}}"#
             );
             HttpRequest::post(&format!("{base}/reg"), &[("service", &service)], body)
         }
@@ -49,7 +53,7 @@ fn request(system: System, base: &str, i: u64, services: u64) -> HttpRequest {
                 ("groupName", "DEFAULT_GROUP"),
                 ("namespaceId", "public"),
                 ("ip", &host),
-                ("port", "8080"),
+                ("port", &port.to_string()),
                 ("ephemeral", "true"),
                 ("metadata", r#"{"env":"bench","weight":"100"}"#),
             ],
@@ -70,14 +74,14 @@ async fn main() -> anyhow::Result<()> {
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
         let (http, next, failed, url) = (http.clone(), next.clone(), failed.clone(), args.url.clone());
-        let (system, instances, services) = (args.system, args.instances, args.services);
+        let (system, instances, services, port) = (args.system, args.instances, args.services, args.port);
         workers.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= instances {
                     return;
                 }
-                match http.send(request(system, &url, i, services)).await {
+                match http.send(request(system, &url, i, services, port)).await {
                     Ok(answer) if answer.is_success() => {}
                     Ok(answer) => {
                         if failed.fetch_add(1, Ordering::Relaxed) == 0 {

@@ -4,15 +4,15 @@
 use bytes::Bytes;
 use http::header::ACCEPT;
 use http::{HeaderMap, Response, StatusCode};
-use http_body_util::Full;
 use quick_xml::events::{BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::Writer;
 use serde_json::Value;
 
 use crate::answer::typed;
+use crate::body::Body;
 
 /// JSON when `Accept` names json, else XML.
-pub(crate) fn answer(headers: &HeaderMap, document: &Value) -> Response<Full<Bytes>> {
+pub(crate) fn answer(headers: &HeaderMap, document: &Value) -> Response<Body> {
     let wants_json = headers
         .get_all(ACCEPT)
         .iter()

@@ -3,15 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
-use http_body_util::Full;
 use hyper::body::Incoming;
 use registry_core::{validate_service_name, Command, InstanceMeta, Registry};
 use serde_json::{json, Value};
 
 use crate::answer::empty;
 use crate::app::App;
+use crate::body::Body;
 use crate::error::FacadeError;
 use crate::request::{decode, Query};
 use crate::write::{accept, renew_known, submit, Accepted};
@@ -19,17 +18,17 @@ use crate::write::{accept, renew_known, submit, Accepted};
 use super::encoding::answer;
 use super::instance::{from_sent, hashcode, id_of, with_action, STATUS};
 
-type Answer = Result<Response<Full<Bytes>>, FacadeError>;
+type Answer = Result<Response<Body>, FacadeError>;
 
 /// A refusal: Eureka answers a status and (for the clients here) no useful body; the
 /// message says why, as text.
-fn refusal(e: FacadeError) -> Response<Full<Bytes>> {
+fn refusal(e: FacadeError) -> Response<Body> {
     e.into_response(str::to_owned)
 }
 
 /// Answers a request under `/eureka/apps/` (or `/eureka/v2/apps/`); `rest` is the path
 /// after it, its segments percent-decoded.
-pub(crate) async fn eureka(app: &App, request: Request<Incoming>, rest: &str) -> Response<Full<Bytes>> {
+pub(crate) async fn eureka(app: &App, request: Request<Incoming>, rest: &str) -> Response<Body> {
     let segments: Result<Vec<String>, FacadeError> = rest
         .split('/')
         .filter(|s| !s.is_empty())
@@ -162,7 +161,7 @@ enum Fetch {
     Delta,
 }
 
-fn fetch(app: &App, headers: &HeaderMap, which: Fetch) -> Response<Full<Bytes>> {
+fn fetch(app: &App, headers: &HeaderMap, which: Fetch) -> Response<Body> {
     let now = app.clock.now_ms();
     let current = app.eureka.refresh(app.registry(), now);
     let all: Vec<&Value> = current.values().flat_map(|apps| apps.values()).collect();

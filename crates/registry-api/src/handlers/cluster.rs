@@ -1,17 +1,16 @@
 //! `/info`, `/cluster`, `/leader`, `/sl`: the cluster as this node sees it, in every mode.
 
-use bytes::Bytes;
 use http::Response;
-use http_body_util::Full;
 
 use crate::answer::ok_json;
 use crate::app::App;
+use crate::body::Body;
 use crate::error::ApiError;
 
-type Answer = Result<Response<Full<Bytes>>, ApiError>;
+type Answer = Result<Response<Body>, ApiError>;
 
 /// `/info` → this node as a Server, with its gRPC connections.
-pub(crate) fn info(app: &App) -> Response<Full<Bytes>> {
+pub(crate) fn info(app: &App) -> Response<Body> {
     let mut me = app.cluster.myself();
     me.grpc_connections = app.nacos2.shown_connections();
     ok_json(&me)
@@ -19,7 +18,7 @@ pub(crate) fn info(app: &App) -> Response<Full<Bytes>> {
 
 /// `/cluster` → every member as a Server (this node's gRPC connections as it counts them,
 /// the others' as their last probe said).
-pub(crate) fn servers(app: &App) -> Response<Full<Bytes>> {
+pub(crate) fn servers(app: &App) -> Response<Body> {
     let mut servers = app.cluster.servers();
     let url = app.cluster.my_url();
     for server in servers.iter_mut().filter(|s| s.url == url) {
@@ -29,7 +28,7 @@ pub(crate) fn servers(app: &App) -> Response<Full<Bytes>> {
 }
 
 /// `/leader` → the leader Server, or `null`.
-pub(crate) fn leader(app: &App) -> Response<Full<Bytes>> {
+pub(crate) fn leader(app: &App) -> Response<Body> {
     ok_json(&app.cluster.leader())
 }
 

@@ -7,19 +7,19 @@ use std::sync::OnceLock;
 
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
-use http_body_util::Full;
 use hyper::body::Incoming;
 use registry_cluster::CoordinatorError;
 
 use crate::answer::{json, ok_json, with_version};
 use crate::app::App;
+use crate::body::Body;
 use crate::encoding::{accepts_gzip, gzip, gzipped, worth_gzip};
 use crate::error::ApiError;
 use crate::forward::{forward_parts, Relay};
 use crate::headers::{is_forwarded, VERSION_HEADER};
 use crate::request::ReadQuery;
 
-type Answer = Result<Response<Full<Bytes>>, ApiError>;
+type Answer = Result<Response<Body>, ApiError>;
 
 /// Reads are answered from this node's copy. With `consistent=true` the read is made
 /// linearizable first (raft: the leader confirms it still leads and this node has applied
@@ -30,7 +30,7 @@ async fn consistent(
     app: &App,
     query: &ReadQuery<'_>,
     request: &Request<Incoming>,
-) -> Result<Option<Response<Full<Bytes>>>, ApiError> {
+) -> Result<Option<Response<Body>>, ApiError> {
     if !query.consistent()? {
         return Ok(None);
     }
@@ -100,7 +100,7 @@ fn find_all_headers() -> &'static HeaderMap {
 }
 
 /// A 200 `/findAll` answer of `list` at `version`, gzip-compressed when `compress`.
-fn find_all_answer(list: Bytes, version: u64, compress: bool) -> Response<Full<Bytes>> {
+fn find_all_answer(list: Bytes, version: u64, compress: bool) -> Response<Body> {
     if compress {
         return gzipped(find_all_plain(gzip(&list), version));
     }
@@ -108,8 +108,8 @@ fn find_all_answer(list: Bytes, version: u64, compress: bool) -> Response<Full<B
 }
 
 /// A 200 `/findAll` answer of `body` at `version`, as it is.
-fn find_all_plain(body: Bytes, version: u64) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(body));
+fn find_all_plain(body: Bytes, version: u64) -> Response<Body> {
+    let mut response = Response::new(Body::new(body));
     let headers = response.headers_mut();
     *headers = find_all_headers().clone();
     if let Some((_, value)) = headers.iter_mut().find(|(name, _)| *name == VERSION_HEADER) {

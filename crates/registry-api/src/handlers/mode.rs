@@ -3,26 +3,21 @@
 //! parameters and body and hands them over, and relays to the leader when the mode says
 //! the call belongs there. It knows nothing else of them.
 
-use bytes::Bytes;
 use http::header::AUTHORIZATION;
 use http::{Request, Response, StatusCode};
-use http_body_util::Full;
 use hyper::body::Incoming;
 use registry_cluster::{CoordinatorError, RouteCall};
 
 use crate::answer::json;
 use crate::app::App;
+use crate::body::Body;
 use crate::error::ApiError;
 use crate::forward::{forward_parts, Relay};
 use crate::headers::is_forwarded;
 use crate::request::{read_body, Query};
 
 /// A call to `app.cluster.routes()[route]` → the mode's JSON answer.
-pub(crate) async fn serve(
-    app: &App,
-    request: Request<Incoming>,
-    route: usize,
-) -> Result<Response<Full<Bytes>>, ApiError> {
+pub(crate) async fn serve(app: &App, request: Request<Incoming>, route: usize) -> Result<Response<Body>, ApiError> {
     let Some(spec) = app.cluster.routes().get(route).copied() else {
         return Err(ApiError::NotFound);
     };

@@ -3,17 +3,17 @@
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
-use http_body_util::Full;
 use hyper::body::Incoming;
 use registry_core::{InstanceMeta, ServiceSummary};
 use serde::Serialize;
 
 use crate::answer::{json, ok_json, typed, with_version};
 use crate::app::App;
+use crate::body::Body;
 use crate::error::ApiError;
 use crate::request::ReadQuery;
 
-type Answer = Result<Response<Full<Bytes>>, ApiError>;
+type Answer = Result<Response<Body>, ApiError>;
 
 /// The content type of the OpenMetrics text the Prometheus client writes.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -40,7 +40,7 @@ struct Health {
 
 /// `GET /health` → 200 while the process serves; 503 naming the cause once the node can
 /// no longer do its job at all (raft's engine or storage failed; the process then exits).
-pub(crate) fn health(app: &App) -> Response<Full<Bytes>> {
+pub(crate) fn health(app: &App) -> Response<Body> {
     match app.cluster.failure() {
         None => ok_json(&Health {
             status: "up",
@@ -81,7 +81,7 @@ pub(crate) async fn ready(app: &App) -> Answer {
 }
 
 /// `GET /ui` → the web console.
-pub(crate) fn console() -> Response<Full<Bytes>> {
+pub(crate) fn console() -> Response<Body> {
     let mut response = typed(
         StatusCode::OK,
         Bytes::from_static(CONSOLE.as_bytes()),

@@ -5,17 +5,17 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body_util::Full;
 use hyper::body::Incoming;
 use registry_core::{Command, InstanceMeta};
 
 use crate::answer::{json, ok_json};
 use crate::app::App;
+use crate::body::Body;
 use crate::error::ApiError;
 use crate::request::{instance, Query};
 use crate::write::{accept, heartbeat as renew_or_register, renew_known, submit, Accepted, Write};
 
-type Answer = Result<Response<Full<Bytes>>, ApiError>;
+type Answer = Result<Response<Body>, ApiError>;
 
 /// The write pipeline's accept, then the body parsed and validated as an instance.
 async fn accept_instance(
@@ -31,7 +31,7 @@ async fn accept_instance(
     }
 }
 
-type Answered = Response<Full<Bytes>>;
+type Answered = Response<Body>;
 
 /// `/reg?service=S` + InstanceMeta → the instance, `status: true`.
 pub(crate) async fn reg(app: &App, request: Request<Incoming>) -> Answer {

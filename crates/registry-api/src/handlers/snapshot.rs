@@ -4,17 +4,16 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body_util::Full;
 use hyper::body::Incoming;
-use registry_core::Registry;
 
-use crate::answer::json;
+use crate::answer::json_body;
 use crate::app::App;
-use crate::encoding::{accepts_gzip, gzip, gzip_streamed, gzipped, json_maybe_gzip, worth_gzip};
+use crate::body::Body;
+use crate::encoding::{accepts_gzip, gzipped, json_maybe_gzip, worth_gzip};
 use crate::error::ApiError;
 use crate::request::ReadQuery;
 
-type Answer = Result<Response<Full<Bytes>>, ApiError>;
+type Answer = Result<Response<Body>, ApiError>;
 
 /// `/snapshot` → the Snapshot (docs/spec.md §5), written straight from the stored instances.
 ///
@@ -33,47 +32,32 @@ pub(crate) async fn snapshot(app: &App, request: Request<Incoming>) -> Answer {
             if since > 0 {
                 Box::pin(app.watch.wait(&[], since, wait, || registry.registry_version())).await;
             }
-            // A delta is small work, done here.
-            if registry.has_delta(since) {
-                let body = registry.sync_json(since);
-                let compress = worth_gzip(body.len(), || gzip_asked);
-                return Ok(json_maybe_gzip(compress, StatusCode::OK, Bytes::from(body)));
-            }
             Some(since)
         }
     };
-    // A whole snapshot of a large registry is CPU work (and so is compressing it): off the
-    // async workers.
-    let (body, compressed) = tokio::task::spawn_blocking(move || whole(&registry, since, gzip_asked))
-        .await
-        .map_err(|e| ApiError::NoLeader(format!("the snapshot could not be built: {e}")))?
-        .map_err(|e| ApiError::NoLeader(format!("the snapshot could not be written: {e}")))?;
-    let response = json(StatusCode::OK, body);
-    Ok(if compressed { gzipped(response) } else { response })
-}
-
-/// The whole document: the seed's form (`since` none) or the sync answer to `since`, and
-/// whether it is compressed. A large one asked for with gzip is compressed as it is
-/// written; a small one is built whole and compressed only when worth it.
-fn whole(registry: &Registry, since: Option<u64>, gzip_asked: bool) -> std::io::Result<(Bytes, bool)> {
-    if gzip_asked && registry.stats().instances >= STREAM_FROM_INSTANCES {
-        let body = gzip_streamed(|out| match since {
-            None => registry.write_snapshot_json_to(out),
-            Some(since) => registry.write_sync_json(since, out),
-        })?;
-        return Ok((body, true));
+    // A large whole document is written as the client reads it, off the async workers:
+    // never whole in memory (at 1M instances it is 184 MB, 16 MB gzipped). A delta, or a
+    // small registry's document, is built here.
+    let delta = since.is_some_and(|since| registry.has_delta(since));
+    if !delta && registry.stats().instances >= STREAM_FROM_INSTANCES {
+        let body = app
+            .streams
+            .streamed(gzip_asked, move |mut out| match since {
+                None => registry.write_snapshot_json_to(&mut out),
+                Some(since) => registry.write_sync_json(since, &mut out),
+            })
+            .await;
+        let response = json_body(StatusCode::OK, body);
+        return Ok(if gzip_asked { gzipped(response) } else { response });
     }
     let body = match since {
         None => registry.snapshot_json(),
         Some(since) => registry.sync_json(since),
     };
-    Ok(if worth_gzip(body.len(), || gzip_asked) {
-        (gzip(&body), true)
-    } else {
-        (Bytes::from(body), false)
-    })
+    let compress = worth_gzip(body.len(), || gzip_asked);
+    Ok(json_maybe_gzip(compress, StatusCode::OK, Bytes::from(body)))
 }
 
-/// From this many instances on, a whole snapshot asked for with gzip is compressed as it is
-/// written.
+/// From this many instances on, a whole snapshot is streamed as it is written; a smaller
+/// one is built here.
 const STREAM_FROM_INSTANCES: u64 = 1_000;

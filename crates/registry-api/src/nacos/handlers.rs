@@ -3,13 +3,13 @@
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::Full;
 use hyper::body::Incoming;
 use registry_core::Command;
 use serde_json::Value;
 
 use crate::answer::{json, typed};
 use crate::app::App;
+use crate::body::Body;
 use crate::error::FacadeError;
 use crate::headers::TEXT;
 use crate::write::{accept, renew_known, submit, Accepted};
@@ -29,10 +29,10 @@ enum Op {
     Beat,
 }
 
-type Answer = Result<Response<Full<Bytes>>, FacadeError>;
+type Answer = Result<Response<Body>, FacadeError>;
 
 /// Answers a request under `/nacos/v1/ns/`; `rest` is the path after it.
-pub(crate) async fn nacos(app: &App, request: Request<Incoming>, rest: &str) -> Response<Full<Bytes>> {
+pub(crate) async fn nacos(app: &App, request: Request<Incoming>, rest: &str) -> Response<Body> {
     let method = request.method().clone();
     let answer = match (&method, rest) {
         (&Method::POST | &Method::PUT, "instance") => write(app, request, Op::Register).await,
@@ -54,7 +54,7 @@ pub(crate) async fn nacos(app: &App, request: Request<Incoming>, rest: &str) -> 
 }
 
 /// A refusal as a Nacos server answers it: the status and `caused: <message>;` as text.
-fn refusal(e: FacadeError) -> Response<Full<Bytes>> {
+fn refusal(e: FacadeError) -> Response<Body> {
     e.into_response(|message| format!("caused: {message};"))
 }
 
@@ -122,7 +122,7 @@ async fn write(app: &App, request: Request<Incoming>, op: Op) -> Answer {
     })
 }
 
-fn beat_answer(code: u32) -> Response<Full<Bytes>> {
+fn beat_answer(code: u32) -> Response<Body> {
     let body = serde_json::json!({
         "clientBeatInterval": BEAT_INTERVAL_MS,
         "code": code,
