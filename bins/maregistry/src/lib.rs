@@ -20,6 +20,7 @@ use registry_cluster::{
     SnapshotCoordinator,
 };
 use registry_core::{Clock, Registry};
+use registry_http::tls::{PeerTls, ServerTls};
 use registry_http::{HttpInvoker, HyperInvoker, HyperInvokerConfig, WithToken};
 use registry_raft::RaftCluster;
 use tokio::net::TcpListener;
@@ -47,10 +48,12 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let local = listener.local_addr().context("reading the bound address")?;
+    let scheme = if config.tls.is_some() { "https" } else { "http" };
     let my_url = match &config.my_url {
         Some(url) => url.clone(),
-        None => normalize_url(&format!("http://{local}"))?,
+        None => normalize_url(&format!("{scheme}://{local}"))?,
     };
+    warn_of_plain_tokens(&config, local);
     // The gRPC port is taken first: a port in use stops the node before it loads anything.
     let grpc_listener = match config.grpc_port {
         Some(port) => {
@@ -72,9 +75,13 @@ pub async fn run_with(
             None => invoker,
         }
     };
-    let invoker = to_peers(Arc::new(HyperInvoker::new(HyperInvokerConfig::with_timeout(
-        config.http_timeout,
-    ))));
+    // Every invoker calls the other nodes' https:// urls with the peers' TLS.
+    let peer_tls = config.peer_tls.clone();
+    let with_timeout = |timeout| HyperInvokerConfig {
+        tls: peer_tls.clone(),
+        ..HyperInvokerConfig::with_timeout(timeout)
+    };
+    let invoker = to_peers(Arc::new(HyperInvoker::new(with_timeout(config.http_timeout))));
     let (stop, stopped) = watch::channel(false);
     let signal = move || {
         let mut stopped = stopped.clone();
@@ -135,7 +142,7 @@ pub async fn run_with(
             let peers = to_peers(raft_invoker.unwrap_or_else(|| {
                 Arc::new(HyperInvoker::new(HyperInvokerConfig {
                     read_timeout: settings.install_timeout,
-                    ..HyperInvokerConfig::with_timeout(config.http_timeout)
+                    ..with_timeout(config.http_timeout)
                 }))
             }));
             tracing::info!(
@@ -168,7 +175,7 @@ pub async fn run_with(
                     .write_timeout
                     .saturating_sub(config.http_timeout)
                     .max(std::time::Duration::from_millis(100)),
-                ..HyperInvokerConfig::with_timeout(config.http_timeout)
+                ..with_timeout(config.http_timeout)
             })));
             node
         }
@@ -181,12 +188,21 @@ pub async fn run_with(
         config.evict_interval,
         signal(),
     )));
+    if config.tls.is_some() || config.peer_tls.is_some() {
+        loops.push(tokio::spawn(reload_on_hangup(
+            config.tls.clone(),
+            config.peer_tls.clone(),
+            signal(),
+        )));
+    }
     let url = coordinator.my_url();
-    let app = Arc::new(
-        App::new(coordinator, relay, clock, config.limits())
-            .with_auth(config.auth.clone())
-            .with_grpc(config.grpc),
-    );
+    let mut app = App::new(coordinator, relay, clock, config.limits())
+        .with_auth(config.auth.clone())
+        .with_grpc(config.grpc);
+    if let Some(tls) = &config.tls {
+        app = app.with_tls(tls.clone());
+    }
+    let app = Arc::new(app);
 
     // Both listeners stop when `shutdown` completes.
     let (begin, begun) = watch::channel(false);
@@ -245,5 +261,64 @@ pub async fn run_with(
     match failure {
         Some(why) => Err(anyhow::anyhow!("{why}: restart this node once the cause is fixed")),
         None => Ok(()),
+    }
+}
+
+/// A token that crosses the network in plain text can be read and replayed: said once at
+/// start when the node listens in plain HTTP beyond loopback.
+fn warn_of_plain_tokens(config: &Config, local: SocketAddr) {
+    if config.auth.any() && config.tls.is_none() && !local.ip().is_loopback() {
+        tracing::warn!(
+            address = %local,
+            "tokens are set and this node listens in plain HTTP beyond loopback: anyone who can read the \
+             network can take them; serve HTTPS (--tls-cert, --tls-key)"
+        );
+    }
+}
+
+/// Reloads the listener's and the peers' TLS files on every SIGHUP until `stop`; a file
+/// that fails its checks is logged and the ones in use stay.
+async fn reload_on_hangup(server: Option<Arc<ServerTls>>, peers: Option<Arc<PeerTls>>, stop: impl Future<Output = ()>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP: TLS files are not reloaded");
+                return;
+            }
+        };
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => return,
+                _ = hangups.recv() => {}
+            }
+            reload_tls(server.as_deref(), peers.as_deref());
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (server, peers);
+        stop.await;
+    }
+}
+
+/// Reads the TLS files again (SIGHUP); new connections use them.
+fn reload_tls(server: Option<&ServerTls>, peers: Option<&PeerTls>) {
+    if let Some(tls) = server {
+        match tls.reload() {
+            Ok(()) => tracing::info!(cert = %tls.files().cert.display(), "reloaded the listener's TLS files"),
+            Err(e) => {
+                tracing::error!(error = %e, "kept the listener's TLS files in use: the new ones fail their checks")
+            }
+        }
+    }
+    if let Some(tls) = peers {
+        match tls.reload() {
+            Ok(()) => tracing::info!(ca = %tls.files().ca.display(), "reloaded the peers' TLS files"),
+            Err(e) => tracing::error!(error = %e, "kept the peers' TLS files in use: the new ones fail their checks"),
+        }
     }
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use registry_cluster::Coordinator;
 use registry_core::{Clock, Registry};
+use registry_http::tls::ServerTls;
 use registry_http::HttpInvoker;
 
 use crate::auth::Auth;
@@ -32,6 +33,8 @@ pub struct App {
     pub(crate) nacos2: Nacos2,
     /// The large documents streaming now.
     pub(crate) streams: Streams,
+    /// The listener's TLS; `None`: plain HTTP.
+    pub(crate) tls: Option<Arc<ServerTls>>,
 }
 
 impl App {
@@ -63,12 +66,19 @@ impl App {
             nacos: NacosCache::default(),
             nacos2,
             streams: Streams::default(),
+            tls: None,
         }
     }
 
     /// This API with `settings` for its Nacos gRPC clients.
     pub fn with_grpc(mut self, settings: GrpcSettings) -> Self {
         self.nacos2.settings = settings;
+        self
+    }
+
+    /// This API served over TLS with `tls` (its reloads apply to new connections).
+    pub fn with_tls(mut self, tls: Arc<ServerTls>) -> Self {
+        self.tls = Some(tls);
         self
     }
 

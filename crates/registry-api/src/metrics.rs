@@ -40,6 +40,10 @@ pub(crate) struct Metrics {
     latency: Vec<Histogram>,
     forwarded: Counter,
     forward_failures: Counter,
+    /// 1 when the listener serves HTTPS.
+    tls: Gauge,
+    /// 1 when a token is set and the node listens in plain HTTP beyond loopback.
+    plaintext_tokens: Gauge,
     /// The row of `other`, the paths that are no endpoint.
     other: usize,
 }
@@ -92,14 +96,31 @@ impl Metrics {
             "Relayed requests the leader could not answer (unreachable, or a 5xx)",
             forward_failures.clone(),
         );
+        let (tls, plaintext_tokens) = (Gauge::default(), Gauge::default());
+        registry.register("maregistry_tls", "1 when the HTTP listener serves HTTPS", tls.clone());
+        registry.register(
+            "maregistry_tokens_in_plaintext",
+            "1 when a cluster or client token is set and the node listens in plain HTTP beyond loopback: anyone \
+             who can read the network can take the tokens",
+            plaintext_tokens.clone(),
+        );
         Metrics {
             registry,
             requests,
             latency,
             forwarded,
             forward_failures,
+            tls,
+            plaintext_tokens,
             other: endpoints.len() - 1,
         }
+    }
+
+    /// How the listener is exposed: over TLS or not, and whether tokens cross the network
+    /// in plain text.
+    pub(crate) fn listening(&self, tls: bool, plaintext_tokens: bool) {
+        self.tls.set(i64::from(tls));
+        self.plaintext_tokens.set(i64::from(plaintext_tokens));
     }
 
     /// The row of the paths that are no endpoint.

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use registry_core::{validate_service_name, InstanceMeta};
+use registry_http::tls::PeerTls;
 use registry_http::{HttpInvoker, HttpRequest, HttpResponse, HyperInvoker, HyperInvokerConfig};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -27,7 +28,8 @@ use tokio::task::JoinHandle;
 /// How a client talks to the registry.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// The servers' base urls (`http://host:port`), tried in order.
+    /// The servers' base urls (`http://host:port`, or `https://host:port` with `tls`),
+    /// tried in order.
     pub servers: Vec<String>,
     /// How often registered instances are renewed (keep it well under the server's TTL).
     pub heartbeat: Duration,
@@ -37,6 +39,10 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// How long to pause after every server failed, before trying again.
     pub retry: Duration,
+    /// The CA that https:// servers' certificates must chain to, and the certificate
+    /// this client presents when they require one
+    /// ([`registry_http::tls::PeerTls::load`]).
+    pub tls: Option<Arc<PeerTls>>,
 }
 
 impl ClientConfig {
@@ -48,6 +54,7 @@ impl ClientConfig {
             wait: Duration::from_secs(30),
             timeout: Duration::from_secs(2),
             retry: Duration::from_millis(500),
+            tls: None,
         }
     }
 }
@@ -133,7 +140,10 @@ impl Watcher {
 impl RegistryClient {
     /// A client of `config.servers` over hyper.
     pub fn new(config: ClientConfig) -> Result<RegistryClient, ClientError> {
-        let invoker = Arc::new(HyperInvoker::new(HyperInvokerConfig::with_timeout(config.timeout)));
+        let invoker = Arc::new(HyperInvoker::new(HyperInvokerConfig {
+            tls: config.tls.clone(),
+            ..HyperInvokerConfig::with_timeout(config.timeout)
+        }));
         RegistryClient::with_invoker(config, invoker)
     }
 
@@ -142,8 +152,21 @@ impl RegistryClient {
         if config.servers.is_empty() {
             return Err(ClientError::Invalid("a client needs at least one server".to_owned()));
         }
-        if let Some(bad) = config.servers.iter().find(|s| !s.starts_with("http://")) {
-            return Err(ClientError::Invalid(format!("server {bad:?} is not an http:// url")));
+        if let Some(bad) = config
+            .servers
+            .iter()
+            .find(|s| !s.starts_with("http://") && !s.starts_with("https://"))
+        {
+            return Err(ClientError::Invalid(format!(
+                "server {bad:?} is not an http:// or https:// url"
+            )));
+        }
+        if let Some(bad) = config.servers.iter().find(|s| s.starts_with("https://")) {
+            if config.tls.is_none() {
+                return Err(ClientError::Invalid(format!(
+                    "server {bad:?} is https://: give the client the CA to check it (ClientConfig::tls)"
+                )));
+            }
         }
         if config.heartbeat.is_zero() {
             return Err(ClientError::Invalid(

@@ -132,3 +132,42 @@ async fn a_watch_goes_on_across_a_leader_failover() {
         node.stop().await;
     }
 }
+
+/// Over HTTPS with a client certificate: the client checks the node against its CA, and
+/// the node (with a client CA) checks the client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_registers_and_watches_over_mutual_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = test_support::Pki::new(dir.path(), "a");
+    let node = Node::start(Config {
+        tls: Some(test_support::Pki::server(&pki.issue("node"), Some(&pki.ca))),
+        ..Config::default()
+    })
+    .await;
+    assert!(node.url.starts_with("https://"));
+    let tls = pki.peers(Some(&pki.issue("client")));
+    let secure = |servers: &[&str]| ClientConfig {
+        tls: Some(tls.clone()),
+        ..config(servers)
+    };
+    let provider = RegistryClient::new(secure(&[&node.url])).unwrap();
+    let consumer = RegistryClient::new(secure(&[&node.url])).unwrap();
+    let mut watcher = consumer.watch("svc").await.unwrap();
+    provider.register("svc", &instance("10.0.0.1", 1)).await.unwrap();
+    until(&mut watcher, "the instance, over TLS", |l| ports(l) == [1]).await;
+    // An https:// server without a CA is refused before anything is sent.
+    assert!(matches!(
+        RegistryClient::new(config(&[&node.url])),
+        Err(ClientError::Invalid(_))
+    ));
+    // A client whose certificate the node does not accept gets nothing.
+    let stranger = RegistryClient::new(ClientConfig {
+        tls: Some(pki.peers(None)),
+        ..config(&[&node.url])
+    })
+    .unwrap();
+    assert!(stranger.find_all("svc").await.is_err());
+    provider.shutdown().await;
+    consumer.shutdown().await;
+    node.stop().await;
+}

@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -5,12 +6,14 @@ use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use http::{Request, Uri};
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::error::{ErrorKind, HttpInvokeError};
 use crate::invoker::{HttpInvoker, HttpRequest, HttpResponse};
+use crate::tls::{self, PeerTls};
 
 /// Settings of a [`HyperInvoker`].
 #[derive(Debug, Clone)]
@@ -26,6 +29,8 @@ pub struct HyperInvokerConfig {
     pub pool_idle_timeout: Duration,
     /// The largest answer accepted, in bytes.
     pub max_response_bytes: usize,
+    /// TLS towards `https://` urls; without it only `http://` urls are called.
+    pub tls: Option<Arc<PeerTls>>,
 }
 
 impl Default for HyperInvokerConfig {
@@ -36,6 +41,7 @@ impl Default for HyperInvokerConfig {
             pool_max_idle_per_host: 16,
             pool_idle_timeout: Duration::from_secs(30),
             max_response_bytes: 256 * 1024 * 1024,
+            tls: None,
         }
     }
 }
@@ -51,11 +57,11 @@ impl HyperInvokerConfig {
     }
 }
 
-/// [`HttpInvoker`] on hyper-util's pooled client (plain `http://`, HTTP/1.1 keep-alive).
-/// Cloning is cheap and shares the pool.
+/// [`HttpInvoker`] on hyper-util's pooled client (HTTP/1.1 keep-alive; `https://` with
+/// a [`PeerTls`]). Cloning is cheap and shares the pool.
 #[derive(Clone)]
 pub struct HyperInvoker {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     config: HyperInvokerConfig,
 }
 
@@ -63,9 +69,18 @@ impl HyperInvoker {
     /// A client with its own connection pool. Must be created inside a tokio runtime's
     /// context only when first used; creation itself needs none.
     pub fn new(config: HyperInvokerConfig) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        connector.set_nodelay(true);
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(config.connect_timeout));
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        // Without TLS material an https url is refused before it is called; the connector
+        // still needs a configuration.
+        let tls = config.tls.as_ref().map_or_else(tls::no_peers, |tls| tls.config());
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config((*tls).clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(config.pool_max_idle_per_host)
             .pool_idle_timeout(config.pool_idle_timeout)
@@ -86,8 +101,18 @@ impl HttpInvoker for HyperInvoker {
             .url
             .parse()
             .map_err(|e| err(ErrorKind::InvalidUrl).with_source(e))?;
-        if uri.scheme_str() != Some("http") || uri.host().is_none() {
-            return Err(err(ErrorKind::InvalidUrl).with_source("only absolute http:// urls are supported"));
+        match uri.scheme_str() {
+            _ if uri.host().is_none() => {
+                return Err(err(ErrorKind::InvalidUrl).with_source("only absolute urls are supported"));
+            }
+            Some("http") => {}
+            Some("https") if self.config.tls.is_some() => {}
+            Some("https") => {
+                return Err(
+                    err(ErrorKind::InvalidUrl).with_source("an https:// url needs a CA to check it (--peer-ca)")
+                );
+            }
+            _ => return Err(err(ErrorKind::InvalidUrl).with_source("only http:// and https:// urls are supported")),
         }
         let mut builder = Request::builder().method(request.method.clone()).uri(uri);
         for (name, value) in &request.headers {

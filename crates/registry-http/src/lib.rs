@@ -11,6 +11,9 @@
 //!   (500 ms each by default), a cap on answer size. One instance is shared by the node.
 //! - `error` — [`HttpInvokeError`]: url, method, status and a body excerpt when there
 //!   is one, and the source error.
+//! - [`tls`] — TLS for both ends: the listener's certificate and client CA
+//!   ([`tls::ServerTls`]), the peers' CA and this node's certificate ([`tls::PeerTls`]);
+//!   checked when loaded, reloaded without a restart.
 //! - `token` — [`Token`], a shared secret compared in constant time and never printed, and
 //!   [`WithToken`], an invoker that adds it to every call (the cluster token).
 //!
@@ -21,6 +24,7 @@
 mod error;
 mod hyper_client;
 mod invoker;
+pub mod tls;
 mod token;
 
 pub use error::{ErrorKind, HttpInvokeError};

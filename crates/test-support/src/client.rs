@@ -1,7 +1,9 @@
-//! [`Client`]: plain HTTP to a node, as a client would send it, with generous timeouts.
+//! [`Client`]: HTTP (or HTTPS) to a node, as a client would send it, with generous timeouts.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use registry_http::tls::PeerTls;
 use registry_http::{HttpInvoker, HttpRequest, HttpResponse, HyperInvoker, HyperInvokerConfig};
 use serde_json::Value;
 
@@ -23,6 +25,16 @@ impl Client {
     pub fn new() -> Client {
         Client {
             http: HyperInvoker::new(HyperInvokerConfig::with_timeout(Duration::from_secs(20))),
+        }
+    }
+
+    /// [`Client::new`] that also calls `https://` urls with `tls`.
+    pub fn with_tls(tls: Arc<PeerTls>) -> Client {
+        Client {
+            http: HyperInvoker::new(HyperInvokerConfig {
+                tls: Some(tls),
+                ..HyperInvokerConfig::with_timeout(Duration::from_secs(20))
+            }),
         }
     }
 

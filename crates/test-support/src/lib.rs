@@ -21,6 +21,7 @@ pub mod linearizable;
 
 mod client;
 mod node;
+mod pki;
 mod process;
 mod scenario;
 mod wait;
@@ -30,6 +31,7 @@ pub use node::{
     cluster_config, free_listener, grpc_listener, listen, listeners, raft_mode, serve_fake, start_cluster, start_grpc,
     start_raft, start_raft_grpc, start_raft_with, Node,
 };
+pub use pki::{Issued, Pki};
 pub use process::{binary, free_ports, server_list, Proc, VersionWatch};
 pub use scenario::Scenario;
 pub use wait::{agreed_leader, all_hold, eventually, info, ports_on, LIMIT};

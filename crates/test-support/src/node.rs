@@ -46,12 +46,13 @@ impl Node {
     /// A node whose raft calls go through `raft_invoker` (to cut links in tests).
     pub fn start_with(listener: TcpListener, config: Config, raft_invoker: Option<Arc<dyn HttpInvoker>>) -> Node {
         let addr = listener.local_addr().expect("local addr");
+        let scheme = if config.tls.is_some() { "https" } else { "http" };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(maregistry::run_with(listener, config, raft_invoker, async {
             let _ = stopped.await;
         }));
         Node {
-            url: format!("http://{addr}"),
+            url: format!("{scheme}://{addr}"),
             addr,
             stop: Some(stop),
             task: Some(task),

@@ -71,8 +71,13 @@ impl Proc {
             all.extend(["--grpc-port".to_owned(), "off".to_owned()]);
         }
         let log = std::env::temp_dir().join(format!("maregistry-test-{}-{port}.log", std::process::id()));
+        let scheme = if args.iter().any(|a| a == "--tls-cert") {
+            "https"
+        } else {
+            "http"
+        };
         let mut proc = Proc {
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!("{scheme}://127.0.0.1:{port}"),
             args: all,
             log,
             child: None,
@@ -160,6 +165,11 @@ impl Proc {
     /// SIGCONT after [`Proc::pause`].
     pub fn resume(&self) {
         self.signal(libc::SIGCONT);
+    }
+
+    /// SIGHUP: a node with TLS reloads its certificates.
+    pub fn hangup(&self) {
+        self.signal(libc::SIGHUP);
     }
 
     fn signal(&self, signal: libc::c_int) {

@@ -27,8 +27,14 @@ pub struct Scenario {
 
 impl Scenario {
     pub fn start(name: &str, program: PathBuf, args: &[String]) -> Scenario {
+        Scenario::start_with(name, program, args, &[])
+    }
+
+    /// [`Scenario::start`] with `env` set for the child (a CA file for an HTTPS node).
+    pub fn start_with(name: &str, program: PathBuf, args: &[String], env: &[(&str, &str)]) -> Scenario {
         let mut child = Command::new(program)
             .args(args)
+            .envs(env.iter().copied())
             .env("NODE_PATH", deps::node_modules())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -44,9 +50,14 @@ impl Scenario {
     }
 
     pub fn python(script_name: &str, args: &[String]) -> Scenario {
+        Scenario::python_with(script_name, args, &[])
+    }
+
+    /// [`Scenario::python`] with `env` set for the child.
+    pub fn python_with(script_name: &str, args: &[String], env: &[(&str, &str)]) -> Scenario {
         let mut all = vec![script(script_name)];
         all.extend_from_slice(args);
-        Scenario::start(script_name, deps::python(), &all)
+        Scenario::start_with(script_name, deps::python(), &all, env)
     }
 
     /// A scenario run by nacos-sdk-python 3.x's interpreter.

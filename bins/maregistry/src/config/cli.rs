@@ -198,6 +198,27 @@ pub struct Cli {
     /// connection renews them while it lasts; if the node dies, they expire after this.
     #[arg(long, env = "MAREGISTRY_GRPC_LEASE", default_value = "20s", value_parser = parse_duration)]
     pub grpc_lease: Duration,
+    /// Serve every endpoint over HTTPS with this certificate (PEM, intermediates after
+    /// it); with --tls-key. SIGHUP reloads it.
+    #[arg(long, env = "MAREGISTRY_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "MAREGISTRY_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Require every client, the other nodes included, to present a certificate this CA
+    /// signed (PEM; mutual TLS).
+    #[arg(long, env = "MAREGISTRY_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// The CA the other nodes' certificates must chain to (PEM); needed for https://
+    /// urls in --server-list and --my-url.
+    #[arg(long, env = "MAREGISTRY_PEER_CA")]
+    pub peer_ca: Option<PathBuf>,
+    /// The certificate this node presents to the other nodes (PEM); with --peer-key.
+    #[arg(long, env = "MAREGISTRY_PEER_CERT")]
+    pub peer_cert: Option<PathBuf>,
+    /// The private key of --peer-cert (PEM).
+    #[arg(long, env = "MAREGISTRY_PEER_KEY")]
+    pub peer_key: Option<PathBuf>,
     /// The keys the config file set (those no flag or variable overrode), so that an
     /// invalid setting can be traced to it.
     #[arg(skip)]

@@ -2,11 +2,13 @@
 //! kept in that mode's variant ([`Mode`]).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use registry_api::{Auth, GrpcSettings};
 use registry_cluster::{normalize_url, ElectionKind};
 use registry_core::{ChangeLogLimits, LeaseBounds};
+use registry_http::tls::{PeerTls, ServerTls};
 use registry_raft::{LogFaults, RaftSettings};
 
 /// The settings of one node, validated.
@@ -47,6 +49,12 @@ pub struct Config {
     pub grpc_port: Option<u16>,
     /// How the gRPC listener treats its clients.
     pub grpc: GrpcSettings,
+    /// The listener's TLS (`--tls-cert`, `--tls-key`, `--tls-client-ca`); `None`: plain
+    /// HTTP.
+    pub tls: Option<Arc<ServerTls>>,
+    /// The TLS towards the other nodes at https:// urls (`--peer-ca`, `--peer-cert`,
+    /// `--peer-key`).
+    pub peer_tls: Option<Arc<PeerTls>>,
 }
 
 /// How the nodes of a cluster keep one registry, and the settings of that way alone.
@@ -180,6 +188,8 @@ impl Default for Config {
             // is the HTTP port + 1000 (`--grpc-port auto`).
             grpc_port: None,
             grpc: GrpcSettings::default(),
+            tls: None,
+            peer_tls: None,
         }
     }
 }

@@ -4,10 +4,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use registry_api::{Auth, GrpcSettings};
 use registry_cluster::normalize_url;
 use registry_core::{ChangeLogLimits, LeaseBounds};
+use registry_http::tls::{PeerTls, PeerTlsFiles, ServerTls, ServerTlsFiles, TlsError, TlsFile};
 use registry_http::Token;
 use registry_raft::LogFaults;
 
@@ -53,7 +55,15 @@ impl Cli {
             .map_err(|message| trace_to_file(from_file.as_ref(), message))
     }
 
-    fn checked(self, open_files: u64) -> Result<(SocketAddr, Config), String> {
+    fn checked(mut self, open_files: u64) -> Result<(SocketAddr, Config), String> {
+        let tls_flags = TlsFlags {
+            tls_cert: self.tls_cert.take(),
+            tls_key: self.tls_key.take(),
+            tls_client_ca: self.tls_client_ca.take(),
+            peer_ca: self.peer_ca.take(),
+            peer_cert: self.peer_cert.take(),
+            peer_key: self.peer_key.take(),
+        };
         let max_connections = match self.max_connections {
             None => default_max_connections(open_files),
             Some(0) => return Err("--max-connections must be greater than zero".to_owned()),
@@ -116,8 +126,8 @@ impl Cli {
                 server_list.push(url);
             }
         }
-        let my_url = match self.my_url {
-            Some(url) => Some(normalize_url(&url).map_err(|e| format!("--my-url: {e}"))?),
+        let my_url = match self.my_url.as_deref() {
+            Some(url) => Some(normalize_url(url).map_err(|e| format!("--my-url: {e}"))?),
             None => None,
         };
         if my_url.is_none() && !server_list.is_empty() && self.bind.is_unspecified() {
@@ -126,6 +136,7 @@ impl Cli {
                 self.bind
             ));
         }
+        let (tls, peer_tls) = tls(&tls_flags, &server_list, my_url.as_deref())?;
         let raft = match (self.cluster_mode, self.data_dir) {
             (Some(ClusterMode::Snapshot), Some(_)) => {
                 return Err(
@@ -225,7 +236,103 @@ impl Cli {
             http_timeout: self.http_timeout,
             body_timeout: self.body_timeout,
             max_connections,
+            tls,
+            peer_tls,
         };
         Ok((SocketAddr::new(self.bind, self.port), config))
     }
+}
+
+type ListenerTls = Option<Arc<ServerTls>>;
+type PeersTls = Option<Arc<PeerTls>>;
+
+/// The TLS flags, as given.
+struct TlsFlags {
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_client_ca: Option<PathBuf>,
+    peer_ca: Option<PathBuf>,
+    peer_cert: Option<PathBuf>,
+    peer_key: Option<PathBuf>,
+}
+
+/// The listener's and the peers' TLS, loaded and checked: flags that go together,
+/// https urls with a CA to check them, files that can be used.
+fn tls(cli: &TlsFlags, server_list: &[String], my_url: Option<&str>) -> Result<(ListenerTls, PeersTls), String> {
+    // The message names the flag, the file and the problem.
+    let listener = |e: TlsError| {
+        let flag = match e.kind {
+            TlsFile::Certificate => "--tls-cert",
+            TlsFile::Key => "--tls-key",
+            TlsFile::Ca => "--tls-client-ca",
+        };
+        format!("{flag} {e}")
+    };
+    let peer = |e: TlsError| {
+        let flag = match e.kind {
+            TlsFile::Certificate => "--peer-cert",
+            TlsFile::Key => "--peer-key",
+            TlsFile::Ca => "--peer-ca",
+        };
+        format!("{flag} {e}")
+    };
+    let server = match (&cli.tls_cert, &cli.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            ServerTls::load(ServerTlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: cli.tls_client_ca.clone(),
+            })
+            .map_err(listener)?,
+        ),
+        (None, None) if cli.tls_client_ca.is_some() => {
+            return Err(
+                "--tls-client-ca needs --tls-cert and --tls-key: client certificates are asked for in a \
+                        TLS handshake"
+                    .to_owned(),
+            )
+        }
+        (None, None) => None,
+        _ => return Err("--tls-cert and --tls-key go together".to_owned()),
+    };
+    let identity = match (&cli.peer_cert, &cli.peer_key) {
+        (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+        (None, None) => None,
+        _ => return Err("--peer-cert and --peer-key go together".to_owned()),
+    };
+    let https = server_list
+        .iter()
+        .map(String::as_str)
+        .chain(my_url)
+        .find(|u| u.starts_with("https://"));
+    let peers = match (&cli.peer_ca, https) {
+        (Some(ca), _) => Some(
+            PeerTls::load(PeerTlsFiles {
+                ca: ca.clone(),
+                identity,
+            })
+            .map_err(peer)?,
+        ),
+        (None, Some(url)) => {
+            return Err(format!(
+                "{url} is an https:// url, and there is no --peer-ca to check the certificate of the node behind it"
+            ))
+        }
+        (None, None) if identity.is_some() => {
+            return Err("--peer-cert needs --peer-ca: it is shown to peers reached over https://".to_owned())
+        }
+        (None, None) => None,
+    };
+    if let Some(url) = my_url {
+        if url.starts_with("https://") != server.is_some() {
+            return Err(if server.is_some() {
+                format!(
+                    "--my-url {url} is plain http://, and this node serves HTTPS (--tls-cert): give its https:// url"
+                )
+            } else {
+                format!("--my-url {url} is https://, and this node serves plain HTTP: give --tls-cert and --tls-key")
+            });
+        }
+    }
+    Ok((server, peers))
 }

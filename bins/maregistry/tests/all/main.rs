@@ -19,4 +19,5 @@ mod raft;
 mod raft_availability;
 mod shutdown;
 mod single_node;
+mod tls;
 mod watch;

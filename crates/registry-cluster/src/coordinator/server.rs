@@ -35,9 +35,9 @@ pub struct Server {
     pub grpc_connections: Option<u64>,
 }
 
-/// Brings a server url to one canonical form, `http://host:port`: scheme and host
-/// lower-cased, `localhost` written `127.0.0.1`, the port made explicit (80 when absent),
-/// trailing slashes dropped. Only plain `http://` base urls are accepted.
+/// Brings a server url to one canonical form, `http://host:port` or `https://host:port`:
+/// scheme and host lower-cased, `localhost` written `127.0.0.1`, the port made explicit
+/// (80 or 443 when absent), trailing slashes dropped. Only base urls are accepted.
 pub fn normalize_url(url: &str) -> Result<String, UrlError> {
     let bad = |reason| UrlError {
         url: url.to_owned(),
@@ -47,8 +47,9 @@ pub fn normalize_url(url: &str) -> Result<String, UrlError> {
     let Some(scheme_end) = trimmed.find("://") else {
         return Err(bad("expected http://host:port"));
     };
-    if !trimmed[..scheme_end].eq_ignore_ascii_case("http") {
-        return Err(bad("only http:// is supported"));
+    let scheme = trimmed[..scheme_end].to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return Err(bad("only http:// and https:// are supported"));
     }
     let authority = &trimmed[scheme_end + 3..];
     if authority.is_empty() {
@@ -77,6 +78,7 @@ pub fn normalize_url(url: &str) -> Result<String, UrlError> {
         return Err(bad("the host is missing or malformed"));
     }
     let port: u16 = match port {
+        None if scheme == "https" => 443,
         None => 80,
         Some(p) => p
             .parse()
@@ -89,7 +91,7 @@ pub fn normalize_url(url: &str) -> Result<String, UrlError> {
     } else {
         host
     };
-    Ok(format!("http://{host}:{port}"))
+    Ok(format!("{scheme}://{host}:{port}"))
 }
 
 #[cfg(test)]
@@ -111,6 +113,14 @@ mod tests {
             "http://registry.example:80"
         );
         assert_eq!(normalize_url("http://[::1]:9000").unwrap(), "http://[::1]:9000");
+        assert_eq!(
+            normalize_url("HTTPS://Node-1.example").unwrap(),
+            "https://node-1.example:443"
+        );
+        assert_eq!(
+            normalize_url("https://127.0.0.1:8443/").unwrap(),
+            "https://127.0.0.1:8443"
+        );
     }
 
     #[test]
@@ -118,7 +128,8 @@ mod tests {
         for bad in [
             "",
             "127.0.0.1:8081",
-            "https://h:1",
+            "ftp://h:1",
+            "https://",
             "http://",
             "http://h:0",
             "http://h:99999",

@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""TLS against plain HTTP on the same machine (issue 21), writes docs/benchmarks-tls.md.
+Not in CI.
+
+One release node at a time, plain then TLS (a CA and a certificate made here with
+openssl), 10 instances of one service registered first; then, with wrk -t1 -c64:
+  - keep-alive `/findAll` of the service, and keep-alive renew of its instances;
+  - new connections: every request on a connection of its own (`Connection: close`), so
+    that over TLS each one is a full handshake: handshakes per second.
+Server and wrk share the machine's cores, nothing pinned; two alternating rounds.
+
+    cargo build --release --bin maregistry
+    python3 scripts/tls_bench.py
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import ssl
+
+BIN = "target/release/maregistry"
+OUT = "docs/benchmarks-tls.md"
+PORT = 18871
+DURATION = os.environ.get("TLS_BENCH_DURATION", "10s")
+SERVICE = "bench.Service0"
+
+
+def certificates(work):
+    """A CA and a certificate for 127.0.0.1 it signed: (ca, cert, key)."""
+    ca, ca_key = os.path.join(work, "ca.pem"), os.path.join(work, "ca-key.pem")
+    cert, key, csr = (os.path.join(work, n) for n in ("node.pem", "node-key.pem", "node.csr"))
+    ext = os.path.join(work, "node.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName = IP:127.0.0.1, DNS:localhost\nextendedKeyUsage = serverAuth, clientAuth\n")
+    run = lambda *a: subprocess.run(list(a), check=True, capture_output=True)
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-days", "30", "-subj", "/CN=bench CA", "-keyout", ca_key, "-out", ca)
+    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-subj", "/CN=node", "-keyout", key, "-out", csr)
+    run("openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+        "-days", "30", "-extfile", ext, "-out", cert)
+    return ca, cert, key
+
+
+def start(args, scheme, context):
+    node = subprocess.Popen([BIN, "--port", str(PORT), "--grpc-port", "off", "--ttl", "1h"] + args,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"{scheme}://127.0.0.1:{PORT}"
+    deadline = time.time() + 30
+    while True:
+        try:
+            urllib.request.urlopen(base + "/info", timeout=1, context=context).read()
+            break
+        except Exception:
+            if time.time() > deadline:
+                node.kill()
+                sys.exit("tls_bench: the node did not start")
+            time.sleep(0.05)
+    for port in range(8080, 8090):
+        body = json.dumps({"scheme": "http", "host": "10.0.0.1", "port": port, "context": "c",
+                           "parameters": {"env": "bench", "weight": "100"}}).encode()
+        urllib.request.urlopen(urllib.request.Request(f"{base}/reg?service={SERVICE}", data=body),
+                               timeout=5, context=context).read()
+    return node, base
+
+
+def wrk(url, script=None, close=False):
+    cmd = ["wrk", "-t1", "-c64", "-d" + DURATION, "--latency"]
+    if close:
+        cmd += ["-H", "Connection: close"]
+    if script:
+        cmd += ["-s", script]
+    cmd.append(url)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in out:
+        sys.exit(f"tls_bench: wrk {url} had errors: {out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    return rps, float(p99.group(1)) * scale[p99.group(2)] if p99 else None
+
+
+RENEW = """
+local body = '{"scheme":"http","host":"10.0.0.1","port":8080,"context":"c","parameters":{"env":"bench","weight":"100"}}'
+request = function()
+  return wrk.format("POST", "/renew?service=bench.Service0", {["Content-Type"] = "application/json"}, body)
+end
+"""
+
+
+def phase(name, args, scheme, context, renew):
+    node, base = start(args, scheme, context)
+    try:
+        return {
+            "find": wrk(f"{base}/findAll?service={SERVICE}"),
+            "renew": wrk(base + "/", renew),
+            "new": wrk(f"{base}/findAll?service={SERVICE}", close=True),
+        }
+    finally:
+        node.kill()
+        node.wait()
+
+
+def main():
+    if not os.path.exists(BIN):
+        sys.exit(f"tls_bench: {BIN} is missing: cargo build --release --bin maregistry")
+    work = tempfile.mkdtemp(prefix="tls-bench-")
+    ca, cert, key = certificates(work)
+    renew = os.path.join(work, "renew.lua")
+    with open(renew, "w") as f:
+        f.write(RENEW)
+    context = ssl.create_default_context(cafile=ca)
+    rounds = []
+    for _ in range(2):
+        plain = phase("plain", [], "http", None, renew)
+        tls = phase("tls", ["--tls-cert", cert, "--tls-key", key], "https", context, renew)
+        rounds.append((plain, tls))
+        print(f"[tls] plain {plain} tls {tls}", file=sys.stderr)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    rows = []
+    for label, key_ in (("keep-alive `/findAll` (10 instances)", "find"), ("keep-alive renew", "renew"),
+                        ("a new connection per request (`Connection: close`)", "new")):
+        for i, (plain, tls) in enumerate(rounds, 1):
+            (p, pp), (t, tp) = plain[key_], tls[key_]
+            rows.append(f"| {label}, round {i} | {p:,.0f} | {pp:.2f} | {t:,.0f} | {tp:.2f} | **{t / p:.2f}×** |")
+    text = f"""# TLS against plain HTTP (`scripts/tls_bench.py`)
+
+Release build, one node, loopback, 2 cores shared by the node and wrk (`wrk -t1 -c64
+-d{DURATION}`), nothing pinned; commit `{commit}`. The TLS node serves an ECDSA P-256
+certificate (openssl, made by the script); wrk negotiates TLS 1.3. Two alternating rounds.
+Over TLS, the last row is one full handshake per request: its rate is the handshakes per
+second the node takes while it also answers them.
+
+| phase | plain req/s | p99 ms | TLS req/s | p99 ms | TLS / plain |
+|---|---|---|---|---|---|
+""" + "\n".join(rows) + "\n"
+    with open(OUT, "w") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
