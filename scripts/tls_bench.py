@@ -7,7 +7,9 @@ openssl), 10 instances of one service registered first; then, with wrk -t1 -c64:
   - keep-alive `/findAll` of the service, and keep-alive renew of its instances;
   - new connections: every request on a connection of its own (`Connection: close`), so
     that over TLS each one is a full handshake: handshakes per second.
-Server and wrk share the machine's cores, nothing pinned; two alternating rounds.
+The node runs on core 0 and wrk on core 1 (taskset, as scripts/bench.sh pins them), so
+that wrk's own TLS work does not take the node's CPU; TLS_BENCH_ROUNDS alternating rounds
+(3 by default).
 
     cargo build --release --bin maregistry
     python3 scripts/tls_bench.py
@@ -26,6 +28,7 @@ BIN = "target/release/maregistry"
 OUT = "docs/benchmarks-tls.md"
 PORT = 18871
 DURATION = os.environ.get("TLS_BENCH_DURATION", "10s")
+ROUNDS = int(os.environ.get("TLS_BENCH_ROUNDS", "3"))
 SERVICE = "bench.Service0"
 
 
@@ -47,7 +50,7 @@ def certificates(work):
 
 
 def start(args, scheme, context):
-    node = subprocess.Popen([BIN, "--port", str(PORT), "--grpc-port", "off", "--ttl", "1h"] + args,
+    node = subprocess.Popen(["taskset", "-c", "0", BIN, "--port", str(PORT), "--grpc-port", "off", "--ttl", "1h"] + args,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"{scheme}://127.0.0.1:{PORT}"
     deadline = time.time() + 30
@@ -69,7 +72,7 @@ def start(args, scheme, context):
 
 
 def wrk(url, script=None, close=False):
-    cmd = ["wrk", "-t1", "-c64", "-d" + DURATION, "--latency"]
+    cmd = ["taskset", "-c", "1", "wrk", "-t1", "-c64", "-d" + DURATION, "--latency"]
     if close:
         cmd += ["-H", "Connection: close"]
     if script:
@@ -115,7 +118,7 @@ def main():
         f.write(RENEW)
     context = ssl.create_default_context(cafile=ca)
     rounds = []
-    for _ in range(2):
+    for _ in range(ROUNDS):
         plain = phase("plain", [], "http", None, renew)
         tls = phase("tls", ["--tls-cert", cert, "--tls-key", key], "https", context, renew)
         rounds.append((plain, tls))
@@ -129,9 +132,9 @@ def main():
             rows.append(f"| {label}, round {i} | {p:,.0f} | {pp:.2f} | {t:,.0f} | {tp:.2f} | **{t / p:.2f}×** |")
     text = f"""# TLS against plain HTTP (`scripts/tls_bench.py`)
 
-Release build, one node, loopback, 2 cores shared by the node and wrk (`wrk -t1 -c64
--d{DURATION}`), nothing pinned; commit `{commit}`. The TLS node serves an ECDSA P-256
-certificate (openssl, made by the script); wrk negotiates TLS 1.3. Two alternating rounds.
+Release build, one node, loopback; the node on core 0, wrk (`wrk -t1 -c64 -d{DURATION}`) on
+core 1; commit `{commit}`. The TLS node serves an ECDSA P-256 certificate (openssl, made by
+the script); wrk negotiates TLS 1.3. {ROUNDS} alternating rounds.
 Over TLS, the last row is one full handshake per request: its rate is the handshakes per
 second the node takes while it also answers them.
 

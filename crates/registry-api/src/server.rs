@@ -163,9 +163,9 @@ fn refuse(stream: TcpStream, tls: Option<TlsAcceptor>, refusals: &Arc<Semaphore>
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The TLS session of a new connection, or `None` (logged) when the handshake fails or
-/// takes too long. A client that speaks plain HTTP to the TLS port is told so in a plain
-/// 400 before the connection is closed.
-async fn handshake(tls: &TlsAcceptor, stream: TcpStream, peer: SocketAddr) -> Option<TlsStream<TcpStream>> {
+/// takes too long. A client that speaks plain text to the TLS port is told so in a plain
+/// HTTP/1.1 400 before the connection is closed.
+pub(crate) async fn handshake(tls: &TlsAcceptor, stream: TcpStream, peer: SocketAddr) -> Option<TlsStream<TcpStream>> {
     let mut first = [0u8; 1];
     // A TLS connection starts with a handshake record (22).
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await {

@@ -67,8 +67,13 @@ pub(crate) struct Raw {
 
 impl Raw {
     pub(crate) async fn connect(grpc: u16) -> Raw {
+        Raw::connect_to(Channel::from_shared(format!("http://127.0.0.1:{grpc}")).expect("a uri")).await
+    }
+
+    /// A client on `endpoint` (a TLS one, say).
+    pub(crate) async fn connect_to(endpoint: tonic::transport::Endpoint) -> Raw {
         // The node binds its gRPC port as it starts: retry until it listens.
-        let endpoint = Channel::from_shared(format!("http://127.0.0.1:{grpc}")).expect("a uri");
+        let grpc = endpoint.uri().to_string();
         let deadline = tokio::time::Instant::now() + LIMIT;
         let channel = loop {
             match endpoint.connect().await {
@@ -87,7 +92,7 @@ impl Raw {
         }
     }
 
-    async fn call(&mut self, kind: &str, body: Value) -> (String, Value) {
+    pub(crate) async fn call(&mut self, kind: &str, body: Value) -> (String, Value) {
         let answer = self
             .unary
             .request(payload(kind, body))

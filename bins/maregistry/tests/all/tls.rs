@@ -10,8 +10,8 @@ use maregistry::config::Cli;
 use maregistry::{Config, Mode};
 use registry_http::tls::{PeerTls, ServerTls};
 use test_support::{
-    all_hold, cluster_config, eventually, free_ports, instance, listeners, raft_mode, Client, Issued, Node, Pki, Proc,
-    Scenario, LIMIT,
+    all_hold, cluster_config, eventually, free_ports, instance, listeners, raft_mode, start_grpc, Client, Issued, Node,
+    Pki, Proc, Scenario, LIMIT,
 };
 
 /// The listener's and the peers' TLS of node `name`: a certificate of `pki`, clients and
@@ -495,5 +495,46 @@ async fn py_eureka_client_over_https() {
     scenario.finish().await;
     let (_, seen) = c.get(&node.at("/findAll?service=PY-EUREKA-TLS")).await;
     assert_eq!(seen, serde_json::json!([]));
+    node.stop().await;
+}
+
+/// The Nacos gRPC port of a node that serves HTTPS speaks TLS with the same certificate
+/// (ALPN h2); a plain HTTP/2 client gets no answer there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_grpc_port_speaks_tls_too() {
+    use tonic::transport::{Certificate, Channel, ClientTlsConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "a");
+    let node = start_grpc(Config {
+        tls: Some(Pki::server(&pki.issue("node"), None)),
+        ..Config::default()
+    });
+    let grpc = node.addr.port() + 1000;
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(std::fs::read(&pki.ca).unwrap()))
+        .domain_name("localhost");
+    let endpoint = Channel::from_shared(format!("https://127.0.0.1:{grpc}"))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap();
+    let mut raw = crate::nacos2::Raw::connect_to(endpoint).await;
+    let (kind, body) = raw.call("ServerCheckRequest", serde_json::json!({})).await;
+    assert_eq!(
+        (kind.as_str(), body["resultCode"].as_i64()),
+        ("ServerCheckResponse", Some(200))
+    );
+
+    let plain = Channel::from_shared(format!("http://127.0.0.1:{grpc}"))
+        .unwrap()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(5));
+    let refused = match plain.connect().await {
+        Err(_) => true,
+        Ok(channel) => registry_api::nacos2::proto::request_client::RequestClient::new(channel)
+            .request(registry_api::nacos2::proto::Payload::default())
+            .await
+            .is_err(),
+    };
+    assert!(refused, "plain HTTP/2 on the TLS gRPC port gets no answer");
     node.stop().await;
 }

@@ -1,5 +1,6 @@
 //! The gRPC listener: Nacos's `Request` and `BiRequestStream` services (tonic's generated
-//! servers) on plain HTTP/2, served by hyper connection by connection, each call carrying
+//! servers) on HTTP/2 (over TLS when the node serves HTTPS), served by hyper connection by
+//! connection, each call carrying
 //! the identity of its connection and the connection's end noticed when it closes;
 //! graceful shutdown that asks every client to reconnect (`ConnectResetRequest`) first.
 //!
@@ -18,9 +19,11 @@ use hyper::body::Incoming as HttpBody;
 use hyper::server::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use std::net::SocketAddr;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
 use tonic::codegen::{BoxFuture, Service as _};
 use tonic::{Request, Response, Status, Streaming};
 
@@ -32,6 +35,7 @@ use super::proto::Payload;
 use super::tasks::{check_liveness, end, push_changes, renew_published, reset_all};
 use super::wire::Incoming;
 use crate::app::App;
+use crate::server::handshake;
 
 /// How many messages may wait to go out on one connection's stream (pushes, detections).
 const STREAM_QUEUE: usize = 256;
@@ -57,6 +61,7 @@ pub async fn serve_grpc(listener: TcpListener, app: Arc<App>, shutdown: impl Fut
     let mut http2 = http2::Builder::new(TokioExecutor::new());
     http2.timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
+    let tls = app.tls.as_ref().map(|tls| TlsAcceptor::from(tls.config(&[b"h2"])));
     let limit = app.nacos2.settings.max_connections;
     let mut last_warning: Option<Instant> = None;
     tokio::pin!(shutdown);
@@ -81,19 +86,30 @@ pub async fn serve_grpc(listener: TcpListener, app: Arc<App>, shutdown: impl Fut
             continue;
         }
         let _ = stream.set_nodelay(true);
-        let info = app.nacos2.connections.accepted(peer, app.clock.now_ms());
-        let transport = Transport {
-            stream,
-            id: info.id,
-            app: app.clone(),
-        };
-        let service = services.on(info);
-        let connection = graceful.watch(http2.serve_connection(TokioIo::new(transport), service));
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(%peer, error = %e, "gRPC connection ended with an error");
+        match &tls {
+            None => {
+                let connection = graceful.watch(serve_one(&app, &services, &http2, stream, peer));
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(%peer, error = %e, "gRPC connection ended with an error");
+                    }
+                });
             }
-        });
+            // The handshake is made on the connection's own task; the Nacos connection
+            // begins once it succeeded.
+            Some(tls) => {
+                let (tls, app, services, http2) = (tls.clone(), app.clone(), services.clone(), http2.clone());
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let Some(stream) = handshake(&tls, stream, peer).await else {
+                        return;
+                    };
+                    if let Err(e) = watcher.watch(serve_one(&app, &services, &http2, stream, peer)).await {
+                        tracing::debug!(%peer, error = %e, "gRPC connection ended with an error");
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     let connections = &app.nacos2.connections;
@@ -114,14 +130,35 @@ pub async fn serve_grpc(listener: TcpListener, app: Arc<App>, shutdown: impl Fut
     Ok(())
 }
 
-/// One accepted TCP connection, ending the Nacos connection when it goes.
-struct Transport {
-    stream: TcpStream,
+/// One accepted connection served as a Nacos connection, until it closes.
+fn serve_one<S>(
+    app: &Arc<App>,
+    services: &Services,
+    http2: &http2::Builder<TokioExecutor>,
+    stream: S,
+    peer: SocketAddr,
+) -> http2::Connection<TokioIo<Transport<S>>, OnConnection, TokioExecutor>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let info = app.nacos2.connections.accepted(peer, app.clock.now_ms());
+    let transport = Transport {
+        stream,
+        id: info.id,
+        app: app.clone(),
+    };
+    http2.serve_connection(TokioIo::new(transport), services.on(info))
+}
+
+/// One accepted connection (TCP, or TLS over it), ending the Nacos connection when it
+/// goes.
+struct Transport<S> {
+    stream: S,
     id: u64,
     app: Arc<App>,
 }
 
-impl Drop for Transport {
+impl<S> Drop for Transport<S> {
     fn drop(&mut self) {
         let connections = &self.app.nacos2.connections;
         connections.transport_closed();
@@ -135,13 +172,13 @@ impl Drop for Transport {
     }
 }
 
-impl AsyncRead for Transport {
+impl<S: AsyncRead + Unpin> AsyncRead for Transport<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.stream).poll_read(cx, buf)
     }
 }
 
-impl AsyncWrite for Transport {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Transport<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }
