@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: maregistry, r-nacos, and a bare hyper server (the HTTP ceiling),
-# then the raft mode's own phases (scripts/raft_bench.py -> docs/benchmarks-raft.md).
+# then the raft mode's own phases (scripts/raft_bench.py -> docs/benchmarks-raft.md) and
+# HTTPS against plain HTTP (scripts/tls_bench.py -> docs/benchmarks-tls.md).
 # Each phase starts a fresh server pinned to CPU 0 and runs wrk pinned to CPU 1.
 # Writes docs/benchmarks.md. A phase with any non-2xx answer or socket error is reported
 # as FAILED, not as a number.
@@ -34,7 +35,7 @@ if ! command -v wrk >/dev/null; then
   log "installing wrk (Debian package)"
   apt-get update -qq && apt-get install -y -qq wrk >/dev/null
 fi
-for tool in taskset:util-linux ss:iproute2 curl:curl python3:python3; do
+for tool in taskset:util-linux ss:iproute2 curl:curl python3:python3 openssl:openssl; do
   if ! command -v "${tool%%:*}" >/dev/null; then
     log "installing ${tool#*:} (Debian package)"
     apt-get update -qq && apt-get install -y -qq "${tool#*:}" >/dev/null
@@ -274,6 +275,9 @@ stop_server
 
 log "phase raft (scripts/raft_bench.py: 3 durable nodes; writes docs/benchmarks-raft.md)"
 python3 scripts/raft_bench.py >&2
+
+log "phase tls (scripts/tls_bench.py: HTTPS against plain HTTP; writes docs/benchmarks-tls.md)"
+python3 scripts/tls_bench.py >&2
 
 # --- report ------------------------------------------------------------------------------
 cell() { # key -> "rps" or FAILED

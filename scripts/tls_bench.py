@@ -71,20 +71,30 @@ def start(args, scheme, context):
     return node, base
 
 
-def wrk(url, script=None, close=False):
+def cpu_seconds(pid):
+    """User and system CPU time of process `pid`, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url, pid, script=None, close=False):
     cmd = ["taskset", "-c", "1", "wrk", "-t1", "-c64", "-d" + DURATION, "--latency"]
     if close:
         cmd += ["-H", "Connection: close"]
     if script:
         cmd += ["-s", script]
     cmd.append(url)
+    before = cpu_seconds(pid)
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(pid) - before
     if "Non-2xx" in out:
         sys.exit(f"tls_bench: wrk {url} had errors: {out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-    return rps, float(p99.group(1)) * scale[p99.group(2)] if p99 else None
+    return rps, float(p99.group(1)) * scale[p99.group(2)] if p99 else None, cpu / total * 1e6
 
 
 RENEW = """
@@ -99,9 +109,9 @@ def phase(name, args, scheme, context, renew):
     node, base = start(args, scheme, context)
     try:
         return {
-            "find": wrk(f"{base}/findAll?service={SERVICE}"),
-            "renew": wrk(base + "/", renew),
-            "new": wrk(f"{base}/findAll?service={SERVICE}", close=True),
+            "find": wrk(f"{base}/findAll?service={SERVICE}", node.pid),
+            "renew": wrk(base + "/", node.pid, renew),
+            "new": wrk(f"{base}/findAll?service={SERVICE}", node.pid, close=True),
         }
     finally:
         node.kill()
@@ -128,18 +138,22 @@ def main():
     for label, key_ in (("keep-alive `/findAll` (10 instances)", "find"), ("keep-alive renew", "renew"),
                         ("a new connection per request (`Connection: close`)", "new")):
         for i, (plain, tls) in enumerate(rounds, 1):
-            (p, pp), (t, tp) = plain[key_], tls[key_]
-            rows.append(f"| {label}, round {i} | {p:,.0f} | {pp:.2f} | {t:,.0f} | {tp:.2f} | **{t / p:.2f}×** |")
+            (p, pp, pc), (t, tp, tc) = plain[key_], tls[key_]
+            rows.append(f"| {label}, round {i} | {p:,.0f} | {pp:.2f} | {pc:.1f} | {t:,.0f} | {tp:.2f} | {tc:.1f} "
+                        f"| **{t / p:.2f}×** | **{pc / tc:.2f}×** |")
     text = f"""# TLS against plain HTTP (`scripts/tls_bench.py`)
 
 Release build, one node, loopback; the node on core 0, wrk (`wrk -t1 -c64 -d{DURATION}`) on
 core 1; commit `{commit}`. The TLS node serves an ECDSA P-256 certificate (openssl, made by
 the script); wrk negotiates TLS 1.3. {ROUNDS} alternating rounds.
 Over TLS, the last row is one full handshake per request: its rate is the handshakes per
-second the node takes while it also answers them.
+second the node takes while it also answers them. "CPU µs" is the node's CPU time (user
+and system, /proc/PID/stat) per request; over TLS wrk's own core can run out before the
+node's, so the last column, plain CPU per request over TLS CPU per request, is the share of
+its plain capacity the node keeps over TLS.
 
-| phase | plain req/s | p99 ms | TLS req/s | p99 ms | TLS / plain |
-|---|---|---|---|---|---|
+| phase | plain req/s | p99 ms | CPU µs | TLS req/s | p99 ms | CPU µs | TLS / plain req/s | TLS / plain capacity |
+|---|---|---|---|---|---|---|---|---|
 """ + "\n".join(rows) + "\n"
     with open(OUT, "w") as f:
         f.write(text)
