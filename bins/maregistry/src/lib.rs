@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 pub mod config;
+mod reload;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,7 +21,6 @@ use registry_cluster::{
     SnapshotCoordinator,
 };
 use registry_core::{Clock, Registry};
-use registry_http::tls::{PeerTls, ServerTls};
 use registry_http::{HttpInvoker, HyperInvoker, HyperInvokerConfig, WithToken};
 use registry_raft::RaftCluster;
 use tokio::net::TcpListener;
@@ -189,9 +189,10 @@ pub async fn run_with(
         signal(),
     )));
     if config.tls.is_some() || config.peer_tls.is_some() {
-        loops.push(tokio::spawn(reload_on_hangup(
+        loops.push(tokio::spawn(reload::tls_files(
             config.tls.clone(),
             config.peer_tls.clone(),
+            reload::CHECK_EVERY,
             signal(),
         )));
     }
@@ -273,52 +274,5 @@ fn warn_of_plain_tokens(config: &Config, local: SocketAddr) {
             "tokens are set and this node listens in plain HTTP beyond loopback: anyone who can read the \
              network can take them; serve HTTPS (--tls-cert, --tls-key)"
         );
-    }
-}
-
-/// Reloads the listener's and the peers' TLS files on every SIGHUP until `stop`; a file
-/// that fails its checks is logged and the ones in use stay.
-async fn reload_on_hangup(server: Option<Arc<ServerTls>>, peers: Option<Arc<PeerTls>>, stop: impl Future<Output = ()>) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut hangups = match signal(SignalKind::hangup()) {
-            Ok(hangups) => hangups,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGHUP: TLS files are not reloaded");
-                return;
-            }
-        };
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                () = &mut stop => return,
-                _ = hangups.recv() => {}
-            }
-            reload_tls(server.as_deref(), peers.as_deref());
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (server, peers);
-        stop.await;
-    }
-}
-
-/// Reads the TLS files again (SIGHUP); new connections use them.
-fn reload_tls(server: Option<&ServerTls>, peers: Option<&PeerTls>) {
-    if let Some(tls) = server {
-        match tls.reload() {
-            Ok(()) => tracing::info!(cert = %tls.files().cert.display(), "reloaded the listener's TLS files"),
-            Err(e) => {
-                tracing::error!(error = %e, "kept the listener's TLS files in use: the new ones fail their checks")
-            }
-        }
-    }
-    if let Some(tls) = peers {
-        match tls.reload() {
-            Ok(()) => tracing::info!(ca = %tls.files().ca.display(), "reloaded the peers' TLS files"),
-            Err(e) => tracing::error!(error = %e, "kept the peers' TLS files in use: the new ones fail their checks"),
-        }
     }
 }

@@ -199,7 +199,7 @@ pub struct Cli {
     #[arg(long, env = "MAREGISTRY_GRPC_LEASE", default_value = "20s", value_parser = parse_duration)]
     pub grpc_lease: Duration,
     /// Serve every endpoint over HTTPS with this certificate (PEM, intermediates after
-    /// it); with --tls-key. SIGHUP reloads it.
+    /// it); with --tls-key. SIGHUP, or a change of the file, reloads it.
     #[arg(long, env = "MAREGISTRY_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
     /// The private key of --tls-cert (PEM).

@@ -349,8 +349,9 @@ async fn certificates_rotate_to_a_new_ca_by_reloads_while_writes_go_on() {
     }
 }
 
-/// The binary: SIGHUP reloads the files; a bad file is refused with a log line and the
-/// node keeps serving with the files it has.
+/// The binary: SIGHUP reloads the files (the change would also be noticed within a few
+/// seconds; the log says which); a bad file is refused with a log line and the node keeps
+/// serving with the files it has.
 #[tokio::test]
 async fn sighup_reloads_the_certificate_and_a_bad_file_keeps_the_old_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -376,8 +377,9 @@ async fn sighup_reloads_the_certificate_and_a_bad_file_keeps_the_old_one() {
     // A key that is not a key: refused, the old files stay in use.
     std::fs::write(&issued.key, "not a key").unwrap();
     node.hangup();
-    eventually("the refusal is logged", LIMIT, || async {
-        node.log_text().contains("kept the listener's TLS files in use")
+    eventually("the signal and the refusal are logged", LIMIT, || async {
+        let log = node.log_text();
+        log.contains("SIGHUP: reloading the TLS files") && log.contains("kept the listener's TLS files in use")
     })
     .await;
     assert_eq!(a_client.raw("GET", &format!("{url}/info"), "").await.status, 200);
@@ -537,4 +539,73 @@ async fn the_grpc_port_speaks_tls_too() {
     };
     assert!(refused, "plain HTTP/2 on the TLS gRPC port gets no answer");
     node.stop().await;
+}
+
+/// A changed certificate is picked up without a signal: the files are looked at every few
+/// seconds.
+#[tokio::test]
+async fn a_changed_certificate_file_is_reloaded_without_a_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (Pki::new(dir.path(), "a"), Pki::new(dir.path(), "b"));
+    let issued = a.issue("node");
+    let node = Node::start(Config {
+        tls: Some(Pki::server(&issued, None)),
+        ..Config::default()
+    })
+    .await;
+    let b_client = Client::with_tls(b.peers(None));
+    assert!(b_client.try_raw("GET", &node.at("/info"), "").await.is_err());
+    let new = b.issue("node");
+    std::fs::copy(&new.cert, &issued.cert).unwrap();
+    std::fs::copy(&new.key, &issued.key).unwrap();
+    eventually("new connections get the new certificate", LIMIT, || async {
+        b_client.try_raw("GET", &node.at("/info"), "").await.is_ok()
+    })
+    .await;
+    node.stop().await;
+}
+
+/// A snapshot-mode node whose certificate another CA signed, listed with the cluster's
+/// servers: the cluster refuses its calls, so it neither syncs the cluster's data nor
+/// relays a client's write into it.
+#[tokio::test]
+async fn a_snapshot_node_of_another_ca_neither_syncs_nor_forwards() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pki, other) = (Pki::new(dir.path(), "a"), Pki::new(dir.path(), "b"));
+    let (nodes, urls) = tls_cluster(None, &three(&pki));
+    let c = Client::with_tls(pki.peers(Some(&pki.issue("client"))));
+    let (leader, _) = leader_and_follower(&c, &urls).await;
+    c.ok("POST", &format!("{leader}/reg?service=svc"), &instance("10.0.0.1", 1))
+        .await;
+
+    let (mut listener, _) = listeners(1);
+    let listener = listener.remove(0);
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let mut servers = urls.clone();
+    servers.push(url.clone());
+    let (tls, peers) = node_tls(&other, "rogue");
+    let mut config = cluster_config(&servers);
+    config.my_url = Some(url.clone());
+    config.tls = Some(tls);
+    config.peer_tls = Some(peers);
+    let rogue = Node::start_on(listener, config);
+    let rogue_client = Client::with_tls(other.peers(Some(&other.issue("client"))));
+    // Several of its cluster rounds (100 ms each) go by.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, list) = rogue_client.get(&format!("{url}/findAll?service=svc")).await;
+    assert_eq!(list, serde_json::json!([]), "it synced nothing");
+    let write = rogue_client
+        .raw("POST", &format!("{url}/reg?service=svc"), &instance("10.0.0.9", 9))
+        .await;
+    assert_ne!(write.status, 200, "{}", String::from_utf8_lossy(&write.body));
+    let (_, list) = c.get(&format!("{leader}/findAll?service=svc")).await;
+    assert_eq!(
+        list.as_array().map(Vec::len),
+        Some(1),
+        "nothing reached the cluster: {list}"
+    );
+    rogue.stop().await;
+    for node in nodes {
+        node.stop().await;
+    }
 }
