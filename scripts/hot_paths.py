@@ -4,6 +4,8 @@ instruction, whatever else the machine does).
 
     python3 scripts/hot_paths.py [BINARY ...]
     HOT_PATHS_ARGS="--grpc-port off" python3 scripts/hot_paths.py ...   (extra node flags)
+    HOT_PATHS_TLS=cert.pem:key.pem python3 scripts/hot_paths.py ...     (the same over HTTPS)
+    HOT_PATHS_KEEP=dir python3 scripts/hot_paths.py ...                 (keep the callgrind files)
 
 For each binary (default: target/release/maregistry) and each request below, runs the node
 under `valgrind --tool=callgrind` twice, once with N keep-alive requests from one client and
@@ -14,8 +16,10 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -23,6 +27,16 @@ import time
 
 N = 2000
 SERVICE = "com.bench.Hot"
+# "CERT:KEY": the node serves HTTPS with them and the client speaks TLS (not verified).
+TLS = os.environ.get("HOT_PATHS_TLS")
+KEEP = os.environ.get("HOT_PATHS_KEEP")
+
+
+def connect(port):
+    if TLS:
+        return http.client.HTTPSConnection("127.0.0.1", port, timeout=30,
+                                           context=ssl._create_unverified_context())
+    return http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 
 
 def instance(port):
@@ -48,16 +62,17 @@ def run(binary, request, count):
     method, path, body, setup = request
     port = free_port()
     out = tempfile.mktemp(prefix="callgrind.")
+    tls = ["--tls-cert", TLS.split(":")[0], "--tls-key", TLS.split(":")[1]] if TLS else []
     node = subprocess.Popen(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary,
-         "--port", str(port)] + os.environ.get("HOT_PATHS_ARGS", "").split(),
+         "--port", str(port)] + tls + os.environ.get("HOT_PATHS_ARGS", "").split(),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env={**os.environ, "RUST_LOG": "warn"})
     try:
         deadline = time.time() + 60
         while True:
             try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                conn = connect(port)
                 conn.request("GET", "/health")
                 conn.getresponse().read()
                 break
@@ -79,6 +94,8 @@ def run(binary, request, count):
         node.send_signal(signal.SIGTERM)
         node.wait(timeout=120)
     text = open(out).read()
+    if KEEP:
+        shutil.copy(out, os.path.join(KEEP, f"{os.path.basename(binary)}.{method}.{count}.{'tls' if TLS else 'plain'}"))
     os.unlink(out)
     total = re.search(r"^summary:\s+(\d+)", text, re.M) or re.search(r"^totals:\s+(\d+)", text, re.M)
     return int(total.group(1))
