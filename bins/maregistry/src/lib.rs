@@ -54,6 +54,7 @@ pub async fn run_with(
         None => normalize_url(&format!("{scheme}://{local}"))?,
     };
     warn_of_plain_tokens(&config, local);
+    warn_of_missing_peer_certificate(&config);
     // The gRPC port is taken first: a port in use stops the node before it loads anything.
     let grpc_listener = match config.grpc_port {
         Some(port) => {
@@ -273,6 +274,27 @@ fn warn_of_plain_tokens(config: &Config, local: SocketAddr) {
             address = %local,
             "tokens are set and this node listens in plain HTTP beyond loopback: anyone who can read the \
              network can take them; serve HTTPS (--tls-cert, --tls-key)"
+        );
+    }
+}
+
+/// A node that requires client certificates (`--tls-client-ca`) and calls https:// peers
+/// without one of its own (`--peer-cert`) will be refused by peers configured like it:
+/// said once at start.
+fn warn_of_missing_peer_certificate(config: &Config) {
+    let requires = config
+        .tls
+        .as_ref()
+        .is_some_and(|tls| tls.requires_client_certificates());
+    let presents = config
+        .peer_tls
+        .as_ref()
+        .is_some_and(|tls| tls.files().identity.is_some());
+    let https_peers = config.server_list.iter().any(|url| url.starts_with("https://"));
+    if requires && https_peers && !presents {
+        tracing::warn!(
+            "this node requires client certificates (--tls-client-ca) but presents none to its peers: peers \
+             configured like it will refuse its calls; give --peer-cert and --peer-key"
         );
     }
 }

@@ -609,3 +609,34 @@ async fn a_snapshot_node_of_another_ca_neither_syncs_nor_forwards() {
         node.stop().await;
     }
 }
+
+/// Requiring client certificates while presenting none to https:// peers is said at start.
+#[tokio::test]
+async fn requiring_client_certificates_without_presenting_one_is_warned_of() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "a");
+    let node = pki.issue("node");
+    let ports = free_ports(2);
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+    let servers = format!("https://127.0.0.1:{},https://127.0.0.1:{}", ports[0], ports[1]);
+    let args: Vec<String> = vec![
+        "--tls-cert".into(),
+        path(&node.cert),
+        "--tls-key".into(),
+        path(&node.key),
+        "--tls-client-ca".into(),
+        path(&pki.ca),
+        "--peer-ca".into(),
+        path(&pki.ca),
+        "--server-list".into(),
+        servers,
+        "--my-url".into(),
+        format!("https://127.0.0.1:{}", ports[0]),
+    ];
+    let mut proc = Proc::start(ports[0], &args);
+    eventually("the warning", LIMIT, || async {
+        proc.log_text().contains("presents none to its peers")
+    })
+    .await;
+    proc.terminate();
+}
