@@ -91,6 +91,18 @@ class Nodes:
         shutil.rmtree(self.work, ignore_errors=True)
 
 
+def write_keeping(path, text, heading):
+    """Writes `text` to `path`, keeping what the file had from `heading` on (a section
+    written by hand or by another script)."""
+    kept = ""
+    if os.path.exists(path):
+        old = open(path).read()
+        at = old.find(heading)
+        kept = old[at:] if at >= 0 else ""
+    with open(path, "w") as f:
+        f.write(text + ("\n" + kept if kept else ""))
+
+
 def leader_of(urls):
     def agreed():
         leaders = {call(u + "/leader")["url"] for u in urls}
@@ -359,13 +371,7 @@ def main():
         "",
     ]
     # The failover section is scripts/failover_bench.py's (it needs root): kept as it is.
-    kept = ""
-    if os.path.exists(OUT):
-        old = open(OUT).read()
-        at = old.find(FAILOVER_HEADING)
-        kept = old[at:] if at >= 0 else ""
-    with open(OUT, "w") as f:
-        f.write("\n".join(lines) + ("\n" + kept if kept else ""))
+    write_keeping(OUT, "\n".join(lines), FAILOVER_HEADING)
     print("\n".join(lines))
 
 

@@ -32,7 +32,7 @@ import time
 import urllib.request
 
 # The process handling and waiting of the raft benchmark (this directory is on the path).
-from raft_bench import BIN, LOAD, Nodes, call, wait
+from raft_bench import BIN, LOAD, Nodes, call, wait, write_keeping
 
 OUT = "docs/benchmarks-scale.md"
 CEILING = "target/release/bench-ceiling"
@@ -339,13 +339,7 @@ VmHWM from /proc/PID/status; a peak's ratio is to the loaded node's RSS 13 s aft
 """
     # What a reader needs beside the figures (the run before a change, what is left) is
     # written by hand under "## Notes" and kept.
-    notes = ""
-    if os.path.exists(OUT):
-        old = open(OUT).read()
-        at = old.find(NOTES)
-        notes = old[at:] if at >= 0 else ""
-    with open(OUT, "w") as f:
-        f.write(text + ("\n" + notes if notes else ""))
+    write_keeping(OUT, text, NOTES)
     print(text)
 
 

@@ -105,7 +105,7 @@ end
 """
 
 
-def phase(name, args, scheme, context, renew):
+def phase(args, scheme, context, renew):
     node, base = start(args, scheme, context)
     try:
         return {
@@ -129,8 +129,8 @@ def main():
     context = ssl.create_default_context(cafile=ca)
     rounds = []
     for _ in range(ROUNDS):
-        plain = phase("plain", [], "http", None, renew)
-        tls = phase("tls", ["--tls-cert", cert, "--tls-key", key], "https", context, renew)
+        plain = phase([], "http", None, renew)
+        tls = phase(["--tls-cert", cert, "--tls-key", key], "https", context, renew)
         rounds.append((plain, tls))
         print(f"[tls] plain {plain} tls {tls}", file=sys.stderr)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()

@@ -29,16 +29,19 @@ pub(crate) async fn tls_files(
     loop {
         tokio::select! {
             () = &mut stop => return,
-            () = next_hangup(&mut hangups) => tracing::info!("SIGHUP: reloading the TLS files"),
+            () = next_hangup(&mut hangups) => {
+                tracing::info!("SIGHUP: reloading the TLS files");
+                seen = stamps(&files).await;
+            }
             _ = tick.tick() => {
                 let now = stamps(&files).await;
                 if now == seen {
                     continue;
                 }
                 tracing::info!("a TLS file changed: reloading the TLS files");
+                seen = now;
             }
         }
-        seen = stamps(&files).await;
         reload(server.as_deref(), peers.as_deref());
     }
 }

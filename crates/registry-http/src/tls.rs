@@ -10,20 +10,20 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::SystemTime;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{ResolvesClientCert, WebPkiServerVerifier};
-use rustls::crypto::{ring, CryptoProvider};
+use rustls::crypto::{ring, verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{
-    CipherSuite, ClientConfig, DigitallySignedStruct, DistinguishedName, Error, RootCertStore, ServerConfig,
-    SignatureScheme,
+    CipherSuite, ClientConfig, ConfigBuilder, DigitallySignedStruct, DistinguishedName, Error, RootCertStore,
+    ServerConfig, SignatureScheme, WantsVerifier,
 };
 
 /// A TLS file that cannot be used: which one, what it is, and why.
@@ -79,26 +79,61 @@ pub struct PeerTlsFiles {
     pub identity: Option<(PathBuf, PathBuf)>,
 }
 
-/// The one provider: ring, TLS 1.2 and 1.3. rustls 0.23.48 deprecates it because ring has
-/// no post-quantum key exchange; the provider that has one (aws-lc-rs) needs cmake and a C
-/// toolchain beyond cc to build, which a plain `cargo build` here does not have.
+/// The one provider: ring, TLS 1.2 and 1.3, made once. rustls 0.23.48 deprecates it
+/// because ring has no post-quantum key exchange; it is kept because it builds with a C
+/// compiler alone (as mimalloc does). aws-lc-rs, the provider with one, was not tried.
 ///
-/// AES-128-GCM comes first: it needs 10 AES rounds against AES-256's 14, and in TLS 1.3 it
-/// is as strong a choice as any (Go's crypto/tls prefers it too); the listener picks by
-/// this order rather than the client's.
+/// AES-128-GCM comes first (10 AES rounds against AES-256's 14); the listener picks by this
+/// order rather than the client's.
 #[allow(deprecated)]
 fn provider() -> Arc<CryptoProvider> {
-    let mut provider = ring::default_provider();
-    provider.cipher_suites.sort_by_key(|suite| match suite.suite() {
-        CipherSuite::TLS13_AES_128_GCM_SHA256
-        | CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
-        | CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => 0,
-        CipherSuite::TLS13_AES_256_GCM_SHA384
-        | CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
-        | CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => 1,
-        _ => 2,
-    });
-    Arc::new(provider)
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    PROVIDER
+        .get_or_init(|| {
+            let mut provider = ring::default_provider();
+            provider.cipher_suites.sort_by_key(|suite| match suite.suite() {
+                CipherSuite::TLS13_AES_128_GCM_SHA256
+                | CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+                | CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => 0,
+                CipherSuite::TLS13_AES_256_GCM_SHA384
+                | CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+                | CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => 1,
+                _ => 2,
+            });
+            Arc::new(provider)
+        })
+        .clone()
+}
+
+/// A client configuration's builder on [`provider`], at [`VERSIONS`].
+fn client_builder() -> ConfigBuilder<ClientConfig, WantsVerifier> {
+    ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)
+        .unwrap_or_else(|_| unreachable!("ring supports TLS 1.2 and 1.3"))
+}
+
+/// Checks a handshake signature of a certificate the reloaded verifiers accepted: it
+/// depends on the provider's algorithms only, not on any CA.
+fn tls12_signature(
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+) -> Result<HandshakeSignatureValid, Error> {
+    verify_tls12_signature(message, cert, dss, &provider().signature_verification_algorithms)
+}
+
+/// [`tls12_signature`] for TLS 1.3.
+fn tls13_signature(
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+) -> Result<HandshakeSignatureValid, Error> {
+    verify_tls13_signature(message, cert, dss, &provider().signature_verification_algorithms)
+}
+
+/// The signature schemes [`tls12_signature`] and [`tls13_signature`] check.
+fn signature_schemes() -> Vec<SignatureScheme> {
+    provider().signature_verification_algorithms.supported_schemes()
 }
 
 const VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
@@ -117,6 +152,12 @@ impl<T: ?Sized> Current<T> {
 
     fn set(&self, value: Arc<T>) {
         *self.0.write().unwrap_or_else(PoisonError::into_inner) = value;
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for Current<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("reloadable")
     }
 }
 
@@ -327,9 +368,7 @@ impl PeerTls {
     /// A rustls client configuration on this material (and its reloads). It offers no
     /// ALPN protocol (the connector that takes it sets them).
     pub fn config(&self) -> Arc<ClientConfig> {
-        let config = ClientConfig::builder_with_provider(provider())
-            .with_protocol_versions(VERSIONS)
-            .unwrap_or_else(|_| unreachable!("ring supports TLS 1.2 and 1.3"))
+        let config = client_builder()
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(ReloadedServers(self.servers.clone())))
             .with_client_cert_resolver(Arc::new(ReloadedIdentity(self.identity.clone())));
@@ -340,22 +379,15 @@ impl PeerTls {
 /// A client configuration that trusts no server: for an invoker without TLS material,
 /// which calls no https url.
 pub(crate) fn no_peers() -> Arc<ClientConfig> {
-    let config = ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(VERSIONS)
-        .unwrap_or_else(|_| unreachable!("ring supports TLS 1.2 and 1.3"))
+    let config = client_builder()
         .with_root_certificates(RootCertStore::empty())
         .with_no_client_auth();
     Arc::new(config)
 }
 
 /// The current certificate of a listener, or of a node towards its peers.
+#[derive(Debug)]
 struct ReloadedIdentity<T: ?Sized>(Arc<Current<T>>);
-
-impl<T: ?Sized> fmt::Debug for ReloadedIdentity<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ReloadedIdentity")
-    }
-}
 
 impl ResolvesServerCert for ReloadedIdentity<CertifiedKey> {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
@@ -376,12 +408,6 @@ impl ResolvesClientCert for ReloadedIdentity<Option<Arc<CertifiedKey>>> {
 /// The current check of clients' certificates.
 #[derive(Debug)]
 struct ReloadedClients(Arc<Current<dyn ClientCertVerifier>>);
-
-impl fmt::Debug for Current<dyn ClientCertVerifier> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.get().fmt(f)
-    }
-}
 
 impl ClientCertVerifier for ReloadedClients {
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
@@ -405,7 +431,7 @@ impl ClientCertVerifier for ReloadedClients {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        self.0.get().verify_tls12_signature(message, cert, dss)
+        tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -414,23 +440,17 @@ impl ClientCertVerifier for ReloadedClients {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        self.0.get().verify_tls13_signature(message, cert, dss)
+        tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.get().supported_verify_schemes()
+        signature_schemes()
     }
 }
 
 /// The current check of servers' certificates.
 #[derive(Debug)]
 struct ReloadedServers(Arc<Current<dyn ServerCertVerifier>>);
-
-impl fmt::Debug for Current<dyn ServerCertVerifier> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.get().fmt(f)
-    }
-}
 
 impl ServerCertVerifier for ReloadedServers {
     fn verify_server_cert(
@@ -452,7 +472,7 @@ impl ServerCertVerifier for ReloadedServers {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        self.0.get().verify_tls12_signature(message, cert, dss)
+        tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -461,10 +481,10 @@ impl ServerCertVerifier for ReloadedServers {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        self.0.get().verify_tls13_signature(message, cert, dss)
+        tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.get().supported_verify_schemes()
+        signature_schemes()
     }
 }

@@ -72,6 +72,13 @@ impl Node {
         }
     }
 
+    /// [`Node::stop`] of each of `nodes`, in order.
+    pub async fn stop_all(nodes: Vec<Node>) {
+        for node in nodes {
+            node.stop().await;
+        }
+    }
+
     /// Waits up to `limit` for the node to stop on its own (no stop was asked for);
     /// answers how its run ended.
     pub async fn ended(mut self, limit: Duration) -> anyhow::Result<()> {

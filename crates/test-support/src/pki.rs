@@ -91,8 +91,13 @@ impl Pki {
 
     /// TLS towards servers this CA signed, presenting `identity` if given.
     pub fn peers(&self, identity: Option<&Issued>) -> Arc<PeerTls> {
+        Pki::peers_of(&self.ca, identity)
+    }
+
+    /// TLS towards servers the CAs in the file `ca` signed, presenting `identity` if given.
+    pub fn peers_of(ca: &Path, identity: Option<&Issued>) -> Arc<PeerTls> {
         PeerTls::load(PeerTlsFiles {
-            ca: self.ca.clone(),
+            ca: ca.to_path_buf(),
             identity: identity.map(|i| (i.cert.clone(), i.key.clone())),
         })
         .expect("the peers' TLS files")

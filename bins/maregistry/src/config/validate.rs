@@ -259,23 +259,19 @@ struct TlsFlags {
 /// The listener's and the peers' TLS, loaded and checked: flags that go together,
 /// https urls with a CA to check them, files that can be used.
 fn tls(cli: &TlsFlags, server_list: &[String], my_url: Option<&str>) -> Result<(ListenerTls, PeersTls), String> {
-    // The message names the flag, the file and the problem.
-    let listener = |e: TlsError| {
-        let flag = match e.kind {
-            TlsFile::Certificate => "--tls-cert",
-            TlsFile::Key => "--tls-key",
-            TlsFile::Ca => "--tls-client-ca",
-        };
-        format!("{flag} {e}")
+    // The message names the flag (certificate, key, CA), the file and the problem.
+    let named = |flags: [&'static str; 3]| {
+        move |e: TlsError| {
+            let flag = match e.kind {
+                TlsFile::Certificate => flags[0],
+                TlsFile::Key => flags[1],
+                TlsFile::Ca => flags[2],
+            };
+            format!("{flag} {e}")
+        }
     };
-    let peer = |e: TlsError| {
-        let flag = match e.kind {
-            TlsFile::Certificate => "--peer-cert",
-            TlsFile::Key => "--peer-key",
-            TlsFile::Ca => "--peer-ca",
-        };
-        format!("{flag} {e}")
-    };
+    let listener = named(["--tls-cert", "--tls-key", "--tls-client-ca"]);
+    let peer = named(["--peer-cert", "--peer-key", "--peer-ca"]);
     let server = match (&cli.tls_cert, &cli.tls_key) {
         (Some(cert), Some(key)) => Some(
             ServerTls::load(ServerTlsFiles {

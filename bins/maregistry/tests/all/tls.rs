@@ -2,7 +2,7 @@
 //! clusters of both modes over mutual TLS, reloads without a restart, and the refusal of
 //! unusable files. Certificates are made here (rcgen).
 
-use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -93,13 +93,7 @@ async fn with_a_client_ca_every_client_needs_a_certificate_of_that_ca() {
         "no certificate"
     );
     let foreign = other.issue("client");
-    let wrong = Client::with_tls(
-        PeerTls::load(registry_http::tls::PeerTlsFiles {
-            ca: pki.ca.clone(),
-            identity: Some((foreign.cert.clone(), foreign.key.clone())),
-        })
-        .unwrap(),
-    );
+    let wrong = Client::with_tls(Pki::peers_of(&pki.ca, Some(&foreign)));
     assert!(
         wrong.try_raw("GET", &node.at("/info"), "").await.is_err(),
         "another CA's certificate"
@@ -112,14 +106,25 @@ async fn with_a_client_ca_every_client_needs_a_certificate_of_that_ca() {
 /// A node's listener and peer TLS.
 type NodeTls = (Arc<ServerTls>, Arc<PeerTls>);
 
+/// `n` free listeners and their https:// urls.
+fn https_listeners(n: usize) -> (Vec<tokio::net::TcpListener>, Vec<String>) {
+    let (listeners, urls) = listeners(n);
+    let urls = urls.iter().map(|u| u.replacen("http://", "https://", 1)).collect();
+    (listeners, urls)
+}
+
+/// `config` for the node at `url` serving and calling its peers with `tls`.
+fn secured(mut config: Config, url: &str, tls: &NodeTls) -> Config {
+    config.my_url = Some(url.to_owned());
+    config.tls = Some(tls.0.clone());
+    config.peer_tls = Some(tls.1.clone());
+    config
+}
+
 /// Nodes over https with mutual TLS, one per `tls` (raft with data dirs under `data`, else
 /// the snapshot mode): each presents its certificate to the others and requires theirs.
 fn tls_cluster(data: Option<&std::path::Path>, tls: &[NodeTls]) -> (Vec<Node>, Vec<String>) {
-    let (listeners, _) = listeners(tls.len());
-    let urls: Vec<String> = listeners
-        .iter()
-        .map(|l| format!("https://{}", l.local_addr().unwrap()))
-        .collect();
+    let (listeners, urls) = https_listeners(tls.len());
     let nodes = listeners
         .into_iter()
         .enumerate()
@@ -132,10 +137,7 @@ fn tls_cluster(data: Option<&std::path::Path>, tls: &[NodeTls]) -> (Vec<Node>, V
                 config.mode = Mode::Raft(mode);
                 config.ttl = Duration::from_secs(3600);
             }
-            config.my_url = Some(urls[i].clone());
-            config.tls = Some(tls[i].0.clone());
-            config.peer_tls = Some(tls[i].1.clone());
-            Node::start_on(listener, config)
+            Node::start_on(listener, secured(config, &urls[i], &tls[i]))
         })
         .collect();
     (nodes, urls)
@@ -173,27 +175,17 @@ async fn a_raft_cluster_over_mutual_tls_takes_writes_and_shuts_out_another_ca() 
 
     // A node whose certificate another CA signed can neither join nor read.
     let other = Pki::new(dir.path(), "b");
-    let (listener, url) = {
-        let (mut l, _) = listeners(1);
-        let l = l.remove(0);
-        let url = format!("https://{}", l.local_addr().unwrap());
-        (l, url)
-    };
-    let (tls, peers) = node_tls(&other, "rogue");
+    let (mut listener, mut url) = https_listeners(1);
+    let (listener, url) = (listener.remove(0), url.remove(0));
     let mut mode = raft_mode(dir.path().join("rogue"));
     mode.join = true;
     mode.install_timeout = Duration::from_secs(3);
-    let rogue = Node::start_on(
-        listener,
-        Config {
-            server_list: urls.clone(),
-            my_url: Some(url.clone()),
-            mode: Mode::Raft(mode),
-            tls: Some(tls),
-            peer_tls: Some(peers),
-            ..Config::default()
-        },
-    );
+    let config = Config {
+        server_list: urls.clone(),
+        mode: Mode::Raft(mode),
+        ..Config::default()
+    };
+    let rogue = Node::start_on(listener, secured(config, &url, &node_tls(&other, "rogue")));
     let joined = c.raw("POST", &format!("{leader}/cluster/join?url={url}"), "").await;
     assert_ne!(joined.status, 200, "{}", String::from_utf8_lossy(&joined.body));
     let rogue_client = Client::with_tls(other.peers(Some(&other.issue("client"))));
@@ -207,9 +199,7 @@ async fn a_raft_cluster_over_mutual_tls_takes_writes_and_shuts_out_another_ca() 
         "the cluster refuses the other CA's certificate"
     );
     rogue.stop().await;
-    for node in nodes {
-        node.stop().await;
-    }
+    Node::stop_all(nodes).await;
 }
 
 #[tokio::test]
@@ -229,9 +219,7 @@ async fn a_snapshot_cluster_over_mutual_tls_syncs_its_followers() {
     }
     let refs: Vec<&str> = urls.iter().map(String::as_str).collect();
     all_hold(&c, &refs, &[1, 2, 3]).await;
-    for node in nodes {
-        node.stop().await;
-    }
+    Node::stop_all(nodes).await;
 }
 
 /// Moves a raft cluster from CA `a` to CA `b` while writes go on, by reloads: trust both,
@@ -251,20 +239,7 @@ async fn certificates_rotate_to_a_new_ca_by_reloads_while_writes_go_on() {
         .collect();
     let tls: Vec<NodeTls> = files
         .iter()
-        .map(|(bundle, issued)| {
-            let server = ServerTls::load(registry_http::tls::ServerTlsFiles {
-                cert: issued.cert.clone(),
-                key: issued.key.clone(),
-                client_ca: Some(bundle.clone()),
-            })
-            .unwrap();
-            let peers = PeerTls::load(registry_http::tls::PeerTlsFiles {
-                ca: bundle.clone(),
-                identity: Some((issued.cert.clone(), issued.key.clone())),
-            })
-            .unwrap();
-            (server, peers)
-        })
+        .map(|(bundle, issued)| (Pki::server(issued, Some(bundle)), Pki::peers_of(bundle, Some(issued))))
         .collect();
     let (nodes, urls) = tls_cluster(Some(dir.path()), &tls);
 
@@ -273,25 +248,19 @@ async fn certificates_rotate_to_a_new_ca_by_reloads_while_writes_go_on() {
     let both_text = std::fs::read_to_string(&a.ca).unwrap() + &std::fs::read_to_string(&b.ca).unwrap();
     std::fs::write(&both, &both_text).unwrap();
     let writer_cert = a.issue("writer");
-    let writer_tls = PeerTls::load(registry_http::tls::PeerTlsFiles {
-        ca: both.clone(),
-        identity: Some((writer_cert.cert.clone(), writer_cert.key.clone())),
-    })
-    .unwrap();
+    let writer_tls = Pki::peers_of(&both, Some(&writer_cert));
     let c = Client::with_tls(writer_tls.clone());
     let (leader, _) = leader_and_follower(&c, &urls).await;
     let done = Arc::new(AtomicBool::new(false));
     let acknowledged = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let next = Arc::new(AtomicU16::new(1));
     let writer = {
-        let (done, acknowledged, next, urls) = (done.clone(), acknowledged.clone(), next.clone(), urls.clone());
+        let (done, acknowledged, urls) = (done.clone(), acknowledged.clone(), urls.clone());
         let c = Client::with_tls(writer_tls.clone());
         tokio::spawn(async move {
-            let mut i = 0;
+            let mut port = 0u16;
             while !done.load(Ordering::Relaxed) {
-                let port = next.fetch_add(1, Ordering::Relaxed);
-                let url = format!("{}/reg?service=svc", urls[i % urls.len()]);
-                i += 1;
+                port += 1;
+                let url = format!("{}/reg?service=svc", urls[usize::from(port) % urls.len()]);
                 if let Ok(answer) = c.try_raw("POST", &url, &instance("10.0.0.1", port)).await {
                     if answer.status == 200 {
                         acknowledged.lock().unwrap().push(port);
@@ -344,9 +313,7 @@ async fn certificates_rotate_to_a_new_ca_by_reloads_while_writes_go_on() {
     // The old CA's clients are shut out, on new connections.
     let a_client = Client::with_tls(a.peers(Some(&a.issue("late"))));
     assert!(a_client.try_raw("GET", &format!("{leader}/info"), "").await.is_err());
-    for node in nodes {
-        node.stop().await;
-    }
+    Node::stop_all(nodes).await;
 }
 
 /// The binary: SIGHUP reloads the files (the change would also be noticed within a few
@@ -578,16 +545,11 @@ async fn a_snapshot_node_of_another_ca_neither_syncs_nor_forwards() {
     c.ok("POST", &format!("{leader}/reg?service=svc"), &instance("10.0.0.1", 1))
         .await;
 
-    let (mut listener, _) = listeners(1);
-    let listener = listener.remove(0);
-    let url = format!("https://{}", listener.local_addr().unwrap());
+    let (mut listener, mut url) = https_listeners(1);
+    let (listener, url) = (listener.remove(0), url.remove(0));
     let mut servers = urls.clone();
     servers.push(url.clone());
-    let (tls, peers) = node_tls(&other, "rogue");
-    let mut config = cluster_config(&servers);
-    config.my_url = Some(url.clone());
-    config.tls = Some(tls);
-    config.peer_tls = Some(peers);
+    let config = secured(cluster_config(&servers), &url, &node_tls(&other, "rogue"));
     let rogue = Node::start_on(listener, config);
     let rogue_client = Client::with_tls(other.peers(Some(&other.issue("client"))));
     // Several of its cluster rounds (100 ms each) go by.
@@ -605,9 +567,7 @@ async fn a_snapshot_node_of_another_ca_neither_syncs_nor_forwards() {
         "nothing reached the cluster: {list}"
     );
     rogue.stop().await;
-    for node in nodes {
-        node.stop().await;
-    }
+    Node::stop_all(nodes).await;
 }
 
 /// Requiring client certificates while presenting none to https:// peers is said at start.
