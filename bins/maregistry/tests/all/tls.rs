@@ -155,23 +155,31 @@ async fn leader_and_follower(c: &Client, urls: &[String]) -> (String, String) {
     (leader, follower)
 }
 
+/// Registers ports 1..=`count` of `svc` through a follower and waits until every node of
+/// `urls` holds them; answers the leader.
+async fn writes_through_a_follower_reach_every_node(c: &Client, urls: &[String], count: u16) -> String {
+    let (leader, follower) = leader_and_follower(c, urls).await;
+    let ports: Vec<u16> = (1..=count).collect();
+    for port in &ports {
+        c.ok(
+            "POST",
+            &format!("{follower}/reg?service=svc"),
+            &instance("10.0.0.1", *port),
+        )
+        .await;
+    }
+    let refs: Vec<&str> = urls.iter().map(String::as_str).collect();
+    all_hold(c, &refs, &ports).await;
+    leader
+}
+
 #[tokio::test]
 async fn a_raft_cluster_over_mutual_tls_takes_writes_and_shuts_out_another_ca() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path(), "a");
     let (nodes, urls) = tls_cluster(Some(dir.path()), &three(&pki));
     let c = Client::with_tls(pki.peers(Some(&pki.issue("client"))));
-    let (leader, follower) = leader_and_follower(&c, &urls).await;
-    for port in 1..=5 {
-        c.ok(
-            "POST",
-            &format!("{follower}/reg?service=svc"),
-            &instance("10.0.0.1", port),
-        )
-        .await;
-    }
-    let refs: Vec<&str> = urls.iter().map(String::as_str).collect();
-    all_hold(&c, &refs, &[1, 2, 3, 4, 5]).await;
+    let leader = writes_through_a_follower_reach_every_node(&c, &urls, 5).await;
 
     // A node whose certificate another CA signed can neither join nor read.
     let other = Pki::new(dir.path(), "b");
@@ -208,17 +216,7 @@ async fn a_snapshot_cluster_over_mutual_tls_syncs_its_followers() {
     let pki = Pki::new(dir.path(), "a");
     let (nodes, urls) = tls_cluster(None, &three(&pki));
     let c = Client::with_tls(pki.peers(Some(&pki.issue("client"))));
-    let (_, follower) = leader_and_follower(&c, &urls).await;
-    for port in 1..=3 {
-        c.ok(
-            "POST",
-            &format!("{follower}/reg?service=svc"),
-            &instance("10.0.0.1", port),
-        )
-        .await;
-    }
-    let refs: Vec<&str> = urls.iter().map(String::as_str).collect();
-    all_hold(&c, &refs, &[1, 2, 3]).await;
+    writes_through_a_follower_reach_every_node(&c, &urls, 3).await;
     Node::stop_all(nodes).await;
 }
 
@@ -379,29 +377,13 @@ fn unusable_tls_settings_are_refused_naming_the_file() {
     let other = pki.issue("other");
     let missing = dir.path().join("missing.pem");
     let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+    let pair = |cert: &std::path::Path, key: &std::path::Path| {
+        vec!["--tls-cert".to_owned(), path(cert), "--tls-key".to_owned(), path(key)]
+    };
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (
-            vec!["--tls-cert".into(), path(&missing), "--tls-key".into(), path(&good.key)],
-            "--tls-cert",
-        ),
-        (
-            vec![
-                "--tls-cert".into(),
-                path(&good.cert),
-                "--tls-key".into(),
-                path(&other.key),
-            ],
-            "does not match",
-        ),
-        (
-            vec![
-                "--tls-cert".into(),
-                path(&expired.cert),
-                "--tls-key".into(),
-                path(&expired.key),
-            ],
-            "expired",
-        ),
+        (pair(&missing, &good.key), "--tls-cert"),
+        (pair(&good.cert, &other.key), "does not match"),
+        (pair(&expired.cert, &expired.key), "expired"),
         (vec!["--tls-cert".into(), path(&good.cert)], "go together"),
         (
             vec![
@@ -410,15 +392,8 @@ fn unusable_tls_settings_are_refused_naming_the_file() {
             ],
             "--peer-ca",
         ),
-        (
-            vec![
-                "--tls-key".into(),
-                path(&good.cert),
-                "--tls-cert".into(),
-                path(&good.cert),
-            ],
-            "--tls-key",
-        ),
+        // The same file for both: the message names the flag whose file failed.
+        (pair(&good.cert, &good.cert), "--tls-key"),
         (vec!["--peer-ca".into(), path(&good.key)], "--peer-ca"),
     ];
     for (args, expected) in cases {
@@ -428,7 +403,7 @@ fn unusable_tls_settings_are_refused_naming_the_file() {
     }
     // The binary exits 2 with that message.
     let output = std::process::Command::new(test_support::binary())
-        .args(["--tls-cert", &path(&expired.cert), "--tls-key", &path(&expired.key)])
+        .args(pair(&expired.cert, &expired.key))
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
