@@ -44,11 +44,15 @@ def instance(port):
                        "parameters": {"env": "bench", "zone": "z1"}})
 
 
-# name -> (method, path, body, set-up: what is registered first)
+# name -> (method, path, body, set-up: what is registered first); a path or body may be a
+# function of the request's number.
 REQUESTS = {
     "GET /findAll (10 instances)": ("GET", f"/findAll?service={SERVICE}", None, 10),
     "POST /renew (known instance)": ("POST", f"/renew?service={SERVICE}", instance(8000), 10),
     "POST /reg (known, same parameters)": ("POST", f"/reg?service={SERVICE}", instance(8000), 10),
+    # Every request a new instance, 100 to a service.
+    "POST /reg (new instance)": ("POST", lambda i: f"/reg?service={SERVICE}{i // 100}",
+                                 lambda i: instance(20000 + i), 10),
 }
 
 
@@ -84,8 +88,9 @@ def run(binary, request, count):
             conn.request("POST", f"/reg?service={SERVICE}", instance(8000 + i),
                          {"Content-Type": "application/json"})
             conn.getresponse().read()
-        for _ in range(count):
-            conn.request(method, path, body, {"Content-Type": "application/json"} if body else {})
+        for i in range(count):
+            conn.request(method, path(i) if callable(path) else path, body(i) if callable(body) else body,
+                         {"Content-Type": "application/json"} if body else {})
             answer = conn.getresponse()
             answer.read()
             assert answer.status == 200, answer.status

@@ -103,7 +103,7 @@ impl Frozen {
                     .slots
                     .iter()
                     .map(|slot| InstanceFrame {
-                        json: &slot.json,
+                        json: slot.json(),
                         renewed: slot.renewed(),
                         revision: slot.revision(),
                     })

@@ -4,7 +4,7 @@
 use crate::command::Victim;
 use crate::instance::InstanceMeta;
 
-use super::state::{Registry, State};
+use super::state::{Listed, Registry, State};
 
 /// An instance the eviction sweep removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +24,7 @@ impl Registry {
     pub fn renew_all(&self, now: u64) {
         let state = self.read();
         for svc in state.services.values() {
-            for slot in svc.instances.values() {
+            for slot in svc.slots() {
                 slot.renew(now);
             }
         }
@@ -41,12 +41,11 @@ impl Registry {
             .services
             .iter()
             .flat_map(|(name, svc)| {
-                svc.instances
-                    .values()
+                svc.slots()
                     .filter(move |slot| svc.expired(slot, now, ttl_ms, leases))
                     .map(move |slot| Victim {
                         service: name.to_string(),
-                        url: slot.url.to_string(),
+                        url: slot.url().to_string(),
                         revision: slot.revision(),
                     })
             })
@@ -77,13 +76,12 @@ impl Registry {
             };
             // A heartbeat may have come in since the scan.
             let still_expired = svc
-                .instances
-                .get(url.as_str())
+                .slot(url.as_str())
                 .is_some_and(|slot| svc.expired(slot, now, ttl_ms, &self.leases));
             if !still_expired {
                 continue;
             }
-            let Some(slot) = svc.instances.remove(url.as_str()) else {
+            let Some(Listed(slot)) = svc.instances.take(url.as_str()) else {
                 continue;
             };
             svc.leases.remove(url.as_str());
@@ -112,7 +110,7 @@ impl Registry {
         state.version = version;
         for svc in state.services.values_mut() {
             svc.version = version;
-            for slot in svc.instances.values() {
+            for slot in svc.slots() {
                 slot.renew(now);
             }
         }

@@ -2,12 +2,14 @@
 //! other part of the registry is built on (taking the lock, publishing a change to the
 //! observer, inserting and removing one instance).
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
-use hashlink::LinkedHashMap;
+use hashlink::LinkedHashSet;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::changes::{ChangeLog, ChangeLogLimits, Changed, Observer};
@@ -29,9 +31,10 @@ use crate::lease::LeaseBounds;
 /// map lookup and a reference-count increment. A snapshot holds the lock only long enough
 /// to clone one `Arc` per service.
 ///
-/// Memory: an instance is kept as its canonical JSON (what `/findAll` answers for it) and
-/// its url, about 300 bytes for a typical instance with two parameters; building a
-/// service's answer or a snapshot is a concatenation of those texts.
+/// Memory: an instance is kept as its url and canonical JSON (what `/findAll` answers for
+/// it) in one text; a million instances with two parameters each (`bench-load`) take
+/// 236 MiB of heap in all, about 250 bytes an instance. Building a service's answer or a
+/// snapshot is a concatenation of those JSON texts.
 #[derive(Default)]
 pub struct Registry {
     pub(super) state: RwLock<State>,
@@ -110,11 +113,11 @@ pub(super) struct State {
 pub(super) struct Service {
     /// The service's name (the map's key).
     pub(super) name: Arc<str>,
-    /// Keyed by the instance url (its identity), in registration order.
-    pub(super) instances: LinkedHashMap<Arc<str>, Arc<Slot>>,
-    /// The leases of the instances that declared one ([`crate::LEASE_PARAMETER`]), in ms:
-    /// kept beside the slots so that instances without one (the seed's) pay nothing.
-    pub(super) leases: HashMap<Arc<str>, u64>,
+    /// Found by the instance url (its identity), in registration order.
+    pub(super) instances: LinkedHashSet<Listed>,
+    /// The leases of the instances that declared one ([`crate::LEASE_PARAMETER`]), in ms,
+    /// by url: kept beside the slots so that instances without one (the seed's) pay nothing.
+    pub(super) leases: HashMap<Box<str>, u64>,
     /// The registry version at this service's last change.
     pub(super) version: u64,
     /// The current instance list, built on demand; reset by every change.
@@ -123,9 +126,12 @@ pub(super) struct Service {
 
 /// One registered instance. Immutable but for its renewal time and revision.
 pub(super) struct Slot {
-    /// The instance's canonical JSON with `status: true`, as answered.
-    pub(super) json: Box<str>,
-    pub(super) url: Arc<str>,
+    /// The instance's url (its identity), then its canonical JSON with `status: true` (as
+    /// answered): one allocation, where a separate url cost a million instances about
+    /// 50 MiB (its allocation, and the pointers to it in the slot and the service's map).
+    text: Box<str>,
+    /// Where the url ends in `text`.
+    url_len: usize,
     pub(super) renewed: AtomicU64,
     /// The log index of the command that last registered it (raft mode; 0 otherwise):
     /// the guard of [`crate::Command::Evict`].
@@ -145,14 +151,53 @@ pub(super) struct View {
 
 pub(super) const EMPTY_LIST: &[u8] = b"[]";
 
+/// A slot as its service's set holds it: hashed, compared and looked up by its url.
+#[derive(Clone)]
+pub(super) struct Listed(pub(super) Arc<Slot>);
+
+impl Hash for Listed {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // As the `str` it borrows as hashes, so that a lookup by url finds it.
+        self.0.url().hash(state);
+    }
+}
+
+impl PartialEq for Listed {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.url() == other.0.url()
+    }
+}
+
+impl Eq for Listed {}
+
+impl Borrow<str> for Listed {
+    fn borrow(&self) -> &str {
+        self.0.url()
+    }
+}
+
 impl Slot {
-    pub(super) fn new(json: Box<str>, url: Arc<str>, now: u64, revision: u64) -> Arc<Slot> {
+    pub(super) fn new(url: &str, json: &str, now: u64, revision: u64) -> Arc<Slot> {
+        let mut text = String::with_capacity(url.len() + json.len());
+        text.push_str(url);
+        text.push_str(json);
         Arc::new(Slot {
-            json,
-            url,
+            text: text.into_boxed_str(),
+            url_len: url.len(),
             renewed: AtomicU64::new(now),
             revision: AtomicU64::new(revision),
         })
+    }
+
+    /// The instance url, its identity.
+    pub(super) fn url(&self) -> &str {
+        // The text begins with the url (`Slot::new`), so this is a char boundary.
+        &self.text[..self.url_len]
+    }
+
+    /// The instance's canonical JSON.
+    pub(super) fn json(&self) -> &str {
+        &self.text[self.url_len..]
     }
 
     pub(super) fn revision(&self) -> u64 {
@@ -167,7 +212,7 @@ impl Slot {
 
     /// The instance, decoded from its canonical JSON (which this registry wrote).
     pub(super) fn meta(&self) -> Option<InstanceMeta> {
-        serde_json::from_str(&self.json).ok()
+        serde_json::from_str(self.json()).ok()
     }
 
     pub(super) fn renewed(&self) -> u64 {
@@ -202,17 +247,27 @@ impl Service {
     pub(super) fn named(name: Arc<str>) -> Service {
         Service {
             name,
-            instances: LinkedHashMap::new(),
+            instances: LinkedHashSet::new(),
             leases: HashMap::new(),
             version: 0,
             view: OnceLock::new(),
         }
     }
 
+    /// The instances, in registration order.
+    pub(super) fn slots(&self) -> impl Iterator<Item = &Arc<Slot>> {
+        self.instances.iter().map(|listed| &listed.0)
+    }
+
+    /// The instance at `url`.
+    pub(super) fn slot(&self, url: &str) -> Option<&Arc<Slot>> {
+        self.instances.get(url).map(|listed| &listed.0)
+    }
+
     /// Records the lease the instance at `url` declared (0: none).
-    pub(super) fn set_lease(&mut self, url: &Arc<str>, lease_ms: u64) {
+    pub(super) fn set_lease(&mut self, url: &str, lease_ms: u64) {
         if lease_ms > 0 {
-            self.leases.insert(url.clone(), lease_ms);
+            self.leases.insert(url.into(), lease_ms);
         } else if !self.leases.is_empty() {
             self.leases.remove(url);
         }
@@ -224,7 +279,7 @@ impl Service {
         let declared = if self.leases.is_empty() {
             0
         } else {
-            self.leases.get(&slot.url).copied().unwrap_or(0)
+            self.leases.get(slot.url()).copied().unwrap_or(0)
         };
         slot.renewed().saturating_add(bounds.granted(declared, ttl_ms)) < now
     }
@@ -233,7 +288,7 @@ impl Service {
         self.view
             .get_or_init(|| {
                 Arc::new(View {
-                    slots: self.instances.values().cloned().collect(),
+                    slots: self.slots().cloned().collect(),
                     json: OnceLock::new(),
                     digest: OnceLock::new(),
                 })
@@ -275,7 +330,7 @@ impl View {
 
     /// Writes the JSON array of the instances.
     pub(super) fn write_list(&self, out: &mut Vec<u8>) {
-        out.reserve(2 + self.slots.iter().map(|s| s.json.len() + 1).sum::<usize>());
+        out.reserve(2 + self.slots.iter().map(|s| s.json().len() + 1).sum::<usize>());
         self.each_piece(|piece| out.extend_from_slice(piece));
     }
 
@@ -287,7 +342,7 @@ impl View {
             if i > 0 {
                 piece(b",");
             }
-            piece(slot.json.as_bytes());
+            piece(slot.json().as_bytes());
         }
         piece(b"]");
     }
@@ -320,25 +375,22 @@ impl State {
         let Some(svc) = services.get_mut(service) else {
             return false; // inserted just above
         };
-        match svc.instances.get_mut(url) {
+        match svc.slot(url) {
             // Same identity, same canonical text: same parameters.
-            Some(slot) if *slot.json == *json => {
+            Some(slot) if slot.json() == json => {
                 slot.renew(now);
                 slot.set_revision(revision);
                 return false;
             }
-            Some(slot) => {
-                *slot = Slot::new(json.into(), slot.url.clone(), now, revision);
-                let url = slot.url.clone();
-                svc.set_lease(&url, lease_ms);
+            // New parameters: a new slot in the old one's place.
+            Some(_) => {
+                svc.instances.replace(Listed(Slot::new(url, json, now, revision)));
             }
             None => {
-                let url: Arc<str> = Arc::from(url);
-                svc.instances
-                    .insert(url.clone(), Slot::new(json.into(), url.clone(), now, revision));
-                svc.set_lease(&url, lease_ms);
+                svc.instances.insert(Listed(Slot::new(url, json, now, revision)));
             }
         }
+        svc.set_lease(url, lease_ms);
         svc.changed(version, log, touched);
         self.tally.registrations += 1;
         true
@@ -359,10 +411,10 @@ impl State {
         let Some(svc) = services.get_mut(service) else {
             return false;
         };
-        if revision.is_some_and(|r| svc.instances.get(url).is_some_and(|slot| slot.revision() != r)) {
+        if revision.is_some_and(|r| svc.slot(url).is_some_and(|slot| slot.revision() != r)) {
             return false;
         }
-        if svc.instances.remove(url).is_none() {
+        if !svc.instances.remove(url) {
             return false;
         }
         svc.leases.remove(url);

@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::instance::InstanceMeta;
 use crate::snapshot::{check_instance, check_service, check_version, listed_twice, Snapshot};
 
-use super::state::{Registry, Service, ServiceView, Slot, State};
+use super::state::{Listed, Registry, Service, ServiceView, Slot, State};
 use super::wire::{state_json, write_number, write_state_json_to};
 
 /// What applying a leader's sync answer did ([`Registry::apply_sync`]).
@@ -154,7 +154,7 @@ impl Registry {
         };
         for (name, svc_version, view) in services {
             for slot in &view.slots {
-                let key = format!("{name}@{}", slot.url);
+                let key = format!("{name}@{}", slot.url());
                 if slot.revision() != 0 {
                     snapshot.revisions.insert(key.clone(), slot.revision());
                 }
@@ -304,17 +304,12 @@ pub(super) fn add_instance(
     check_instance(&svc.name, instance)?;
     key.clear();
     instance.write_url(key);
-    let url: Arc<str> = Arc::from(key.as_str());
     json.clear();
     instance.write_json_with_status(true, json);
-    let text: Box<str> = String::from_utf8_lossy(json).into();
-    if svc
-        .instances
-        .insert(url.clone(), Slot::new(text, url.clone(), renewed, revision))
-        .is_some()
-    {
+    let text = String::from_utf8_lossy(json);
+    if !svc.instances.insert(Listed(Slot::new(key, &text, renewed, revision))) {
         return Err(listed_twice(&svc.name, instance));
     }
-    svc.set_lease(&url, instance.lease_ms()?);
+    svc.set_lease(key, instance.lease_ms()?);
     Ok(())
 }

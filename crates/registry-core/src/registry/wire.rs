@@ -54,8 +54,8 @@ fn document_size(services: &[ServiceView], revisions: bool) -> usize {
     let size: usize = services
         .iter()
         .map(|(name, _, view)| {
-            let keys: usize = view.slots.iter().map(|s| name.len() + s.url.len() + 26).sum();
-            let lists: usize = view.slots.iter().map(|s| s.json.len() + 1).sum();
+            let keys: usize = view.slots.iter().map(|s| name.len() + s.url().len() + 26).sum();
+            let lists: usize = view.slots.iter().map(|s| s.json().len() + 1).sum();
             2 * name.len() + 32 + lists + keys * per_key
         })
         .sum();
@@ -153,7 +153,7 @@ fn write_instance_map<W: Write>(
             key.clear();
             key.push_str(name);
             key.push('@');
-            key.push_str(&slot.url);
+            key.push_str(slot.url());
             write_json_str(&mut blocks.buf, &key);
             blocks.buf.push(b':');
             write_number(&mut blocks.buf, n);

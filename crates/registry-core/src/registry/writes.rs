@@ -198,10 +198,10 @@ impl Registry {
         revision: Option<u64>,
     ) -> bool {
         let state = self.read();
-        let Some(slot) = state.services.get(service).and_then(|svc| svc.instances.get(url)) else {
+        let Some(slot) = state.services.get(service).and_then(|svc| svc.slot(url)) else {
             return false;
         };
-        if same_json.is_some_and(|json| *slot.json != *json) {
+        if same_json.is_some_and(|json| slot.json() != json) {
             return false;
         }
         slot.renew(now);
