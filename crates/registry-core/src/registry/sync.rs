@@ -306,8 +306,14 @@ pub(super) fn add_instance(
     instance.write_url(key);
     json.clear();
     instance.write_json_with_status(true, json);
-    let text = String::from_utf8_lossy(json);
-    if !svc.instances.insert(Listed(Slot::new(key, &text, renewed, revision))) {
+    // serde_json writes UTF-8 only; the check is the cheap whole-buffer one.
+    let Ok(text) = std::str::from_utf8(json) else {
+        return Err(Error::InvalidSnapshot(format!(
+            "service {:?}: an instance did not encode as UTF-8",
+            svc.name
+        )));
+    };
+    if !svc.instances.insert(Listed(Slot::new(key, text, renewed, revision))) {
         return Err(listed_twice(&svc.name, instance));
     }
     svc.set_lease(key, instance.lease_ms()?);
