@@ -80,8 +80,8 @@ pub struct PeerTlsFiles {
 }
 
 /// The one provider: ring, TLS 1.2 and 1.3, made once. rustls 0.23.48 deprecates it
-/// because ring has no post-quantum key exchange; it is kept because it builds with a C
-/// compiler alone (as mimalloc does). aws-lc-rs, the provider with one, was not tried.
+/// because ring has no post-quantum key exchange. It is kept: aws-lc-rs, the provider with
+/// one, served keep-alive requests at the same CPU cost here (docs/benchmarks-tls.md).
 ///
 /// AES-128-GCM comes first (10 AES rounds against AES-256's 14); the listener picks by this
 /// order rather than the client's.
