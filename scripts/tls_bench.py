@@ -66,26 +66,31 @@ def cpu_cgroup():
     removal), or None where none can be made (not root, no cpu controller)."""
     period = 10_000  # µs: short, so that the node is throttled often and briefly
     quota = int(period * NODE_CPU)
+    def made(path, settings):
+        try:
+            os.makedirs(path, exist_ok=True)
+            for name, value in settings:
+                with open(os.path.join(path, name), "w") as f:
+                    f.write(value)
+            return os.path.join(path, "cgroup.procs"), lambda: os.rmdir(path)
+        except OSError:
+            try:
+                os.rmdir(path)  # made, but not usable: leave nothing behind
+            except OSError:
+                pass
+            return None
+
     v2 = "/sys/fs/cgroup"
     try:
-        if "cpu" in open(os.path.join(v2, "cgroup.controllers")).read().split():
-            path = os.path.join(v2, CGROUP_NAME)
-            os.makedirs(path, exist_ok=True)
-            with open(os.path.join(path, "cpu.max"), "w") as f:
-                f.write(f"{quota} {period}")
-            return os.path.join(path, "cgroup.procs"), lambda: os.rmdir(path)
+        has_cpu = "cpu" in open(os.path.join(v2, "cgroup.controllers")).read().split()
     except OSError:
-        pass
-    try:
-        path = os.path.join("/sys/fs/cgroup/cpu", CGROUP_NAME)
-        os.makedirs(path, exist_ok=True)
-        with open(os.path.join(path, "cpu.cfs_period_us"), "w") as f:
-            f.write(str(period))
-        with open(os.path.join(path, "cpu.cfs_quota_us"), "w") as f:
-            f.write(str(quota))
-        return os.path.join(path, "cgroup.procs"), lambda: os.rmdir(path)
-    except OSError:
-        return None
+        has_cpu = False
+    if has_cpu:
+        cgroup = made(os.path.join(v2, CGROUP_NAME), [("cpu.max", f"{quota} {period}")])
+        if cgroup:
+            return cgroup
+    return made(os.path.join("/sys/fs/cgroup/cpu", CGROUP_NAME),
+                [("cpu.cfs_period_us", str(period)), ("cpu.cfs_quota_us", str(quota))])
 
 
 def start(args, scheme, context, cgroup=None):
