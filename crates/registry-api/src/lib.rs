@@ -51,6 +51,7 @@ mod request;
 mod router;
 mod routes;
 mod server;
+mod transport;
 mod watch;
 mod write;
 

@@ -21,6 +21,7 @@ use crate::app::App;
 use crate::body::Body;
 use crate::error::ApiError;
 use crate::router::{handle, short};
+use crate::transport::Transport;
 
 /// How long shutdown waits for in-flight requests before closing their connections.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -165,7 +166,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The TLS session of a new connection, or `None` (logged) when the handshake fails or
 /// takes too long. A client that speaks plain text to the TLS port is told so in a plain
 /// HTTP/1.1 400 before the connection is closed.
-pub(crate) async fn handshake(tls: &TlsAcceptor, stream: TcpStream, peer: SocketAddr) -> Option<TlsStream<TcpStream>> {
+pub(crate) async fn handshake(tls: &TlsAcceptor, stream: TcpStream, peer: SocketAddr) -> Option<TlsStream<Transport>> {
     let mut first = [0u8; 1];
     // A TLS connection starts with a handshake record (22).
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await {
@@ -179,7 +180,7 @@ pub(crate) async fn handshake(tls: &TlsAcceptor, stream: TcpStream, peer: Socket
         Ok(Ok(_)) => {}
         Ok(Err(_)) | Err(_) => return None,
     }
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(Transport(stream))).await {
         Ok(Ok(stream)) => Some(stream),
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "TLS handshake failed");
