@@ -243,8 +243,8 @@ Over TLS, the last row is one full handshake per request: its rate is the handsh
 second the node takes while it also answers them. "CPU µs" is the node's CPU time (user
 and system, /proc/PID/stat) per request; "wrk CPU" is wrk's CPU time (getrusage of the
 reaped child) over the run's wall time, 100% being its whole core. Over TLS wrk's own core
-can run out before the node's, so the last column, plain CPU per request over TLS CPU per request, is the share of
-its plain capacity the node keeps over TLS.
+can run out before the node's, so the last column, plain CPU per request over TLS CPU per
+request, is the share of its plain capacity the node keeps over TLS.
 
 ## Whole core: the node may use all of core 0
 
