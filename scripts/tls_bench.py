@@ -5,8 +5,12 @@ Not in CI.
 One release node at a time, plain then TLS (a CA and a certificate made here with
 openssl), 10 instances of one service registered first; then, with wrk -t1 -c64:
   - keep-alive `/findAll` of the service, and keep-alive renew of its instances;
-  - new connections: every request on a connection of its own (`Connection: close`), so
-    that over TLS each one is a full handshake: handshakes per second.
+  - new connections: every request on a connection of its own (`Connection: close`). wrk
+    keeps each connection's TLS session and resumes it, so over TLS each one is a resumed
+    handshake (TLS 1.3 PSK with an X25519 exchange);
+  - over TLS only, full handshakes: FULL_CLIENTS `openssl s_time -new` clients on core 1,
+    each a new session, one `/findAll` per connection: full handshakes per second and the
+    node's CPU per handshake.
 The node runs on core 0 and wrk on core 1 (taskset, as scripts/bench.sh pins them), so
 that wrk's own TLS work does not take the node's CPU; TLS_BENCH_ROUNDS alternating rounds
 (5 by default; each phase's median row is the one to read, as single rounds on a shared
@@ -42,6 +46,7 @@ DURATION = os.environ.get("TLS_BENCH_DURATION", "10s")
 ROUNDS = int(os.environ.get("TLS_BENCH_ROUNDS", "5"))
 SERVICE = "bench.Service0"
 NODE_CPU = float(os.environ.get("TLS_BENCH_NODE_CPU", "0.5"))
+FULL_CLIENTS = 4
 CGROUP_NAME = "maregistry-tls-bench"
 
 
@@ -156,6 +161,29 @@ def children_cpu_seconds():
     return usage.ru_utime + usage.ru_stime
 
 
+def full_handshakes(pid):
+    """FULL_CLIENTS `openssl s_time -new` clients at once, each making a new TLS session per
+    connection and fetching `/findAll` on it: (handshakes/s, the node's CPU µs per handshake,
+    the clients' CPU as % of one core)."""
+    seconds = int(DURATION.rstrip("s"))
+    cmd = ["taskset", "-c", "1", "openssl", "s_time", "-connect", f"127.0.0.1:{PORT}", "-new",
+           "-time", str(seconds), "-www", f"/findAll?service={SERVICE}"]
+    before, clients_before, started = cpu_seconds(pid), children_cpu_seconds(), time.time()
+    clients = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+               for _ in range(FULL_CLIENTS)]
+    outs = [client.communicate()[0] for client in clients]
+    wall, cpu = time.time() - started, cpu_seconds(pid) - before
+    clients_cpu = children_cpu_seconds() - clients_before
+    total = 0
+    for out in outs:
+        found = re.search(r"(\d+) connections in \d+ real seconds, (\d+) bytes read per connection", out)
+        # The answer to `/findAll` of the 10 instances is over 1,000 bytes with its head.
+        if not found or int(found.group(2)) < 1000:
+            sys.exit(f"tls_bench: openssl s_time did not get the answers: {out}")
+        total += int(found.group(1))
+    return total / wall, cpu / total * 1e6, clients_cpu / wall * 100
+
+
 RENEW = """
 local body = '{"scheme":"http","host":"10.0.0.1","port":8080,"context":"c","parameters":{"env":"bench","weight":"100"}}'
 request = function()
@@ -173,6 +201,8 @@ def phase(args, scheme, context, renew, cgroup=None):
         }
         if not cgroup:
             result["new"] = wrk(f"{base}/findAll?service={SERVICE}", node.pid, close=True)
+            if scheme == "https":
+                result["full"] = full_handshakes(node.pid)
         return result
     finally:
         node.kill()
@@ -191,6 +221,14 @@ def table(rounds, phases):
         rows.append(f"| {label}, **median of {len(rounds)}** | | | | | | | | | **{by_rate:.2f}×** | **{by_cpu:.2f}×** |")
     return ("| phase | plain req/s | p99 ms | CPU µs | wrk CPU | TLS req/s | p99 ms | CPU µs | wrk CPU "
             "| TLS / plain req/s | TLS / plain capacity |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
+            + "\n".join(rows) + "\n")
+
+
+def full_table(runs):
+    rows = [f"| round {i} | {rate:,.0f} | {cpu:.0f} | {clients:.0f}% |" for i, (rate, cpu, clients) in enumerate(runs, 1)]
+    rows.append(f"| **median of {len(runs)}** | **{statistics.median(r[0] for r in runs):,.0f}** "
+                f"| **{statistics.median(r[1] for r in runs):.0f}** | |")
+    return ("| round | full handshakes/s | node CPU µs per handshake | clients' CPU |\n|---|---|---|---|\n"
             + "\n".join(rows) + "\n")
 
 
@@ -239,8 +277,8 @@ phases only.
 Release build, one node, loopback; the node on core 0, wrk (`wrk -t1 -c64 -d{DURATION}`) on
 core 1; commit `{commit}`. The TLS node serves an ECDSA P-256 certificate (openssl, made by
 the script); wrk negotiates TLS 1.3. {ROUNDS} alternating rounds.
-Over TLS, the last row is one full handshake per request: its rate is the handshakes per
-second the node takes while it also answers them. "CPU µs" is the node's CPU time (user
+Over TLS, the last row is one resumed handshake per request (wrk resumes its sessions); full
+handshakes have a table of their own. "CPU µs" is the node's CPU time (user
 and system, /proc/PID/stat) per request; "wrk CPU" is wrk's CPU time (getrusage of the
 reaped child) over the run's wall time, 100% being its whole core. Over TLS wrk's own core
 can run out before the node's, so the last column, plain CPU per request over TLS CPU per
@@ -248,7 +286,15 @@ request, is the share of its plain capacity the node keeps over TLS.
 
 ## Whole core: the node may use all of core 0
 
-""" + table(rounds, keep_alive + (("a new connection per request (`Connection: close`)", "new"),)) + node_bound
+""" + table(rounds, keep_alive + (("a new connection per request (`Connection: close`)", "new"),)) + f"""
+## Full handshakes: {FULL_CLIENTS} `openssl s_time -new` clients on core 1
+
+wrk resumes its TLS sessions, so its new-connection row above is a resumed handshake per
+request. Here each connection is a new session, a full TLS 1.3 handshake (the node signs
+with its P-256 key), then one `/findAll`; the clients' own handshake work fills their core
+first.
+
+""" + full_table([tls["full"] for _, tls in rounds]) + node_bound
     # What a reader needs beside the figures is written by hand under "## Notes" and kept.
     write_keeping(OUT, text, "## Notes")
     print(text)
