@@ -43,6 +43,8 @@ BIN = "target/release/maregistry"
 OUT = "docs/benchmarks-tls.md"
 PORT = 18871
 DURATION = os.environ.get("TLS_BENCH_DURATION", "10s")
+if not re.fullmatch(r"[1-9]\d*s", DURATION):
+    sys.exit(f"tls_bench: TLS_BENCH_DURATION is whole seconds, like 10s, not {DURATION!r}")
 ROUNDS = int(os.environ.get("TLS_BENCH_ROUNDS", "5"))
 SERVICE = "bench.Service0"
 NODE_CPU = float(os.environ.get("TLS_BENCH_NODE_CPU", "0.5"))
@@ -165,7 +167,7 @@ def full_handshakes(pid):
     """FULL_CLIENTS `openssl s_time -new` clients at once, each making a new TLS session per
     connection and fetching `/findAll` on it: (handshakes/s, the node's CPU µs per handshake,
     the clients' CPU as % of one core)."""
-    seconds = int(DURATION.rstrip("s"))
+    seconds = int(DURATION[:-1])
     cmd = ["taskset", "-c", "1", "openssl", "s_time", "-connect", f"127.0.0.1:{PORT}", "-new",
            "-time", str(seconds), "-www", f"/findAll?service={SERVICE}"]
     before, clients_before, started = cpu_seconds(pid), children_cpu_seconds(), time.time()
