@@ -39,8 +39,9 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
     run_with(listener, config, None, shutdown).await
 }
 
-/// [`run`], with the invoker raft nodes talk to each other through (tests pass one that
-/// cuts chosen links; `None` is the real one).
+/// [`run`], with the invoker raft nodes talk to each other through, for raft's calls and
+/// for the writes a follower relays to the leader (tests pass one that cuts chosen links
+/// or holds answers; `None` is the real one).
 pub async fn run_with(
     listener: TcpListener,
     config: Config,
@@ -140,7 +141,7 @@ pub async fn run_with(
             let settings = mode.settings(&config, my_url.clone());
             // Raft calls carry whole snapshots: the read timeout is the install timeout,
             // and openraft cuts each call off at its own deadline.
-            let peers = to_peers(raft_invoker.unwrap_or_else(|| {
+            let peers = to_peers(raft_invoker.clone().unwrap_or_else(|| {
                 Arc::new(HyperInvoker::new(HyperInvokerConfig {
                     read_timeout: settings.install_timeout,
                     ..with_timeout(config.http_timeout)
@@ -170,14 +171,16 @@ pub async fn run_with(
             // A relayed write is given the write timeout in all, as one applied here is: a
             // leader that stops answering (paused, cut off) never holds it longer. The
             // relay also moves on as soon as this node learns of another leader.
-            relay = to_peers(Arc::new(HyperInvoker::new(HyperInvokerConfig {
-                // (The invoker's deadline is its connect timeout plus this.)
-                read_timeout: mode
-                    .write_timeout
-                    .saturating_sub(config.http_timeout)
-                    .max(std::time::Duration::from_millis(100)),
-                ..with_timeout(config.http_timeout)
-            })));
+            relay = to_peers(raft_invoker.unwrap_or_else(|| {
+                Arc::new(HyperInvoker::new(HyperInvokerConfig {
+                    // (The invoker's deadline is its connect timeout plus this.)
+                    read_timeout: mode
+                        .write_timeout
+                        .saturating_sub(config.http_timeout)
+                        .max(std::time::Duration::from_millis(100)),
+                    ..with_timeout(config.http_timeout)
+                }))
+            }));
             node
         }
     };

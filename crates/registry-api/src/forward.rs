@@ -22,18 +22,22 @@ pub(crate) enum Relay {
     Read,
 }
 
-/// How many leaders one request is relayed to, at most, as leadership moves under it.
+/// How many leaders one read is relayed to, at most, as leadership moves under it.
 const MAX_HOPS: usize = 3;
 
-/// [`forward`] of a request whose body was read already. The client's `authorization`
-/// goes along when the cluster has no token of its own (the peer invoker adds that one):
-/// the leader then checks the client token itself. A blocking query may wait on the
-/// leader up to `--max-wait`.
+/// Relays a request whose body was read already to `leader` and answers the leader's
+/// answer. The client's `authorization` goes along when the cluster has no token of its
+/// own (the peer invoker adds that one): the leader then checks the client token itself.
+/// A blocking query may wait on the leader up to `--max-wait`.
 ///
-/// The relay follows the cluster: when this node learns, while it waits, that `leader`
-/// leads no more (another was elected, or it lost its majority), the request goes to the
-/// new leader (it is idempotent), or is answered 503 when none is known. A leader that
-/// cannot be reached at all answers 503 at once: the write certainly did not happen.
+/// The relay follows the cluster while it waits, but only a read moves: when this node
+/// learns that `leader` leads no more, a read goes to the new leader. A write is never
+/// sent twice (docs/spec.md §7, "At most once"): its first copy may be in the old
+/// leader's log, where the next leader commits it, and a register and an unregister of
+/// one instance are each idempotent but not against each other. So a write whose leader
+/// moved, or whose answer did not come back, is answered 503 `indeterminate`; one that
+/// never left (the leader refused the connection) is answered 503 `not_applied`. Either
+/// way the client decides whether to send it again.
 pub(crate) async fn forward_parts(
     app: &App,
     leader: &str,
@@ -43,35 +47,6 @@ pub(crate) async fn forward_parts(
     authorization: Option<&HeaderValue>,
     body: Bytes,
 ) -> Result<Response<Body>, ApiError> {
-    match relay_following(app, leader, relay, method, path_and_query, authorization, body).await? {
-        Relayed::Answer(response) => Ok(response),
-        Relayed::LeadsNow => Err(unreachable(
-            relay,
-            &format!("the leader {leader} was replaced by this node while the request was relayed to it"),
-            true,
-        )),
-    }
-}
-
-/// What a relay that follows leadership came to.
-pub(crate) enum Relayed {
-    /// A leader's answer.
-    Answer(Response<Body>),
-    /// This node was elected meanwhile: the request is its own to serve.
-    LeadsNow,
-}
-
-/// [`forward_parts`], answering [`Relayed::LeadsNow`] when this node was elected while it
-/// relayed, so that the caller can serve the request itself.
-pub(crate) async fn relay_following(
-    app: &App,
-    leader: &str,
-    relay: Relay,
-    method: Method,
-    path_and_query: &str,
-    authorization: Option<&HeaderValue>,
-    body: Bytes,
-) -> Result<Relayed, ApiError> {
     let mut leader = leader.to_owned();
     for _ in 0..MAX_HOPS {
         let sent = send(
@@ -86,13 +61,15 @@ pub(crate) async fn relay_following(
             answer = sent => answer,
             () = app.cluster.leader_moved(&leader) => {
                 let moved = format!("the leader {leader} was replaced while the request was relayed to it");
+                if relay == Relay::Write {
+                    return Err(unreachable(relay, &moved, true));
+                }
                 match app.cluster.settle().await {
                     Role::Follower { leader: next } if next != leader => {
-                        tracing::debug!(from = %leader, to = %next, "relaying to the new leader");
+                        tracing::debug!(from = %leader, to = %next, "relaying the read to the new leader");
                         leader = next;
                         continue;
                     }
-                    Role::Leader => return Ok(Relayed::LeadsNow),
                     _ => return Err(unreachable(relay, &moved, true)),
                 }
             }
@@ -112,7 +89,7 @@ pub(crate) async fn relay_following(
                 response.headers_mut().insert(name, value);
             }
         }
-        return Ok(Relayed::Answer(response));
+        return Ok(response);
     }
     Err(unreachable(
         relay,
@@ -154,7 +131,7 @@ fn unreachable(relay: Relay, why: &str, sent: bool) -> ApiError {
         (Relay::Read, _) => ApiError::ReadUnavailable(format!("{why}; the read was not served")),
         (Relay::Write, false) => ApiError::NoLeader(format!("{why}; the write was not applied")),
         (Relay::Write, true) => ApiError::Indeterminate(format!(
-            "{why}; the write may or may not have been applied (a retry is safe)"
+            "{why}; the write may or may not have been applied, and it is not sent again"
         )),
     }
 }

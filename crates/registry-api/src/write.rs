@@ -17,7 +17,7 @@ use registry_core::{Command, InstanceMeta};
 use crate::app::App;
 use crate::body::Body;
 use crate::error::ApiError;
-use crate::forward::{forward_parts, relay_following, Relay, Relayed};
+use crate::forward::{forward_parts, Relay};
 use crate::headers::is_forwarded;
 use crate::limits::Limits;
 use crate::request::read_body;
@@ -50,7 +50,8 @@ pub(crate) enum Accepted {
 
 /// Relays the request when another node leads (answering the leader's answer), or reads
 /// its body (within `limits`) to apply here. With no leader known yet, waits for one up to
-/// the cluster's write timeout; a write relayed once is never relayed again.
+/// the cluster's write timeout; a write relayed once is never relayed again, and a write
+/// is sent to a leader at most once (docs/spec.md §7, "At most once").
 pub(crate) async fn accept(app: &App, request: Request<Incoming>, limits: &Limits) -> Result<Accepted, ApiError> {
     let forwarded = is_forwarded(&request);
     let role = match app.cluster.role() {
@@ -75,31 +76,21 @@ pub(crate) async fn accept(app: &App, request: Request<Incoming>, limits: &Limit
     let path_and_query = request.uri().path_and_query().cloned();
     let authorization = request.headers().get(AUTHORIZATION).cloned();
     if let Role::Follower { leader } = role {
-        // Relayed as it came (the leader applies its own limits); should this node be
-        // elected meanwhile, it applies the write itself.
+        // Relayed as it came (the leader applies its own limits), once: should leadership
+        // move meanwhile, the answer is 503 and the write is not sent again.
         let body = read_body(request, &app.limits).await?;
         let target = path_and_query.as_ref().map_or("/", |p| p.as_str());
-        let relayed = relay_following(
+        let relayed = forward_parts(
             app,
             &leader,
             Relay::Write,
-            method.clone(),
+            method,
             target,
             authorization.as_ref(),
-            body.clone(),
+            body,
         )
         .await?;
-        return match relayed {
-            Relayed::Answer(response) => Ok(Accepted::Relayed(response)),
-            Relayed::LeadsNow if body.len() <= limits.max_body => Ok(Accepted::Here(Write {
-                method,
-                path_and_query,
-                authorization,
-                forwarded,
-                body,
-            })),
-            Relayed::LeadsNow => Err(ApiError::PayloadTooLarge(limits.max_body)),
-        };
+        return Ok(Accepted::Relayed(relayed));
     }
     let body = read_body(request, limits).await?;
     Ok(Accepted::Here(Write {
@@ -111,8 +102,11 @@ pub(crate) async fn accept(app: &App, request: Request<Incoming>, limits: &Limit
     }))
 }
 
-/// Submits `command`; when leadership moved meanwhile, relays the whole write to the new
-/// leader instead and answers its answer (`Some`).
+/// Submits `command`, the write's one command; when this node turned out not to lead and
+/// the command certainly was not applied ([`CoordinatorError::NotLeader`]), relays the
+/// whole write to the leader instead and answers its answer (`Some`). That is the write's
+/// first and only copy to reach a leader. A command that may be in the log already comes
+/// back as [`CoordinatorError::Indeterminate`] and is never relayed.
 pub(crate) async fn submit(app: &App, write: &Write, command: Command) -> Result<Option<Response<Body>>, ApiError> {
     match app.cluster.submit(command).await {
         Ok(_) => Ok(None),
@@ -148,7 +142,7 @@ pub(crate) fn renew_known(
 }
 
 /// A heartbeat that heals: renews `instance` where it is known and registers it (one
-/// command per service, each a change) where it is not. `Some` when leadership moved and
+/// command for all the services where it is not, each a change). `Some` when leadership moved and
 /// the whole write was relayed instead.
 pub(crate) async fn heartbeat(
     app: &App,
@@ -157,17 +151,21 @@ pub(crate) async fn heartbeat(
     instance: &InstanceMeta,
     now: u64,
 ) -> Result<Option<Response<Body>>, ApiError> {
-    for service in renew_known(app, services, instance, now)? {
-        let command = Command::Register {
+    let mut commands: Vec<Command> = renew_known(app, services, instance, now)?
+        .into_iter()
+        .map(|service| Command::Register {
             service,
             instance: instance.clone(),
             now_ms: now,
-        };
-        if let Some(relayed) = submit(app, write, command).await? {
-            return Ok(Some(relayed));
-        }
-    }
-    Ok(None)
+        })
+        .collect();
+    // One command (one log entry) for them all, so that the write is submitted once.
+    let command = match commands.len() {
+        0 => return Ok(None),
+        1 => commands.swap_remove(0),
+        _ => Command::Batch { commands },
+    };
+    submit(app, write, command).await
 }
 
 /// One write made on behalf of a protocol that does not arrive as an HTTP write (a gRPC

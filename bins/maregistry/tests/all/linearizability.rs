@@ -1,9 +1,16 @@
-//! A short Jepsen-style run, small enough for CI: three clients register, unregister and
-//! read (`consistent=true`) three instances through every node of a 3-node raft cluster
-//! while its links are cut and healed (the leader cut off, the leader unable to reach a
-//! follower, a follower cut off); the recorded history must be linearizable per instance
-//! (`test_support::linearizable`, Wing and Gong's search), which also means no
-//! acknowledged write is lost.
+//! Short Jepsen-style runs, small enough for CI: clients register, unregister and read
+//! (`consistent=true`) the same few instances through every node of a raft cluster (so
+//! mostly through followers, which relay) while its links are cut and healed; the recorded
+//! history must be linearizable per instance (`test_support::linearizable`, Wing and
+//! Gong's search), which also means no acknowledged write is lost.
+//!
+//! - 3 nodes: the leader cut off, the leader unable to reach a follower, a follower cut
+//!   off.
+//! - 5 nodes, the cuts dropping what crosses them: the leader cut off alone, then with one
+//!   follower; each time the majority must elect a leader within [`ELECTED_WITHIN`].
+//!
+//! `MAREGISTRY_LIN_SECS` lengthens each run (`scripts/linearizability.sh` runs them
+//! longer and repeatedly).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,11 +19,22 @@ use test_support::linearizable::{check, Event, Op};
 use test_support::{agreed_leader, instance, Client};
 use tokio::time::Instant;
 
-use crate::partitions::start;
+use crate::partitions::{start, start_dropping};
 
 const SERVICE: &str = "lin";
 const KEYS: u32 = 3;
+/// How long the clients run, unless `MAREGISTRY_LIN_SECS` says otherwise.
 const RUN: Duration = Duration::from_secs(10);
+/// Time for a majority to elect a new leader once the old one is cut off (elections here
+/// take 1–1.25 s of silence plus a pre-vote and a vote; a loaded 2-core machine adds).
+const ELECTED_WITHIN: Duration = Duration::from_secs(6);
+
+fn run_for() -> Duration {
+    std::env::var("MAREGISTRY_LIN_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(RUN, Duration::from_secs)
+}
 /// Between a client's operations, so that each key's history stays short enough to search.
 const PAUSE: Duration = Duration::from_millis(120);
 
@@ -48,11 +66,11 @@ fn write_outcome(answer: &Result<registry_http::HttpResponse, registry_http::Htt
     }
 }
 
-async fn client(id: u64, urls: Arc<Vec<String>>, epoch: Instant, history: Arc<Mutex<Vec<Event>>>) {
+async fn client(id: u64, urls: Arc<Vec<String>>, epoch: Instant, run: Duration, history: Arc<Mutex<Vec<Event>>>) {
     let c = Client::new();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (id + 1));
     let micros = || u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX);
-    while epoch.elapsed() < RUN {
+    while epoch.elapsed() < run {
         let url = &urls[rng.next(urls.len() as u64) as usize];
         let key = 1 + rng.next(u64::from(KEYS)) as u32;
         let call = micros();
@@ -132,40 +150,68 @@ impl<T, E> Filter<T> for Result<T, E> {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn histories_under_partitions_are_linearizable() {
-    let cluster = start(3);
+/// A fault the runs put the cluster in, for 2 s at a time.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// None: a healthy cluster.
+    Healed,
+    /// The leader cut off from every other node.
+    LeaderAlone,
+    /// The leader and one follower cut off from the rest.
+    LeaderWithFollower,
+    /// The leader unable to reach one follower (one way).
+    LeaderToFollower,
+    /// One follower cut off from every other node.
+    FollowerAlone,
+}
+
+/// Runs `clients` clients against `nodes` nodes for the run's time, putting the cluster in
+/// `faults` in turn, then checks the history.
+async fn linearizable_under(nodes: usize, dropping: bool, clients: u64, faults: &[Fault]) {
+    let cluster = if dropping { start_dropping(nodes) } else { start(nodes) };
     let urls = Arc::new(cluster.urls.clone());
     let all: Vec<&str> = urls.iter().map(String::as_str).collect();
     let c = Client::new();
     agreed_leader(&c, &all).await;
 
+    let run = run_for();
     let epoch = Instant::now();
     let history = Arc::new(Mutex::new(Vec::new()));
-    let clients: Vec<_> = (0..3)
-        .map(|id| tokio::spawn(client(id, urls.clone(), epoch, history.clone())))
+    let clients: Vec<_> = (0..clients)
+        .map(|id| tokio::spawn(client(id, urls.clone(), epoch, run, history.clone())))
         .collect();
-    // Faults, in turn, each for 2 s: the leader cut off, healed, the leader unable to reach
-    // one follower (one way), healed, a follower cut off.
+    let mut elections = Vec::new();
     let mut round = 0;
-    while epoch.elapsed() < RUN {
+    while epoch.elapsed() < run {
         cluster.cuts.heal();
         let leader = agreed_leader(&c, &all).await;
-        let follower = all.iter().copied().find(|u| *u != leader).unwrap_or(&leader).to_owned();
-        match round % 5 {
-            0 => {
-                let others: Vec<&str> = all.iter().copied().filter(|u| *u != leader).collect();
-                cluster.cuts.isolate(&leader, &others);
-            }
-            2 => cluster.cuts.cut(&leader, &follower),
-            4 => {
-                let others: Vec<&str> = all.iter().copied().filter(|u| *u != follower).collect();
-                cluster.cuts.isolate(&follower, &others);
-            }
-            _ => {}
-        }
+        let at = all.iter().position(|u| *u == leader).unwrap_or(0);
+        let follower = all[(at + 1) % all.len()];
+        let fault = faults[round % faults.len()];
         round += 1;
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        let cut_off: Vec<&str> = match fault {
+            Fault::Healed => Vec::new(),
+            Fault::LeaderAlone => vec![&leader],
+            Fault::LeaderWithFollower => vec![&leader, follower],
+            Fault::LeaderToFollower => {
+                cluster.cuts.cut(&leader, follower);
+                Vec::new()
+            }
+            Fault::FollowerAlone => vec![follower],
+        };
+        let rest: Vec<&str> = all.iter().copied().filter(|u| !cut_off.contains(u)).collect();
+        cluster.cuts.partition(&cut_off, &rest);
+        let cut_at = Instant::now();
+        if cut_off.contains(&leader.as_str()) {
+            agreed_leader(&c, &rest).await;
+            let took = cut_at.elapsed();
+            elections.push((fault, took));
+            assert!(
+                took < ELECTED_WITHIN,
+                "{rest:?} took {took:?} to elect a leader with {cut_off:?} cut off ({fault:?})"
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(2).saturating_sub(cut_at.elapsed())).await;
     }
     cluster.cuts.heal();
     for client in clients {
@@ -186,7 +232,7 @@ async fn histories_under_partitions_are_linearizable() {
     let writes = history.iter().filter(|e| matches!(e.op, Op::Write(_))).count();
     let unknown = history.iter().filter(|e| e.ret.is_none()).count();
     eprintln!(
-        "{} operations, {writes} writes, {unknown} of unknown outcome",
+        "{nodes} nodes: {} operations, {writes} writes, {unknown} of unknown outcome; elections: {elections:?}",
         history.len()
     );
     assert!(writes >= 20, "too few writes to say anything: {writes}");
@@ -196,4 +242,16 @@ async fn histories_under_partitions_are_linearizable() {
     for node in cluster.nodes {
         node.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn histories_under_partitions_are_linearizable() {
+    use Fault::*;
+    linearizable_under(3, false, 3, &[LeaderAlone, Healed, LeaderToFollower, Healed, FollowerAlone]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_nodes_stay_linearizable_and_elect_whatever_the_leader_is_cut_off_with() {
+    use Fault::*;
+    linearizable_under(5, true, 5, &[LeaderAlone, Healed, LeaderWithFollower, Healed]).await;
 }

@@ -6,6 +6,7 @@
 mod batch_auth;
 mod clients;
 mod cluster;
+mod elections;
 mod config_file;
 mod console;
 mod faults;

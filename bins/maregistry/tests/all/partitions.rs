@@ -1,5 +1,6 @@
 //! Network partitions in raft mode, without touching real networks: every node's raft
-//! calls go through an `HttpInvoker` that drops the calls between chosen pairs. Symmetric
+//! calls and relayed writes go through an `HttpInvoker` that drops the calls between
+//! chosen pairs and holds the answers of relays whose way back is cut. Symmetric
 //! and asymmetric cuts: a node cut off from the majority never acknowledges a write, and
 //! no acknowledged write is lost when the cut heals.
 
@@ -13,48 +14,90 @@ use registry_http::{
     ErrorKind, HttpInvokeError, HttpInvoker, HttpRequest, HttpResponse, HyperInvoker, HyperInvokerConfig,
 };
 use tempfile::TempDir;
-use test_support::{agreed_leader, all_hold, eventually, info, instance, start_raft_with, Client, Node};
+use test_support::{agreed_leader, all_hold, eventually, info, instance, start_raft_with, Client, Node, LIMIT};
 
-/// The links that are cut, as (from, to) urls.
+/// The links that are cut, as (from, to) urls, and how a call over one fails.
 #[derive(Default, Clone)]
-pub(crate) struct Cuts(Arc<Mutex<HashSet<(String, String)>>>);
+pub(crate) struct Cuts {
+    links: Arc<Mutex<HashSet<(String, String)>>>,
+    /// Calls over a cut link hang for [`DROPPED_FOR`] before they fail, as over a network
+    /// that drops the packets; otherwise they are refused at once.
+    dropping: bool,
+}
+
+/// How long a call over a cut link hangs when the cut drops packets: a connect timeout.
+const DROPPED_FOR: Duration = Duration::from_secs(1);
 
 impl Cuts {
     pub(crate) fn cut(&self, from: &str, to: &str) {
-        self.0.lock().unwrap().insert((from.to_owned(), to.to_owned()));
+        self.links.lock().unwrap().insert((from.to_owned(), to.to_owned()));
     }
 
     pub(crate) fn isolate(&self, node: &str, others: &[&str]) {
-        for other in others {
-            self.cut(node, other);
-            self.cut(other, node);
+        self.partition(&[node], others);
+    }
+
+    /// Cuts every link between the two sides, both ways.
+    pub(crate) fn partition(&self, one: &[&str], other: &[&str]) {
+        for a in one {
+            for b in other {
+                self.cut(a, b);
+                self.cut(b, a);
+            }
         }
     }
 
     pub(crate) fn heal(&self) {
-        self.0.lock().unwrap().clear();
+        self.links.lock().unwrap().clear();
     }
 
     fn is_cut(&self, from: &str, to: &str) -> bool {
-        self.0.lock().unwrap().contains(&(from.to_owned(), to.to_owned()))
+        self.links.lock().unwrap().contains(&(from.to_owned(), to.to_owned()))
     }
 }
 
-/// One node's raft invoker: refuses a call over a cut link as a refused connection.
+/// `scheme://host:port` of `url`.
+fn origin(url: &str) -> &str {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    url[start..].find('/').map_or(url, |end| &url[..start + end])
+}
+
+/// One node's peer invoker, for raft's calls and relayed writes: refuses a call over a cut
+/// link as a refused connection. A relay that went out holds its answer while the way
+/// back is cut (as a TCP connection does whose answers are lost), until the link heals or
+/// [`HELD_AT_MOST`] passes.
 struct CutInvoker {
     from: String,
     cuts: Cuts,
     inner: HyperInvoker,
 }
 
+/// How long a relay's answer is held over a cut link before the relay times out.
+const HELD_AT_MOST: Duration = Duration::from_secs(10);
+
 #[async_trait]
 impl HttpInvoker for CutInvoker {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpInvokeError> {
-        let to = request.url.split("/raft/").next().unwrap_or_default().to_owned();
+        let to = origin(&request.url).to_owned();
         if self.cuts.is_cut(&self.from, &to) {
+            if self.cuts.dropping {
+                tokio::time::sleep(DROPPED_FOR).await;
+            }
             return Err(HttpInvokeError::new(ErrorKind::Connect, "POST", &request.url));
         }
-        self.inner.send(request).await
+        let relay = !request.url.contains("/raft/");
+        let url = request.url.clone();
+        let answer = self.inner.send(request).await;
+        if relay {
+            let deadline = tokio::time::Instant::now() + HELD_AT_MOST;
+            while self.cuts.is_cut(&to, &self.from) {
+                if tokio::time::Instant::now() > deadline {
+                    return Err(HttpInvokeError::new(ErrorKind::Timeout, "POST", &url));
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        answer
     }
 }
 
@@ -67,13 +110,28 @@ pub(crate) struct Cluster {
 }
 
 pub(crate) fn start(n: usize) -> Cluster {
-    start_snapshotting(n, 20_000)
+    start_cutting(n, 20_000, Cuts::default())
+}
+
+/// [`start`], the cut links dropping what is sent over them (calls hang, then fail).
+pub(crate) fn start_dropping(n: usize) -> Cluster {
+    start_cutting(
+        n,
+        20_000,
+        Cuts {
+            dropping: true,
+            ..Cuts::default()
+        },
+    )
 }
 
 /// [`start`], the nodes taking a snapshot every `snapshot_every` entries.
 fn start_snapshotting(n: usize, snapshot_every: u64) -> Cluster {
+    start_cutting(n, snapshot_every, Cuts::default())
+}
+
+fn start_cutting(n: usize, snapshot_every: u64, cuts: Cuts) -> Cluster {
     let data = tempfile::tempdir().unwrap();
-    let cuts = Cuts::default();
     let nodes = start_raft_with(
         data.path(),
         n,
@@ -329,6 +387,69 @@ async fn a_leader_cut_off_with_writes_in_flight_takes_writes_when_it_leads_again
     assert!(write(&c, &first, 100).await, "the re-elected leader refused a write");
     all_hold(&c, &all, &[100]).await;
     all_hold(&c, &all, &written).await;
+    for node in cluster.nodes {
+        node.stop().await;
+    }
+}
+
+/// Whether a consistent read on `url` lists port `port` under `svc` (`None`: not served).
+async fn holds(c: &Client, url: &str, port: u16) -> Option<bool> {
+    let (status, list) = c.get(&format!("{url}/findAll?service=svc&consistent=true")).await;
+    (status == 200).then(|| {
+        list.as_array()
+            .is_some_and(|l| l.iter().any(|i| i["port"].as_u64() == Some(u64::from(port))))
+    })
+}
+
+#[tokio::test]
+async fn a_relayed_write_whose_answer_is_lost_is_not_applied_twice() {
+    let cluster = start(3);
+    let all: Vec<&str> = cluster.urls.iter().map(String::as_str).collect();
+    let c = Client::new();
+    let leader = agreed_leader(&c, &all).await;
+    let rest: Vec<&str> = all.iter().copied().filter(|u| **u != leader).collect();
+    let (follower, other) = (rest[0].to_owned(), rest[1]);
+    assert!(write(&c, &leader, 7).await);
+
+    // The leader's answers to the follower are lost on their way (and so are its raft
+    // calls to it; the third node keeps its majority). An unregistration relayed by the
+    // follower is committed, but its answer does not come back.
+    cluster.cuts.cut(&leader, &follower);
+    let relayed = {
+        let follower = follower.clone();
+        tokio::spawn(async move {
+            Client::new()
+                .raw("POST", &format!("{follower}/unreg?service=svc"), &instance("10.0.0.1", 7))
+                .await
+        })
+    };
+    eventually("the leader applies the relayed unregistration", LIMIT, || async {
+        holds(&c, &leader, 7).await == Some(false)
+    })
+    .await;
+    // Then the same instance is registered again, straight through the leader.
+    assert!(write(&c, &leader, 7).await, "the leader refused the registration");
+    assert_eq!(holds(&c, &leader, 7).await, Some(true));
+
+    // The leader is cut off: the others elect a new one, and the follower sees leadership
+    // move with its relay still out. Sending the unregistration again would undo the
+    // acknowledged registration.
+    cluster.cuts.isolate(&leader, &rest);
+    let new = agreed_leader(&c, &rest).await;
+    assert_ne!(new, leader);
+    let answer = relayed.await.expect("the relay's client");
+    for url in [follower.as_str(), other] {
+        assert_eq!(
+            holds(&c, url, 7).await,
+            Some(true),
+            "{url} lost a registration acknowledged after the unregistration took effect"
+        );
+    }
+    let body: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+    assert_eq!(answer.status, 503, "{body}");
+    assert_eq!(body["outcome"], "indeterminate", "{body}");
+    cluster.cuts.heal();
+    all_hold(&c, &all, &[7]).await;
     for node in cluster.nodes {
         node.stop().await;
     }

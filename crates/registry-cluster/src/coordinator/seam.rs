@@ -99,7 +99,8 @@ pub enum CoordinatorError {
     #[error("{0}")]
     Unavailable(String),
     /// A write was proposed (or handed to a leader) but no outcome came back in time: it
-    /// may or may not be applied. Retry later (writes are idempotent).
+    /// may or may not be applied, and must not be sent to a leader again by the node
+    /// (docs/spec.md §7, "At most once"); the client may retry.
     #[error("{0}")]
     Indeterminate(String),
     /// The request is invalid (a bad url, a member that is not one, a change this mode

@@ -41,7 +41,7 @@ pub(super) async fn propose(node: Arc<RaftCluster>, mut queued: mpsc::Receiver<P
                         .client_write(command)
                         .await
                         .map(|response| response.data)
-                        .map_err(|e| node.write_error(e))
+                        .map_err(|e| node.proposal_error(e))
                 })
                 .await;
             for waiter in waiters {

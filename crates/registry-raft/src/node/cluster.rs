@@ -183,6 +183,28 @@ impl RaftCluster {
         }
     }
 
+    /// Maps openraft's answer to a proposed client write. openraft answers
+    /// `ForwardToLeader` both when this node did not lead as the write was proposed
+    /// (nothing was written) and when a new leader truncated the entry from this node's
+    /// log: then other nodes may still hold it, and a later leader may commit it. The two
+    /// look alike, so the write's outcome is unknown and it must not be sent to another
+    /// leader (docs/spec.md §7, "At most once").
+    pub(super) fn proposal_error(
+        &self,
+        e: OpenRaftError<NodeId, ClientWriteError<NodeId, BasicNode>>,
+    ) -> CoordinatorError {
+        match e {
+            OpenRaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+                let leader = f.leader_node.map_or_else(|| "none known".to_owned(), |n| n.addr);
+                CoordinatorError::Indeterminate(format!(
+                    "leadership moved while the write was proposed (the leader now: {leader}): it may or may not \
+                     be applied"
+                ))
+            }
+            e => self.write_error(e),
+        }
+    }
+
     /// A write, given up after the write timeout: by then it may be in the log, so its
     /// outcome is not known.
     pub(super) async fn timed_write<T>(
@@ -191,8 +213,7 @@ impl RaftCluster {
     ) -> Result<T, CoordinatorError> {
         self.timed(call, || {
             CoordinatorError::Indeterminate(format!(
-                "no leader committed the write within the write timeout ({:?}): it may or may not be applied (a \
-                 retry is safe)",
+                "no leader committed the write within the write timeout ({:?}): it may or may not be applied",
                 self.settings.write_timeout
             ))
         })
