@@ -1,11 +1,17 @@
 //! Elections on five voters (docs/spec.md §7, "Elections"): whatever subset the leader is
 //! cut off with, the majority elects a new leader within the failover time, several times
 //! over. The cuts drop what is sent over them, as a real partition does: a call to the
-//! other side hangs until its timeout, so the survivors' pre-vote rounds overlap.
+//! other side hangs until its timeout, so the survivors' pre-vote rounds overlap. Writers
+//! keep the log growing through every node, so that the survivors' logs differ when the
+//! cut comes (the candidate that times out first is often not the one with the longest
+//! log).
 
 use std::time::Duration;
 
-use test_support::{agreed_leader, eventually, Client, LIMIT};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::Arc;
+
+use test_support::{agreed_leader, eventually, instance, Client, LIMIT};
 use tokio::time::Instant;
 
 use crate::partitions::start_dropping;
@@ -21,6 +27,22 @@ async fn five_voters_elect_a_leader_whatever_the_leader_is_cut_off_with() {
     let all: Vec<&str> = cluster.urls.iter().map(String::as_str).collect();
     let c = Client::new();
     let mut took = Vec::new();
+    let done = Arc::new(AtomicBool::new(false));
+    let port = Arc::new(AtomicU16::new(1));
+    let writers: Vec<_> = (0..8)
+        .map(|i| {
+            let (url, done, port) = (cluster.urls[i % 5].clone(), done.clone(), port.clone());
+            tokio::spawn(async move {
+                let c = Client::new();
+                while !done.load(Ordering::Relaxed) {
+                    let p = port.fetch_add(1, Ordering::Relaxed).max(1);
+                    let _ = c
+                        .try_raw("POST", &format!("{url}/reg?service=svc"), &instance("10.0.0.1", p))
+                        .await;
+                }
+            })
+        })
+        .collect();
     for round in 0..6 {
         let leader = agreed_leader(&c, &all).await;
         // Alone, then with one follower (the next one along), in turn.
@@ -46,6 +68,10 @@ async fn five_voters_elect_a_leader_whatever_the_leader_is_cut_off_with() {
             agreed_leader(&c, &all).await == new
         })
         .await;
+    }
+    done.store(true, Ordering::Relaxed);
+    for writer in writers {
+        let _ = writer.await;
     }
     eprintln!("cut-off sizes and times to a new leader: {took:?}");
     for node in cluster.nodes {

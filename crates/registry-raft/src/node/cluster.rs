@@ -79,8 +79,8 @@ pub struct RaftCluster {
     /// When this node last heard a leader (or granted a vote, or campaigned): the start of
     /// its election timer.
     pub(super) contact: Mutex<tokio::time::Instant>,
-    /// The last pre-vote this node granted, its own round included: to whom and when.
-    pub(super) promised: Mutex<Option<(NodeId, tokio::time::Instant)>>,
+    /// The last pre-vote this node granted, its own round included.
+    pub(super) promised: Mutex<Option<super::election::Promise>>,
     /// Why openraft's core stopped, once it has (a storage error, a broken invariant).
     pub(super) failure: watch::Sender<Option<String>>,
     /// The log openraft writes (read for the pre-vote's last log id).

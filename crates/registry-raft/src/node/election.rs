@@ -19,10 +19,13 @@
 //!
 //! - Two voters whose timers fire together would both pass and split the real vote, which
 //!   costs a whole round. So a voter promises its pre-vote to one candidate per half
-//!   election timeout: meanwhile it refuses any other and does not campaign itself. A voter
-//!   in its own round grants only a candidate that outranks it (a longer log, or the same
-//!   log and a higher id) and then gives its own round up, so of two rounds that cross,
-//!   one goes on.
+//!   election timeout: meanwhile it refuses any candidate that does not outrank that one
+//!   (a longer log, or the same log and a higher id) and does not campaign itself. A voter
+//!   in its own round grants only a candidate that outranks it, and then gives its own
+//!   round up. So of rounds that cross, the highest-ranked candidate collects every vote it
+//!   asks for: with three voters left of five, both of the others must say yes, and a
+//!   promise that held to a lower-ranked candidate (whose round may fail for want of the
+//!   higher one's vote) kept every round failing for as long as a partition lasted.
 //!
 //! openraft's leader lease (the time a follower refuses real votes after a heartbeat) is
 //! set to the same half election timeout, so an election that passed the pre-vote is not
@@ -64,6 +67,41 @@ pub(super) struct PreVoteAnswer {
     /// Why not, when not.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub(super) reason: String,
+}
+
+/// A pre-vote this node granted (to itself, when it runs a round).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Promise {
+    /// The candidate.
+    pub(crate) to: NodeId,
+    /// The candidate's last log id when it asked.
+    pub(crate) log: Option<LogId>,
+    /// When.
+    pub(crate) at: Instant,
+}
+
+impl Promise {
+    /// Why this promise, still fresh, refuses `candidate` (its log at `theirs`) on node
+    /// `me` (its log at `mine`). Candidates rank by log, then id. In its own round a node
+    /// refuses a candidate it outranks; promised to another, it refuses a candidate that
+    /// does not outrank that one. A candidate that outranks the promised one takes the
+    /// promise over: of crossing rounds, the highest-ranked wins every vote it asks for.
+    fn refuses(&self, me: NodeId, candidate: NodeId, theirs: Option<LogId>, mine: Option<LogId>) -> Result<(), String> {
+        if self.to == candidate {
+            return Ok(());
+        }
+        if self.to == me && (theirs, candidate) < (mine, me) {
+            return Err("this node is campaigning and outranks the candidate".to_owned());
+        }
+        if self.to != me && (theirs, candidate) < (self.log, self.to) {
+            return Err(format!(
+                "this node promised its pre-vote to node {} {} ms ago, which outranks the candidate",
+                self.to,
+                self.at.elapsed().as_millis()
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl RaftCluster {
@@ -127,33 +165,30 @@ impl RaftCluster {
         }
     }
 
-    /// Promises this node's pre-vote to `candidate` (itself, when it starts a round), unless
-    /// it promised it to another within half an election timeout: then why not. Against its
-    /// own round, a candidate that outranks this node (`theirs`, then the id, against
-    /// `mine`) still gets it.
+    /// Promises this node's pre-vote to `candidate` (itself, when it starts a round) with its
+    /// log at `theirs`, unless [`Promise::refuses`] (then why not); `mine` is this node's
+    /// last log id.
     fn promise(&self, candidate: NodeId, theirs: Option<LogId>, mine: Option<LogId>) -> Result<(), String> {
         let mut promised = self.promised.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((to, at)) = *promised {
-            let recent = at.elapsed() < self.lease();
-            if recent && to == self.id && candidate != self.id && (theirs, candidate) < (mine, self.id) {
-                return Err("this node is campaigning and outranks the candidate".to_owned());
-            }
-            if recent && to != self.id && to != candidate {
-                return Err(format!(
-                    "this node promised its pre-vote to node {to} {} ms ago",
-                    at.elapsed().as_millis()
-                ));
-            }
+        let lease = self.lease();
+        if let Some(held) = promised.as_ref().filter(|p| p.at.elapsed() < lease) {
+            held.refuses(self.id, candidate, theirs, mine)?;
         }
-        *promised = Some((candidate, Instant::now()));
+        *promised = Some(Promise {
+            to: candidate,
+            log: theirs,
+            at: Instant::now(),
+        });
         Ok(())
     }
 
     /// The candidate this node promised its pre-vote to within half an election timeout,
     /// when that is another node.
     fn promised_another(&self) -> Option<NodeId> {
-        let promised = *self.promised.lock().unwrap_or_else(PoisonError::into_inner);
-        promised.and_then(|(to, at)| (to != self.id && at.elapsed() < self.lease()).then_some(to))
+        let promised = self.promised.lock().unwrap_or_else(PoisonError::into_inner);
+        promised
+            .as_ref()
+            .and_then(|p| (p.to != self.id && p.at.elapsed() < self.lease()).then_some(p.to))
     }
 
     /// Serves `/raft/prevote`.
@@ -301,7 +336,47 @@ fn between(random: &RandomState, round: u64, low: Duration, high: Duration) -> D
 
 #[cfg(test)]
 mod tests {
+    use openraft::CommittedLeaderId;
+
     use super::*;
+
+    fn log(term: u64, index: u64) -> Option<LogId> {
+        Some(LogId::new(CommittedLeaderId::new(term, 0), index))
+    }
+
+    fn promised(to: NodeId, log: Option<LogId>) -> Promise {
+        Promise {
+            to,
+            log,
+            at: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn a_promise_gives_way_to_a_candidate_that_outranks_the_promised_one() {
+        // Three voters left of five: A (id 1) at index 10, B (id 2) at 12, C (id 3) at 9.
+        // A asked first and C promised it; B, whose log is longest, asks C next. Refused,
+        // A's round fails for want of B (whose log is ahead) and B's for want of C, every
+        // time the two cross.
+        let c_promised_a = promised(1, log(1, 10));
+        assert!(c_promised_a.refuses(3, 2, log(1, 12), log(1, 9)).is_ok());
+        // A candidate that does not outrank the promised one is refused: a lower log, or
+        // the same log and a lower id.
+        assert!(c_promised_a.refuses(3, 4, log(1, 9), log(1, 9)).is_err());
+        assert!(promised(5, log(1, 10)).refuses(3, 4, log(1, 10), log(1, 9)).is_err());
+        assert!(promised(4, log(1, 10)).refuses(3, 5, log(1, 10), log(1, 9)).is_ok());
+        // The promised candidate asking again is granted.
+        assert!(c_promised_a.refuses(3, 1, log(1, 10), log(1, 9)).is_ok());
+    }
+
+    #[test]
+    fn a_voter_in_its_own_round_grants_only_a_candidate_that_outranks_it() {
+        let own_round = promised(3, log(2, 5));
+        assert!(own_round.refuses(3, 1, log(2, 4), log(2, 5)).is_err());
+        assert!(own_round.refuses(3, 1, log(2, 5), log(2, 5)).is_err());
+        assert!(own_round.refuses(3, 4, log(2, 5), log(2, 5)).is_ok());
+        assert!(own_round.refuses(3, 1, log(3, 1), log(2, 5)).is_ok());
+    }
 
     #[test]
     fn timeouts_fall_in_the_range_and_vary() {
