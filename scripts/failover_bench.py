@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
-"""Raft failover, measured (issue 19): 3 release nodes with default raft timings, each in a
-network namespace of its own on one bridge, so that a node can be cut off for real.
+"""Raft failover, measured (issues 19 and 33): 3 (or FAILOVER_NODES) release nodes with
+default raft timings, each in a network namespace of its own on one bridge, so that a node
+can be cut off for real.
 
 Events, one at a time, each on a healthy cluster with a writer per node registering
 continuously (every write a new instance, 8 s client timeout):
   kill     kill -9 of the leader; restarted on its data dir afterwards
   pause    SIGSTOP of the leader for 4 s, then SIGCONT
-  cut      the leader's link down for 4 s, then up: also the time until all three agree
-           on a leader again
+  cut      the leader's link down for 4 s, then up: also the time until all the nodes
+           agree on a leader again
+  cutpair  the leader and one follower moved onto a bridge of their own for 4 s (they
+           still reach each other, not the rest), then back
   isolate  a follower's link down for 10 s, then up: must cause no election
-For kill, pause and cut: the time from the fault to the first write acknowledged through a
+For kill, pause, cut and cutpair: the time from the fault to the first write acknowledged through a
 surviving node (sent after the fault), and to a surviving node saying it leads. For
 isolate: the term and leader before and after. Over the whole run: the longest any write
 was held, against --write-timeout.
@@ -19,10 +22,12 @@ was held, against --write-timeout.
     FAILOVER_EVENTS=20 python3 scripts/failover_bench.py --out docs/benchmarks-raft.md
     FAILOVER_KEEP=1 RUST_LOG=info,registry_raft=debug python3 scripts/failover_bench.py   (keeps the logs)
     FAILOVER_KINDS=kill,pause,cut,isolate python3 scripts/failover_bench.py   (the kinds to run)
+    FAILOVER_NODES=5 python3 scripts/failover_bench.py --out docs/benchmarks-raft.md
+                                         (5 nodes; its own section; kinds: all five)
 
-Prints a markdown section; with --out FILE, puts it at the end of FILE in place of the
-one there (docs/benchmarks-raft.md: scripts/raft_bench.py keeps it when it rewrites the
-rest).
+Prints a markdown section; with --out FILE, puts it in FILE in place of the one there
+(up to the next '## ' heading), or at the end (docs/benchmarks-raft.md: scripts/raft_bench.py
+keeps the failover sections, the last of that file, when it rewrites the rest).
 """
 import argparse
 import http.client
@@ -38,12 +43,15 @@ import threading
 import time
 
 BIN = os.path.abspath("target/release/maregistry")
-HEADING = "## Failover (`scripts/failover_bench.py`)"
+N = int(os.environ.get("FAILOVER_NODES", "3"))
+# The 3-node section keeps the heading scripts/raft_bench.py looks for.
+HEADING = "## Failover (`scripts/failover_bench.py`)" if N == 3 else \
+    f"## Failover, {N} nodes (`FAILOVER_NODES={N} scripts/failover_bench.py`)"
 EVENTS = int(os.environ.get("FAILOVER_EVENTS", "20"))
-KINDS = os.environ.get("FAILOVER_KINDS", "kill,pause,cut,isolate").split(",")
+KINDS = os.environ.get("FAILOVER_KINDS", "kill,pause,cut,isolate" if N == 3 else
+                       "kill,pause,cut,cutpair,isolate").split(",")
 PORT = 8484
 NET = "10.77.0"
-N = 3
 CLIENT_TIMEOUT = 8.0
 
 
@@ -52,13 +60,17 @@ def sh(*cmd, check=True):
 
 
 class Net:
-    """A bridge in this namespace and one namespace per node, `10.77.0.i` each."""
+    """A bridge in this namespace and one namespace per node, `10.77.0.i` each; a second
+    bridge, with no address here, where a group of nodes is moved to cut it off from the
+    rest (and from the writers)."""
 
     def __init__(self):
         self.down()
         sh("ip", "link", "add", "mrbr", "type", "bridge")
         sh("ip", "addr", "add", f"{NET}.254/24", "dev", "mrbr")
         sh("ip", "link", "set", "mrbr", "up")
+        sh("ip", "link", "add", "mrbr2", "type", "bridge")
+        sh("ip", "link", "set", "mrbr2", "up")
         for i in range(1, N + 1):
             ns, veth = f"mr{i}", f"mrv{i}"
             sh("ip", "netns", "add", ns)
@@ -72,12 +84,18 @@ class Net:
     def cut(self, i, cut):
         sh("ip", "link", "set", f"mrv{i}", "down" if cut else "up")
 
+    def apart(self, group, apart):
+        """Moves the nodes of `group` onto the second bridge (or back)."""
+        for i in group:
+            sh("ip", "link", "set", f"mrv{i}", "master", "mrbr2" if apart else "mrbr")
+
     @staticmethod
     def down():
         for i in range(1, N + 1):
             sh("ip", "netns", "del", f"mr{i}", check=False)
             sh("ip", "link", "del", f"mrv{i}", check=False)
         sh("ip", "link", "del", "mrbr", check=False)
+        sh("ip", "link", "del", "mrbr2", check=False)
 
 
 def url(i):
@@ -176,8 +194,8 @@ class Writers:
 
     def __init__(self, urls):
         self.urls = urls
-        self.log = []  # (node, sent, done, status, sent to the node under a fault)
-        self.faulted = None
+        self.log = []  # (node, sent, done, status, sent to a node under a fault)
+        self.faulted = set()
         self.lock = threading.Lock()
         self.stopping = False
         self.port = 0
@@ -198,7 +216,7 @@ class Writers:
             body = json.dumps({"scheme": "http", "host": f"10.1.{host_n % 250}.{host_n // 250 % 250}",
                                "port": p, "context": ""})
             sent = time.time()
-            faulted = self.faulted == u
+            faulted = u in self.faulted
             status = 0
             try:
                 if conn is None:
@@ -214,7 +232,7 @@ class Writers:
                 conn = None
             done = time.time()
             # A write in flight to the node when it was paused or cut off is held by it.
-            faulted = faulted or self.faulted == u
+            faulted = faulted or u in self.faulted
             with self.lock:
                 self.log.append((u, sent, done, status, faulted))
             if status != 200:
@@ -290,7 +308,7 @@ def main():
     net = Net()
     nodes = Nodes()
     results = {"kill": [], "kill_leader": [], "pause": [], "pause_leader": [], "cut": [], "cut_leader": [],
-               "heal": [], "isolate": [], "rejoin_elections": 0}
+               "cutpair": [], "cutpair_leader": [], "heal": [], "isolate": [], "rejoin_elections": 0}
     try:
         for i in range(1, N + 1):
             nodes.start(i)
@@ -307,19 +325,21 @@ def main():
                 index = urls.index(leader) + 1
                 if kind == "isolate":
                     follower = next(i for i in range(1, N + 1) if i != index)
-                    writers.faulted = url(follower)
+                    writers.faulted = {url(follower)}
                     net.cut(follower, True)
                     time.sleep(10)
                     net.cut(follower, False)
                     time.sleep(3)
                     after = wait("a leader after the heal", lambda: agreed(urls))
-                    writers.faulted = None
+                    writers.faulted = set()
                     results["isolate"].append((term, after[1], leader == after[0]))
                     print(f"[failover] isolate {event}: term {term} -> {after[1]}, same leader "
                           f"{leader == after[0]}", file=sys.stderr)
                     continue
-                survivors = [u for u in urls if u != leader]
-                writers.faulted = leader
+                # The leader, and for cutpair the node after it.
+                group = [index] + ([index % N + 1] if kind == "cutpair" else [])
+                survivors = [u for u in urls if urls.index(u) + 1 not in group]
+                writers.faulted = {url(i) for i in group}
                 with writers.lock:
                     start = len(writers.log)
                 if kind == "kill":
@@ -328,6 +348,9 @@ def main():
                 elif kind == "pause":
                     t0 = time.time()
                     nodes.signal(index, signal.SIGSTOP)
+                elif kind == "cutpair":
+                    net.apart(group, True)
+                    t0 = time.time()
                 else:
                     # From when the cut is in place: a write that the leader acknowledged
                     # while the filters were going in does not count as a failover.
@@ -344,6 +367,9 @@ def main():
                 elif kind == "pause":
                     time.sleep(max(0.0, 4.0 - (time.time() - t0)))
                     nodes.signal(index, signal.SIGCONT)
+                elif kind == "cutpair":
+                    time.sleep(max(0.0, 4.0 - (time.time() - t0)))
+                    net.apart(group, False)
                 else:
                     time.sleep(max(0.0, 4.0 - (time.time() - t0)))
                     net.cut(index, False)
@@ -351,7 +377,7 @@ def main():
                 settled = wait("the cluster whole again", lambda: agreed(urls), on_timeout=gone)
                 if kind == "cut":
                     results["heal"].append(time.time() - healed)
-                writers.faulted = None
+                writers.faulted = set()
                 time.sleep(2)
                 final = wait("the cluster whole again", lambda: agreed(urls))
                 if final[1] != settled[1]:
@@ -369,32 +395,51 @@ def main():
 
     isolations = results["isolate"]
     moved = sum(1 for before, after, same in isolations if after != before or not same)
+    rows = {
+        "kill": "`kill -9` of the leader",
+        "pause": "SIGSTOP of the leader (4 s)",
+        "cut": "the leader's link down (4 s)",
+        "cutpair": "the leader and one follower cut off together (4 s)",
+    }
+    table = "\n".join(f"| {rows[k]} | {summary(results[k])} | {summary(results[k + '_leader'])} |"
+                      for k in KINDS if k in rows)
+    checks = []
+    if "isolate" in KINDS:
+        checks.append(f"| a follower cut off for 10 s, then healed | {len(isolations) - moved} of "
+                      f"{len(isolations)} with the same leader in the same term (no election) |")
+    if "cut" in KINDS:
+        checks.append(f"| the old leader's link back up: all {N} name one leader after | {summary(results['heal'])} |")
+    faults = len([k for k in KINDS if k != "isolate"])
     text = f"""{HEADING}
 
-3 release nodes, default raft timings (`--raft-heartbeat 250ms --raft-election 1s`,
+{N} release nodes, default raft timings (`--raft-heartbeat 250ms --raft-election 1s`,
 `--write-timeout 5s`), each in its own network namespace on one bridge; one writer per node
 registering continuously. {EVENTS} events of each kind, one at a time on a healthy cluster.
 
 | fault | first write acknowledged through a survivor | a survivor says it leads |
 |---|---|---|
-| `kill -9` of the leader | {summary(results["kill"])} | {summary(results["kill_leader"])} |
-| SIGSTOP of the leader (4 s) | {summary(results["pause"])} | {summary(results["pause_leader"])} |
-| the leader's link down (4 s) | {summary(results["cut"])} | {summary(results["cut_leader"])} |
+{table}
 
 | check | result |
 |---|---|
-| a follower cut off for 10 s, then healed | {len(isolations) - moved} of {len(isolations)} with the same leader in the same term (no election) |
-| the old leader's link back up: all three name one leader after | {summary(results["heal"])} |
-| the leader killed, paused or cut off, back: another election when it returned | {results["rejoin_elections"]} of {EVENTS * len([k for k in KINDS if k != "isolate"])} |
-| the longest a node other than the faulted one held a write (`--write-timeout 5s`; client timeout 8 s) | {held:.2f} s; {unanswered} not answered within 8 s; {writes} writes in all, {acked} acknowledged |
-"""
+""" + "\n".join(checks + [
+        f"| the leader killed, paused or cut off, back: another election when it returned | "
+        f"{results['rejoin_elections']} of {EVENTS * faults} |",
+        f"| the longest a node other than the faulted ones held a write (`--write-timeout 5s`; client timeout 8 s) | "
+        f"{held:.2f} s; {unanswered} not answered within 8 s; {writes} writes in all, {acked} acknowledged |",
+    ]) + "\n"
     print(text)
     if args.out:
         old = open(args.out).read() if os.path.exists(args.out) else ""
         at = old.find(HEADING)
-        head = (old[:at] if at >= 0 else old).rstrip("\n")
+        if at < 0:
+            head, tail = old.rstrip("\n"), ""
+        else:
+            head = old[:at].rstrip("\n")
+            after = old.find("\n## ", at + len(HEADING))
+            tail = old[after + 1:] if after >= 0 else ""
         with open(args.out, "w") as f:
-            f.write((head + "\n\n" if head else "") + text)
+            f.write((head + "\n\n" if head else "") + text + ("\n" + tail if tail else ""))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-//! A follower relays a request to the leader and answers the leader's answer unchanged,
-//! following leadership as it moves.
+//! A follower relays a request to the leader and answers the leader's answer unchanged:
+//! a write at most once, a read following leadership as it moves.
 
 use bytes::Bytes;
 use http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};

@@ -80,16 +80,7 @@ pub(crate) async fn accept(app: &App, request: Request<Incoming>, limits: &Limit
         // move meanwhile, the answer is 503 and the write is not sent again.
         let body = read_body(request, &app.limits).await?;
         let target = path_and_query.as_ref().map_or("/", |p| p.as_str());
-        let relayed = forward_parts(
-            app,
-            &leader,
-            Relay::Write,
-            method,
-            target,
-            authorization.as_ref(),
-            body,
-        )
-        .await?;
+        let relayed = forward_parts(app, &leader, Relay::Write, method, target, authorization.as_ref(), body).await?;
         return Ok(Accepted::Relayed(relayed));
     }
     let body = read_body(request, limits).await?;
@@ -142,8 +133,8 @@ pub(crate) fn renew_known(
 }
 
 /// A heartbeat that heals: renews `instance` where it is known and registers it (one
-/// command for all the services where it is not, each a change). `Some` when leadership moved and
-/// the whole write was relayed instead.
+/// command for all the services where it is not, each a change). `Some` when this node
+/// turned out not to lead and the whole write was relayed instead.
 pub(crate) async fn heartbeat(
     app: &App,
     write: &Write,

@@ -247,7 +247,13 @@ async fn linearizable_under(nodes: usize, dropping: bool, clients: u64, faults: 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn histories_under_partitions_are_linearizable() {
     use Fault::*;
-    linearizable_under(3, false, 3, &[LeaderAlone, Healed, LeaderToFollower, Healed, FollowerAlone]).await;
+    linearizable_under(
+        3,
+        false,
+        3,
+        &[LeaderAlone, Healed, LeaderToFollower, Healed, FollowerAlone],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

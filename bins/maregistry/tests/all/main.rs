@@ -6,9 +6,9 @@
 mod batch_auth;
 mod clients;
 mod cluster;
-mod elections;
 mod config_file;
 mod console;
+mod elections;
 mod faults;
 mod limits;
 mod linearizability;

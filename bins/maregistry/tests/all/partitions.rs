@@ -419,7 +419,11 @@ async fn a_relayed_write_whose_answer_is_lost_is_not_applied_twice() {
         let follower = follower.clone();
         tokio::spawn(async move {
             Client::new()
-                .raw("POST", &format!("{follower}/unreg?service=svc"), &instance("10.0.0.1", 7))
+                .raw(
+                    "POST",
+                    &format!("{follower}/unreg?service=svc"),
+                    &instance("10.0.0.1", 7),
+                )
                 .await
         })
     };

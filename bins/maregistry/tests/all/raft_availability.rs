@@ -1,7 +1,7 @@
 //! Raft mode staying available, or getting out of the way (docs/spec.md §7): a relay to a
-//! paused leader is answered as soon as another is elected, and never sent twice; a node whose storage fails stops with
-//! the cause and loses nothing acknowledged. (What a cut-off leader answers is in
-//! `partitions`.)
+//! paused leader is answered as soon as another is elected, and never sent twice; a node
+//! whose storage fails stops with the cause and loses nothing acknowledged. (What a
+//! cut-off leader answers is in `partitions`.)
 
 use std::time::Duration;
 
