@@ -14,12 +14,7 @@ use std::sync::Arc;
 use test_support::{agreed_leader, eventually, instance, Client, LIMIT};
 use tokio::time::Instant;
 
-use crate::partitions::start_dropping;
-
-/// Elections here take 1–1.25 s of silence plus a pre-vote and a vote; on a loaded 2-core
-/// machine, a few seconds more. A majority that cannot agree takes rounds of ~1.1 s each,
-/// for as long as the partition lasts.
-const ELECTED_WITHIN: Duration = Duration::from_secs(6);
+use crate::partitions::{start_dropping, ELECTED_WITHIN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_voters_elect_a_leader_whatever_the_leader_is_cut_off_with() {

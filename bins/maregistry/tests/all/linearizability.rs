@@ -19,15 +19,12 @@ use test_support::linearizable::{check, Event, Op};
 use test_support::{agreed_leader, instance, Client};
 use tokio::time::Instant;
 
-use crate::partitions::{start, start_dropping};
+use crate::partitions::{start, start_dropping, ELECTED_WITHIN};
 
 const SERVICE: &str = "lin";
 const KEYS: u32 = 3;
 /// How long the clients run, unless `MAREGISTRY_LIN_SECS` says otherwise.
 const RUN: Duration = Duration::from_secs(10);
-/// Time for a majority to elect a new leader once the old one is cut off (elections here
-/// take 1–1.25 s of silence plus a pre-vote and a vote; a loaded 2-core machine adds).
-const ELECTED_WITHIN: Duration = Duration::from_secs(6);
 
 fn run_for() -> Duration {
     std::env::var("MAREGISTRY_LIN_SECS")

@@ -25,6 +25,11 @@ pub(crate) struct Cuts {
     dropping: bool,
 }
 
+/// Time for a majority to elect a new leader once the old one is cut off: 1–1.25 s of
+/// silence plus a pre-vote and a vote; a loaded 2-core machine adds a few seconds. A
+/// majority that cannot agree takes rounds of ~1.1 s each for as long as the cut lasts.
+pub(crate) const ELECTED_WITHIN: Duration = Duration::from_secs(6);
+
 /// How long a call over a cut link hangs when the cut drops packets: a connect timeout.
 const DROPPED_FOR: Duration = Duration::from_secs(1);
 

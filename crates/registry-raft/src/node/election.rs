@@ -25,7 +25,7 @@
 //!   round up. So of rounds that cross, the highest-ranked candidate collects every vote it
 //!   asks for: with three voters left of five, both of the others must say yes, and a
 //!   promise that held to a lower-ranked candidate (whose round may fail for want of the
-//!   higher one's vote) kept every round failing for as long as a partition lasted.
+//!   higher one's vote) could make round after round fail while a partition lasted.
 //!
 //! openraft's leader lease (the time a follower refuses real votes after a heartbeat) is
 //! set to the same half election timeout, so an election that passed the pre-vote is not
@@ -71,13 +71,13 @@ pub(super) struct PreVoteAnswer {
 
 /// A pre-vote this node granted (to itself, when it runs a round).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Promise {
+pub(super) struct Promise {
     /// The candidate.
-    pub(crate) to: NodeId,
+    pub(super) to: NodeId,
     /// The candidate's last log id when it asked.
-    pub(crate) log: Option<LogId>,
+    pub(super) log: Option<LogId>,
     /// When.
-    pub(crate) at: Instant,
+    pub(super) at: Instant,
 }
 
 impl Promise {
