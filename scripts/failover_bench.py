@@ -22,6 +22,7 @@ was held, against --write-timeout.
     FAILOVER_EVENTS=20 python3 scripts/failover_bench.py --out docs/benchmarks-raft.md
     FAILOVER_KEEP=1 RUST_LOG=info,registry_raft=debug python3 scripts/failover_bench.py   (keeps the logs)
     FAILOVER_KINDS=kill,pause,cut,isolate python3 scripts/failover_bench.py   (the kinds to run)
+    FAILOVER_BIN=/tmp/old/maregistry python3 scripts/failover_bench.py   (another build)
     FAILOVER_NODES=5 python3 scripts/failover_bench.py --out docs/benchmarks-raft.md
                                          (5 nodes; its own section; kinds: all five)
 
@@ -42,7 +43,7 @@ import tempfile
 import threading
 import time
 
-BIN = os.path.abspath("target/release/maregistry")
+BIN = os.path.abspath(os.environ.get("FAILOVER_BIN", "target/release/maregistry"))
 N = int(os.environ.get("FAILOVER_NODES", "3"))
 # The 3-node section keeps the heading scripts/raft_bench.py looks for.
 HEADING = "## Failover (`scripts/failover_bench.py`)" if N == 3 else \

@@ -25,6 +25,6 @@ for round in $(seq 1 "$rounds"); do
     echo "linearizability.sh: round $round of $rounds failed" >&2
     exit 1
   fi
-  grep -E '^[0-9]+ nodes:' "$log" | sed "s/^/round $round: /"
+  grep -oE '[0-9]+ nodes: .*' "$log" | sed "s/^/round $round: /"
 done
 echo "linearizability.sh: $rounds rounds of ${secs} s runs, all linearizable"
