@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use registry_core::{InstanceMeta, LEASE_PARAMETER};
 use serde_json::{json, Map, Value};
 
+use super::encoding::representable;
 use crate::error::FacadeError;
 
 /// The parameter holding the instance object the client sent.
@@ -19,8 +20,11 @@ const DEFAULT_LEASE_SECS: u64 = 90;
 
 /// The registry instance of what a Eureka client sent (`{"instance": {…}}`'s object):
 /// `http://ipAddr:port/`, the object kept whole, its id, status, lease and metadata as
-/// parameters.
+/// parameters. Refused when its XML form could not be read back the same
+/// ([`representable`]).
 pub(crate) fn from_sent(sent: &Map<String, Value>) -> Result<InstanceMeta, FacadeError> {
+    // Refused unless Eureka's XML clients can read it back as it was sent.
+    representable(&Value::Object(sent.clone()), "instance").map_err(FacadeError::bad)?;
     let id = text(sent.get("instanceId"))
         .or_else(|| text(sent.get("hostName")))
         .ok_or_else(|| FacadeError::bad("the instance needs an instanceId or a hostName"))?;
