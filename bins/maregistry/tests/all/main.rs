@@ -3,6 +3,7 @@
 //! `127.0.0.1:0`, or as `maregistry` processes where a fault needs one (`kill -9`,
 //! SIGSTOP); the shared fixtures are the `test-support` crate's.
 
+mod adversarial;
 mod batch_auth;
 mod clients;
 mod cluster;

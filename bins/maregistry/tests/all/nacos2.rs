@@ -124,6 +124,17 @@ impl Raw {
         self.stream = Some((tx, inbound));
     }
 
+    /// Whether the node holds this connection as set up (a `HealthCheckRequest` is
+    /// answered, not refused as from an unregistered connection).
+    pub(crate) async fn is_registered(&self) -> bool {
+        let mut unary = self.unary.clone();
+        let answer = unary
+            .request(payload("HealthCheckRequest", json!({})))
+            .await
+            .expect("an answer");
+        read(answer.get_ref()).0 == "HealthCheckResponse"
+    }
+
     /// The next message the server sends on the stream (within the bound).
     async fn next_pushed(&mut self) -> (String, Value) {
         let (_, inbound) = self.stream.as_mut().expect("set up");
@@ -156,7 +167,7 @@ impl Raw {
 /// A connection error while the node starts: expected, retried.
 fn tracing_ignore(_: &tonic::transport::Error) {}
 
-fn grpc_port(node: &Node) -> u16 {
+pub(crate) fn grpc_port(node: &Node) -> u16 {
     node.addr.port() + 1000
 }
 
@@ -183,17 +194,7 @@ async fn the_protocol_as_clients_speak_it() {
     assert_eq!(body["requestId"], "7", "the request id is echoed");
 
     raw.setup().await;
-    eventually("the connection is set up", LIMIT, || {
-        let mut unary = raw.unary.clone();
-        async move {
-            let answer = unary
-                .request(payload("HealthCheckRequest", json!({})))
-                .await
-                .expect("an answer");
-            read(answer.get_ref()).0 == "HealthCheckResponse"
-        }
-    })
-    .await;
+    eventually("the connection is set up", LIMIT, || raw.is_registered()).await;
     let (_, body) = raw.call("ServerCheckRequest", json!({})).await;
     assert_eq!(
         body["connectionId"],
@@ -405,17 +406,7 @@ async fn shutdown_asks_every_client_to_reconnect() {
     let node = start_grpc(Config::default());
     let mut raw = Raw::connect(grpc_port(&node)).await;
     raw.setup().await;
-    eventually("the connection is set up", LIMIT, || {
-        let mut unary = raw.unary.clone();
-        async move {
-            let answer = unary
-                .request(payload("HealthCheckRequest", json!({})))
-                .await
-                .expect("an answer");
-            read(answer.get_ref()).0 == "HealthCheckResponse"
-        }
-    })
-    .await;
+    eventually("the connection is set up", LIMIT, || raw.is_registered()).await;
     let stopping = tokio::spawn(node.stop());
     let (kind, reset) = raw.next_pushed().await;
     assert_eq!(kind, "ConnectResetRequest");

@@ -101,17 +101,6 @@ impl Connection {
         self.state().publishes.get(service).cloned().unwrap_or_default()
     }
 
-    /// Records that it publishes exactly `instances` in `service` (none: it publishes
-    /// nothing there).
-    pub(crate) fn set_published(&self, service: &str, instances: Vec<Arc<InstanceMeta>>) {
-        let mut state = self.state();
-        if instances.is_empty() {
-            state.publishes.remove(service);
-        } else {
-            state.publishes.insert(service.to_owned(), instances);
-        }
-    }
-
     /// Everything it publishes: (registry service, instance).
     pub(crate) fn all_published(&self) -> Vec<(String, Arc<InstanceMeta>)> {
         let state = self.state();
@@ -120,14 +109,6 @@ impl Connection {
             .iter()
             .flat_map(|(service, instances)| instances.iter().map(move |i| (service.clone(), i.clone())))
             .collect()
-    }
-
-    /// Whether it publishes the instance at `url` in `service`.
-    fn publishes(&self, service: &str, url: &str) -> bool {
-        self.state()
-            .publishes
-            .get(service)
-            .is_some_and(|instances| instances.iter().any(|i| i.url() == url))
     }
 
     /// What liveness asks of it at `now`: a detection to send (when idle for
@@ -174,6 +155,9 @@ pub(crate) struct Connections {
     /// Registry service → (connection → its subscription).
     subscribers: RwLock<HashMap<String, HashMap<u64, Subscription>>>,
     subscriptions: AtomicUsize,
+    /// Registry service → instance url → how many registered connections publish it, so
+    /// that withdrawing an instance asks one map, not every other connection's list.
+    publishers: Mutex<HashMap<String, HashMap<String, usize>>>,
     /// Set when the node shuts down: connections that end then keep their instances (their
     /// clients register them again elsewhere; the leases cover the gap).
     closing: AtomicBool,
@@ -256,8 +240,9 @@ impl Connections {
     }
 
     /// Ends the registered connection `id`: it is forgotten with its subscriptions and its
-    /// stream is closed. Answers it (with what it publishes) when it was registered, for
-    /// the caller to unregister its instances.
+    /// stream is closed; it no longer counts as a publisher of anything. Answers it (with
+    /// what it publishes) when it was registered, for the caller to unregister its
+    /// instances.
     pub(crate) fn close(&self, id: u64) -> Option<Arc<Connection>> {
         let connection = self
             .registered
@@ -267,6 +252,10 @@ impl Connections {
         let services: Vec<String> = {
             let mut state = connection.state();
             state.outbound = None;
+            let mut publishers = self.publishers();
+            for (service, instances) in &state.publishes {
+                count_publishers(&mut publishers, service, instances, false);
+            }
             state.subscriptions.keys().cloned().collect()
         };
         let mut subscribers = self.subscribers.write().unwrap_or_else(PoisonError::into_inner);
@@ -348,11 +337,37 @@ impl Connections {
             .collect()
     }
 
-    /// Whether a registered connection other than `except` publishes `url` in `service`.
-    pub(crate) fn published_elsewhere(&self, service: &str, url: &str, except: u64) -> bool {
-        self.all()
-            .iter()
-            .any(|c| c.info.id != except && c.publishes(service, url))
+    fn publishers(&self) -> MutexGuard<'_, HashMap<String, HashMap<String, usize>>> {
+        self.publishers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records that the registered `connection` publishes exactly `instances` in `service`
+    /// (none: it publishes nothing there). Nothing, once it was closed.
+    pub(crate) fn set_published(&self, connection: &Connection, service: &str, instances: Vec<Arc<InstanceMeta>>) {
+        let mut state = connection.state();
+        // Checked under its state, which `close` takes after removing it.
+        if self.get(connection.info.id).is_none() {
+            return;
+        }
+        let mut publishers = self.publishers();
+        if let Some(old) = state.publishes.get(service) {
+            count_publishers(&mut publishers, service, old, false);
+        }
+        count_publishers(&mut publishers, service, &instances, true);
+        if instances.is_empty() {
+            state.publishes.remove(service);
+        } else {
+            state.publishes.insert(service.to_owned(), instances);
+        }
+    }
+
+    /// How many registered connections publish the instance at `url` in `service`.
+    pub(crate) fn publishers_of(&self, service: &str, url: &str) -> usize {
+        self.publishers()
+            .get(service)
+            .and_then(|of_service| of_service.get(url))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The node is shutting down.
@@ -363,6 +378,40 @@ impl Connections {
     /// Whether the node is shutting down.
     pub(crate) fn closing(&self) -> bool {
         self.closing.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts one connection in or out as a publisher of `instances` in `service`.
+fn count_publishers(
+    publishers: &mut HashMap<String, HashMap<String, usize>>,
+    service: &str,
+    instances: &[Arc<InstanceMeta>],
+    publishes: bool,
+) {
+    if instances.is_empty() {
+        return;
+    }
+    if publishes {
+        let of_service = publishers.entry(service.to_owned()).or_default();
+        for instance in instances {
+            *of_service.entry(instance.url()).or_default() += 1;
+        }
+        return;
+    }
+    let Some(of_service) = publishers.get_mut(service) else {
+        return;
+    };
+    for instance in instances {
+        let url = instance.url();
+        if let Some(count) = of_service.get_mut(&url) {
+            *count -= 1;
+            if *count == 0 {
+                of_service.remove(&url);
+            }
+        }
+    }
+    if of_service.is_empty() {
+        publishers.remove(service);
     }
 }
 
@@ -399,11 +448,24 @@ mod tests {
         assert!(connections.is_subscribed("svc"));
         assert_eq!(connections.subscriptions(), 1);
         let instance = InstanceMeta::new("http", "10.0.0.1", 1, "").unwrap();
-        conn.set_published("svc", vec![Arc::new(instance.clone())]);
-        assert!(!connections.published_elsewhere("svc", &instance.url(), a.id));
-        assert!(connections.published_elsewhere("svc", &instance.url(), b.id));
+        connections.set_published(&conn, "svc", vec![Arc::new(instance.clone())]);
+        assert_eq!(connections.publishers_of("svc", &instance.url()), 1);
+        let (tx, _rx) = mpsc::channel(1);
+        let other = connections.setup(&b, tx, "test".into(), 2_000);
+        connections.set_published(&other, "svc", vec![Arc::new(instance.clone())]);
+        assert_eq!(connections.publishers_of("svc", &instance.url()), 2);
+        connections.set_published(&other, "svc", Vec::new());
+        assert_eq!(connections.publishers_of("svc", &instance.url()), 1, "withdrawn by one");
         let closed = connections.close(a.id).expect("it was registered");
-        assert_eq!(closed.all_published(), vec![("svc".to_owned(), Arc::new(instance))]);
+        assert_eq!(
+            closed.all_published(),
+            vec![("svc".to_owned(), Arc::new(instance.clone()))]
+        );
+        assert_eq!(
+            connections.publishers_of("svc", &instance.url()),
+            0,
+            "a closed connection publishes nothing"
+        );
         assert!(!connections.is_subscribed("svc"));
         assert_eq!(connections.subscriptions(), 0);
         assert!(connections.close(a.id).is_none(), "once");

@@ -166,7 +166,7 @@ async fn batch(app: &App, connection: &Arc<Connection>, request: &Incoming) -> R
 
 /// Makes `set` what `connection` publishes in `service`: instances it published before and
 /// not now are unregistered (unless another connection of this node publishes them too),
-/// the set is registered, all in one write.
+/// the set is registered, all in one write. Linear in the instances of both sets.
 pub(crate) async fn publish(
     app: &App,
     connection: &Arc<Connection>,
@@ -175,16 +175,14 @@ pub(crate) async fn publish(
 ) -> Result<(), Refusal> {
     let _serial = connection.writes.lock().await;
     let kept: HashSet<String> = set.iter().map(|i| i.url()).collect();
+    let connections = &app.nacos2.connections;
     let mut ops: Vec<Op> = connection
         .published(service)
         .into_iter()
         .filter(|old| {
             let url = old.url();
-            !kept.contains(&url)
-                && !app
-                    .nacos2
-                    .connections
-                    .published_elsewhere(service, &url, connection.info.id)
+            // This connection is one of its publishers.
+            !kept.contains(&url) && connections.publishers_of(service, &url) <= 1
         })
         .map(|old| Op::Unreg(service.to_owned(), old))
         .collect();
@@ -192,7 +190,7 @@ pub(crate) async fn publish(
     apply_ops(app, ops)
         .await
         .map_err(|e| Refusal::new(code::SERVER_ERROR, e.to_string()))?;
-    connection.set_published(service, set);
+    connections.set_published(connection, service, set);
     Ok(())
 }
 

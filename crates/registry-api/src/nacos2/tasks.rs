@@ -146,11 +146,8 @@ async fn unregister_published(app: &App, connection: &Connection) {
     let ops: Vec<Op> = connection
         .all_published()
         .into_iter()
-        .filter(|(service, instance)| {
-            !app.nacos2
-                .connections
-                .published_elsewhere(service, &instance.url(), connection.info.id)
-        })
+        // The connection, closed, is no longer counted among their publishers.
+        .filter(|(service, instance)| app.nacos2.connections.publishers_of(service, &instance.url()) == 0)
         .map(|(service, instance)| Op::Unreg(service, instance))
         .collect();
     if ops.is_empty() {
