@@ -123,6 +123,7 @@ pub async fn run_with(
                 max_body = config.max_body,
                 body_timeout = ?config.body_timeout,
                 max_connections = config.max_connections,
+                grpc_max_connections = config.grpc.max_connections,
                 "maregistry listening"
             );
             if cluster.size() > 1 {
@@ -159,6 +160,7 @@ pub async fn run_with(
                 write_timeout = ?settings.write_timeout,
                 ttl = ?config.ttl,
                 max_connections = config.max_connections,
+                grpc_max_connections = config.grpc.max_connections,
                 "maregistry loading its data dir"
             );
             let node = RaftCluster::start(settings, registry, clock.clone(), peers, invoker.clone()).await?;

@@ -12,9 +12,20 @@ pub struct Limits {
     /// How long a request body may take to arrive, from the handler's first read to its
     /// last byte (408 after).
     pub body_timeout: Duration,
-    /// How many connections are served at once. A connection over the limit is still
-    /// accepted, answered 503 and closed, so the listener never stalls.
+    /// How many connections the HTTP listener serves at once (its part of the process's
+    /// connection budget; the gRPC listener has the rest). A connection over the limit is
+    /// still accepted, answered 503 and closed, so the listener never stalls.
     pub max_connections: usize,
+    /// How many connections over the limit are answered 503 at once; beyond that they are
+    /// closed unanswered, so that refusing cannot itself exhaust file descriptors (they
+    /// come out of the descriptors the budget keeps back).
+    pub max_refusals: usize,
+    /// How long a connection may take over its TLS handshake; on the gRPC listener, also
+    /// how long a connection may stay without a set-up Nacos connection.
+    pub handshake_timeout: Duration,
+    /// How long an HTTP connection may wait for a request (and take over its head) before
+    /// it is closed.
+    pub idle_timeout: Duration,
     /// The longest a blocking query (`since=V&wait=D`) waits; longer waits are cut to it.
     pub max_wait: Duration,
     /// The most operations one `/batch` may hold.
@@ -27,6 +38,9 @@ impl Default for Limits {
             max_body: 64 * 1024,
             body_timeout: Duration::from_secs(10),
             max_connections: 1024,
+            max_refusals: 64,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
             max_wait: Duration::from_secs(300),
             max_batch: 1000,
         }

@@ -11,7 +11,6 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::server::TlsStream;
@@ -25,10 +24,6 @@ use crate::transport::Transport;
 
 /// How long shutdown waits for in-flight requests before closing their connections.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How many connections over the limit are answered (503) at once; beyond that they are
-/// closed unanswered, so that refusing cannot itself exhaust file descriptors.
-const REFUSALS_AT_ONCE: usize = 64;
 
 /// How long a connection over the limit may take to send its request head and read the
 /// 503.
@@ -48,9 +43,14 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
     let mut http = http1::Builder::new();
     // Answers are small: one flat buffer and one write() beat a vectored write here
     // (renew +5% under wrk; see docs/benchmarks.md).
-    http.timer(TokioTimer::new()).keep_alive(true).writev(false);
+    // A connection waiting for a request longer than the idle timeout is closed.
+    http.timer(TokioTimer::new())
+        .keep_alive(true)
+        .writev(false)
+        .header_read_timeout(app.limits.idle_timeout);
     let slots = Arc::new(Semaphore::new(app.limits.max_connections));
-    let refusals = Arc::new(Semaphore::new(REFUSALS_AT_ONCE));
+    let refusals = Arc::new(Semaphore::new(app.limits.max_refusals.max(1)));
+    let mut backoff = AcceptBackoff::default();
     let mut last_warning: Option<Instant> = None;
     let graceful = GracefulShutdown::new();
     let tls = app
@@ -65,11 +65,12 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
         let (stream, peer) = tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
+                Ok(accepted) => {
+                    backoff.accepted();
+                    accepted
+                }
                 Err(e) => {
-                    // Out of file descriptors and the like: wait a moment, keep serving.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    backoff.failed("HTTP", &e).await;
                     continue;
                 }
             },
@@ -86,8 +87,10 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let service = service_fn(move |request| handle(app.clone(), request));
+        let service = {
+            let app = app.clone();
+            service_fn(move |request| handle(app.clone(), request))
+        };
         match &tls {
             None => {
                 let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
@@ -101,8 +104,9 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
             // The handshake is made on the connection's own task, under its slot.
             Some(tls) => {
                 let (tls, http, watcher) = (tls.clone(), http.clone(), graceful.watcher());
+                let within = app.limits.handshake_timeout;
                 tokio::spawn(async move {
-                    if let Some(stream) = handshake(&tls, stream, peer).await {
+                    if let Some(stream) = handshake(&tls, stream, peer, within).await {
                         let connection = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
                         if let Err(e) = connection.await {
                             tracing::debug!(%peer, error = %e, "connection ended with an error");
@@ -160,27 +164,66 @@ fn refuse(stream: TcpStream, tls: Option<TlsAcceptor>, refusals: &Arc<Semaphore>
     });
 }
 
-/// How long a client may take over its TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The shortest and the longest wait after a failed accept.
+const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(1));
+
+/// What a listener does when `accept` fails (out of file descriptors, mostly): waits,
+/// 50 ms and doubling up to 1 s while accepts keep failing, and warns at most every 10 s.
+/// The connections already served go on meanwhile, and free descriptors as they close.
+pub(crate) struct AcceptBackoff {
+    delay: Duration,
+    last_warning: Option<Instant>,
+}
+
+impl Default for AcceptBackoff {
+    fn default() -> Self {
+        AcceptBackoff {
+            delay: ACCEPT_BACKOFF.0,
+            last_warning: None,
+        }
+    }
+}
+
+impl AcceptBackoff {
+    /// An accept succeeded: the next failure waits the shortest time again.
+    pub(crate) fn accepted(&mut self) {
+        self.delay = ACCEPT_BACKOFF.0;
+    }
+
+    /// An accept of the `listener` failed with `error`: waits before the next.
+    pub(crate) async fn failed(&mut self, listener: &str, error: &io::Error) {
+        if self.last_warning.is_none_or(|at| at.elapsed() >= REFUSAL_WARN_EVERY) {
+            self.last_warning = Some(Instant::now());
+            tracing::warn!(listener, %error, retry_in = ?self.delay, "accepting a connection failed; waiting");
+        }
+        tokio::time::sleep(self.delay).await;
+        self.delay = (self.delay * 2).min(ACCEPT_BACKOFF.1);
+    }
+}
 
 /// The TLS session of a new connection, or `None` (logged) when the handshake fails or
-/// takes too long. A client that speaks plain text to the TLS port is told so in a plain
-/// HTTP/1.1 400 before the connection is closed.
-pub(crate) async fn handshake(tls: &TlsAcceptor, stream: TcpStream, peer: SocketAddr) -> Option<TlsStream<Transport>> {
+/// takes longer than `within`. A client that speaks plain text to the TLS port is told so
+/// in a plain HTTP/1.1 400 (the JSON error of every other refusal) before the connection
+/// is closed.
+pub(crate) async fn handshake(
+    tls: &TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    within: Duration,
+) -> Option<TlsStream<Transport>> {
+    let deadline = tokio::time::Instant::now() + within;
     let mut first = [0u8; 1];
     // A TLS connection starts with a handshake record (22).
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await {
+    match tokio::time::timeout_at(deadline, stream.peek(&mut first)).await {
         Ok(Ok(1)) if first[0] != 22 => {
             tracing::debug!(%peer, "plain HTTP on the TLS port");
-            let mut stream = stream;
-            let _ = tokio::time::timeout(REFUSAL_TIMEOUT, stream.write_all(PLAIN_ON_TLS)).await;
-            let _ = stream.shutdown().await;
+            answer_plain_on_tls(stream).await;
             return None;
         }
         Ok(Ok(_)) => {}
         Ok(Err(_)) | Err(_) => return None,
     }
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(Transport(stream))).await {
+    match tokio::time::timeout_at(deadline, tls.accept(Transport(stream))).await {
         Ok(Ok(stream)) => Some(stream),
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -193,5 +236,16 @@ pub(crate) async fn handshake(tls: &TlsAcceptor, stream: TcpStream, peer: Socket
     }
 }
 
-/// The answer to plain HTTP on the TLS port.
-const PLAIN_ON_TLS: &[u8] = b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: 70\r\n\r\n{\"error\":\"this port speaks HTTPS: the request was sent as plain HTTP\"}";
+/// Answers a request sent as plain HTTP to the TLS port with a 400 in the JSON error shape,
+/// within [`REFUSAL_TIMEOUT`], and closes the connection.
+async fn answer_plain_on_tls(stream: TcpStream) {
+    let service = service_fn(|request: Request<Incoming>| async move {
+        let refusal = ApiError::BadRequest("this port speaks HTTPS: the request was sent as plain HTTP".to_owned());
+        Ok::<_, Infallible>(refusal.into_response(short(request.uri().path())))
+    });
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .keep_alive(false)
+        .header_read_timeout(REFUSAL_TIMEOUT);
+    let _ = tokio::time::timeout(REFUSAL_TIMEOUT, http.serve_connection(TokioIo::new(stream), service)).await;
+}

@@ -28,6 +28,7 @@
 #![allow(clippy::result_large_err)]
 
 mod data_dir;
+mod descriptors;
 mod error;
 mod log_store;
 mod network;

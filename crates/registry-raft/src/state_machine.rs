@@ -12,6 +12,7 @@ use openraft::{
 use registry_core::{Applied, Clock, Command, Decoded, Registry};
 use serde::{Deserialize, Serialize};
 
+use crate::descriptors::when_free;
 use crate::error::RaftError;
 use crate::types::{Entry, LogId, Node, NodeId, SnapshotData, StorageError, TypeConfig};
 
@@ -153,7 +154,7 @@ fn same_file(file: &File, path: &Path) -> bool {
 /// Makes the rename of a file in `path`'s directory durable.
 fn sync_dir(path: &Path) -> std::io::Result<()> {
     match path.parent() {
-        Some(dir) => File::open(dir)?.sync_all(),
+        Some(dir) => when_free("the data dir", || File::open(dir))?.sync_all(),
         None => Ok(()),
     }
 }
@@ -247,7 +248,7 @@ impl StateMachine {
     /// renamed over the old one, and the directory fsynced. Answers the new file's size.
     fn replace(&self, fill: impl FnOnce(&mut File) -> std::io::Result<()>) -> std::io::Result<u64> {
         let tmp = self.inner.path.with_extension("tmp");
-        let mut file = File::create(&tmp)?;
+        let mut file = when_free("a new snapshot file", || File::create(&tmp))?;
         fill(&mut file)?;
         file.sync_all()?;
         let size = file.metadata()?.len();
@@ -262,7 +263,8 @@ impl StateMachine {
         if !path.try_exists().map_err(|e| snapshot_error(ErrorVerb::Read, e))? {
             return Ok(None);
         }
-        let file = File::open(path).map_err(|e| snapshot_error(ErrorVerb::Read, e))?;
+        let file =
+            when_free("the snapshot file", || File::open(path)).map_err(|e| snapshot_error(ErrorVerb::Read, e))?;
         let head = read_meta(&mut BufReader::new(&file)).map_err(|e| snapshot_error(ErrorVerb::Read, e))?;
         Ok(Some((head.meta, file)))
     }
@@ -292,7 +294,8 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             let bytes = this.save(&meta, &frozen)?;
             drop(frozen);
             tracing::info!(snapshot = %meta.snapshot_id, bytes, "raft snapshot written");
-            let file = File::open(&this.inner.path).map_err(|e| snapshot_error(ErrorVerb::Read, e))?;
+            let file = when_free("the snapshot file", || File::open(&this.inner.path))
+                .map_err(|e| snapshot_error(ErrorVerb::Read, e))?;
             Ok(Snapshot {
                 meta,
                 snapshot: Box::new(tokio::fs::File::from_std(file)),
@@ -355,15 +358,21 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<SnapshotData>, StorageError> {
         let path = self.incoming_path();
         // Written by the receiver, then read back to install.
-        let file = tokio::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .await
-            .map_err(|e| snapshot_error(ErrorVerb::Write, format!("{}: {e}", path.display())))?;
-        Ok(Box::new(file))
+        let opened = tokio::task::spawn_blocking(move || {
+            let open = || {
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(&path)
+            };
+            when_free("a received snapshot file", open).map_err(|e| format!("{}: {e}", path.display()))
+        })
+        .await
+        .map_err(|e| snapshot_error(ErrorVerb::Write, e))?;
+        let file = opened.map_err(|e| snapshot_error(ErrorVerb::Write, e))?;
+        Ok(Box::new(tokio::fs::File::from_std(file)))
     }
 
     async fn install_snapshot(&mut self, meta: &Meta, snapshot: Box<SnapshotData>) -> Result<(), StorageError> {

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -58,12 +59,24 @@ pub struct Proc {
     args: Vec<String>,
     log: PathBuf,
     child: Option<Child>,
+    /// The open-file limit (soft and hard) it runs under, when not the test's.
+    open_files: Option<u64>,
 }
 
 impl Proc {
     /// Starts the binary on `port` with `args` after `--port`; logs go to a file in the
     /// temp dir (its tail is printed if the test fails).
     pub fn start(port: u16, args: &[String]) -> Proc {
+        Proc::start_limited(port, args, None)
+    }
+
+    /// [`Proc::start`] under an open-file limit of `open_files`, soft and hard (the node
+    /// raises its soft limit to the hard one as it starts, so both are set).
+    pub fn start_with_open_files(port: u16, args: &[String], open_files: u64) -> Proc {
+        Proc::start_limited(port, args, Some(open_files))
+    }
+
+    fn start_limited(port: u16, args: &[String], open_files: Option<u64>) -> Proc {
         let mut all = vec!["--port".to_owned(), port.to_string()];
         all.extend_from_slice(args);
         // No gRPC listener on port + 1000 (another test may hold it) unless asked for.
@@ -81,6 +94,7 @@ impl Proc {
             args: all,
             log,
             child: None,
+            open_files,
         };
         proc.spawn();
         proc
@@ -92,15 +106,29 @@ impl Proc {
             .append(true)
             .open(&self.log)
             .expect("open the log file");
-        let child = Command::new(binary())
+        let mut command = Command::new(binary());
+        command
             .args(&self.args)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start maregistry");
+            .stderr(log);
+        if let Some(open_files) = self.open_files {
+            let limit = libc::rlimit {
+                rlim_cur: open_files,
+                rlim_max: open_files,
+            };
+            // SAFETY: setrlimit(2) is async-signal-safe, and `limit` is a plain value
+            // copied into the closure: nothing is allocated between fork and exec.
+            unsafe {
+                command.pre_exec(move || match libc::setrlimit(libc::RLIMIT_NOFILE, &limit) {
+                    0 => Ok(()),
+                    _ => Err(std::io::Error::last_os_error()),
+                });
+            }
+        }
+        let child = command.spawn().expect("start maregistry");
         self.child = Some(child);
     }
 
@@ -125,6 +153,13 @@ impl Proc {
         let pid = libc::pid_t::try_from(child.id()).ok()?;
         unsafe { libc::kill(pid, libc::SIGTERM) };
         child.wait().ok()?.code()
+    }
+
+    /// Whether the process still runs (it has not exited).
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
     }
 
     /// Waits (at most 60 s) for a process that stops by itself, e.g. refuses to start;

@@ -116,10 +116,22 @@ pub struct Cli {
     /// How long a request body may take to arrive (408 after).
     #[arg(long, env = "MAREGISTRY_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub body_timeout: Duration,
-    /// Client connections served at once; more are answered 503 and closed
-    /// [default: derived from the open-file limit, at most 65536].
+    /// Client connections served at once, HTTP and gRPC together; more are answered 503
+    /// (gRPC: closed) [default: the open-file limit less a reserve for peers and data
+    /// files, at most 65536].
     #[arg(long, env = "MAREGISTRY_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// The gRPC listener's part of --max-connections; HTTP has the rest [default: half].
+    #[arg(long, env = "MAREGISTRY_GRPC_MAX_CONNECTIONS")]
+    pub grpc_max_connections: Option<usize>,
+    /// How long a client may take over its TLS handshake, and a gRPC connection to set up
+    /// its Nacos connection (or stay without one); it is closed after.
+    #[arg(long, env = "MAREGISTRY_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub handshake_timeout: Duration,
+    /// How long an HTTP connection may wait for its next request (and take over its head);
+    /// it is closed after.
+    #[arg(long, env = "MAREGISTRY_IDLE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
     /// How the nodes form a cluster: snapshot (the seed's design) or raft (consensus on a
     /// durable log; needs --data-dir) [default: raft with --data-dir, else snapshot].
     #[arg(long, env = "MAREGISTRY_CLUSTER_MODE")]

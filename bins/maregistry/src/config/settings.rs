@@ -28,8 +28,15 @@ pub struct Config {
     pub http_timeout: Duration,
     /// How long a request body may take to arrive.
     pub body_timeout: Duration,
-    /// How many client connections are served at once.
+    /// How many client connections are served at once, both listeners together; the gRPC
+    /// listener's part is `grpc.max_connections`, HTTP has the rest.
     pub max_connections: usize,
+    /// How many connections over the limit are answered 503 at once.
+    pub max_refusals: usize,
+    /// How long a TLS handshake (and a gRPC connection's setup) may take.
+    pub handshake_timeout: Duration,
+    /// How long an HTTP connection may wait for a request.
+    pub idle_timeout: Duration,
     /// The longest a blocking query waits.
     pub max_wait: Duration,
     /// The most operations one `/batch` may hold.
@@ -177,6 +184,9 @@ impl Default for Config {
             http_timeout: Duration::from_millis(500),
             body_timeout: Duration::from_secs(10),
             max_connections: 1024,
+            max_refusals: 64,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
             max_wait: Duration::from_secs(300),
             max_batch: 1000,
             change_log: ChangeLogLimits::default(),
@@ -195,12 +205,21 @@ impl Default for Config {
 }
 
 impl Config {
-    /// What the API allows one client.
+    /// What the API allows one client; the HTTP listener's connections are what the gRPC
+    /// listener (when there is one) leaves of the budget.
     pub fn limits(&self) -> registry_api::Limits {
+        let grpc = if self.grpc_port.is_some() {
+            self.grpc.max_connections
+        } else {
+            0
+        };
         registry_api::Limits {
             max_body: self.max_body,
             body_timeout: self.body_timeout,
-            max_connections: self.max_connections,
+            max_connections: self.max_connections.saturating_sub(grpc).max(1),
+            max_refusals: self.max_refusals,
+            handshake_timeout: self.handshake_timeout,
+            idle_timeout: self.idle_timeout,
             max_wait: self.max_wait,
             max_batch: self.max_batch,
         }

@@ -220,7 +220,27 @@ fn defaults_and_validation() {
     assert_eq!(config.max_body, 65536);
     assert_eq!(config.body_timeout, Duration::from_secs(10));
     assert_eq!(config.max_connections, 4096 - 256, "derived from the open-file limit");
-    assert_eq!(cli(&["--max-connections", "10"]).unwrap().1.max_connections, 10);
+    assert_eq!(config.grpc.max_connections, (4096 - 256) / 2, "gRPC's half of them");
+    assert_eq!(config.limits().max_connections, (4096 - 256) / 2, "HTTP's half");
+    assert_eq!(config.limits().max_refusals, 64);
+    assert_eq!(config.limits().handshake_timeout, Duration::from_secs(10));
+    assert_eq!(config.limits().idle_timeout, Duration::from_secs(30));
+    let (_, config) = cli(&["--max-connections", "10", "--grpc-max-connections", "3"]).unwrap();
+    assert_eq!(
+        (
+            config.max_connections,
+            config.grpc.max_connections,
+            config.limits().max_connections
+        ),
+        (10, 3, 7),
+        "one budget, split"
+    );
+    let (_, config) = cli(&["--max-connections", "10", "--grpc-port", "off"]).unwrap();
+    assert_eq!(config.limits().max_connections, 10, "HTTP has it all without gRPC");
+    assert!(cli(&["--max-connections", "10", "--grpc-max-connections", "10"]).is_err());
+    assert!(cli(&["--grpc-max-connections", "0"]).is_err());
+    assert!(cli(&["--idle-timeout", "0s"]).is_err());
+    assert!(cli(&["--handshake-timeout", "0s"]).is_err());
     assert!(cli(&["--max-connections", "0"]).is_err());
     assert!(
         cli(&["--max-connections", "4000"]).is_err(),

@@ -38,6 +38,12 @@ fn reserved_files(open_files: u64) -> u64 {
     (open_files / 4).min(256)
 }
 
+/// How many connections over the limit may be answered at once: a quarter of the reserve,
+/// at most 64, so that the rest stays for peers and data files.
+fn refusals_at_once(open_files: u64) -> usize {
+    usize::try_from((reserved_files(open_files) / 4).clamp(1, 64)).unwrap_or(64)
+}
+
 /// The default connection limit for a process that may open `open_files` files: all but
 /// the reserve, at most 65,536 (about 1 GiB of buffers in the worst case).
 pub fn default_max_connections(open_files: u64) -> usize {
@@ -76,8 +82,24 @@ impl Cli {
             }
             Some(n) => n,
         };
+        let grpc_max_connections = match (self.grpc_max_connections, self.grpc_port) {
+            (_, GrpcPort::Off) => 0,
+            (None, _) if max_connections < 2 => {
+                return Err("--max-connections must be at least 2 with a gRPC listener (one each)".to_owned())
+            }
+            (None, _) => max_connections / 2,
+            (Some(n), _) if n == 0 || n >= max_connections => {
+                return Err(format!(
+                    "--grpc-max-connections {n} must be above zero and below --max-connections ({max_connections}): \
+                     the HTTP listener has the rest"
+                ))
+            }
+            (Some(n), _) => n,
+        };
         for (flag, value) in [
             ("--ttl", self.ttl),
+            ("--handshake-timeout", self.handshake_timeout),
+            ("--idle-timeout", self.idle_timeout),
             ("--evict-interval", self.evict_interval),
             ("--cluster-interval", self.cluster_interval),
             ("--http-timeout", self.http_timeout),
@@ -212,7 +234,7 @@ impl Cli {
             grpc_port,
             grpc: GrpcSettings {
                 lease: self.grpc_lease,
-                max_connections,
+                max_connections: grpc_max_connections,
                 ..GrpcSettings::default()
             },
             leases: LeaseBounds {
@@ -236,6 +258,9 @@ impl Cli {
             http_timeout: self.http_timeout,
             body_timeout: self.body_timeout,
             max_connections,
+            max_refusals: refusals_at_once(open_files),
+            handshake_timeout: self.handshake_timeout,
+            idle_timeout: self.idle_timeout,
             tls,
             peer_tls,
         };

@@ -3,17 +3,26 @@
 //! that stays linear, gRPC requests held to the HTTP limits, cross-site writes, the first
 //! push to a subscriber, and lenient parsing refused.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use maregistry::Config;
 use serde_json::{json, Value};
-use test_support::{eventually, start_grpc, Client, Node, LIMIT};
+use test_support::{agreed_leader, eventually, free_ports, instance, start_grpc, Client, Node, Proc, LIMIT};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use crate::nacos2::{grpc_port, Raw};
 
 /// How many instances the service named `service` holds, per `/services`.
 async fn instances_of(c: &Client, node: &Node, service: &str) -> u64 {
-    let services = c.ok("GET", &node.at("/services"), "").await;
+    instances_of_at(c, &node.at(""), service).await
+}
+
+/// [`instances_of`] the node at `url`.
+async fn instances_of_at(c: &Client, url: &str, service: &str) -> u64 {
+    let services = c.ok("GET", &format!("{url}/services"), "").await;
     services["services"]
         .as_array()
         .and_then(|all| all.iter().find(|s| s["name"] == service))
@@ -92,4 +101,140 @@ async fn a_connection_owning_16000_instances_is_cleaned_up_within_a_second() {
     );
     drop(staying);
     node.stop().await;
+}
+
+/// What one flooding connection sends before it waits.
+#[derive(Clone, Copy)]
+enum Flood {
+    /// Nothing at all.
+    Silent,
+    /// The HTTP/2 preface, then nothing (a gRPC client that never sets up).
+    Preface,
+    /// A request head announcing a body that never comes.
+    Unfinished,
+}
+
+impl Flood {
+    fn bytes(self) -> &'static [u8] {
+        match self {
+            Flood::Silent => b"",
+            Flood::Preface => b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            Flood::Unfinished => b"POST /reg?service=x HTTP/1.1\r\nhost: a\r\ncontent-length: 100\r\n\r\n{",
+        }
+    }
+}
+
+/// One flooding client: connects to `port`, sends `what`, and waits for the node to close
+/// the connection; again, until `stop`. Answers how many connections the node closed.
+async fn flood(port: u16, what: Flood, stop: Arc<AtomicBool>) -> usize {
+    let mut closed = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let connecting = TcpStream::connect(("127.0.0.1", port));
+        let Ok(Ok(mut stream)) = tokio::time::timeout(Duration::from_secs(5), connecting).await else {
+            continue;
+        };
+        if stream.write_all(what.bytes()).await.is_err() {
+            continue;
+        }
+        // Whatever the node answers, then its close (the flood never closes first).
+        let mut sink = Vec::new();
+        let ended = tokio::time::timeout(LIMIT, stream.read_to_end(&mut sink)).await;
+        assert!(ended.is_ok(), "the node kept a flooding connection open for {LIMIT:?}");
+        closed += 1;
+    }
+    closed
+}
+
+/// A raft node under an open-file limit of 300, flooded on both listeners with
+/// connections that send nothing, only the HTTP/2 preface, or an unfinished request,
+/// while a client connected before keeps writing over gRPC (raft writes its snapshot file
+/// meanwhile): the node stays up and leads, closes every flooding connection itself,
+/// serves again once the flood stops, and after `kill -9` holds every write it
+/// acknowledged. Before issue 32 the two listeners could take more descriptors than the
+/// process had, and the node exited when raft could not create its snapshot file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_flood_under_a_small_open_file_limit_stops_nothing() {
+    // The flood holds hundreds of sockets on this side too.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let data = tempfile::tempdir().expect("a temp dir");
+    let ports = free_ports(2);
+    let (http, grpc) = (ports[0], ports[1]);
+    let args: Vec<String> = [
+        "--data-dir",
+        &data.path().display().to_string(),
+        "--grpc-port",
+        &grpc.to_string(),
+        "--raft-snapshot-every",
+        "10",
+        "--handshake-timeout",
+        "1s",
+        "--idle-timeout",
+        "1s",
+        "--body-timeout",
+        "1s",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let mut node = Proc::start_with_open_files(http, &args, 300);
+    let url = node.url.clone();
+    let c = Client::new();
+    agreed_leader(&c, &[&url]).await;
+    for i in 0..50u16 {
+        c.ok(
+            "POST",
+            &format!("{url}/reg?service=kept"),
+            &instance("10.9.0.1", 1000 + i),
+        )
+        .await;
+    }
+    let mut writer = Raw::connect(grpc).await;
+    writer.setup().await;
+    eventually("the writer's connection is set up", LIMIT, || writer.is_registered()).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut flooders = Vec::new();
+    for i in 0..600 {
+        let (port, what) = match i % 4 {
+            0 => (http, Flood::Silent),
+            1 => (http, Flood::Unfinished),
+            2 => (grpc, Flood::Silent),
+            _ => (grpc, Flood::Preface),
+        };
+        flooders.push(tokio::spawn(flood(port, what, stop.clone())));
+    }
+    // Every publication is a log entry: a snapshot every ten.
+    let flooded_for = Instant::now();
+    let mut rounds = 0u16;
+    while flooded_for.elapsed() < Duration::from_secs(4) || rounds < 40 {
+        rounds += 1;
+        let (kind, body) = writer
+            .call("BatchInstanceRequest", batch_of("flooded", 3, rounds))
+            .await;
+        assert_eq!(kind, "BatchInstanceResponse", "{body}");
+        assert!(node.running(), "the node exited under the flood");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut closed = 0;
+    for flooder in flooders {
+        closed += flooder.await.expect("a flooding client ran");
+    }
+    assert!(closed >= 600, "every flooding client had connections closed: {closed}");
+    assert!(node.running(), "the node exited under the flood");
+    let log = node.log_text();
+    assert!(
+        log.matches("raft snapshot written").count() >= 2,
+        "snapshots were written under the flood"
+    );
+
+    // It serves again, and still leads.
+    assert_eq!(agreed_leader(&c, &[&url]).await, url);
+    c.ok("POST", &format!("{url}/reg?service=kept"), &instance("10.9.0.2", 80))
+        .await;
+    assert_eq!(instances_of_at(&c, &url, "flooded").await, u64::from(rounds));
+    drop(writer);
+
+    // Nothing acknowledged was lost.
+    node.restart();
+    agreed_leader(&c, &[&url]).await;
+    assert_eq!(instances_of_at(&c, &url, "kept").await, 51);
 }

@@ -68,7 +68,20 @@ async fn a_tls_node_serves_the_api_over_https_and_answers_plain_http_with_a_400(
         .raw("GET", &format!("http://{}/info", node.addr), "")
         .await;
     assert_eq!(plain.status, 400);
-    assert!(String::from_utf8_lossy(&plain.body).contains("speaks HTTPS"));
+    let refusal: serde_json::Value = serde_json::from_slice(&plain.body).expect("the JSON error shape");
+    assert_eq!(
+        (
+            refusal["status"].as_u64(),
+            refusal["error"].as_str(),
+            refusal["path"].as_str()
+        ),
+        (Some(400), Some("Bad Request"), Some("/info")),
+        "{refusal}"
+    );
+    assert!(
+        refusal["message"].as_str().is_some_and(|m| m.contains("speaks HTTPS")),
+        "{refusal}"
+    );
     // A client that does not trust the node's CA does not get through.
     let stranger = Client::with_tls(Pki::new(dir.path(), "b").peers(None));
     assert!(stranger.try_raw("GET", &node.at("/info"), "").await.is_err());

@@ -35,7 +35,7 @@ use super::proto::Payload;
 use super::tasks::{check_liveness, end, push_changes, renew_published, reset_all};
 use super::wire::Incoming;
 use crate::app::App;
-use crate::server::handshake;
+use crate::server::{handshake, AcceptBackoff};
 
 /// How many messages may wait to go out on one connection's stream (pushes, detections).
 const STREAM_QUEUE: usize = 256;
@@ -63,16 +63,20 @@ pub async fn serve_grpc(listener: TcpListener, app: Arc<App>, shutdown: impl Fut
     let graceful = GracefulShutdown::new();
     let tls = app.tls.as_ref().map(|tls| TlsAcceptor::from(tls.config(&[b"h2"])));
     let limit = app.nacos2.settings.max_connections;
+    let within = app.limits.handshake_timeout;
     let mut last_warning: Option<Instant> = None;
+    let mut backoff = AcceptBackoff::default();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
+                Ok(accepted) => {
+                    backoff.accepted();
+                    accepted
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "gRPC accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    backoff.failed("gRPC", &e).await;
                     continue;
                 }
             },
@@ -88,12 +92,10 @@ pub async fn serve_grpc(listener: TcpListener, app: Arc<App>, shutdown: impl Fut
         let _ = stream.set_nodelay(true);
         match &tls {
             None => {
-                let connection = graceful.watch(serve_one(&app, &services, &http2, stream, peer));
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::debug!(%peer, error = %e, "gRPC connection ended with an error");
-                    }
-                });
+                let (id, connection) = serve_one(&app, &services, &http2, stream, peer);
+                let connection = graceful.watch(connection);
+                let app = app.clone();
+                tokio::spawn(async move { until_unset(&app, id, peer, connection).await });
             }
             // The handshake is made on the connection's own task; the Nacos connection
             // begins once it succeeded.
@@ -101,12 +103,11 @@ pub async fn serve_grpc(listener: TcpListener, app: Arc<App>, shutdown: impl Fut
                 let (tls, app, services, http2) = (tls.clone(), app.clone(), services.clone(), http2.clone());
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    let Some(stream) = handshake(&tls, stream, peer).await else {
+                    let Some(stream) = handshake(&tls, stream, peer, within).await else {
                         return;
                     };
-                    if let Err(e) = watcher.watch(serve_one(&app, &services, &http2, stream, peer)).await {
-                        tracing::debug!(%peer, error = %e, "gRPC connection ended with an error");
-                    }
+                    let (id, connection) = serve_one(&app, &services, &http2, stream, peer);
+                    until_unset(&app, id, peer, watcher.watch(connection)).await;
                 });
             }
         }
@@ -130,24 +131,58 @@ pub async fn serve_grpc(listener: TcpListener, app: Arc<App>, shutdown: impl Fut
     Ok(())
 }
 
-/// One accepted connection served as a Nacos connection, until it closes.
+/// One accepted connection served as a Nacos connection, until it closes: its number and
+/// the HTTP/2 connection to drive.
 fn serve_one<S>(
     app: &Arc<App>,
     services: &Services,
     http2: &http2::Builder<TokioExecutor>,
     stream: S,
     peer: SocketAddr,
-) -> http2::Connection<TokioIo<Transport<S>>, OnConnection, TokioExecutor>
+) -> (
+    u64,
+    http2::Connection<TokioIo<Transport<S>>, OnConnection, TokioExecutor>,
+)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let info = app.nacos2.connections.accepted(peer, app.clock.now_ms());
+    let id = info.id;
     let transport = Transport {
         stream,
-        id: info.id,
+        id,
         app: app.clone(),
     };
-    http2.serve_connection(TokioIo::new(transport), services.on(info))
+    (id, http2.serve_connection(TokioIo::new(transport), services.on(info)))
+}
+
+/// Drives `connection` (the transport of Nacos connection `id`) until it ends, or until it
+/// has gone the handshake timeout without a set-up Nacos connection: never set up (a
+/// client that sent nothing, or only the HTTP/2 preface), or no longer (its stream ended,
+/// or it stopped answering detections). Then it is closed, and its slot is free.
+async fn until_unset<C>(app: &App, id: u64, peer: SocketAddr, connection: C)
+where
+    C: Future<Output = Result<(), hyper::Error>>,
+{
+    let limit = app.limits.handshake_timeout;
+    let unset = async {
+        loop {
+            tokio::time::sleep(limit).await;
+            if app.nacos2.connections.get(id).is_none() {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        ended = connection => {
+            if let Err(e) = ended {
+                tracing::debug!(%peer, error = %e, "gRPC connection ended with an error");
+            }
+        }
+        () = unset => {
+            tracing::debug!(%peer, ?limit, "closing a gRPC connection that holds no set-up Nacos connection");
+        }
+    }
 }
 
 /// One accepted connection (TCP, or TLS over it), ending the Nacos connection when it

@@ -20,7 +20,8 @@ pub struct GrpcSettings {
     pub detect_idle: Duration,
     /// ...and ended when it does not answer within this.
     pub detect_timeout: Duration,
-    /// How many connections it serves at once; more are closed at once.
+    /// How many connections it serves at once (its part of the process's connection
+    /// budget); more are closed at once.
     pub max_connections: usize,
 }
 
@@ -31,7 +32,7 @@ impl Default for GrpcSettings {
             lease: Duration::from_secs(20),
             detect_idle: Duration::from_secs(20),
             detect_timeout: Duration::from_secs(3),
-            max_connections: 10_000,
+            max_connections: 512,
         }
     }
 }
