@@ -4,6 +4,7 @@
 //! moved meanwhile. Heartbeats renew here on the leader and turn what is unknown into
 //! registrations.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -224,7 +225,25 @@ async fn apply_chunk(app: &App, ops: Vec<Op>) -> Result<(), ApiError> {
             ))
         }
     };
-    relay(app, &leader, ops_json(&ops)).await
+    relay_ops(app, &leader, ops).await
+}
+
+/// Relays `ops` to `leader` in order, as `/batch`es each within the leader's limit for one
+/// (halved until they fit).
+async fn relay_ops(app: &App, leader: &str, ops: Vec<Op>) -> Result<(), ApiError> {
+    let limit = app.limits.for_batches().max_body;
+    let mut queue = VecDeque::from([ops]);
+    while let Some(mut ops) = queue.pop_front() {
+        let body = ops_json(&ops);
+        if body.len() > limit && ops.len() > 1 {
+            let rest = ops.split_off(ops.len() / 2);
+            queue.push_front(rest);
+            queue.push_front(ops);
+            continue;
+        }
+        relay(app, leader, body).await?;
+    }
+    Ok(())
 }
 
 /// `ops` as the JSON array `/batch` takes.

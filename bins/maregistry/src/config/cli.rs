@@ -210,6 +210,13 @@ pub struct Cli {
     /// connection renews them while it lasts; if the node dies, they expire after this.
     #[arg(long, env = "MAREGISTRY_GRPC_LEASE", default_value = "20s", value_parser = parse_duration)]
     pub grpc_lease: Duration,
+    /// How many instances one Nacos gRPC connection may publish, all services together
+    /// (more are refused).
+    #[arg(long, env = "MAREGISTRY_GRPC_MAX_INSTANCES", default_value = "10000")]
+    pub grpc_max_instances: usize,
+    /// How many services one Nacos gRPC connection may subscribe to (more are refused).
+    #[arg(long, env = "MAREGISTRY_GRPC_MAX_SUBSCRIPTIONS", default_value = "10000")]
+    pub grpc_max_subscriptions: usize,
     /// Serve every endpoint over HTTPS with this certificate (PEM, intermediates after
     /// it); with --tls-key. SIGHUP, or a change of the file, reloads it.
     #[arg(long, env = "MAREGISTRY_TLS_CERT")]

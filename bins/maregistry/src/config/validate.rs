@@ -230,11 +230,16 @@ impl Cli {
         if self.grpc_lease.is_zero() {
             return Err("--grpc-lease must be greater than zero".to_owned());
         }
+        if self.grpc_max_instances == 0 || self.grpc_max_subscriptions == 0 {
+            return Err("--grpc-max-instances and --grpc-max-subscriptions must be greater than zero".to_owned());
+        }
         let config = Config {
             grpc_port,
             grpc: GrpcSettings {
                 lease: self.grpc_lease,
                 max_connections: grpc_max_connections,
+                max_instances: self.grpc_max_instances,
+                max_subscriptions: self.grpc_max_subscriptions,
                 ..GrpcSettings::default()
             },
             leases: LeaseBounds {

@@ -7,9 +7,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use maregistry::Config;
+use maregistry::{Config, GrpcSettings};
 use serde_json::{json, Value};
-use test_support::{agreed_leader, eventually, free_ports, instance, start_grpc, Client, Node, Proc, LIMIT};
+use test_support::{
+    agreed_leader, eventually, free_ports, instance, start_grpc, start_raft_grpc, Client, Node, Proc, LIMIT,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -237,4 +239,131 @@ async fn a_connection_flood_under_a_small_open_file_limit_stops_nothing() {
     node.restart();
     agreed_leader(&c, &[&url]).await;
     assert_eq!(instances_of_at(&c, &url, "kept").await, 51);
+}
+
+/// A gRPC connection that sends nothing, or only the HTTP/2 preface, is closed once the
+/// handshake timeout passes without a Nacos setup; one that set up stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_connections_that_never_set_up_are_closed() {
+    let node = start_grpc(Config {
+        handshake_timeout: Duration::from_millis(300),
+        ..Config::default()
+    });
+    let mut set_up = Raw::connect(grpc_port(&node)).await;
+    set_up.setup().await;
+    eventually("the connection is set up", LIMIT, || set_up.is_registered()).await;
+    for what in [Flood::Silent, Flood::Preface] {
+        let mut stream = TcpStream::connect(("127.0.0.1", grpc_port(&node)))
+            .await
+            .expect("connects");
+        stream.write_all(what.bytes()).await.expect("sent");
+        let mut sink = Vec::new();
+        tokio::time::timeout(LIMIT, stream.read_to_end(&mut sink))
+            .await
+            .expect("the node closes it")
+            .expect("a clean end");
+    }
+    assert!(set_up.is_registered().await, "a set-up connection stays");
+    node.stop().await;
+}
+
+/// An `InstanceRequest` for `service` registering `ip` with `metadata_bytes` of metadata.
+fn registration(service: &str, ip: &str, metadata_bytes: usize) -> Value {
+    json!({"namespace": "public", "groupName": "DEFAULT_GROUP", "serviceName": service, "type": "registerInstance",
+        "instance": {"ip": ip, "port": 8080, "weight": 1.0, "healthy": true, "enabled": true, "ephemeral": true,
+        "metadata": {"blob": "x".repeat(metadata_bytes)}}})
+}
+
+/// The error code of an `ErrorResponse`, or `None` for any other answer.
+fn error_code((kind, body): &(String, Value)) -> Option<i64> {
+    (kind == "ErrorResponse").then(|| body["errorCode"].as_i64()).flatten()
+}
+
+/// gRPC requests are held to the HTTP limits on the node that holds the connection, so a
+/// leader and a follower refuse them alike, with a Nacos error (413, 400), never a 500:
+/// an instance over `--max-body`, a batch over the `/batch` limit or over `--max-batch`
+/// instances. A connection's caps on instances and subscriptions hold too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_requests_are_held_to_the_http_limits_on_leader_and_follower() {
+    let data = tempfile::tempdir().expect("a temp dir");
+    let nodes = start_raft_grpc(data.path(), 3, |config| Config {
+        max_batch: 50,
+        grpc: GrpcSettings {
+            max_instances: 60,
+            max_subscriptions: 2,
+            ..config.grpc
+        },
+        ..config
+    });
+    let c = Client::new();
+    let urls: Vec<&str> = nodes.iter().map(|n| n.url.as_str()).collect();
+    let leader = agreed_leader(&c, &urls).await;
+    let follower = nodes.iter().find(|n| n.url != leader).expect("a follower");
+    let leader = nodes.iter().find(|n| n.url == leader).expect("the leader");
+    for (name, node) in [("leader", leader), ("follower", follower)] {
+        let service = format!("limits-{name}");
+        let mut raw = Raw::connect(grpc_port(node)).await;
+        raw.setup().await;
+        eventually("the connection is set up", LIMIT, || raw.is_registered()).await;
+
+        let oversized = raw
+            .call("InstanceRequest", registration(&service, "10.7.0.1", 70 * 1024))
+            .await;
+        assert_eq!(error_code(&oversized), Some(413), "{name}: {oversized:?}");
+        // Within the request limit, but the instance alone is over --max-body.
+        let mut batch = batch_of(&service, 7, 1);
+        batch["instances"][0]["metadata"]["blob"] = json!("x".repeat(70 * 1024));
+        let answer = raw.call("BatchInstanceRequest", batch).await;
+        assert_eq!(error_code(&answer), Some(413), "{name}: {answer:?}");
+        let mut batch = batch_of(&service, 7, 20);
+        for i in 0..20 {
+            batch["instances"][i]["metadata"]["blob"] = json!("x".repeat(60 * 1024));
+        }
+        let answer = raw.call("BatchInstanceRequest", batch).await;
+        assert_eq!(
+            error_code(&answer),
+            Some(413),
+            "{name}: over the /batch limit: {answer:?}"
+        );
+        let answer = raw.call("BatchInstanceRequest", batch_of(&service, 7, 51)).await;
+        assert_eq!(error_code(&answer), Some(400), "{name}: over --max-batch: {answer:?}");
+        assert_eq!(
+            instances_of(&c, node, &service).await,
+            0,
+            "{name}: nothing refused was stored"
+        );
+
+        // What fits is applied, up to the connection's cap.
+        let (kind, body) = raw.call("BatchInstanceRequest", batch_of(&service, 7, 50)).await;
+        assert_eq!(kind, "BatchInstanceResponse", "{name}: {body}");
+        let answer = raw
+            .call(
+                "InstanceRequest",
+                registration(&format!("{service}-2"), "10.7.1.1", 60 * 1024),
+            )
+            .await;
+        assert_eq!(
+            answer.0, "InstanceResponse",
+            "{name}: an instance just within --max-body"
+        );
+        let answer = raw
+            .call("BatchInstanceRequest", batch_of(&format!("{service}-3"), 8, 10))
+            .await;
+        assert_eq!(
+            error_code(&answer),
+            Some(503),
+            "{name}: over --grpc-max-instances: {answer:?}"
+        );
+        for (i, expected) in [(1, None), (2, None), (3, Some(503))] {
+            let subscribe = json!({"namespace": "public", "groupName": "DEFAULT_GROUP",
+                "serviceName": format!("watched-{i}"), "subscribe": true, "clusters": ""});
+            let answer = raw.call("SubscribeServiceRequest", subscribe).await;
+            assert_eq!(error_code(&answer), expected, "{name}: subscription {i}: {answer:?}");
+        }
+        eventually("the applied writes reach this node", LIMIT, || async {
+            instances_of(&c, node, &service).await == 50
+        })
+        .await;
+    }
+    Node::stop_all(nodes).await;
 }

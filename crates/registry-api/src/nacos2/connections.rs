@@ -62,6 +62,8 @@ struct State {
     detection: Option<(String, u64)>,
     /// Registry service → the instances this connection publishes in it.
     publishes: HashMap<String, Vec<Arc<InstanceMeta>>>,
+    /// How many instances it publishes, all services together.
+    published: usize,
     /// Registry service → its subscription.
     subscriptions: HashMap<String, Subscription>,
 }
@@ -99,6 +101,19 @@ impl Connection {
     /// What this connection publishes in `service`.
     pub(crate) fn published(&self, service: &str) -> Vec<Arc<InstanceMeta>> {
         self.state().publishes.get(service).cloned().unwrap_or_default()
+    }
+
+    /// How many instances it would publish with `replacing` in `service`: what it publishes
+    /// elsewhere and those.
+    pub(crate) fn published_with(&self, service: &str, replacing: usize) -> usize {
+        let state = self.state();
+        state.published - state.publishes.get(service).map_or(0, Vec::len) + replacing
+    }
+
+    /// How many services it subscribes to, and whether `service` is one.
+    pub(crate) fn subscribed(&self, service: &str) -> (usize, bool) {
+        let state = self.state();
+        (state.subscriptions.len(), state.subscriptions.contains_key(service))
     }
 
     /// Everything it publishes: (registry service, instance).
@@ -352,8 +367,10 @@ impl Connections {
         let mut publishers = self.publishers();
         if let Some(old) = state.publishes.get(service) {
             count_publishers(&mut publishers, service, old, false);
+            state.published -= old.len();
         }
         count_publishers(&mut publishers, service, &instances, true);
+        state.published += instances.len();
         if instances.is_empty() {
             state.publishes.remove(service);
         } else {

@@ -20,6 +20,10 @@ use crate::write::{apply_ops, Op};
 /// Answers one unary request from the connection `info`. Never fails: a refusal is an
 /// `ErrorResponse`.
 pub(crate) async fn answer(app: &App, info: &ConnInfo, payload: Payload) -> Payload {
+    if let Err(refusal) = within_limits(app, &payload) {
+        tracing::debug!(connection = %info.label, message = %refusal.message, "gRPC request refused");
+        return error("", &refusal);
+    }
     let request = match Incoming::parse(payload) {
         Ok(request) => request,
         Err(refusal) => return error("", &refusal),
@@ -32,6 +36,25 @@ pub(crate) async fn answer(app: &App, info: &ConnInfo, payload: Payload) -> Payl
             error(&id, &refusal)
         }
     }
+}
+
+/// A request's body is held to the HTTP API's limits (docs/spec.md §3.4): `--max-body`, and
+/// a `BatchInstanceRequest` the limit of a `/batch`. Checked before the body is read, on
+/// the node holding the connection, so that a leader and a follower refuse alike.
+fn within_limits(app: &App, payload: &Payload) -> Result<(), Refusal> {
+    let size = payload.body.as_ref().map_or(0, |body| body.value.len());
+    let kind = payload.metadata.as_ref().map_or("", |m| m.r#type.as_str());
+    let limit = match kind {
+        "BatchInstanceRequest" => app.limits.for_batches().max_body,
+        _ => app.limits.max_body,
+    };
+    if size > limit {
+        return Err(Refusal::new(
+            code::TOO_LARGE,
+            format!("the request body ({size} bytes) exceeds the limit of {limit} bytes"),
+        ));
+    }
+    Ok(())
 }
 
 async fn dispatch(app: &App, info: &ConnInfo, request: &Incoming) -> Result<Payload, Refusal> {
@@ -118,12 +141,33 @@ fn service_of(request: &Incoming) -> Result<(NacosService, String), Refusal> {
     Ok((service, namespace.unwrap_or("public").to_owned()))
 }
 
-/// The registry instance of a gRPC instance object, leased for the connection.
+/// The registry instance of a gRPC instance object, leased for the connection. Refused
+/// when it is larger than `--max-body`, as a `/reg` of it would be.
 fn instance_of(app: &App, wire: &WireInstance) -> Result<InstanceMeta, Refusal> {
     let lease = u64::try_from(app.nacos2.settings.lease.as_millis()).unwrap_or(u64::MAX);
-    Described::from_wire(wire)
+    let instance = Described::from_wire(wire)
         .and_then(|described| described.instance_leased(lease))
-        .map_err(|e| Refusal::invalid(e.message()))
+        .map_err(|e| Refusal::invalid(e.message()))?;
+    let size = stored_size(&instance);
+    let limit = app.limits.max_body;
+    if size > limit {
+        return Err(Refusal::new(
+            code::TOO_LARGE,
+            format!(
+                "the instance {}:{} ({size} bytes of fields and metadata) exceeds the limit of {limit} bytes",
+                instance.host, instance.port
+            ),
+        ));
+    }
+    Ok(instance)
+}
+
+/// About how many bytes `instance` takes as JSON (its text and each field's quotes and
+/// separators, escapes aside): what the limit is held against.
+fn stored_size(instance: &InstanceMeta) -> usize {
+    let fields = instance.scheme.len() + instance.host.len() + instance.context.len() + 64;
+    let parameters: usize = instance.parameters.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
+    fields + parameters
 }
 
 /// `InstanceRequest`: `registerInstance` makes this instance the connection's one instance
@@ -152,9 +196,15 @@ async fn instance(app: &App, connection: &Arc<Connection>, request: &Incoming) -
 /// (clients deregister some by sending the rest).
 async fn batch(app: &App, connection: &Arc<Connection>, request: &Incoming) -> Result<Payload, Refusal> {
     let (service, _) = service_of(request)?;
-    let set = request
-        .instances()
-        .unwrap_or_default()
+    let instances = request.instances().unwrap_or_default();
+    let max = app.limits.max_batch;
+    if instances.len() > max {
+        return Err(Refusal::invalid(format!(
+            "a BatchInstanceRequest holds at most {max} instances, got {}",
+            instances.len()
+        )));
+    }
+    let set = instances
         .iter()
         .map(|item| instance_of(app, item).map(Arc::new))
         .collect::<Result<Vec<_>, _>>()?;
@@ -174,6 +224,16 @@ pub(crate) async fn publish(
     set: Vec<Arc<InstanceMeta>>,
 ) -> Result<(), Refusal> {
     let _serial = connection.writes.lock().await;
+    let max = app.nacos2.settings.max_instances;
+    let published = connection.published_with(service, set.len());
+    if published > max {
+        return Err(Refusal::new(
+            code::OVER_THRESHOLD,
+            format!(
+                "a connection publishes at most {max} instances (--grpc-max-instances); this would make {published}"
+            ),
+        ));
+    }
     let kept: HashSet<String> = set.iter().map(|i| i.url()).collect();
     let connections = &app.nacos2.connections;
     let mut ops: Vec<Op> = connection
@@ -207,6 +267,14 @@ fn subscribe(app: &App, connection: &Arc<Connection>, request: &Incoming) -> Res
     };
     let nacos2 = &app.nacos2;
     if request.flag("subscribe", true)? {
+        let max = nacos2.settings.max_subscriptions;
+        let (subscribed, already) = connection.subscribed(&registry_service);
+        if !already && subscribed >= max {
+            return Err(Refusal::new(
+                code::OVER_THRESHOLD,
+                format!("a connection subscribes to at most {max} services (--grpc-max-subscriptions)"),
+            ));
+        }
         nacos2
             .connections
             .subscribe(connection, &registry_service, subscription);

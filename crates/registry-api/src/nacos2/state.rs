@@ -23,6 +23,10 @@ pub struct GrpcSettings {
     /// How many connections it serves at once (its part of the process's connection
     /// budget); more are closed at once.
     pub max_connections: usize,
+    /// How many instances one connection may publish, all services together.
+    pub max_instances: usize,
+    /// How many services one connection may subscribe to.
+    pub max_subscriptions: usize,
 }
 
 impl Default for GrpcSettings {
@@ -33,6 +37,8 @@ impl Default for GrpcSettings {
             detect_idle: Duration::from_secs(20),
             detect_timeout: Duration::from_secs(3),
             max_connections: 512,
+            max_instances: 10_000,
+            max_subscriptions: 10_000,
         }
     }
 }

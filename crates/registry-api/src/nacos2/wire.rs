@@ -21,8 +21,12 @@ pub(crate) mod code {
     pub(crate) const INVALID_PARAM: i64 = 400;
     /// The request lacks the token it needs.
     pub(crate) const NO_RIGHT: i64 = 403;
+    /// The request is larger than the node accepts (HTTP's 413).
+    pub(crate) const TOO_LARGE: i64 = 413;
     /// The server could not do it now (no leader, a relay that failed).
     pub(crate) const SERVER_ERROR: i64 = 500;
+    /// The connection is over one of its caps (Nacos's `OVER_THRESHOLD`).
+    pub(crate) const OVER_THRESHOLD: i64 = 503;
     /// The body is not JSON.
     pub(crate) const BAD_GATEWAY: i64 = 502;
 }
