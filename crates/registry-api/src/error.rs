@@ -64,6 +64,9 @@ pub enum ApiError {
     /// The request lacks the token this endpoint needs, or carries a wrong one.
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// A write another site's page made a browser send.
+    #[error("a write from another site's page is refused: {0}")]
+    CrossSite(String),
     /// `/ready`: this node cannot do its job now, and why.
     #[error("not ready: {0}")]
     NotReady(String),
@@ -103,6 +106,7 @@ impl ApiError {
             | ApiError::ReadUnavailable(_)
             | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::CrossSite(_) => StatusCode::FORBIDDEN,
         }
     }
 

@@ -15,6 +15,7 @@ use crate::body::Body;
 use crate::error::ApiError;
 use crate::eureka;
 use crate::handlers::{cluster, discovery, mode, operations, registration, snapshot};
+use crate::headers::cross_site;
 use crate::limits::{MAX_HEADER_BYTES, MAX_URI_BYTES};
 use crate::nacos;
 use crate::routes::{eureka_rest, Endpoint, Route, NACOS};
@@ -89,8 +90,14 @@ pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<
     Ok(response)
 }
 
-/// Refuses a request target or header section over our limits.
+/// Refuses a write another site's page made a browser send, and a request target or
+/// header section over our limits.
 fn check_head<B>(request: &Request<B>) -> Result<(), ApiError> {
+    if !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        if let Some(why) = cross_site(request) {
+            return Err(ApiError::CrossSite(why));
+        }
+    }
     let target = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if target > MAX_URI_BYTES {
         return Err(ApiError::UriTooLong(MAX_URI_BYTES));

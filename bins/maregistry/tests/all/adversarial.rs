@@ -367,3 +367,67 @@ async fn grpc_requests_are_held_to_the_http_limits_on_leader_and_follower() {
     }
     Node::stop_all(nodes).await;
 }
+
+/// A write a page of another site makes a browser send (`text/plain` needs no preflight)
+/// is refused 403 and changes nothing, on every protocol's write path; the node's own
+/// console and clients that send no `Origin` are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_site_writes_are_refused() {
+    let node = Node::start(Config::default()).await;
+    let c = Client::new();
+    let body = instance("10.6.0.1", 80);
+    let own = node.url.clone();
+    let writes = [
+        ("POST", node.at("/reg?service=cs"), body.clone()),
+        (
+            "POST",
+            node.at("/batch"),
+            format!(r#"[{{"op":"reg","service":"cs","instance":{body}}}]"#),
+        ),
+        (
+            "POST",
+            node.at("/nacos/v1/ns/instance?serviceName=cs&ip=10.6.0.2&port=80"),
+            String::new(),
+        ),
+        (
+            "POST",
+            node.at("/eureka/apps/CS"),
+            r#"{"instance":{"instanceId":"i","ipAddr":"10.6.0.3","port":80}}"#.to_owned(),
+        ),
+    ];
+    for (method, url, body) in &writes {
+        for headers in [
+            vec![("content-type", "text/plain"), ("origin", "http://evil.example")],
+            vec![("content-type", "text/plain"), ("origin", "null")],
+            vec![("content-type", "text/plain"), ("sec-fetch-site", "cross-site")],
+        ] {
+            let answer = c.send(method, url, body, &headers).await;
+            assert_eq!(answer.status, 403, "{url} with {headers:?}");
+            let refusal: Value = serde_json::from_slice(&answer.body).expect("the JSON error shape");
+            assert_eq!(refusal["status"], 403, "{refusal}");
+        }
+    }
+    assert_eq!(instances_of(&c, &node, "cs").await, 0, "nothing refused was applied");
+    assert_eq!(instances_of(&c, &node, "CS").await, 0);
+    let console = c
+        .send(
+            "POST",
+            &writes[0].1,
+            &writes[0].2,
+            &[("origin", &own), ("sec-fetch-site", "same-origin")],
+        )
+        .await;
+    assert_eq!(console.status, 200, "the node's own console");
+    let client = c.send("POST", &writes[1].1, &writes[1].2, &[]).await;
+    assert_eq!(client.status, 200, "a client without Origin");
+    let read = c
+        .send(
+            "GET",
+            &node.at("/findAll?service=cs"),
+            "",
+            &[("origin", "http://evil.example")],
+        )
+        .await;
+    assert_eq!(read.status, 200, "reads are not writes");
+    node.stop().await;
+}
