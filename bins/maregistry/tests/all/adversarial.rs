@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 use maregistry::{Config, GrpcSettings};
 use serde_json::{json, Value};
 use test_support::{
-    agreed_leader, eventually, free_ports, instance, start_grpc, start_raft_grpc, Client, Node, Proc, LIMIT,
+    agreed_leader, eventually, free_ports, instance, start_grpc, start_raft_grpc, Client, Node, Proc, Scenario, LIMIT,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::nacos2::{grpc_port, Raw};
+use crate::nacos2::{grpc_port, server, Raw};
 
 /// How many instances the service named `service` holds, per `/services`.
 async fn instances_of(c: &Client, node: &Node, service: &str) -> u64 {
@@ -429,5 +429,53 @@ async fn cross_site_writes_are_refused() {
         )
         .await;
     assert_eq!(read.status, 200, "reads are not writes");
+    node.stop().await;
+}
+
+/// Threads that keep all cores but one busy (at least one thread) until dropped: load for
+/// the clients and the node, with a core left for the suite's other tests.
+struct CpuLoad(Arc<AtomicBool>, Vec<std::thread::JoinHandle<()>>);
+
+impl CpuLoad {
+    fn start() -> CpuLoad {
+        let stop = Arc::new(AtomicBool::new(false));
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let threads = (0..cores.saturating_sub(1).max(1))
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut spins = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        spins = std::hint::black_box(spins.wrapping_add(1));
+                    }
+                })
+            })
+            .collect();
+        CpuLoad(stop, threads)
+    }
+}
+
+impl Drop for CpuLoad {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+        for thread in self.1.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Twenty `nacos-sdk-python` 3.2.0 subscribers in turn, with the cores kept busy, are each
+/// called back with the service: the first push follows the `SubscribeServiceResponse`
+/// on the wire, as Nacos sends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_python_subscriber_gets_its_first_callback_under_cpu_load() {
+    let node = start_grpc(Config::default());
+    let load = CpuLoad::start();
+    let scenario = Scenario::python_nacos3(
+        "nacos3_first_push.py",
+        &[server(&node), "com.demo.FirstPush".to_owned(), "20".to_owned()],
+    );
+    scenario.finish().await;
+    drop(load);
     node.stop().await;
 }

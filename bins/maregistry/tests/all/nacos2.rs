@@ -470,7 +470,7 @@ async fn a_client_of_a_snapshot_follower_writes_through_the_leader() {
 }
 
 /// The `host:port` a Nacos client is given: the HTTP address.
-fn server(node: &Node) -> String {
+pub(crate) fn server(node: &Node) -> String {
     node.url.trim_start_matches("http://").to_owned()
 }
 

@@ -10,6 +10,7 @@
 //! `state` ([`GrpcSettings`] and what the facade keeps), `server` ([`serve_grpc`]).
 
 #[doc(hidden)]
+mod answered;
 pub mod codec;
 mod connections;
 mod hub;

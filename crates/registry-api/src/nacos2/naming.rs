@@ -9,6 +9,7 @@ use std::sync::Arc;
 use registry_core::InstanceMeta;
 use serde_json::{Map, Value};
 
+use super::answered::AfterAnswer;
 use super::connections::{ConnInfo, Connection, Subscription};
 use super::proto::Payload;
 use super::service_info::{push, service_info};
@@ -17,9 +18,9 @@ use crate::app::App;
 use crate::nacos::{service_page, Described, NacosService, WireInstance, DEFAULT_GROUP};
 use crate::write::{apply_ops, Op};
 
-/// Answers one unary request from the connection `info`. Never fails: a refusal is an
-/// `ErrorResponse`.
-pub(crate) async fn answer(app: &App, info: &ConnInfo, payload: Payload) -> Payload {
+/// Answers one unary request from the connection `info`; what must follow the answer on the
+/// wire goes in `after`. Never fails: a refusal is an `ErrorResponse`.
+pub(crate) async fn answer(app: &App, info: &ConnInfo, payload: Payload, after: &AfterAnswer) -> Payload {
     if let Err(refusal) = within_limits(app, &payload) {
         tracing::debug!(connection = %info.label, message = %refusal.message, "gRPC request refused");
         return error("", &refusal);
@@ -29,7 +30,7 @@ pub(crate) async fn answer(app: &App, info: &ConnInfo, payload: Payload) -> Payl
         Err(refusal) => return error("", &refusal),
     };
     let id = request.request_id();
-    match dispatch(app, info, &request).await {
+    match dispatch(app, info, &request, after).await {
         Ok(answer) => answer,
         Err(refusal) => {
             tracing::debug!(kind = %request.kind, code = refusal.code, message = %refusal.message, "gRPC request refused");
@@ -57,7 +58,7 @@ fn within_limits(app: &App, payload: &Payload) -> Result<(), Refusal> {
     Ok(())
 }
 
-async fn dispatch(app: &App, info: &ConnInfo, request: &Incoming) -> Result<Payload, Refusal> {
+async fn dispatch(app: &App, info: &ConnInfo, request: &Incoming, after: &AfterAnswer) -> Result<Payload, Refusal> {
     let id = request.request_id();
     if request.kind == "ServerCheckRequest" {
         let mut fields = Map::new();
@@ -81,7 +82,7 @@ async fn dispatch(app: &App, info: &ConnInfo, request: &Incoming) -> Result<Payl
         }
         "SubscribeServiceRequest" => {
             authorize(app, request, false)?;
-            subscribe(app, &connection, request)
+            subscribe(app, &connection, request, after)
         }
         "ServiceQueryRequest" => {
             authorize(app, request, false)?;
@@ -255,8 +256,14 @@ pub(crate) async fn publish(
 }
 
 /// `SubscribeServiceRequest`: subscribes (or, with `subscribe: false`, unsubscribes) the
-/// connection; answers the service now, and a subscription gets its first push at once.
-fn subscribe(app: &App, connection: &Arc<Connection>, request: &Incoming) -> Result<Payload, Refusal> {
+/// connection; answers the service now, and a subscription gets its first push right
+/// after that answer, as Nacos sends it.
+fn subscribe(
+    app: &App,
+    connection: &Arc<Connection>,
+    request: &Incoming,
+    after: &AfterAnswer,
+) -> Result<Payload, Refusal> {
     let (service, namespace) = service_of(request)?;
     let clusters = request.text("clusters").unwrap_or("").to_owned();
     let registry_service = service.registry.clone();
@@ -290,10 +297,11 @@ fn subscribe(app: &App, connection: &Arc<Connection>, request: &Incoming) -> Res
         let pushed = nacos2.ref_times.next(&registry_service, now);
         let info = service_info(app.registry(), &app.nacos, &service, &clusters, false, pushed);
         let payload = push(nacos2.next_request_id(), &namespace, &service, &info);
-        let sent = connection
-            .outbound()
-            .is_some_and(|outbound| outbound.try_send(Arc::new(payload)).is_ok());
-        nacos2.hub.count(u64::from(sent), u64::from(!sent));
+        let (outbound, hub) = (connection.outbound(), nacos2.hub.clone());
+        after.then(move || {
+            let sent = outbound.is_some_and(|outbound| outbound.try_send(Arc::new(payload)).is_ok());
+            hub.count(u64::from(sent), u64::from(!sent));
+        });
     }
     let mut fields = Map::new();
     fields.insert("serviceInfo".to_owned(), body);

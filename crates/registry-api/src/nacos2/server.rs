@@ -27,6 +27,7 @@ use tokio_rustls::TlsAcceptor;
 use tonic::codegen::{BoxFuture, Service as _};
 use tonic::{Request, Response, Status, Streaming};
 
+use super::answered::{AfterAnswer, ThenBody};
 use super::connections::{ConnInfo, Outbound};
 use super::naming;
 use super::proto::bi_request_stream_server::{BiRequestStream, BiRequestStreamServer};
@@ -280,7 +281,18 @@ impl hyper::service::Service<http::Request<HttpBody>> for OnConnection {
         request.extensions_mut().insert(self.info.clone());
         // The generated servers are always ready; each call works on its own handle.
         match request.uri().path() {
-            "/Request/request" => self.services.request.clone().call(request),
+            "/Request/request" => {
+                let after = AfterAnswer::default();
+                request.extensions_mut().insert(after.clone());
+                let answer = self.services.request.clone().call(request);
+                Box::pin(async move {
+                    let response = answer.await?;
+                    if !after.is_set() {
+                        return Ok(response);
+                    }
+                    Ok(response.map(|inner| tonic::body::Body::new(ThenBody { inner, after })))
+                })
+            }
             "/BiRequestStream/requestBiStream" => self.services.stream.clone().call(request),
             path => {
                 let answer = Status::unimplemented(format!("no service at {path}")).into_http();
@@ -323,8 +335,9 @@ fn conn_info<T>(request: &Request<T>) -> Result<ConnInfo, Status> {
 impl RequestService for Service {
     async fn request(&self, request: Request<Payload>) -> Result<Response<Payload>, Status> {
         let info = conn_info(&request)?;
+        let after = request.extensions().get::<AfterAnswer>().cloned().unwrap_or_default();
         Ok(Response::new(
-            naming::answer(&self.app, &info, request.into_inner()).await,
+            naming::answer(&self.app, &info, request.into_inner(), &after).await,
         ))
     }
 }
