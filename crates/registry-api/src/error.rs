@@ -14,9 +14,9 @@ pub enum ApiError {
     /// A required query parameter is absent or empty.
     #[error("query parameter '{0}' is required")]
     MissingParam(&'static str),
-    /// A query parameter is not UTF-8 once percent-decoded.
-    #[error("query parameter '{0}' is not valid UTF-8 once percent-decoded")]
-    NotUtf8(&'static str),
+    /// A query parameter cannot be decoded: a bad escape, or not UTF-8 once decoded.
+    #[error("query parameter '{0}' {1}")]
+    Undecodable(&'static str, crate::request::Undecodable),
     /// The input broke a rule of the data model.
     #[error("{0}")]
     Invalid(#[from] registry_core::Error),
@@ -89,7 +89,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::MissingParam(_)
-            | ApiError::NotUtf8(_)
+            | ApiError::Undecodable(..)
             | ApiError::BadRequest(_)
             | ApiError::Invalid(_)
             | ApiError::MissingBody

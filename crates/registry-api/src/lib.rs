@@ -62,7 +62,7 @@ pub use error::ApiError;
 pub use headers::{FORWARDED_HEADER, VERSION_HEADER};
 pub use limits::{Limits, MAX_HEADER_BYTES, MAX_URI_BYTES};
 pub use nacos2::{serve_grpc, GrpcSettings};
-pub use request::parse_duration;
+pub use request::{parse_duration, Undecodable};
 pub use routes::ENDPOINTS;
 pub use server::serve;
 pub use watch::Watch;

@@ -38,7 +38,7 @@ impl<'a> Query<'a> {
             if !matches {
                 continue;
             }
-            let value = decode(value).map_err(|_| ApiError::NotUtf8(name))?;
+            let value = decode(value).map_err(|e| ApiError::Undecodable(name, e))?;
             return Some(value.into_owned())
                 .filter(|v| !v.is_empty())
                 .ok_or(ApiError::MissingParam(name));
@@ -167,7 +167,7 @@ impl<'a> ReadQuery<'a> {
 /// A raw value decoded; absent or empty is [`ApiError::MissingParam`].
 fn value(name: &'static str, raw: Option<&str>) -> Result<String, ApiError> {
     let raw = raw.ok_or(ApiError::MissingParam(name))?;
-    let value = decode(raw).map_err(|_| ApiError::NotUtf8(name))?;
+    let value = decode(raw).map_err(|e| ApiError::Undecodable(name, e))?;
     Some(value.into_owned())
         .filter(|v| !v.is_empty())
         .ok_or(ApiError::MissingParam(name))
@@ -192,19 +192,44 @@ pub(crate) fn parse_wait(text: &str) -> Option<Duration> {
     registry_core::parse_duration_or_seconds(text)
 }
 
-/// One form-encoded component, decoded strictly.
-pub(crate) fn decode(text: &str) -> Result<Cow<'_, str>, Utf8Error> {
+/// Why a form-encoded component cannot be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Undecodable {
+    /// A `%` not followed by two hex digits (`%ZZ`, a trailing `%`).
+    #[error("holds a '%' that is not followed by two hex digits")]
+    BadEscape,
+    /// The decoded bytes are not UTF-8.
+    #[error("is not valid UTF-8 once percent-decoded")]
+    NotUtf8,
+}
+
+impl From<Utf8Error> for Undecodable {
+    fn from(_: Utf8Error) -> Self {
+        Undecodable::NotUtf8
+    }
+}
+
+/// One form-encoded component, decoded strictly: `+` is a space, every `%` is followed by
+/// two hex digits, the result is UTF-8.
+pub(crate) fn decode(text: &str) -> Result<Cow<'_, str>, Undecodable> {
+    let bytes = text.as_bytes();
     // Nothing escaped (the usual case): the text is the value, already UTF-8.
-    if !text.as_bytes().iter().any(|b| matches!(b, b'%' | b'+')) {
+    if !bytes.iter().any(|b| matches!(b, b'%' | b'+')) {
         return Ok(Cow::Borrowed(text));
+    }
+    let escapes_ok = bytes.iter().enumerate().filter(|(_, b)| **b == b'%').all(|(at, _)| {
+        bytes
+            .get(at + 1..at + 3)
+            .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !escapes_ok {
+        return Err(Undecodable::BadEscape);
     }
     if text.contains('+') {
         let spaced = text.replace('+', " ");
-        return percent_decode_str(&spaced)
-            .decode_utf8()
-            .map(|s| Cow::Owned(s.into_owned()));
+        return Ok(Cow::Owned(percent_decode_str(&spaced).decode_utf8()?.into_owned()));
     }
-    percent_decode_str(text).decode_utf8()
+    Ok(percent_decode_str(text).decode_utf8()?)
 }
 
 /// Reads the whole body, refusing one over `limits.max_body` bytes (at once when
@@ -301,7 +326,25 @@ mod tests {
         ));
         for bad in ["service=x%FF", "service=x%FE", "service=%C3", "service=%ED%A0%80"] {
             assert!(
-                matches!(get(bad, "service"), Err(ApiError::NotUtf8("service"))),
+                matches!(
+                    get(bad, "service"),
+                    Err(ApiError::Undecodable("service", Undecodable::NotUtf8))
+                ),
+                "{bad}"
+            );
+        }
+        for bad in [
+            "service=%ZZ",
+            "service=a%",
+            "service=a%4",
+            "service=%%41",
+            "service=a+%G0",
+        ] {
+            assert!(
+                matches!(
+                    get(bad, "service"),
+                    Err(ApiError::Undecodable("service", Undecodable::BadEscape))
+                ),
                 "{bad}"
             );
         }

@@ -1,8 +1,8 @@
 use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
+use crate::error::{excerpt, Error};
 use crate::instance::InstanceMeta;
-use crate::service::validate_service_name;
+use crate::service::{is_bidi_control, validate_service_name};
 
 /// A change to the registry as a replicated log carries it (docs/spec.md §7).
 ///
@@ -64,6 +64,44 @@ impl Command {
             Command::Evict { .. } => Ok(()),
         }
     }
+
+    /// [`Command::validate`], and the rules a write must keep that were added after logs
+    /// were written: no bidirectional controls ([`is_bidi_control`]) in a registration's
+    /// service name, host or context. Checked where a write comes in, never when a log is
+    /// applied, so that an old log applies as it always did and a registration made
+    /// before the rule can still be removed.
+    pub fn validate_new(&self) -> Result<(), Error> {
+        self.validate()?;
+        match self {
+            Command::Register { service, instance, .. } => validate_new_registration(service, instance),
+            Command::Batch { commands } => commands.iter().try_for_each(Command::validate_new),
+            Command::Unregister { .. } | Command::Evict { .. } => Ok(()),
+        }
+    }
+}
+
+/// The rules of [`Command::validate_new`] beyond [`Command::validate`] for a registration of
+/// `instance` in `service`: no bidirectional controls in the service name, host or context.
+pub fn validate_new_registration(service: &str, instance: &InstanceMeta) -> Result<(), Error> {
+    if service.chars().any(is_bidi_control) {
+        return Err(Error::InvalidServiceName {
+            name: excerpt(service),
+            reason: "must not contain bidirectional controls (U+202E and the like), which make it display other \
+                     than it reads",
+        });
+    }
+    for (field, text) in [("host", &instance.host), ("context", &instance.context)] {
+        if text.chars().any(is_bidi_control) {
+            return Err(Error::InvalidInstance {
+                field: field.to_owned(),
+                reason: format!(
+                    "must not contain bidirectional controls (U+202E and the like), got {:?}",
+                    excerpt(text)
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// One instance an [`Command::Evict`] removes.
@@ -92,4 +130,42 @@ pub struct Applied {
     /// leader validates before proposing, so this is only seen for a log written by
     /// another program.
     pub rejected: bool,
+}
+
+#[cfg(test)]
+mod new_write_tests {
+    use super::*;
+
+    fn register(service: &str, host: &str) -> Command {
+        Command::Register {
+            service: service.to_owned(),
+            instance: InstanceMeta::new("http", host, 80, "").expect("an instance"),
+            now_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_new_registration_refuses_bidirectional_controls_a_log_keeps_them() {
+        assert!(register("svc", "10.0.0.1").validate_new().is_ok());
+        for bad in [
+            register("svc\u{202e}", "h"),
+            register("svc", "h\u{2066}x"),
+            register("s", "\u{200f}h"),
+        ] {
+            assert!(bad.validate_new().is_err(), "{bad:?}");
+            assert!(bad.validate().is_ok(), "an old log applies as it always did: {bad:?}");
+            let batch = Command::Batch {
+                commands: vec![register("ok", "h"), bad.clone()],
+            };
+            assert!(batch.validate_new().is_err());
+        }
+        let legacy = Command::Unregister {
+            service: "svc\u{202e}".to_owned(),
+            instance: InstanceMeta::new("http", "h", 80, "").expect("an instance"),
+        };
+        assert!(
+            legacy.validate_new().is_ok(),
+            "what was registered before can be removed"
+        );
+    }
 }

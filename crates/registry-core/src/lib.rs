@@ -40,10 +40,10 @@ mod snapshot;
 
 pub use changes::{ChangeLogLimits, Changed, Observer};
 pub use clock::Clock;
-pub use command::{Applied, Command, Victim};
+pub use command::{validate_new_registration, Applied, Command, Victim};
 pub use error::Error;
 pub use instance::InstanceMeta;
 pub use lease::{parse_duration, parse_duration_or_seconds, LeaseBounds, LEASE_PARAMETER};
 pub use registry::{Decoded, Evicted, Frozen, Registry, ServiceSummary, Stats, Synced, BINARY_FORMAT};
-pub use service::{validate_service_name, MAX_SERVICE_NAME_LEN};
+pub use service::{is_bidi_control, validate_service_name, MAX_SERVICE_NAME_LEN};
 pub use snapshot::Snapshot;

@@ -479,3 +479,52 @@ async fn every_python_subscriber_gets_its_first_callback_under_cpu_load() {
     drop(load);
     node.stop().await;
 }
+
+/// What was accepted leniently is refused 400 in the JSON error shape (the facades in
+/// their own), and changes nothing: an invalid percent-escape, bidirectional controls in
+/// a service name or host, duplicate keys in a `/batch` operation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lenient_input_is_refused() {
+    let node = Node::start(Config::default()).await;
+    let c = Client::new();
+    let good = instance("10.5.0.1", 80);
+    let bidi_host = instance("10.5.0.1\u{202e}", 80);
+    for (method, path, body) in [
+        ("GET", "/findAll?service=%ZZ".to_owned(), String::new()),
+        ("POST", "/reg?service=a%".to_owned(), good.clone()),
+        ("POST", "/reg?service=rtl%E2%80%AEgnp".to_owned(), good.clone()),
+        ("POST", "/reg?service=lenient".to_owned(), bidi_host),
+        (
+            "POST",
+            "/batch".to_owned(),
+            format!(r#"[{{"op":"unreg","op":"reg","service":"lenient","instance":{good}}}]"#),
+        ),
+        (
+            "POST",
+            "/batch".to_owned(),
+            format!(r#"[{{"op":"reg","service":"x","service":"lenient","instance":{good}}}]"#),
+        ),
+    ] {
+        let (status, refusal) = c.call(method, &node.at(&path), &body).await;
+        assert_eq!(status, 400, "{method} {path} {body}: {refusal}");
+        assert_eq!(refusal["status"], 400, "the JSON error shape: {refusal}");
+        assert!(refusal["message"].as_str().is_some_and(|m| !m.is_empty()), "{refusal}");
+    }
+    for (path, body) in [
+        ("/nacos/v1/ns/instance?serviceName=%ZZ&ip=10.5.0.2&port=80", ""),
+        (
+            "/nacos/v1/ns/instance?serviceName=lenient&ip=10.5.0.2%E2%80%AE&port=80",
+            "",
+        ),
+        (
+            "/eureka/apps/LENIENT",
+            r#"{"instance":{"instanceId":"i","ipAddr":"10.5.0.3\u202e","port":80}}"#,
+        ),
+    ] {
+        let answer = c.raw("POST", &node.at(path), body).await;
+        assert_eq!(answer.status, 400, "{path}: {}", String::from_utf8_lossy(&answer.body));
+    }
+    let services = c.ok("GET", &node.at("/services"), "").await;
+    assert_eq!(services["services"], json!([]), "nothing refused was applied");
+    node.stop().await;
+}

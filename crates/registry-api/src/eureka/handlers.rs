@@ -35,7 +35,7 @@ pub(crate) async fn eureka(app: &App, request: Request<Incoming>, rest: &str) ->
         .map(|s| {
             decode(s)
                 .map(|s| s.into_owned())
-                .map_err(|_| FacadeError::bad("a path segment is not UTF-8 once percent-decoded"))
+                .map_err(|e| FacadeError::bad(format!("a path segment {e}")))
         })
         .collect();
     let segments = match segments {

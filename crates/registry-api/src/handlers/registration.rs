@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use registry_core::{Command, InstanceMeta};
+use serde_json::value::RawValue;
 
 use crate::answer::{json, ok_json};
 use crate::app::App;
@@ -103,13 +104,15 @@ enum Op {
     Renew,
 }
 
-/// One operation of a `/batch`, as sent.
+/// One operation of a `/batch`, as sent: a key given twice is refused (as `/reg` refuses
+/// one), and the instance is read from its own text, as `/reg` reads it.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawOperation {
+struct RawOperation<'a> {
     op: Op,
     service: String,
-    instance: serde_json::Value,
+    #[serde(borrow)]
+    instance: &'a RawValue,
 }
 
 /// The body of a `/batch`, parsed and every operation validated: all or nothing.
@@ -119,7 +122,7 @@ fn operations(body: &[u8], max: usize) -> Result<Vec<(Op, String, InstanceMeta)>
             "request body is required: a JSON array of operations".to_owned(),
         ));
     }
-    let raw: Vec<serde_json::Value> = serde_json::from_slice(body)
+    let raw: Vec<&RawValue> = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("a batch is a JSON array of operations: {e}")))?;
     if raw.is_empty() {
         return Err(ApiError::BadRequest("a batch needs at least one operation".to_owned()));
@@ -134,10 +137,9 @@ fn operations(body: &[u8], max: usize) -> Result<Vec<(Op, String, InstanceMeta)>
         .enumerate()
         .map(|(i, value)| {
             let bad = |e: &dyn std::fmt::Display| ApiError::BadRequest(format!("operation {i}: {e}"));
-            let RawOperation { op, service, instance } = serde_json::from_value(value).map_err(|e| bad(&e))?;
+            let RawOperation { op, service, instance } = serde_json::from_str(value.get()).map_err(|e| bad(&e))?;
             registry_core::validate_service_name(&service).map_err(|e| bad(&e))?;
-            let instance = serde_json::to_vec(&instance).map_err(|e| bad(&e))?;
-            let instance = InstanceMeta::from_json(&instance).map_err(|e| bad(&e))?;
+            let instance = InstanceMeta::from_json(instance.get().as_bytes()).map_err(|e| bad(&e))?;
             Ok((op, service, instance))
         })
         .collect()

@@ -22,11 +22,9 @@ impl Params {
         for text in std::iter::once(query).chain(body.as_deref()) {
             for pair in text.split('&').filter(|p| !p.is_empty()) {
                 let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-                let (Ok(key), Ok(value)) = (decode(key), decode(value)) else {
-                    return Err(FacadeError::bad(format!(
-                        "parameter {:?} is not valid UTF-8 once percent-decoded",
-                        key
-                    )));
+                let (key, value) = match (decode(key), decode(value)) {
+                    (Ok(key), Ok(value)) => (key, value),
+                    (Err(e), _) | (_, Err(e)) => return Err(FacadeError::bad(format!("parameter {key:?} {e}"))),
                 };
                 params.entry(key.into_owned()).or_insert_with(|| value.into_owned());
             }

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use registry_core::InstanceMeta;
+use registry_core::{validate_new_registration, InstanceMeta};
 use serde_json::{Map, Value};
 
 use super::answered::AfterAnswer;
@@ -224,6 +224,9 @@ pub(crate) async fn publish(
     service: &str,
     set: Vec<Arc<InstanceMeta>>,
 ) -> Result<(), Refusal> {
+    for instance in &set {
+        validate_new_registration(service, instance).map_err(|e| Refusal::invalid(e.to_string()))?;
+    }
     let _serial = connection.writes.lock().await;
     let max = app.nacos2.settings.max_instances;
     let published = connection.published_with(service, set.len());
