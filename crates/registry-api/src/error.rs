@@ -16,7 +16,7 @@ pub enum ApiError {
     MissingParam(&'static str),
     /// A query parameter cannot be decoded: a bad escape, or not UTF-8 once decoded.
     #[error("query parameter '{0}' {1}")]
-    Undecodable(&'static str, crate::request::Undecodable),
+    Undecodable(&'static str, Undecodable),
     /// The input broke a rule of the data model.
     #[error("{0}")]
     Invalid(#[from] registry_core::Error),
@@ -70,6 +70,23 @@ pub enum ApiError {
     /// `/ready`: this node cannot do its job now, and why.
     #[error("not ready: {0}")]
     NotReady(String),
+}
+
+/// Why a form-encoded component cannot be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Undecodable {
+    /// A `%` not followed by two hex digits (`%ZZ`, a trailing `%`).
+    #[error("holds a '%' that is not followed by two hex digits")]
+    BadEscape,
+    /// The decoded bytes are not UTF-8.
+    #[error("is not valid UTF-8 once percent-decoded")]
+    NotUtf8,
+}
+
+impl From<std::str::Utf8Error> for Undecodable {
+    fn from(_: std::str::Utf8Error) -> Self {
+        Undecodable::NotUtf8
+    }
 }
 
 #[derive(Serialize)]

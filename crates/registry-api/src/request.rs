@@ -1,6 +1,5 @@
 use std::borrow::Cow;
 use std::future::Future;
-use std::str::Utf8Error;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use hyper::body::Incoming;
 use percent_encoding::percent_decode_str;
 use registry_core::{validate_service_name, InstanceMeta};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Undecodable};
 use crate::limits::Limits;
 
 /// The query string of a request, decoded on demand.
@@ -190,23 +189,6 @@ pub use registry_core::parse_duration;
 /// A `wait` parameter: a duration ([`parse_duration`]), or a bare number of seconds.
 pub(crate) fn parse_wait(text: &str) -> Option<Duration> {
     registry_core::parse_duration_or_seconds(text)
-}
-
-/// Why a form-encoded component cannot be decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Undecodable {
-    /// A `%` not followed by two hex digits (`%ZZ`, a trailing `%`).
-    #[error("holds a '%' that is not followed by two hex digits")]
-    BadEscape,
-    /// The decoded bytes are not UTF-8.
-    #[error("is not valid UTF-8 once percent-decoded")]
-    NotUtf8,
-}
-
-impl From<Utf8Error> for Undecodable {
-    fn from(_: Utf8Error) -> Self {
-        Undecodable::NotUtf8
-    }
 }
 
 /// One form-encoded component, decoded strictly: `+` is a space, every `%` is followed by

@@ -42,8 +42,8 @@ const REFUSAL_WARN_EVERY: Duration = Duration::from_secs(10);
 pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) -> io::Result<()> {
     let mut http = http1::Builder::new();
     // Answers are small: one flat buffer and one write() beat a vectored write here
-    // (renew +5% under wrk; see docs/benchmarks.md).
-    // A connection waiting for a request longer than the idle timeout is closed.
+    // (renew +5% under wrk; see docs/benchmarks.md). A connection waiting for a request
+    // longer than the idle timeout is closed.
     http.timer(TokioTimer::new())
         .keep_alive(true)
         .writev(false)
@@ -51,6 +51,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
     let slots = Arc::new(Semaphore::new(app.limits.max_connections));
     let refusals = Arc::new(Semaphore::new(app.limits.max_refusals.max(1)));
     let mut backoff = AcceptBackoff::default();
+    let within = app.limits.handshake_timeout;
     let mut last_warning: Option<Instant> = None;
     let graceful = GracefulShutdown::new();
     let tls = app
@@ -76,21 +77,13 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
             },
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            if last_warning.is_none_or(|at| at.elapsed() >= REFUSAL_WARN_EVERY) {
-                last_warning = Some(Instant::now());
-                tracing::warn!(
-                    max_connections = app.limits.max_connections,
-                    "connection limit reached: new connections are answered 503 and closed"
-                );
-            }
+            warn_at_limit(&mut last_warning, app.limits.max_connections);
             refuse(stream, tls.clone(), &refusals, app.limits.max_connections);
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = {
-            let app = app.clone();
-            service_fn(move |request| handle(app.clone(), request))
-        };
+        let app = app.clone();
+        let service = service_fn(move |request| handle(app.clone(), request));
         match &tls {
             None => {
                 let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
@@ -104,7 +97,6 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
             // The handshake is made on the connection's own task, under its slot.
             Some(tls) => {
                 let (tls, http, watcher) = (tls.clone(), http.clone(), graceful.watcher());
-                let within = app.limits.handshake_timeout;
                 tokio::spawn(async move {
                     if let Some(stream) = handshake(&tls, stream, peer, within).await {
                         let connection = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
@@ -125,6 +117,17 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
         tracing::warn!("requests still in flight after {DRAIN_TIMEOUT:?}; closing them");
     }
     Ok(())
+}
+
+/// Warns that the connection limit is reached, at most every [`REFUSAL_WARN_EVERY`].
+fn warn_at_limit(last_warning: &mut Option<Instant>, max_connections: usize) {
+    if last_warning.is_none_or(|at| at.elapsed() >= REFUSAL_WARN_EVERY) {
+        *last_warning = Some(Instant::now());
+        tracing::warn!(
+            max_connections,
+            "connection limit reached: new connections are answered 503 and closed"
+        );
+    }
 }
 
 /// Answers one request on a connection over the limit with a 503 and closes it, within

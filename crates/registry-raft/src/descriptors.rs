@@ -1,7 +1,7 @@
 //! File operations that wait for a descriptor rather than fail while the process (or the
 //! system) has none free: a flood of client connections must never stop a node's storage,
 //! and the listeners close those connections and free their descriptors soon enough
-//! (docs/spec.md §3.5).
+//! (docs/spec.md §3.6).
 
 use std::io;
 use std::time::{Duration, Instant};

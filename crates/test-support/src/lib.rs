@@ -34,4 +34,4 @@ pub use node::{
 pub use pki::{Issued, Pki};
 pub use process::{binary, free_ports, server_list, Proc, VersionWatch};
 pub use scenario::Scenario;
-pub use wait::{agreed_leader, all_hold, eventually, info, ports_on, LIMIT};
+pub use wait::{agreed_leader, all_hold, eventually, info, loading_the_machine, ports_on, timing_a_browser, LIMIT};

@@ -100,3 +100,21 @@ pub async fn all_hold(c: &Client, urls: &[&str], ports: &[u16]) {
     })
     .await;
 }
+
+/// Tests that load the machine on purpose (a connection flood, busy cores) and tests that
+/// time what a browser shows do not run at the same time, whatever the test harness
+/// schedules: the first hold this exclusively, the second shared.
+fn machine() -> &'static tokio::sync::RwLock<()> {
+    static MACHINE: std::sync::OnceLock<tokio::sync::RwLock<()>> = std::sync::OnceLock::new();
+    MACHINE.get_or_init(|| tokio::sync::RwLock::new(()))
+}
+
+/// Held by a test that loads the machine on purpose, for as long as it does.
+pub async fn loading_the_machine() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    machine().write().await
+}
+
+/// Held by a test that times what a browser shows.
+pub async fn timing_a_browser() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    machine().read().await
+}

@@ -70,32 +70,7 @@ impl Cli {
             peer_cert: self.peer_cert.take(),
             peer_key: self.peer_key.take(),
         };
-        let max_connections = match self.max_connections {
-            None => default_max_connections(open_files),
-            Some(0) => return Err("--max-connections must be greater than zero".to_owned()),
-            Some(n) if n as u64 > open_files.saturating_sub(reserved_files(open_files)) => {
-                return Err(format!(
-                    "--max-connections {n} is more than this process can open: its open-file limit is {open_files} \
-                     ({} kept for peers and files); raise the limit (ulimit -n) or lower the value",
-                    reserved_files(open_files)
-                ))
-            }
-            Some(n) => n,
-        };
-        let grpc_max_connections = match (self.grpc_max_connections, self.grpc_port) {
-            (_, GrpcPort::Off) => 0,
-            (None, _) if max_connections < 2 => {
-                return Err("--max-connections must be at least 2 with a gRPC listener (one each)".to_owned())
-            }
-            (None, _) => max_connections / 2,
-            (Some(n), _) if n == 0 || n >= max_connections => {
-                return Err(format!(
-                    "--grpc-max-connections {n} must be above zero and below --max-connections ({max_connections}): \
-                     the HTTP listener has the rest"
-                ))
-            }
-            (Some(n), _) => n,
-        };
+        let (max_connections, grpc_max_connections) = self.connection_budget(open_files)?;
         for (flag, value) in [
             ("--ttl", self.ttl),
             ("--handshake-timeout", self.handshake_timeout),
@@ -270,6 +245,37 @@ impl Cli {
             peer_tls,
         };
         Ok((SocketAddr::new(self.bind, self.port), config))
+    }
+    /// The process's connection budget (`--max-connections`, what the open-file limit
+    /// allows less the reserve) and the gRPC listener's part of it.
+    fn connection_budget(&self, open_files: u64) -> Result<(usize, usize), String> {
+        let max_connections = match self.max_connections {
+            None => default_max_connections(open_files),
+            Some(0) => return Err("--max-connections must be greater than zero".to_owned()),
+            Some(n) if n as u64 > open_files.saturating_sub(reserved_files(open_files)) => {
+                return Err(format!(
+                    "--max-connections {n} is more than this process can open: its open-file limit is {open_files} \
+                     ({} kept for peers and files); raise the limit (ulimit -n) or lower the value",
+                    reserved_files(open_files)
+                ))
+            }
+            Some(n) => n,
+        };
+        let grpc_max_connections = match (self.grpc_max_connections, self.grpc_port) {
+            (_, GrpcPort::Off) => 0,
+            (None, _) if max_connections < 2 => {
+                return Err("--max-connections must be at least 2 with a gRPC listener (one each)".to_owned())
+            }
+            (None, _) => max_connections / 2,
+            (Some(n), _) if n == 0 || n >= max_connections => {
+                return Err(format!(
+                    "--grpc-max-connections {n} must be above zero and below --max-connections ({max_connections}): \
+                     the HTTP listener has the rest"
+                ))
+            }
+            (Some(n), _) => n,
+        };
+        Ok((max_connections, grpc_max_connections))
     }
 }
 

@@ -147,6 +147,7 @@ fn artifact(name: &str) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_shows_the_registry_live_and_unregisters() {
+    let _machine = test_support::timing_a_browser().await;
     let node = Node::start_on(free_listener(), Config::default());
     let c = Client::new();
     for (port, zone) in [(8080, "eu-1"), (8081, "eu-2")] {
@@ -325,6 +326,7 @@ async fn the_console_shows_the_registry_live_and_unregisters() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_shows_a_raft_cluster_with_terms_and_applied_indexes() {
+    let _machine = test_support::timing_a_browser().await;
     let data = tempfile::tempdir().expect("a data dir");
     let nodes = test_support::start_raft_grpc(data.path(), 3, |config| config);
     let c = Client::new();
