@@ -184,12 +184,19 @@ fn start_raft_on(
 /// that port. A node started on it with `grpc_port: Some(port)` serves gRPC where clients
 /// given the HTTP address find it.
 pub fn grpc_listener() -> (TcpListener, u16) {
+    let (listener, grpc, _reserved) = reserved_grpc_listener();
+    (listener, grpc)
+}
+
+/// [`grpc_listener`], with the gRPC port still held (until the third is dropped), so that
+/// picking more listeners cannot land on it.
+fn reserved_grpc_listener() -> (TcpListener, u16, std::net::TcpListener) {
     loop {
         let listener = free_listener();
         let port = listener.local_addr().expect("local addr").port();
         if let Some(grpc) = port.checked_add(1000) {
-            if std::net::TcpListener::bind(("127.0.0.1", grpc)).is_ok() {
-                return (listener, grpc);
+            if let Ok(reserved) = std::net::TcpListener::bind(("127.0.0.1", grpc)) {
+                return (listener, grpc, reserved);
             }
         }
     }
@@ -209,7 +216,13 @@ pub fn start_grpc(config: Config) -> Node {
 
 /// [`start_raft`], each node serving gRPC at its HTTP port + 1000.
 pub fn start_raft_grpc(data: &Path, n: usize, configure: impl Fn(Config) -> Config) -> Vec<Node> {
-    let (listeners, ports): (Vec<TcpListener>, Vec<u16>) = (0..n).map(|_| grpc_listener()).unzip();
+    // Each node's gRPC port is held while the others are picked: no node's HTTP port can
+    // be another's gRPC port.
+    let picked: Vec<_> = (0..n).map(|_| reserved_grpc_listener()).collect();
+    let (listeners, ports): (Vec<TcpListener>, Vec<u16>) = picked
+        .into_iter()
+        .map(|(listener, grpc, _reserved)| (listener, grpc))
+        .unzip();
     start_raft_on(
         data,
         listeners,
