@@ -19,6 +19,13 @@ pub(crate) fn is_forwarded<B>(request: &Request<B>) -> bool {
     request.headers().contains_key(FORWARDED_HEADER)
 }
 
+/// The header a browser sends to say where a request comes from (a name made once: a
+/// lookup by a string parses the name on every request).
+const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
+
+/// The `Host` a proxy in front of the node was asked for.
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
 /// Why a write looks sent by another site's page, which any web page can make a browser
 /// send without asking (a form, or `fetch` with a `text/plain` body): `Sec-Fetch-Site:
 /// cross-site`, or an `Origin` whose host and port are not the node's (`Host`, or
@@ -27,20 +34,20 @@ pub(crate) fn is_forwarded<B>(request: &Request<B>) -> bool {
 pub(crate) fn cross_site<B>(request: &Request<B>) -> Option<String> {
     let headers = request.headers();
     if headers
-        .get("sec-fetch-site")
+        .get(SEC_FETCH_SITE)
         .is_some_and(|site| site.as_bytes().eq_ignore_ascii_case(b"cross-site"))
     {
         return Some("the browser says it comes from another site (Sec-Fetch-Site: cross-site)".to_owned());
     }
     let origin = headers.get(http::header::ORIGIN)?;
     let origin = origin.to_str().unwrap_or("");
-    let ours = |header: &str| {
+    let ours = |header: &HeaderName| {
         headers
             .get(header)
             .and_then(|host| host.to_str().ok())
             .is_some_and(|host| same_authority(origin, host))
     };
-    if ours("host") || ours("x-forwarded-host") {
+    if ours(&http::header::HOST) || ours(&X_FORWARDED_HOST) {
         return None;
     }
     Some(format!(

@@ -65,13 +65,13 @@ impl Command {
         }
     }
 
-    /// [`Command::validate`], and the rules a write must keep that were added after logs
-    /// were written: no bidirectional controls ([`is_bidi_control`]) in a registration's
-    /// service name, host or context. Checked where a write comes in, never when a log is
-    /// applied, so that an old log applies as it always did and a registration made
-    /// before the rule can still be removed.
+    /// The rules a write must keep that were added after logs were written, beyond
+    /// [`Command::validate`] (which [`crate::Registry::apply`] checks anyway): no
+    /// bidirectional controls ([`is_bidi_control`]) in a registration's service name, host
+    /// or context. Checked where a write comes in, never when a log is applied, so that an
+    /// old log applies as it always did and a registration made before the rule can still
+    /// be removed.
     pub fn validate_new(&self) -> Result<(), Error> {
-        self.validate()?;
         match self {
             Command::Register { service, instance, .. } => validate_new_registration(service, instance),
             Command::Batch { commands } => commands.iter().try_for_each(Command::validate_new),
@@ -80,10 +80,13 @@ impl Command {
     }
 }
 
-/// The rules of [`Command::validate_new`] beyond [`Command::validate`] for a registration of
-/// `instance` in `service`: no bidirectional controls in the service name, host or context.
+/// The rules of [`Command::validate_new`] for a registration of `instance` in `service`: no
+/// bidirectional controls in the service name, host or context.
 pub fn validate_new_registration(service: &str, instance: &InstanceMeta) -> Result<(), Error> {
-    if service.chars().any(is_bidi_control) {
+    // Every bidirectional control is outside ASCII: ASCII text (the usual case) is checked
+    // a word at a time.
+    let has_bidi = |text: &str| !text.is_ascii() && text.chars().any(is_bidi_control);
+    if has_bidi(service) {
         return Err(Error::InvalidServiceName {
             name: excerpt(service),
             reason: "must not contain bidirectional controls (U+202E and the like), which make it display other \
@@ -91,7 +94,7 @@ pub fn validate_new_registration(service: &str, instance: &InstanceMeta) -> Resu
         });
     }
     for (field, text) in [("host", &instance.host), ("context", &instance.context)] {
-        if text.chars().any(is_bidi_control) {
+        if has_bidi(text) {
             return Err(Error::InvalidInstance {
                 field: field.to_owned(),
                 reason: format!(
