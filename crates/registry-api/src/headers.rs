@@ -26,6 +26,11 @@ const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 /// The `Host` a proxy in front of the node was asked for.
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
+/// Whether `name` is one of the headers [`cross_site`] reads, which only browsers send.
+pub(crate) fn is_browser_header(name: &HeaderName) -> bool {
+    name == http::header::ORIGIN || name == SEC_FETCH_SITE
+}
+
 /// Why a write looks sent by another site's page, which any web page can make a browser
 /// send without asking (a form, or `fetch` with a `text/plain` body): `Sec-Fetch-Site:
 /// cross-site`, or an `Origin` whose host and port are not the node's (`Host`, or

@@ -15,7 +15,7 @@ use crate::body::Body;
 use crate::error::ApiError;
 use crate::eureka;
 use crate::handlers::{cluster, discovery, mode, operations, registration, snapshot};
-use crate::headers::cross_site;
+use crate::headers::{cross_site, is_browser_header};
 use crate::limits::{MAX_HEADER_BYTES, MAX_URI_BYTES};
 use crate::nacos;
 use crate::routes::{eureka_rest, Endpoint, Route, NACOS};
@@ -93,22 +93,23 @@ pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<
 /// Refuses a write another site's page made a browser send, and a request target or
 /// header section over our limits.
 fn check_head<B>(request: &Request<B>) -> Result<(), ApiError> {
-    if !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-        if let Some(why) = cross_site(request) {
-            return Err(ApiError::CrossSite(why));
-        }
-    }
     let target = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if target > MAX_URI_BYTES {
         return Err(ApiError::UriTooLong(MAX_URI_BYTES));
     }
-    let headers: usize = request
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + 4)
-        .sum();
-    if headers > MAX_HEADER_BYTES {
+    // One pass over the headers: their size, and whether a browser sent them.
+    let (mut bytes, mut from_browser) = (0, false);
+    for (name, value) in request.headers() {
+        bytes += name.as_str().len() + value.len() + 4;
+        from_browser |= is_browser_header(name);
+    }
+    if bytes > MAX_HEADER_BYTES {
         return Err(ApiError::HeadersTooLarge(MAX_HEADER_BYTES));
+    }
+    if from_browser && !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        if let Some(why) = cross_site(request) {
+            return Err(ApiError::CrossSite(why));
+        }
     }
     Ok(())
 }
