@@ -588,3 +588,60 @@ async fn requiring_client_certificates_without_presenting_one_is_warned_of() {
     .await;
     proc.terminate();
 }
+
+/// A connection still in its TLS handshake holds a gRPC slot: with two slots, two silent
+/// connections make a third be closed at once, before their handshake timeout; once that
+/// timeout has closed them, a new connection is held again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_in_their_tls_handshake_count_against_the_grpc_slots() {
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpStream;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "a");
+    let handshake_timeout = Duration::from_secs(3);
+    let node = start_grpc(Config {
+        tls: Some(Pki::server(&pki.issue("node"), None)),
+        handshake_timeout,
+        grpc: maregistry::GrpcSettings {
+            max_connections: 2,
+            ..maregistry::GrpcSettings::default()
+        },
+        ..Config::default()
+    });
+    let grpc = node.addr.port() + 1000;
+    let connect = || async move {
+        let deadline = tokio::time::Instant::now() + LIMIT;
+        loop {
+            match TcpStream::connect(("127.0.0.1", grpc)).await {
+                Ok(stream) => return stream,
+                Err(e) => assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the gRPC port does not listen: {e}"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    };
+    // Whether the node closes `stream` within `within`.
+    let closed_within = |mut stream: TcpStream, within: Duration| async move {
+        let mut sink = Vec::new();
+        tokio::time::timeout(within, stream.read_to_end(&mut sink))
+            .await
+            .is_ok()
+    };
+    let silent = [connect().await, connect().await];
+    // Accepted in order: the third finds both slots taken.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        closed_within(connect().await, Duration::from_secs(2)).await,
+        "over the limit: closed at once, not at the handshake timeout"
+    );
+    for stream in silent {
+        assert!(closed_within(stream, LIMIT).await, "closed at the handshake timeout");
+    }
+    assert!(
+        !closed_within(connect().await, Duration::from_secs(1)).await,
+        "a slot is free again"
+    );
+    node.stop().await;
+}

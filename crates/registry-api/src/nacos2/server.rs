@@ -22,7 +22,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tonic::codegen::{BoxFuture, Service as _};
 use tonic::{Request, Response, Status, Streaming};
@@ -64,6 +64,7 @@ pub async fn serve_grpc(listener: TcpListener, app: Arc<App>, shutdown: impl Fut
     let graceful = GracefulShutdown::new();
     let tls = app.tls.as_ref().map(|tls| TlsAcceptor::from(tls.config(&[b"h2"])));
     let limit = app.nacos2.settings.max_connections;
+    let slots = Arc::new(Semaphore::new(limit));
     let within = app.limits.handshake_timeout;
     let mut last_warning: Option<Instant> = None;
     let mut backoff = AcceptBackoff::default();
@@ -82,21 +83,25 @@ pub async fn serve_grpc(listener: TcpListener, app: Arc<App>, shutdown: impl Fut
                 }
             },
         };
-        if app.nacos2.connections.open() >= limit {
+        // The slot is taken at accept, so a connection still in its TLS handshake counts.
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
             if last_warning.is_none_or(|at| at.elapsed() > Duration::from_secs(10)) {
                 tracing::warn!(limit, "gRPC connection limit reached: closing new connections");
                 last_warning = Some(Instant::now());
             }
             drop(stream);
             continue;
-        }
+        };
         let _ = stream.set_nodelay(true);
         match &tls {
             None => {
                 let (id, connection) = serve_one(&app, &services, &http2, stream, peer);
                 let connection = graceful.watch(connection);
                 let app = app.clone();
-                tokio::spawn(async move { until_unset(&app, id, peer, connection).await });
+                tokio::spawn(async move {
+                    until_unset(&app, id, peer, connection).await;
+                    drop(slot);
+                });
             }
             // The handshake is made on the connection's own task; the Nacos connection
             // begins once it succeeded.
@@ -104,11 +109,11 @@ pub async fn serve_grpc(listener: TcpListener, app: Arc<App>, shutdown: impl Fut
                 let (tls, app, services, http2) = (tls.clone(), app.clone(), services.clone(), http2.clone());
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    let Some(stream) = handshake(&tls, stream, peer, within).await else {
-                        return;
-                    };
-                    let (id, connection) = serve_one(&app, &services, &http2, stream, peer);
-                    until_unset(&app, id, peer, watcher.watch(connection)).await;
+                    if let Some(stream) = handshake(&tls, stream, peer, within).await {
+                        let (id, connection) = serve_one(&app, &services, &http2, stream, peer);
+                        until_unset(&app, id, peer, watcher.watch(connection)).await;
+                    }
+                    drop(slot);
                 });
             }
         }
