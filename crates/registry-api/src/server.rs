@@ -77,7 +77,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
             },
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            warn_at_limit(&mut last_warning, app.limits.max_connections);
+            warn_at_limit(&mut last_warning, "HTTP", app.limits.max_connections);
             refuse(stream, tls.clone(), &refusals, app.limits.max_connections);
             continue;
         };
@@ -119,13 +119,15 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
     Ok(())
 }
 
-/// Warns that the connection limit is reached, at most every [`REFUSAL_WARN_EVERY`].
-fn warn_at_limit(last_warning: &mut Option<Instant>, max_connections: usize) {
+/// Warns that the `listener`'s connection limit is reached, at most every
+/// [`REFUSAL_WARN_EVERY`].
+pub(crate) fn warn_at_limit(last_warning: &mut Option<Instant>, listener: &str, max_connections: usize) {
     if last_warning.is_none_or(|at| at.elapsed() >= REFUSAL_WARN_EVERY) {
         *last_warning = Some(Instant::now());
         tracing::warn!(
+            listener,
             max_connections,
-            "connection limit reached: new connections are answered 503 and closed"
+            "connection limit reached: new connections are refused (HTTP: answered 503) and closed"
         );
     }
 }

@@ -36,7 +36,7 @@ use super::proto::Payload;
 use super::tasks::{check_liveness, end, push_changes, renew_published, reset_all};
 use super::wire::Incoming;
 use crate::app::App;
-use crate::server::{handshake, AcceptBackoff};
+use crate::server::{handshake, warn_at_limit, AcceptBackoff};
 
 /// How many messages may wait to go out on one connection's stream (pushes, detections).
 const STREAM_QUEUE: usize = 256;
@@ -85,11 +85,7 @@ pub async fn serve_grpc(listener: TcpListener, app: Arc<App>, shutdown: impl Fut
         };
         // The slot is taken at accept, so a connection still in its TLS handshake counts.
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            if last_warning.is_none_or(|at| at.elapsed() > Duration::from_secs(10)) {
-                tracing::warn!(limit, "gRPC connection limit reached: closing new connections");
-                last_warning = Some(Instant::now());
-            }
-            drop(stream);
+            warn_at_limit(&mut last_warning, "gRPC", limit);
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -119,22 +115,28 @@ pub async fn serve_grpc(listener: TcpListener, app: Arc<App>, shutdown: impl Fut
         }
     }
     drop(listener);
-    let connections = &app.nacos2.connections;
-    connections.start_closing();
-    reset_all(&app);
-    // Let the resets go out, then end every stream so that their calls complete.
-    tokio::time::sleep(RESET_GRACE).await;
-    for connection in connections.all() {
-        end(&app, connection.info.id, "the node shuts down").await;
-    }
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
-        tracing::warn!("gRPC connections still open after {DRAIN_TIMEOUT:?}; closing them");
-    }
+    drain(&app, graceful).await;
     for task in tasks {
         task.abort();
     }
     tracing::info!("gRPC listener stopped");
     Ok(())
+}
+
+/// Asks every client to reconnect elsewhere, ends every stream (the instances stay for
+/// their lease) and gives the connections [`DRAIN_TIMEOUT`] to close.
+async fn drain(app: &App, graceful: GracefulShutdown) {
+    let connections = &app.nacos2.connections;
+    connections.start_closing();
+    reset_all(app);
+    // Let the resets go out, then end every stream so that their calls complete.
+    tokio::time::sleep(RESET_GRACE).await;
+    for connection in connections.all() {
+        end(app, connection.info.id, "the node shuts down").await;
+    }
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        tracing::warn!("gRPC connections still open after {DRAIN_TIMEOUT:?}; closing them");
+    }
 }
 
 /// One accepted connection served as a Nacos connection, until it closes: its number and
