@@ -4,31 +4,20 @@
 # callback that never comes. Usage: python nacos3_first_push.py HOST:PORT SERVICE ROUNDS
 import asyncio
 import sys
-import tempfile
 
-from v2.nacos import ClientConfigBuilder, NacosNamingService, RegisterInstanceParam, SubscribeServiceParam
+from nacos3_client import client
+from v2.nacos import RegisterInstanceParam, SubscribeServiceParam
 
 SERVER, SERVICE, ROUNDS = sys.argv[1], sys.argv[2], int(sys.argv[3])
 LIMIT = 20.0
 
 
-async def client(name):
-    config = (ClientConfigBuilder()
-              .server_address(SERVER)
-              .cache_dir(tempfile.mkdtemp(prefix=f"nacos3-{name}-"))
-              .log_dir(tempfile.mkdtemp(prefix=f"nacos3-log-{name}-"))
-              .log_level("WARNING")
-              .load_cache_at_start(False)
-              .build())
-    return await NacosNamingService.create_naming_service(config)
-
-
 async def main():
-    a = await client("publisher")
+    a = await client(SERVER, "publisher")
     assert await a.register_instance(RegisterInstanceParam(service_name=SERVICE, ip="10.0.5.1", port=8080))
     missed = 0
     for i in range(ROUNDS):
-        b = await client(f"subscriber-{i}")
+        b = await client(SERVER, f"subscriber-{i}")
         called = asyncio.Event()
 
         async def on_change(instances):

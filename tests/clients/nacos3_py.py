@@ -7,26 +7,17 @@
 # meanwhile; it ends with "ok". Usage: python nacos3_py.py HOST:PORT SERVICE
 import asyncio
 import sys
-import tempfile
 
-from v2.nacos import (BatchRegisterInstanceParam, ClientConfigBuilder, DeregisterInstanceParam,
-                      ListInstanceParam, ListServiceParam, NacosNamingService, RegisterInstanceParam,
-                      SubscribeServiceParam)
+from nacos3_client import client as naming_client
+from v2.nacos import (BatchRegisterInstanceParam, DeregisterInstanceParam, ListInstanceParam, ListServiceParam,
+                      RegisterInstanceParam, SubscribeServiceParam)
 
 SERVER, SERVICE = sys.argv[1], sys.argv[2]
 LIMIT = 20.0
 
 
 async def client(name, empty_too=False):
-    config = (ClientConfigBuilder()
-              .server_address(SERVER)
-              .cache_dir(tempfile.mkdtemp(prefix=f"nacos3-{name}-"))
-              .log_dir(tempfile.mkdtemp(prefix=f"nacos3-log-{name}-"))
-              .log_level("WARNING")
-              .load_cache_at_start(False)
-              .build())
-    config.set_update_cache_when_empty(empty_too)
-    return await NacosNamingService.create_naming_service(config)
+    return await naming_client(SERVER, name, empty_too)
 
 
 def hosts(instances):

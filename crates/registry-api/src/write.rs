@@ -13,7 +13,7 @@ use http::uri::PathAndQuery;
 use http::{HeaderValue, Method, Request, Response};
 use hyper::body::Incoming;
 use registry_cluster::{CoordinatorError, Role};
-use registry_core::{validate_new_registration, Command, InstanceMeta};
+use registry_core::{Command, InstanceMeta};
 
 use crate::app::App;
 use crate::body::Body;
@@ -191,11 +191,6 @@ impl Op {
 /// for a leader up to the cluster's write timeout. More operations than `--max-batch` go
 /// in several batches.
 pub(crate) async fn apply_ops(app: &App, mut ops: Vec<Op>) -> Result<(), ApiError> {
-    for op in &ops {
-        if let Op::Reg(service, instance) = op {
-            validate_new_registration(service, instance)?;
-        }
-    }
     let max = app.limits.max_batch.max(1);
     while !ops.is_empty() {
         let rest = ops.split_off(ops.len().min(max));

@@ -67,7 +67,7 @@ impl Command {
 
     /// The rules a write must keep that were added after logs were written, beyond
     /// [`Command::validate`] (which [`crate::Registry::apply`] checks anyway): no
-    /// bidirectional controls ([`is_bidi_control`]) in a registration's service name, host
+    /// bidirectional controls (Unicode's `Bidi_Control`) in a registration's service name, host
     /// or context. Checked where a write comes in, never when a log is applied, so that an
     /// old log applies as it always did and a registration made before the rule can still
     /// be removed.

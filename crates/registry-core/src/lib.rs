@@ -45,5 +45,5 @@ pub use error::Error;
 pub use instance::InstanceMeta;
 pub use lease::{parse_duration, parse_duration_or_seconds, LeaseBounds, LEASE_PARAMETER};
 pub use registry::{Decoded, Evicted, Frozen, Registry, ServiceSummary, Stats, Synced, BINARY_FORMAT};
-pub use service::{is_bidi_control, validate_service_name, MAX_SERVICE_NAME_LEN};
+pub use service::{validate_service_name, MAX_SERVICE_NAME_LEN};
 pub use snapshot::Snapshot;

@@ -39,7 +39,7 @@ pub fn validate_service_name(name: &str) -> Result<(), Error> {
 /// Whether `c` is a bidirectional formatting character (Unicode's `Bidi_Control`: U+061C,
 /// U+200E, U+200F, U+202A–U+202E, U+2066–U+2069): invisible, it makes a name display
 /// other than it reads.
-pub fn is_bidi_control(c: char) -> bool {
+pub(crate) fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 

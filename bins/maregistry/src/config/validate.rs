@@ -246,6 +246,7 @@ impl Cli {
         };
         Ok((SocketAddr::new(self.bind, self.port), config))
     }
+
     /// The process's connection budget (`--max-connections`, what the open-file limit
     /// allows less the reserve) and the gRPC listener's part of it.
     fn connection_budget(&self, open_files: u64) -> Result<(usize, usize), String> {

@@ -62,7 +62,8 @@ struct State {
     detection: Option<(String, u64)>,
     /// Registry service → the instances this connection publishes in it.
     publishes: HashMap<String, Vec<Arc<InstanceMeta>>>,
-    /// How many instances it publishes, all services together.
+    /// How many instances it publishes, all services together: kept as `publishes`
+    /// changes, so that the cap is checked without walking every service it publishes in.
     published: usize,
     /// Registry service → its subscription.
     subscriptions: HashMap<String, Subscription>,
@@ -164,8 +165,6 @@ pub(crate) enum Liveness {
 #[derive(Default)]
 pub(crate) struct Connections {
     next_id: AtomicU64,
-    /// TCP connections open now (registered or not).
-    open: AtomicUsize,
     registered: RwLock<HashMap<u64, Arc<Connection>>>,
     /// Registry service → (connection → its subscription).
     subscribers: RwLock<HashMap<String, HashMap<u64, Subscription>>>,
@@ -181,24 +180,12 @@ pub(crate) struct Connections {
 impl Connections {
     /// A connection from `peer` was accepted at `now` (ms): its identity.
     pub(crate) fn accepted(&self, peer: SocketAddr, now: u64) -> ConnInfo {
-        self.open.fetch_add(1, Ordering::Relaxed);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         ConnInfo {
             id,
             peer,
             label: Arc::from(format!("{now}_{}_{}", peer.ip(), peer.port())),
         }
-    }
-
-    /// A TCP connection ended (the counterpart of [`Connections::accepted`]).
-    pub(crate) fn transport_closed(&self) {
-        self.open.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    /// TCP connections open now (the listener's slots bound them).
-    #[cfg(test)]
-    pub(crate) fn open(&self) -> usize {
-        self.open.load(Ordering::Relaxed)
     }
 
     /// Registers the connection `info` (its `ConnectionSetupRequest`), its bi-stream
@@ -270,7 +257,7 @@ impl Connections {
             state.outbound = None;
             let mut publishers = self.publishers();
             for (service, instances) in &state.publishes {
-                count_publishers(&mut publishers, service, instances, false);
+                count_out(&mut publishers, service, instances);
             }
             state.subscriptions.keys().cloned().collect()
         };
@@ -367,10 +354,10 @@ impl Connections {
         }
         let mut publishers = self.publishers();
         if let Some(old) = state.publishes.get(service) {
-            count_publishers(&mut publishers, service, old, false);
+            count_out(&mut publishers, service, old);
             state.published -= old.len();
         }
-        count_publishers(&mut publishers, service, &instances, true);
+        count_in(&mut publishers, service, &instances);
         state.published += instances.len();
         if instances.is_empty() {
             state.publishes.remove(service);
@@ -399,23 +386,19 @@ impl Connections {
     }
 }
 
-/// Counts one connection in or out as a publisher of `instances` in `service`.
-fn count_publishers(
-    publishers: &mut HashMap<String, HashMap<String, usize>>,
-    service: &str,
-    instances: &[Arc<InstanceMeta>],
-    publishes: bool,
-) {
+/// Counts one connection in as a publisher of `instances` in `service`.
+fn count_in(publishers: &mut HashMap<String, HashMap<String, usize>>, service: &str, instances: &[Arc<InstanceMeta>]) {
     if instances.is_empty() {
         return;
     }
-    if publishes {
-        let of_service = publishers.entry(service.to_owned()).or_default();
-        for instance in instances {
-            *of_service.entry(instance.url()).or_default() += 1;
-        }
-        return;
+    let of_service = publishers.entry(service.to_owned()).or_default();
+    for instance in instances {
+        *of_service.entry(instance.url()).or_default() += 1;
     }
+}
+
+/// Counts one connection out as a publisher of `instances` in `service`.
+fn count_out(publishers: &mut HashMap<String, HashMap<String, usize>>, service: &str, instances: &[Arc<InstanceMeta>]) {
     let Some(of_service) = publishers.get_mut(service) else {
         return;
     };
@@ -457,7 +440,6 @@ mod tests {
         let b = connections.accepted(peer, 2_000);
         assert_ne!(a.id, b.id);
         assert_eq!(&*a.label, "1000_127.0.0.1_40000");
-        assert_eq!(connections.open(), 2);
         assert!(connections.get(a.id).is_none(), "not registered before its setup");
         let (tx, _rx) = mpsc::channel(1);
         let conn = connections.setup(&a, tx, "test".into(), 1_000);
@@ -487,8 +469,6 @@ mod tests {
         assert!(!connections.is_subscribed("svc"));
         assert_eq!(connections.subscriptions(), 0);
         assert!(connections.close(a.id).is_none(), "once");
-        connections.transport_closed();
-        assert_eq!(connections.open(), 1);
     }
 
     #[test]

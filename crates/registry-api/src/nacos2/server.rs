@@ -167,17 +167,25 @@ where
 /// Drives `connection` (the transport of Nacos connection `id`) until it ends, or until it
 /// has gone the handshake timeout without a set-up Nacos connection: never set up (a
 /// client that sent nothing, or only the HTTP/2 preface), or no longer (its stream ended,
-/// or it stopped answering detections). Then it is closed, and its slot is free.
+/// or it stopped answering detections; looked at once a timeout, so closed within two
+/// timeouts of that). Then it is closed, and its slot is free.
 async fn until_unset<C>(app: &App, id: u64, peer: SocketAddr, connection: C)
 where
     C: Future<Output = Result<(), hyper::Error>>,
 {
     let limit = app.limits.handshake_timeout;
     let unset = async {
+        // Since when it has been seen without a set-up Nacos connection (from its accept).
+        let mut unset_since = Some(tokio::time::Instant::now());
         loop {
-            tokio::time::sleep(limit).await;
-            if app.nacos2.connections.get(id).is_none() {
-                return;
+            let now = tokio::time::Instant::now();
+            tokio::time::sleep_until(unset_since.unwrap_or(now) + limit).await;
+            let now = tokio::time::Instant::now();
+            match (app.nacos2.connections.get(id), unset_since) {
+                (Some(_), _) => unset_since = None,
+                (None, Some(since)) if now >= since + limit => return,
+                (None, Some(_)) => {}
+                (None, None) => unset_since = Some(now),
             }
         }
     };
@@ -204,7 +212,6 @@ struct Transport<S> {
 impl<S> Drop for Transport<S> {
     fn drop(&mut self) {
         let connections = &self.app.nacos2.connections;
-        connections.transport_closed();
         if connections.get(self.id).is_none() {
             return;
         }
