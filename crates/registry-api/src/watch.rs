@@ -1,6 +1,6 @@
 //! Blocking queries: a request that waits for a change instead of polling for one.
 //!
-//! [`Watch`] is the registry's [`Observer`]. A waiting request costs one entry in a
+//! [`Watch`] is one of the registry's [`Observer`]s. A waiting request costs one entry in a
 //! per-service waiter list (a [`Notify`] shared by every waiter of that service) and one
 //! timer; no task or thread runs for it. A change wakes the waiters of the services it
 //! touched, and only those; a waiter for the whole registry (a follower's long poll of
@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -35,8 +35,6 @@ pub struct Watch {
     /// Woken once, at shutdown.
     closing: Notify,
     closed: AtomicBool,
-    /// Told of every change after the waiters (the gRPC pushes); set once.
-    also: OnceLock<Arc<dyn Observer>>,
 }
 
 /// Why a wait ended.
@@ -50,19 +48,8 @@ pub(crate) enum Woken {
     Closing,
 }
 
-impl Watch {
-    /// Tells `observer` of every change too (the registry has one observer slot, which
-    /// this takes); answers `false` if one was set already.
-    pub(crate) fn also(&self, observer: Arc<dyn Observer>) -> bool {
-        self.also.set(observer).is_ok()
-    }
-}
-
 impl Observer for Watch {
     fn changed(&self, version: u64, changed: Changed<'_>) {
-        if let Some(also) = self.also.get() {
-            also.changed(version, changed);
-        }
         self.any.notify_waiters();
         if self.waiting.load(Ordering::Acquire) == 0 {
             return;

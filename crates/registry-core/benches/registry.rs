@@ -9,7 +9,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 mod common;
 
-use common::instance;
+use common::{instance, register, unregister};
 use registry_core::{Registry, Snapshot};
 
 /// The allocator the server runs with (bins/maregistry/src/main.rs).
@@ -26,7 +26,7 @@ fn service(i: u64) -> String {
 fn filled(n: u64) -> Registry {
     let registry = Registry::new();
     for i in 0..n {
-        registry.register(&service(i), &instance(i), 1).expect("register");
+        register(&registry, &service(i), &instance(i), 1);
     }
     registry
 }
@@ -45,7 +45,7 @@ fn per_operation(c: &mut Criterion) {
                     i = (i + 7919) % n;
                     (service(i), instance(i))
                 },
-                |(s, m)| black_box(registry.renew(&s, &m, 2).expect("renew")),
+                |(s, m)| black_box(registry.renew_known_only(&[s.as_str()], &m, 2).expect("renew")),
                 BatchSize::SmallInput,
             )
         });
@@ -55,8 +55,8 @@ fn per_operation(c: &mut Criterion) {
         let fresh_service = service(n / 2);
         group.bench_with_input(BenchmarkId::new("register+unregister", n), &n, |b, _| {
             b.iter(|| {
-                registry.register(&fresh_service, &fresh, 3).expect("register");
-                registry.unregister(&fresh_service, &fresh).expect("unregister");
+                register(&registry, &fresh_service, &fresh, 3);
+                unregister(&registry, &fresh_service, &fresh);
             })
         });
         group.bench_with_input(BenchmarkId::new("find_all_json", n), &n, |b, _| {

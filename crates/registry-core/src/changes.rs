@@ -3,13 +3,30 @@
 //! follower's delta, and the [`Observer`] told after every change (blocking queries).
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 /// Told after every change of the registry, once the change is visible to readers (the
 /// lock is released), so that a reader woken by it sees the change.
 pub trait Observer: Send + Sync {
     /// The registry moved to `version`; `changed` says which services may differ.
     fn changed(&self, version: u64, changed: Changed<'_>);
+}
+
+/// The observers of one registry, told in the order they were added. Added at start-up,
+/// read on every change: a read lock uncontended after that.
+#[derive(Default)]
+pub(crate) struct Observers(RwLock<Vec<Arc<dyn Observer>>>);
+
+impl Observers {
+    pub(crate) fn add(&self, observer: Arc<dyn Observer>) {
+        self.0.write().unwrap_or_else(PoisonError::into_inner).push(observer);
+    }
+
+    pub(crate) fn tell(&self, version: u64, changed: Changed<'_>) {
+        for observer in self.0.read().unwrap_or_else(PoisonError::into_inner).iter() {
+            observer.changed(version, changed);
+        }
+    }
 }
 
 /// Which services a change touched.

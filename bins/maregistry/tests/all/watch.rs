@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use maregistry::{Config, Mode, SnapshotMode};
-use registry_core::{InstanceMeta, Registry};
+use registry_core::{Command, InstanceMeta, Registry};
 use serde_json::{json, Value};
 use test_support::{
     batch_op, cluster_config, eventually, free_listener, instance, serve_fake, start_cluster, start_raft, Client, Node,
@@ -338,6 +338,16 @@ impl FakeLeader {
     }
 }
 
+/// Registers `instance` in `svc` on the fake leader, through the one interpreter.
+fn register(registry: &Registry, instance: InstanceMeta) {
+    let command = Command::Register {
+        service: "svc".to_owned(),
+        instance,
+        now_ms: 1,
+    };
+    assert!(!registry.apply(&command, 0).rejected);
+}
+
 /// A node's checksum, as its own `/snapshot?since=0` states it.
 async fn checksum_of(c: &Client, node: &Node) -> Value {
     c.ok("GET", &node.at("/snapshot?since=0&wait=0s"), "").await["CHECKSUM"].clone()
@@ -348,7 +358,7 @@ async fn a_checksum_mismatch_makes_the_follower_fetch_the_whole_snapshot() {
     let fake = FakeLeader::default();
     let meta = |port: u16| InstanceMeta::new("http", "10.2.2.2", port, "").unwrap();
     for port in 1..=3 {
-        fake.truth.register("svc", &meta(port), 1).unwrap();
+        register(&fake.truth, meta(port));
     }
     let fake_listener = free_listener();
     let fake_url = format!("http://{}", fake_listener.local_addr().unwrap());
@@ -381,7 +391,7 @@ async fn a_checksum_mismatch_makes_the_follower_fetch_the_whole_snapshot() {
     // From now on deltas carry a wrong checksum.
     *fake.bad_checksum.lock().unwrap() = true;
     let asked_before = fake.asked.lock().unwrap().len();
-    fake.truth.register("svc", &meta(4), 1).unwrap();
+    register(&fake.truth, meta(4));
     eventually("the follower holds the change", LIMIT, || async {
         checksum_of(&c, &node).await == json!(fake.truth.checksum().1)
     })

@@ -393,6 +393,7 @@ impl Cluster {
 mod tests {
     use super::*;
     use crate::snapshot::election::{HashElection, QuorumElection};
+    use crate::snapshot::register;
     use registry_core::InstanceMeta;
     use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -459,8 +460,7 @@ mod tests {
     fn takeover_raises_the_version_above_everything_seen_and_renews() {
         let (c, r) = cluster(A, &[A, B], Arc::new(HashElection));
         r.restore(full_snapshot(40), 0).unwrap();
-        r.register("svc", &InstanceMeta::new("http", "h", 1000, "").unwrap(), 0)
-            .unwrap();
+        register(&r, &InstanceMeta::new("http", "h", 1000, "").unwrap(), 0);
         // B is gone, but it was last seen at version 45 (holding more than A then).
         c.update(&[seen(B, false, 45)]);
         assert!(c.is_candidate());
@@ -541,8 +541,7 @@ mod tests {
     fn full_snapshot(n: u16) -> Snapshot {
         let r = Registry::new();
         for port in 1..=n {
-            r.register("svc", &InstanceMeta::new("http", "h", port, "").unwrap(), 0)
-                .unwrap();
+            register(&r, &InstanceMeta::new("http", "h", port, "").unwrap(), 0);
         }
         r.snapshot()
     }

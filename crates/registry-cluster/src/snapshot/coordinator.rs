@@ -134,6 +134,7 @@ mod tests {
     use super::*;
     use crate::coordinator::run_evictor;
     use crate::snapshot::election::HashElection;
+    use crate::snapshot::register;
     use crate::MonotonicClock;
 
     struct NoPeers;
@@ -173,8 +174,8 @@ mod tests {
         ));
         let live = InstanceMeta::new("http", "h", 1, "").unwrap();
         let dead = InstanceMeta::new("http", "h", 2, "").unwrap();
-        registry.register("svc", &live, clock.now_ms()).unwrap();
-        registry.register("svc", &dead, clock.now_ms()).unwrap();
+        register(&registry, &live, clock.now_ms());
+        register(&registry, &dead, clock.now_ms());
 
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(run_evictor(
@@ -189,14 +190,14 @@ mod tests {
         // Heartbeats for `live` every 5 s; `dead` never renews.
         for _ in 0..4 {
             tokio::time::sleep(Duration::from_secs(5)).await;
-            registry.renew("svc", &live, clock.now_ms()).unwrap();
+            registry.renew_known_only(&["svc"], &live, clock.now_ms()).unwrap();
         }
         // t = 20 s: the sweep at 20 s sees `dead` exactly one TTL old, not older.
         tokio::time::sleep(Duration::from_millis(1)).await;
         assert_eq!(registry.find_all("svc").len(), 2);
         // The sweep at 30 s evicts it; `live` stays.
         tokio::time::sleep(Duration::from_secs(5)).await;
-        registry.renew("svc", &live, clock.now_ms()).unwrap();
+        registry.renew_known_only(&["svc"], &live, clock.now_ms()).unwrap();
         tokio::time::sleep(Duration::from_secs(6)).await;
         let ports: Vec<u16> = registry.find_all("svc").iter().map(|i| i.port).collect();
         assert_eq!(ports, vec![1]);

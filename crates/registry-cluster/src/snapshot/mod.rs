@@ -30,3 +30,14 @@ pub use election::{java_hash_code, Election, ElectionKind, HashElection, QuorumE
 pub use error::ClusterError;
 pub use health::{ServerHealth, DEFAULT_SYNC_WAIT};
 pub use takeover::take_office;
+
+/// Registers `instance` in `svc` through the one interpreter, as a leader applies a write.
+#[cfg(test)]
+pub(crate) fn register(registry: &registry_core::Registry, instance: &registry_core::InstanceMeta, now: u64) {
+    let command = registry_core::Command::Register {
+        service: "svc".to_owned(),
+        instance: instance.clone(),
+        now_ms: now,
+    };
+    assert!(!registry.apply(&command, 0).rejected);
+}

@@ -1,6 +1,6 @@
 //! The store: the services, their instances and versions under one lock, and what every
 //! other part of the registry is built on (taking the lock, publishing a change to the
-//! observer, inserting and removing one instance).
+//! observers, inserting and removing one instance).
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -12,7 +12,7 @@ use bytes::Bytes;
 use hashlink::LinkedHashSet;
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::changes::{ChangeLog, ChangeLogLimits, Changed, Observer};
+use crate::changes::{ChangeLog, ChangeLogLimits, Changed, Observer, Observers};
 use crate::instance::InstanceMeta;
 use crate::lease::LeaseBounds;
 
@@ -38,8 +38,9 @@ use crate::lease::LeaseBounds;
 #[derive(Default)]
 pub struct Registry {
     pub(super) state: RwLock<State>,
-    /// Told after every change (blocking queries); set once.
-    pub(super) observer: OnceLock<Arc<dyn Observer>>,
+    /// Told after every change, in the order they were added (blocking queries, each
+    /// protocol's pushes).
+    pub(super) observers: Observers,
     /// The bounds of the change log, kept for the states a restore builds.
     pub(super) log_limits: ChangeLogLimits,
     /// What happened since the start, for metrics.
@@ -442,7 +443,7 @@ impl Registry {
                 log: ChangeLog::new(limits),
                 ..State::default()
             }),
-            observer: OnceLock::new(),
+            observers: Observers::default(),
             log_limits: limits,
             counts: Counts::default(),
             leases: LeaseBounds::default(),
@@ -455,13 +456,12 @@ impl Registry {
         self
     }
 
-    /// Installs the observer told after every change; answers `false` (and keeps the
-    /// first) if one is installed already.
-    pub fn observe(&self, observer: Arc<dyn Observer>) -> bool {
-        self.observer.set(observer).is_ok()
+    /// Adds `observer` to those told after every change, after the ones added before.
+    pub fn observe(&self, observer: Arc<dyn Observer>) {
+        self.observers.add(observer);
     }
 
-    /// Releases the write lock of a write, then tells the observer which services it
+    /// Releases the write lock of a write, then tells the observers which services it
     /// changed.
     pub(super) fn publish(&self, mut guard: RwLockWriteGuard<'_, State>) {
         if guard.touched.is_empty() {
@@ -472,9 +472,7 @@ impl Registry {
         let touched = std::mem::take(&mut guard.touched);
         let version = guard.version;
         drop(guard);
-        if let Some(observer) = self.observer.get() {
-            observer.changed(version, Changed::Services(&touched));
-        }
+        self.observers.tell(version, Changed::Services(&touched));
     }
 
     /// Releases the write lock of a write that replaced the state wholesale (a restore,
@@ -486,9 +484,7 @@ impl Registry {
         guard.touched.clear();
         guard.tally = Tally::default();
         drop(guard);
-        if let Some(observer) = self.observer.get() {
-            observer.changed(version, Changed::All);
-        }
+        self.observers.tell(version, Changed::All);
     }
 
     /// A fresh state at `version` with `services`, keeping this registry's change-log

@@ -1,5 +1,5 @@
-//! Writes: registering, unregistering and renewing instances, and the one interpreter of
-//! [`Command`]s ([`Registry::apply`]), which the snapshot mode and the raft log both use.
+//! Writes: the one interpreter of [`Command`]s ([`Registry::apply`]), which the snapshot
+//! mode and the raft log both use, and heartbeats (renewals are not changes, never logged).
 
 use crate::command::{Applied, Command};
 use crate::error::Error;
@@ -41,48 +41,6 @@ impl State {
 }
 
 impl Registry {
-    /// Registers `instance` under `service`, or renews it if it is already there.
-    /// Registering an existing identity again replaces its parameters (a change only if
-    /// they differ). Answers the instance as stored, `status: true`.
-    pub fn register(&self, service: &str, instance: &InstanceMeta, now: u64) -> Result<InstanceMeta, Error> {
-        self.upsert_instance(service, instance, now)?;
-        Ok(answer(instance, true))
-    }
-
-    /// [`Registry::register`] without building the answer: returns whether it was a
-    /// change.
-    pub fn upsert_instance(&self, service: &str, instance: &InstanceMeta, now: u64) -> Result<bool, Error> {
-        validate_service_name(service)?;
-        instance.validate()?;
-        let url = instance.url();
-        let json = instance.to_json_with_status(true);
-        if self.renew_known(service, &url, Some(&json), now, None) {
-            return Ok(false);
-        }
-        let mut guard = self.write();
-        let changed = guard.upsert(service, &url, &json, now, 0, instance.lease_ms()?);
-        self.publish(guard);
-        Ok(changed)
-    }
-
-    /// Removes `instance` (by identity) from `service`. Answers the instance with
-    /// `status: false`, whether or not it was registered; only a removal is a change.
-    pub fn unregister(&self, service: &str, instance: &InstanceMeta) -> Result<InstanceMeta, Error> {
-        self.remove_instance(service, instance)?;
-        Ok(answer(instance, false))
-    }
-
-    /// [`Registry::unregister`] without building the answer: returns whether it was a
-    /// change.
-    pub fn remove_instance(&self, service: &str, instance: &InstanceMeta) -> Result<bool, Error> {
-        validate_service_name(service)?;
-        instance.validate()?;
-        let mut guard = self.write();
-        let changed = guard.remove(service, &instance.url(), None);
-        self.publish(guard);
-        Ok(changed)
-    }
-
     /// Applies one command at position `index` of a log (docs/spec.md §7): a pure function
     /// of the registry, the command and the index, so that every node that applies the same
     /// log computes the same registry and versions. This is the one interpreter of
@@ -125,35 +83,6 @@ impl Registry {
         };
         self.publish(guard);
         applied
-    }
-
-    /// A heartbeat: touches the renewal time of a known instance (not a change), or
-    /// registers an unknown one (a change; this heals a registry that lost data).
-    /// Returns `true` when it registered.
-    pub fn renew(&self, service: &str, instance: &InstanceMeta, now: u64) -> Result<bool, Error> {
-        self.renews(&[service], instance, now)
-    }
-
-    /// [`Registry::renew`] for several services at once. All names are checked before
-    /// anything is touched. Returns `true` when any of them registered.
-    pub fn renews(&self, services: &[&str], instance: &InstanceMeta, now: u64) -> Result<bool, Error> {
-        for service in services {
-            validate_service_name(service)?;
-        }
-        instance.validate()?;
-        self.counts.renewed(services.len());
-        let url = instance.url();
-        let mut json: Option<String> = None;
-        let mut registered = false;
-        for service in services {
-            if !self.renew_known(service, &url, None, now, None) {
-                let json = json.get_or_insert_with(|| instance.to_json_with_status(true));
-                let mut guard = self.write();
-                registered |= guard.upsert(service, &url, json, now, 0, instance.lease_ms()?);
-                self.publish(guard);
-            }
-        }
-        Ok(registered)
     }
 
     /// A heartbeat that registers nothing: renews `instance` in each of `services` where it
@@ -210,10 +139,4 @@ impl Registry {
         }
         true
     }
-}
-
-fn answer(instance: &InstanceMeta, status: bool) -> InstanceMeta {
-    let mut meta = instance.clone();
-    meta.status = status;
-    meta
 }

@@ -3,6 +3,8 @@
 
 use registry_core::{Applied, Command, InstanceMeta, Registry, Snapshot, Victim};
 
+use crate::writes::Writes;
+
 fn inst(port: u16) -> InstanceMeta {
     InstanceMeta::new("http", "10.0.0.1", port, "ctx").unwrap()
 }

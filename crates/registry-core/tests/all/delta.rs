@@ -5,6 +5,8 @@
 use proptest::prelude::*;
 use registry_core::{ChangeLogLimits, InstanceMeta, Registry, Snapshot, Synced};
 
+use crate::writes::Writes;
+
 const TTL: u64 = 100;
 
 #[derive(Debug, Clone)]

@@ -6,3 +6,4 @@ mod delta;
 mod snapshot;
 mod stats;
 mod versions;
+mod writes;

@@ -2,6 +2,8 @@
 
 use registry_core::{InstanceMeta, Registry, Snapshot};
 
+use crate::writes::Writes;
+
 fn inst(port: u16) -> InstanceMeta {
     InstanceMeta::new("http", "192.168.1.100", port, "hello").unwrap()
 }

@@ -2,6 +2,8 @@
 
 use registry_core::{Command, InstanceMeta, Registry, ServiceSummary, Victim};
 
+use crate::writes::Writes;
+
 fn inst(port: u16) -> InstanceMeta {
     InstanceMeta::new("http", "10.0.0.1", port, "ctx").unwrap()
 }

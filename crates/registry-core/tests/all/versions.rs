@@ -2,6 +2,8 @@
 
 use registry_core::{InstanceMeta, Registry};
 
+use crate::writes::Writes;
+
 const SVC: &str = "app1_public_dev_cn.kimmking.kkrpc.demo.api.UserService";
 
 fn inst(port: u16) -> InstanceMeta {
