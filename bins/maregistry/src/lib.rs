@@ -3,8 +3,9 @@
 //! [`run`] composes the crates through trait objects — the registry, the cluster mode
 //! behind `Arc<dyn Coordinator>` (the snapshot cluster with an `Arc<dyn Election>`, or
 //! the raft cluster on its data dir), an `Arc<dyn HttpInvoker>` for talking to peers, an
-//! `Arc<dyn Clock>` — starts the background loops, serves the API until the shutdown
-//! future completes, then stops the loops. [`config`] parses and validates settings.
+//! `Arc<dyn Clock>`, the protocol facades behind `Arc<dyn Facade>` — starts the background
+//! loops, serves the API until the shutdown future completes, then stops the loops.
+//! [`config`] parses and validates settings.
 #![deny(missing_docs)]
 
 pub mod config;
@@ -15,20 +16,22 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use registry_api::App;
+use registry_api::{App, Facade};
 use registry_cluster::{
     normalize_url, run_evictor, Cluster, Coordinator, MonotonicClock, SelfPreservation, ServerHealth,
     SnapshotCoordinator,
 };
 use registry_core::{Clock, Registry};
+use registry_eureka::Eureka;
 use registry_http::{HttpInvoker, HyperInvoker, HyperInvokerConfig, WithToken};
+use registry_nacos::Nacos;
 use registry_raft::RaftCluster;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use config::{ClusterMode, Config, Mode, RaftMode, SnapshotMode};
-pub use registry_api::GrpcSettings;
+pub use config::{ClusterMode, Config, Mode, Protocol, RaftMode, SnapshotMode};
+pub use registry_nacos::GrpcSettings;
 pub use registry_raft::LogFaults;
 
 /// Runs one node on `listener` until `shutdown` completes: stops accepting, finishes
@@ -49,195 +52,324 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let local = listener.local_addr().context("reading the bound address")?;
-    let scheme = if config.tls.is_some() { "https" } else { "http" };
-    let my_url = match &config.my_url {
-        Some(url) => url.clone(),
-        None => normalize_url(&format!("{scheme}://{local}"))?,
-    };
+    let my_url = my_url(&config, local)?;
     warn_of_plain_tokens(&config, local);
     warn_of_missing_peer_certificate(&config);
     // The gRPC port is taken first: a port in use stops the node before it loads anything.
-    let grpc_listener = match config.grpc_port {
-        Some(port) => {
-            let address = SocketAddr::new(local.ip(), port);
-            Some(
-                TcpListener::bind(address)
-                    .await
-                    .with_context(|| format!("cannot listen for Nacos gRPC clients on {address} (--grpc-port)"))?,
-            )
-        }
-        None => None,
-    };
-    let registry = Arc::new(Registry::with_change_log(config.change_log).with_lease_bounds(config.leases));
+    let grpc_listener = bind_grpc(&config, local).await?;
     let clock: Arc<dyn Clock> = Arc::new(MonotonicClock::new());
-    // Every call to a peer carries the cluster token, when there is one.
-    let to_peers = |invoker: Arc<dyn HttpInvoker>| -> Arc<dyn HttpInvoker> {
-        match &config.auth.cluster {
-            Some(token) => Arc::new(WithToken::new(invoker, token)),
-            None => invoker,
-        }
-    };
-    // Every invoker calls the other nodes' https:// urls with the peers' TLS.
-    let peer_tls = config.peer_tls.clone();
-    let with_timeout = |timeout| HyperInvokerConfig {
-        tls: peer_tls.clone(),
-        ..HyperInvokerConfig::with_timeout(timeout)
-    };
-    let invoker = to_peers(Arc::new(HyperInvoker::new(with_timeout(config.http_timeout))));
+    let peers = Peers::new(&config);
     let (stop, stopped) = watch::channel(false);
-    let signal = move || {
-        let mut stopped = stopped.clone();
+    let signal = Signal(stopped);
+    let mode = match &config.mode {
+        Mode::Snapshot(snapshot) => build_snapshot(&config, snapshot, &my_url, local, &clock, &peers, &signal)?,
+        Mode::Raft(raft) => build_raft(&config, raft, &my_url, local, &clock, &peers, raft_invoker).await?,
+    };
+    let mut loops = mode.loops;
+    loops.extend(background(&config, &mode.coordinator, &clock, &signal));
+    let url = mode.coordinator.my_url();
+    let (app, nacos) = app(&config, mode.coordinator, mode.relay, clock);
+    let served = serve(app, listener, grpc_listener, nacos, mode.raft.clone(), shutdown).await;
+    let _ = stop.send(true);
+    for task in loops {
+        let _ = task.await;
+    }
+    let failure = mode.raft.as_ref().and_then(|raft| raft.failure());
+    if let Some(raft) = mode.raft {
+        raft.shutdown().await;
+    }
+    tracing::info!(url = %url, "maregistry stopped");
+    served.context("serving the API")?;
+    match failure {
+        Some(why) => Err(anyhow::anyhow!("{why}: restart this node once the cause is fixed")),
+        None => Ok(()),
+    }
+}
+
+/// This node's url: `--my-url`, or the bound address.
+fn my_url(config: &Config, local: SocketAddr) -> anyhow::Result<String> {
+    let scheme = if config.tls.is_some() { "https" } else { "http" };
+    Ok(match &config.my_url {
+        Some(url) => url.clone(),
+        None => normalize_url(&format!("{scheme}://{local}"))?,
+    })
+}
+
+/// The Nacos gRPC listener, when there is one.
+async fn bind_grpc(config: &Config, local: SocketAddr) -> anyhow::Result<Option<TcpListener>> {
+    let Some(port) = config.grpc_port else {
+        return Ok(None);
+    };
+    let address = SocketAddr::new(local.ip(), port);
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen for Nacos gRPC clients on {address} (--grpc-port)"))?;
+    Ok(Some(listener))
+}
+
+/// The calls to other nodes: every one carries the cluster token, when there is one, and
+/// reaches https:// urls with the peers' TLS.
+struct Peers {
+    token: Option<registry_http::Token>,
+    tls: Option<Arc<registry_http::tls::PeerTls>>,
+    timeout: std::time::Duration,
+    /// The invoker of snapshot sync, probes and relays.
+    invoker: Arc<dyn HttpInvoker>,
+}
+
+impl Peers {
+    fn new(config: &Config) -> Peers {
+        let (token, tls, timeout) = (config.auth.cluster.clone(), config.peer_tls.clone(), config.http_timeout);
+        let invoker = with_token(&token, Arc::new(HyperInvoker::new(invoker_config(&tls, timeout))));
+        Peers {
+            token,
+            tls,
+            timeout,
+            invoker,
+        }
+    }
+
+    /// The invoker settings: the http timeout and the peers' TLS.
+    fn config(&self) -> HyperInvokerConfig {
+        invoker_config(&self.tls, self.timeout)
+    }
+
+    /// `invoker`, adding the cluster token to every call when there is one.
+    fn with_token(&self, invoker: Arc<dyn HttpInvoker>) -> Arc<dyn HttpInvoker> {
+        with_token(&self.token, invoker)
+    }
+}
+
+fn invoker_config(tls: &Option<Arc<registry_http::tls::PeerTls>>, timeout: std::time::Duration) -> HyperInvokerConfig {
+    HyperInvokerConfig {
+        tls: tls.clone(),
+        ..HyperInvokerConfig::with_timeout(timeout)
+    }
+}
+
+fn with_token(token: &Option<registry_http::Token>, invoker: Arc<dyn HttpInvoker>) -> Arc<dyn HttpInvoker> {
+    match token {
+        Some(token) => Arc::new(WithToken::new(invoker, token)),
+        None => invoker,
+    }
+}
+
+/// The signal the background loops stop on.
+struct Signal(watch::Receiver<bool>);
+
+impl Signal {
+    fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut stopped = self.0.clone();
         async move {
             let _ = stopped.wait_for(|s| *s).await;
         }
-    };
+    }
+}
 
-    let mut loops: Vec<JoinHandle<()>> = Vec::new();
-    let mut raft: Option<Arc<RaftCluster>> = None;
-    // What relays a follower's writes to the leader: in raft mode the leader answers
-    // within its write timeout, so the relay waits that long (and a little more) before
-    // it gives up; in snapshot mode a write is applied at once.
-    let mut relay = invoker.clone();
-    let preservation = || SelfPreservation::new(config.evict_max_fraction, config.ttl);
-    let coordinator: Arc<dyn Coordinator> = match &config.mode {
-        Mode::Snapshot(snapshot) => {
-            let election = snapshot.election.build(config.cluster_size(&my_url));
-            let cluster = Arc::new(Cluster::new(
-                &my_url,
-                &config.server_list,
-                registry,
-                clock.clone(),
-                election,
-            )?);
-            tracing::info!(
-                address = %local,
-                my_url = %cluster.my_url(),
-                servers = ?cluster.peer_urls(),
-                mode = "snapshot",
-                election = cluster.election().name(),
-                ttl = ?config.ttl,
-                evict_interval = ?config.evict_interval,
-                evict_max_fraction = config.evict_max_fraction,
-                cluster_interval = ?snapshot.cluster_interval,
-                http_timeout = ?config.http_timeout,
-                max_body = config.max_body,
-                body_timeout = ?config.body_timeout,
-                max_connections = config.max_connections,
-                grpc_max_connections = config.grpc.max_connections,
-                "maregistry listening"
-            );
-            if cluster.size() > 1 {
-                let health = ServerHealth::new(
-                    cluster.clone(),
-                    invoker.clone(),
-                    snapshot.cluster_interval,
-                    config.http_timeout,
-                )
-                .with_sync_wait(snapshot.sync_wait);
-                loops.push(tokio::spawn(health.run(signal())));
-            }
-            Arc::new(SnapshotCoordinator::new(cluster, invoker.clone(), preservation()))
-        }
-        Mode::Raft(mode) => {
-            let settings = mode.settings(&config, my_url.clone());
-            // Raft calls carry whole snapshots: the read timeout is the install timeout,
-            // and openraft cuts each call off at its own deadline.
-            let peers = to_peers(raft_invoker.clone().unwrap_or_else(|| {
-                Arc::new(HyperInvoker::new(HyperInvokerConfig {
-                    read_timeout: settings.install_timeout,
-                    ..with_timeout(config.http_timeout)
-                }))
-            }));
-            tracing::info!(
-                address = %local,
-                my_url = %my_url,
-                mode = "raft",
-                data_dir = %settings.data_dir.display(),
-                join = settings.join,
-                servers = ?settings.server_list,
-                heartbeat = ?settings.heartbeat,
-                election = ?settings.election,
-                write_timeout = ?settings.write_timeout,
-                ttl = ?config.ttl,
-                max_connections = config.max_connections,
-                grpc_max_connections = config.grpc.max_connections,
-                "maregistry loading its data dir"
-            );
-            let node = RaftCluster::start(settings, registry, clock.clone(), peers, invoker.clone()).await?;
-            tracing::info!(
-                version = node.registry().registry_version(),
-                node_id = node.id(),
-                "data loaded; maregistry listening"
-            );
-            raft = Some(node.clone());
-            // A relayed write is given the write timeout in all, as one applied here is: a
-            // leader that stops answering (paused, cut off) never holds it longer. The
-            // relay also moves on as soon as this node learns of another leader.
-            relay = to_peers(raft_invoker.unwrap_or_else(|| {
-                Arc::new(HyperInvoker::new(HyperInvokerConfig {
-                    // (The invoker's deadline is its connect timeout plus this.)
-                    read_timeout: mode
-                        .write_timeout
-                        .saturating_sub(config.http_timeout)
-                        .max(std::time::Duration::from_millis(100)),
-                    ..with_timeout(config.http_timeout)
-                }))
-            }));
-            node
-        }
-    };
-    // One eviction pass for either mode, stopped by the same signal as the other loops.
-    loops.push(tokio::spawn(run_evictor(
+/// The cluster mode, built: its coordinator, the invoker that relays a follower's writes,
+/// its own loops, and the raft node in raft mode.
+struct Built {
+    coordinator: Arc<dyn Coordinator>,
+    relay: Arc<dyn HttpInvoker>,
+    loops: Vec<JoinHandle<()>>,
+    raft: Option<Arc<RaftCluster>>,
+}
+
+/// The snapshot mode: the cluster, its probe and sync loop when it has peers.
+fn build_snapshot(
+    config: &Config,
+    snapshot: &SnapshotMode,
+    my_url: &str,
+    local: SocketAddr,
+    clock: &Arc<dyn Clock>,
+    peers: &Peers,
+    signal: &Signal,
+) -> anyhow::Result<Built> {
+    let registry = Arc::new(Registry::with_change_log(config.change_log).with_lease_bounds(config.leases));
+    let election = snapshot.election.build(config.cluster_size(my_url));
+    let cluster = Arc::new(Cluster::new(my_url, &config.server_list, registry, clock.clone(), election)?);
+    tracing::info!(
+        address = %local,
+        my_url = %cluster.my_url(),
+        servers = ?cluster.peer_urls(),
+        mode = "snapshot",
+        election = cluster.election().name(),
+        ttl = ?config.ttl,
+        evict_interval = ?config.evict_interval,
+        evict_max_fraction = config.evict_max_fraction,
+        cluster_interval = ?snapshot.cluster_interval,
+        http_timeout = ?config.http_timeout,
+        max_body = config.max_body,
+        body_timeout = ?config.body_timeout,
+        max_connections = config.max_connections,
+        grpc_max_connections = config.grpc.max_connections,
+        "maregistry listening"
+    );
+    let mut loops = Vec::new();
+    if cluster.size() > 1 {
+        let health = ServerHealth::new(
+            cluster.clone(),
+            peers.invoker.clone(),
+            snapshot.cluster_interval,
+            config.http_timeout,
+        )
+        .with_sync_wait(snapshot.sync_wait);
+        loops.push(tokio::spawn(health.run(signal.stopped())));
+    }
+    let preservation = SelfPreservation::new(config.evict_max_fraction, config.ttl);
+    Ok(Built {
+        coordinator: Arc::new(SnapshotCoordinator::new(cluster, peers.invoker.clone(), preservation)),
+        relay: peers.invoker.clone(),
+        loops,
+        raft: None,
+    })
+}
+
+/// The raft mode: the node on its data dir, loaded before the first request is read.
+async fn build_raft(
+    config: &Config,
+    mode: &RaftMode,
+    my_url: &str,
+    local: SocketAddr,
+    clock: &Arc<dyn Clock>,
+    peers: &Peers,
+    raft_invoker: Option<Arc<dyn HttpInvoker>>,
+) -> anyhow::Result<Built> {
+    let registry = Arc::new(Registry::with_change_log(config.change_log).with_lease_bounds(config.leases));
+    let settings = mode.settings(config, my_url.to_owned());
+    // Raft calls carry whole snapshots: the read timeout is the install timeout, and
+    // openraft cuts each call off at its own deadline.
+    let raft_calls = peers.with_token(raft_invoker.clone().unwrap_or_else(|| {
+        Arc::new(HyperInvoker::new(HyperInvokerConfig {
+            read_timeout: settings.install_timeout,
+            ..peers.config()
+        }))
+    }));
+    tracing::info!(
+        address = %local,
+        my_url = %my_url,
+        mode = "raft",
+        data_dir = %settings.data_dir.display(),
+        join = settings.join,
+        servers = ?settings.server_list,
+        heartbeat = ?settings.heartbeat,
+        election = ?settings.election,
+        write_timeout = ?settings.write_timeout,
+        ttl = ?config.ttl,
+        max_connections = config.max_connections,
+        grpc_max_connections = config.grpc.max_connections,
+        "maregistry loading its data dir"
+    );
+    let node = RaftCluster::start(settings, registry, clock.clone(), raft_calls, peers.invoker.clone()).await?;
+    tracing::info!(
+        version = node.registry().registry_version(),
+        node_id = node.id(),
+        "data loaded; maregistry listening"
+    );
+    // A relayed write is given the write timeout in all, as one applied here is: a leader
+    // that stops answering (paused, cut off) never holds it longer. The relay also moves
+    // on as soon as this node learns of another leader.
+    let relay = peers.with_token(raft_invoker.unwrap_or_else(|| {
+        Arc::new(HyperInvoker::new(HyperInvokerConfig {
+            // (The invoker's deadline is its connect timeout plus this.)
+            read_timeout: mode
+                .write_timeout
+                .saturating_sub(config.http_timeout)
+                .max(std::time::Duration::from_millis(100)),
+            ..peers.config()
+        }))
+    }));
+    Ok(Built {
+        coordinator: node.clone(),
+        relay,
+        loops: Vec::new(),
+        raft: Some(node),
+    })
+}
+
+/// The loops of either mode: one eviction pass, and the TLS files' reload.
+fn background(
+    config: &Config,
+    coordinator: &Arc<dyn Coordinator>,
+    clock: &Arc<dyn Clock>,
+    signal: &Signal,
+) -> Vec<JoinHandle<()>> {
+    let mut loops = vec![tokio::spawn(run_evictor(
         coordinator.clone(),
         clock.clone(),
         config.ttl,
         config.evict_interval,
-        signal(),
-    )));
+        signal.stopped(),
+    ))];
     if config.tls.is_some() || config.peer_tls.is_some() {
         loops.push(tokio::spawn(reload::tls_files(
             config.tls.clone(),
             config.peer_tls.clone(),
             reload::CHECK_EVERY,
-            signal(),
+            signal.stopped(),
         )));
     }
-    let url = coordinator.my_url();
-    let mut app = App::new(coordinator, relay, clock, config.limits())
+    loops
+}
+
+/// The API over the mode, with the facades `--protocols` names (the seed's API is the
+/// server's own); answers the Nacos facade too, which serves the gRPC listener.
+fn app(
+    config: &Config,
+    coordinator: Arc<dyn Coordinator>,
+    relay: Arc<dyn HttpInvoker>,
+    clock: Arc<dyn Clock>,
+) -> (Arc<App>, Option<Arc<Nacos>>) {
+    let mut facades: Vec<Arc<dyn Facade>> = Vec::new();
+    let mut nacos = None;
+    for protocol in &config.protocols {
+        match protocol {
+            Protocol::Seed => {}
+            Protocol::Nacos => {
+                let facade = Arc::new(Nacos::new(config.grpc));
+                nacos = Some(facade.clone());
+                facades.push(facade);
+            }
+            Protocol::Eureka => facades.push(Arc::new(Eureka::default())),
+        }
+    }
+    let mut app = App::new(coordinator, relay, clock, config.limits(), facades)
         .with_auth(config.auth.clone())
-        .with_grpc(config.grpc);
+        .with_seed_api(config.protocols.contains(&Protocol::Seed));
     if let Some(tls) = &config.tls {
         app = app.with_tls(tls.clone());
     }
-    let app = Arc::new(app);
+    (Arc::new(app), nacos)
+}
 
+/// Serves the API (and the Nacos gRPC listener) until `shutdown` completes, or until the
+/// raft node fails: then it stops as if asked to, and the failure is reported after.
+async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    grpc_listener: Option<TcpListener>,
+    nacos: Option<Arc<Nacos>>,
+    raft: Option<Arc<RaftCluster>>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     // Both listeners stop when `shutdown` completes.
     let (begin, begun) = watch::channel(false);
-    let grpc = match grpc_listener {
-        Some(grpc_listener) => {
-            let address = grpc_listener.local_addr().context("reading the gRPC address")?;
-            tracing::info!(%address, lease = ?config.grpc.lease, "Nacos gRPC clients served");
-            let mut begun = begun.clone();
-            let stopping = async move {
-                let _ = begun.wait_for(|b| *b).await;
-            };
-            Some(tokio::spawn(registry_api::serve_grpc(
-                grpc_listener,
-                app.clone(),
-                stopping,
-            )))
+    let grpc = match (grpc_listener, nacos) {
+        (Some(grpc_listener), Some(nacos)) => {
+            if let Ok(address) = grpc_listener.local_addr() {
+                tracing::info!(%address, "Nacos gRPC clients served");
+            }
+            let stopping = Signal(begun).stopped();
+            Some(tokio::spawn(nacos.serve_listener(app.clone(), grpc_listener, Box::pin(stopping))))
         }
-        None => None,
+        _ => None,
     };
     // A raft node whose engine or storage failed stops as if asked to, and then reports
     // the failure: a supervisor restarts it (as etcd exits on a failed fsync).
-    let failed = {
-        let raft = raft.clone();
-        async move {
-            match raft {
-                Some(raft) => raft.failed().await,
-                None => std::future::pending().await,
-            }
+    let failed = async move {
+        match raft {
+            Some(raft) => raft.failed().await,
+            None => std::future::pending().await,
         }
     };
     let shutdown = async move {
@@ -255,20 +387,7 @@ pub async fn run_with(
             Err(e) => tracing::warn!(error = %e, "the gRPC listener did not finish"),
         }
     }
-    let _ = stop.send(true);
-    for task in loops {
-        let _ = task.await;
-    }
-    let failure = raft.as_ref().and_then(|raft| raft.failure());
-    if let Some(raft) = raft {
-        raft.shutdown().await;
-    }
-    tracing::info!(url = %url, "maregistry stopped");
-    served.context("serving the API")?;
-    match failure {
-        Some(why) => Err(anyhow::anyhow!("{why}: restart this node once the cause is fixed")),
-        None => Ok(()),
-    }
+    served
 }
 
 /// A token that crosses the network in plain text can be read and replayed: said once at

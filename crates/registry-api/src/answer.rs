@@ -8,12 +8,12 @@ use crate::body::Body;
 use crate::headers::VERSION_HEADER;
 
 /// A JSON answer.
-pub(crate) fn json(status: StatusCode, body: Bytes) -> Response<Body> {
+pub fn json(status: StatusCode, body: Bytes) -> Response<Body> {
     typed(status, body, "application/json")
 }
 
 /// An answer of `body` as `content_type`.
-pub(crate) fn typed(status: StatusCode, body: Bytes, content_type: &'static str) -> Response<Body> {
+pub fn typed(status: StatusCode, body: Bytes, content_type: &'static str) -> Response<Body> {
     typed_body(status, Body::new(body), content_type)
 }
 
@@ -32,14 +32,14 @@ fn typed_body(status: StatusCode, body: Body, content_type: &'static str) -> Res
 }
 
 /// A 200 JSON answer of `value`.
-pub(crate) fn ok_json<T: Serialize + ?Sized>(value: &T) -> Response<Body> {
+pub fn ok_json<T: Serialize + ?Sized>(value: &T) -> Response<Body> {
     // The values answered here are plain data whose serialisation cannot fail.
     let bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"null".to_vec());
     json(StatusCode::OK, Bytes::from(bytes))
 }
 
 /// An answer with no body.
-pub(crate) fn empty(status: StatusCode) -> Response<Body> {
+pub fn empty(status: StatusCode) -> Response<Body> {
     let mut response = Response::new(Body::new(Bytes::new()));
     *response.status_mut() = status;
     response

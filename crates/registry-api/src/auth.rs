@@ -30,7 +30,7 @@ impl Auth {
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Access {
+pub enum Access {
     /// A node-to-node call: the cluster token.
     Node,
     /// A write a follower relayed: the cluster token, or (without one) the client token
@@ -45,6 +45,18 @@ pub(crate) enum Access {
 /// Refuses a request without the token its route needs (401).
 pub(crate) fn check_access<B>(auth: &Auth, access: Access, request: &Request<B>) -> Result<(), ApiError> {
     let presented = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
+    auth.check(access, presented)
+}
+
+impl Auth {
+    /// The one check, for every protocol: refuses `presented` (an `Authorization` value,
+    /// however the protocol carried it) when `access` needs a token it is not (401).
+    pub fn check(&self, access: Access, presented: Option<&[u8]>) -> Result<(), ApiError> {
+        check(self, access, presented)
+    }
+}
+
+fn check(auth: &Auth, access: Access, presented: Option<&[u8]>) -> Result<(), ApiError> {
     let cluster_ok = || auth.cluster.as_ref().is_some_and(|t| t.accepts(presented));
     let client_ok = || auth.client.as_ref().is_some_and(|t| t.accepts(presented)) || cluster_ok();
     let (needed, ok) = match access {

@@ -70,6 +70,9 @@ pub enum ApiError {
     /// `/ready`: this node cannot do its job now, and why.
     #[error("not ready: {0}")]
     NotReady(String),
+    /// The leader refused a relayed write: its status and why.
+    #[error("{1}")]
+    Leader(StatusCode, String),
 }
 
 /// Why a form-encoded component cannot be decoded.
@@ -124,6 +127,29 @@ impl ApiError {
             | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::CrossSite(_) => StatusCode::FORBIDDEN,
+            ApiError::Leader(status, _) => *status,
+        }
+    }
+
+    /// The leader's refusal of a relayed write, from its answer (`status`, the JSON error
+    /// object): a 503 keeps what it says of the write, a 400 stays a 400.
+    pub(crate) fn from_leader(status: StatusCode, body: &[u8]) -> ApiError {
+        #[derive(serde::Deserialize)]
+        struct Refusal {
+            #[serde(default)]
+            message: String,
+            #[serde(default)]
+            outcome: Option<String>,
+        }
+        let refusal = serde_json::from_slice::<Refusal>(body).unwrap_or_else(|_| Refusal {
+            message: String::from_utf8_lossy(body).into_owned(),
+            outcome: None,
+        });
+        match (status, refusal.outcome.as_deref()) {
+            (StatusCode::SERVICE_UNAVAILABLE, Some("indeterminate")) => ApiError::Indeterminate(refusal.message),
+            (StatusCode::SERVICE_UNAVAILABLE, _) => ApiError::NoLeader(refusal.message),
+            (StatusCode::BAD_REQUEST, _) => ApiError::BadRequest(refusal.message),
+            (status, _) => ApiError::Leader(status, refusal.message),
         }
     }
 
@@ -190,17 +216,18 @@ impl From<CoordinatorError> for ApiError {
     }
 }
 
-/// A refusal by a protocol facade (Nacos, Eureka): a status and a message, answered as
-/// plain text the way that protocol answers its errors. One type for both facades; each
+/// A refusal by a protocol facade: a status and a message, answered as
+/// plain text the way that protocol answers its errors. One type for every facade; each
 /// says how it wraps the message ([`FacadeError::into_response`]).
 #[derive(Debug)]
-pub(crate) struct FacadeError {
+pub struct FacadeError {
     status: StatusCode,
     message: String,
 }
 
 impl FacadeError {
-    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    /// A refusal with `status`, saying `message`.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         FacadeError {
             status,
             message: message.into(),
@@ -208,22 +235,22 @@ impl FacadeError {
     }
 
     /// A 400.
-    pub(crate) fn bad(message: impl Into<String>) -> Self {
+    pub fn bad(message: impl Into<String>) -> Self {
         FacadeError::new(StatusCode::BAD_REQUEST, message)
     }
 
     /// A 404.
-    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+    pub fn not_found(message: impl Into<String>) -> Self {
         FacadeError::new(StatusCode::NOT_FOUND, message)
     }
 
     /// Why it was refused.
-    pub(crate) fn message(&self) -> &str {
+    pub fn message(&self) -> &str {
         &self.message
     }
 
     /// The answer: the status, and `wrap(message)` as text.
-    pub(crate) fn into_response(self, wrap: impl FnOnce(&str) -> String) -> Response<Body> {
+    pub fn into_response(self, wrap: impl FnOnce(&str) -> String) -> Response<Body> {
         typed(self.status, Bytes::from(wrap(&self.message)), TEXT)
     }
 }

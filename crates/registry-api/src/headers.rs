@@ -11,8 +11,8 @@ pub const VERSION_HEADER: HeaderName = HeaderName::from_static("x-maregistry-ver
 /// does not lead refuses a marked write instead of relaying it again.
 pub const FORWARDED_HEADER: &str = "x-maregistry-forwarded";
 
-/// How Nacos and Eureka type their plain answers and errors.
-pub(crate) const TEXT: &str = "text/plain;charset=UTF-8";
+/// How the protocol facades type their plain answers and errors.
+pub const TEXT: &str = "text/plain;charset=UTF-8";
 
 /// Whether a follower relayed this request.
 pub(crate) fn is_forwarded<B>(request: &Request<B>) -> bool {

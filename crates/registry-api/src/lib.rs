@@ -1,68 +1,72 @@
-//! maregistry's HTTP API (docs/spec.md §3, §6): hyper 1.x handlers over the registry and
-//! the cluster, which they reach through one trait, `registry_cluster::Coordinator`.
+//! maregistry's server (docs/spec.md §3, §6): the HTTP/TLS listener, the route table, the
+//! gateway every write goes through, the seed API, the console, metrics and the cluster
+//! endpoints, over the registry and the cluster, which it reaches through one trait,
+//! `registry_cluster::Coordinator`. It names no protocol: each protocol family is a crate
+//! over the gateway that plugs in as a [`Facade`].
 //!
 //! Modules, from the wire inwards:
 //! - `server` — [`serve`]: the accept loop, HTTP/1.1 keep-alive connections, connection
-//!   slots, and graceful shutdown driven by a future the caller passes in.
+//!   slots, and graceful shutdown driven by a future the caller passes in; the pieces a
+//!   facade's own listener shares ([`handshake`], [`AcceptBackoff`], [`warn_at_limit`]).
+//! - `transport` — one accepted connection, plain or TLS, as hyper reads it.
 //! - `router` — finds the route, checks head, method and token, dispatches, counts; it
 //!   only dispatches.
-//! - `routes` — the route table ([`ENDPOINTS`]) and what each route needs; the running
-//!   cluster mode's own routes come after it.
+//! - `routes` — the route table ([`ENDPOINTS`], then the facades' prefixes, then the
+//!   running cluster mode's own routes) and what each route needs.
+//! - `facade` — [`Facade`]: how a protocol family plugs in (routes, observer, metrics,
+//!   its own listener).
 //! - `auth` — [`Auth`]: the tokens, the access level of a route, the one check.
 //! - `limits` — [`Limits`] and the size limits of a request head.
 //! - `headers` — the headers and content types every part shares.
 //! - `request` — query parameters (decoded strictly) and the size- and time-limited body.
-//! - `write` — the write pipeline every protocol goes through: accept (or relay to the
-//!   leader), submit, relay after all when leadership moved; heartbeats that heal.
+//! - `body` — [`Body`]: an answer's body, whole or streamed.
+//! - `gateway` — the write path every protocol goes through: [`Op`]s in, applied here or
+//!   relayed to the leader once, one [`Outcome`] out; heartbeats that heal.
 //! - `forward` — a follower relays a request to the leader, answer unchanged.
 //! - `handlers` — the seed's API and the operators' endpoints, one file per family, and
 //!   the mode's routes handed to the mode.
-//! - `nacos`, `eureka` — the protocol facades, a folder each: parameters, names, the
-//!   instance mapping, caches or views, encoding, endpoints.
-//! - `nacos2` — the Nacos 2/3 gRPC protocol with pushes ([`serve_grpc`], its own
-//!   listener), on the v1 facade's mapping and the same write pipeline.
 //! - `watch` — [`Watch`]: the blocking queries waiting per service.
 //! - `metrics` — the Prometheus metrics: per-request counters and latency, and what is
-//!   read at scrape time.
+//!   read at scrape time (the facades add theirs).
 //! - `encoding` — gzip of large answers.
 //! - `answer` — building answers (JSON, text, the version header).
 //! - `error` — [`ApiError`] and the one function that turns it into a status and the JSON
-//!   error object; `FacadeError`, the facades' one error type.
-//! - `app` — [`App`]: what every handler shares.
+//!   error object; [`FacadeError`], the facades' one error type.
+//! - `app` — [`App`]: what every handler shares, and what a facade may use of the node.
 //!
 //! Every handler is total: bad input becomes a 4xx answer, never a panic.
 #![deny(missing_docs)]
 
-mod answer;
+pub mod answer;
 mod app;
-mod auth;
+pub mod auth;
 mod body;
 mod encoding;
 mod error;
-mod eureka;
+mod facade;
 mod forward;
+mod gateway;
 mod handlers;
-mod headers;
+pub mod headers;
 mod limits;
 mod metrics;
-mod nacos;
-pub mod nacos2;
-mod request;
+pub mod request;
 mod router;
 mod routes;
 mod server;
 mod transport;
 mod watch;
-mod write;
 
 pub use app::App;
 pub use auth::Auth;
 pub use body::Body;
-pub use error::{ApiError, Undecodable};
+pub use error::{ApiError, FacadeError, Undecodable};
+pub use facade::{Facade, FacadeRoute, Shutdown};
+pub use gateway::{Op, Origin, Outcome};
 pub use headers::{FORWARDED_HEADER, VERSION_HEADER};
 pub use limits::{Limits, MAX_HEADER_BYTES, MAX_URI_BYTES};
-pub use nacos2::{serve_grpc, GrpcSettings};
 pub use request::parse_duration;
 pub use routes::ENDPOINTS;
-pub use server::serve;
+pub use server::{handshake, serve, warn_at_limit, AcceptBackoff};
+pub use transport::Transport;
 pub use watch::Watch;

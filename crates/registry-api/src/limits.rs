@@ -21,7 +21,7 @@ pub struct Limits {
     /// come out of the descriptors the budget keeps back).
     pub max_refusals: usize,
     /// How long a connection may take over its TLS handshake; on the gRPC listener, also
-    /// how long a connection may stay without a set-up Nacos connection.
+    /// how long a connection may stay without a set-up protocol connection.
     pub handshake_timeout: Duration,
     /// How long an HTTP connection may wait for a request (and take over its head) before
     /// it is closed.
@@ -71,7 +71,7 @@ impl Limits {
     }
 
     /// These limits for a `/batch`: sixteen bodies' worth.
-    pub(crate) fn for_batches(&self) -> Limits {
+    pub fn for_batches(&self) -> Limits {
         Limits {
             max_body: self.max_body.saturating_mul(16),
             ..*self

@@ -14,11 +14,13 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use registry_cluster::{ModeRoute, ModeStatus, Standing, Status};
+use registry_cluster::{ModeStatus, RaftStatus, Standing, Status};
 
-use crate::nacos2::GrpcCounts;
-use crate::routes::ENDPOINTS;
+use std::sync::Arc;
+
 use registry_core::Stats;
+
+use crate::facade::Facade;
 
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
@@ -49,15 +51,11 @@ pub(crate) struct Metrics {
 }
 
 impl Metrics {
-    /// The metrics of a node whose cluster mode serves `routes` besides the shared API:
-    /// one row per endpoint of [`ENDPOINTS`], then one per mode route, then `other`.
-    pub(crate) fn new(routes: &[ModeRoute]) -> Self {
-        let endpoints: Vec<&'static str> = ENDPOINTS
-            .iter()
-            .copied()
-            .chain(routes.iter().map(|route| route.path))
-            .chain(std::iter::once("other"))
-            .collect();
+    /// The metrics of a node whose routes are named `labels` (one row each, in the
+    /// router's order), then `other`.
+    pub(crate) fn new(labels: Vec<&'static str>) -> Self {
+        let mut endpoints = labels;
+        endpoints.push("other");
         let mut registry = Registry::default();
         let requests_family = Family::<Labels, Counter>::default();
         let latency_family = Family::<Label, Histogram, fn() -> Histogram>::new_with_constructor(|| {
@@ -149,9 +147,15 @@ impl Metrics {
     }
 
     /// The text of `/metrics`: the request metrics, then the registry's `stats`, the
-    /// cluster's `status` and the blocking queries `waiting`, read now.
-    pub(crate) fn encode(&self, stats: &Stats, status: &Status, waiting: usize, grpc: GrpcCounts) -> String {
-        let now = scrape_registry(stats, status, waiting, grpc);
+    /// blocking queries `waiting`, the `facades`' own series and the cluster's `status`,
+    /// read now.
+    pub(crate) fn encode(&self, stats: &Stats, status: &Status, waiting: usize, facades: &[Arc<dyn Facade>]) -> String {
+        let mut now = Registry::default();
+        registry_series(&mut now, stats, status, waiting);
+        for facade in facades {
+            facade.metrics(&mut now);
+        }
+        cluster_series(&mut now, status);
         let mut out = String::with_capacity(16 * 1024);
         // Writing into a String cannot fail.
         let _ = encode_registry(&mut out, &self.registry);
@@ -161,10 +165,13 @@ impl Metrics {
     }
 }
 
-/// The metrics read at scrape time, as a registry of constants.
-fn scrape_registry(stats: &Stats, status: &Status, waiting: usize, grpc: GrpcCounts) -> Registry {
-    let mut r = Registry::default();
-    let gauge = |v: u64| ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
+/// A gauge of `v`, read at scrape time.
+fn gauge(v: u64) -> ConstGauge {
+    ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+/// The registry's size and totals, and the blocking queries waiting, read now.
+fn registry_series(r: &mut Registry, stats: &Stats, status: &Status, waiting: usize) {
     r.register("maregistry_instances", "Instances registered", gauge(stats.instances));
     r.register(
         "maregistry_services",
@@ -206,26 +213,10 @@ fn scrape_registry(stats: &Stats, status: &Status, waiting: usize, grpc: GrpcCou
         "Blocking queries (since=V&wait=D) waiting for a change now",
         gauge(waiting as u64),
     );
-    r.register(
-        "maregistry_grpc_connections",
-        "Nacos gRPC connections set up on this node",
-        gauge(grpc.connections),
-    );
-    r.register(
-        "maregistry_grpc_subscriptions",
-        "Services subscribed to by this node's gRPC connections, one per connection and service",
-        gauge(grpc.subscriptions),
-    );
-    r.register(
-        "maregistry_grpc_pushes",
-        "Pushes (NotifySubscriberRequest) put on subscribers' streams",
-        ConstCounter::new(grpc.pushes),
-    );
-    r.register(
-        "maregistry_grpc_push_failures",
-        "Pushes that found a subscriber's stream full or closed",
-        ConstCounter::new(grpc.push_failures),
-    );
+}
+
+/// The cluster's standing: role, mode, leader changes, readiness, and the mode's own.
+fn cluster_series(r: &mut Registry, status: &Status) {
     let roles = Family::<Label, Gauge>::default();
     for standing in Standing::ALL {
         roles
@@ -265,54 +256,58 @@ fn scrape_registry(stats: &Stats, status: &Status, waiting: usize, grpc: GrpcCou
         }
     }
     if let ModeStatus::Raft(raft) = &status.mode {
-        r.register("maregistry_raft_term", "Raft: the current term", gauge(raft.term));
-        let stopped = Family::<TextLabel, Gauge>::default();
-        if let Some(why) = &raft.stopped {
-            stopped.get_or_create(&[("cause", why.clone())]).set(1);
-        }
-        r.register(
-            "maregistry_raft_stopped",
-            "Raft: 1, with the cause, once the consensus engine has stopped (the node exits)",
-            stopped,
-        );
-        let index = |v: Option<u64>| gauge(v.unwrap_or(0));
-        r.register(
-            "maregistry_raft_last_log_index",
-            "Raft: the last log index this node holds",
-            index(raft.last_log_index),
-        );
-        r.register(
-            "maregistry_raft_commit_index",
-            "Raft: the highest log index this node knows to be committed",
-            index(raft.committed),
-        );
-        r.register(
-            "maregistry_raft_applied_index",
-            "Raft: the last log index applied to this node's registry",
-            index(raft.applied),
-        );
-        let lag = Family::<TextLabel, Gauge>::default();
-        let matched = Family::<TextLabel, Gauge>::default();
-        for replica in &raft.replication {
-            let peer = [("peer", replica.url.clone())];
-            lag.get_or_create(&peer)
-                .set(i64::try_from(replica.lag).unwrap_or(i64::MAX));
-            matched
-                .get_or_create(&peer)
-                .set(i64::try_from(replica.matched.unwrap_or(0)).unwrap_or(i64::MAX));
-        }
-        r.register(
-            "maregistry_raft_replication_lag",
-            "Raft, on the leader: log entries each follower lacks",
-            lag,
-        );
-        r.register(
-            "maregistry_raft_replication_matched_index",
-            "Raft, on the leader: the last log index known to be on each follower",
-            matched,
-        );
+        raft_series(r, raft);
     }
-    r
+}
+
+/// Raft's log and replication.
+fn raft_series(r: &mut Registry, raft: &RaftStatus) {
+    r.register("maregistry_raft_term", "Raft: the current term", gauge(raft.term));
+    let stopped = Family::<TextLabel, Gauge>::default();
+    if let Some(why) = &raft.stopped {
+        stopped.get_or_create(&[("cause", why.clone())]).set(1);
+    }
+    r.register(
+        "maregistry_raft_stopped",
+        "Raft: 1, with the cause, once the consensus engine has stopped (the node exits)",
+        stopped,
+    );
+    let index = |v: Option<u64>| gauge(v.unwrap_or(0));
+    r.register(
+        "maregistry_raft_last_log_index",
+        "Raft: the last log index this node holds",
+        index(raft.last_log_index),
+    );
+    r.register(
+        "maregistry_raft_commit_index",
+        "Raft: the highest log index this node knows to be committed",
+        index(raft.committed),
+    );
+    r.register(
+        "maregistry_raft_applied_index",
+        "Raft: the last log index applied to this node's registry",
+        index(raft.applied),
+    );
+    let lag = Family::<TextLabel, Gauge>::default();
+    let matched = Family::<TextLabel, Gauge>::default();
+    for replica in &raft.replication {
+        let peer = [("peer", replica.url.clone())];
+        lag.get_or_create(&peer)
+            .set(i64::try_from(replica.lag).unwrap_or(i64::MAX));
+        matched
+            .get_or_create(&peer)
+            .set(i64::try_from(replica.matched.unwrap_or(0)).unwrap_or(i64::MAX));
+    }
+    r.register(
+        "maregistry_raft_replication_lag",
+        "Raft, on the leader: log entries each follower lacks",
+        lag,
+    );
+    r.register(
+        "maregistry_raft_replication_matched_index",
+        "Raft, on the leader: the last log index known to be on each follower",
+        matched,
+    );
 }
 
 #[cfg(test)]
@@ -320,24 +315,13 @@ mod tests {
     use registry_cluster::{ModeStatus, Standing};
 
     use super::*;
-    use crate::routes::Route;
+    use crate::routes::tests::{TwoRoutes, MODE};
+    use crate::routes::Routes;
 
     /// Every route counts under its own name: a request recorded at a route's row shows in
-    /// `/metrics` with that route's path as its `endpoint` label.
+    /// `/metrics` with that route's label as its `endpoint` label.
     #[test]
     fn each_route_row_is_counted_under_its_own_path() {
-        const ROUTES: &[ModeRoute] = &[
-            ModeRoute {
-                path: "/raft/append",
-                params: &[],
-                peer_body: true,
-            },
-            ModeRoute {
-                path: "/cluster/join",
-                params: &["url"],
-                peer_body: false,
-            },
-        ];
         let status = Status {
             standing: Standing::Leader,
             leader: None,
@@ -345,25 +329,26 @@ mod tests {
             evictions_skipped: 0,
             mode: ModeStatus::Snapshot { sync: None },
         };
-        let paths: Vec<&str> = ENDPOINTS.iter().copied().chain(ROUTES.iter().map(|r| r.path)).collect();
-        for (i, path) in paths.iter().enumerate() {
-            let metrics = Metrics::new(ROUTES);
+        let routes = Routes::new(vec![Arc::new(TwoRoutes)], MODE);
+        let labels = routes.labels();
+        for (i, label) in labels.iter().enumerate() {
+            let metrics = Metrics::new(routes.labels());
             // The route a path finds (a family by one of its paths) records at its row.
-            let probe = match *path {
-                "/nacos/v1/ns" | "/eureka/apps" => format!("{path}/x"),
+            let probe = match *label {
+                "/two/v1" | "/two/apps" => format!("{label}/x"),
                 other => other.to_owned(),
             };
-            let (route, _) = Route::of(&probe, ROUTES).expect("every endpoint is routed");
-            assert_eq!(route.row(), i, "{path}");
-            metrics.record(route.row(), 200, None);
-            let text = metrics.encode(&Stats::default(), &status, 0, GrpcCounts::default());
-            let counted = format!("maregistry_http_requests_total{{endpoint=\"{path}\",code=\"2xx\"}} 1");
-            assert!(text.contains(&counted), "{path} is not counted under its name");
+            let (route, _) = routes.of(&probe).expect("every endpoint is routed");
+            assert_eq!(routes.row(route), i, "{label}");
+            metrics.record(routes.row(route), 200, None);
+            let text = metrics.encode(&Stats::default(), &status, 0, &[]);
+            let counted = format!("maregistry_http_requests_total{{endpoint=\"{label}\",code=\"2xx\"}} 1");
+            assert!(text.contains(&counted), "{label} is not counted under its name");
         }
-        let metrics = Metrics::new(ROUTES);
-        assert_eq!(metrics.other(), paths.len(), "`other` comes last");
+        let metrics = Metrics::new(routes.labels());
+        assert_eq!(metrics.other(), labels.len(), "`other` comes last");
         metrics.record(metrics.other(), 404, None);
-        let text = metrics.encode(&Stats::default(), &status, 0, GrpcCounts::default());
+        let text = metrics.encode(&Stats::default(), &status, 0, &[]);
         assert!(text.contains("maregistry_http_requests_total{endpoint=\"other\",code=\"4xx\"} 1"));
     }
 }

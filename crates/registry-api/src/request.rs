@@ -1,3 +1,5 @@
+//! Query parameters, decoded strictly, and the size- and time-limited request body.
+
 use std::borrow::Cow;
 use std::future::Future;
 use std::task::Poll;
@@ -15,22 +17,23 @@ use crate::error::{ApiError, Undecodable};
 use crate::limits::Limits;
 
 /// The query string of a request, decoded on demand.
-pub(crate) struct Query<'a>(&'a str);
+pub struct Query<'a>(&'a str);
 
 impl<'a> Query<'a> {
-    pub(crate) fn of<B>(request: &'a Request<B>) -> Self {
+    /// The query of `request`.
+    pub fn of<B>(request: &'a Request<B>) -> Self {
         Query(request.uri().query().unwrap_or(""))
     }
 
     /// A query string (`a=1&b=2`) taken apart already.
-    pub(crate) fn parse(query: &'a str) -> Self {
+    pub fn parse(query: &'a str) -> Self {
         Query(query)
     }
 
     /// The first value of `name`, decoded as a form (`+` is a space, then percent-decoding);
     /// absent or empty is an error, and so is a value that is not UTF-8 once decoded
     /// (`x%FF` and `x%FE` must not both become `x\u{FFFD}`).
-    pub(crate) fn required(&self, name: &'static str) -> Result<String, ApiError> {
+    pub fn required(&self, name: &'static str) -> Result<String, ApiError> {
         for pair in self.0.split('&') {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             let matches = key == name || (key.contains(['%', '+']) && decode(key).is_ok_and(|k| k == name));
@@ -46,14 +49,14 @@ impl<'a> Query<'a> {
     }
 
     /// `service`, validated.
-    pub(crate) fn service(&self) -> Result<String, ApiError> {
+    pub fn service(&self) -> Result<String, ApiError> {
         let service = self.required("service")?;
         validate_service_name(&service)?;
         Ok(service)
     }
 
     /// `services=a,b,c`, each validated, duplicates dropped, order kept.
-    pub(crate) fn services(&self) -> Result<Vec<String>, ApiError> {
+    pub fn services(&self) -> Result<Vec<String>, ApiError> {
         split_services(&self.required("services")?)
     }
 }
@@ -193,7 +196,7 @@ pub(crate) fn parse_wait(text: &str) -> Option<Duration> {
 
 /// One form-encoded component, decoded strictly: `+` is a space, every `%` is followed by
 /// two hex digits, the result is UTF-8.
-pub(crate) fn decode(text: &str) -> Result<Cow<'_, str>, Undecodable> {
+pub fn decode(text: &str) -> Result<Cow<'_, str>, Undecodable> {
     let bytes = text.as_bytes();
     // Nothing escaped (the usual case): the text is the value, already UTF-8.
     if !bytes.iter().any(|b| matches!(b, b'%' | b'+')) {
@@ -217,7 +220,7 @@ pub(crate) fn decode(text: &str) -> Result<Cow<'_, str>, Undecodable> {
 /// Reads the whole body, refusing one over `limits.max_body` bytes (at once when
 /// `Content-Length` says so, otherwise as soon as the limit is crossed, without reading
 /// the rest) and one that has not arrived within `limits.body_timeout`.
-pub(crate) async fn read_body(request: Request<Incoming>, limits: &Limits) -> Result<Bytes, ApiError> {
+pub async fn read_body(request: Request<Incoming>, limits: &Limits) -> Result<Bytes, ApiError> {
     let max = limits.max_body;
     let declared = request
         .headers()

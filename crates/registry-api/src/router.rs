@@ -13,19 +13,18 @@ use crate::app::App;
 use crate::auth::check_access;
 use crate::body::Body;
 use crate::error::ApiError;
-use crate::eureka;
+use crate::gateway;
 use crate::handlers::{cluster, discovery, mode, operations, registration, snapshot};
 use crate::headers::{cross_site, is_browser_header};
 use crate::limits::{MAX_HEADER_BYTES, MAX_URI_BYTES};
-use crate::nacos;
-use crate::routes::{eureka_rest, Endpoint, Route, NACOS};
+use crate::routes::{Endpoint, Route};
 
 /// Answers one request. Never fails.
 pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
-    let found = Route::of(request.uri().path(), app.cluster.routes());
+    let found = app.routes.of(request.uri().path());
     let timed = found.is_some_and(|(route, _)| !route.may_block(&request));
-    let row = found.map_or(app.metrics.other(), |(route, _)| route.row());
+    let row = found.map_or(app.metrics.other(), |(route, _)| app.routes.row(route));
     // One frame for the whole answer (a separate async fn costs a move of the response).
     let response = 'answer: {
         if let Err(e) = check_head(&request) {
@@ -34,7 +33,7 @@ pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<
         let Some((route, path)) = found else {
             break 'answer ApiError::NotFound.into_response(short(request.uri().path()));
         };
-        // The Nacos and Eureka APIs have their own methods (PUT, DELETE) and answer them.
+        // The facades have their own methods (PUT, DELETE) and answer them.
         if !matches!(*request.method(), Method::GET | Method::POST) && !route.any_method() {
             let method = request.method().to_string();
             break 'answer ApiError::MethodNotAllowed(method).into_response(path);
@@ -69,15 +68,13 @@ pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<
                 Endpoint::Ui => Ok(operations::console()),
                 Endpoint::Services => Box::pin(operations::services(app, request)).await,
                 Endpoint::Instances => Box::pin(operations::instances(app, request)).await,
-                Endpoint::Nacos => {
-                    let rest = request.uri().path()[NACOS.len()..].to_owned();
-                    Ok(Box::pin(nacos::nacos(app, request, &rest)).await)
-                }
-                Endpoint::Eureka => {
-                    let rest = eureka_rest(request.uri().path()).unwrap_or("").to_owned();
-                    Ok(Box::pin(eureka::eureka(app, request, &rest)).await)
-                }
+                Endpoint::Relay => Box::pin(gateway::relayed(app, request)).await,
             },
+            Route::Facade(row) => {
+                let path = request.uri().path().to_owned();
+                let (facade, route, rest) = app.routes.facade(row, &path);
+                Ok(facade.serve(app, route, request, rest).await)
+            }
             Route::Mode(index) => Box::pin(mode::serve(app, request, index)).await,
         };
         answer.unwrap_or_else(|e| {

@@ -1,18 +1,22 @@
 //! The route table: every endpoint of the shared API, its name in metrics, how a path
-//! finds it, whether a request to it may block, and who may call it. The running cluster
-//! mode adds its own routes ([`registry_cluster::ModeRoute`]), found after these.
+//! finds it, whether a request to it may block, and who may call it. The facades' routes
+//! ([`FacadeRoute`]) are found after these, then the running cluster mode's own
+//! ([`registry_cluster::ModeRoute`]).
+
+use std::sync::Arc;
 
 use http::{Method, Request};
 use registry_cluster::ModeRoute;
 
 use crate::auth::Access;
+use crate::facade::{Facade, FacadeRoute};
 use crate::headers::is_forwarded;
 use crate::request::ReadQuery;
 
-/// Every endpoint of the shared API (docs/spec.md §3, the facades of §6, the operators'),
-/// as requests are counted by it in metrics (`/findall` counts as `/findAll`). The order
-/// is that of the router's endpoint enum, which a test ties to this table.
-pub const ENDPOINTS: [&str; 21] = [
+/// Every endpoint of the shared API (docs/spec.md §3, the operators', the relay between
+/// nodes), as requests are counted by it in metrics (`/findall` counts as `/findAll`). The
+/// order is that of the router's endpoint enum, which a test ties to this table.
+pub const ENDPOINTS: [&str; 20] = [
     "/reg",
     "/unreg",
     "/renew",
@@ -32,8 +36,7 @@ pub const ENDPOINTS: [&str; 21] = [
     "/ui",
     "/services",
     "/instances",
-    "/nacos/v1/ns",
-    "/eureka/apps",
+    "/relay",
 ];
 
 /// An endpoint of the shared API; its value is its row in [`ENDPOINTS`].
@@ -59,10 +62,8 @@ pub(crate) enum Endpoint {
     Ui,
     Services,
     Instances,
-    /// The Nacos open API: `/nacos/v1/ns/<rest>`.
-    Nacos,
-    /// Eureka REST v2: `/eureka/apps/<rest>` (or `/eureka/v2/apps/<rest>`).
-    Eureka,
+    /// The writes a follower relays to the leader, as the gateway's ops.
+    Relay,
 }
 
 /// Where a request goes.
@@ -70,28 +71,16 @@ pub(crate) enum Endpoint {
 pub(crate) enum Route {
     /// An endpoint every mode serves.
     Shared(Endpoint),
+    /// A facade's route: its row in [`Routes`], which holds the facade and the route.
+    Facade(usize),
     /// The running mode's route at this index of its `routes()`.
     Mode(usize),
-}
-
-/// Where Eureka clients find the registry (the second is Netflix's default path).
-const EUREKA: [&str; 2] = ["/eureka/apps", "/eureka/v2/apps"];
-
-/// Where the Nacos naming API lives.
-pub(crate) const NACOS: &str = "/nacos/v1/ns/";
-
-/// The part of a Eureka path after `apps`, if it is one.
-pub(crate) fn eureka_rest(path: &str) -> Option<&str> {
-    EUREKA.iter().find_map(|prefix| {
-        let rest = path.strip_prefix(prefix)?;
-        (rest.is_empty() || rest.starts_with('/')).then(|| rest.trim_start_matches('/'))
-    })
 }
 
 impl Endpoint {
     /// Every endpoint, in [`ENDPOINTS`] order.
     #[cfg(test)]
-    const ALL: [Endpoint; 21] = [
+    const ALL: [Endpoint; 20] = [
         Endpoint::Reg,
         Endpoint::Unreg,
         Endpoint::Renew,
@@ -111,9 +100,24 @@ impl Endpoint {
         Endpoint::Ui,
         Endpoint::Services,
         Endpoint::Instances,
-        Endpoint::Nacos,
-        Endpoint::Eureka,
+        Endpoint::Relay,
     ];
+
+    /// Whether it is the seed's API (`--protocols` may leave it out), not the console's,
+    /// the operators' or the cluster's.
+    fn is_seed_api(self) -> bool {
+        matches!(
+            self,
+            Endpoint::Reg
+                | Endpoint::Unreg
+                | Endpoint::Renew
+                | Endpoint::Renews
+                | Endpoint::Batch
+                | Endpoint::FindAll
+                | Endpoint::Version
+                | Endpoint::Versions
+        )
+    }
 
     /// Its name in metrics and error answers.
     pub(crate) fn label(self) -> &'static str {
@@ -144,34 +148,95 @@ impl Endpoint {
             "/ui" | "/ui/" => Endpoint::Ui,
             "/services" => Endpoint::Services,
             "/instances" => Endpoint::Instances,
-            nacos if nacos.starts_with(NACOS) => Endpoint::Nacos,
-            eureka if eureka_rest(eureka).is_some() => Endpoint::Eureka,
+            "/relay" => Endpoint::Relay,
             _ => return None,
         };
         Some((endpoint, endpoint.label()))
     }
 }
 
-impl Route {
-    /// The route of `path`: the shared API first, then the running mode's `routes`. With
-    /// it, the path as a static string for error answers (`/findall` is answered as
-    /// itself).
-    pub(crate) fn of(path: &str, routes: &[ModeRoute]) -> Option<(Route, &'static str)> {
+/// Every route of this node: the shared API's, the facades' prefixes, the mode's.
+pub(crate) struct Routes {
+    /// Each facade route: its facade (an index into `facades`) and its index there.
+    facade_routes: Vec<(usize, usize, FacadeRoute)>,
+    facades: Vec<Arc<dyn Facade>>,
+    mode: &'static [ModeRoute],
+    /// Whether the seed's API is served.
+    seed: bool,
+}
+
+impl Routes {
+    /// The routes of a node serving `facades` in a mode with `mode` routes of its own.
+    pub(crate) fn new(facades: Vec<Arc<dyn Facade>>, mode: &'static [ModeRoute]) -> Routes {
+        let facade_routes = facades
+            .iter()
+            .enumerate()
+            .flat_map(|(f, facade)| facade.routes().iter().enumerate().map(move |(r, route)| (f, r, *route)))
+            .collect();
+        Routes {
+            facade_routes,
+            facades,
+            mode,
+            seed: true,
+        }
+    }
+
+    /// Serves the seed's API, or leaves it out (its paths are then no route).
+    pub(crate) fn serve_seed_api(&mut self, served: bool) {
+        self.seed = served;
+    }
+
+    /// The facades, in the order they were composed.
+    pub(crate) fn facades(&self) -> &[Arc<dyn Facade>] {
+        &self.facades
+    }
+
+    /// The route of `path`: the shared API first, then the facades' prefixes, then the
+    /// mode's routes. With it, the path as a static string for error answers (`/findall`
+    /// is answered as itself, a facade's route by its label).
+    pub(crate) fn of(&self, path: &str) -> Option<(Route, &'static str)> {
         if let Some((endpoint, label)) = Endpoint::of(path) {
+            if !self.seed && endpoint.is_seed_api() {
+                return None;
+            }
             return Some((Route::Shared(endpoint), label));
         }
-        let index = routes.iter().position(|route| route.path == path)?;
-        Some((Route::Mode(index), routes[index].path))
+        if let Some(row) = self.facade_routes.iter().position(|(_, _, route)| route.rest(path).is_some()) {
+            return Some((Route::Facade(row), self.facade_routes[row].2.label));
+        }
+        let index = self.mode.iter().position(|route| route.path == path)?;
+        Some((Route::Mode(index), self.mode[index].path))
     }
 
-    /// This route's row in the metrics table: [`ENDPOINTS`], then the mode's routes.
-    pub(crate) fn row(self) -> usize {
-        match self {
+    /// The facade of facade route `row`, the route's index in its table, and the path
+    /// after its prefix.
+    pub(crate) fn facade<'a>(&self, row: usize, path: &'a str) -> (&Arc<dyn Facade>, usize, &'a str) {
+        let (facade, route, prefix) = &self.facade_routes[row];
+        (&self.facades[*facade], *route, prefix.rest(path).unwrap_or(""))
+    }
+
+    /// This route's row in the metrics table: [`ENDPOINTS`], the facades' routes, then the
+    /// mode's routes.
+    pub(crate) fn row(&self, route: Route) -> usize {
+        match route {
             Route::Shared(endpoint) => endpoint as usize,
-            Route::Mode(index) => ENDPOINTS.len() + index,
+            Route::Facade(row) => ENDPOINTS.len() + row,
+            Route::Mode(index) => ENDPOINTS.len() + self.facade_routes.len() + index,
         }
     }
 
+    /// The name of every row, in order.
+    pub(crate) fn labels(&self) -> Vec<&'static str> {
+        ENDPOINTS
+            .iter()
+            .copied()
+            .chain(self.facade_routes.iter().map(|(_, _, route)| route.label))
+            .chain(self.mode.iter().map(|route| route.path))
+            .collect()
+    }
+}
+
+impl Route {
     /// Whether a request to this route may wait on purpose (a blocking query: `since=`),
     /// so that its time says nothing about the node's speed. A byte scan: this runs on
     /// every read.
@@ -196,25 +261,24 @@ impl Route {
 
     /// Which token this route needs, when tokens are configured.
     pub(crate) fn access<B>(self, request: &Request<B>) -> Access {
-        let Route::Shared(endpoint) = self else {
+        let write = || {
+            if is_forwarded(request) {
+                Access::ForwardedWrite
+            } else {
+                Access::ClientWrite
+            }
+        };
+        let endpoint = match self {
+            Route::Shared(endpoint) => endpoint,
+            Route::Facade(_) if request.method() == Method::GET => return Access::ClientRead,
+            Route::Facade(_) => return write(),
             // A mode's own routes are node-to-node or operator calls.
-            return Access::Node;
+            Route::Mode(_) => return Access::Node,
         };
         match endpoint {
-            Endpoint::Nacos | Endpoint::Eureka if request.method() == Method::GET => Access::ClientRead,
-            Endpoint::Reg
-            | Endpoint::Unreg
-            | Endpoint::Renew
-            | Endpoint::Renews
-            | Endpoint::Batch
-            | Endpoint::Nacos
-            | Endpoint::Eureka => {
-                if is_forwarded(request) {
-                    Access::ForwardedWrite
-                } else {
-                    Access::ClientWrite
-                }
-            }
+            Endpoint::Reg | Endpoint::Unreg | Endpoint::Renew | Endpoint::Renews | Endpoint::Batch => write(),
+            // Only a follower relays; without a cluster token, the client token it passed on.
+            Endpoint::Relay => Access::ForwardedWrite,
             Endpoint::SetLeader => Access::Node,
             Endpoint::Snapshot if ReadQuery::of(request).has_since() => Access::Node,
             _ if is_forwarded(request) => Access::Node,
@@ -225,58 +289,92 @@ impl Route {
     /// Whether the route answers methods other than GET and POST (the facades' PUT and
     /// DELETE).
     pub(crate) fn any_method(self) -> bool {
-        matches!(self, Route::Shared(Endpoint::Nacos | Endpoint::Eureka))
+        matches!(self, Route::Facade(_))
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A facade with two routes, answering nothing.
+    pub(crate) struct TwoRoutes;
+
+    #[async_trait::async_trait]
+    impl Facade for TwoRoutes {
+        fn name(&self) -> &'static str {
+            "two"
+        }
+
+        fn routes(&self) -> &'static [FacadeRoute] {
+            &[
+                FacadeRoute {
+                    prefixes: &["/two/v1/"],
+                    label: "/two/v1",
+                },
+                FacadeRoute {
+                    prefixes: &["/two/apps", "/two/v2/apps"],
+                    label: "/two/apps",
+                },
+            ]
+        }
+
+        async fn serve(
+            &self,
+            _app: &crate::App,
+            _route: usize,
+            _request: Request<hyper::body::Incoming>,
+            _rest: &str,
+        ) -> http::Response<crate::Body> {
+            crate::answer::empty(http::StatusCode::NO_CONTENT)
+        }
+    }
+
+    pub(crate) const MODE: &[ModeRoute] = &[
+        ModeRoute {
+            path: "/raft/vote",
+            params: &[],
+            peer_body: true,
+        },
+        ModeRoute {
+            path: "/cluster/join",
+            params: &["url"],
+            peer_body: false,
+        },
+    ];
 
     #[test]
     fn every_endpoint_is_its_row_in_the_metrics_table_and_its_path_routes_to_it() {
+        let routes = Routes::new(Vec::new(), &[]);
         assert_eq!(Endpoint::ALL.len(), ENDPOINTS.len());
         for (row, endpoint) in Endpoint::ALL.into_iter().enumerate() {
             assert_eq!(endpoint as usize, row, "{endpoint:?} is not at its row");
             let label = endpoint.label();
-            // A family of paths is routed by its prefix.
-            let path = match endpoint {
-                Endpoint::Nacos | Endpoint::Eureka => format!("{label}/x"),
-                _ => label.to_owned(),
-            };
             assert_eq!(
-                Route::of(&path, &[]),
+                routes.of(label),
                 Some((Route::Shared(endpoint), label)),
-                "{path} routes to {endpoint:?}"
+                "{label} routes to {endpoint:?}"
             );
-            assert_eq!(Route::Shared(endpoint).row(), row);
+            assert_eq!(routes.row(Route::Shared(endpoint)), row);
         }
     }
 
     #[test]
-    fn a_modes_routes_follow_the_shared_ones() {
-        const ROUTES: &[ModeRoute] = &[
-            ModeRoute {
-                path: "/raft/vote",
-                params: &[],
-                peer_body: true,
-            },
-            ModeRoute {
-                path: "/cluster/join",
-                params: &["url"],
-                peer_body: false,
-            },
-        ];
-        assert_eq!(
-            Route::of("/cluster/join", ROUTES),
-            Some((Route::Mode(1), "/cluster/join"))
-        );
-        assert_eq!(Route::Mode(1).row(), ENDPOINTS.len() + 1);
-        assert_eq!(Route::of("/raft/append", ROUTES), None);
-        assert_eq!(Route::of("/cluster/join", &[]), None, "no mode, no such route");
-        assert_eq!(
-            Route::of("/findall", ROUTES),
-            Some((Route::Shared(Endpoint::FindAll), "/findall"))
-        );
+    fn the_facades_routes_follow_the_shared_ones_and_the_modes_follow_theirs() {
+        let routes = Routes::new(vec![Arc::new(TwoRoutes)], MODE);
+        assert_eq!(routes.of("/two/v1/x"), Some((Route::Facade(0), "/two/v1")));
+        assert_eq!(routes.of("/two/v2/apps/A"), Some((Route::Facade(1), "/two/apps")));
+        assert_eq!(routes.facade(1, "/two/v2/apps/A").1, 1);
+        assert_eq!(routes.facade(1, "/two/v2/apps/A").2, "A");
+        assert_eq!(routes.of("/two/v1"), None, "a prefix ending in / needs what follows it");
+        assert_eq!(routes.row(Route::Facade(1)), ENDPOINTS.len() + 1);
+        assert_eq!(routes.of("/cluster/join"), Some((Route::Mode(1), "/cluster/join")));
+        assert_eq!(routes.row(Route::Mode(1)), ENDPOINTS.len() + 2 + 1);
+        assert_eq!(routes.of("/raft/append"), None);
+        assert_eq!(Routes::new(Vec::new(), &[]).of("/cluster/join"), None, "no mode, no such route");
+        assert_eq!(routes.of("/findall"), Some((Route::Shared(Endpoint::FindAll), "/findall")));
+        let labels = routes.labels();
+        assert_eq!(labels.len(), ENDPOINTS.len() + 4);
+        assert_eq!(labels[ENDPOINTS.len()..], ["/two/v1", "/two/apps", "/raft/vote", "/cluster/join"]);
     }
 }

@@ -121,7 +121,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
 
 /// Warns that the `listener`'s connection limit is reached, at most every
 /// [`REFUSAL_WARN_EVERY`].
-pub(crate) fn warn_at_limit(last_warning: &mut Option<Instant>, listener: &str, max_connections: usize) {
+pub fn warn_at_limit(last_warning: &mut Option<Instant>, listener: &str, max_connections: usize) {
     if last_warning.is_none_or(|at| at.elapsed() >= REFUSAL_WARN_EVERY) {
         *last_warning = Some(Instant::now());
         tracing::warn!(
@@ -175,7 +175,7 @@ const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duratio
 /// What a listener does when `accept` fails (out of file descriptors, mostly): waits,
 /// 50 ms and doubling up to 1 s while accepts keep failing, and warns at most every 10 s.
 /// The connections already served go on meanwhile, and free descriptors as they close.
-pub(crate) struct AcceptBackoff {
+pub struct AcceptBackoff {
     delay: Duration,
     last_warning: Option<Instant>,
 }
@@ -191,12 +191,12 @@ impl Default for AcceptBackoff {
 
 impl AcceptBackoff {
     /// An accept succeeded: the next failure waits the shortest time again.
-    pub(crate) fn accepted(&mut self) {
+    pub fn accepted(&mut self) {
         self.delay = ACCEPT_BACKOFF.0;
     }
 
     /// An accept of the `listener` failed with `error`: waits before the next.
-    pub(crate) async fn failed(&mut self, listener: &str, error: &io::Error) {
+    pub async fn failed(&mut self, listener: &str, error: &io::Error) {
         if self.last_warning.is_none_or(|at| at.elapsed() >= REFUSAL_WARN_EVERY) {
             self.last_warning = Some(Instant::now());
             tracing::warn!(listener, %error, retry_in = ?self.delay, "accepting a connection failed; waiting");
@@ -210,7 +210,7 @@ impl AcceptBackoff {
 /// takes longer than `within`. A client that speaks plain text to the TLS port is told so
 /// in a plain HTTP/1.1 400 (the JSON error of every other refusal) before the connection
 /// is closed.
-pub(crate) async fn handshake(
+pub async fn handshake(
     tls: &TlsAcceptor,
     stream: TcpStream,
     peer: SocketAddr,

@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 /// 1,000 requests and the `send` path, with this stream, 0.8–0.9, about 0.2 µs per request
 /// (docs/benchmarks-tls.md). Writes of several buffers stay vectored.
 #[derive(Debug)]
-pub(crate) struct Transport(pub(crate) TcpStream);
+pub struct Transport(pub(crate) TcpStream);
 
 impl AsyncRead for Transport {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {

@@ -49,7 +49,7 @@ pub(crate) enum Woken {
 }
 
 impl Observer for Watch {
-    fn changed(&self, version: u64, changed: Changed<'_>) {
+    fn changed(&self, _version: u64, changed: Changed<'_>) {
         self.any.notify_waiters();
         if self.waiting.load(Ordering::Acquire) == 0 {
             return;

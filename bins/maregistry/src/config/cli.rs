@@ -59,6 +59,18 @@ impl FromStr for GrpcPort {
     }
 }
 
+/// A protocol family a node serves (`--protocols`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Protocol {
+    /// The seed's API: `/reg`, `/unreg`, `/renew`, `/renews`, `/batch`, `/findAll`,
+    /// `/version`, `/versions`.
+    Seed,
+    /// Nacos: the open API v1 naming endpoints and the gRPC listener.
+    Nacos,
+    /// Eureka REST v2.
+    Eureka,
+}
+
 /// How log lines are written (`--log-format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -202,6 +214,11 @@ pub struct Cli {
     /// The longest lease an instance may declare for itself; longer ones are cut to it.
     #[arg(long, env = "MAREGISTRY_LEASE_MAX", default_value = "5m", value_parser = parse_duration)]
     pub lease_max: Duration,
+    /// The protocols served, comma-separated: seed, nacos, eureka. A left-out protocol's
+    /// paths answer 404 (and without nacos there is no gRPC listener); the console, the
+    /// operators' and the cluster's endpoints are always served.
+    #[arg(long, env = "MAREGISTRY_PROTOCOLS", value_delimiter = ',', default_value = "seed,nacos,eureka")]
+    pub protocols: Vec<Protocol>,
     /// Port of the Nacos 2/3 gRPC listener: auto (the HTTP port + 1000, where Nacos
     /// clients look for it), a port, or off.
     #[arg(long, env = "MAREGISTRY_GRPC_PORT", default_value = "auto")]

@@ -16,7 +16,7 @@ mod tests;
 mod units;
 mod validate;
 
-pub use cli::{Cli, ClusterMode, GrpcPort, LogFormat};
+pub use cli::{Cli, ClusterMode, GrpcPort, LogFormat, Protocol};
 pub use file::SettingsError;
 pub use settings::{Config, Mode, RaftMode, SnapshotMode};
 pub use units::{parse_duration, parse_size};

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use registry_api::{Auth, GrpcSettings};
+use registry_api::Auth;
+use registry_nacos::GrpcSettings;
+
+use super::cli::Protocol;
 use registry_cluster::{normalize_url, ElectionKind};
 use registry_core::{ChangeLogLimits, LeaseBounds};
 use registry_http::tls::{PeerTls, ServerTls};
@@ -52,6 +55,9 @@ pub struct Config {
     pub leases: LeaseBounds,
     /// How the nodes form a cluster, with what only that mode needs.
     pub mode: Mode,
+    /// The protocol families served (the console, the operators' and the cluster's
+    /// endpoints always are).
+    pub protocols: Vec<Protocol>,
     /// The port of the Nacos gRPC listener (0: any free one); `None`: no listener.
     pub grpc_port: Option<u16>,
     /// How the gRPC listener treats its clients.
@@ -194,6 +200,7 @@ impl Default for Config {
             evict_max_fraction: 1.0,
             leases: LeaseBounds::default(),
             mode: Mode::Snapshot(SnapshotMode::default()),
+            protocols: vec![Protocol::Seed, Protocol::Nacos, Protocol::Eureka],
             // A node started in-process serves gRPC only when asked; the binary's default
             // is the HTTP port + 1000 (`--grpc-port auto`).
             grpc_port: None,

@@ -6,14 +6,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use registry_api::{Auth, GrpcSettings};
+use registry_api::Auth;
+use registry_nacos::GrpcSettings;
 use registry_cluster::normalize_url;
 use registry_core::{ChangeLogLimits, LeaseBounds};
 use registry_http::tls::{PeerTls, PeerTlsFiles, ServerTls, ServerTlsFiles, TlsError, TlsFile};
 use registry_http::Token;
 use registry_raft::LogFaults;
 
-use super::cli::{Cli, ClusterMode, GrpcPort};
+use super::cli::{Cli, ClusterMode, GrpcPort, Protocol};
 use super::file::trace_to_file;
 use super::settings::{Config, Mode, RaftMode, SnapshotMode, SNAPSHOT_COMMANDS};
 
@@ -70,117 +71,13 @@ impl Cli {
             peer_cert: self.peer_cert.take(),
             peer_key: self.peer_key.take(),
         };
+        let protocols = self.protocols()?;
         let (max_connections, grpc_max_connections) = self.connection_budget(open_files)?;
-        for (flag, value) in [
-            ("--ttl", self.ttl),
-            ("--handshake-timeout", self.handshake_timeout),
-            ("--idle-timeout", self.idle_timeout),
-            ("--evict-interval", self.evict_interval),
-            ("--cluster-interval", self.cluster_interval),
-            ("--http-timeout", self.http_timeout),
-            ("--body-timeout", self.body_timeout),
-            ("--write-timeout", self.write_timeout),
-            ("--raft-heartbeat", self.raft_heartbeat),
-            ("--raft-install-timeout", self.raft_install_timeout),
-        ] {
-            if value.is_zero() {
-                return Err(format!("{flag} must be greater than zero"));
-            }
-        }
-        if self.max_body == 0 {
-            return Err("--max-body must be greater than zero".to_owned());
-        }
-        if self.max_batch == 0 {
-            return Err("--max-batch must be greater than zero".to_owned());
-        }
-        if self.sync_wait.is_zero() {
-            return Err("--sync-wait must be greater than zero".to_owned());
-        }
-        if self.lease_min.is_zero() || self.lease_min > self.lease_max {
-            return Err(format!(
-                "--lease-min ({:?}) must be above zero and at most --lease-max ({:?})",
-                self.lease_min, self.lease_max
-            ));
-        }
-        if !(self.evict_max_fraction > 0.0 && self.evict_max_fraction <= 1.0) {
-            return Err(format!(
-                "--evict-max-fraction must be above 0 and at most 1 (1 turns self-preservation off), got {}",
-                self.evict_max_fraction
-            ));
-        }
-        let auth = Auth {
-            cluster: token("cluster-token", self.cluster_token, self.cluster_token_file)?,
-            client: token("client-token", self.client_token, None)?,
-            client_reads: self.client_token_reads,
-        };
-        if auth.client_reads && auth.client.is_none() {
-            return Err("--client-token-reads needs --client-token".to_owned());
-        }
-        let mut server_list = Vec::new();
-        for url in self.server_list.iter().map(|u| u.trim()).filter(|u| !u.is_empty()) {
-            let url = normalize_url(url).map_err(|e| format!("--server-list: {e}"))?;
-            if !server_list.contains(&url) {
-                server_list.push(url);
-            }
-        }
-        let my_url = match self.my_url.as_deref() {
-            Some(url) => Some(normalize_url(url).map_err(|e| format!("--my-url: {e}"))?),
-            None => None,
-        };
-        if my_url.is_none() && !server_list.is_empty() && self.bind.is_unspecified() {
-            return Err(format!(
-                "--my-url is required with --server-list when binding to {}: the other servers need an address they can reach",
-                self.bind
-            ));
-        }
+        self.check_amounts()?;
+        let auth = self.auth()?;
+        let (server_list, my_url) = self.urls()?;
         let (tls, peer_tls) = tls(&tls_flags, &server_list, my_url.as_deref())?;
-        let raft = match (self.cluster_mode, self.data_dir) {
-            (Some(ClusterMode::Snapshot), Some(_)) => {
-                return Err(
-                    "--data-dir needs --cluster-mode raft: the snapshot mode keeps its data in memory".to_owned(),
-                )
-            }
-            (Some(ClusterMode::Raft), None) => {
-                return Err(
-                    "--cluster-mode raft needs --data-dir: a raft node that forgets its log on restart breaks the \
-                     protocol's promises"
-                        .to_owned(),
-                )
-            }
-            (Some(ClusterMode::Raft) | None, Some(data_dir)) => Some(data_dir),
-            (Some(ClusterMode::Snapshot) | None, None) => None,
-        };
-        let mode = match raft {
-            None if self.join => return Err("--join needs --cluster-mode raft (and --data-dir)".to_owned()),
-            None => Mode::Snapshot(SnapshotMode {
-                election: self.election,
-                cluster_interval: self.cluster_interval,
-                sync_wait: self.sync_wait,
-            }),
-            Some(data_dir) => {
-                if self.raft_election < self.raft_heartbeat * 3 {
-                    return Err(format!(
-                        "--raft-election ({:?}) must be at least three times --raft-heartbeat ({:?}), or followers \
-                         campaign between two heartbeats",
-                        self.raft_election, self.raft_heartbeat
-                    ));
-                }
-                if self.raft_snapshot_every == 0 {
-                    return Err("--raft-snapshot-every must be greater than zero".to_owned());
-                }
-                Mode::Raft(RaftMode {
-                    data_dir,
-                    join: self.join,
-                    write_timeout: self.write_timeout,
-                    heartbeat: self.raft_heartbeat,
-                    election: self.raft_election,
-                    snapshot_every: self.raft_snapshot_every,
-                    snapshot_commands: SNAPSHOT_COMMANDS,
-                    install_timeout: self.raft_install_timeout,
-                    log_faults: LogFaults::default(),
-                })
-            }
-        };
+        let mode = self.mode()?;
         if auth.client_reads && auth.cluster.is_none() && !server_list.is_empty() {
             return Err(
                 "--client-token-reads in a cluster needs --cluster-token: the nodes read each other's /info and \
@@ -188,27 +85,9 @@ impl Cli {
                     .to_owned(),
             );
         }
-        let grpc_port = match self.grpc_port {
-            GrpcPort::Off => None,
-            GrpcPort::Auto if self.port == 0 => Some(0),
-            GrpcPort::Auto => Some(self.port.checked_add(1000).ok_or_else(|| {
-                format!(
-                    "--grpc-port auto is the HTTP port + 1000, above 65535 for --port {}; give --grpc-port a port (or off)",
-                    self.port
-                )
-            })?),
-            GrpcPort::Port(port) if port != 0 && port == self.port => {
-                return Err(format!("--grpc-port {port} is the HTTP port; give another one"))
-            }
-            GrpcPort::Port(port) => Some(port),
-        };
-        if self.grpc_lease.is_zero() {
-            return Err("--grpc-lease must be greater than zero".to_owned());
-        }
-        if self.grpc_max_instances == 0 || self.grpc_max_subscriptions == 0 {
-            return Err("--grpc-max-instances and --grpc-max-subscriptions must be greater than zero".to_owned());
-        }
+        let grpc_port = self.grpc_port()?;
         let config = Config {
+            protocols,
             grpc_port,
             grpc: GrpcSettings {
                 lease: self.grpc_lease,
@@ -245,6 +124,179 @@ impl Cli {
             peer_tls,
         };
         Ok((SocketAddr::new(self.bind, self.port), config))
+    }
+
+    /// `--protocols`, each once, in the order given. Without nacos there is no gRPC
+    /// listener: `--grpc-port auto` is off, and a port given for it is refused.
+    fn protocols(&mut self) -> Result<Vec<Protocol>, String> {
+        let mut protocols: Vec<Protocol> = Vec::new();
+        for protocol in &self.protocols {
+            if !protocols.contains(protocol) {
+                protocols.push(*protocol);
+            }
+        }
+        if protocols.is_empty() {
+            return Err("--protocols needs at least one of seed, nacos, eureka".to_owned());
+        }
+        if !protocols.contains(&Protocol::Nacos) {
+            match self.grpc_port {
+                GrpcPort::Port(port) => {
+                    return Err(format!(
+                        "--grpc-port {port} serves Nacos gRPC clients, and --protocols leaves nacos out"
+                    ))
+                }
+                GrpcPort::Auto | GrpcPort::Off => self.grpc_port = GrpcPort::Off,
+            }
+        }
+        Ok(protocols)
+    }
+
+    /// Durations and sizes that must be above zero, and bounds that must hold together.
+    fn check_amounts(&self) -> Result<(), String> {
+        for (flag, value) in [
+            ("--ttl", self.ttl),
+            ("--handshake-timeout", self.handshake_timeout),
+            ("--idle-timeout", self.idle_timeout),
+            ("--evict-interval", self.evict_interval),
+            ("--cluster-interval", self.cluster_interval),
+            ("--http-timeout", self.http_timeout),
+            ("--body-timeout", self.body_timeout),
+            ("--write-timeout", self.write_timeout),
+            ("--raft-heartbeat", self.raft_heartbeat),
+            ("--raft-install-timeout", self.raft_install_timeout),
+            ("--sync-wait", self.sync_wait),
+            ("--grpc-lease", self.grpc_lease),
+        ] {
+            if value.is_zero() {
+                return Err(format!("{flag} must be greater than zero"));
+            }
+        }
+        for (flag, value) in [
+            ("--max-body", self.max_body),
+            ("--max-batch", self.max_batch),
+            ("--grpc-max-instances", self.grpc_max_instances),
+            ("--grpc-max-subscriptions", self.grpc_max_subscriptions),
+        ] {
+            if value == 0 {
+                return Err(format!("{flag} must be greater than zero"));
+            }
+        }
+        if self.lease_min.is_zero() || self.lease_min > self.lease_max {
+            return Err(format!(
+                "--lease-min ({:?}) must be above zero and at most --lease-max ({:?})",
+                self.lease_min, self.lease_max
+            ));
+        }
+        if !(self.evict_max_fraction > 0.0 && self.evict_max_fraction <= 1.0) {
+            return Err(format!(
+                "--evict-max-fraction must be above 0 and at most 1 (1 turns self-preservation off), got {}",
+                self.evict_max_fraction
+            ));
+        }
+        Ok(())
+    }
+
+    /// The tokens.
+    fn auth(&mut self) -> Result<Auth, String> {
+        let auth = Auth {
+            cluster: token("cluster-token", self.cluster_token.take(), self.cluster_token_file.take())?,
+            client: token("client-token", self.client_token.take(), None)?,
+            client_reads: self.client_token_reads,
+        };
+        if auth.client_reads && auth.client.is_none() {
+            return Err("--client-token-reads needs --client-token".to_owned());
+        }
+        Ok(auth)
+    }
+
+    /// `--server-list` (normalised, each once) and `--my-url`.
+    fn urls(&self) -> Result<(Vec<String>, Option<String>), String> {
+        let mut server_list = Vec::new();
+        for url in self.server_list.iter().map(|u| u.trim()).filter(|u| !u.is_empty()) {
+            let url = normalize_url(url).map_err(|e| format!("--server-list: {e}"))?;
+            if !server_list.contains(&url) {
+                server_list.push(url);
+            }
+        }
+        let my_url = match self.my_url.as_deref() {
+            Some(url) => Some(normalize_url(url).map_err(|e| format!("--my-url: {e}"))?),
+            None => None,
+        };
+        if my_url.is_none() && !server_list.is_empty() && self.bind.is_unspecified() {
+            return Err(format!(
+                "--my-url is required with --server-list when binding to {}: the other servers need an address they can reach",
+                self.bind
+            ));
+        }
+        Ok((server_list, my_url))
+    }
+
+    /// The cluster mode and its settings.
+    fn mode(&mut self) -> Result<Mode, String> {
+        let data_dir = match (self.cluster_mode, self.data_dir.take()) {
+            (Some(ClusterMode::Snapshot), Some(_)) => {
+                return Err(
+                    "--data-dir needs --cluster-mode raft: the snapshot mode keeps its data in memory".to_owned(),
+                )
+            }
+            (Some(ClusterMode::Raft), None) => {
+                return Err(
+                    "--cluster-mode raft needs --data-dir: a raft node that forgets its log on restart breaks the \
+                     protocol's promises"
+                        .to_owned(),
+                )
+            }
+            (Some(ClusterMode::Raft) | None, Some(data_dir)) => data_dir,
+            (Some(ClusterMode::Snapshot) | None, None) if self.join => {
+                return Err("--join needs --cluster-mode raft (and --data-dir)".to_owned())
+            }
+            (Some(ClusterMode::Snapshot) | None, None) => {
+                return Ok(Mode::Snapshot(SnapshotMode {
+                    election: self.election,
+                    cluster_interval: self.cluster_interval,
+                    sync_wait: self.sync_wait,
+                }))
+            }
+        };
+        if self.raft_election < self.raft_heartbeat * 3 {
+            return Err(format!(
+                "--raft-election ({:?}) must be at least three times --raft-heartbeat ({:?}), or followers \
+                 campaign between two heartbeats",
+                self.raft_election, self.raft_heartbeat
+            ));
+        }
+        if self.raft_snapshot_every == 0 {
+            return Err("--raft-snapshot-every must be greater than zero".to_owned());
+        }
+        Ok(Mode::Raft(RaftMode {
+            data_dir,
+            join: self.join,
+            write_timeout: self.write_timeout,
+            heartbeat: self.raft_heartbeat,
+            election: self.raft_election,
+            snapshot_every: self.raft_snapshot_every,
+            snapshot_commands: SNAPSHOT_COMMANDS,
+            install_timeout: self.raft_install_timeout,
+            log_faults: LogFaults::default(),
+        }))
+    }
+
+    /// The gRPC listener's port: the HTTP port + 1000 for `auto`, none for `off`.
+    fn grpc_port(&self) -> Result<Option<u16>, String> {
+        Ok(match self.grpc_port {
+            GrpcPort::Off => None,
+            GrpcPort::Auto if self.port == 0 => Some(0),
+            GrpcPort::Auto => Some(self.port.checked_add(1000).ok_or_else(|| {
+                format!(
+                    "--grpc-port auto is the HTTP port + 1000, above 65535 for --port {}; give --grpc-port a port (or off)",
+                    self.port
+                )
+            })?),
+            GrpcPort::Port(port) if port != 0 && port == self.port => {
+                return Err(format!("--grpc-port {port} is the HTTP port; give another one"))
+            }
+            GrpcPort::Port(port) => Some(port),
+        })
     }
 
     /// The process's connection budget (`--max-connections`, what the open-file limit

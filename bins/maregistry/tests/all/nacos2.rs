@@ -14,10 +14,10 @@ use nacos_sdk::api::naming::{
     NamingChangeEvent, NamingEventListener, NamingService, NamingServiceBuilder, ServiceInstance,
 };
 use nacos_sdk::api::props::ClientProps;
-use registry_api::nacos2::proto::bi_request_stream_client::BiRequestStreamClient;
-use registry_api::nacos2::proto::request_client::RequestClient;
-use registry_api::nacos2::proto::request_stream_client::RequestStreamClient;
-use registry_api::nacos2::proto::{Any, Metadata, Payload};
+use registry_nacos::grpc::proto::bi_request_stream_client::BiRequestStreamClient;
+use registry_nacos::grpc::proto::request_client::RequestClient;
+use registry_nacos::grpc::proto::request_stream_client::RequestStreamClient;
+use registry_nacos::grpc::proto::{Any, Metadata, Payload};
 use serde_json::{json, Value};
 use test_support::{
     agreed_leader, eventually, free_ports, instance, start_grpc, start_raft_grpc, Client, Node, Proc, Scenario, LIMIT,

@@ -487,8 +487,8 @@ async fn the_grpc_port_speaks_tls_too() {
         .timeout(Duration::from_secs(5));
     let refused = match plain.connect().await {
         Err(_) => true,
-        Ok(channel) => registry_api::nacos2::proto::request_client::RequestClient::new(channel)
-            .request(registry_api::nacos2::proto::Payload::default())
+        Ok(channel) => registry_nacos::grpc::proto::request_client::RequestClient::new(channel)
+            .request(registry_nacos::grpc::proto::Payload::default())
             .await
             .is_err(),
     };

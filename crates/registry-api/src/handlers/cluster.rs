@@ -9,20 +9,29 @@ use crate::error::ApiError;
 
 type Answer = Result<Response<Body>, ApiError>;
 
-/// `/info` → this node as a Server, with its gRPC connections.
+/// `/info` → this node as a Server, with the connections its facades' own listeners hold.
 pub(crate) fn info(app: &App) -> Response<Body> {
     let mut me = app.cluster.myself();
-    me.grpc_connections = app.nacos2.shown_connections();
+    me.grpc_connections = facade_connections(app);
     ok_json(&me)
 }
 
-/// `/cluster` → every member as a Server (this node's gRPC connections as it counts them,
+/// The connections the facades' own listeners hold, when any serves one (the seed's
+/// fields stay alone otherwise).
+fn facade_connections(app: &App) -> Option<u64> {
+    app.facades()
+        .iter()
+        .filter_map(|facade| facade.connections())
+        .reduce(|a, b| a + b)
+}
+
+/// `/cluster` → every member as a Server (this node's connections as it counts them,
 /// the others' as their last probe said).
 pub(crate) fn servers(app: &App) -> Response<Body> {
     let mut servers = app.cluster.servers();
     let url = app.cluster.my_url();
     for server in servers.iter_mut().filter(|s| s.url == url) {
-        server.grpc_connections = app.nacos2.shown_connections();
+        server.grpc_connections = facade_connections(app);
     }
     ok_json(&servers)
 }

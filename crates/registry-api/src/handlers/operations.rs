@@ -27,7 +27,7 @@ pub(crate) async fn metrics(app: &App) -> Answer {
     let stats = app.registry().stats();
     let text = app
         .metrics
-        .encode(&stats, &status, app.watch.waiting(), app.nacos2.counts());
+        .encode(&stats, &status, app.watch.waiting(), app.facades());
     Ok(typed(StatusCode::OK, Bytes::from(text), OPENMETRICS))
 }
 

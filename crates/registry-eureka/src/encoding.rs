@@ -17,8 +17,8 @@ use quick_xml::name::QName;
 use quick_xml::Writer;
 use serde_json::Value;
 
-use crate::answer::typed;
-use crate::body::Body;
+use registry_api::answer::typed;
+use registry_api::Body;
 
 /// JSON when `Accept` names json, else XML.
 pub(crate) fn answer(headers: &HeaderMap, document: &Value) -> Response<Body> {

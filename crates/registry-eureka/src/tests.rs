@@ -7,8 +7,8 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 use serde_json::{json, Map, Value};
 
-use super::encoding::{to_xml, xml_char, xml_name};
-use super::instance::{eureka_instance, from_sent, hashcode};
+use crate::encoding::{to_xml, xml_char, xml_name};
+use crate::instance::{eureka_instance, from_sent, hashcode};
 
 #[test]
 fn xml_follows_eurekas_conventions() {

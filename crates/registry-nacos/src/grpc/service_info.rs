@@ -10,7 +10,7 @@ use registry_core::Registry;
 
 use super::proto::Payload;
 use super::wire::payload;
-use crate::nacos::{encode_hosts, NacosCache, NacosService};
+use crate::v1::{encode_hosts, NacosCache, NacosService};
 
 /// How long clients may cache a service (Nacos's push cache default).
 const CACHE_MILLIS: u64 = 10_000;

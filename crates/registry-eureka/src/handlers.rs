@@ -2,21 +2,20 @@
 //! pipeline and the registry.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use registry_core::{validate_service_name, Command, InstanceMeta, Registry};
+use registry_core::{validate_service_name, InstanceMeta, Registry};
 use serde_json::{json, Value};
 
-use crate::answer::empty;
-use crate::app::App;
-use crate::body::Body;
-use crate::error::FacadeError;
-use crate::request::{decode, Query};
-use crate::write::{accept, renew_known, submit, Accepted};
+use registry_api::answer::empty;
+use registry_api::request::{decode, read_body, Query};
+use registry_api::{App, Body, FacadeError, Op, Origin};
 
-use super::encoding::answer;
-use super::instance::{from_sent, hashcode, id_of, with_action, STATUS};
+use crate::encoding::answer;
+use crate::instance::{from_sent, hashcode, id_of, with_action, STATUS};
+use crate::view::EurekaView;
 
 type Answer = Result<Response<Body>, FacadeError>;
 
@@ -28,7 +27,7 @@ fn refusal(e: FacadeError) -> Response<Body> {
 
 /// Answers a request under `/eureka/apps/` (or `/eureka/v2/apps/`); `rest` is the path
 /// after it, its segments percent-decoded.
-pub(crate) async fn eureka(app: &App, request: Request<Incoming>, rest: &str) -> Response<Body> {
+pub(crate) async fn eureka(app: &App, view: &EurekaView, request: Request<Incoming>, rest: &str) -> Response<Body> {
     let segments: Result<Vec<String>, FacadeError> = rest
         .split('/')
         .filter(|s| !s.is_empty())
@@ -45,10 +44,10 @@ pub(crate) async fn eureka(app: &App, request: Request<Incoming>, rest: &str) ->
     let method = request.method().clone();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let answer = match (&method, segments.as_slice()) {
-        (&Method::GET, []) => Ok(fetch(app, request.headers(), Fetch::All)),
-        (&Method::GET, ["delta"]) => Ok(fetch(app, request.headers(), Fetch::Delta)),
-        (&Method::GET, [name]) => one_app(app, request.headers(), name),
-        (&Method::GET, [name, id]) => one_instance(app, request.headers(), name, id),
+        (&Method::GET, []) => Ok(fetch(app, view, request.headers(), Fetch::All)),
+        (&Method::GET, ["delta"]) => Ok(fetch(app, view, request.headers(), Fetch::Delta)),
+        (&Method::GET, [name]) => one_app(app, view, request.headers(), name),
+        (&Method::GET, [name, id]) => one_instance(app, view, request.headers(), name, id),
         (&Method::POST, [name]) => register(app, request, name).await,
         (&Method::PUT, [name, id]) => renew(app, request, name, id).await,
         (&Method::DELETE, [name, id]) => cancel(app, request, name, id).await,
@@ -75,38 +74,35 @@ fn find(registry: &Registry, service: &str, id: &str) -> Option<InstanceMeta> {
 
 /// `POST apps/{app}` + `{"instance": {...}}` → 204.
 async fn register(app: &App, request: Request<Incoming>, name: &str) -> Answer {
-    let write = match accept(app, request, &app.limits).await? {
-        Accepted::Here(write) => write,
-        Accepted::Relayed(relayed) => return Ok(relayed),
-    };
-    let body: Value = serde_json::from_slice(&write.body)
+    let origin = Origin::of(&request);
+    let body = read_body(request, app.limits()).await?;
+    let body: Value = serde_json::from_slice(&body)
         .map_err(|e| FacadeError::bad(format!("the body must be JSON {{\"instance\": {{...}}}}: {e}")))?;
     let Some(Value::Object(sent)) = body.get("instance") else {
         return Err(FacadeError::bad("the body must be JSON {\"instance\": {...}}"));
     };
     let instance = from_sent(sent)?;
-    let command = Command::Register {
-        service: service_of(app.registry(), name)?,
-        instance,
-        now_ms: app.clock.now_ms(),
-    };
-    if let Some(relayed) = submit(app, &write, command).await? {
-        return Ok(relayed);
-    }
+    let service = service_of(app.registry(), name)?;
+    app.write(&origin, vec![Op::Reg(service, Arc::new(instance))]).await?;
     Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// The stored instance `id` of app `name`, and its service, or 404.
+fn found(app: &App, name: &str, id: &str) -> Result<(String, InstanceMeta), FacadeError> {
+    let service = service_of(app.registry(), name)?;
+    let instance = find(app.registry(), &service, id)
+        .ok_or_else(|| FacadeError::not_found(format!("no instance {id} in {name}")))?;
+    Ok((service, instance))
 }
 
 /// `PUT apps/{app}/{id}` → 200, or 404 when unknown (the client registers again).
 async fn renew(app: &App, request: Request<Incoming>, name: &str, id: &str) -> Answer {
-    // On the leader (a follower relays the heartbeat there); the body is empty.
-    if let Accepted::Relayed(relayed) = accept(app, request, &app.limits).await? {
-        return Ok(relayed);
-    }
-    let service = service_of(app.registry(), name)?;
-    let instance = find(app.registry(), &service, id)
-        .ok_or_else(|| FacadeError::not_found(format!("no instance {id} in {name}")))?;
-    let unknown = renew_known(app, &[service.as_str()], &instance, app.clock.now_ms())?;
-    if !unknown.is_empty() {
+    let origin = Origin::of(&request);
+    // The body is empty.
+    read_body(request, app.limits()).await?;
+    let (service, instance) = found(app, name, id)?;
+    let outcome = app.write(&origin, vec![Op::Beat(service, Arc::new(instance))]).await?;
+    if !outcome.known(0) {
         return Err(FacadeError::not_found(format!("no instance {id} in {name}")));
     }
     Ok(empty(StatusCode::OK))
@@ -114,43 +110,25 @@ async fn renew(app: &App, request: Request<Incoming>, name: &str, id: &str) -> A
 
 /// `DELETE apps/{app}/{id}` → 200, or 404 when unknown.
 async fn cancel(app: &App, request: Request<Incoming>, name: &str, id: &str) -> Answer {
-    let write = match accept(app, request, &app.limits).await? {
-        Accepted::Here(write) => write,
-        Accepted::Relayed(relayed) => return Ok(relayed),
-    };
-    let service = service_of(app.registry(), name)?;
-    let instance = find(app.registry(), &service, id)
-        .ok_or_else(|| FacadeError::not_found(format!("no instance {id} in {name}")))?;
-    if let Some(relayed) = submit(app, &write, Command::Unregister { service, instance }).await? {
-        return Ok(relayed);
-    }
+    let origin = Origin::of(&request);
+    read_body(request, app.limits()).await?;
+    let (service, instance) = found(app, name, id)?;
+    app.write(&origin, vec![Op::Unreg(service, Arc::new(instance))]).await?;
     Ok(empty(StatusCode::OK))
 }
 
 /// `PUT apps/{app}/{id}/status?value=S` sets the status; `DELETE` puts it back to `UP`.
 async fn set_status(app: &App, request: Request<Incoming>, name: &str, id: &str) -> Answer {
-    let delete = request.method() == Method::DELETE;
-    let write = match accept(app, request, &app.limits).await? {
-        Accepted::Here(write) => write,
-        Accepted::Relayed(relayed) => return Ok(relayed),
-    };
-    let status = if delete {
+    let origin = Origin::of(&request);
+    let status = if request.method() == Method::DELETE {
         "UP".to_owned()
     } else {
-        Query::parse(write.query()).required("value")?.to_ascii_uppercase()
+        Query::of(&request).required("value")?.to_ascii_uppercase()
     };
-    let service = service_of(app.registry(), name)?;
-    let mut instance = find(app.registry(), &service, id)
-        .ok_or_else(|| FacadeError::not_found(format!("no instance {id} in {name}")))?;
+    read_body(request, app.limits()).await?;
+    let (service, mut instance) = found(app, name, id)?;
     instance.parameters.insert(STATUS.to_owned(), status);
-    let command = Command::Register {
-        service,
-        instance,
-        now_ms: app.clock.now_ms(),
-    };
-    if let Some(relayed) = submit(app, &write, command).await? {
-        return Ok(relayed);
-    }
+    app.write(&origin, vec![Op::Reg(service, Arc::new(instance))]).await?;
     Ok(empty(StatusCode::OK))
 }
 
@@ -161,9 +139,9 @@ enum Fetch {
     Delta,
 }
 
-fn fetch(app: &App, headers: &HeaderMap, which: Fetch) -> Response<Body> {
-    let now = app.clock.now_ms();
-    let current = app.eureka.refresh(app.registry(), now);
+fn fetch(app: &App, view: &EurekaView, headers: &HeaderMap, which: Fetch) -> Response<Body> {
+    let now = app.now_ms();
+    let current = view.refresh(app.registry(), now);
     let all: Vec<&Value> = current.values().flat_map(|apps| apps.values()).collect();
     let hash = hashcode(&all);
     let applications: Vec<Value> = match which {
@@ -176,7 +154,7 @@ fn fetch(app: &App, headers: &HeaderMap, which: Fetch) -> Response<Body> {
             .collect(),
         Fetch::Delta => {
             let mut by_app: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-            for (app_name, instance) in app.eureka.recent(now) {
+            for (app_name, instance) in view.recent(now) {
                 by_app.entry(app_name).or_default().push(instance);
             }
             by_app
@@ -195,8 +173,8 @@ fn fetch(app: &App, headers: &HeaderMap, which: Fetch) -> Response<Body> {
 }
 
 /// `GET apps/{app}` → that application, 404 when it has no instance.
-fn one_app(app: &App, headers: &HeaderMap, name: &str) -> Answer {
-    let current = app.eureka.refresh(app.registry(), app.clock.now_ms());
+fn one_app(app: &App, view: &EurekaView, headers: &HeaderMap, name: &str) -> Answer {
+    let current = view.refresh(app.registry(), app.now_ms());
     let upper = name.to_ascii_uppercase();
     let instances = current
         .get(&upper)
@@ -209,8 +187,8 @@ fn one_app(app: &App, headers: &HeaderMap, name: &str) -> Answer {
 }
 
 /// `GET apps/{app}/{id}` → that instance, 404 when unknown.
-fn one_instance(app: &App, headers: &HeaderMap, name: &str, id: &str) -> Answer {
-    let current = app.eureka.refresh(app.registry(), app.clock.now_ms());
+fn one_instance(app: &App, view: &EurekaView, headers: &HeaderMap, name: &str, id: &str) -> Answer {
+    let current = view.refresh(app.registry(), app.now_ms());
     let instance = current
         .get(&name.to_ascii_uppercase())
         .and_then(|instances| instances.get(id))

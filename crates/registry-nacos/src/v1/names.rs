@@ -3,7 +3,7 @@
 
 use registry_core::{validate_service_name, Registry};
 
-use crate::error::FacadeError;
+use registry_api::FacadeError;
 
 use super::params::Params;
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use registry_core::Registry;
 use serde_json::Value;
 
-use super::instance::{eureka_instance, id_of, with_action};
+use crate::instance::{eureka_instance, id_of, with_action};
 
 /// How far back `apps/delta` reaches.
 const DELTA_WINDOW_MS: u64 = 3 * 60 * 1000;

@@ -35,8 +35,8 @@ use super::proto::request_server::{Request as RequestService, RequestServer};
 use super::proto::Payload;
 use super::tasks::{check_liveness, end, push_changes, renew_published, reset_all};
 use super::wire::Incoming;
-use crate::app::App;
-use crate::server::{handshake, warn_at_limit, AcceptBackoff};
+use crate::Node;
+use registry_api::{handshake, warn_at_limit, AcceptBackoff};
 
 /// How many messages may wait to go out on one connection's stream (pushes, detections).
 const STREAM_QUEUE: usize = 256;
@@ -51,8 +51,8 @@ const RESET_GRACE: Duration = Duration::from_millis(100);
 /// listener stops, every client is asked to reconnect elsewhere, the streams are closed
 /// (the instances stay for their lease: clients register them again where they reconnect)
 /// and the connections are given 5 s (`DRAIN_TIMEOUT`) to close.
-pub async fn serve_grpc(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) -> io::Result<()> {
-    app.nacos2.serve();
+pub(crate) async fn serve_grpc(listener: TcpListener, app: Arc<Node>, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+    app.grpc().serve();
     let tasks = [
         tokio::spawn(push_changes(app.clone())),
         tokio::spawn(check_liveness(app.clone())),
@@ -62,10 +62,10 @@ pub async fn serve_grpc(listener: TcpListener, app: Arc<App>, shutdown: impl Fut
     let mut http2 = http2::Builder::new(TokioExecutor::new());
     http2.timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
-    let tls = app.tls.as_ref().map(|tls| TlsAcceptor::from(tls.config(&[b"h2"])));
-    let limit = app.nacos2.settings.max_connections;
+    let tls = app.tls().map(|tls| TlsAcceptor::from(tls.config(&[b"h2"])));
+    let limit = app.grpc().settings.max_connections;
     let slots = Arc::new(Semaphore::new(limit));
-    let within = app.limits.handshake_timeout;
+    let within = app.limits().handshake_timeout;
     let mut last_warning: Option<Instant> = None;
     let mut backoff = AcceptBackoff::default();
     tokio::pin!(shutdown);
@@ -125,8 +125,8 @@ pub async fn serve_grpc(listener: TcpListener, app: Arc<App>, shutdown: impl Fut
 
 /// Asks every client to reconnect elsewhere, ends every stream (the instances stay for
 /// their lease) and gives the connections [`DRAIN_TIMEOUT`] to close.
-async fn drain(app: &App, graceful: GracefulShutdown) {
-    let connections = &app.nacos2.connections;
+async fn drain(app: &Node, graceful: GracefulShutdown) {
+    let connections = &app.grpc().connections;
     connections.start_closing();
     reset_all(app);
     // Let the resets go out, then end every stream so that their calls complete.
@@ -142,7 +142,7 @@ async fn drain(app: &App, graceful: GracefulShutdown) {
 /// One accepted connection served as a Nacos connection, until it closes: its number and
 /// the HTTP/2 connection to drive.
 fn serve_one<S>(
-    app: &Arc<App>,
+    app: &Arc<Node>,
     services: &Services,
     http2: &http2::Builder<TokioExecutor>,
     stream: S,
@@ -154,7 +154,7 @@ fn serve_one<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let info = app.nacos2.connections.accepted(peer, app.clock.now_ms());
+    let info = app.grpc().connections.accepted(peer, app.now_ms());
     let id = info.id;
     let transport = Transport {
         stream,
@@ -169,11 +169,11 @@ where
 /// client that sent nothing, or only the HTTP/2 preface), or no longer (its stream ended,
 /// or it stopped answering detections; looked at once a timeout, so closed within two
 /// timeouts of that). Then it is closed, and its slot is free.
-async fn until_unset<C>(app: &App, id: u64, peer: SocketAddr, connection: C)
+async fn until_unset<C>(app: &Node, id: u64, peer: SocketAddr, connection: C)
 where
     C: Future<Output = Result<(), hyper::Error>>,
 {
-    let limit = app.limits.handshake_timeout;
+    let limit = app.limits().handshake_timeout;
     let unset = async {
         // Since when it has been seen without a set-up Nacos connection (from its accept).
         let mut unset_since = Some(tokio::time::Instant::now());
@@ -181,7 +181,7 @@ where
             let now = tokio::time::Instant::now();
             tokio::time::sleep_until(unset_since.unwrap_or(now) + limit).await;
             let now = tokio::time::Instant::now();
-            match (app.nacos2.connections.get(id), unset_since) {
+            match (app.grpc().connections.get(id), unset_since) {
                 (Some(_), _) => unset_since = None,
                 (None, Some(since)) if now >= since + limit => return,
                 (None, Some(_)) => {}
@@ -206,12 +206,12 @@ where
 struct Transport<S> {
     stream: S,
     id: u64,
-    app: Arc<App>,
+    app: Arc<Node>,
 }
 
 impl<S> Drop for Transport<S> {
     fn drop(&mut self) {
-        let connections = &self.app.nacos2.connections;
+        let connections = &self.app.grpc().connections;
         if connections.get(self.id).is_none() {
             return;
         }
@@ -262,7 +262,7 @@ struct Services {
 }
 
 impl Services {
-    fn new(app: Arc<App>) -> Services {
+    fn new(app: Arc<Node>) -> Services {
         let service = Service { app };
         Services {
             request: RequestServer::new(service.clone()),
@@ -333,7 +333,7 @@ impl tokio_stream::Stream for Outgoing {
 /// What both services do, over the one node.
 #[derive(Clone)]
 struct Service {
-    app: Arc<App>,
+    app: Arc<Node>,
 }
 
 /// The identity of the connection a call came on.
@@ -389,7 +389,7 @@ impl BiRequestStream for Service {
 }
 
 /// A message a client sent on its stream: its setup, or an answer to what the server sent.
-fn on_stream(app: &App, info: &ConnInfo, outbound: &Outbound, payload: Payload) {
+fn on_stream(app: &Node, info: &ConnInfo, outbound: &Outbound, payload: Payload) {
     let message = match Incoming::parse(payload) {
         Ok(message) => message,
         Err(refusal) => {
@@ -397,8 +397,8 @@ fn on_stream(app: &App, info: &ConnInfo, outbound: &Outbound, payload: Payload) 
             return;
         }
     };
-    let now = app.clock.now_ms();
-    let connections = &app.nacos2.connections;
+    let now = app.now_ms();
+    let connections = &app.grpc().connections;
     match message.kind.as_str() {
         "ConnectionSetupRequest" => {
             let version = message.text("clientVersion").unwrap_or("unknown client");

@@ -7,7 +7,7 @@ use registry_core::{InstanceMeta, LEASE_PARAMETER};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::FacadeError;
+use registry_api::FacadeError;
 
 use super::names::NacosService;
 use super::params::Params;

@@ -7,7 +7,7 @@
 //! owning what it publishes and subscribes to), `naming` (the unary requests), `hub` (the
 //! registry's changes as pushes to make), `service_info` (a service as clients read it,
 //! encoded once per change), `tasks` (pushing, liveness, renewing, a connection's end),
-//! `state` ([`GrpcSettings`] and what the facade keeps), `server` ([`serve_grpc`]).
+//! `state` ([`GrpcSettings`] and what the facade keeps), `server` (the listener).
 
 #[doc(hidden)]
 mod answered;
@@ -23,6 +23,6 @@ mod state;
 mod tasks;
 mod wire;
 
-pub use server::serve_grpc;
+pub(crate) use server::serve_grpc;
 pub use state::GrpcSettings;
-pub(crate) use state::{GrpcCounts, Nacos2};
+pub(crate) use state::Nacos2;

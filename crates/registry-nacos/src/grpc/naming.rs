@@ -14,13 +14,14 @@ use super::connections::{ConnInfo, Connection, Subscription};
 use super::proto::Payload;
 use super::service_info::{push, service_info};
 use super::wire::{code, error, response, Incoming, Refusal};
-use crate::app::App;
-use crate::nacos::{service_page, Described, NacosService, WireInstance, DEFAULT_GROUP};
-use crate::write::{apply_ops, Op};
+use crate::Node;
+use crate::v1::{service_page, Described, NacosService, WireInstance, DEFAULT_GROUP};
+use registry_api::auth::Access;
+use registry_api::Op;
 
 /// Answers one unary request from the connection `info`; what must follow the answer on the
 /// wire goes in `after`. Never fails: a refusal is an `ErrorResponse`.
-pub(crate) async fn answer(app: &App, info: &ConnInfo, payload: Payload, after: &AfterAnswer) -> Payload {
+pub(crate) async fn answer(app: &Node, info: &ConnInfo, payload: Payload, after: &AfterAnswer) -> Payload {
     if let Err(refusal) = within_limits(app, &payload) {
         tracing::debug!(connection = %info.label, message = %refusal.message, "gRPC request refused");
         return error("", &refusal);
@@ -42,12 +43,12 @@ pub(crate) async fn answer(app: &App, info: &ConnInfo, payload: Payload, after: 
 /// A request's body is held to the HTTP API's limits (docs/spec.md §3.4): `--max-body`, and
 /// a `BatchInstanceRequest` the limit of a `/batch`. Checked before the body is read, on
 /// the node holding the connection, so that a leader and a follower refuse alike.
-fn within_limits(app: &App, payload: &Payload) -> Result<(), Refusal> {
+fn within_limits(app: &Node, payload: &Payload) -> Result<(), Refusal> {
     let size = payload.body.as_ref().map_or(0, |body| body.value.len());
     let kind = payload.metadata.as_ref().map_or("", |m| m.r#type.as_str());
     let limit = match kind {
-        "BatchInstanceRequest" => app.limits.for_batches().max_body,
-        _ => app.limits.max_body,
+        "BatchInstanceRequest" => app.limits().for_batches().max_body,
+        _ => app.limits().max_body,
     };
     if size > limit {
         return Err(Refusal::new(
@@ -58,7 +59,7 @@ fn within_limits(app: &App, payload: &Payload) -> Result<(), Refusal> {
     Ok(())
 }
 
-async fn dispatch(app: &App, info: &ConnInfo, request: &Incoming, after: &AfterAnswer) -> Result<Payload, Refusal> {
+async fn dispatch(app: &Node, info: &ConnInfo, request: &Incoming, after: &AfterAnswer) -> Result<Payload, Refusal> {
     let id = request.request_id();
     if request.kind == "ServerCheckRequest" {
         let mut fields = Map::new();
@@ -66,10 +67,10 @@ async fn dispatch(app: &App, info: &ConnInfo, request: &Incoming, after: &AfterA
         fields.insert("supportAbilityNegotiation".to_owned(), Value::from(false));
         return Ok(response("ServerCheckResponse", &id, fields));
     }
-    let Some(connection) = app.nacos2.connections.get(info.id) else {
+    let Some(connection) = app.grpc().connections.get(info.id) else {
         return Err(Refusal::new(code::UNREGISTERED, "Connection is unregistered."));
     };
-    connection.active(app.clock.now_ms());
+    connection.active(app.now_ms());
     match request.kind.as_str() {
         "HealthCheckRequest" => Ok(response("HealthCheckResponse", &id, Map::new())),
         "InstanceRequest" => {
@@ -103,12 +104,9 @@ async fn dispatch(app: &App, info: &ConnInfo, request: &Incoming, after: &AfterA
 
 /// With a client token configured, writes (and with `--client-token-reads`, reads) carry it
 /// in the `accessToken` header (or `Authorization: Bearer`); the cluster token does too.
-fn authorize(app: &App, request: &Incoming, write: bool) -> Result<(), Refusal> {
-    let auth = &app.auth;
-    let Some(client) = &auth.client else {
-        return Ok(());
-    };
-    if !write && !auth.client_reads {
+/// Decided by the server's one check, as an HTTP request's token is.
+fn authorize(app: &Node, request: &Incoming, write: bool) -> Result<(), Refusal> {
+    if !app.auth().any() {
         return Ok(());
     }
     let presented = match (request.headers.get("accessToken"), request.headers.get("Authorization")) {
@@ -116,15 +114,15 @@ fn authorize(app: &App, request: &Incoming, write: bool) -> Result<(), Refusal> 
         (None, Some(authorization)) => Some(authorization.clone()),
         (None, None) => None,
     };
-    let presented = presented.as_deref().map(str::as_bytes);
-    let accepted = client.accepts(presented) || auth.cluster.as_ref().is_some_and(|t| t.accepts(presented));
-    if accepted {
-        return Ok(());
-    }
-    Err(Refusal::new(
-        code::NO_RIGHT,
-        "this node needs the client token: send it as the accessToken header",
-    ))
+    let access = if write { Access::ClientWrite } else { Access::ClientRead };
+    app.auth()
+        .check(access, presented.as_deref().map(str::as_bytes))
+        .map_err(|_| {
+            Refusal::new(
+                code::NO_RIGHT,
+                "this node needs the client token: send it as the accessToken header",
+            )
+        })
 }
 
 /// The service a naming request names (`namespace`, `groupName`, `serviceName`), and the
@@ -144,13 +142,13 @@ fn service_of(request: &Incoming) -> Result<(NacosService, String), Refusal> {
 
 /// The registry instance of a gRPC instance object, leased for the connection. Refused
 /// when it is larger than `--max-body`, as a `/reg` of it would be.
-fn instance_of(app: &App, wire: &WireInstance) -> Result<InstanceMeta, Refusal> {
-    let lease = u64::try_from(app.nacos2.settings.lease.as_millis()).unwrap_or(u64::MAX);
+fn instance_of(app: &Node, wire: &WireInstance) -> Result<InstanceMeta, Refusal> {
+    let lease = u64::try_from(app.grpc().settings.lease.as_millis()).unwrap_or(u64::MAX);
     let instance = Described::from_wire(wire)
         .and_then(|described| described.instance_leased(lease))
         .map_err(|e| Refusal::invalid(e.message()))?;
     let size = stored_size(&instance);
-    let limit = app.limits.max_body;
+    let limit = app.limits().max_body;
     if size > limit {
         return Err(Refusal::new(
             code::TOO_LARGE,
@@ -174,7 +172,7 @@ fn stored_size(instance: &InstanceMeta) -> usize {
 /// `InstanceRequest`: `registerInstance` makes this instance the connection's one instance
 /// in the service; `deregisterInstance` withdraws what the connection publishes there (as
 /// Nacos: the instance in the request is not compared).
-async fn instance(app: &App, connection: &Arc<Connection>, request: &Incoming) -> Result<Payload, Refusal> {
+async fn instance(app: &Node, connection: &Arc<Connection>, request: &Incoming) -> Result<Payload, Refusal> {
     let (service, _) = service_of(request)?;
     let kind = request.text("type").unwrap_or("");
     let set = match kind {
@@ -195,10 +193,10 @@ async fn instance(app: &App, connection: &Arc<Connection>, request: &Incoming) -
 
 /// `BatchInstanceRequest`: the connection publishes exactly these instances in the service
 /// (clients deregister some by sending the rest).
-async fn batch(app: &App, connection: &Arc<Connection>, request: &Incoming) -> Result<Payload, Refusal> {
+async fn batch(app: &Node, connection: &Arc<Connection>, request: &Incoming) -> Result<Payload, Refusal> {
     let (service, _) = service_of(request)?;
     let instances = request.instances().unwrap_or_default();
-    let max = app.limits.max_batch;
+    let max = app.limits().max_batch;
     if instances.len() > max {
         return Err(Refusal::invalid(format!(
             "a BatchInstanceRequest holds at most {max} instances, got {}",
@@ -219,7 +217,7 @@ async fn batch(app: &App, connection: &Arc<Connection>, request: &Incoming) -> R
 /// not now are unregistered (unless another connection of this node publishes them too),
 /// the set is registered, all in one write. Linear in the instances of both sets.
 pub(crate) async fn publish(
-    app: &App,
+    app: &Node,
     connection: &Arc<Connection>,
     service: &str,
     set: Vec<Arc<InstanceMeta>>,
@@ -228,7 +226,7 @@ pub(crate) async fn publish(
         validate_new_registration(service, instance).map_err(|e| Refusal::invalid(e.to_string()))?;
     }
     let _serial = connection.writes.lock().await;
-    let max = app.nacos2.settings.max_instances;
+    let max = app.grpc().settings.max_instances;
     let published = connection.published_with(service, set.len());
     if published > max {
         return Err(Refusal::new(
@@ -239,7 +237,7 @@ pub(crate) async fn publish(
         ));
     }
     let kept: HashSet<String> = set.iter().map(|i| i.url()).collect();
-    let connections = &app.nacos2.connections;
+    let connections = &app.grpc().connections;
     let mut ops: Vec<Op> = connection
         .published(service)
         .into_iter()
@@ -251,7 +249,7 @@ pub(crate) async fn publish(
         .map(|old| Op::Unreg(service.to_owned(), old))
         .collect();
     ops.extend(set.iter().map(|i| Op::Reg(service.to_owned(), i.clone())));
-    apply_ops(app, ops)
+    app.write_all(ops)
         .await
         .map_err(|e| Refusal::new(code::SERVER_ERROR, e.to_string()))?;
     connections.set_published(connection, service, set);
@@ -262,7 +260,7 @@ pub(crate) async fn publish(
 /// connection; answers the service now, and a subscription gets its first push right
 /// after that answer, as Nacos sends it.
 fn subscribe(
-    app: &App,
+    app: &Node,
     connection: &Arc<Connection>,
     request: &Incoming,
     after: &AfterAnswer,
@@ -275,7 +273,7 @@ fn subscribe(
         namespace: namespace.clone(),
         clusters: clusters.clone(),
     };
-    let nacos2 = &app.nacos2;
+    let nacos2 = app.grpc();
     if request.flag("subscribe", true)? {
         let max = nacos2.settings.max_subscriptions;
         let (subscribed, already) = connection.subscribed(&registry_service);
@@ -291,14 +289,14 @@ fn subscribe(
     } else {
         nacos2.connections.unsubscribe(connection, &registry_service);
     }
-    let now = app.clock.now_ms();
+    let now = app.now_ms();
     let answered = nacos2.ref_times.next(&registry_service, now);
-    let info = service_info(app.registry(), &app.nacos, &service, &clusters, false, answered);
+    let info = service_info(app.registry(), app.cache(), &service, &clusters, false, answered);
     let body = serde_json::from_slice(&info).unwrap_or(Value::Null);
     if request.flag("subscribe", true)? {
         // The first push, after the answer's time.
         let pushed = nacos2.ref_times.next(&registry_service, now);
-        let info = service_info(app.registry(), &app.nacos, &service, &clusters, false, pushed);
+        let info = service_info(app.registry(), app.cache(), &service, &clusters, false, pushed);
         let payload = push(nacos2.next_request_id(), &namespace, &service, &info);
         let (outbound, hub) = (connection.outbound(), nacos2.hub.clone());
         after.then(move || {
@@ -313,12 +311,12 @@ fn subscribe(
 
 /// `ServiceQueryRequest`: the service now (only healthy hosts with `healthyOnly`; Python
 /// clients spell it `healthOnly`).
-fn query(app: &App, request: &Incoming) -> Result<Payload, Refusal> {
+fn query(app: &Node, request: &Incoming) -> Result<Payload, Refusal> {
     let (service, _) = service_of(request)?;
     let healthy_only = request.flag("healthyOnly", false)? || request.flag("healthOnly", false)?;
     let clusters = request.text("cluster").unwrap_or("");
-    let time = app.nacos2.ref_times.next(&service.registry, app.clock.now_ms());
-    let info = service_info(app.registry(), &app.nacos, &service, clusters, healthy_only, time);
+    let time = app.grpc().ref_times.next(&service.registry, app.now_ms());
+    let info = service_info(app.registry(), app.cache(), &service, clusters, healthy_only, time);
     let mut fields = Map::new();
     fields.insert(
         "serviceInfo".to_owned(),
@@ -329,7 +327,7 @@ fn query(app: &App, request: &Incoming) -> Result<Payload, Refusal> {
 
 /// `ServiceListRequest`: the services of the namespace and group, a page of their names
 /// and how many there are.
-fn list(app: &App, request: &Incoming) -> Result<Payload, Refusal> {
+fn list(app: &Node, request: &Incoming) -> Result<Payload, Refusal> {
     let page_no = usize::try_from(request.number("pageNo", 1)?).unwrap_or(usize::MAX);
     let page_size = usize::try_from(request.number("pageSize", 10)?)
         .unwrap_or(usize::MAX)

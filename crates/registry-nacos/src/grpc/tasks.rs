@@ -12,16 +12,16 @@ use tokio::time::MissedTickBehavior;
 use super::connections::{Connection, Liveness};
 use super::service_info::{push, service_info};
 use super::wire::server_request;
-use crate::app::App;
-use crate::write::{apply_ops, Op};
+use crate::Node;
+use registry_api::Op;
 
 /// Pushes every change of a subscribed service to its subscribers, whatever made it: one
 /// `ServiceInfo` per service and cluster list, one payload shared by all its subscribers,
 /// put on each stream without waiting (a stream that is full loses this push and is
 /// counted; the next change or the client's own query brings it up to date). Runs until the
 /// runtime drops it.
-pub(crate) async fn push_changes(app: Arc<App>) {
-    let nacos2 = &app.nacos2;
+pub(crate) async fn push_changes(app: Arc<Node>) {
+    let nacos2 = app.grpc();
     loop {
         let services = nacos2.hub.changed().await;
         for service in services {
@@ -29,7 +29,7 @@ pub(crate) async fn push_changes(app: Arc<App>) {
             if subscribers.is_empty() {
                 continue;
             }
-            let time = nacos2.ref_times.next(&service, app.clock.now_ms());
+            let time = nacos2.ref_times.next(&service, app.now_ms());
             // One encoding per distinct way of asking (clusters, as the client's cache key).
             let mut encoded: HashMap<(String, String), Arc<super::proto::Payload>> = HashMap::new();
             let (mut pushed, mut failed) = (0, 0);
@@ -38,7 +38,7 @@ pub(crate) async fn push_changes(app: Arc<App>) {
                 let payload = encoded.entry(key).or_insert_with(|| {
                     let info = service_info(
                         app.registry(),
-                        &app.nacos,
+                        app.cache(),
                         &subscription.service,
                         &subscription.clusters,
                         false,
@@ -66,8 +66,8 @@ pub(crate) async fn push_changes(app: Arc<App>) {
 
 /// Every second: a connection silent for the detection time is sent a
 /// `ClientDetectionRequest`; one that does not answer in time is ended.
-pub(crate) async fn check_liveness(app: Arc<App>) {
-    let settings = app.nacos2.settings;
+pub(crate) async fn check_liveness(app: Arc<Node>) {
+    let settings = app.grpc().settings;
     let idle = millis(settings.detect_idle);
     let timeout = millis(settings.detect_timeout);
     let tick = (settings.detect_timeout / 3).clamp(Duration::from_millis(50), Duration::from_secs(1));
@@ -75,9 +75,9 @@ pub(crate) async fn check_liveness(app: Arc<App>) {
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let now = app.clock.now_ms();
-        for connection in app.nacos2.connections.all() {
-            let next_id = || format!("detect-{}", app.nacos2.next_request_id());
+        let now = app.now_ms();
+        for connection in app.grpc().connections.all() {
+            let next_id = || format!("detect-{}", app.grpc().next_request_id());
             match connection.liveness(now, idle, timeout, next_id) {
                 Liveness::Fine => {}
                 Liveness::Detect(id) => {
@@ -97,14 +97,14 @@ pub(crate) async fn check_liveness(app: Arc<App>) {
 
 /// Every third of the lease: renews every instance a connection of this node publishes,
 /// as heartbeats do (one the registry lost is registered again).
-pub(crate) async fn renew_published(app: Arc<App>) {
-    let every = (app.nacos2.settings.lease / 3).max(Duration::from_millis(100));
+pub(crate) async fn renew_published(app: Arc<Node>) {
+    let every = (app.grpc().settings.lease / 3).max(Duration::from_millis(100));
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
         let ops: Vec<Op> = app
-            .nacos2
+            .grpc()
             .connections
             .all()
             .iter()
@@ -115,7 +115,7 @@ pub(crate) async fn renew_published(app: Arc<App>) {
             continue;
         }
         let instances = ops.len();
-        if let Err(e) = apply_ops(&app, ops).await {
+        if let Err(e) = app.write_all(ops).await {
             tracing::warn!(error = %e, instances, "renewing the gRPC clients' instances failed; trying again");
         }
     }
@@ -125,8 +125,8 @@ pub(crate) async fn renew_published(app: Arc<App>) {
 /// forgotten, and the instances it published are unregistered (unless another connection
 /// of this node publishes them too, or the node is shutting down: then the leases keep
 /// them while the clients register them again elsewhere).
-pub(crate) async fn end(app: &App, id: u64, why: &str) {
-    let connections = &app.nacos2.connections;
+pub(crate) async fn end(app: &Node, id: u64, why: &str) {
+    let connections = &app.grpc().connections;
     let Some(connection) = connections.close(id) else {
         return;
     };
@@ -142,19 +142,19 @@ pub(crate) async fn end(app: &App, id: u64, why: &str) {
     unregister_published(app, &connection).await;
 }
 
-async fn unregister_published(app: &App, connection: &Connection) {
+async fn unregister_published(app: &Node, connection: &Connection) {
     let ops: Vec<Op> = connection
         .all_published()
         .into_iter()
         // The connection, closed, is no longer counted among their publishers.
-        .filter(|(service, instance)| app.nacos2.connections.publishers_of(service, &instance.url()) == 0)
+        .filter(|(service, instance)| app.grpc().connections.publishers_of(service, &instance.url()) == 0)
         .map(|(service, instance)| Op::Unreg(service, instance))
         .collect();
     if ops.is_empty() {
         return;
     }
     let instances = ops.len();
-    if let Err(e) = apply_ops(app, ops).await {
+    if let Err(e) = app.write_all(ops).await {
         tracing::warn!(
             error = %e,
             instances,
@@ -164,9 +164,9 @@ async fn unregister_published(app: &App, connection: &Connection) {
 }
 
 /// Asks every connection to reconnect (`ConnectResetRequest`): the node is going away.
-pub(crate) fn reset_all(app: &App) {
-    for connection in app.nacos2.connections.all() {
-        let id = app.nacos2.next_request_id().to_string();
+pub(crate) fn reset_all(app: &Node) {
+    for connection in app.grpc().connections.all() {
+        let id = app.grpc().next_request_id().to_string();
         let mut fields = Map::new();
         fields.insert("connectionId".to_owned(), Value::from(&*connection.info.label));
         let request = server_request("ConnectResetRequest", "internal", &id, fields);

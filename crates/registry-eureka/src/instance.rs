@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use registry_core::{InstanceMeta, LEASE_PARAMETER};
 use serde_json::{json, Map, Value};
 
-use super::encoding::representable;
-use crate::error::FacadeError;
+use crate::encoding::representable;
+use registry_api::FacadeError;
 
 /// The parameter holding the instance object the client sent.
 pub(crate) const INSTANCE: &str = "eureka.instance";

@@ -14,7 +14,7 @@ use registry_core::InstanceMeta;
 use tokio::sync::mpsc;
 
 use super::proto::Payload;
-use crate::nacos::NacosService;
+use crate::v1::NacosService;
 
 /// What identifies a connection: set when it is accepted, handed to every call on it.
 #[derive(Debug, Clone)]

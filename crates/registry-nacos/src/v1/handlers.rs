@@ -1,20 +1,19 @@
 //! The Nacos open API v1 naming endpoints (`/nacos/v1/ns/...`) over the write pipeline
 //! and the registry.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use registry_core::Command;
 use serde_json::Value;
 
-use crate::answer::{json, typed};
-use crate::app::App;
-use crate::body::Body;
-use crate::error::FacadeError;
-use crate::headers::TEXT;
-use crate::write::{accept, renew_known, submit, Accepted};
+use registry_api::answer::{json, typed};
+use registry_api::headers::TEXT;
+use registry_api::request::read_body;
+use registry_api::{App, Body, FacadeError, Op, Origin};
 
-use super::cache::encode_hosts;
+use super::cache::{encode_hosts, NacosCache};
 use super::instance::{port, Described, Host, BEAT_INTERVAL_MS};
 use super::names::{service_page, NacosService, DEFAULT_GROUP};
 use super::params::{number, Params};
@@ -22,8 +21,9 @@ use super::params::{number, Params};
 /// How long a client may cache a list (Nacos's value without UDP push).
 const CACHE_MILLIS: u64 = 3_000;
 
+/// What a write endpoint does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
+enum Verb {
     Register,
     Deregister,
     Beat,
@@ -32,13 +32,13 @@ enum Op {
 type Answer = Result<Response<Body>, FacadeError>;
 
 /// Answers a request under `/nacos/v1/ns/`; `rest` is the path after it.
-pub(crate) async fn nacos(app: &App, request: Request<Incoming>, rest: &str) -> Response<Body> {
+pub(crate) async fn nacos(app: &App, cache: &NacosCache, request: Request<Incoming>, rest: &str) -> Response<Body> {
     let method = request.method().clone();
     let answer = match (&method, rest) {
-        (&Method::POST | &Method::PUT, "instance") => write(app, request, Op::Register).await,
-        (&Method::DELETE, "instance") => write(app, request, Op::Deregister).await,
-        (&Method::PUT, "instance/beat") => write(app, request, Op::Beat).await,
-        (&Method::GET, "instance/list") => Params::of(&request).and_then(|p| list(app, &p)),
+        (&Method::POST | &Method::PUT, "instance") => write(app, request, Verb::Register).await,
+        (&Method::DELETE, "instance") => write(app, request, Verb::Deregister).await,
+        (&Method::PUT, "instance/beat") => write(app, request, Verb::Beat).await,
+        (&Method::GET, "instance/list") => Params::of(&request).and_then(|p| list(app, cache, &p)),
         (&Method::GET, "instance") => Params::of(&request).and_then(|p| one(app, &p)),
         (&Method::GET, "service/list") => Params::of(&request).and_then(|p| services(app, &p)),
         (_, "instance" | "instance/beat" | "instance/list" | "service/list") => Err(FacadeError::new(
@@ -58,33 +58,23 @@ fn refusal(e: FacadeError) -> Response<Body> {
     e.into_response(|message| format!("caused: {message};"))
 }
 
-/// Register, deregister or beat: on the leader (a follower relays the request as it
-/// came), through the same commands as the seed API.
-async fn write(app: &App, request: Request<Incoming>, op: Op) -> Answer {
-    let write = match accept(app, request, &app.limits).await? {
-        Accepted::Here(write) => write,
-        Accepted::Relayed(relayed) => return Ok(relayed),
-    };
-    let params = Params::parse(write.query(), Some(&write.body))?;
-    let service = NacosService::of(&params)?;
-    let now = app.clock.now_ms();
-    let command = match op {
-        Op::Register => Command::Register {
-            service: service.registry,
-            instance: Described::from_params(&params)?.instance()?,
-            now_ms: now,
-        },
-        Op::Deregister => {
+/// Register, deregister or beat, through the gateway as every protocol's writes.
+async fn write(app: &App, request: Request<Incoming>, verb: Verb) -> Answer {
+    let origin = Origin::of(&request);
+    let query = request.uri().query().unwrap_or("").to_owned();
+    let body = read_body(request, app.limits()).await?;
+    let params = Params::parse(&query, Some(&body))?;
+    let service = NacosService::of(&params)?.registry;
+    let op = match verb {
+        Verb::Register => Op::Reg(service, Arc::new(Described::from_params(&params)?.instance()?)),
+        Verb::Deregister => {
             let described = Described {
                 weight: 1.0,
                 ..Described::from_params(&params)?
             };
-            Command::Unregister {
-                service: service.registry,
-                instance: described.instance()?,
-            }
+            Op::Unreg(service, Arc::new(described.instance()?))
         }
-        Op::Beat => {
+        Verb::Beat => {
             let beat: Option<Value> = match params.get("beat") {
                 Some(text) => Some(
                     serde_json::from_str(text)
@@ -96,29 +86,20 @@ async fn write(app: &App, request: Request<Incoming>, op: Op) -> Answer {
                 Some(beat) => Described::from_beat(beat, &params)?,
                 None => Described::from_params(&params)?,
             };
-            let instance = described.instance()?;
-            let unknown = renew_known(app, &[service.registry.as_str()], &instance, now)?;
-            if unknown.is_empty() {
-                return Ok(beat_answer(10_200));
-            }
-            if beat.is_none() {
-                // Nacos: an unknown instance without a beat body is not found; the
-                // client registers again.
-                return Ok(beat_answer(20_404));
-            }
-            Command::Register {
-                service: service.registry,
-                instance,
-                now_ms: now,
+            let instance = Arc::new(described.instance()?);
+            // Nacos: an unknown instance with a beat body is registered; without one it is
+            // not found, and the client registers again.
+            match beat {
+                Some(_) => Op::Renew(service, instance),
+                None => Op::Beat(service, instance),
             }
         }
     };
-    if let Some(relayed) = submit(app, &write, command).await? {
-        return Ok(relayed);
-    }
-    Ok(match op {
-        Op::Beat => beat_answer(10_200),
-        Op::Register | Op::Deregister => typed(StatusCode::OK, Bytes::from_static(b"ok"), TEXT),
+    let outcome = app.write(&origin, vec![op]).await?;
+    Ok(match verb {
+        Verb::Beat if outcome.known(0) => beat_answer(10_200),
+        Verb::Beat => beat_answer(20_404),
+        Verb::Register | Verb::Deregister => typed(StatusCode::OK, Bytes::from_static(b"ok"), TEXT),
     })
 }
 
@@ -133,12 +114,12 @@ fn beat_answer(code: u32) -> Response<Body> {
 
 /// `GET instance/list` → the service's hosts. `name` is `group@@service` and `clusters`
 /// is echoed as sent: the npm client files the answer under both.
-fn list(app: &App, params: &Params) -> Answer {
+fn list(app: &App, cache: &NacosCache, params: &Params) -> Answer {
     let service = NacosService::of(params)?;
     let (version, hosts) = if params.flag("healthyOnly", false)? {
         encode_hosts(app.registry(), &service, true)
     } else {
-        app.nacos.hosts(app.registry(), &service)
+        cache.hosts(app.registry(), &service)
     };
     let text = |value: &str| serde_json::to_string(value).unwrap_or_default();
     let mut out = Vec::with_capacity(hosts.len() + 320);
@@ -153,7 +134,7 @@ fn list(app: &App, params: &Params) -> Answer {
     out.extend_from_slice(
         format!(
             ",\"lastRefTime\":{},\"checksum\":\"{version}\",\"allIPs\":false,\"reachProtectionThreshold\":false,\"valid\":true,\"dom\":",
-            app.clock.now_ms()
+            app.now_ms()
         )
         .as_bytes(),
     );

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::proto::{Any, Metadata, Payload};
-use crate::nacos::WireInstance;
+use crate::v1::WireInstance;
 
 /// Nacos's error codes (NacosException) that this facade answers.
 pub(crate) mod code {

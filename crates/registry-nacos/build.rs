@@ -1,7 +1,7 @@
 //! Generates the Nacos gRPC messages and services from `proto/nacos_grpc_service.proto`,
 //! compiled by protox (pure Rust: building needs no protoc). `Any.value` becomes shared
 //! bytes, so one encoded push serves every subscriber; the services use a codec with small
-//! buffers (`nacos2::codec`).
+//! buffers (`grpc::codec`).
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto = "proto/nacos_grpc_service.proto";
@@ -9,8 +9,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = protox::compile([proto], ["proto"])?;
     tonic_prost_build::configure()
         .bytes(".")
-        .codec_path("crate::nacos2::codec::SmallCodec")
-        // hyper serves the services (nacos2::server); clients bring their own channel.
+        .codec_path("crate::grpc::codec::SmallCodec")
+        // hyper serves the services (grpc::server); clients bring their own channel.
         .build_transport(false)
         .compile_fds(files)?;
     Ok(())

@@ -1,0 +1,317 @@
+//! The gateway every write of every protocol goes through (docs/architecture.md, "The
+//! gateway"). A protocol turns its request into [`Op`]s once; the gateway applies them on
+//! this node when it leads, or relays them to the leader (`POST /relay`, the ops in their
+//! serde encoding, the instances as the log encodes them), and answers one [`Outcome`].
+//! The protocol turns the outcome into its own answer. Heartbeats renew here on the
+//! leader (not a change, not logged) and turn what is unknown into registrations.
+//!
+//! A write reaches a leader at most once (docs/spec.md §7, "At most once"): a relayed
+//! write is never relayed again, and one whose leader moved while it was relayed is
+//! answered `indeterminate`, not sent again.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::AUTHORIZATION;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use registry_cluster::{CoordinatorError, Role};
+use registry_core::{Command, InstanceMeta};
+use serde::{Deserialize, Serialize};
+
+use crate::answer::json;
+use crate::app::App;
+use crate::body::Body;
+use crate::error::ApiError;
+use crate::forward::{forward_parts, Relay};
+use crate::headers::is_forwarded;
+use crate::request::read_body;
+
+/// Where the leader takes relayed writes.
+pub(crate) const RELAY_PATH: &str = "/relay";
+
+/// One write, as every protocol asks for it. The instances are shared: a protocol that
+/// keeps them (a gRPC connection's registrations) hands them over without a copy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Op {
+    /// Register `instance` in the service (or replace its parameters).
+    Reg(String, Arc<InstanceMeta>),
+    /// Unregister `instance` from the service.
+    Unreg(String, Arc<InstanceMeta>),
+    /// A heartbeat that heals: renews the instance where it is known, registers it where
+    /// it is not.
+    Renew(String, Arc<InstanceMeta>),
+    /// A heartbeat that only renews: an unknown instance is reported in the
+    /// [`Outcome`], not registered (the client registers again).
+    Beat(String, Arc<InstanceMeta>),
+}
+
+impl Op {
+    /// Checks the rules only new writes keep ([`Command::validate_new`]; an old log applies
+    /// without them), where the write came in. The data model's own rules are checked by
+    /// the cluster as it takes the command, and by the leader's renewals.
+    fn validate_new(&self) -> Result<(), ApiError> {
+        match self {
+            Op::Reg(service, instance) => Ok(registry_core::validate_new_registration(service, instance)?),
+            // A heartbeat is checked only where it turns into a registration (a renewal of
+            // an instance registered before the rules were added goes on).
+            Op::Unreg(..) | Op::Renew(..) | Op::Beat(..) => Ok(()),
+        }
+    }
+}
+
+/// What applying a write did, as the protocol answers it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// The leader's clock when it applied the write, ms since the epoch (a heartbeat's
+    /// renewal time).
+    pub now_ms: u64,
+    /// The positions of the [`Op::Beat`]s whose instance was not registered.
+    pub unknown: Vec<usize>,
+}
+
+impl Outcome {
+    /// Whether the op at `index` (a [`Op::Beat`]) found its instance.
+    pub fn known(&self, index: usize) -> bool {
+        !self.unknown.contains(&index)
+    }
+}
+
+/// Where a write came from: the credentials to pass on with a relay, and whether a
+/// follower relayed it here already (then it is never relayed again).
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    authorization: Option<HeaderValue>,
+    forwarded: bool,
+}
+
+impl Origin {
+    /// A client's HTTP request.
+    pub fn of<B>(request: &Request<B>) -> Origin {
+        Origin {
+            authorization: request.headers().get(AUTHORIZATION).cloned(),
+            forwarded: is_forwarded(request),
+        }
+    }
+
+    /// A write this node makes on behalf of a protocol that has no HTTP request (a gRPC
+    /// connection's registrations, renewals and end): the client token, when one is
+    /// configured, goes along for a leader without a cluster token to check.
+    pub fn node(app: &App) -> Origin {
+        let authorization = app
+            .auth
+            .client
+            .as_ref()
+            .and_then(|token| HeaderValue::from_str(&token.bearer()).ok());
+        Origin {
+            authorization,
+            forwarded: false,
+        }
+    }
+}
+
+impl App {
+    /// Applies `ops` in order, all or nothing (one log entry in raft mode): here when this
+    /// node leads, else relayed once to the leader. With no leader known yet, waits for one
+    /// up to the cluster's write timeout.
+    pub async fn write(&self, origin: &Origin, ops: Vec<Op>) -> Result<Outcome, ApiError> {
+        for op in &ops {
+            op.validate_new()?;
+        }
+        match self.leader_role(origin).await? {
+            None => self.apply_here(origin, ops).await,
+            Some(leader) => self.relay(origin, &leader, &ops).await,
+        }
+    }
+
+    /// Applies a long run of `ops` (a gRPC connection's) in writes of at most
+    /// `--max-batch` operations each, relayed in parts that fit the leader's limit: each
+    /// part all or nothing, the run not.
+    pub async fn write_all(&self, mut ops: Vec<Op>) -> Result<(), ApiError> {
+        let origin = Origin::node(self);
+        let max = self.limits.max_batch.max(1);
+        while !ops.is_empty() {
+            let rest = ops.split_off(ops.len().min(max));
+            let mut parts = VecDeque::from([ops]);
+            while let Some(mut part) = parts.pop_front() {
+                if part.len() > 1 && relay_body(&part).len() > self.limits.for_batches().max_body {
+                    let second = part.split_off(part.len() / 2);
+                    parts.push_front(second);
+                    parts.push_front(part);
+                    continue;
+                }
+                self.write(&origin, part).await?;
+            }
+            ops = rest;
+            if !ops.is_empty() {
+                // A long run of renewals lets the requests of other connections through.
+                tokio::task::yield_now().await;
+            }
+        }
+        Ok(())
+    }
+
+    /// `None` when this node leads, else the leader to relay to; refuses a write relayed
+    /// here already that this node cannot apply, and any write when no leader is known.
+    async fn leader_role(&self, origin: &Origin) -> Result<Option<String>, ApiError> {
+        let role = match self.cluster.role() {
+            Role::NoLeader => self.cluster.settle().await,
+            role => role,
+        };
+        match role {
+            Role::Leader => Ok(None),
+            Role::Follower { leader } if origin.forwarded => Err(ApiError::NoLeader(format!(
+                "this node does not lead (it follows {leader}) and a forwarded write is never forwarded again"
+            ))),
+            Role::Follower { leader } => Ok(Some(leader)),
+            Role::NoLeader => Err(ApiError::NoLeader(
+                "no leader is reachable: writes are refused until one is elected".to_owned(),
+            )),
+        }
+    }
+
+    /// Applies `ops` on this node, which leads: renewals of known instances here and now,
+    /// everything else one command. When this node turned out not to lead and the command
+    /// certainly was not applied ([`CoordinatorError::NotLeader`]), relays its changes to
+    /// the leader instead: the write's first and only copy to reach a leader.
+    async fn apply_here(&self, origin: &Origin, ops: Vec<Op>) -> Result<Outcome, ApiError> {
+        let now_ms = self.clock.now_ms();
+        let (command, unknown) = self.commands(ops, now_ms)?;
+        let outcome = Outcome { now_ms, unknown };
+        let Some(command) = command else {
+            return Ok(outcome);
+        };
+        // A copy for the relay after all, kept only where leadership can move under the
+        // write (a copy costs a registration about 2%).
+        let copy = (self.cluster.may_redirect() && !origin.forwarded).then(|| ops_of(&command));
+        match (self.cluster.submit(command).await, copy) {
+            (Ok(_), _) => Ok(outcome),
+            (Err(CoordinatorError::NotLeader { leader: Some(leader) }), Some(changes)) => {
+                let relayed = self.relay(origin, &leader, &changes).await?;
+                Ok(Outcome {
+                    unknown: outcome.unknown,
+                    ..relayed
+                })
+            }
+            (Err(e), _) => Err(e.into()),
+        }
+    }
+
+    /// The one command `ops` make at `now` on the leader (none when they only renewed),
+    /// and the beats of unknown instances. A renewal of an instance a registration or
+    /// unregistration of the same write touched is a registration: it follows that
+    /// change, not the state before it.
+    fn commands(&self, ops: Vec<Op>, now: u64) -> Result<(Option<Command>, Vec<usize>), ApiError> {
+        let mut commands = Vec::with_capacity(ops.len());
+        let mut unknown = Vec::new();
+        let several = ops.len() > 1;
+        let mut touched: HashSet<(String, String)> = HashSet::new();
+        for (index, op) in ops.into_iter().enumerate() {
+            let heals = matches!(op, Op::Renew(..));
+            match &op {
+                Op::Reg(service, instance) | Op::Unreg(service, instance) if several => {
+                    touched.insert((service.clone(), instance.url()));
+                }
+                _ => {}
+            }
+            match op {
+                Op::Reg(service, instance) => commands.push(Command::Register {
+                    service,
+                    instance: Arc::unwrap_or_clone(instance),
+                    now_ms: now,
+                }),
+                Op::Unreg(service, instance) => commands.push(Command::Unregister {
+                    service,
+                    instance: Arc::unwrap_or_clone(instance),
+                }),
+                Op::Renew(service, instance) | Op::Beat(service, instance) => {
+                    let known = !(several && touched.contains(&(service.clone(), instance.url())))
+                        && self.registry().renew_known_only(&[&service], &instance, now)?.is_empty();
+                    if known {
+                        continue;
+                    }
+                    if !heals {
+                        unknown.push(index);
+                        continue;
+                    }
+                    registry_core::validate_new_registration(&service, &instance)?;
+                    commands.push(Command::Register {
+                        service,
+                        instance: Arc::unwrap_or_clone(instance),
+                        now_ms: now,
+                    });
+                }
+            }
+        }
+        let command = match commands.len() {
+            0 => None,
+            1 => commands.pop(),
+            _ => Some(Command::Batch { commands }),
+        };
+        Ok((command, unknown))
+    }
+
+    /// Relays `ops` to `leader` once and reads its outcome.
+    async fn relay(&self, origin: &Origin, leader: &str, ops: &[Op]) -> Result<Outcome, ApiError> {
+        let answer = forward_parts(
+            self,
+            leader,
+            Relay::Write,
+            Method::POST,
+            RELAY_PATH,
+            origin.authorization.as_ref(),
+            relay_body(ops),
+        )
+        .await?;
+        let status = answer.status();
+        let body = http_body_util::BodyExt::collect(answer.into_body())
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        if status.is_success() {
+            return serde_json::from_slice(&body).map_err(|e| {
+                ApiError::Indeterminate(format!(
+                    "the leader {leader} answered the relayed write unreadably ({e}); it may or may not have been applied"
+                ))
+            });
+        }
+        Err(ApiError::from_leader(status, &body))
+    }
+}
+
+/// The changes of `command` as ops, to relay them after all.
+fn ops_of(command: &Command) -> Vec<Op> {
+    match command {
+        Command::Register { service, instance, .. } => vec![Op::Reg(service.clone(), Arc::new(instance.clone()))],
+        Command::Unregister { service, instance } => vec![Op::Unreg(service.clone(), Arc::new(instance.clone()))],
+        Command::Batch { commands } => commands.iter().flat_map(ops_of).collect(),
+        Command::Evict { .. } => Vec::new(),
+    }
+}
+
+/// `ops` as a relay carries them.
+fn relay_body(ops: &[Op]) -> Bytes {
+    Bytes::from(serde_json::to_vec(ops).unwrap_or_default())
+}
+
+/// `POST /relay` + the ops a follower relayed → their [`Outcome`]. Applied here, never
+/// relayed again.
+pub(crate) async fn relayed(app: &App, request: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let origin = Origin {
+        forwarded: true,
+        ..Origin::of(&request)
+    };
+    // A relay of a whole batch carries a little more than the batch's own body.
+    let mut limits = app.limits.for_batches();
+    limits.max_body = limits.max_body.saturating_mul(2);
+    let body = read_body(request, &limits).await?;
+    let ops: Vec<Op> = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("a relayed write is a JSON array of operations: {e}")))?;
+    if ops.is_empty() {
+        return Err(ApiError::BadRequest("a relayed write holds at least one operation".to_owned()));
+    }
+    let outcome = app.write(&origin, ops).await?;
+    let body = serde_json::to_vec(&outcome).unwrap_or_default();
+    Ok(json(StatusCode::OK, Bytes::from(body)))
+}
