@@ -89,6 +89,41 @@ impl HyperInvoker {
             .build(connector);
         HyperInvoker { client, config }
     }
+
+    /// The body of an answer, within `max_response_bytes`, each frame within the read
+    /// timeout.
+    async fn collect(
+        &self,
+        mut body: hyper::body::Incoming,
+        err: &impl Fn(ErrorKind) -> HttpInvokeError,
+    ) -> Result<Bytes, HttpInvokeError> {
+        let max = self.config.max_response_bytes;
+        let mut first: Option<Bytes> = None;
+        let mut rest = BytesMut::new();
+        loop {
+            let frame = match tokio::time::timeout(self.config.read_timeout, body.frame()).await {
+                Err(_) => return Err(err(ErrorKind::Timeout)),
+                Ok(None) => break,
+                Ok(Some(Err(e))) => return Err(err(ErrorKind::Transport).with_source(e)),
+                Ok(Some(Ok(frame))) => frame,
+            };
+            let Ok(data) = frame.into_data() else { continue };
+            let so_far = first.as_ref().map_or(0, Bytes::len) + rest.len();
+            if so_far + data.len() > max {
+                return Err(err(ErrorKind::TooLarge).with_source(format!("more than {max} bytes")));
+            }
+            // Most answers come in one frame: keep it without copying.
+            match first.take() {
+                None if rest.is_empty() => first = Some(data),
+                None => rest.extend_from_slice(&data),
+                Some(head) => {
+                    rest.extend_from_slice(&head);
+                    rest.extend_from_slice(&data);
+                }
+            }
+        }
+        Ok(first.unwrap_or_else(|| rest.freeze()))
+    }
 }
 
 #[async_trait]
@@ -140,32 +175,7 @@ impl HttpInvoker for HyperInvoker {
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
 
         let max = self.config.max_response_bytes;
-        let mut body = response.into_body();
-        let mut first: Option<Bytes> = None;
-        let mut rest = BytesMut::new();
-        loop {
-            let frame = match tokio::time::timeout(self.config.read_timeout, body.frame()).await {
-                Err(_) => return Err(err(ErrorKind::Timeout)),
-                Ok(None) => break,
-                Ok(Some(Err(e))) => return Err(err(ErrorKind::Transport).with_source(e)),
-                Ok(Some(Ok(frame))) => frame,
-            };
-            let Ok(data) = frame.into_data() else { continue };
-            let so_far = first.as_ref().map_or(0, Bytes::len) + rest.len();
-            if so_far + data.len() > max {
-                return Err(err(ErrorKind::TooLarge).with_source(format!("more than {max} bytes")));
-            }
-            // Most answers come in one frame: keep it without copying.
-            match first.take() {
-                None if rest.is_empty() => first = Some(data),
-                None => rest.extend_from_slice(&data),
-                Some(head) => {
-                    rest.extend_from_slice(&head);
-                    rest.extend_from_slice(&data);
-                }
-            }
-        }
-        let body = first.unwrap_or_else(|| rest.freeze());
+        let body = self.collect(response.into_body(), &err).await?;
         let wire_len = body.len();
         let body = if gzip {
             gunzip(&body, max).map_err(|e| match e.kind() {

@@ -11,6 +11,7 @@ mod config_file;
 mod console;
 mod elections;
 mod faults;
+mod gateway;
 mod limits;
 mod linearizability;
 mod nacos2;

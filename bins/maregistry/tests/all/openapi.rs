@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use maregistry::{Config, Mode};
+use maregistry::{Config, GrpcSettings, Mode};
+use registry_api::Facade;
+use registry_eureka::Eureka;
+use registry_nacos::Nacos;
 use test_support::{deps, free_listener, instance, Client, Node};
 
 fn spec() -> PathBuf {
@@ -28,11 +31,13 @@ fn documented_paths() -> Vec<String> {
 #[tokio::test]
 async fn the_spec_names_every_endpoint_and_only_those() {
     let documented = documented_paths();
-    // The shared API, and each cluster mode's own routes.
+    // The shared API, each facade's routes, and each cluster mode's own routes.
     let modes = registry_cluster::snapshot::ROUTES.iter().chain(registry_raft::ROUTES);
+    let facades: [&dyn Facade; 2] = [&Nacos::new(GrpcSettings::default()), &Eureka::default()];
     let endpoints: Vec<&str> = registry_api::ENDPOINTS
         .iter()
         .copied()
+        .chain(facades.iter().flat_map(|f| f.routes().iter().map(|route| route.label)))
         .chain(modes.map(|route| route.path))
         .collect();
     for endpoint in endpoints.iter().filter(|e| **e != "other") {

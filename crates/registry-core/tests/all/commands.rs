@@ -226,3 +226,33 @@ fn a_registration_again_with_the_same_parameters_records_its_entry() {
     assert_eq!(r.apply(&evict(&[("svc", 1, 5)]), 10).changes, 0);
     assert_eq!(r.apply(&evict(&[("svc", 1, 9)]), 11).changes, 1);
 }
+
+/// Records what it is told, in a log shared with other observers.
+struct Recorder {
+    name: &'static str,
+    log: std::sync::Arc<std::sync::Mutex<Vec<(&'static str, u64)>>>,
+}
+
+impl registry_core::Observer for Recorder {
+    fn changed(&self, version: u64, _changed: registry_core::Changed<'_>) {
+        self.log.lock().unwrap().push((self.name, version));
+    }
+}
+
+#[test]
+fn every_observer_is_told_of_every_change_in_the_order_they_were_added() {
+    let registry = Registry::new();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    for name in ["watch", "pushes", "cache"] {
+        registry.observe(std::sync::Arc::new(Recorder { name, log: log.clone() }));
+    }
+    let command = Command::Register {
+        service: "svc".to_owned(),
+        instance: InstanceMeta::new("http", "10.0.0.1", 80, "").unwrap(),
+        now_ms: 1,
+    };
+    registry.apply(&command, 1);
+    // The same registration again is no change: nobody is told.
+    registry.apply(&command, 2);
+    assert_eq!(*log.lock().unwrap(), [("watch", 1), ("pushes", 1), ("cache", 1)]);
+}

@@ -43,27 +43,7 @@ impl RaftCluster {
         let id = node_id(&url);
         let mut dir = DataDir::open(&settings.data_dir, id, &url, settings.log_faults.clone())?;
         let state_machine = StateMachine::open(dir.snapshot_path(), registry.clone(), clock.clone())?;
-        let config = Config {
-            cluster_name: "maregistry".to_owned(),
-            heartbeat_interval: millis(settings.heartbeat),
-            // openraft's own election timer is off (`election` runs ours, with a pre-vote);
-            // these two set only its leader lease (the longer one): the time a follower
-            // refuses votes after a heartbeat, half our shortest election timeout.
-            enable_elect: false,
-            election_timeout_min: millis(settings.election.0 / 2),
-            election_timeout_max: millis(settings.election.0 / 2) + 1,
-            install_snapshot_timeout: millis(settings.install_timeout),
-            // A snapshot travels as its file, 8 MiB per request: neither side holds more of
-            // it in memory than one chunk.
-            snapshot_max_chunk_size: 8 * 1024 * 1024,
-            snapshot_policy: SnapshotPolicy::LogsSinceLast(settings.snapshot_every),
-            // Entries kept after a snapshot, for followers slightly behind; one further
-            // behind gets the snapshot.
-            max_in_snapshot_log_to_keep: settings.snapshot_every.min(1_000),
-            ..Config::default()
-        }
-        .validate()
-        .map_err(|e| RaftError::Engine(format!("invalid raft settings: {e}")))?;
+        let config = openraft_config(&settings)?;
         let fresh = dir.fresh;
         let raft = Raft::new(
             id,
@@ -74,45 +54,14 @@ impl RaftCluster {
         )
         .await
         .map_err(|e| RaftError::Engine(e.to_string()))?;
-
-        if !fresh {
-            // The core publishes the membership it loaded in its first metrics.
-            let _ = raft
-                .wait(Some(Duration::from_secs(10)))
-                .metrics(
-                    |m| m.membership_config.membership().nodes().next().is_some(),
-                    "stored membership",
-                )
-                .await;
-            if let Err(e) = check_same_cluster(&raft, &url, &settings.server_list, &settings.data_dir) {
-                let _ = raft.shutdown().await;
-                return Err(e);
-            }
-        }
-        if fresh && !settings.join {
-            let mut members = BTreeMap::new();
-            for member in settings.server_list.iter().chain(std::iter::once(&url)) {
-                let member = normalize_url(member)?;
-                members.insert(node_id(&member), BasicNode { addr: member });
-            }
-            match raft.initialize(members.clone()).await {
-                Ok(()) => {
-                    tracing::info!(members = ?members.values().map(|n| &n.addr).collect::<Vec<_>>(), "initialised a new raft cluster")
-                }
-                Err(e) if e.api_error().is_some() => {
-                    tracing::info!(error = %e, "the raft state was initialised already")
-                }
-                Err(e) => return Err(RaftError::Engine(format!("initialising the cluster: {e}"))),
-            }
-            dir.mark_initialised()?;
-        } else if fresh {
-            tracing::info!("waiting to be added to a cluster (POST /cluster/join?url={url} on its leader)");
+        if fresh {
+            found_or_wait(&raft, &settings, &url).await?;
         } else {
-            dir.mark_initialised()?;
-            tracing::info!("rejoining with the stored raft state; --server-list is not used");
+            rejoin(&raft, &settings, &url).await?;
         }
-
-        let (changed, _) = watch::channel(0);
+        if !fresh || !settings.join {
+            dir.mark_initialised()?;
+        }
         let (proposals, queued) = mpsc::channel(16 * MAX_BATCH);
         let preservation = SelfPreservation::new(settings.evict_max_fraction, settings.ttl);
         let node = Arc::new(RaftCluster {
@@ -124,7 +73,7 @@ impl RaftCluster {
             settings,
             view: RwLock::new(View::default()),
             seen: Mutex::new(BTreeMap::new()),
-            changed,
+            changed: watch::channel(0).0,
             proposals,
             tasks: Mutex::new(Vec::new()),
             leader_changes: AtomicU64::new(0),
@@ -194,4 +143,70 @@ fn check_same_cluster(
              one"
         ),
     ))
+}
+
+/// openraft's configuration from ours.
+fn openraft_config(settings: &RaftSettings) -> Result<Config, RaftError> {
+    Config {
+        cluster_name: "maregistry".to_owned(),
+        heartbeat_interval: millis(settings.heartbeat),
+        // openraft's own election timer is off (`election` runs ours, with a pre-vote);
+        // these two set only its leader lease (the longer one): the time a follower
+        // refuses votes after a heartbeat, half our shortest election timeout.
+        enable_elect: false,
+        election_timeout_min: millis(settings.election.0 / 2),
+        election_timeout_max: millis(settings.election.0 / 2) + 1,
+        install_snapshot_timeout: millis(settings.install_timeout),
+        // A snapshot travels as its file, 8 MiB per request: neither side holds more of
+        // it in memory than one chunk.
+        snapshot_max_chunk_size: 8 * 1024 * 1024,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(settings.snapshot_every),
+        // Entries kept after a snapshot, for followers slightly behind; one further
+        // behind gets the snapshot.
+        max_in_snapshot_log_to_keep: settings.snapshot_every.min(1_000),
+        ..Config::default()
+    }
+    .validate()
+    .map_err(|e| RaftError::Engine(format!("invalid raft settings: {e}")))
+}
+
+/// A fresh node: founds the cluster from the server list, or (`--join`) waits to be added.
+async fn found_or_wait(raft: &Raft, settings: &RaftSettings, url: &str) -> Result<(), RaftError> {
+    if settings.join {
+        tracing::info!("waiting to be added to a cluster (POST /cluster/join?url={url} on its leader)");
+        return Ok(());
+    }
+    let mut members = BTreeMap::new();
+    for member in settings.server_list.iter().map(String::as_str).chain(std::iter::once(url)) {
+        let member = normalize_url(member)?;
+        members.insert(node_id(&member), BasicNode { addr: member });
+    }
+    match raft.initialize(members.clone()).await {
+        Ok(()) => {
+            tracing::info!(members = ?members.values().map(|n| &n.addr).collect::<Vec<_>>(), "initialised a new raft cluster")
+        }
+        Err(e) if e.api_error().is_some() => {
+            tracing::info!(error = %e, "the raft state was initialised already")
+        }
+        Err(e) => return Err(RaftError::Engine(format!("initialising the cluster: {e}"))),
+    }
+    Ok(())
+}
+
+/// A node with stored state: rejoins with it, refused when it is another cluster's.
+async fn rejoin(raft: &Raft, settings: &RaftSettings, url: &str) -> Result<(), RaftError> {
+    // The core publishes the membership it loaded in its first metrics.
+    let _ = raft
+        .wait(Some(Duration::from_secs(10)))
+        .metrics(
+            |m| m.membership_config.membership().nodes().next().is_some(),
+            "stored membership",
+        )
+        .await;
+    if let Err(e) = check_same_cluster(raft, url, &settings.server_list, &settings.data_dir) {
+        let _ = raft.shutdown().await;
+        return Err(e);
+    }
+    tracing::info!("rejoining with the stored raft state; --server-list is not used");
+    Ok(())
 }
