@@ -5,7 +5,8 @@
 //! the raft cluster on its data dir), an `Arc<dyn HttpInvoker>` for talking to peers, an
 //! `Arc<dyn Clock>`, the protocol facades behind `Arc<dyn Facade>` — starts the background
 //! loops, serves the API until the shutdown future completes, then stops the loops.
-//! [`config`] parses and validates settings.
+//! [`config`] parses and validates settings; `reload` reloads the TLS files on SIGHUP and
+//! when they change.
 #![deny(missing_docs)]
 
 pub mod config;
@@ -119,7 +120,11 @@ struct Peers {
 
 impl Peers {
     fn new(config: &Config) -> Peers {
-        let (token, tls, timeout) = (config.auth.cluster.clone(), config.peer_tls.clone(), config.http_timeout);
+        let (token, tls, timeout) = (
+            config.auth.cluster.clone(),
+            config.peer_tls.clone(),
+            config.http_timeout,
+        );
         let invoker = with_token(&token, Arc::new(HyperInvoker::new(invoker_config(&tls, timeout))));
         Peers {
             token,
@@ -187,7 +192,13 @@ fn build_snapshot(
 ) -> anyhow::Result<Built> {
     let registry = Arc::new(Registry::with_change_log(config.change_log).with_lease_bounds(config.leases));
     let election = snapshot.election.build(config.cluster_size(my_url));
-    let cluster = Arc::new(Cluster::new(my_url, &config.server_list, registry, clock.clone(), election)?);
+    let cluster = Arc::new(Cluster::new(
+        my_url,
+        &config.server_list,
+        registry,
+        clock.clone(),
+        election,
+    )?);
     tracing::info!(
         address = %local,
         my_url = %cluster.my_url(),
@@ -360,7 +371,11 @@ async fn serve(
                 tracing::info!(%address, "Nacos gRPC clients served");
             }
             let stopping = Signal(begun).stopped();
-            Some(tokio::spawn(nacos.serve_listener(app.clone(), grpc_listener, Box::pin(stopping))))
+            Some(tokio::spawn(nacos.serve_listener(
+                app.clone(),
+                grpc_listener,
+                Box::pin(stopping),
+            )))
         }
         _ => None,
     };

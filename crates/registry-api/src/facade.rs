@@ -76,7 +76,12 @@ pub trait Facade: Send + Sync + 'static {
 
     /// Serves its own listener (bound by the binary) until `shutdown` completes. A facade
     /// without one is never given one.
-    async fn serve_listener(self: Arc<Self>, app: Arc<App>, listener: TcpListener, shutdown: Shutdown) -> io::Result<()> {
+    async fn serve_listener(
+        self: Arc<Self>,
+        app: Arc<App>,
+        listener: TcpListener,
+        shutdown: Shutdown,
+    ) -> io::Result<()> {
         let _ = (app, listener, shutdown);
         Err(io::Error::new(
             io::ErrorKind::Unsupported,

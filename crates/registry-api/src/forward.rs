@@ -22,6 +22,16 @@ pub(crate) enum Relay {
     Read,
 }
 
+/// A request to relay, its body read already.
+pub(crate) struct Outgoing<'a> {
+    pub(crate) method: Method,
+    /// The path and query.
+    pub(crate) target: &'a str,
+    /// The client's credentials, passed on when the cluster has no token of its own.
+    pub(crate) authorization: Option<&'a HeaderValue>,
+    pub(crate) body: Bytes,
+}
+
 /// How many leaders one read is relayed to, at most, as leadership moves under it.
 const MAX_HOPS: usize = 3;
 
@@ -38,25 +48,15 @@ const MAX_HOPS: usize = 3;
 /// moved, or whose answer did not come back, is answered 503 `indeterminate`; one that
 /// never left (the leader refused the connection) is answered 503 `not_applied`. Either
 /// way the client decides whether to send it again.
-pub(crate) async fn forward_parts(
+pub(crate) async fn forward(
     app: &App,
     leader: &str,
     relay: Relay,
-    method: Method,
-    path_and_query: &str,
-    authorization: Option<&HeaderValue>,
-    body: Bytes,
+    outgoing: Outgoing<'_>,
 ) -> Result<Response<Body>, ApiError> {
     let mut leader = leader.to_owned();
     for _ in 0..MAX_HOPS {
-        let sent = send(
-            app,
-            &leader,
-            method.clone(),
-            path_and_query,
-            authorization,
-            body.clone(),
-        );
+        let sent = send(app, &leader, &outgoing);
         let answer = tokio::select! {
             answer = sent => answer,
             () = app.cluster.leader_moved(&leader) => {
@@ -99,26 +99,19 @@ pub(crate) async fn forward_parts(
 }
 
 /// One relay of the request to `leader`.
-async fn send(
-    app: &App,
-    leader: &str,
-    method: Method,
-    path_and_query: &str,
-    authorization: Option<&HeaderValue>,
-    body: Bytes,
-) -> Result<HttpResponse, HttpInvokeError> {
+async fn send(app: &App, leader: &str, outgoing: &Outgoing<'_>) -> Result<HttpResponse, HttpInvokeError> {
     let mut headers = vec![(FORWARDED_HEADER, app.cluster.my_url())];
     if app.auth.cluster.is_none() {
-        if let Some(value) = authorization.and_then(|v| v.to_str().ok()) {
+        if let Some(value) = outgoing.authorization.and_then(|v| v.to_str().ok()) {
             headers.push(("authorization", value.to_owned()));
         }
     }
-    let blocking = path_and_query.contains("since=");
+    let blocking = outgoing.target.contains("since=");
     let outgoing = HttpRequest {
-        method,
-        url: format!("{leader}{path_and_query}"),
+        method: outgoing.method.clone(),
+        url: format!("{leader}{}", outgoing.target),
         headers,
-        body,
+        body: outgoing.body.clone(),
         timeout: blocking.then(|| app.limits.max_wait + std::time::Duration::from_secs(5)),
     };
     app.invoker.send(outgoing).await

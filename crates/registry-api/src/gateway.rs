@@ -16,7 +16,7 @@ use bytes::Bytes;
 use http::header::AUTHORIZATION;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use registry_cluster::{CoordinatorError, Role};
+use registry_cluster::Role;
 use registry_core::{Command, InstanceMeta};
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +24,7 @@ use crate::answer::json;
 use crate::app::App;
 use crate::body::Body;
 use crate::error::ApiError;
-use crate::forward::{forward_parts, Relay};
+use crate::forward::{forward, Outgoing, Relay};
 use crate::headers::is_forwarded;
 use crate::request::read_body;
 
@@ -120,7 +120,7 @@ impl App {
             op.validate_new()?;
         }
         match self.leader_role(origin).await? {
-            None => self.apply_here(origin, ops).await,
+            None => self.apply_here(ops).await,
             Some(leader) => self.relay(origin, &leader, &ops).await,
         }
     }
@@ -172,30 +172,17 @@ impl App {
     }
 
     /// Applies `ops` on this node, which leads: renewals of known instances here and now,
-    /// everything else one command. When this node turned out not to lead and the command
-    /// certainly was not applied ([`CoordinatorError::NotLeader`]), relays its changes to
-    /// the leader instead: the write's first and only copy to reach a leader.
-    async fn apply_here(&self, origin: &Origin, ops: Vec<Op>) -> Result<Outcome, ApiError> {
+    /// everything else one command. Neither mode answers a command it was handed as
+    /// leader with "not the leader" (raft answers `indeterminate` when leadership moved
+    /// under a proposal: docs/spec.md §7, "At most once"); should one, the write was not
+    /// applied and the client hears 503 `not_applied`.
+    async fn apply_here(&self, ops: Vec<Op>) -> Result<Outcome, ApiError> {
         let now_ms = self.clock.now_ms();
         let (command, unknown) = self.commands(ops, now_ms)?;
-        let outcome = Outcome { now_ms, unknown };
-        let Some(command) = command else {
-            return Ok(outcome);
-        };
-        // A copy for the relay after all, kept only where leadership can move under the
-        // write (a copy costs a registration about 2%).
-        let copy = (self.cluster.may_redirect() && !origin.forwarded).then(|| ops_of(&command));
-        match (self.cluster.submit(command).await, copy) {
-            (Ok(_), _) => Ok(outcome),
-            (Err(CoordinatorError::NotLeader { leader: Some(leader) }), Some(changes)) => {
-                let relayed = self.relay(origin, &leader, &changes).await?;
-                Ok(Outcome {
-                    unknown: outcome.unknown,
-                    ..relayed
-                })
-            }
-            (Err(e), _) => Err(e.into()),
+        if let Some(command) = command {
+            self.cluster.submit(command).await?;
         }
+        Ok(Outcome { now_ms, unknown })
     }
 
     /// The one command `ops` make at `now` on the leader (none when they only renewed),
@@ -227,7 +214,10 @@ impl App {
                 }),
                 Op::Renew(service, instance) | Op::Beat(service, instance) => {
                     let known = !(several && touched.contains(&(service.clone(), instance.url())))
-                        && self.registry().renew_known_only(&[&service], &instance, now)?.is_empty();
+                        && self
+                            .registry()
+                            .renew_known_only(&[&service], &instance, now)?
+                            .is_empty();
                     if known {
                         continue;
                     }
@@ -254,16 +244,13 @@ impl App {
 
     /// Relays `ops` to `leader` once and reads its outcome.
     async fn relay(&self, origin: &Origin, leader: &str, ops: &[Op]) -> Result<Outcome, ApiError> {
-        let answer = forward_parts(
-            self,
-            leader,
-            Relay::Write,
-            Method::POST,
-            RELAY_PATH,
-            origin.authorization.as_ref(),
-            relay_body(ops),
-        )
-        .await?;
+        let outgoing = Outgoing {
+            method: Method::POST,
+            target: RELAY_PATH,
+            authorization: origin.authorization.as_ref(),
+            body: relay_body(ops),
+        };
+        let answer = forward(self, leader, Relay::Write, outgoing).await?;
         let status = answer.status();
         let body = http_body_util::BodyExt::collect(answer.into_body())
             .await
@@ -277,16 +264,6 @@ impl App {
             });
         }
         Err(ApiError::from_leader(status, &body))
-    }
-}
-
-/// The changes of `command` as ops, to relay them after all.
-fn ops_of(command: &Command) -> Vec<Op> {
-    match command {
-        Command::Register { service, instance, .. } => vec![Op::Reg(service.clone(), Arc::new(instance.clone()))],
-        Command::Unregister { service, instance } => vec![Op::Unreg(service.clone(), Arc::new(instance.clone()))],
-        Command::Batch { commands } => commands.iter().flat_map(ops_of).collect(),
-        Command::Evict { .. } => Vec::new(),
     }
 }
 
@@ -309,7 +286,9 @@ pub(crate) async fn relayed(app: &App, request: Request<Incoming>) -> Result<Res
     let ops: Vec<Op> = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("a relayed write is a JSON array of operations: {e}")))?;
     if ops.is_empty() {
-        return Err(ApiError::BadRequest("a relayed write holds at least one operation".to_owned()));
+        return Err(ApiError::BadRequest(
+            "a relayed write holds at least one operation".to_owned(),
+        ));
     }
     let outcome = app.write(&origin, ops).await?;
     let body = serde_json::to_vec(&outcome).unwrap_or_default();

@@ -201,7 +201,11 @@ impl Routes {
             }
             return Some((Route::Shared(endpoint), label));
         }
-        if let Some(row) = self.facade_routes.iter().position(|(_, _, route)| route.rest(path).is_some()) {
+        if let Some(row) = self
+            .facade_routes
+            .iter()
+            .position(|(_, _, route)| route.rest(path).is_some())
+        {
             return Some((Route::Facade(row), self.facade_routes[row].2.label));
         }
         let index = self.mode.iter().position(|route| route.path == path)?;
@@ -371,10 +375,20 @@ pub(crate) mod tests {
         assert_eq!(routes.of("/cluster/join"), Some((Route::Mode(1), "/cluster/join")));
         assert_eq!(routes.row(Route::Mode(1)), ENDPOINTS.len() + 2 + 1);
         assert_eq!(routes.of("/raft/append"), None);
-        assert_eq!(Routes::new(Vec::new(), &[]).of("/cluster/join"), None, "no mode, no such route");
-        assert_eq!(routes.of("/findall"), Some((Route::Shared(Endpoint::FindAll), "/findall")));
+        assert_eq!(
+            Routes::new(Vec::new(), &[]).of("/cluster/join"),
+            None,
+            "no mode, no such route"
+        );
+        assert_eq!(
+            routes.of("/findall"),
+            Some((Route::Shared(Endpoint::FindAll), "/findall"))
+        );
         let labels = routes.labels();
         assert_eq!(labels.len(), ENDPOINTS.len() + 4);
-        assert_eq!(labels[ENDPOINTS.len()..], ["/two/v1", "/two/apps", "/raft/vote", "/cluster/join"]);
+        assert_eq!(
+            labels[ENDPOINTS.len()..],
+            ["/two/v1", "/two/apps", "/raft/vote", "/cluster/join"]
+        );
     }
 }

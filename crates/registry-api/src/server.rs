@@ -120,7 +120,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
 }
 
 /// Warns that the `listener`'s connection limit is reached, at most every
-/// [`REFUSAL_WARN_EVERY`].
+/// ten seconds.
 pub fn warn_at_limit(last_warning: &mut Option<Instant>, listener: &str, max_connections: usize) {
     if last_warning.is_none_or(|at| at.elapsed() >= REFUSAL_WARN_EVERY) {
         *last_warning = Some(Instant::now());

@@ -23,8 +23,8 @@ fn writes(registry: &Registry, for_how_long: Duration) -> Vec<Duration> {
     let start = Instant::now();
     while start.elapsed() < for_how_long {
         let t = Instant::now();
-        register(&registry, "bench.Service7", &fresh, 2);
-        unregister(&registry, "bench.Service7", &fresh);
+        register(registry, "bench.Service7", &fresh, 2);
+        unregister(registry, "bench.Service7", &fresh);
         latencies.push(t.elapsed());
     }
     latencies.sort_unstable();

@@ -102,7 +102,12 @@ impl Facade for Nacos {
         self.grpc.shown_connections()
     }
 
-    async fn serve_listener(self: Arc<Self>, app: Arc<App>, listener: TcpListener, shutdown: Shutdown) -> io::Result<()> {
+    async fn serve_listener(
+        self: Arc<Self>,
+        app: Arc<App>,
+        listener: TcpListener,
+        shutdown: Shutdown,
+    ) -> io::Result<()> {
         let node = Arc::new(Node {
             server: app,
             nacos: self,

@@ -18,6 +18,8 @@
 //!   the `registry_cluster::coordinator::Coordinator` seam the API talks to, with raft's own endpoints.
 //!   It uses only the seam of `registry-cluster` (no snapshot mode); the eviction pass is
 //!   the seam's, the same as the snapshot mode's.
+//! - `descriptors` — file operations that wait for a free descriptor instead of failing
+//!   the state machine while a connection flood holds them all.
 //! - `error` — [`RaftError`].
 //!
 //! Heartbeats of known instances never enter the log: the leader keeps renewal times in

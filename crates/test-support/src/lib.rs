@@ -12,6 +12,8 @@
 //!   free ports; [`VersionWatch`], which catches a version going back.
 //! - `scenario` — [`Scenario`]: a real client as a child process, stepping through its
 //!   script with the test.
+//! - `pki` — [`Pki`]: a test certificate authority and the certificates it issues
+//!   ([`Issued`]), for the TLS tests.
 //! - `deps` — what the tests need beyond Rust, from `scripts/test-deps.sh`.
 //! - `linearizable` — a linearizability checker for histories of registered-or-not
 //!   instances (Wing and Gong's search).

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashSet};
 
 /// What an operation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub enum Action {
     /// Set the key (`true`: registered, `false`: unregistered).
     Write(bool),
     /// Read the key and saw this.
@@ -25,7 +25,7 @@ pub struct Event {
     /// The register it acts on.
     pub key: u32,
     /// What it did.
-    pub op: Op,
+    pub op: Action,
     /// When it was sent (any monotonic unit).
     pub call: u64,
     /// When it was answered; `None` when its outcome is unknown.
@@ -111,9 +111,9 @@ fn linearizable(events: &[&Event]) -> bool {
                 continue;
             }
             match events[i].op {
-                Op::Write(v) => stack.push((done.with(i), v)),
-                Op::Read(v) if v == value => stack.push((done.with(i), value)),
-                Op::Read(_) => {}
+                Action::Write(v) => stack.push((done.with(i), v)),
+                Action::Read(v) if v == value => stack.push((done.with(i), value)),
+                Action::Read(_) => {}
             }
         }
     }
@@ -124,25 +124,31 @@ fn linearizable(events: &[&Event]) -> bool {
 mod tests {
     use super::*;
 
-    fn e(key: u32, op: Op, call: u64, ret: Option<u64>) -> Event {
+    fn e(key: u32, op: Action, call: u64, ret: Option<u64>) -> Event {
         Event { key, op, call, ret }
     }
 
     #[test]
     fn sequential_histories_follow_the_last_write() {
         let ok = [
-            e(1, Op::Read(false), 0, Some(1)),
-            e(1, Op::Write(true), 2, Some(3)),
-            e(1, Op::Read(true), 4, Some(5)),
-            e(1, Op::Write(false), 6, Some(7)),
-            e(1, Op::Read(false), 8, Some(9)),
+            e(1, Action::Read(false), 0, Some(1)),
+            e(1, Action::Write(true), 2, Some(3)),
+            e(1, Action::Read(true), 4, Some(5)),
+            e(1, Action::Write(false), 6, Some(7)),
+            e(1, Action::Read(false), 8, Some(9)),
         ];
         assert_eq!(check(&ok), Ok(()));
         // A read after a completed write that does not see it: a lost or stale write.
-        let stale = [e(1, Op::Write(true), 0, Some(1)), e(1, Op::Read(false), 2, Some(3))];
+        let stale = [
+            e(1, Action::Write(true), 0, Some(1)),
+            e(1, Action::Read(false), 2, Some(3)),
+        ];
         assert!(check(&stale).is_err());
         // A read that sees a value no write gave, before any write began.
-        let invented = [e(1, Op::Read(true), 0, Some(1)), e(1, Op::Write(true), 2, Some(3))];
+        let invented = [
+            e(1, Action::Read(true), 0, Some(1)),
+            e(1, Action::Write(true), 2, Some(3)),
+        ];
         assert!(check(&invented).is_err());
     }
 
@@ -150,16 +156,16 @@ mod tests {
     fn concurrent_operations_may_take_effect_in_either_order() {
         // The write overlaps both reads: the first may see the old value, the second the new.
         let ok = [
-            e(1, Op::Write(true), 0, Some(10)),
-            e(1, Op::Read(false), 1, Some(2)),
-            e(1, Op::Read(true), 3, Some(4)),
+            e(1, Action::Write(true), 0, Some(10)),
+            e(1, Action::Read(false), 1, Some(2)),
+            e(1, Action::Read(true), 3, Some(4)),
         ];
         assert_eq!(check(&ok), Ok(()));
         // But once one read saw the new value, a later read may not see the old one.
         let flicker = [
-            e(1, Op::Write(true), 0, Some(10)),
-            e(1, Op::Read(true), 1, Some(2)),
-            e(1, Op::Read(false), 3, Some(4)),
+            e(1, Action::Write(true), 0, Some(10)),
+            e(1, Action::Read(true), 1, Some(2)),
+            e(1, Action::Read(false), 3, Some(4)),
         ];
         assert!(check(&flicker).is_err());
     }
@@ -167,18 +173,21 @@ mod tests {
     #[test]
     fn an_unknown_write_may_happen_late_or_never() {
         let late = [
-            e(1, Op::Write(true), 0, None),
-            e(1, Op::Read(false), 5, Some(6)),
-            e(1, Op::Read(true), 7, Some(8)),
+            e(1, Action::Write(true), 0, None),
+            e(1, Action::Read(false), 5, Some(6)),
+            e(1, Action::Read(true), 7, Some(8)),
         ];
         assert_eq!(check(&late), Ok(()));
-        let never = [e(1, Op::Write(true), 0, None), e(1, Op::Read(false), 5, Some(6))];
+        let never = [
+            e(1, Action::Write(true), 0, None),
+            e(1, Action::Read(false), 5, Some(6)),
+        ];
         assert_eq!(check(&never), Ok(()));
         // Once it has been seen it cannot be undone without another write.
         let undone = [
-            e(1, Op::Write(true), 0, None),
-            e(1, Op::Read(true), 5, Some(6)),
-            e(1, Op::Read(false), 7, Some(8)),
+            e(1, Action::Write(true), 0, None),
+            e(1, Action::Read(true), 5, Some(6)),
+            e(1, Action::Read(false), 7, Some(8)),
         ];
         assert!(check(&undone).is_err());
     }
@@ -186,12 +195,15 @@ mod tests {
     #[test]
     fn keys_are_independent() {
         let ok = [
-            e(1, Op::Write(true), 0, Some(1)),
-            e(2, Op::Read(false), 2, Some(3)),
-            e(1, Op::Read(true), 4, Some(5)),
+            e(1, Action::Write(true), 0, Some(1)),
+            e(2, Action::Read(false), 2, Some(3)),
+            e(1, Action::Read(true), 4, Some(5)),
         ];
         assert_eq!(check(&ok), Ok(()));
-        let wrong = [e(2, Op::Write(true), 0, Some(1)), e(2, Op::Read(false), 2, Some(3))];
+        let wrong = [
+            e(2, Action::Write(true), 0, Some(1)),
+            e(2, Action::Read(false), 2, Some(3)),
+        ];
         assert!(check(&wrong).unwrap_err().starts_with("key 2"));
     }
 }

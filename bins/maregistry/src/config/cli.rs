@@ -217,7 +217,12 @@ pub struct Cli {
     /// The protocols served, comma-separated: seed, nacos, eureka. A left-out protocol's
     /// paths answer 404 (and without nacos there is no gRPC listener); the console, the
     /// operators' and the cluster's endpoints are always served.
-    #[arg(long, env = "MAREGISTRY_PROTOCOLS", value_delimiter = ',', default_value = "seed,nacos,eureka")]
+    #[arg(
+        long,
+        env = "MAREGISTRY_PROTOCOLS",
+        value_delimiter = ',',
+        default_value = "seed,nacos,eureka"
+    )]
     pub protocols: Vec<Protocol>,
     /// Port of the Nacos 2/3 gRPC listener: auto (the HTTP port + 1000, where Nacos
     /// clients look for it), a port, or off.

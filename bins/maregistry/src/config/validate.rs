@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use registry_api::Auth;
-use registry_nacos::GrpcSettings;
 use registry_cluster::normalize_url;
 use registry_core::{ChangeLogLimits, LeaseBounds};
 use registry_http::tls::{PeerTls, PeerTlsFiles, ServerTls, ServerTlsFiles, TlsError, TlsFile};
 use registry_http::Token;
+use registry_nacos::GrpcSettings;
 use registry_raft::LogFaults;
 
 use super::cli::{Cli, ClusterMode, GrpcPort, Protocol};
@@ -199,7 +199,11 @@ impl Cli {
     /// The tokens.
     fn auth(&mut self) -> Result<Auth, String> {
         let auth = Auth {
-            cluster: token("cluster-token", self.cluster_token.take(), self.cluster_token_file.take())?,
+            cluster: token(
+                "cluster-token",
+                self.cluster_token.take(),
+                self.cluster_token_file.take(),
+            )?,
             client: token("client-token", self.client_token.take(), None)?,
             client_reads: self.client_token_reads,
         };

@@ -25,7 +25,11 @@ async fn hosts(c: &Client, node: &Node, service: &str) -> Vec<String> {
     let found = c.ok("GET", &node.at(&format!("/findAll?service={service}")), "").await;
     let mut hosts: Vec<String> = found
         .as_array()
-        .map(|all| all.iter().filter_map(|i| i["host"].as_str().map(str::to_owned)).collect())
+        .map(|all| {
+            all.iter()
+                .filter_map(|i| i["host"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     hosts.sort();
     hosts
@@ -47,21 +51,36 @@ async fn every_protocols_writes_on_a_follower_reach_the_leader_as_ops() {
     c.ok("POST", &follower.at("/reg?service=relayed"), &instance("10.9.0.1", 80))
         .await;
     let nacos = c
-        .raw("POST", &follower.at("/nacos/v1/ns/instance?serviceName=relayed&ip=10.9.0.2&port=80"), "")
+        .raw(
+            "POST",
+            &follower.at("/nacos/v1/ns/instance?serviceName=relayed&ip=10.9.0.2&port=80"),
+            "",
+        )
         .await;
     assert_eq!((nacos.status, &nacos.body[..]), (200, &b"ok"[..]));
-    let eureka = format!(
-        r#"{{"instance":{{"instanceId":"e1","hostName":"10.9.0.3","app":"RELAYED_E","ipAddr":"10.9.0.3","status":"UP","port":{{"$":80,"@enabled":"true"}}}}}}"#
+    let eureka = r#"{"instance":{"instanceId":"e1","hostName":"10.9.0.3","app":"RELAYED_E","ipAddr":"10.9.0.3","status":"UP","port":{"$":80,"@enabled":"true"}}}"#;
+    assert_eq!(
+        c.raw("POST", &follower.at("/eureka/apps/RELAYED_E"), eureka)
+            .await
+            .status,
+        204
     );
-    assert_eq!(c.raw("POST", &follower.at("/eureka/apps/RELAYED_E"), &eureka).await.status, 204);
     // A heartbeat: renewed on the leader, answered with its clock.
     let renewed = c
-        .ok("POST", &follower.at("/renew?service=relayed"), &instance("10.9.0.1", 80))
+        .ok(
+            "POST",
+            &follower.at("/renew?service=relayed"),
+            &instance("10.9.0.1", 80),
+        )
         .await;
     assert!(renewed.as_u64().is_some_and(|ms| ms > 0), "{renewed}");
     // A Nacos beat (no body) of an unknown instance is not found, and registers nothing.
     let beat = c
-        .raw("PUT", &follower.at("/nacos/v1/ns/instance/beat?serviceName=relayed&ip=10.9.0.9&port=80"), "")
+        .raw(
+            "PUT",
+            &follower.at("/nacos/v1/ns/instance/beat?serviceName=relayed&ip=10.9.0.9&port=80"),
+            "",
+        )
         .await;
     let beat: Value = serde_json::from_slice(&beat.body).expect("a beat answer");
     assert_eq!(beat["code"], 20404);
@@ -117,17 +136,36 @@ async fn a_left_out_protocol_answers_the_json_404_and_the_rest_is_served() {
             answer.status == 404 && body["message"] == "no endpoint at this path"
         }
     };
-    for path in ["/nacos/v1/ns/instance/list?serviceName=x", "/eureka/apps", "/eureka/v2/apps/X"] {
-        assert!(not_served(&only_seed, path).await, "{path} is not served without its protocol");
+    for path in [
+        "/nacos/v1/ns/instance/list?serviceName=x",
+        "/eureka/apps",
+        "/eureka/v2/apps/X",
+    ] {
+        assert!(
+            not_served(&only_seed, path).await,
+            "{path} is not served without its protocol"
+        );
     }
     for path in ["/findAll?service=x", "/version?service=x", "/versions?services=x"] {
-        assert!(not_served(&no_seed, path).await, "{path} is not served without the seed's API");
+        assert!(
+            not_served(&no_seed, path).await,
+            "{path} is not served without the seed's API"
+        );
     }
-    assert_eq!(c.raw("POST", &no_seed.at("/reg?service=x"), &instance("10.9.1.1", 80)).await.status, 404);
+    assert_eq!(
+        c.raw("POST", &no_seed.at("/reg?service=x"), &instance("10.9.1.1", 80))
+            .await
+            .status,
+        404
+    );
     // What each serves.
     c.ok("GET", &only_seed.at("/findAll?service=x"), "").await;
     let nacos = c
-        .raw("POST", &no_seed.at("/nacos/v1/ns/instance?serviceName=kept&ip=10.9.1.2&port=80"), "")
+        .raw(
+            "POST",
+            &no_seed.at("/nacos/v1/ns/instance?serviceName=kept&ip=10.9.1.2&port=80"),
+            "",
+        )
         .await;
     assert_eq!(nacos.status, 200);
     assert_eq!(c.raw("GET", &no_seed.at("/eureka/apps"), "").await.status, 200);

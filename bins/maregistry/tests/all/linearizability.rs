@@ -15,7 +15,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use test_support::linearizable::{check, Event, Op};
+use test_support::linearizable::{check, Action, Event};
 use test_support::{agreed_leader, instance, Client};
 use tokio::time::Instant;
 
@@ -82,7 +82,7 @@ async fn client(id: u64, urls: Arc<Vec<String>>, epoch: Instant, run: Duration, 
                     )
                     .await;
                 let ret = micros();
-                let op = Op::Write(kind == 0);
+                let op = Action::Write(kind == 0);
                 match write_outcome(&answer) {
                     Some(true) => history.lock().unwrap().push(Event {
                         key,
@@ -123,7 +123,7 @@ fn record_read(history: &Mutex<Vec<Event>>, list: &serde_json::Value, call: u64,
         .unwrap_or_default();
     let mut events = history.lock().unwrap();
     for key in 1..=KEYS {
-        let op = Op::Read(ports.contains(&u64::from(key)));
+        let op = Action::Read(ports.contains(&u64::from(key)));
         events.push(Event {
             key,
             op,
@@ -226,7 +226,7 @@ async fn linearizable_under(nodes: usize, dropping: bool, clients: u64, faults: 
     }
 
     let history = history.lock().unwrap().clone();
-    let writes = history.iter().filter(|e| matches!(e.op, Op::Write(_))).count();
+    let writes = history.iter().filter(|e| matches!(e.op, Action::Write(_))).count();
     let unknown = history.iter().filter(|e| e.ret.is_none()).count();
     eprintln!(
         "{nodes} nodes: {} operations, {writes} writes, {unknown} of unknown outcome; elections: {elections:?}",

@@ -15,7 +15,7 @@ use crate::app::App;
 use crate::body::Body;
 use crate::encoding::{accepts_gzip, gzip, gzipped, worth_gzip};
 use crate::error::ApiError;
-use crate::forward::{forward_parts, Relay};
+use crate::forward::{forward, Outgoing, Relay};
 use crate::headers::{is_forwarded, VERSION_HEADER};
 use crate::request::ReadQuery;
 
@@ -38,22 +38,14 @@ async fn consistent(
         match app.cluster.consistent_read().await {
             Ok(()) => Ok(None),
             Err(CoordinatorError::NotLeader { leader: Some(leader) }) if !is_forwarded(request) => {
-                let path_and_query = request.uri().path_and_query().map_or("/", |p| p.as_str());
-                let authorization = request.headers().get(AUTHORIZATION);
-                // A read has no body worth relaying.
-                let method = request.method().clone();
-                Ok(Some(
-                    forward_parts(
-                        app,
-                        &leader,
-                        Relay::Read,
-                        method,
-                        path_and_query,
-                        authorization,
-                        Bytes::new(),
-                    )
-                    .await?,
-                ))
+                let outgoing = Outgoing {
+                    method: request.method().clone(),
+                    target: request.uri().path_and_query().map_or("/", |p| p.as_str()),
+                    authorization: request.headers().get(AUTHORIZATION),
+                    // A read has no body worth relaying.
+                    body: Bytes::new(),
+                };
+                Ok(Some(forward(app, &leader, Relay::Read, outgoing).await?))
             }
             Err(e) => Err(read_error(e)),
         }

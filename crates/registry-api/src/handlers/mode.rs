@@ -12,7 +12,7 @@ use crate::answer::json;
 use crate::app::App;
 use crate::body::Body;
 use crate::error::ApiError;
-use crate::forward::{forward_parts, Relay};
+use crate::forward::{forward, Outgoing, Relay};
 use crate::headers::is_forwarded;
 use crate::request::{read_body, Query};
 
@@ -44,16 +44,13 @@ pub(crate) async fn serve(app: &App, request: Request<Incoming>, route: usize) -
     match app.cluster.serve_route(route, call).await {
         Ok(answer) => Ok(json(StatusCode::OK, answer)),
         Err(CoordinatorError::NotLeader { leader: Some(leader) }) if !forwarded => {
-            forward_parts(
-                app,
-                &leader,
-                Relay::Write,
+            let outgoing = Outgoing {
                 method,
-                &path_and_query,
-                authorization.as_ref(),
+                target: &path_and_query,
+                authorization: authorization.as_ref(),
                 body,
-            )
-            .await
+            };
+            forward(app, &leader, Relay::Write, outgoing).await
         }
         Err(e) => Err(e.into()),
     }

@@ -25,9 +25,7 @@ const CONSOLE: &str = include_str!("../ui/console.html");
 pub(crate) async fn metrics(app: &App) -> Answer {
     let status = app.cluster.status().await;
     let stats = app.registry().stats();
-    let text = app
-        .metrics
-        .encode(&stats, &status, app.watch.waiting(), app.facades());
+    let text = app.metrics.encode(&stats, &status, app.watch.waiting(), app.facades());
     Ok(typed(StatusCode::OK, Bytes::from(text), OPENMETRICS))
 }
 

@@ -63,13 +63,6 @@ pub trait Coordinator: Send + Sync {
     /// leads; answers once it is applied (in raft mode: committed on a majority and
     /// applied here). Both modes apply with [`Registry::apply`].
     async fn submit(&self, command: Command) -> Result<Applied, CoordinatorError>;
-    /// Whether [`Coordinator::submit`] may answer [`CoordinatorError::NotLeader`] with a
-    /// leader (leadership can move between the role check and the write): then the caller
-    /// keeps a copy of the command to relay it there. A mode whose leader applies at once
-    /// answers `false`.
-    fn may_redirect(&self) -> bool {
-        false
-    }
     /// Returns once this node's registry holds every write acknowledged before the call
     /// (a linearizable read). A mode with nothing stronger than its copy answers at once.
     async fn consistent_read(&self) -> Result<(), CoordinatorError>;

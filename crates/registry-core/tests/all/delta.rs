@@ -10,7 +10,7 @@ use crate::writes::Writes;
 const TTL: u64 = 100;
 
 #[derive(Debug, Clone)]
-enum Op {
+enum Action {
     Register {
         service: u8,
         host: u8,
@@ -34,13 +34,13 @@ enum Op {
     },
 }
 
-fn op() -> impl Strategy<Value = Op> {
+fn op() -> impl Strategy<Value = Action> {
     prop_oneof![
-        4 => (0..4u8, 0..6u8, 0..3u8).prop_map(|(service, host, weight)| Op::Register { service, host, weight }),
-        2 => (0..4u8, 0..6u8).prop_map(|(service, host)| Op::Unregister { service, host }),
-        2 => (0..4u8, 0..6u8).prop_map(|(service, host)| Op::Renew { service, host }),
-        1 => (0..120u8).prop_map(|advance| Op::Evict { advance }),
-        3 => prop::bool::weighted(0.1).prop_map(|full| Op::Sync { full }),
+        4 => (0..4u8, 0..6u8, 0..3u8).prop_map(|(service, host, weight)| Action::Register { service, host, weight }),
+        2 => (0..4u8, 0..6u8).prop_map(|(service, host)| Action::Unregister { service, host }),
+        2 => (0..4u8, 0..6u8).prop_map(|(service, host)| Action::Renew { service, host }),
+        1 => (0..120u8).prop_map(|advance| Action::Evict { advance }),
+        3 => prop::bool::weighted(0.1).prop_map(|full| Action::Sync { full }),
     ]
 }
 
@@ -93,20 +93,20 @@ proptest! {
         let mut now = 1_000u64;
         for op in ops {
             match op {
-                Op::Register { service: s, host, weight } => {
+                Action::Register { service: s, host, weight } => {
                     leader.register(&service(s), &instance(host, Some(weight)), now).unwrap();
                 }
-                Op::Unregister { service: s, host } => {
+                Action::Unregister { service: s, host } => {
                     leader.unregister(&service(s), &instance(host, None)).unwrap();
                 }
-                Op::Renew { service: s, host } => {
+                Action::Renew { service: s, host } => {
                     leader.renew(&service(s), &instance(host, None), now).unwrap();
                 }
-                Op::Evict { advance } => {
+                Action::Evict { advance } => {
                     now += u64::from(advance);
                     leader.evict_expired(now, TTL);
                 }
-                Op::Sync { full } => {
+                Action::Sync { full } => {
                     let (_, synced) = sync(&leader, &follower, full, now);
                     prop_assert_eq!(synced, Synced::Applied);
                     assert_same(&leader, &follower);

@@ -14,8 +14,8 @@ use super::connections::{ConnInfo, Connection, Subscription};
 use super::proto::Payload;
 use super::service_info::{push, service_info};
 use super::wire::{code, error, response, Incoming, Refusal};
-use crate::Node;
 use crate::v1::{service_page, Described, NacosService, WireInstance, DEFAULT_GROUP};
+use crate::Node;
 use registry_api::auth::Access;
 use registry_api::Op;
 

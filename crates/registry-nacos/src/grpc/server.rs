@@ -51,7 +51,11 @@ const RESET_GRACE: Duration = Duration::from_millis(100);
 /// listener stops, every client is asked to reconnect elsewhere, the streams are closed
 /// (the instances stay for their lease: clients register them again where they reconnect)
 /// and the connections are given 5 s (`DRAIN_TIMEOUT`) to close.
-pub(crate) async fn serve_grpc(listener: TcpListener, app: Arc<Node>, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+pub(crate) async fn serve_grpc(
+    listener: TcpListener,
+    app: Arc<Node>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
     app.grpc().serve();
     let tasks = [
         tokio::spawn(push_changes(app.clone())),

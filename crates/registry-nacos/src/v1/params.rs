@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use http::Request;
 
-use registry_api::FacadeError;
 use registry_api::request::decode;
+use registry_api::FacadeError;
 
 /// The parameters of a request: the query string, then a form body (the first value of a
 /// name wins), decoded strictly.

@@ -177,7 +177,12 @@ async fn found_or_wait(raft: &Raft, settings: &RaftSettings, url: &str) -> Resul
         return Ok(());
     }
     let mut members = BTreeMap::new();
-    for member in settings.server_list.iter().map(String::as_str).chain(std::iter::once(url)) {
+    for member in settings
+        .server_list
+        .iter()
+        .map(String::as_str)
+        .chain(std::iter::once(url))
+    {
         let member = normalize_url(member)?;
         members.insert(node_id(&member), BasicNode { addr: member });
     }

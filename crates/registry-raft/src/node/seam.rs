@@ -205,10 +205,6 @@ impl Coordinator for RaftCluster {
         .await
     }
 
-    fn may_redirect(&self) -> bool {
-        true
-    }
-
     async fn consistent_read(&self) -> Result<(), CoordinatorError> {
         self.timed_read(async {
             match self.raft.ensure_linearizable().await {
