@@ -1,7 +1,19 @@
 //! [`App`]: what every handler needs, shared by all connections, and what a facade may
-//! use of the node.
+//! use of the node; and [`Facade`], how a protocol family plugs into it (docs/
+//! architecture.md, "Adding a protocol"). A facade is a crate over the gateway: it declares
+//! its routes (path prefixes, one entry per endpoint family), answers them, and may observe
+//! the registry, add series to `/metrics` and serve a listener of its own. The server names
+//! no protocol: it routes, checks access, counts and serves what the binary composed.
 
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use registry_core::Observer;
+use tokio::net::TcpListener;
 
 use registry_cluster::Coordinator;
 use registry_core::{Clock, Registry};
@@ -9,11 +21,10 @@ use registry_http::tls::ServerTls;
 use registry_http::HttpInvoker;
 
 use crate::auth::Auth;
-use crate::body::Streams;
-use crate::facade::Facade;
+use crate::body::{Body, Streams};
 use crate::limits::Limits;
 use crate::metrics::Metrics;
-use crate::routes::Routes;
+use crate::routes::{FacadeRoute, Routes};
 use crate::watch::Watch;
 
 /// What every handler needs, shared by all connections.
@@ -27,6 +38,8 @@ pub struct App {
     pub(crate) metrics: Metrics,
     /// Every route: the shared API's, the facades', the mode's.
     pub(crate) routes: Routes,
+    /// The protocol facades, in the order their routes are looked up.
+    pub(crate) facades: Vec<Arc<dyn Facade>>,
     /// The large documents streaming now.
     pub(crate) streams: Streams,
     /// The listener's TLS; `None`: plain HTTP.
@@ -51,7 +64,8 @@ impl App {
         for observer in facades.iter().filter_map(|facade| facade.observer()) {
             cluster.registry().observe(observer);
         }
-        let routes = Routes::new(facades, cluster.routes());
+        let tables: Vec<&'static [FacadeRoute]> = facades.iter().map(|facade| facade.routes()).collect();
+        let routes = Routes::new(&tables, cluster.routes());
         let metrics = Metrics::new(routes.labels());
         App {
             cluster,
@@ -62,6 +76,7 @@ impl App {
             watch,
             metrics,
             routes,
+            facades,
             streams: Streams::default(),
             tls: None,
         }
@@ -118,6 +133,55 @@ impl App {
 
     /// The facades this node serves, in the order they were composed.
     pub fn facades(&self) -> &[Arc<dyn Facade>] {
-        self.routes.facades()
+        &self.facades
+    }
+}
+
+/// A future that completes when the node shuts down.
+pub type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A protocol family served over the gateway: its routes, their answers, and optionally
+/// its change observer, its metrics, its connections and its own listener.
+#[async_trait::async_trait]
+pub trait Facade: Send + Sync + 'static {
+    /// Its name, as `--protocols` lists it.
+    fn name(&self) -> &'static str;
+
+    /// Its endpoint families, found after the server's own endpoints. Any method reaches
+    /// them; GET is a read, every other method a write.
+    fn routes(&self) -> &'static [FacadeRoute];
+
+    /// Answers a request to `routes()[route]`; `rest` is the path after its prefix. Never
+    /// fails: a refusal is answered the way the protocol answers one.
+    async fn serve(&self, app: &App, route: usize, request: Request<Incoming>, rest: &str) -> Response<Body>;
+
+    /// Told of every change of the registry (pushes, caches), after the observers added
+    /// before it.
+    fn observer(&self) -> Option<Arc<dyn Observer>> {
+        None
+    }
+
+    /// Adds its own series to a `/metrics` scrape.
+    fn metrics(&self, _scrape: &mut prometheus_client::registry::Registry) {}
+
+    /// The clients connected to its own listener, when it serves one (`/info` and
+    /// `/cluster` show them as `grpcConnections`).
+    fn connections(&self) -> Option<u64> {
+        None
+    }
+
+    /// Serves its own listener (bound by the binary) until `shutdown` completes. A facade
+    /// without one is never given one.
+    async fn serve_listener(
+        self: Arc<Self>,
+        app: Arc<App>,
+        listener: TcpListener,
+        shutdown: Shutdown,
+    ) -> io::Result<()> {
+        let _ = (app, listener, shutdown);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("the {} protocol serves no listener of its own", self.name()),
+        ))
     }
 }

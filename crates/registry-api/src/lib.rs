@@ -11,10 +11,9 @@
 //! - `transport` — one accepted connection, plain or TLS, as hyper reads it.
 //! - `router` — finds the route, checks head, method and token, dispatches, counts; it
 //!   only dispatches.
-//! - `routes` — the route table ([`ENDPOINTS`], then the facades' prefixes, then the
+//! - `routes` — the route table ([`ENDPOINTS`], then the facades' prefixes
+//!   ([`FacadeRoute`]), then the
 //!   running cluster mode's own routes) and what each route needs.
-//! - `facade` — [`Facade`]: how a protocol family plugs in (routes, observer, metrics,
-//!   its own listener).
 //! - `auth` — [`Auth`]: the tokens, the access level of a route, the one check.
 //! - `limits` — [`Limits`] and the size limits of a request head.
 //! - `headers` — the headers and content types every part shares.
@@ -32,7 +31,9 @@
 //! - `answer` — building answers (JSON, text, the version header).
 //! - `error` — [`ApiError`] and the one function that turns it into a status and the JSON
 //!   error object; [`FacadeError`], the facades' one error type.
-//! - `app` — [`App`]: what every handler shares, and what a facade may use of the node.
+//! - `app` — [`App`]: what every handler shares, and what a facade may use of the node;
+//!   [`Facade`]: how a protocol family plugs in (routes, observer, metrics, its own
+//!   listener).
 //!
 //! Every handler is total: bad input becomes a 4xx answer, never a panic.
 #![deny(missing_docs)]
@@ -43,7 +44,6 @@ pub mod auth;
 mod body;
 mod encoding;
 mod error;
-mod facade;
 mod forward;
 mod gateway;
 mod handlers;
@@ -57,16 +57,15 @@ mod server;
 mod transport;
 mod watch;
 
-pub use app::App;
+pub use app::{App, Facade, Shutdown};
 pub use auth::Auth;
 pub use body::Body;
 pub use error::{ApiError, FacadeError, Undecodable};
-pub use facade::{Facade, FacadeRoute, Shutdown};
 pub use gateway::{Op, Origin, Outcome};
 pub use headers::{FORWARDED_HEADER, VERSION_HEADER};
 pub use limits::{Limits, MAX_HEADER_BYTES, MAX_URI_BYTES};
 pub use request::parse_duration;
-pub use routes::ENDPOINTS;
+pub use routes::{FacadeRoute, ENDPOINTS};
 pub use server::{handshake, serve, warn_at_limit, AcceptBackoff};
 pub use transport::Transport;
 pub use watch::Watch;

@@ -16,11 +16,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use registry_cluster::{ModeStatus, RaftStatus, Standing, Status};
 
-use std::sync::Arc;
-
 use registry_core::Stats;
-
-use crate::facade::Facade;
 
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
@@ -147,14 +143,18 @@ impl Metrics {
     }
 
     /// The text of `/metrics`: the request metrics, then the registry's `stats`, the
-    /// blocking queries `waiting`, the `facades`' own series and the cluster's `status`,
-    /// read now.
-    pub(crate) fn encode(&self, stats: &Stats, status: &Status, waiting: usize, facades: &[Arc<dyn Facade>]) -> String {
+    /// blocking queries `waiting`, what `protocols` adds (the facades' own series) and the
+    /// cluster's `status`, read now.
+    pub(crate) fn encode(
+        &self,
+        stats: &Stats,
+        status: &Status,
+        waiting: usize,
+        protocols: impl FnOnce(&mut Registry),
+    ) -> String {
         let mut now = Registry::default();
         registry_series(&mut now, stats, status, waiting);
-        for facade in facades {
-            facade.metrics(&mut now);
-        }
+        protocols(&mut now);
         cluster_series(&mut now, status);
         let mut out = String::with_capacity(16 * 1024);
         // Writing into a String cannot fail.
@@ -315,7 +315,7 @@ mod tests {
     use registry_cluster::{ModeStatus, Standing};
 
     use super::*;
-    use crate::routes::tests::{TwoRoutes, MODE};
+    use crate::routes::tests::{MODE, TWO};
     use crate::routes::Routes;
 
     /// Every route counts under its own name: a request recorded at a route's row shows in
@@ -329,7 +329,7 @@ mod tests {
             evictions_skipped: 0,
             mode: ModeStatus::Snapshot { sync: None },
         };
-        let routes = Routes::new(vec![Arc::new(TwoRoutes)], MODE);
+        let routes = Routes::new(&[TWO], MODE);
         let labels = routes.labels();
         for (i, label) in labels.iter().enumerate() {
             let metrics = Metrics::new(routes.labels());
@@ -341,14 +341,14 @@ mod tests {
             let (route, _) = routes.of(&probe).expect("every endpoint is routed");
             assert_eq!(routes.row(route), i, "{label}");
             metrics.record(routes.row(route), 200, None);
-            let text = metrics.encode(&Stats::default(), &status, 0, &[]);
+            let text = metrics.encode(&Stats::default(), &status, 0, |_| {});
             let counted = format!("maregistry_http_requests_total{{endpoint=\"{label}\",code=\"2xx\"}} 1");
             assert!(text.contains(&counted), "{label} is not counted under its name");
         }
         let metrics = Metrics::new(routes.labels());
         assert_eq!(metrics.other(), labels.len(), "`other` comes last");
         metrics.record(metrics.other(), 404, None);
-        let text = metrics.encode(&Stats::default(), &status, 0, &[]);
+        let text = metrics.encode(&Stats::default(), &status, 0, |_| {});
         assert!(text.contains("maregistry_http_requests_total{endpoint=\"other\",code=\"4xx\"} 1"));
     }
 }

@@ -73,7 +73,7 @@ pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<
             Route::Facade(row) => {
                 let path = request.uri().path().to_owned();
                 let (facade, route, rest) = app.routes.facade(row, &path);
-                Ok(facade.serve(app, route, request, rest).await)
+                Ok(app.facades[facade].serve(app, route, request, rest).await)
             }
             Route::Mode(index) => Box::pin(mode::serve(app, request, index)).await,
         };

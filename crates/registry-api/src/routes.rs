@@ -3,15 +3,36 @@
 //! ([`FacadeRoute`]) are found after these, then the running cluster mode's own
 //! ([`registry_cluster::ModeRoute`]).
 
-use std::sync::Arc;
-
 use http::{Method, Request};
 use registry_cluster::ModeRoute;
 
 use crate::auth::Access;
-use crate::facade::{Facade, FacadeRoute};
 use crate::headers::is_forwarded;
 use crate::request::ReadQuery;
+
+/// One endpoint family of a facade: the path prefixes it answers under and its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FacadeRoute {
+    /// The prefixes it answers. A prefix ending in `/` takes any path that starts with it;
+    /// one that does not takes itself and the paths that continue it with `/`.
+    pub prefixes: &'static [&'static str],
+    /// Its name in metrics (the `endpoint` label) and error answers.
+    pub label: &'static str,
+}
+
+impl FacadeRoute {
+    /// The part of `path` after this route's prefix (without the `/` that follows a prefix
+    /// not ending in one), if the path is this route's.
+    pub fn rest<'a>(&self, path: &'a str) -> Option<&'a str> {
+        self.prefixes.iter().find_map(|prefix| {
+            let rest = path.strip_prefix(prefix)?;
+            if prefix.ends_with('/') {
+                return Some(rest);
+            }
+            (rest.is_empty() || rest.starts_with('/')).then(|| rest.trim_start_matches('/'))
+        })
+    }
+}
 
 /// Every endpoint of the shared API (docs/spec.md §3, the operators', the relay between
 /// nodes), as requests are counted by it in metrics (`/findall` counts as `/findAll`). The
@@ -157,25 +178,25 @@ impl Endpoint {
 
 /// Every route of this node: the shared API's, the facades' prefixes, the mode's.
 pub(crate) struct Routes {
-    /// Each facade route: its facade (an index into `facades`) and its index there.
+    /// Each facade route: its facade (an index into the facades' tables) and its index
+    /// in its facade's table.
     facade_routes: Vec<(usize, usize, FacadeRoute)>,
-    facades: Vec<Arc<dyn Facade>>,
     mode: &'static [ModeRoute],
     /// Whether the seed's API is served.
     seed: bool,
 }
 
 impl Routes {
-    /// The routes of a node serving `facades` in a mode with `mode` routes of its own.
-    pub(crate) fn new(facades: Vec<Arc<dyn Facade>>, mode: &'static [ModeRoute]) -> Routes {
-        let facade_routes = facades
+    /// The routes of a node serving facades with these route `tables`, in a mode with
+    /// `mode` routes of its own.
+    pub(crate) fn new(tables: &[&'static [FacadeRoute]], mode: &'static [ModeRoute]) -> Routes {
+        let facade_routes = tables
             .iter()
             .enumerate()
-            .flat_map(|(f, facade)| facade.routes().iter().enumerate().map(move |(r, route)| (f, r, *route)))
+            .flat_map(|(f, table)| table.iter().enumerate().map(move |(r, route)| (f, r, *route)))
             .collect();
         Routes {
             facade_routes,
-            facades,
             mode,
             seed: true,
         }
@@ -184,11 +205,6 @@ impl Routes {
     /// Serves the seed's API, or leaves it out (its paths are then no route).
     pub(crate) fn serve_seed_api(&mut self, served: bool) {
         self.seed = served;
-    }
-
-    /// The facades, in the order they were composed.
-    pub(crate) fn facades(&self) -> &[Arc<dyn Facade>] {
-        &self.facades
     }
 
     /// The route of `path`: the shared API first, then the facades' prefixes, then the
@@ -212,11 +228,11 @@ impl Routes {
         Some((Route::Mode(index), self.mode[index].path))
     }
 
-    /// The facade of facade route `row`, the route's index in its table, and the path
-    /// after its prefix.
-    pub(crate) fn facade<'a>(&self, row: usize, path: &'a str) -> (&Arc<dyn Facade>, usize, &'a str) {
+    /// The facade of facade route `row` (its index among the tables), the route's index in
+    /// its table, and the path after its prefix.
+    pub(crate) fn facade<'a>(&self, row: usize, path: &'a str) -> (usize, usize, &'a str) {
         let (facade, route, prefix) = &self.facade_routes[row];
-        (&self.facades[*facade], *route, prefix.rest(path).unwrap_or(""))
+        (*facade, *route, prefix.rest(path).unwrap_or(""))
     }
 
     /// This route's row in the metrics table: [`ENDPOINTS`], the facades' routes, then the
@@ -301,38 +317,17 @@ impl Route {
 pub(crate) mod tests {
     use super::*;
 
-    /// A facade with two routes, answering nothing.
-    pub(crate) struct TwoRoutes;
-
-    #[async_trait::async_trait]
-    impl Facade for TwoRoutes {
-        fn name(&self) -> &'static str {
-            "two"
-        }
-
-        fn routes(&self) -> &'static [FacadeRoute] {
-            &[
-                FacadeRoute {
-                    prefixes: &["/two/v1/"],
-                    label: "/two/v1",
-                },
-                FacadeRoute {
-                    prefixes: &["/two/apps", "/two/v2/apps"],
-                    label: "/two/apps",
-                },
-            ]
-        }
-
-        async fn serve(
-            &self,
-            _app: &crate::App,
-            _route: usize,
-            _request: Request<hyper::body::Incoming>,
-            _rest: &str,
-        ) -> http::Response<crate::Body> {
-            crate::answer::empty(http::StatusCode::NO_CONTENT)
-        }
-    }
+    /// The route table of a facade with two routes.
+    pub(crate) const TWO: &[FacadeRoute] = &[
+        FacadeRoute {
+            prefixes: &["/two/v1/"],
+            label: "/two/v1",
+        },
+        FacadeRoute {
+            prefixes: &["/two/apps", "/two/v2/apps"],
+            label: "/two/apps",
+        },
+    ];
 
     pub(crate) const MODE: &[ModeRoute] = &[
         ModeRoute {
@@ -348,8 +343,27 @@ pub(crate) mod tests {
     ];
 
     #[test]
+    fn a_prefix_with_a_slash_takes_whatever_follows_one_without_takes_a_segment_boundary() {
+        let open = FacadeRoute {
+            prefixes: &["/p/v1/"],
+            label: "/p/v1",
+        };
+        assert_eq!(open.rest("/p/v1/x/y"), Some("x/y"));
+        assert_eq!(open.rest("/p/v1//x"), Some("/x"));
+        assert_eq!(open.rest("/p/v1"), None);
+        let bounded = FacadeRoute {
+            prefixes: &["/a", "/b/v2/a"],
+            label: "/a",
+        };
+        assert_eq!(bounded.rest("/a"), Some(""));
+        assert_eq!(bounded.rest("/a//x"), Some("x"));
+        assert_eq!(bounded.rest("/b/v2/a/x"), Some("x"));
+        assert_eq!(bounded.rest("/ab"), None);
+    }
+
+    #[test]
     fn every_endpoint_is_its_row_in_the_metrics_table_and_its_path_routes_to_it() {
-        let routes = Routes::new(Vec::new(), &[]);
+        let routes = Routes::new(&[], &[]);
         assert_eq!(Endpoint::ALL.len(), ENDPOINTS.len());
         for (row, endpoint) in Endpoint::ALL.into_iter().enumerate() {
             assert_eq!(endpoint as usize, row, "{endpoint:?} is not at its row");
@@ -365,18 +379,17 @@ pub(crate) mod tests {
 
     #[test]
     fn the_facades_routes_follow_the_shared_ones_and_the_modes_follow_theirs() {
-        let routes = Routes::new(vec![Arc::new(TwoRoutes)], MODE);
+        let routes = Routes::new(&[TWO], MODE);
         assert_eq!(routes.of("/two/v1/x"), Some((Route::Facade(0), "/two/v1")));
         assert_eq!(routes.of("/two/v2/apps/A"), Some((Route::Facade(1), "/two/apps")));
-        assert_eq!(routes.facade(1, "/two/v2/apps/A").1, 1);
-        assert_eq!(routes.facade(1, "/two/v2/apps/A").2, "A");
+        assert_eq!(routes.facade(1, "/two/v2/apps/A"), (0, 1, "A"));
         assert_eq!(routes.of("/two/v1"), None, "a prefix ending in / needs what follows it");
         assert_eq!(routes.row(Route::Facade(1)), ENDPOINTS.len() + 1);
         assert_eq!(routes.of("/cluster/join"), Some((Route::Mode(1), "/cluster/join")));
         assert_eq!(routes.row(Route::Mode(1)), ENDPOINTS.len() + 2 + 1);
         assert_eq!(routes.of("/raft/append"), None);
         assert_eq!(
-            Routes::new(Vec::new(), &[]).of("/cluster/join"),
+            Routes::new(&[], &[]).of("/cluster/join"),
             None,
             "no mode, no such route"
         );

@@ -25,7 +25,11 @@ const CONSOLE: &str = include_str!("../ui/console.html");
 pub(crate) async fn metrics(app: &App) -> Answer {
     let status = app.cluster.status().await;
     let stats = app.registry().stats();
-    let text = app.metrics.encode(&stats, &status, app.watch.waiting(), app.facades());
+    let text = app.metrics.encode(&stats, &status, app.watch.waiting(), |scrape| {
+        for facade in app.facades() {
+            facade.metrics(scrape);
+        }
+    });
     Ok(typed(StatusCode::OK, Bytes::from(text), OPENMETRICS))
 }
 

@@ -46,24 +46,21 @@ pub(crate) async fn unreg(app: &App, request: Request<Incoming>) -> Answer {
 /// `/renew?service=S` + InstanceMeta → the renewal time in ms.
 pub(crate) async fn renew(app: &App, request: Request<Incoming>) -> Answer {
     let service = Query::of(&request).service()?;
-    heartbeat(app, request, vec![service]).await
+    heartbeat(app, request, std::iter::once(service)).await
 }
 
 /// `/renews?services=a,b` + InstanceMeta → one renewal time in ms.
 pub(crate) async fn renews(app: &App, request: Request<Incoming>) -> Answer {
     let services = Query::of(&request).services()?;
-    heartbeat(app, request, services).await
+    heartbeat(app, request, services.into_iter()).await
 }
 
 /// A heartbeat that heals: renews where the instance is known; registers it where it is
 /// not.
-async fn heartbeat(app: &App, request: Request<Incoming>, services: Vec<String>) -> Answer {
+async fn heartbeat(app: &App, request: Request<Incoming>, services: impl Iterator<Item = String>) -> Answer {
     let origin = Origin::of(&request);
     let instance = Arc::new(instance_of(request, &app.limits).await?);
-    let ops = services
-        .into_iter()
-        .map(|service| Op::Renew(service, instance.clone()))
-        .collect();
+    let ops = services.map(|service| Op::Renew(service, instance.clone())).collect();
     let outcome = app.write(&origin, ops).await?;
     Ok(ok_json(&outcome.now_ms))
 }
