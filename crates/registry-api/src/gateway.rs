@@ -190,50 +190,28 @@ impl App {
     /// unregistration of the same write touched is a registration: it follows that
     /// change, not the state before it.
     fn commands(&self, ops: Vec<Op>, now: u64) -> Result<(Option<Command>, Vec<usize>), ApiError> {
-        // Heartbeats of known instances, the common write, make no command: no allocation.
-        let mut commands = Vec::new();
         let mut unknown = Vec::new();
-        let several = ops.len() > 1;
+        if ops.len() == 1 {
+            // The common write: its command as it is, nothing gathered.
+            let command = match ops.into_iter().next() {
+                Some(op) => self.command(0, op, now, false, &mut unknown)?,
+                None => None,
+            };
+            return Ok((command, unknown));
+        }
         let mut touched: HashSet<(String, String)> = HashSet::new();
+        let mut commands = Vec::with_capacity(ops.len());
         for (index, op) in ops.into_iter().enumerate() {
-            let heals = matches!(op, Op::Renew(..));
-            match &op {
-                Op::Reg(service, instance) | Op::Unreg(service, instance) if several => {
+            let renewed_after_a_change = match &op {
+                Op::Reg(service, instance) | Op::Unreg(service, instance) => {
                     touched.insert((service.clone(), instance.url()));
+                    false
                 }
-                _ => {}
-            }
-            match op {
-                Op::Reg(service, instance) => commands.push(Command::Register {
-                    service,
-                    instance: Arc::unwrap_or_clone(instance),
-                    now_ms: now,
-                }),
-                Op::Unreg(service, instance) => commands.push(Command::Unregister {
-                    service,
-                    instance: Arc::unwrap_or_clone(instance),
-                }),
                 Op::Renew(service, instance) | Op::Beat(service, instance) => {
-                    let known = !(several && touched.contains(&(service.clone(), instance.url())))
-                        && self
-                            .registry()
-                            .renew_known_only(&[&service], &instance, now)?
-                            .is_empty();
-                    if known {
-                        continue;
-                    }
-                    if !heals {
-                        unknown.push(index);
-                        continue;
-                    }
-                    registry_core::validate_new_registration(&service, &instance)?;
-                    commands.push(Command::Register {
-                        service,
-                        instance: Arc::unwrap_or_clone(instance),
-                        now_ms: now,
-                    });
+                    touched.contains(&(service.clone(), instance.url()))
                 }
-            }
+            };
+            commands.extend(self.command(index, op, now, renewed_after_a_change, &mut unknown)?);
         }
         let command = match commands.len() {
             0 => None,
@@ -241,6 +219,55 @@ impl App {
             _ => Some(Command::Batch { commands }),
         };
         Ok((command, unknown))
+    }
+
+    /// The command of `op`, the write's op at `index`: none for a heartbeat of a known
+    /// instance (renewed here, not a change) or a beat of an unknown one (added to
+    /// `unknown`). `after_a_change`: the same write registered or unregistered the
+    /// instance before, so that a heartbeat of it is a registration.
+    fn command(
+        &self,
+        index: usize,
+        op: Op,
+        now: u64,
+        after_a_change: bool,
+        unknown: &mut Vec<usize>,
+    ) -> Result<Option<Command>, ApiError> {
+        let (service, instance, heals) = match op {
+            Op::Reg(service, instance) => {
+                return Ok(Some(Command::Register {
+                    service,
+                    instance: Arc::unwrap_or_clone(instance),
+                    now_ms: now,
+                }))
+            }
+            Op::Unreg(service, instance) => {
+                return Ok(Some(Command::Unregister {
+                    service,
+                    instance: Arc::unwrap_or_clone(instance),
+                }))
+            }
+            Op::Renew(service, instance) => (service, instance, true),
+            Op::Beat(service, instance) => (service, instance, false),
+        };
+        if !after_a_change
+            && self
+                .registry()
+                .renew_known_only(&[&service], &instance, now)?
+                .is_empty()
+        {
+            return Ok(None);
+        }
+        if !heals {
+            unknown.push(index);
+            return Ok(None);
+        }
+        registry_core::validate_new_registration(&service, &instance)?;
+        Ok(Some(Command::Register {
+            service,
+            instance: Arc::unwrap_or_clone(instance),
+            now_ms: now,
+        }))
     }
 
     /// Relays `ops` to `leader` once and reads its outcome.
