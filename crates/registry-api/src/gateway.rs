@@ -61,6 +61,36 @@ impl Op {
     }
 }
 
+/// The ops of one write: one (the common write, kept without an allocation) or several.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ops {
+    /// One op.
+    One(Op),
+    /// Several, applied in order, all or nothing.
+    Many(Vec<Op>),
+}
+
+impl Ops {
+    fn as_slice(&self) -> &[Op] {
+        match self {
+            Ops::One(op) => std::slice::from_ref(op),
+            Ops::Many(ops) => ops,
+        }
+    }
+}
+
+impl From<Op> for Ops {
+    fn from(op: Op) -> Ops {
+        Ops::One(op)
+    }
+}
+
+impl From<Vec<Op>> for Ops {
+    fn from(ops: Vec<Op>) -> Ops {
+        Ops::Many(ops)
+    }
+}
+
 /// What applying a write did, as the protocol answers it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outcome {
@@ -115,13 +145,14 @@ impl App {
     /// Applies `ops` in order, all or nothing (one log entry in raft mode): here when this
     /// node leads, else relayed once to the leader. With no leader known yet, waits for one
     /// up to the cluster's write timeout.
-    pub async fn write(&self, origin: &Origin, ops: Vec<Op>) -> Result<Outcome, ApiError> {
-        for op in &ops {
+    pub async fn write(&self, origin: &Origin, ops: impl Into<Ops>) -> Result<Outcome, ApiError> {
+        let ops = ops.into();
+        for op in ops.as_slice() {
             op.validate_new()?;
         }
         match self.leader_role(origin).await? {
             None => self.apply_here(ops).await,
-            Some(leader) => self.relay(origin, &leader, &ops).await,
+            Some(leader) => self.relay(origin, &leader, ops.as_slice()).await,
         }
     }
 
@@ -141,7 +172,7 @@ impl App {
                     parts.push_front(part);
                     continue;
                 }
-                self.write(&origin, part).await?;
+                self.write(&origin, Ops::Many(part)).await?;
             }
             ops = rest;
             if !ops.is_empty() {
@@ -176,7 +207,7 @@ impl App {
     /// leader with "not the leader" (raft answers `indeterminate` when leadership moved
     /// under a proposal: docs/spec.md §7, "At most once"); should one, the write was not
     /// applied and the client hears 503 `not_applied`.
-    async fn apply_here(&self, ops: Vec<Op>) -> Result<Outcome, ApiError> {
+    async fn apply_here(&self, ops: Ops) -> Result<Outcome, ApiError> {
         let now_ms = self.clock.now_ms();
         let (command, unknown) = self.commands(ops, now_ms)?;
         if let Some(command) = command {
@@ -189,16 +220,13 @@ impl App {
     /// and the beats of unknown instances. A renewal of an instance a registration or
     /// unregistration of the same write touched is a registration: it follows that
     /// change, not the state before it.
-    fn commands(&self, ops: Vec<Op>, now: u64) -> Result<(Option<Command>, Vec<usize>), ApiError> {
+    fn commands(&self, ops: Ops, now: u64) -> Result<(Option<Command>, Vec<usize>), ApiError> {
         let mut unknown = Vec::new();
-        if ops.len() == 1 {
+        let ops = match ops {
             // The common write: its command as it is, nothing gathered.
-            let command = match ops.into_iter().next() {
-                Some(op) => self.command(0, op, now, false, &mut unknown)?,
-                None => None,
-            };
-            return Ok((command, unknown));
-        }
+            Ops::One(op) => return Ok((self.command(0, op, now, false, &mut unknown)?, unknown)),
+            Ops::Many(ops) => ops,
+        };
         let mut touched: HashSet<(String, String)> = HashSet::new();
         let mut commands = Vec::with_capacity(ops.len());
         for (index, op) in ops.into_iter().enumerate() {
@@ -318,7 +346,7 @@ pub(crate) async fn relayed(app: &App, request: Request<Incoming>) -> Result<Res
             "a relayed write holds at least one operation".to_owned(),
         ));
     }
-    let outcome = app.write(&origin, ops).await?;
+    let outcome = app.write(&origin, Ops::Many(ops)).await?;
     let body = serde_json::to_vec(&outcome).unwrap_or_default();
     Ok(json(StatusCode::OK, Bytes::from(body)))
 }

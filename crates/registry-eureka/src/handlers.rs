@@ -83,7 +83,7 @@ async fn register(app: &App, request: Request<Incoming>, name: &str) -> Answer {
     };
     let instance = from_sent(sent)?;
     let service = service_of(app.registry(), name)?;
-    app.write(&origin, vec![Op::Reg(service, Arc::new(instance))]).await?;
+    app.write(&origin, Op::Reg(service, Arc::new(instance))).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
@@ -101,7 +101,7 @@ async fn renew(app: &App, request: Request<Incoming>, name: &str, id: &str) -> A
     // The body is empty.
     read_body(request, app.limits()).await?;
     let (service, instance) = found(app, name, id)?;
-    let outcome = app.write(&origin, vec![Op::Beat(service, Arc::new(instance))]).await?;
+    let outcome = app.write(&origin, Op::Beat(service, Arc::new(instance))).await?;
     if !outcome.known(0) {
         return Err(FacadeError::not_found(format!("no instance {id} in {name}")));
     }
@@ -113,7 +113,7 @@ async fn cancel(app: &App, request: Request<Incoming>, name: &str, id: &str) -> 
     let origin = Origin::of(&request);
     read_body(request, app.limits()).await?;
     let (service, instance) = found(app, name, id)?;
-    app.write(&origin, vec![Op::Unreg(service, Arc::new(instance))]).await?;
+    app.write(&origin, Op::Unreg(service, Arc::new(instance))).await?;
     Ok(empty(StatusCode::OK))
 }
 
@@ -128,7 +128,7 @@ async fn set_status(app: &App, request: Request<Incoming>, name: &str, id: &str)
     read_body(request, app.limits()).await?;
     let (service, mut instance) = found(app, name, id)?;
     instance.parameters.insert(STATUS.to_owned(), status);
-    app.write(&origin, vec![Op::Reg(service, Arc::new(instance))]).await?;
+    app.write(&origin, Op::Reg(service, Arc::new(instance))).await?;
     Ok(empty(StatusCode::OK))
 }
 

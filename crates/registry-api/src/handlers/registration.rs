@@ -13,7 +13,7 @@ use crate::answer::{json, ok_json};
 use crate::app::App;
 use crate::body::Body;
 use crate::error::ApiError;
-use crate::gateway::{Op, Origin};
+use crate::gateway::{Op, Ops, Origin};
 use crate::request::{instance, read_body, Query};
 
 type Answer = Result<Response<Body>, ApiError>;
@@ -29,7 +29,7 @@ pub(crate) async fn reg(app: &App, request: Request<Incoming>) -> Answer {
     let origin = Origin::of(&request);
     let instance = instance_of(request, &app.limits).await?;
     let answer = instance.to_json_with_status(true);
-    app.write(&origin, vec![Op::Reg(service, Arc::new(instance))]).await?;
+    app.write(&origin, Op::Reg(service, Arc::new(instance))).await?;
     Ok(json(StatusCode::OK, Bytes::from(answer)))
 }
 
@@ -39,29 +39,32 @@ pub(crate) async fn unreg(app: &App, request: Request<Incoming>) -> Answer {
     let origin = Origin::of(&request);
     let instance = instance_of(request, &app.limits).await?;
     let answer = instance.to_json_with_status(false);
-    app.write(&origin, vec![Op::Unreg(service, Arc::new(instance))]).await?;
+    app.write(&origin, Op::Unreg(service, Arc::new(instance))).await?;
     Ok(json(StatusCode::OK, Bytes::from(answer)))
 }
 
 /// `/renew?service=S` + InstanceMeta → the renewal time in ms.
 pub(crate) async fn renew(app: &App, request: Request<Incoming>) -> Answer {
     let service = Query::of(&request).service()?;
-    heartbeat(app, request, std::iter::once(service)).await
+    heartbeat(app, request, |instance| Op::Renew(service, instance).into()).await
 }
 
 /// `/renews?services=a,b` + InstanceMeta → one renewal time in ms.
 pub(crate) async fn renews(app: &App, request: Request<Incoming>) -> Answer {
     let services = Query::of(&request).services()?;
-    heartbeat(app, request, services.into_iter()).await
+    heartbeat(app, request, |instance| {
+        let ops = services.into_iter().map(|service| Op::Renew(service, instance.clone()));
+        Ops::Many(ops.collect())
+    })
+    .await
 }
 
 /// A heartbeat that heals: renews where the instance is known; registers it where it is
 /// not.
-async fn heartbeat(app: &App, request: Request<Incoming>, services: impl Iterator<Item = String>) -> Answer {
+async fn heartbeat(app: &App, request: Request<Incoming>, ops: impl FnOnce(Arc<InstanceMeta>) -> Ops) -> Answer {
     let origin = Origin::of(&request);
     let instance = Arc::new(instance_of(request, &app.limits).await?);
-    let ops = services.map(|service| Op::Renew(service, instance.clone())).collect();
-    let outcome = app.write(&origin, ops).await?;
+    let outcome = app.write(&origin, ops(instance)).await?;
     Ok(ok_json(&outcome.now_ms))
 }
 

@@ -95,7 +95,7 @@ async fn write(app: &App, request: Request<Incoming>, verb: Verb) -> Answer {
             }
         }
     };
-    let outcome = app.write(&origin, vec![op]).await?;
+    let outcome = app.write(&origin, op).await?;
     Ok(match verb {
         Verb::Beat if outcome.known(0) => beat_answer(10_200),
         Verb::Beat => beat_answer(20_404),
