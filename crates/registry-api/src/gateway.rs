@@ -150,10 +150,25 @@ impl App {
         for op in ops.as_slice() {
             op.validate_new()?;
         }
-        match self.leader_role(origin).await? {
-            None => self.apply_here(ops).await,
-            Some(leader) => self.relay(origin, &leader, ops.as_slice()).await,
+        // One future for the common write: the leader applies it at once.
+        let leader = match self.cluster.role() {
+            Role::Leader => None,
+            role => self.leader_of(role, origin).await?,
+        };
+        if let Some(leader) = leader {
+            return self.relay(origin, &leader, ops.as_slice()).await;
         }
+        // Renewals of known instances here and now, everything else one command.
+        let now_ms = self.clock.now_ms();
+        let (command, unknown) = self.commands(ops, now_ms)?;
+        if let Some(command) = command {
+            // Neither mode answers a command it was handed as leader with "not the
+            // leader" (raft answers `indeterminate` when leadership moved under a
+            // proposal: docs/spec.md §7, "At most once"); should one, the write was not
+            // applied and the client hears 503 `not_applied`.
+            self.cluster.submit(command).await?;
+        }
+        Ok(Outcome { now_ms, unknown })
     }
 
     /// Applies a long run of `ops` (a gRPC connection's) in writes of at most
@@ -183,10 +198,12 @@ impl App {
         Ok(())
     }
 
-    /// `None` when this node leads, else the leader to relay to; refuses a write relayed
-    /// here already that this node cannot apply, and any write when no leader is known.
-    async fn leader_role(&self, origin: &Origin) -> Result<Option<String>, ApiError> {
-        let role = match self.cluster.role() {
+    /// `None` when this node leads (or, with no leader known yet in `role`, comes to lead
+    /// within the cluster's write timeout), else the leader to relay to; refuses a write
+    /// relayed here already that this node cannot apply, and any write when no leader is
+    /// known.
+    async fn leader_of(&self, role: Role, origin: &Origin) -> Result<Option<String>, ApiError> {
+        let role = match role {
             Role::NoLeader => self.cluster.settle().await,
             role => role,
         };
@@ -200,20 +217,6 @@ impl App {
                 "no leader is reachable: writes are refused until one is elected".to_owned(),
             )),
         }
-    }
-
-    /// Applies `ops` on this node, which leads: renewals of known instances here and now,
-    /// everything else one command. Neither mode answers a command it was handed as
-    /// leader with "not the leader" (raft answers `indeterminate` when leadership moved
-    /// under a proposal: docs/spec.md §7, "At most once"); should one, the write was not
-    /// applied and the client hears 503 `not_applied`.
-    async fn apply_here(&self, ops: Ops) -> Result<Outcome, ApiError> {
-        let now_ms = self.clock.now_ms();
-        let (command, unknown) = self.commands(ops, now_ms)?;
-        if let Some(command) = command {
-            self.cluster.submit(command).await?;
-        }
-        Ok(Outcome { now_ms, unknown })
     }
 
     /// The one command `ops` make at `now` on the leader (none when they only renewed),

@@ -3,7 +3,7 @@
 //! follower's delta, and the [`Observer`] told after every change (blocking queries).
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock};
 
 /// Told after every change of the registry, once the change is visible to readers (the
 /// lock is released), so that a reader woken by it sees the change.
@@ -12,19 +12,39 @@ pub trait Observer: Send + Sync {
     fn changed(&self, version: u64, changed: Changed<'_>);
 }
 
-/// The observers of one registry, told in the order they were added. Added at start-up,
-/// read on every change: a read lock uncontended after that.
+/// The observers of one registry, told in the order they were added: a list that only
+/// grows, each link set once, so that telling them (on every change) takes no lock, only
+/// an atomic load per observer.
 #[derive(Default)]
-pub(crate) struct Observers(RwLock<Vec<Arc<dyn Observer>>>);
+pub(crate) struct Observers(OnceLock<Box<Link>>);
+
+/// One observer, and the link to the next.
+struct Link {
+    observer: Arc<dyn Observer>,
+    next: OnceLock<Box<Link>>,
+}
 
 impl Observers {
     pub(crate) fn add(&self, observer: Arc<dyn Observer>) {
-        self.0.write().unwrap_or_else(PoisonError::into_inner).push(observer);
+        let mut slot = &self.0;
+        let mut link = Box::new(Link {
+            observer,
+            next: OnceLock::new(),
+        });
+        // Another observer added meanwhile takes the slot first: go on after it.
+        while let Err(refused) = slot.set(link) {
+            link = refused;
+            if let Some(taken) = slot.get() {
+                slot = &taken.next;
+            }
+        }
     }
 
     pub(crate) fn tell(&self, version: u64, changed: Changed<'_>) {
-        for observer in self.0.read().unwrap_or_else(PoisonError::into_inner).iter() {
-            observer.changed(version, changed);
+        let mut next = self.0.get();
+        while let Some(link) = next {
+            link.observer.changed(version, changed);
+            next = link.next.get();
         }
     }
 }
