@@ -11,6 +11,12 @@ For each binary (default: target/release/maregistry) and each request below, run
 under `valgrind --tool=callgrind` twice, once with N keep-alive requests from one client and
 once with none (the same start, set-up and stop), and prints (Ir(N) - Ir(0)) / N. The
 requests carry no Accept-Encoding, as wrk sends them. Needs valgrind.
+
+A second figure leaves out what the runtime's clock and timers count while the node runs
+(tokio's timer wheel and parking, reading the clock, the metrics' histogram; the functions
+`TIMERS` matches, from callgrind_annotate): those ticks grow with the run's wall time, not
+with the requests, and move the first figure by a few per cent from run to run. The second
+is the request path's own cost, repeatable to a few instructions.
 """
 import http.client
 import json
@@ -30,6 +36,10 @@ SERVICE = "com.bench.Hot"
 # "CERT:KEY": the node serves HTTPS with them and the client speaks TLS (not verified).
 TLS = os.environ.get("HOT_PATHS_TLS")
 KEEP = os.environ.get("HOT_PATHS_KEEP")
+# The runtime's clock and timer work: counted by wall time, not by request.
+TIMERS = re.compile(r"tokio::runtime::(time|scheduler|park)|tokio::time::|Timespec|clock_gettime|"
+                    r"__ieee754_pow|park_timeout|park_internal|Sleep as core::future|epoll_wait|futex",
+                    re.I)
 
 
 def connect(port):
@@ -62,7 +72,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def run(binary, request, count):
+def run(binary, label, request, count):
     method, path, body, setup = request
     port = free_port()
     out = tempfile.mktemp(prefix="callgrind.")
@@ -100,10 +110,24 @@ def run(binary, request, count):
         node.wait(timeout=120)
     text = open(out).read()
     if KEEP:
-        shutil.copy(out, os.path.join(KEEP, f"{os.path.basename(binary)}.{method}.{count}.{'tls' if TLS else 'plain'}"))
+        slug = re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_")
+        shutil.copy(out, os.path.join(KEEP, f"{os.path.basename(binary)}.{slug}.{count}.{'tls' if TLS else 'plain'}"))
+    timers = timer_part(out)
     os.unlink(out)
     total = re.search(r"^summary:\s+(\d+)", text, re.M) or re.search(r"^totals:\s+(\d+)", text, re.M)
-    return int(total.group(1))
+    return int(total.group(1)), timers
+
+
+def timer_part(out):
+    """The instructions of the functions `TIMERS` matches (exclusive), from callgrind_annotate."""
+    annotated = subprocess.run(["callgrind_annotate", "--threshold=100", out],
+                               capture_output=True, text=True).stdout
+    part = 0
+    for line in annotated.splitlines():
+        m = re.match(r"\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(.*)", line)
+        if m and m.group(2) != "PROGRAM TOTALS" and TIMERS.search(m.group(2)):
+            part += int(m.group(1).replace(",", ""))
+    return part
 
 
 def main():
@@ -111,15 +135,18 @@ def main():
     results = {}
     for binary in binaries:
         for name, request in REQUESTS.items():
-            idle = run(binary, request, 0)
-            busy = run(binary, request, N)
-            results[(binary, name)] = (busy - idle) / N
-            print(f"{binary}\t{name}\t{results[(binary, name)]:,.0f}", flush=True)
+            idle, idle_timers = run(binary, name, request, 0)
+            busy, busy_timers = run(binary, name, request, N)
+            all_of_it = (busy - idle) / N
+            request_path = all_of_it - (busy_timers - idle_timers) / N
+            results[(binary, name)] = (all_of_it, request_path)
+            print(f"{binary}\t{name}\t{all_of_it:,.0f}\t(request path {request_path:,.0f})", flush=True)
     if len(binaries) > 1:
-        print("\nrequest\t" + "\t".join(binaries) + "\tchange (last vs first)")
-        for name in REQUESTS:
-            row = [results[(b, name)] for b in binaries]
-            print(f"{name}\t" + "\t".join(f"{v:,.0f}" for v in row) + f"\t{(row[-1] / row[0] - 1) * 100:+.1f}%")
+        for column, title in [(0, "all of it"), (1, "the request path (no timer ticks)")]:
+            print(f"\n{title}\nrequest\t" + "\t".join(binaries) + "\tchange (last vs first)")
+            for name in REQUESTS:
+                row = [results[(b, name)][column] for b in binaries]
+                print(f"{name}\t" + "\t".join(f"{v:,.0f}" for v in row) + f"\t{(row[-1] / row[0] - 1) * 100:+.1f}%")
 
 
 if __name__ == "__main__":
