@@ -71,6 +71,15 @@ pub enum Ops {
 }
 
 impl Ops {
+    /// The one op, if there is one only; else all of them.
+    fn single(self) -> Result<Op, Vec<Op>> {
+        match self {
+            Ops::One(op) => Ok(op),
+            Ops::Many(mut ops) if ops.len() == 1 => ops.pop().ok_or(ops),
+            Ops::Many(ops) => Err(ops),
+        }
+    }
+
     fn as_slice(&self) -> &[Op] {
         match self {
             Ops::One(op) => std::slice::from_ref(op),
@@ -156,7 +165,7 @@ impl App {
             role => self.leader_of(role, origin).await?,
         };
         if let Some(leader) = leader {
-            return self.relay(origin, &leader, ops.as_slice()).await;
+            return self.relay(origin, &leader, relay_body(ops.as_slice())).await;
         }
         // Renewals of known instances here and now, everything else one command.
         let now_ms = self.clock.now_ms();
@@ -172,28 +181,50 @@ impl App {
     }
 
     /// Applies a long run of `ops` (a gRPC connection's) in writes of at most
-    /// `--max-batch` operations each, relayed in parts that fit the leader's limit: each
-    /// part all or nothing, the run not.
+    /// `--max-batch` operations each, each all or nothing, the run not; a write relayed to
+    /// another leader goes in parts that fit its limit.
     pub async fn write_all(&self, mut ops: Vec<Op>) -> Result<(), ApiError> {
         let origin = Origin::node(self);
         let max = self.limits.max_batch.max(1);
         while !ops.is_empty() {
             let rest = ops.split_off(ops.len().min(max));
-            let mut parts = VecDeque::from([ops]);
-            while let Some(mut part) = parts.pop_front() {
-                if part.len() > 1 && relay_body(&part).len() > self.limits.for_batches().max_body {
-                    let second = part.split_off(part.len() / 2);
-                    parts.push_front(second);
-                    parts.push_front(part);
-                    continue;
+            let leader = match self.cluster.role() {
+                Role::Leader => None,
+                role => self.leader_of(role, &origin).await?,
+            };
+            match leader {
+                // Here: one write, never encoded.
+                None => {
+                    self.write(&origin, Ops::Many(ops)).await?;
                 }
-                self.write(&origin, Ops::Many(part)).await?;
+                Some(leader) => self.relay_in_parts(&origin, &leader, ops).await?,
             }
             ops = rest;
             if !ops.is_empty() {
                 // A long run of renewals lets the requests of other connections through.
                 tokio::task::yield_now().await;
             }
+        }
+        Ok(())
+    }
+
+    /// Relays `ops` to `leader` in order, in parts each within the leader's limit for a
+    /// relay (halved until they fit).
+    async fn relay_in_parts(&self, origin: &Origin, leader: &str, ops: Vec<Op>) -> Result<(), ApiError> {
+        for op in &ops {
+            op.validate_new()?;
+        }
+        let limit = self.limits.for_batches().max_body;
+        let mut parts = VecDeque::from([ops]);
+        while let Some(mut part) = parts.pop_front() {
+            let body = relay_body(&part);
+            if body.len() > limit && part.len() > 1 {
+                let second = part.split_off(part.len() / 2);
+                parts.push_front(second);
+                parts.push_front(part);
+                continue;
+            }
+            self.relay(origin, leader, body).await?;
         }
         Ok(())
     }
@@ -225,23 +256,28 @@ impl App {
     /// change, not the state before it.
     fn commands(&self, ops: Ops, now: u64) -> Result<(Option<Command>, Vec<usize>), ApiError> {
         let mut unknown = Vec::new();
-        let ops = match ops {
+        let mut ops = match ops.single() {
             // The common write: its command as it is, nothing gathered.
-            Ops::One(op) => return Ok((self.command(0, op, now, false, &mut unknown)?, unknown)),
-            Ops::Many(ops) => ops,
+            Ok(op) => return Ok((self.command(0, op, now, false, &mut unknown)?, unknown)),
+            Err(ops) => ops,
         };
+        // Only a write of changes and heartbeats together needs to know what it touched.
+        let changes = ops.iter().any(|op| matches!(op, Op::Reg(..) | Op::Unreg(..)));
+        let heartbeats = ops.iter().any(|op| matches!(op, Op::Renew(..) | Op::Beat(..)));
         let mut touched: HashSet<(String, String)> = HashSet::new();
         let mut commands = Vec::with_capacity(ops.len());
-        for (index, op) in ops.into_iter().enumerate() {
-            let renewed_after_a_change = match &op {
-                Op::Reg(service, instance) | Op::Unreg(service, instance) => {
-                    touched.insert((service.clone(), instance.url()));
-                    false
-                }
-                Op::Renew(service, instance) | Op::Beat(service, instance) => {
-                    touched.contains(&(service.clone(), instance.url()))
-                }
-            };
+        for (index, op) in ops.drain(..).enumerate() {
+            let renewed_after_a_change = changes
+                && heartbeats
+                && match &op {
+                    Op::Reg(service, instance) | Op::Unreg(service, instance) => {
+                        touched.insert((service.clone(), instance.url()));
+                        false
+                    }
+                    Op::Renew(service, instance) | Op::Beat(service, instance) => {
+                        touched.contains(&(service.clone(), instance.url()))
+                    }
+                };
             commands.extend(self.command(index, op, now, renewed_after_a_change, &mut unknown)?);
         }
         let command = match commands.len() {
@@ -301,13 +337,14 @@ impl App {
         }))
     }
 
-    /// Relays `ops` to `leader` once and reads its outcome.
-    async fn relay(&self, origin: &Origin, leader: &str, ops: &[Op]) -> Result<Outcome, ApiError> {
+    /// Relays ops (`body`, as [`relay_body`] encodes them) to `leader` once and reads its
+    /// outcome.
+    async fn relay(&self, origin: &Origin, leader: &str, body: Bytes) -> Result<Outcome, ApiError> {
         let outgoing = Outgoing {
             method: Method::POST,
             target: RELAY_PATH,
             authorization: origin.authorization.as_ref(),
-            body: relay_body(ops),
+            body,
         };
         let answer = forward(self, leader, Relay::Write, outgoing).await?;
         let status = answer.status();

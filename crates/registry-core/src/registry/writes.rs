@@ -56,26 +56,42 @@ impl Registry {
                 rejected: true,
             };
         }
-        // A registration of a known instance with the same parameters only renews it (and
-        // records the entry that registered it last): the shared lock is enough.
         if let Command::Register {
             service,
             instance,
             now_ms,
         } = command
         {
-            let json = instance.to_json_with_status(true);
-            if self.renew_known(service, &instance.url(), Some(&json), *now_ms, Some(index)) {
-                return Applied {
-                    version: self.registry_version(),
-                    changes: 0,
-                    rejected: false,
-                };
-            }
+            return self.register(service, instance, *now_ms, index);
         }
         let mut guard = self.write();
         let before = guard.version;
         guard.apply(command, index);
+        self.applied(guard, before)
+    }
+
+    /// [`Registry::apply`] of a registration. Of a known instance with the same parameters
+    /// it only renews it (and records the entry that registered it last): the shared lock
+    /// is enough. Its text and url are made once, for both tries.
+    fn register(&self, service: &str, instance: &InstanceMeta, now: u64, index: u64) -> Applied {
+        let (json, url) = (instance.to_json_with_status(true), instance.url());
+        if self.renew_known(service, &url, Some(&json), now, Some(index)) {
+            return Applied {
+                version: self.registry_version(),
+                changes: 0,
+                rejected: false,
+            };
+        }
+        let mut guard = self.write();
+        let before = guard.version;
+        // A lease the instance cannot declare was refused before it was logged; an old log
+        // holding one applies it as no lease, as it always did.
+        guard.upsert(service, &url, &json, now, index, instance.lease_ms().unwrap_or(0));
+        self.applied(guard, before)
+    }
+
+    /// What a write did, from the version `before` it, once published.
+    fn applied(&self, guard: std::sync::RwLockWriteGuard<'_, State>, before: u64) -> Applied {
         let applied = Applied {
             version: guard.version,
             changes: guard.version - before,
