@@ -54,6 +54,26 @@ pub(crate) async fn forward(
     relay: Relay,
     outgoing: Outgoing<'_>,
 ) -> Result<Response<Body>, ApiError> {
+    let answer = relay_to(app, leader, relay, outgoing).await?;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    // The body arrives decoded (so no Content-Encoding); the headers that say something
+    // about it, or about the error, go along.
+    let mut response = json(status, answer.body);
+    for name in [CONTENT_TYPE, VERSION_HEADER, WWW_AUTHENTICATE, ALLOW, RETRY_AFTER] {
+        if let Some(value) = answer.headers.get(&name).cloned() {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    Ok(response)
+}
+
+/// [`forward`]'s relay, answering the leader's answer as it arrived.
+pub(crate) async fn relay_to(
+    app: &App,
+    leader: &str,
+    relay: Relay,
+    outgoing: Outgoing<'_>,
+) -> Result<HttpResponse, ApiError> {
     let mut leader = leader.to_owned();
     for _ in 0..MAX_HOPS {
         let sent = send(app, &leader, &outgoing);
@@ -76,20 +96,10 @@ pub(crate) async fn forward(
         };
         app.metrics
             .forwarded(answer.as_ref().map_or(true, |answer| answer.status >= 500));
-        let answer = answer.map_err(|e| {
+        return answer.map_err(|e| {
             let sent = e.kind != ErrorKind::Connect;
             unreachable(relay, &format!("the leader {leader} could not be reached: {e}"), sent)
-        })?;
-        let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
-        // The body arrives decoded (so no Content-Encoding); the headers that say something
-        // about it, or about the error, go along.
-        let mut response = json(status, answer.body);
-        for name in [CONTENT_TYPE, VERSION_HEADER, WWW_AUTHENTICATE, ALLOW, RETRY_AFTER] {
-            if let Some(value) = answer.headers.get(&name).cloned() {
-                response.headers_mut().insert(name, value);
-            }
-        }
-        return Ok(response);
+        });
     }
     Err(unreachable(
         relay,

@@ -24,7 +24,7 @@ use crate::answer::json;
 use crate::app::App;
 use crate::body::Body;
 use crate::error::ApiError;
-use crate::forward::{forward, Outgoing, Relay};
+use crate::forward::{relay_to, Outgoing, Relay};
 use crate::headers::is_forwarded;
 use crate::request::read_body;
 
@@ -346,20 +346,16 @@ impl App {
             authorization: origin.authorization.as_ref(),
             body,
         };
-        let answer = forward(self, leader, Relay::Write, outgoing).await?;
-        let status = answer.status();
-        let body = http_body_util::BodyExt::collect(answer.into_body())
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
+        let answer = relay_to(self, leader, Relay::Write, outgoing).await?;
+        let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
         if status.is_success() {
-            return serde_json::from_slice(&body).map_err(|e| {
+            return serde_json::from_slice(&answer.body).map_err(|e| {
                 ApiError::Indeterminate(format!(
                     "the leader {leader} answered the relayed write unreadably ({e}); it may or may not have been applied"
                 ))
             });
         }
-        Err(ApiError::from_leader(status, &body))
+        Err(ApiError::from_leader(status, &answer.body))
     }
 }
 

@@ -64,6 +64,7 @@ pub use error::{ApiError, FacadeError, Undecodable};
 pub use gateway::{Op, Ops, Origin, Outcome};
 pub use headers::{FORWARDED_HEADER, VERSION_HEADER};
 pub use limits::{Limits, MAX_HEADER_BYTES, MAX_URI_BYTES};
+pub use metrics::gauge;
 pub use request::parse_duration;
 pub use routes::{FacadeRoute, ENDPOINTS};
 pub use server::{handshake, serve, warn_at_limit, AcceptBackoff};

@@ -165,8 +165,8 @@ impl Metrics {
     }
 }
 
-/// A gauge of `v`, read at scrape time.
-fn gauge(v: u64) -> ConstGauge {
+/// A gauge of `v`, read at scrape time (also for a facade's own series).
+pub fn gauge(v: u64) -> ConstGauge {
     ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX))
 }
 

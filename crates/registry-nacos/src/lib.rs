@@ -23,8 +23,7 @@ use std::sync::Arc;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
-use registry_api::{App, Body, Facade, FacadeRoute, Shutdown};
+use registry_api::{gauge, App, Body, Facade, FacadeRoute, Shutdown};
 use registry_core::Observer;
 use tokio::net::TcpListener;
 
@@ -75,7 +74,6 @@ impl Facade for Nacos {
 
     fn metrics(&self, r: &mut prometheus_client::registry::Registry) {
         let counts = self.grpc.counts();
-        let gauge = |v: u64| ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
         r.register(
             "maregistry_grpc_connections",
             "Nacos gRPC connections set up on this node",
