@@ -190,7 +190,11 @@ fn build_snapshot(
     peers: &Peers,
     signal: &Signal,
 ) -> anyhow::Result<Built> {
-    let registry = Arc::new(Registry::with_change_log(config.change_log).with_lease_bounds(config.leases));
+    let registry = Arc::new(
+        Registry::with_change_log(config.change_log)
+            .with_lease_bounds(config.leases)
+            .with_config_history(config.config_history),
+    );
     let election = snapshot.election.build(config.cluster_size(my_url));
     let cluster = Arc::new(Cluster::new(
         my_url,
@@ -246,7 +250,11 @@ async fn build_raft(
     peers: &Peers,
     raft_invoker: Option<Arc<dyn HttpInvoker>>,
 ) -> anyhow::Result<Built> {
-    let registry = Arc::new(Registry::with_change_log(config.change_log).with_lease_bounds(config.leases));
+    let registry = Arc::new(
+        Registry::with_change_log(config.change_log)
+            .with_lease_bounds(config.leases)
+            .with_config_history(config.config_history),
+    );
     let settings = mode.settings(config, my_url.to_owned());
     // Raft calls carry whole snapshots: the read timeout is the install timeout, and
     // openraft cuts each call off at its own deadline.

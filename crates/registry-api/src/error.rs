@@ -29,6 +29,9 @@ pub enum ApiError {
     /// The body is larger than the limit.
     #[error("request body exceeds the limit of {0} bytes")]
     PayloadTooLarge(usize),
+    /// A config's content is larger than `--config-max-size`.
+    #[error("the config content is {0} bytes, over the limit of {1} bytes (--config-max-size)")]
+    ContentTooLarge(usize, usize),
     /// The request target is longer than the limit, in bytes.
     #[error("the request target (path and query) exceeds the limit of {0} bytes")]
     UriTooLong(usize),
@@ -114,7 +117,7 @@ impl ApiError {
             | ApiError::Invalid(_)
             | ApiError::MissingBody
             | ApiError::UnreadableBody(_) => StatusCode::BAD_REQUEST,
-            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge(_) | ApiError::ContentTooLarge(..) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,

@@ -17,7 +17,7 @@ use http::header::AUTHORIZATION;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use registry_cluster::Role;
-use registry_core::{Command, InstanceMeta};
+use registry_core::{Cas, Command, ConfigFields, ConfigKey, ConfigOutcome, InstanceMeta};
 use serde::{Deserialize, Serialize};
 
 use crate::answer::json;
@@ -45,15 +45,29 @@ pub enum Op {
     /// A heartbeat that only renews: an unknown instance is reported in the
     /// [`Outcome`], not registered (the client registers again).
     Beat(String, Arc<InstanceMeta>),
+    /// Publish a config, if the condition holds; its [`ConfigOutcome`] is in the
+    /// [`Outcome`].
+    Publish(ConfigKey, ConfigFields, Option<Cas>),
+    /// Remove a config, if the condition holds; its [`ConfigOutcome`] is in the
+    /// [`Outcome`].
+    Remove(ConfigKey, Option<Cas>),
 }
 
 impl Op {
     /// Checks the rules only new writes keep ([`Command::validate_new`]; an old log applies
     /// without them), where the write came in. The data model's own rules are checked by
     /// the cluster as it takes the command, and by the leader's renewals.
-    fn validate_new(&self) -> Result<(), ApiError> {
+    fn validate_new(&self, limits: &crate::Limits) -> Result<(), ApiError> {
         match self {
             Op::Reg(service, instance) => Ok(registry_core::validate_new_registration(service, instance)?),
+            Op::Publish(key, fields, _) => {
+                if fields.content.len() > limits.config_max_size {
+                    return Err(ApiError::ContentTooLarge(fields.content.len(), limits.config_max_size));
+                }
+                key.validate()?;
+                Ok(fields.validate()?)
+            }
+            Op::Remove(key, _) => Ok(key.validate()?),
             // A heartbeat is checked only where it turns into a registration (a renewal of
             // an instance registered before the rules were added goes on).
             Op::Unreg(..) | Op::Renew(..) | Op::Beat(..) => Ok(()),
@@ -108,6 +122,9 @@ pub struct Outcome {
     pub now_ms: u64,
     /// The positions of the [`Op::Beat`]s whose instance was not registered.
     pub unknown: Vec<usize>,
+    /// What each [`Op::Publish`] and [`Op::Remove`] did, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub configs: Vec<ConfigOutcome>,
 }
 
 impl Outcome {
@@ -157,7 +174,7 @@ impl App {
     pub async fn write(&self, origin: &Origin, ops: impl Into<Ops>) -> Result<Outcome, ApiError> {
         let ops = ops.into();
         for op in ops.as_slice() {
-            op.validate_new()?;
+            op.validate_new(&self.limits)?;
         }
         // One future for the common write: the leader applies it at once.
         let leader = match self.cluster.role() {
@@ -170,14 +187,19 @@ impl App {
         // Renewals of known instances here and now, everything else one command.
         let now_ms = self.clock.now_ms();
         let (command, unknown) = self.commands(ops, now_ms)?;
+        let mut configs = Vec::new();
         if let Some(command) = command {
             // Neither mode answers a command it was handed as leader with "not the
             // leader" (raft answers `indeterminate` when leadership moved under a
             // proposal: docs/spec.md §7, "At most once"); should one, the write was not
             // applied and the client hears 503 `not_applied`.
-            self.cluster.submit(command).await?;
+            configs = self.cluster.submit(command).await?.configs;
         }
-        Ok(Outcome { now_ms, unknown })
+        Ok(Outcome {
+            now_ms,
+            unknown,
+            configs,
+        })
     }
 
     /// Applies a long run of `ops` (a gRPC connection's) in writes of at most
@@ -212,7 +234,7 @@ impl App {
     /// relay (halved until they fit).
     async fn relay_in_parts(&self, origin: &Origin, leader: &str, ops: Vec<Op>) -> Result<(), ApiError> {
         for op in &ops {
-            op.validate_new()?;
+            op.validate_new(&self.limits)?;
         }
         let limit = self.limits.for_batches().max_body;
         let mut parts = VecDeque::from([ops]);
@@ -277,6 +299,7 @@ impl App {
                     Op::Renew(service, instance) | Op::Beat(service, instance) => {
                         touched.contains(&(service.clone(), instance.url()))
                     }
+                    Op::Publish(..) | Op::Remove(..) => false,
                 };
             commands.extend(self.command(index, op, now, renewed_after_a_change, &mut unknown)?);
         }
@@ -316,6 +339,15 @@ impl App {
             }
             Op::Renew(service, instance) => (service, instance, true),
             Op::Beat(service, instance) => (service, instance, false),
+            Op::Publish(key, fields, cas) => {
+                return Ok(Some(Command::PublishConfig {
+                    key,
+                    fields,
+                    cas,
+                    now_ms: now,
+                }))
+            }
+            Op::Remove(key, cas) => return Ok(Some(Command::RemoveConfig { key, cas, now_ms: now })),
         };
         if !after_a_change
             && self
@@ -371,9 +403,10 @@ pub(crate) async fn relayed(app: &App, request: Request<Incoming>) -> Result<Res
         forwarded: true,
         ..Origin::of(&request)
     };
-    // A relay of a whole batch carries a little more than the batch's own body.
+    // A relay of a whole batch carries a little more than the batch's own body; one of a
+    // config, its content escaped.
     let mut limits = app.limits.for_batches();
-    limits.max_body = limits.max_body.saturating_mul(2);
+    limits.max_body = limits.max_body.saturating_mul(2).max(app.limits.for_configs().max_body);
     let body = read_body(request, &limits).await?;
     let ops: Vec<Op> = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("a relayed write is a JSON array of operations: {e}")))?;

@@ -30,6 +30,8 @@ pub struct Limits {
     pub max_wait: Duration,
     /// The most operations one `/batch` may hold.
     pub max_batch: usize,
+    /// The largest config content accepted, in bytes (413 above).
+    pub config_max_size: usize,
 }
 
 impl Default for Limits {
@@ -43,6 +45,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(30),
             max_wait: Duration::from_secs(300),
             max_batch: 1000,
+            config_max_size: 1024 * 1024,
         }
     }
 }
@@ -66,6 +69,17 @@ impl Limits {
         Limits {
             max_body: PEER_MAX_BODY,
             body_timeout: self.body_timeout.max(Duration::from_secs(60)),
+            ..*self
+        }
+    }
+
+    /// These limits for a config write: a body that holds the largest content, escaped
+    /// (a form body may triple it), and its fields.
+    pub fn for_configs(&self) -> Limits {
+        Limits {
+            max_body: self
+                .max_body
+                .max(self.config_max_size.saturating_mul(3).saturating_add(64 * 1024)),
             ..*self
         }
     }

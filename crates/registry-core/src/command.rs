@@ -1,5 +1,6 @@
 use serde::{Deserialize, Serialize};
 
+use crate::config::{Cas, ConfigFields, ConfigKey, ConfigOutcome, ConfigWrite};
 use crate::error::{excerpt, Error};
 use crate::instance::InstanceMeta;
 use crate::service::{is_bidi_control, validate_service_name};
@@ -46,6 +47,28 @@ pub enum Command {
         /// What to remove.
         victims: Vec<Victim>,
     },
+    /// Publishes a config (creates it, or replaces what it holds), if `cas` holds.
+    PublishConfig {
+        /// Which config.
+        key: ConfigKey,
+        /// What it holds from now on.
+        fields: ConfigFields,
+        /// The condition on the config as it is, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cas: Option<Cas>,
+        /// The leader's clock when it accepted the request, ms since the epoch.
+        now_ms: u64,
+    },
+    /// Removes a config, if `cas` holds.
+    RemoveConfig {
+        /// Which config.
+        key: ConfigKey,
+        /// The condition on the config as it is, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cas: Option<Cas>,
+        /// The leader's clock when it accepted the request, ms since the epoch.
+        now_ms: u64,
+    },
 }
 
 impl Command {
@@ -62,6 +85,54 @@ impl Command {
             }
             Command::Batch { commands } => commands.iter().try_for_each(Command::validate),
             Command::Evict { .. } => Ok(()),
+            Command::PublishConfig { key, fields, .. } => {
+                key.validate()?;
+                fields.validate()
+            }
+            Command::RemoveConfig { key, .. } => key.validate(),
+        }
+    }
+
+    /// Whether the command is, or a batch holds, a config write.
+    pub fn writes_configs(&self) -> bool {
+        match self {
+            Command::PublishConfig { .. } | Command::RemoveConfig { .. } => true,
+            Command::Batch { commands } => commands.iter().any(Command::writes_configs),
+            _ => false,
+        }
+    }
+
+    /// How many config writes the command is or holds: how many [`ConfigOutcome`]s
+    /// applying it answers.
+    pub fn config_writes(&self) -> usize {
+        match self {
+            Command::PublishConfig { .. } | Command::RemoveConfig { .. } => 1,
+            Command::Batch { commands } => commands.iter().map(Command::config_writes).sum(),
+            _ => 0,
+        }
+    }
+
+    /// The config writes of the command, in order.
+    pub(crate) fn each_config_write<'a>(&'a self, out: &mut Vec<ConfigWrite<'a>>) {
+        match self {
+            Command::PublishConfig {
+                key,
+                fields,
+                cas,
+                now_ms,
+            } => out.push(ConfigWrite::Publish {
+                key,
+                fields,
+                cas: cas.as_ref(),
+                now_ms: *now_ms,
+            }),
+            Command::RemoveConfig { key, cas, now_ms } => out.push(ConfigWrite::Remove {
+                key,
+                cas: cas.as_ref(),
+                now_ms: *now_ms,
+            }),
+            Command::Batch { commands } => commands.iter().for_each(|command| command.each_config_write(out)),
+            _ => {}
         }
     }
 
@@ -75,7 +146,10 @@ impl Command {
         match self {
             Command::Register { service, instance, .. } => validate_new_registration(service, instance),
             Command::Batch { commands } => commands.iter().try_for_each(Command::validate_new),
-            Command::Unregister { .. } | Command::Evict { .. } => Ok(()),
+            Command::Unregister { .. }
+            | Command::Evict { .. }
+            | Command::PublishConfig { .. }
+            | Command::RemoveConfig { .. } => Ok(()),
         }
     }
 }
@@ -120,7 +194,7 @@ pub struct Victim {
 }
 
 /// What applying a command did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Applied {
     /// The registry version after the command.
     pub version: u64,
@@ -133,6 +207,21 @@ pub struct Applied {
     /// leader validates before proposing, so this is only seen for a log written by
     /// another program.
     pub rejected: bool,
+    /// What each config write of the command did, in order ([`Command::config_writes`]
+    /// of them); empty for the registry's own commands.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub configs: Vec<ConfigOutcome>,
+}
+
+impl Applied {
+    /// The part of a batch's outcome that belongs to its commands `first..first + count`
+    /// of config writes: what a writer whose command went into a shared batch is told.
+    pub fn part(&self, first: usize, count: usize) -> Applied {
+        Applied {
+            configs: self.configs.iter().skip(first).take(count).copied().collect(),
+            ..self.clone()
+        }
+    }
 }
 
 #[cfg(test)]

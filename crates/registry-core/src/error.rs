@@ -18,6 +18,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A config's key or field broke its rule.
+    #[error("invalid config: '{field}' {reason}")]
+    InvalidConfig {
+        /// The field, as Nacos names it.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A snapshot did not parse or failed validation.
     #[error("invalid snapshot: {0}")]
     InvalidSnapshot(String),

@@ -24,6 +24,9 @@
 //! - `command` — [`Command`], a change as a log carries it (register, unregister, batch,
 //!   evict), its validation, and [`Applied`], what applying it did; applied by
 //!   [`Registry::apply`], deterministically, in both cluster modes.
+//! - `config` — [`Configs`], the config store beside the instances: configs by
+//!   [`ConfigKey`], a store-wide revision, compare-and-set ([`Cas`]), prefix listing and a
+//!   bounded history ([`HistoryLimits`]); written by the same log.
 //! - `error` — the one error type of the crate, [`Error`].
 //! - `clock` — the [`Clock`] trait that callers implement; the crate itself never reads it.
 #![deny(missing_docs)]
@@ -31,6 +34,7 @@
 mod changes;
 mod clock;
 mod command;
+mod config;
 mod error;
 mod instance;
 mod lease;
@@ -41,6 +45,11 @@ mod snapshot;
 pub use changes::{ChangeLogLimits, Changed, Observer};
 pub use clock::Clock;
 pub use command::{validate_new_registration, Applied, Command, Victim};
+pub use config::{
+    md5_hex, Cas, Config, ConfigFields, ConfigKey, ConfigObserver, ConfigOutcome, Configs, ConfigsChanged,
+    HistoryLimits, Revision, RevisionOp, DEFAULT_NAMESPACE, MAX_DATA_ID_LEN, MAX_FIELD_LEN, MAX_GROUP_LEN,
+    MAX_NAMESPACE_LEN,
+};
 pub use error::Error;
 pub use instance::InstanceMeta;
 pub use lease::{parse_duration, parse_duration_or_seconds, LeaseBounds, LEASE_PARAMETER};

@@ -188,6 +188,16 @@ pub struct Cli {
     /// How many bytes the change log may take (e.g. 1MiB).
     #[arg(long, env = "MAREGISTRY_CHANGE_LOG_BYTES", default_value = "1MiB", value_parser = parse_size)]
     pub change_log_bytes: usize,
+    /// The largest config content accepted (e.g. 1MiB; Nacos allows up to 10MiB).
+    #[arg(long, env = "MAREGISTRY_CONFIG_MAX_SIZE", default_value = "1MiB", value_parser = parse_size)]
+    pub config_max_size: usize,
+    /// How many past revisions of each config are kept (0: no history).
+    #[arg(long, env = "MAREGISTRY_CONFIG_HISTORY", default_value_t = 20)]
+    pub config_history: usize,
+    /// How many bytes the config history may take, all configs together; the oldest
+    /// revisions go first.
+    #[arg(long, env = "MAREGISTRY_CONFIG_HISTORY_BYTES", default_value = "64MiB", value_parser = parse_size)]
+    pub config_history_bytes: usize,
     /// A shared secret every node-to-node call carries (Authorization: Bearer) and the
     /// node-only endpoints require. Prefer --cluster-token-file or the environment: a
     /// command line is visible to other users of the machine.

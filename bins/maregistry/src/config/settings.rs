@@ -10,7 +10,7 @@ use registry_nacos::GrpcSettings;
 
 use super::cli::Protocol;
 use registry_cluster::{normalize_url, ElectionKind};
-use registry_core::{ChangeLogLimits, LeaseBounds};
+use registry_core::{ChangeLogLimits, HistoryLimits, LeaseBounds};
 use registry_http::tls::{PeerTls, ServerTls};
 use registry_raft::{LogFaults, RaftSettings};
 
@@ -46,6 +46,10 @@ pub struct Config {
     pub max_batch: usize,
     /// What the change log (deltas for followers) keeps.
     pub change_log: ChangeLogLimits,
+    /// The largest config content accepted, in bytes.
+    pub config_max_size: usize,
+    /// What the config history keeps.
+    pub config_history: HistoryLimits,
     /// Who may call what.
     pub auth: Auth,
     /// Self-preservation: an eviction pass that would remove more than this fraction of
@@ -196,6 +200,8 @@ impl Default for Config {
             max_wait: Duration::from_secs(300),
             max_batch: 1000,
             change_log: ChangeLogLimits::default(),
+            config_max_size: 1024 * 1024,
+            config_history: HistoryLimits::default(),
             auth: Auth::default(),
             evict_max_fraction: 1.0,
             leases: LeaseBounds::default(),
@@ -229,6 +235,7 @@ impl Config {
             idle_timeout: self.idle_timeout,
             max_wait: self.max_wait,
             max_batch: self.max_batch,
+            config_max_size: self.config_max_size,
         }
     }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use registry_api::Auth;
 use registry_cluster::normalize_url;
-use registry_core::{ChangeLogLimits, LeaseBounds};
+use registry_core::{ChangeLogLimits, HistoryLimits, LeaseBounds};
 use registry_http::tls::{PeerTls, PeerTlsFiles, ServerTls, ServerTlsFiles, TlsError, TlsFile};
 use registry_http::Token;
 use registry_nacos::GrpcSettings;
@@ -107,6 +107,11 @@ impl Cli {
                 max_entries: self.change_log_entries,
                 max_bytes: self.change_log_bytes,
             },
+            config_max_size: self.config_max_size,
+            config_history: HistoryLimits {
+                per_config: self.config_history,
+                max_bytes: self.config_history_bytes,
+            },
             auth,
             mode,
             ttl: self.ttl,
@@ -174,6 +179,7 @@ impl Cli {
         for (flag, value) in [
             ("--max-body", self.max_body),
             ("--max-batch", self.max_batch),
+            ("--config-max-size", self.config_max_size),
             ("--grpc-max-instances", self.grpc_max_instances),
             ("--grpc-max-subscriptions", self.grpc_max_subscriptions),
         ] {

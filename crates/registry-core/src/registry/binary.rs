@@ -8,11 +8,13 @@
 //! Layout: one format byte ([`BINARY_FORMAT`]), then frames, then a trailer. A frame is a
 //! little-endian `u32` length and that many bytes of bincode (varint integers): first the
 //! head (registry version, number of services), then one frame per service (name,
-//! version, and per instance its canonical JSON, last renewal and revision). The trailer is
+//! version, and per instance its canonical JSON, last renewal and revision). Format 2 adds
+//! the configs after the services: a head (store revision, how many configs, how many
+//! histories), a frame per config, a frame per config history. The trailer is
 //! the xxh3 of every byte before it, as a little-endian `u64`: a file cut short or changed
 //! on disk is refused, never half loaded.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
@@ -20,6 +22,7 @@ use bincode::Options;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::config::{md5_hex, Config, ConfigFields, ConfigKey, ConfigState, Revision, RevisionOp};
 use crate::error::Error;
 use crate::instance::InstanceMeta;
 use crate::snapshot::{check_service, check_version};
@@ -29,7 +32,10 @@ use super::sync::add_instance;
 
 /// The layout version, the first byte of the binary form. A later layout takes the next
 /// number; a reader refuses a number it does not know.
-pub const BINARY_FORMAT: u8 = 1;
+pub const BINARY_FORMAT: u8 = 2;
+
+/// The layout before configs: services only. Still read.
+const FORMAT_WITHOUT_CONFIGS: u8 = 1;
 
 /// The largest frame a reader accepts: a corrupt length must not make it allocate
 /// gigabytes. One service of 4 million instances fits.
@@ -58,6 +64,130 @@ struct InstanceFrame<'a> {
     revision: u64,
 }
 
+#[derive(Serialize, Deserialize)]
+struct ConfigsHead {
+    revision: u64,
+    configs: u64,
+    histories: u64,
+}
+
+/// A config as written (by reference); [`ConfigRead`] reads the same layout.
+/// A config's fields as bincode takes them: every one, in order (the log's encoding leaves
+/// blank ones out, which a format without field names cannot read back).
+type FieldsWritten<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str, &'a str, &'a str);
+type FieldsRead = (String, String, String, String, String, String, String);
+
+fn fields_written(fields: &ConfigFields) -> FieldsWritten<'_> {
+    (
+        &fields.content,
+        &fields.kind,
+        &fields.desc,
+        &fields.app_name,
+        &fields.tags,
+        &fields.encrypted_data_key,
+        &fields.src_user,
+    )
+}
+
+fn fields_read(fields: FieldsRead) -> ConfigFields {
+    let (content, kind, desc, app_name, tags, encrypted_data_key, src_user) = fields;
+    ConfigFields {
+        content,
+        kind,
+        desc,
+        app_name,
+        tags,
+        encrypted_data_key,
+        src_user,
+    }
+}
+
+#[derive(Serialize)]
+struct ConfigWritten<'a> {
+    key: &'a ConfigKey,
+    fields: FieldsWritten<'a>,
+    created_ms: u64,
+    modified_ms: u64,
+    created_revision: u64,
+    revision: u64,
+}
+
+#[derive(Deserialize)]
+struct ConfigRead {
+    key: ConfigKey,
+    fields: FieldsRead,
+    created_ms: u64,
+    modified_ms: u64,
+    created_revision: u64,
+    revision: u64,
+}
+
+#[derive(Serialize)]
+struct HistoryWritten<'a> {
+    key: &'a ConfigKey,
+    entries: Vec<(u64, u64, RevisionOp, ConfigWritten<'a>)>,
+}
+
+#[derive(Deserialize)]
+struct HistoryRead {
+    key: ConfigKey,
+    entries: Vec<(u64, u64, RevisionOp, ConfigRead)>,
+}
+
+impl<'a> ConfigWritten<'a> {
+    fn of(key: &'a ConfigKey, config: &'a Config) -> ConfigWritten<'a> {
+        ConfigWritten {
+            key,
+            fields: fields_written(&config.fields),
+            created_ms: config.created_ms,
+            modified_ms: config.modified_ms,
+            created_revision: config.created_revision,
+            revision: config.revision,
+        }
+    }
+}
+
+impl ConfigRead {
+    /// The config, checked against the store's rules and its `revision`; its md5 made
+    /// again from the content.
+    fn config(self, revision: u64) -> Result<(ConfigKey, Config), Error> {
+        let what = |e: Error| Error::InvalidSnapshot(format!("config {:?}: {e}", self.key.data_id));
+        let fields = fields_read(self.fields);
+        self.key.validate().map_err(what)?;
+        fields.validate().map_err(what)?;
+        if self.revision > revision || self.created_revision > self.revision {
+            return Err(Error::InvalidSnapshot(format!(
+                "config {:?} has revision {} (created at {}) in a store at revision {revision}",
+                self.key.data_id, self.revision, self.created_revision
+            )));
+        }
+        let config = Config {
+            md5: md5_hex(&fields.content),
+            fields,
+            created_ms: self.created_ms,
+            modified_ms: self.modified_ms,
+            created_revision: self.created_revision,
+            revision: self.revision,
+        };
+        Ok((self.key, config))
+    }
+}
+
+/// The configs of a [`Frozen`] registry.
+struct FrozenConfigs {
+    revision: u64,
+    configs: Vec<(Arc<ConfigKey>, Arc<Config>)>,
+    history: Vec<(Arc<ConfigKey>, Vec<Arc<Revision>>)>,
+}
+
+/// The configs of a [`Decoded`] state.
+#[derive(Default)]
+struct DecodedConfigs {
+    revision: u64,
+    configs: BTreeMap<Arc<ConfigKey>, Arc<Config>>,
+    history: Vec<(Arc<ConfigKey>, Arc<Revision>)>,
+}
+
 fn options() -> impl Options {
     bincode::DefaultOptions::new()
 }
@@ -67,6 +197,7 @@ fn options() -> impl Options {
 pub struct Frozen {
     version: u64,
     services: Vec<ServiceView>,
+    configs: FrozenConfigs,
 }
 
 /// A registry state read from the binary form and checked, not yet in use
@@ -74,6 +205,7 @@ pub struct Frozen {
 pub struct Decoded {
     version: u64,
     services: HashMap<Arc<str>, Service>,
+    configs: DecodedConfigs,
 }
 
 impl Decoded {
@@ -111,9 +243,43 @@ impl Frozen {
             };
             write_frame(&mut out, &mut frame, &service)?;
         }
+        self.write_configs(&mut out, &mut frame)?;
         let digest = out.digest();
         out.inner.write_all(&digest.to_le_bytes())?;
         out.inner.flush()
+    }
+}
+
+impl Frozen {
+    fn write_configs<W: Write>(&self, out: &mut Hashing<W>, frame: &mut Vec<u8>) -> io::Result<()> {
+        let configs = &self.configs;
+        let head = ConfigsHead {
+            revision: configs.revision,
+            configs: configs.configs.len() as u64,
+            histories: configs.history.len() as u64,
+        };
+        write_frame(out, frame, &head)?;
+        for (key, config) in &configs.configs {
+            write_frame(out, frame, &ConfigWritten::of(key, config))?;
+        }
+        for (key, entries) in &configs.history {
+            let history = HistoryWritten {
+                key,
+                entries: entries
+                    .iter()
+                    .map(|entry| {
+                        (
+                            entry.revision,
+                            entry.at_ms,
+                            entry.op,
+                            ConfigWritten::of(key, &entry.config),
+                        )
+                    })
+                    .collect(),
+            };
+            write_frame(out, frame, &history)?;
+        }
+        Ok(())
     }
 }
 
@@ -168,7 +334,28 @@ impl Registry {
     /// collect one reference per service.
     pub fn frozen(&self) -> Frozen {
         let (version, services) = self.views();
-        Frozen { version, services }
+        let state = self.configs.read();
+        let mut configs = FrozenConfigs {
+            revision: state.revision,
+            configs: state
+                .configs
+                .iter()
+                .map(|(key, config)| (key.clone(), config.clone()))
+                .collect(),
+            history: state
+                .history
+                .iter()
+                .map(|(key, entries)| (key.clone(), entries.iter().cloned().collect()))
+                .collect(),
+        };
+        drop(state);
+        // In key order, so that the same state always writes the same bytes.
+        configs.history.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Frozen {
+            version,
+            services,
+            configs,
+        }
     }
 
     /// Reads the binary form from `input` (which the caller buffers) and checks every
@@ -180,9 +367,9 @@ impl Registry {
         input
             .read_exact(&mut format)
             .map_err(|e| cut_short("the format byte", e))?;
-        if format[0] != BINARY_FORMAT {
+        if format[0] != BINARY_FORMAT && format[0] != FORMAT_WITHOUT_CONFIGS {
             return Err(Error::InvalidSnapshot(format!(
-                "binary format {}, this build reads {BINARY_FORMAT}",
+                "binary format {}, this build reads {FORMAT_WITHOUT_CONFIGS} and {BINARY_FORMAT}",
                 format[0]
             )));
         }
@@ -218,6 +405,10 @@ impl Registry {
                 )));
             }
         }
+        let configs = match format[0] {
+            FORMAT_WITHOUT_CONFIGS => DecodedConfigs::default(),
+            _ => decode_configs(&mut input, &mut frame)?,
+        };
         let expected = input.digest();
         let mut trailer = [0u8; 8];
         input
@@ -232,6 +423,7 @@ impl Registry {
         Ok(Decoded {
             version: head.version,
             services,
+            configs,
         })
     }
 
@@ -239,11 +431,60 @@ impl Registry {
     /// Under the lock the two states are only swapped; the old one is freed after.
     pub fn install(&self, decoded: Decoded) {
         let state = self.fresh_state(decoded.services, decoded.version);
+        let configs = decoded.configs;
+        let configs = ConfigState::rebuilt(
+            configs.configs,
+            configs.revision,
+            configs.history,
+            &self.configs.limits(),
+        );
         let mut guard = self.write();
         let old = std::mem::replace(&mut *guard, state);
         self.publish_all(guard);
         drop(old);
+        let mut guard = self.configs.write();
+        let old = std::mem::replace(&mut *guard, configs);
+        self.configs.publish(guard, true);
+        drop(old);
     }
+}
+
+/// Reads the configs section of format 2.
+fn decode_configs<R: Read>(input: &mut Hashing<R>, frame: &mut Vec<u8>) -> Result<DecodedConfigs, Error> {
+    read_frame(input, frame)?;
+    let head: ConfigsHead = decode_frame(frame, "the configs' head")?;
+    let mut decoded = DecodedConfigs {
+        revision: head.revision,
+        ..DecodedConfigs::default()
+    };
+    for _ in 0..head.configs {
+        read_frame(input, frame)?;
+        let (key, config) = decode_frame::<ConfigRead>(frame, "a config")?.config(head.revision)?;
+        if decoded.configs.insert(Arc::new(key), Arc::new(config)).is_some() {
+            return Err(Error::InvalidSnapshot("a config is listed twice".to_owned()));
+        }
+    }
+    for _ in 0..head.histories {
+        read_frame(input, frame)?;
+        let history: HistoryRead = decode_frame(frame, "a config's history")?;
+        let key = Arc::new(history.key);
+        for (revision, at_ms, op, config) in history.entries {
+            let (_, config) = config.config(head.revision)?;
+            // The entry of the config's last publish is the config itself: one copy.
+            let current = decoded.configs.get(&key).filter(|current| ***current == config);
+            let config = current.cloned().unwrap_or_else(|| Arc::new(config));
+            decoded.history.push((
+                key.clone(),
+                Arc::new(Revision {
+                    revision,
+                    at_ms,
+                    op,
+                    config,
+                }),
+            ));
+        }
+    }
+    Ok(decoded)
 }
 
 /// A reader or writer that hashes every byte that passes through it.

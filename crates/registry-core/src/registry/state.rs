@@ -13,6 +13,7 @@ use hashlink::LinkedHashSet;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::changes::{ChangeLog, ChangeLogLimits, Changed, Observer, Observers};
+use crate::config::{Configs, HistoryLimits};
 use crate::instance::InstanceMeta;
 use crate::lease::LeaseBounds;
 
@@ -47,6 +48,8 @@ pub struct Registry {
     pub(super) counts: Counts,
     /// The leases granted to instances that declare their own.
     pub(super) leases: LeaseBounds,
+    /// The configs, written by the same commands.
+    pub(super) configs: Configs,
 }
 
 /// Running totals since the registry was created, for metrics. A restore or an adoption
@@ -447,7 +450,19 @@ impl Registry {
             log_limits: limits,
             counts: Counts::default(),
             leases: LeaseBounds::default(),
+            configs: Configs::default(),
         }
+    }
+
+    /// This registry keeping config history within `limits`.
+    pub fn with_config_history(mut self, limits: HistoryLimits) -> Self {
+        self.configs = Configs::with_history(limits);
+        self
+    }
+
+    /// The configs kept beside the instances, written by [`Registry::apply`].
+    pub fn configs(&self) -> &Configs {
+        &self.configs
     }
 
     /// This registry granting declared leases within `bounds` (the default: 5 s to 5 min).

@@ -36,6 +36,8 @@ impl State {
                     self.apply(command, index);
                 }
             }
+            // The config store's, applied by `Registry::apply` beside these.
+            Command::PublishConfig { .. } | Command::RemoveConfig { .. } => {}
         }
     }
 }
@@ -54,7 +56,11 @@ impl Registry {
                 version: self.registry_version(),
                 changes: 0,
                 rejected: true,
+                configs: Vec::new(),
             };
+        }
+        if command.writes_configs() {
+            return self.apply_with_configs(command, index);
         }
         if let Command::Register {
             service,
@@ -80,6 +86,7 @@ impl Registry {
                 version: self.registry_version(),
                 changes: 0,
                 rejected: false,
+                configs: Vec::new(),
             };
         }
         let mut guard = self.write();
@@ -90,12 +97,36 @@ impl Registry {
         self.applied(guard, before)
     }
 
+    /// [`Registry::apply`] of a command that writes configs: its registry part (a batch
+    /// may hold both) under the registry's lock, then its config writes, in order, under
+    /// the config store's. The two stores are independent, so the order between them does
+    /// not matter.
+    fn apply_with_configs(&self, command: &Command, index: u64) -> Applied {
+        let mut applied = match command {
+            Command::Batch { .. } => {
+                let mut guard = self.write();
+                let before = guard.version;
+                guard.apply(command, index);
+                self.applied(guard, before)
+            }
+            _ => Applied {
+                version: self.registry_version(),
+                ..Applied::default()
+            },
+        };
+        let mut writes = Vec::with_capacity(1);
+        command.each_config_write(&mut writes);
+        applied.configs = self.configs.apply(writes.into_iter());
+        applied
+    }
+
     /// What a write did, from the version `before` it, once published.
     fn applied(&self, guard: std::sync::RwLockWriteGuard<'_, State>, before: u64) -> Applied {
         let applied = Applied {
             version: guard.version,
             changes: guard.version - before,
             rejected: false,
+            configs: Vec::new(),
         };
         self.publish(guard);
         applied

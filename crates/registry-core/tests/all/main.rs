@@ -2,6 +2,7 @@
 //! behaviour contract (docs/spec.md), driven through the crate's public API only.
 
 mod commands;
+mod configs;
 mod delta;
 mod snapshot;
 mod stats;

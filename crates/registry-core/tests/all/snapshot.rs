@@ -237,6 +237,11 @@ fn raft_registry() -> Registry {
             service: "gone".to_owned(),
             instance: inst(3),
         },
+        crate::configs::publish("ns", "app.yaml", "a: 1", 40),
+        crate::configs::publish("ns", "app.yaml", "a: 2", 50),
+        crate::configs::publish("", "other", "配置 ✓", 60),
+        crate::configs::publish("", "gone", "x", 70),
+        crate::configs::remove("", "gone", 80),
     ];
     for (index, command) in commands.iter().enumerate() {
         r.apply(command, index as u64 + 1);
@@ -268,6 +273,17 @@ fn the_binary_form_round_trips_everything_a_raft_snapshot_holds() {
         follower.snapshot_json_with_revisions(),
         leader.snapshot_json_with_revisions()
     );
+    // The configs, their revisions and histories too.
+    let configs = |r: &Registry| (r.configs().revision(), r.configs().list(None, |_, _| true));
+    assert_eq!(configs(&follower), configs(&leader));
+    let key = registry_core::ConfigKey::new("", "gone", "");
+    let key = registry_core::ConfigKey {
+        data_id: "gone".to_owned(),
+        group: "DEFAULT_GROUP".to_owned(),
+        ..key
+    };
+    assert_eq!(follower.configs().history(&key), leader.configs().history(&key));
+    assert_eq!(follower.configs().history(&key).len(), 2, "published, removed");
     // And it writes the same bytes again.
     assert_eq!(binary(&follower), bytes);
 }

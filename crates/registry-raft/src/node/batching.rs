@@ -26,6 +26,16 @@ pub(super) async fn propose(node: Arc<RaftCluster>, mut queued: mpsc::Receiver<P
             }
         }
         let (mut commands, waiters): (Vec<Command>, Vec<oneshot::Sender<Proposed>>) = batch.into_iter().unzip();
+        // Each writer hears what its own config writes did, not its batch-mates'.
+        let mut first = 0;
+        let parts: Vec<(usize, usize)> = commands
+            .iter()
+            .map(|command| {
+                let count = command.config_writes();
+                first += count;
+                (first - count, count)
+            })
+            .collect();
         let command = match commands.len() {
             1 => commands.pop().unwrap_or(Command::Batch { commands: Vec::new() }),
             _ => Command::Batch { commands },
@@ -44,8 +54,8 @@ pub(super) async fn propose(node: Arc<RaftCluster>, mut queued: mpsc::Receiver<P
                         .map_err(|e| node.proposal_error(e))
                 })
                 .await;
-            for waiter in waiters {
-                let _ = waiter.send(outcome.clone());
+            for (waiter, (first, count)) in waiters.into_iter().zip(parts) {
+                let _ = waiter.send(outcome.clone().map(|applied| applied.part(first, count)));
             }
             drop(slot);
         });
