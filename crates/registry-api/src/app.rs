@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
-use registry_core::Observer;
+use registry_core::{ConfigObserver, Observer};
 use tokio::net::TcpListener;
 
 use registry_cluster::Coordinator;
@@ -63,6 +63,9 @@ impl App {
         cluster.registry().observe(watch.clone());
         for observer in facades.iter().filter_map(|facade| facade.observer()) {
             cluster.registry().observe(observer);
+        }
+        for observer in facades.iter().filter_map(|facade| facade.config_observer()) {
+            cluster.registry().configs().observe(observer);
         }
         let tables: Vec<&'static [FacadeRoute]> = facades.iter().map(|facade| facade.routes()).collect();
         let routes = Routes::new(&tables, cluster.routes());
@@ -158,6 +161,11 @@ pub trait Facade: Send + Sync + 'static {
     /// Told of every change of the registry (pushes, caches), after the observers added
     /// before it.
     fn observer(&self) -> Option<Arc<dyn Observer>> {
+        None
+    }
+
+    /// Told of every change of the configs (long polls, pushes).
+    fn config_observer(&self) -> Option<Arc<dyn ConfigObserver>> {
         None
     }
 

@@ -247,6 +247,11 @@ impl FacadeError {
         FacadeError::new(StatusCode::NOT_FOUND, message)
     }
 
+    /// Its status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
     /// Why it was refused.
     pub fn message(&self) -> &str {
         &self.message

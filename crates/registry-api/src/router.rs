@@ -10,7 +10,7 @@ use http::{Method, Request, Response};
 use hyper::body::Incoming;
 
 use crate::app::App;
-use crate::auth::check_access;
+use crate::auth::{check_access, Access};
 use crate::body::Body;
 use crate::error::ApiError;
 use crate::gateway;
@@ -23,7 +23,7 @@ use crate::routes::{Endpoint, Route};
 pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
     let found = app.routes.of(request.uri().path());
-    let timed = found.is_some_and(|(route, _)| !route.may_block(&request));
+    let timed = found.is_some_and(|(route, _)| !route.may_block(&request) && !app.routes.long_poll(route));
     let row = found.map_or(app.metrics.other(), |(route, _)| app.routes.row(route));
     // One frame for the whole answer (a separate async fn costs a move of the response).
     let response = 'answer: {
@@ -39,7 +39,11 @@ pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<
             break 'answer ApiError::MethodNotAllowed(method).into_response(path);
         }
         if app.auth.any() {
-            if let Err(e) = check_access(&app.auth, route.access(&request), &request) {
+            let access = match app.routes.long_poll(route) {
+                true => Access::ClientRead,
+                false => route.access(&request),
+            };
+            if let Err(e) = check_access(&app.auth, access, &request) {
                 tracing::debug!(path, "request refused: no valid token");
                 break 'answer e.into_response(path);
             }

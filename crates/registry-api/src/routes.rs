@@ -18,6 +18,9 @@ pub struct FacadeRoute {
     pub prefixes: &'static [&'static str],
     /// Its name in metrics (the `endpoint` label) and error answers.
     pub label: &'static str,
+    /// Whether its requests are long polls: reads (whatever their method) that wait on
+    /// purpose, left out of the latency histogram.
+    pub long_poll: bool,
 }
 
 impl FacadeRoute {
@@ -228,6 +231,14 @@ impl Routes {
         Some((Route::Mode(index), self.mode[index].path))
     }
 
+    /// Whether `route` is a facade's long poll.
+    pub(crate) fn long_poll(&self, route: Route) -> bool {
+        match route {
+            Route::Facade(row) => self.facade_routes[row].2.long_poll,
+            Route::Shared(_) | Route::Mode(_) => false,
+        }
+    }
+
     /// The facade of facade route `row` (its index among the tables), the route's index in
     /// its table, and the path after its prefix.
     pub(crate) fn facade<'a>(&self, row: usize, path: &'a str) -> (usize, usize, &'a str) {
@@ -322,10 +333,12 @@ pub(crate) mod tests {
         FacadeRoute {
             prefixes: &["/two/v1/"],
             label: "/two/v1",
+            long_poll: false,
         },
         FacadeRoute {
             prefixes: &["/two/apps", "/two/v2/apps"],
             label: "/two/apps",
+            long_poll: false,
         },
     ];
 
@@ -347,6 +360,7 @@ pub(crate) mod tests {
         let open = FacadeRoute {
             prefixes: &["/p/v1/"],
             label: "/p/v1",
+            long_poll: false,
         };
         assert_eq!(open.rest("/p/v1/x/y"), Some("x/y"));
         assert_eq!(open.rest("/p/v1//x"), Some("/x"));
@@ -354,6 +368,7 @@ pub(crate) mod tests {
         let bounded = FacadeRoute {
             prefixes: &["/a", "/b/v2/a"],
             label: "/a",
+            long_poll: false,
         };
         assert_eq!(bounded.rest("/a"), Some(""));
         assert_eq!(bounded.rest("/a//x"), Some("x"));

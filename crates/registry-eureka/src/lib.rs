@@ -29,6 +29,7 @@ use view::EurekaView;
 const ROUTES: &[FacadeRoute] = &[FacadeRoute {
     prefixes: &["/eureka/apps", "/eureka/v2/apps"],
     label: "/eureka/apps",
+    long_poll: false,
 }];
 
 /// The Eureka facade: what its view last answered, for the deltas.

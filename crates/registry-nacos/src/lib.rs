@@ -1,11 +1,13 @@
-//! maregistry's Nacos facade (docs/spec.md §6.1, §6.3): the Nacos open API v1
-//! (`/nacos/v1/ns/...`) and the Nacos 2/3 gRPC protocol with pushes (its own listener, on
-//! the HTTP port + 1000), both over the server's gateway and the one registry. Naming now;
-//! the config service comes next.
+//! maregistry's Nacos facade (docs/spec.md §6.1, §6.3, §8): the Nacos open API v1
+//! (`/nacos/v1/ns/...`, `/nacos/v1/cs/...`), the v2 config open API, and the Nacos 2/3
+//! gRPC protocol with pushes (its own listener, on the HTTP port + 1000), all over the
+//! server's gateway, the one registry and its config store.
 //!
 //! Modules:
-//! - `v1` — the HTTP open API: parameters, names (Nacos service → registry service), the
-//!   instance mapping, the encoded host lists, the endpoints.
+//! - `v1` — the HTTP open API for naming: parameters, names (Nacos service → registry
+//!   service), the instance mapping, the encoded host lists, the endpoints.
+//! - `config` — the config service: names, listeners (long polls and gRPC listens), the
+//!   v1 and v2 endpoints, history, export and import.
 //! - `grpc` — the gRPC protocol: the generated messages and services, the JSON envelope,
 //!   connections and what they publish and subscribe to, the unary requests, pushes, the
 //!   listener ([`GrpcSettings`]).
@@ -13,6 +15,7 @@
 //! [`Nacos`] is the facade the binary composes.
 #![deny(missing_docs)]
 
+mod config;
 pub mod grpc;
 mod v1;
 
@@ -24,24 +27,45 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use prometheus_client::metrics::counter::ConstCounter;
 use registry_api::{gauge, App, Body, Facade, FacadeRoute, Shutdown};
-use registry_core::Observer;
+use registry_core::{ConfigObserver, Observer};
 use tokio::net::TcpListener;
 
+use config::ConfigListeners;
 pub use grpc::GrpcSettings;
 use grpc::Nacos2;
 use v1::NacosCache;
 
-/// Where the Nacos naming API lives.
-const ROUTES: &[FacadeRoute] = &[FacadeRoute {
-    prefixes: &["/nacos/v1/ns/"],
-    label: "/nacos/v1/ns",
-}];
+/// Where the Nacos APIs live: naming, the config long poll, the rest of config, the v2
+/// config open API (in that order: the long poll's path is inside the config prefix).
+const ROUTES: &[FacadeRoute] = &[
+    FacadeRoute {
+        prefixes: &["/nacos/v1/ns/"],
+        label: "/nacos/v1/ns",
+        long_poll: false,
+    },
+    FacadeRoute {
+        prefixes: &["/nacos/v1/cs/configs/listener"],
+        label: "/nacos/v1/cs/configs/listener",
+        long_poll: true,
+    },
+    FacadeRoute {
+        prefixes: &["/nacos/v1/cs/"],
+        label: "/nacos/v1/cs",
+        long_poll: false,
+    },
+    FacadeRoute {
+        prefixes: &["/nacos/v2/cs/"],
+        label: "/nacos/v2/cs",
+        long_poll: false,
+    },
+];
 
 /// The Nacos facade: the v1 view's encoded lists and the gRPC clients' connections and
 /// pushes.
 pub struct Nacos {
     cache: NacosCache,
     grpc: Arc<Nacos2>,
+    configs: Arc<ConfigListeners>,
 }
 
 impl Nacos {
@@ -50,6 +74,7 @@ impl Nacos {
         Nacos {
             cache: NacosCache::default(),
             grpc: Arc::new(Nacos2::new(settings)),
+            configs: Arc::new(ConfigListeners::default()),
         }
     }
 }
@@ -64,12 +89,23 @@ impl Facade for Nacos {
         ROUTES
     }
 
-    async fn serve(&self, app: &App, _route: usize, request: Request<Incoming>, rest: &str) -> Response<Body> {
-        v1::nacos(app, &self.cache, request, rest).await
+    async fn serve(&self, app: &App, route: usize, request: Request<Incoming>, rest: &str) -> Response<Body> {
+        match route {
+            0 => v1::nacos(app, &self.cache, request, rest).await,
+            1 => Box::pin(config::long_poll(app, &self.configs, request))
+                .await
+                .unwrap_or_else(config::refusal),
+            2 => Box::pin(config::serve_v1(app, &self.configs, request, rest)).await,
+            _ => Box::pin(config::serve_v2(app, &self.configs, request, rest)).await,
+        }
     }
 
     fn observer(&self) -> Option<Arc<dyn Observer>> {
         Some(self.grpc.hub.clone())
+    }
+
+    fn config_observer(&self) -> Option<Arc<dyn ConfigObserver>> {
+        Some(self.configs.clone())
     }
 
     fn metrics(&self, r: &mut prometheus_client::registry::Registry) {
@@ -94,6 +130,7 @@ impl Facade for Nacos {
             "Pushes that found a subscriber's stream full or closed",
             ConstCounter::new(counts.push_failures),
         );
+        config::metrics(&self.configs, r);
     }
 
     fn connections(&self) -> Option<u64> {
@@ -124,6 +161,11 @@ impl Node {
     /// The gRPC clients' connections and pushes.
     pub(crate) fn grpc(&self) -> &Nacos2 {
         &self.nacos.grpc
+    }
+
+    /// Who listens to which config on this node.
+    pub(crate) fn config_listeners(&self) -> &ConfigListeners {
+        &self.nacos.configs
     }
 
     /// The v1 view's encoded lists, which gRPC answers share.

@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::node::Node;
 
 /// A plain HTTP client with generous timeouts (the machine may be slow).
+#[derive(Clone)]
 pub struct Client {
     http: HyperInvoker,
 }
@@ -104,6 +105,27 @@ impl Client {
             url: url.to_owned(),
             headers: headers.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
             body: body.to_owned().into(),
+            timeout: Some(Duration::from_secs(60)),
+        };
+        self.http
+            .send(request)
+            .await
+            .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+    }
+
+    /// A request whose body is any bytes, with extra headers.
+    pub async fn send_bytes(
+        &self,
+        method: &str,
+        url: &str,
+        body: Vec<u8>,
+        headers: &[(&'static str, &str)],
+    ) -> HttpResponse {
+        let request = HttpRequest {
+            method: method.parse().expect("method"),
+            url: url.to_owned(),
+            headers: headers.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
+            body: body.into(),
             timeout: Some(Duration::from_secs(60)),
         };
         self.http

@@ -15,6 +15,7 @@ mod gateway;
 mod limits;
 mod linearizability;
 mod nacos2;
+mod nacos_config;
 mod openapi;
 mod operations;
 mod partitions;

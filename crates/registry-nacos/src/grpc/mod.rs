@@ -4,7 +4,8 @@
 //!
 //! By job: `proto` (the generated messages and services), `wire` (the JSON envelope and
 //! Nacos's error codes), `connections` (each TCP connection, set up on its bi-stream,
-//! owning what it publishes and subscribes to), `naming` (the unary requests), `hub` (the
+//! owning what it publishes and subscribes to), `naming` (the unary requests), `config`
+//! (the config requests and their pushes), `hub` (the
 //! registry's changes as pushes to make), `service_info` (a service as clients read it,
 //! encoded once per change), `tasks` (pushing, liveness, renewing, a connection's end),
 //! `state` ([`GrpcSettings`] and what the facade keeps), `server` (the listener).
@@ -12,6 +13,7 @@
 #[doc(hidden)]
 mod answered;
 pub mod codec;
+mod config;
 mod connections;
 mod hub;
 mod naming;

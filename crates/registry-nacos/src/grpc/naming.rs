@@ -48,6 +48,7 @@ fn within_limits(app: &Node, payload: &Payload) -> Result<(), Refusal> {
     let kind = payload.metadata.as_ref().map_or("", |m| m.r#type.as_str());
     let limit = match kind {
         "BatchInstanceRequest" => app.limits().for_batches().max_body,
+        "ConfigPublishRequest" | "ConfigBatchListenRequest" => app.limits().for_configs().max_body,
         _ => app.limits().max_body,
     };
     if size > limit {
@@ -71,6 +72,9 @@ async fn dispatch(app: &Node, info: &ConnInfo, request: &Incoming, after: &After
         return Err(Refusal::new(code::UNREGISTERED, "Connection is unregistered."));
     };
     connection.active(app.now_ms());
+    if super::config::is_config(&request.kind) {
+        return Ok(Box::pin(super::config::answer(app, &connection, request)).await);
+    }
     match request.kind.as_str() {
         "HealthCheckRequest" => Ok(response("HealthCheckResponse", &id, Map::new())),
         "InstanceRequest" => {
@@ -105,7 +109,7 @@ async fn dispatch(app: &Node, info: &ConnInfo, request: &Incoming, after: &After
 /// With a client token configured, writes (and with `--client-token-reads`, reads) carry it
 /// in the `accessToken` header (or `Authorization: Bearer`); the cluster token does too.
 /// Decided by the server's one check, as an HTTP request's token is.
-fn authorize(app: &Node, request: &Incoming, write: bool) -> Result<(), Refusal> {
+pub(crate) fn authorize(app: &Node, request: &Incoming, write: bool) -> Result<(), Refusal> {
     if !app.auth().any() {
         return Ok(());
     }

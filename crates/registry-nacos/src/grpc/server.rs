@@ -59,6 +59,7 @@ pub(crate) async fn serve_grpc(
     app.grpc().serve();
     let tasks = [
         tokio::spawn(push_changes(app.clone())),
+        tokio::spawn(super::config::push_configs(app.clone())),
         tokio::spawn(check_liveness(app.clone())),
         tokio::spawn(renew_published(app.clone())),
     ];
@@ -267,10 +268,12 @@ struct Services {
 
 impl Services {
     fn new(app: Arc<Node>) -> Services {
+        // A config publish carries up to --config-max-size of content, escaped.
+        let max = app.limits().for_configs().max_body.saturating_add(64 * 1024);
         let service = Service { app };
         Services {
-            request: RequestServer::new(service.clone()),
-            stream: BiRequestStreamServer::new(service),
+            request: RequestServer::new(service.clone()).max_decoding_message_size(max),
+            stream: BiRequestStreamServer::new(service).max_decoding_message_size(max),
         }
     }
 

@@ -127,6 +127,7 @@ pub(crate) async fn renew_published(app: Arc<Node>) {
 /// them while the clients register them again elsewhere).
 pub(crate) async fn end(app: &Node, id: u64, why: &str) {
     let connections = &app.grpc().connections;
+    app.config_listeners().forget(id);
     let Some(connection) = connections.close(id) else {
         return;
     };

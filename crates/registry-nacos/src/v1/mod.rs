@@ -16,3 +16,4 @@ pub(crate) use cache::{encode_hosts, NacosCache};
 pub(crate) use handlers::nacos;
 pub(crate) use instance::{Described, WireInstance};
 pub(crate) use names::{service_page, NacosService, DEFAULT_GROUP};
+pub(crate) use params::{number, Params};
