@@ -136,7 +136,7 @@ impl Raw {
     }
 
     /// The next message the server sends on the stream (within the bound).
-    async fn next_pushed(&mut self) -> (String, Value) {
+    pub(crate) async fn next_pushed(&mut self) -> (String, Value) {
         let (_, inbound) = self.stream.as_mut().expect("set up");
         let message = tokio::time::timeout(LIMIT, inbound.message())
             .await
@@ -148,12 +148,12 @@ impl Raw {
 
     /// Whether the server sends nothing on the stream within `window` (an absence, checked
     /// for a while).
-    async fn nothing_pushed_within(&mut self, window: Duration) -> bool {
+    pub(crate) async fn nothing_pushed_within(&mut self, window: Duration) -> bool {
         let (_, inbound) = self.stream.as_mut().expect("set up");
         tokio::time::timeout(window, inbound.message()).await.is_err()
     }
 
-    async fn answer_on_stream(&mut self, kind: &str, request_id: &str) {
+    pub(crate) async fn answer_on_stream(&mut self, kind: &str, request_id: &str) {
         let (tx, _) = self.stream.as_ref().expect("set up");
         tx.send(payload(
             kind,
@@ -202,6 +202,12 @@ async fn the_protocol_as_clients_speak_it() {
         "the same connection, the same id"
     );
     let (kind, body) = raw.call("ConfigQueryRequest", json!({})).await;
+    assert_eq!(
+        (kind.as_str(), body["errorCode"].as_i64()),
+        ("ConfigQueryResponse", Some(400)),
+        "a config request's refusal comes in its own response type"
+    );
+    let (kind, body) = raw.call("ClientConfigMetricRequest", json!({})).await;
     assert_eq!(
         (kind.as_str(), body["errorCode"].as_i64()),
         ("ErrorResponse", Some(302))
