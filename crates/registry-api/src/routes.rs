@@ -231,11 +231,12 @@ impl Routes {
         Some((Route::Mode(index), self.mode[index].path))
     }
 
-    /// Whether `route` is a facade's long poll.
+    /// Whether `route` is a facade's or the mode's long poll.
     pub(crate) fn long_poll(&self, route: Route) -> bool {
         match route {
             Route::Facade(row) => self.facade_routes[row].2.long_poll,
-            Route::Shared(_) | Route::Mode(_) => false,
+            Route::Mode(index) => self.mode[index].long_poll,
+            Route::Shared(_) => false,
         }
     }
 
@@ -347,11 +348,13 @@ pub(crate) mod tests {
             path: "/raft/vote",
             params: &[],
             peer_body: true,
+            long_poll: false,
         },
         ModeRoute {
             path: "/cluster/join",
             params: &["url"],
             peer_body: false,
+            long_poll: false,
         },
     ];
 

@@ -46,9 +46,9 @@ pub use changes::{ChangeLogLimits, Changed, Observer};
 pub use clock::Clock;
 pub use command::{validate_new_registration, Applied, Command, Victim};
 pub use config::{
-    md5_hex, Cas, Config, ConfigFields, ConfigKey, ConfigObserver, ConfigOutcome, Configs, ConfigsChanged,
-    HistoryLimits, Revision, RevisionOp, DEFAULT_NAMESPACE, MAX_DATA_ID_LEN, MAX_FIELD_LEN, MAX_GROUP_LEN,
-    MAX_NAMESPACE_LEN,
+    md5_hex, Cas, Config, ConfigDelta, ConfigFields, ConfigKey, ConfigObserver, ConfigOutcome, Configs, ConfigsChanged,
+    HistoryLimits, Revision, RevisionOp, SyncedConfig, DEFAULT_NAMESPACE, MAX_DATA_ID_LEN, MAX_FIELD_LEN,
+    MAX_GROUP_LEN, MAX_NAMESPACE_LEN,
 };
 pub use error::Error;
 pub use instance::InstanceMeta;

@@ -14,7 +14,10 @@ use crate::raft::Cluster;
 
 async fn listening(raw: &mut Raw, contexts: Value) -> Value {
     let (kind, body) = raw
-        .call("ConfigBatchListenRequest", json!({"listen": true, "configListenContexts": contexts}))
+        .call(
+            "ConfigBatchListenRequest",
+            json!({"listen": true, "configListenContexts": contexts}),
+        )
         .await;
     assert_eq!(kind, "ConfigChangeBatchListenResponse", "{body}");
     body
@@ -43,23 +46,37 @@ async fn the_config_requests_and_pushes_as_clients_speak_them() {
 
     // A missing config: its own response type, code 300, lastModified and beta present.
     let (kind, body) = raw
-        .call("ConfigQueryRequest", json!({"dataId":"g.yaml","group":"G","tenant":"","requestId":"1"}))
+        .call(
+            "ConfigQueryRequest",
+            json!({"dataId":"g.yaml","group":"G","tenant":"","requestId":"1"}),
+        )
         .await;
     assert_eq!(kind, "ConfigQueryResponse");
-    assert_eq!((body["errorCode"].as_i64(), body["lastModified"].as_i64()), (Some(300), Some(0)));
+    assert_eq!(
+        (body["errorCode"].as_i64(), body["lastModified"].as_i64()),
+        (Some(300), Some(0))
+    );
     assert_eq!(body["beta"], false);
     assert!(body.get("content").is_none() && body.get("tag").is_none(), "{body}");
 
     // Publish as the Python client does: every addition key, blank ones meaning absent.
     let addition = json!({"type":"yaml","tag":"","appName":"","src_user":"","betaIps":"","encryptedDataKey":"",
         "config_tags":"","desc":"","use":"","effect":"","schema":""});
-    let published = json!({"dataId":"g.yaml","group":"G","tenant":"","content":"g: 1 ✓","casMd5":"","additionMap":addition});
+    let published =
+        json!({"dataId":"g.yaml","group":"G","tenant":"","content":"g: 1 ✓","casMd5":"","additionMap":addition});
     let (kind, body) = raw.call("ConfigPublishRequest", published).await;
-    assert_eq!((kind.as_str(), body["resultCode"].as_i64()), ("ConfigPublishResponse", Some(200)), "{body}");
+    assert_eq!(
+        (kind.as_str(), body["resultCode"].as_i64()),
+        ("ConfigPublishResponse", Some(200)),
+        "{body}"
+    );
     let (_, body) = raw
         .call("ConfigQueryRequest", json!({"dataId":"g.yaml","group":"G","tenant":""}))
         .await;
-    assert_eq!((body["content"].as_str(), body["contentType"].as_str()), (Some("g: 1 ✓"), Some("yaml")));
+    assert_eq!(
+        (body["content"].as_str(), body["contentType"].as_str()),
+        (Some("g: 1 ✓"), Some("yaml"))
+    );
     assert_eq!(body["md5"], md5_hex("g: 1 ✓"));
     assert!(body["lastModified"].as_u64().is_some_and(|t| t > 0), "{body}");
     assert!(body.get("tag").is_none(), "the Python client reads tag as a boolean");
@@ -69,7 +86,11 @@ async fn the_config_requests_and_pushes_as_clients_speak_them() {
     // CAS refused and accepted.
     let cas = |md5: &str, content: &str| json!({"dataId":"g.yaml","group":"G","content":content,"casMd5":md5,"additionMap":{}});
     let (_, body) = raw.call("ConfigPublishRequest", cas(&md5_hex("stale"), "g: 2")).await;
-    assert_eq!((body["resultCode"].as_i64(), body["success"].as_bool()), (Some(500), Some(false)), "{body}");
+    assert_eq!(
+        (body["resultCode"].as_i64(), body["success"].as_bool()),
+        (Some(500), Some(false)),
+        "{body}"
+    );
     let (_, body) = raw.call("ConfigPublishRequest", cas(&md5_hex("g: 1 ✓"), "g: 2")).await;
     assert_eq!(body["resultCode"], 200, "{body}");
 
@@ -80,23 +101,69 @@ async fn the_config_requests_and_pushes_as_clients_speak_them() {
                {"dataId":"n.yaml","group":"G","tenant":"ns-1","md5":""}]),
     )
     .await;
-    assert_eq!(body["changedConfigs"], json!([{"dataId":"g.yaml","group":"G","tenant":""}]));
-    publish(&c, &node.url, &[("dataId", "n.yaml"), ("group", "G"), ("tenant", "ns-1"), ("content", "n")], &[]).await;
+    assert_eq!(
+        body["changedConfigs"],
+        json!([{"dataId":"g.yaml","group":"G","tenant":""}])
+    );
+    publish(
+        &c,
+        &node.url,
+        &[
+            ("dataId", "n.yaml"),
+            ("group", "G"),
+            ("tenant", "ns-1"),
+            ("content", "n"),
+        ],
+        &[],
+    )
+    .await;
     let pushed = notified(&mut raw).await;
-    assert_eq!((pushed["dataId"].as_str(), pushed["group"].as_str(), pushed["tenant"].as_str()), (Some("n.yaml"), Some("G"), Some("ns-1")));
+    assert_eq!(
+        (
+            pushed["dataId"].as_str(),
+            pushed["group"].as_str(),
+            pushed["tenant"].as_str()
+        ),
+        (Some("n.yaml"), Some("G"), Some("ns-1"))
+    );
     assert_eq!(pushed["module"], "config");
-    publish(&c, &node.url, &[("dataId", "g.yaml"), ("group", "G"), ("content", "g: 3")], &[]).await;
+    publish(
+        &c,
+        &node.url,
+        &[("dataId", "g.yaml"), ("group", "G"), ("content", "g: 3")],
+        &[],
+    )
+    .await;
     let pushed = notified(&mut raw).await;
     assert_eq!(pushed["dataId"], "g.yaml");
-    assert!(pushed.get("tenant").is_none(), "listened with a blank tenant: none is pushed");
+    assert!(
+        pushed.get("tenant").is_none(),
+        "listened with a blank tenant: none is pushed"
+    );
     // A removal is pushed too, and the listen outlives it.
     let (kind, body) = raw
-        .call("ConfigRemoveRequest", json!({"dataId":"g.yaml","group":"G","tenant":""}))
+        .call(
+            "ConfigRemoveRequest",
+            json!({"dataId":"g.yaml","group":"G","tenant":""}),
+        )
         .await;
-    assert_eq!((kind.as_str(), body["resultCode"].as_i64()), ("ConfigRemoveResponse", Some(200)));
+    assert_eq!(
+        (kind.as_str(), body["resultCode"].as_i64()),
+        ("ConfigRemoveResponse", Some(200))
+    );
     assert_eq!(notified(&mut raw).await["dataId"], "g.yaml");
-    publish(&c, &node.url, &[("dataId", "g.yaml"), ("group", "G"), ("content", "back")], &[]).await;
-    assert_eq!(notified(&mut raw).await["dataId"], "g.yaml", "listening across a delete and re-create");
+    publish(
+        &c,
+        &node.url,
+        &[("dataId", "g.yaml"), ("group", "G"), ("content", "back")],
+        &[],
+    )
+    .await;
+    assert_eq!(
+        notified(&mut raw).await["dataId"],
+        "g.yaml",
+        "listening across a delete and re-create"
+    );
 
     // Unlisten: no more pushes.
     let (_, body) = raw
@@ -106,19 +173,38 @@ async fn the_config_requests_and_pushes_as_clients_speak_them() {
         )
         .await;
     assert_eq!(body["changedConfigs"], json!([]));
-    publish(&c, &node.url, &[("dataId", "g.yaml"), ("group", "G"), ("content", "quiet")], &[]).await;
+    publish(
+        &c,
+        &node.url,
+        &[("dataId", "g.yaml"), ("group", "G"), ("content", "quiet")],
+        &[],
+    )
+    .await;
     assert!(raw.nothing_pushed_within(std::time::Duration::from_millis(300)).await);
 
     // Refusals in the request's own type: bad names, beta, tag, blank content.
     for (kind, body) in [
-        ("ConfigPublishRequest", json!({"dataId":"a b","group":"G","content":"x"})),
-        ("ConfigPublishRequest", json!({"dataId":"a","group":"G","content":"x","additionMap":{"betaIps":"10.0.0.1"}})),
+        (
+            "ConfigPublishRequest",
+            json!({"dataId":"a b","group":"G","content":"x"}),
+        ),
+        (
+            "ConfigPublishRequest",
+            json!({"dataId":"a","group":"G","content":"x","additionMap":{"betaIps":"10.0.0.1"}}),
+        ),
         ("ConfigPublishRequest", json!({"dataId":"a","group":"G","content":"  "})),
         ("ConfigQueryRequest", json!({"dataId":"a","group":"G","tag":"t"})),
-        ("ConfigBatchListenRequest", json!({"listen":true,"configListenContexts":[{"dataId":"","group":"G"}]})),
+        (
+            "ConfigBatchListenRequest",
+            json!({"listen":true,"configListenContexts":[{"dataId":"","group":"G"}]}),
+        ),
     ] {
         let (answered, refused) = raw.call(kind, body.clone()).await;
-        assert_eq!(answered, kind.replace("Request", "Response").replace("ConfigBatchListenResponse", "ConfigChangeBatchListenResponse"));
+        assert_eq!(
+            answered,
+            kind.replace("Request", "Response")
+                .replace("ConfigBatchListenResponse", "ConfigChangeBatchListenResponse")
+        );
         assert_eq!(refused["errorCode"], 400, "{body}: {refused}");
     }
     assert_eq!(get(&c, &node.url, &[("dataId", "a"), ("group", "G")]).await.status, 404);
@@ -151,10 +237,23 @@ async fn a_publish_through_a_raft_follower_reaches_listeners_on_every_node() {
     })
     .await;
 
-    let published = publish(&c, &writer.url, &[("dataId", "shared"), ("group", "G"), ("content", "from a follower")], &[]).await;
+    let published = publish(
+        &c,
+        &writer.url,
+        &[("dataId", "shared"), ("group", "G"), ("content", "from a follower")],
+        &[],
+    )
+    .await;
     assert_eq!(published.status, 200, "{}", text(&published));
-    assert_eq!(notified(&mut raw).await["dataId"], "shared", "pushed by the node holding the listener");
-    let answer = tokio::time::timeout(LIMIT, poll).await.expect("woken").expect("no panic");
+    assert_eq!(
+        notified(&mut raw).await["dataId"],
+        "shared",
+        "pushed by the node holding the listener"
+    );
+    let answer = tokio::time::timeout(LIMIT, poll)
+        .await
+        .expect("woken")
+        .expect("no panic");
     assert_eq!(text(&answer), "shared%02G%01");
     for node in &nodes {
         let read = get(&c, &node.url, &[("dataId", "shared"), ("group", "G")]).await;
@@ -162,7 +261,10 @@ async fn a_publish_through_a_raft_follower_reaches_listeners_on_every_node() {
     }
     // A gRPC publish on the listener's own node lands in the same store.
     let (_, body) = raw
-        .call("ConfigPublishRequest", json!({"dataId":"shared","group":"G","content":"over gRPC","additionMap":{}}))
+        .call(
+            "ConfigPublishRequest",
+            json!({"dataId":"shared","group":"G","content":"over gRPC","additionMap":{}}),
+        )
         .await;
     assert_eq!(body["resultCode"], 200, "{body}");
     assert_eq!(notified(&mut raw).await["dataId"], "shared");
@@ -190,7 +292,18 @@ async fn every_config_survives_kill_9_of_every_node() {
     for i in 0..30 {
         let (data_id, content) = (format!("cfg-{i}"), format!("value {i} ✓ {}", "x".repeat(i * 37)));
         let via = if i % 2 == 0 { &leader } else { &follower };
-        let answer = publish(&c, via, &[("dataId", &data_id), ("group", "G"), ("tenant", "ns"), ("content", &content)], &[]).await;
+        let answer = publish(
+            &c,
+            via,
+            &[
+                ("dataId", &data_id),
+                ("group", "G"),
+                ("tenant", "ns"),
+                ("content", &content),
+            ],
+            &[],
+        )
+        .await;
         assert_eq!(answer.status, 200, "{}", text(&answer));
         written.push((data_id, md5_hex(&content)));
     }
@@ -205,7 +318,67 @@ async fn every_config_survives_kill_9_of_every_node() {
     for url in &cluster.urls {
         for (data_id, md5) in &written {
             let read = get(&c, url, &[("dataId", data_id), ("group", "G"), ("tenant", "ns")]).await;
-            assert_eq!((read.status, header(&read, "content-md5")), (200, md5.as_str()), "{url} {data_id}");
+            assert_eq!(
+                (read.status, header(&read, "content-md5")),
+                (200, md5.as_str()),
+                "{url} {data_id}"
+            );
         }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_mode_followers_copy_the_leaders_configs_and_wake_their_listeners() {
+    let nodes = test_support::start_cluster(3, |config| config);
+    let c = Client::new();
+    let urls: Vec<&str> = nodes.iter().map(|n| n.url.as_str()).collect();
+    let leader = agreed_leader(&c, &urls).await;
+    let followers: Vec<&test_support::Node> = nodes.iter().filter(|n| n.url != leader).collect();
+    publish(&c, &leader, &[("dataId", "early"), ("content", "before the poll")], &[]).await;
+    let poll = {
+        let (c, url) = (c.clone(), followers[1].url.clone());
+        tokio::spawn(async move {
+            long_poll(
+                &c,
+                &url,
+                "later\u{2}DEFAULT_GROUP\u{2}\u{1}",
+                &[("Long-Pulling-Timeout", "60000")],
+            )
+            .await
+        })
+    };
+    eventually("the long poll waits", LIMIT, || async {
+        text(&c.raw("GET", &followers[1].at("/metrics"), "").await).contains("maregistry_config_long_polls 1")
+    })
+    .await;
+    // Through a follower, which relays it to the leader; the other follower's poll wakes.
+    let published = publish(&c, &followers[0].url, &[("dataId", "later"), ("content", "v ✓")], &[]).await;
+    assert_eq!(published.status, 200, "{}", text(&published));
+    let answer = tokio::time::timeout(LIMIT, poll)
+        .await
+        .expect("woken")
+        .expect("no panic");
+    assert_eq!(text(&answer), "later%02DEFAULT_GROUP%01");
+    for node in &nodes {
+        for (data_id, content) in [("early", "before the poll"), ("later", "v ✓")] {
+            eventually("every node holds every config", LIMIT, || async {
+                header(&get(&c, &node.url, &[("dataId", data_id)]).await, "content-md5") == md5_hex(content)
+            })
+            .await;
+        }
+    }
+    // A removal reaches them too.
+    let removed = c
+        .send("DELETE", &format!("{leader}/nacos/v1/cs/configs?dataId=early"), "", &[])
+        .await;
+    assert_eq!(removed.status, 200);
+    for node in &nodes {
+        eventually("the removal is copied", LIMIT, || async {
+            get(&c, &node.url, &[("dataId", "early")]).await.status == 404
+        })
+        .await;
+    }
+    for node in nodes {
+        node.stop().await;
     }
 }

@@ -21,6 +21,9 @@ pub struct ModeRoute {
     pub params: &'static [&'static str],
     /// The body may be as large as a peer's (a raft snapshot), not a client's.
     pub peer_body: bool,
+    /// The call waits on purpose (a follower's long poll): left out of the latency
+    /// histogram.
+    pub long_poll: bool,
 }
 
 /// A call to a [`ModeRoute`], as the API hands it over.

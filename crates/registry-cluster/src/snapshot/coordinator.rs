@@ -3,11 +3,13 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use registry_core::{Applied, Command, Registry};
+use registry_core::{Applied, Command, ConfigObserver, ConfigsChanged, Registry};
 use registry_http::HttpInvoker;
+use tokio::sync::watch;
 
 use crate::coordinator::{Coordinator, CoordinatorError, ModeRoute, Role, RouteCall, SelfPreservation, Server, Status};
 
@@ -24,33 +26,87 @@ pub struct SnapshotCoordinator {
     /// an eviction's guard compares (an instance registered again after the decision
     /// stays).
     applied: AtomicU64,
+    /// The config store's revision, moved by every change: what a follower's config poll
+    /// waits on.
+    configs: watch::Receiver<u64>,
+}
+
+/// Tells the config polls that the config store moved.
+struct ConfigRevision(watch::Sender<u64>);
+
+impl ConfigObserver for ConfigRevision {
+    fn configs_changed(&self, revision: u64, _changed: ConfigsChanged<'_>) {
+        self.0.send_replace(revision);
+    }
 }
 
 /// The snapshot mode's own endpoints: it takes its members from the configuration, and
-/// says so to a membership change.
+/// says so to a membership change; its followers long-poll the leader's configs.
 pub const ROUTES: &[ModeRoute] = &[
     ModeRoute {
         path: "/cluster/join",
         params: &["url"],
         peer_body: false,
+        long_poll: false,
     },
     ModeRoute {
         path: "/cluster/leave",
         params: &["url"],
         peer_body: false,
+        long_poll: false,
+    },
+    ModeRoute {
+        path: CONFIGS_PATH,
+        params: &["since", "wait"],
+        peer_body: false,
+        long_poll: true,
     },
 ];
+
+/// Where a leader answers its followers' config polls.
+pub(crate) const CONFIGS_PATH: &str = "/cluster/configs";
+
+/// The longest a config poll waits on the leader.
+const MAX_CONFIG_WAIT: Duration = Duration::from_secs(60);
 
 impl SnapshotCoordinator {
     /// The seam over `cluster`; `invoker` fetches peers' snapshots for `/sl`;
     /// `preservation` guards the evictions.
     pub fn new(cluster: Arc<Cluster>, invoker: Arc<dyn HttpInvoker>, preservation: SelfPreservation) -> Self {
+        let (revision, configs) = watch::channel(cluster.registry().configs().revision());
+        cluster.registry().configs().observe(Arc::new(ConfigRevision(revision)));
         SnapshotCoordinator {
             cluster,
             invoker,
             preservation,
             applied: AtomicU64::new(0),
+            configs,
         }
+    }
+
+    /// `GET /cluster/configs?since=R&wait=D`: a follower's config poll. The leader answers
+    /// the [`registry_core::ConfigDelta`] from `R` once its store is at another revision,
+    /// or when `D` (at most a minute) runs out; a node that does not lead refuses.
+    async fn configs_since(&self, call: RouteCall) -> Result<Bytes, CoordinatorError> {
+        let since: u64 = call.params[0]
+            .trim()
+            .parse()
+            .map_err(|_| CoordinatorError::Invalid(format!("since must be a revision, got {:?}", call.params[0])))?;
+        let wait = registry_core::parse_duration_or_seconds(&call.params[1])
+            .ok_or_else(|| CoordinatorError::Invalid(format!("wait must be a duration, got {:?}", call.params[1])))?
+            .min(MAX_CONFIG_WAIT);
+        if !self.cluster.is_leader() {
+            return Err(CoordinatorError::Unavailable(
+                "this node does not lead: poll the leader's configs".to_owned(),
+            ));
+        }
+        let configs = self.cluster.registry().configs();
+        let mut moved = self.configs.clone();
+        let _ = tokio::time::timeout(wait, moved.wait_for(|_| configs.revision() != since)).await;
+        let delta = configs.delta_since(since);
+        serde_json::to_vec(&delta)
+            .map(Bytes::from)
+            .map_err(|e| CoordinatorError::Unavailable(format!("encoding the configs: {e}")))
     }
 }
 
@@ -109,7 +165,10 @@ impl Coordinator for SnapshotCoordinator {
         ROUTES
     }
 
-    async fn serve_route(&self, _route: usize, _call: RouteCall) -> Result<Bytes, CoordinatorError> {
+    async fn serve_route(&self, route: usize, call: RouteCall) -> Result<Bytes, CoordinatorError> {
+        if ROUTES.get(route).is_some_and(|spec| spec.path == CONFIGS_PATH) {
+            return self.configs_since(call).await;
+        }
         Err(CoordinatorError::Invalid(
             "the snapshot cluster mode takes its members from --server-list; join and leave need --cluster-mode raft"
                 .to_owned(),

@@ -9,6 +9,7 @@ use tokio::time::MissedTickBehavior;
 use crate::coordinator::Role;
 
 use super::cluster::Cluster;
+use super::config_sync::follow_configs;
 use super::sync::{SyncOutcome, SyncState};
 use super::takeover::take_office;
 use crate::coordinator::Server;
@@ -16,7 +17,8 @@ use crate::coordinator::Server;
 /// The cluster loops (docs/spec.md §4.2). Every `interval`: probe every other server's `/info`
 /// concurrently and elect if this node does not see exactly one leader. Beside it, as a
 /// follower, a sync loop long-polls the leader (`/snapshot?since=V&wait=…`), so that a
-/// change reaches the follower as soon as the leader has it, as a delta.
+/// change reaches the follower as soon as the leader has it, as a delta; another does the
+/// same for the configs (`/cluster/configs?since=R&wait=…`).
 pub struct ServerHealth {
     cluster: Arc<Cluster>,
     invoker: Arc<dyn HttpInvoker>,
@@ -94,10 +96,17 @@ impl ServerHealth {
             self.sync_wait,
             SyncState::default(),
         );
+        let configs = follow_configs(
+            self.cluster.clone(),
+            self.invoker.clone(),
+            self.interval,
+            self.sync_wait,
+        );
         tokio::select! {
             _ = &mut shutdown => {}
             _ = probing => {}
             _ = following => {}
+            _ = configs => {}
         }
         tracing::debug!("cluster health loop stopped");
     }

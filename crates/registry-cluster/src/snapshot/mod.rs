@@ -17,6 +17,7 @@
 //! - `error` — [`ClusterError`].
 
 mod cluster;
+mod config_sync;
 mod coordinator;
 mod election;
 mod error;

@@ -6,6 +6,7 @@
 
 mod key;
 mod store;
+mod sync;
 
 pub use key::{
     md5_hex, Cas, ConfigFields, ConfigKey, DEFAULT_NAMESPACE, MAX_DATA_ID_LEN, MAX_FIELD_LEN, MAX_GROUP_LEN,
@@ -13,3 +14,4 @@ pub use key::{
 };
 pub use store::{Config, ConfigObserver, ConfigOutcome, Configs, ConfigsChanged, HistoryLimits, Revision, RevisionOp};
 pub(crate) use store::{ConfigState, ConfigWrite};
+pub use sync::{ConfigDelta, SyncedConfig};

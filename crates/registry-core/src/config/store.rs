@@ -127,7 +127,7 @@ pub(crate) struct ConfigState {
     pub(crate) configs: BTreeMap<Arc<ConfigKey>, Arc<Config>>,
     pub(crate) revision: u64,
     /// The bytes of the current configs' keys and fields.
-    bytes: usize,
+    pub(crate) bytes: usize,
     pub(crate) history: HashMap<Arc<ConfigKey>, VecDeque<Arc<Revision>>>,
     /// Every history entry by revision, oldest first, for the byte budget; an entry a
     /// config's own bound dropped stays here until it is reached or compacted away.
@@ -135,8 +135,16 @@ pub(crate) struct ConfigState {
     entries: usize,
     history_bytes: usize,
     /// The keys the write in progress touched.
-    touched: Vec<Arc<ConfigKey>>,
+    pub(crate) touched: Vec<Arc<ConfigKey>>,
+    /// The recent removals, by revision: what a follower's delta needs to remove.
+    pub(crate) removals: VecDeque<(u64, Arc<ConfigKey>)>,
+    /// Every removal after this revision is in `removals`.
+    pub(crate) removals_floor: u64,
 }
+
+/// How many removals are kept for followers' deltas; one that is further behind gets
+/// the whole store.
+const MAX_REMOVALS: usize = 10_000;
 
 const ENTRY_OVERHEAD: usize = 64;
 
@@ -357,15 +365,33 @@ impl ConfigState {
         };
         self.revision += 1;
         self.bytes -= key.len() + config.fields.len();
+        self.removed(key.clone());
         self.record(key, RevisionOp::Removed, now_ms, config, limits);
         ConfigOutcome::Written {
             revision: self.revision,
         }
     }
 
+    /// Keeps the removal of `key` at the current revision for followers' deltas.
+    pub(crate) fn removed(&mut self, key: Arc<ConfigKey>) {
+        self.removals.push_back((self.revision, key));
+        while self.removals.len() > MAX_REMOVALS {
+            if let Some((revision, _)) = self.removals.pop_front() {
+                self.removals_floor = revision;
+            }
+        }
+    }
+
     /// Adds the change at the current revision to `key`'s history, within the limits, and
     /// to the keys touched.
-    fn record(&mut self, key: Arc<ConfigKey>, op: RevisionOp, at_ms: u64, config: Arc<Config>, limits: &HistoryLimits) {
+    pub(crate) fn record(
+        &mut self,
+        key: Arc<ConfigKey>,
+        op: RevisionOp,
+        at_ms: u64,
+        config: Arc<Config>,
+        limits: &HistoryLimits,
+    ) {
         self.touched.push(key.clone());
         if limits.per_config == 0 || limits.max_bytes == 0 {
             return;
@@ -441,6 +467,7 @@ impl ConfigState {
             configs,
             revision,
             bytes,
+            removals_floor: revision,
             ..ConfigState::default()
         };
         history.sort_by_key(|(_, entry)| entry.revision);

@@ -315,3 +315,58 @@ fn the_same_log_makes_the_same_store_on_every_node() {
     };
     assert_eq!(state(&nodes[0]), state(&nodes[1]));
 }
+
+#[test]
+fn a_follower_catches_up_with_deltas_and_whole_copies() {
+    let leader = Registry::new();
+    let follower = Registry::new();
+    let mut index = 0;
+    let mut apply = |command: Command| {
+        index += 1;
+        leader.apply(&command, index);
+    };
+    apply(publish("", "a", "1", 1));
+    apply(publish("ns", "b", "2", 2));
+    let whole = leader.configs().delta_since(follower.configs().revision());
+    assert_eq!(whole.since, 0, "from nothing: a whole copy");
+    follower.configs().apply_delta(whole).expect("applied");
+    let state = |r: &Registry| (r.configs().revision(), r.configs().list(None, |_, _| true));
+    assert_eq!(state(&follower), state(&leader));
+
+    apply(publish("", "a", "1b", 3));
+    apply(remove("ns", "b", 4));
+    apply(publish("", "c", "3", 5));
+    apply(remove("", "c", 6));
+    apply(publish("", "c", "3b", 7));
+    let delta = leader.configs().delta_since(follower.configs().revision());
+    assert_eq!(delta.since, 2);
+    assert_eq!(delta.removed, vec![(key("ns", "b"), 4)], "c was published again");
+    let seen = Arc::new(Seen::default());
+    follower.configs().observe(seen.clone());
+    follower.configs().apply_delta(delta.clone()).expect("applied");
+    assert_eq!(state(&follower), state(&leader));
+    assert_eq!(seen.0.lock().expect("not poisoned").len(), 1, "one change told");
+    assert_eq!(
+        follower.configs().history(&key("", "a"))[0].config.fields.content,
+        "1b",
+        "history records what arrived"
+    );
+    assert!(
+        follower.configs().apply_delta(delta).is_err(),
+        "a delta from another revision is refused"
+    );
+    // Ahead of the leader, or a bad config: refused or whole, never half applied.
+    let ahead = Registry::new();
+    for i in 0..20 {
+        ahead.apply(&publish("", &format!("x{i}"), "x", 1), i + 1);
+    }
+    let copy = leader.configs().delta_since(ahead.configs().revision());
+    assert_eq!(copy.since, 0, "a follower ahead gets a whole copy");
+    ahead.configs().apply_delta(copy).expect("applied");
+    assert_eq!(state(&ahead), state(&leader));
+    let mut bad = leader.configs().delta_since(0);
+    bad.configs[0].key.data_id = String::new();
+    let before = state(&follower);
+    assert!(follower.configs().apply_delta(bad).is_err());
+    assert_eq!(state(&follower), before);
+}

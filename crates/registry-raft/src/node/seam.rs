@@ -30,31 +30,37 @@ pub const ROUTES: &[ModeRoute] = &[
         path: JOIN,
         params: &["url"],
         peer_body: false,
+        long_poll: false,
     },
     ModeRoute {
         path: LEAVE,
         params: &["url"],
         peer_body: false,
+        long_poll: false,
     },
     ModeRoute {
         path: "/raft/append",
         params: &[],
         peer_body: true,
+        long_poll: false,
     },
     ModeRoute {
         path: "/raft/vote",
         params: &[],
         peer_body: true,
+        long_poll: false,
     },
     ModeRoute {
         path: "/raft/snapshot",
         params: &[],
         peer_body: true,
+        long_poll: false,
     },
     ModeRoute {
         path: PREVOTE,
         params: &[],
         peer_body: true,
+        long_poll: false,
     },
 ];
 
