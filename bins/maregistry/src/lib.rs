@@ -233,7 +233,9 @@ fn build_snapshot(
     }
     let preservation = SelfPreservation::new(config.evict_max_fraction, config.ttl);
     Ok(Built {
-        coordinator: Arc::new(SnapshotCoordinator::new(cluster, peers.invoker.clone(), preservation)),
+        coordinator: Arc::new(
+            SnapshotCoordinator::new(cluster, peers.invoker.clone(), preservation).with_config_wait(config.max_wait),
+        ),
         relay: peers.invoker.clone(),
         loops,
         raft: None,

@@ -57,6 +57,14 @@ pub(crate) const PEER_MAX_BODY: usize = 512 * 1024 * 1024;
 /// The longest request target (path and query) accepted, in bytes; longer is a 414.
 pub const MAX_URI_BYTES: usize = 8 * 1024;
 
+/// The longest request target accepted under [`LONG_URI_PREFIX`], in bytes: the Nacos
+/// 1.x Python client sends a config's content in the query string (Nacos itself allows
+/// 512 KiB); hyper refuses targets of 64 KiB and more itself.
+pub const MAX_CONFIG_URI_BYTES: usize = 64 * 1024 - 2;
+
+/// The paths whose request targets may be as long as [`MAX_CONFIG_URI_BYTES`].
+pub const LONG_URI_PREFIX: &str = "/nacos/v1/cs/";
+
 /// The largest header section accepted (names, values and their separators), in bytes;
 /// larger is a 431. Both limits sit well below hyper's own (a 64 KiB target, a 408 KiB
 /// head, 100 header lines), so that an oversized request gets the JSON error of

@@ -16,7 +16,7 @@ use crate::error::ApiError;
 use crate::gateway;
 use crate::handlers::{cluster, discovery, mode, operations, registration, snapshot};
 use crate::headers::{cross_site, is_browser_header};
-use crate::limits::{MAX_HEADER_BYTES, MAX_URI_BYTES};
+use crate::limits::{LONG_URI_PREFIX, MAX_CONFIG_URI_BYTES, MAX_HEADER_BYTES, MAX_URI_BYTES};
 use crate::routes::{Endpoint, Route};
 
 /// Answers one request. Never fails.
@@ -96,7 +96,14 @@ pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<
 fn check_head<B>(request: &Request<B>) -> Result<(), ApiError> {
     let target = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if target > MAX_URI_BYTES {
-        return Err(ApiError::UriTooLong(MAX_URI_BYTES));
+        // Checked only past the usual limit: the common request pays nothing for it.
+        let limit = match request.uri().path().starts_with(LONG_URI_PREFIX) {
+            true => MAX_CONFIG_URI_BYTES,
+            false => MAX_URI_BYTES,
+        };
+        if target > limit {
+            return Err(ApiError::UriTooLong(limit));
+        }
     }
     // One pass over the headers: their size, and whether a browser sent them.
     let (mut bytes, mut from_browser) = (0, false);

@@ -68,9 +68,14 @@ impl Scenario {
     }
 
     pub fn node(script_name: &str, args: &[String]) -> Scenario {
+        Scenario::node_with(script_name, args, &[])
+    }
+
+    /// [`Scenario::node`] with `env` set for the child.
+    pub fn node_with(script_name: &str, args: &[String], env: &[(&str, &str)]) -> Scenario {
         let mut all = vec![script(script_name)];
         all.extend_from_slice(args);
-        Scenario::start(script_name, PathBuf::from("node"), &all)
+        Scenario::start_with(script_name, PathBuf::from("node"), &all, env)
     }
 
     /// Blocks until the scenario prints `line` (on a blocking thread: the node under test

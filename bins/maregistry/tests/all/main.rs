@@ -16,6 +16,7 @@ mod limits;
 mod linearizability;
 mod nacos2;
 mod nacos_config;
+mod nacos_config_clients;
 mod nacos_config_grpc;
 mod openapi;
 mod operations;

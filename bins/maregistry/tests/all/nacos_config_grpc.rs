@@ -105,6 +105,7 @@ async fn the_config_requests_and_pushes_as_clients_speak_them() {
         body["changedConfigs"],
         json!([{"dataId":"g.yaml","group":"G","tenant":""}])
     );
+    assert_eq!(notified(&mut raw).await["dataId"], "g.yaml", "the change is pushed too");
     publish(
         &c,
         &node.url,

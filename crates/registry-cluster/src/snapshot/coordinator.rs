@@ -29,6 +29,8 @@ pub struct SnapshotCoordinator {
     /// The config store's revision, moved by every change: what a follower's config poll
     /// waits on.
     configs: watch::Receiver<u64>,
+    /// The longest a config poll waits.
+    max_config_wait: Duration,
 }
 
 /// Tells the config polls that the config store moved.
@@ -81,12 +83,21 @@ impl SnapshotCoordinator {
             preservation,
             applied: AtomicU64::new(0),
             configs,
+            max_config_wait: MAX_CONFIG_WAIT,
         }
+    }
+
+    /// This coordinator holding a follower's config poll at most `max` (the node's
+    /// `--max-wait`; never more than a minute).
+    pub fn with_config_wait(mut self, max: Duration) -> Self {
+        self.max_config_wait = max.min(MAX_CONFIG_WAIT);
+        self
     }
 
     /// `GET /cluster/configs?since=R&wait=D`: a follower's config poll. The leader answers
     /// the [`registry_core::ConfigDelta`] from `R` once its store is at another revision,
-    /// or when `D` (at most a minute) runs out; a node that does not lead refuses.
+    /// or when `D` (at most `--max-wait`, at most a minute) runs out; a node that does not
+    /// lead refuses.
     async fn configs_since(&self, call: RouteCall) -> Result<Bytes, CoordinatorError> {
         let since: u64 = call.params[0]
             .trim()
@@ -94,7 +105,7 @@ impl SnapshotCoordinator {
             .map_err(|_| CoordinatorError::Invalid(format!("since must be a revision, got {:?}", call.params[0])))?;
         let wait = registry_core::parse_duration_or_seconds(&call.params[1])
             .ok_or_else(|| CoordinatorError::Invalid(format!("wait must be a duration, got {:?}", call.params[1])))?
-            .min(MAX_CONFIG_WAIT);
+            .min(self.max_config_wait);
         if !self.cluster.is_leader() {
             return Err(CoordinatorError::Unavailable(
                 "this node does not lead: poll the leader's configs".to_owned(),

@@ -194,7 +194,7 @@ async fn remove(app: &Node, request: &Incoming) -> Result<Map<String, Value>, Re
 
 /// `ConfigBatchListenRequest`: with `listen: true`, the connection listens to each config
 /// and hears of those whose md5 differs from the one it sent (a missing config's md5 is
-/// `""`); with `listen: false`, it stops listening to them.
+/// `""`), in the answer and as a push; with `listen: false`, it stops listening to them.
 fn listen(app: &Node, connection: &Arc<Connection>, request: &Incoming) -> Result<Map<String, Value>, Refusal> {
     let listening = request.flag("listen", true)?;
     let contexts = match request.get("configListenContexts") {
@@ -235,6 +235,13 @@ fn listen(app: &Node, connection: &Arc<Connection>, request: &Incoming) -> Resul
         let now = app.registry().configs().get(&key);
         if now.as_deref().map_or("", |config| config.md5.as_str()) != md5 {
             changed.push(serde_json::json!({"dataId": key.data_id, "group": key.group, "tenant": tenant}));
+            // Also pushed: the Rust client sends its first batch listen without waiting
+            // for the answer and reads only pushes, so a change made between its read and
+            // its listen would reach it only with its next full listen, a minute later.
+            let push = Arc::new(notify(app, &key, &tenant));
+            if !send(app, id, &push) {
+                tracing::debug!(connection = id, "a batch listen's change found the stream full");
+            }
         }
     }
     let mut fields = Map::new();
