@@ -140,6 +140,15 @@ impl App {
     }
 }
 
+/// A page of the web console a facade serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsolePage {
+    /// Its link's text.
+    pub label: &'static str,
+    /// Its path.
+    pub path: &'static str,
+}
+
 /// A future that completes when the node shuts down.
 pub type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -162,6 +171,12 @@ pub trait Facade: Send + Sync + 'static {
     /// before it.
     fn observer(&self) -> Option<Arc<dyn Observer>> {
         None
+    }
+
+    /// Its pages of the web console, linked from `/ui`'s header (each served by one of its
+    /// routes).
+    fn console_pages(&self) -> &'static [ConsolePage] {
+        &[]
     }
 
     /// Told of every change of the configs (long polls, pushes).

@@ -69,7 +69,7 @@ pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<
                 Endpoint::Metrics => Box::pin(operations::metrics(app)).await,
                 Endpoint::Health => Ok(operations::health(app)),
                 Endpoint::Ready => Box::pin(operations::ready(app)).await,
-                Endpoint::Ui => Ok(operations::console()),
+                Endpoint::Ui => Ok(operations::console(app)),
                 Endpoint::Services => Box::pin(operations::services(app, request)).await,
                 Endpoint::Instances => Box::pin(operations::instances(app, request)).await,
                 Endpoint::Relay => Box::pin(gateway::relayed(app, request)).await,

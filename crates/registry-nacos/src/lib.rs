@@ -26,7 +26,7 @@ use std::sync::Arc;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use prometheus_client::metrics::counter::ConstCounter;
-use registry_api::{gauge, App, Body, Facade, FacadeRoute, Shutdown};
+use registry_api::{gauge, App, Body, ConsolePage, Facade, FacadeRoute, Shutdown};
 use registry_core::{ConfigObserver, Observer};
 use tokio::net::TcpListener;
 
@@ -58,7 +58,15 @@ const ROUTES: &[FacadeRoute] = &[
         label: "/nacos/v2/cs",
         long_poll: false,
     },
+    FacadeRoute {
+        prefixes: &[CONFIGS_PAGE],
+        label: CONFIGS_PAGE,
+        long_poll: false,
+    },
 ];
+
+/// The console's configs page.
+const CONFIGS_PAGE: &str = "/ui/configs";
 
 /// The Nacos facade: the v1 view's encoded lists and the gRPC clients' connections and
 /// pushes.
@@ -96,12 +104,20 @@ impl Facade for Nacos {
                 .await
                 .unwrap_or_else(config::refusal),
             2 => Box::pin(config::serve_v1(app, &self.configs, request, rest)).await,
-            _ => Box::pin(config::serve_v2(app, &self.configs, request, rest)).await,
+            3 => Box::pin(config::serve_v2(app, &self.configs, request, rest)).await,
+            _ => config::console_page(),
         }
     }
 
     fn observer(&self) -> Option<Arc<dyn Observer>> {
         Some(self.grpc.hub.clone())
+    }
+
+    fn console_pages(&self) -> &'static [ConsolePage] {
+        &[ConsolePage {
+            label: "configs",
+            path: CONFIGS_PAGE,
+        }]
     }
 
     fn config_observer(&self) -> Option<Arc<dyn ConfigObserver>> {

@@ -16,10 +16,10 @@ use test_support::{deps, eventually, free_listener, Client, Node};
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// How long the page may take to show a change: it waits on blocking queries, so this is
 /// only reached when it is broken.
-const SHOWN: Duration = Duration::from_secs(20);
+pub(crate) const SHOWN: Duration = Duration::from_secs(20);
 
 /// A chromedriver on a free port, killed on drop.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
 }
@@ -31,7 +31,7 @@ impl Drop for Driver {
     }
 }
 
-async fn start_driver() -> Driver {
+pub(crate) async fn start_driver() -> Driver {
     let port = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
         probe.local_addr().expect("its address").port()
@@ -62,7 +62,7 @@ async fn start_driver() -> Driver {
     driver
 }
 
-async fn open_browser(driver: &Driver, profile: &std::path::Path) -> Browser {
+pub(crate) async fn open_browser(driver: &Driver, profile: &std::path::Path) -> Browser {
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".to_owned(),
@@ -84,7 +84,7 @@ async fn open_browser(driver: &Driver, profile: &std::path::Path) -> Browser {
 }
 
 /// The texts of the cells of the rows `selector` finds.
-async fn rows(browser: &Browser, selector: &str) -> Vec<Vec<String>> {
+pub(crate) async fn rows(browser: &Browser, selector: &str) -> Vec<Vec<String>> {
     let script = format!(
         "return [...document.querySelectorAll({selector:?})].map(r => [...r.cells].map(c => c.textContent.trim()));"
     );
@@ -102,7 +102,7 @@ async fn rows(browser: &Browser, selector: &str) -> Vec<Vec<String>> {
 }
 
 /// Waits until the page shows what `check` looks for in the rows `selector` finds.
-async fn until_shown(browser: &Browser, what: &str, selector: &str, check: impl Fn(&[Vec<String>]) -> bool) {
+pub(crate) async fn until_shown(browser: &Browser, what: &str, selector: &str, check: impl Fn(&[Vec<String>]) -> bool) {
     let deadline = tokio::time::Instant::now() + SHOWN;
     loop {
         let found = rows(browser, selector).await;
@@ -118,7 +118,7 @@ async fn until_shown(browser: &Browser, what: &str, selector: &str, check: impl 
 }
 
 /// Clicks the element `locator` finds.
-async fn click(browser: &Browser, locator: Locator<'_>) {
+pub(crate) async fn click(browser: &Browser, locator: Locator<'_>) {
     browser
         .find(locator)
         .await
@@ -129,7 +129,7 @@ async fn click(browser: &Browser, locator: Locator<'_>) {
 }
 
 /// The text of the element `locator` finds.
-async fn text(browser: &Browser, locator: Locator<'_>) -> String {
+pub(crate) async fn text(browser: &Browser, locator: Locator<'_>) -> String {
     let element = browser
         .find(locator)
         .await
@@ -141,7 +141,7 @@ fn instance(host: &str, port: u16, zone: &str) -> String {
     format!(r#"{{"scheme":"http","host":"{host}","port":{port},"context":"orders","parameters":{{"zone":"{zone}"}}}}"#)
 }
 
-fn artifact(name: &str) -> PathBuf {
+pub(crate) fn artifact(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name)
 }
 

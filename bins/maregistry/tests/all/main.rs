@@ -9,6 +9,7 @@ mod clients;
 mod cluster;
 mod config_file;
 mod console;
+mod console_configs;
 mod elections;
 mod faults;
 mod gateway;

@@ -83,10 +83,17 @@ pub(crate) async fn ready(app: &App) -> Answer {
 }
 
 /// `GET /ui` → the web console.
-pub(crate) fn console() -> Response<Body> {
+pub(crate) fn console(app: &App) -> Response<Body> {
+    // The facades' own pages, linked from the header.
+    let links: String = app
+        .facades()
+        .iter()
+        .flat_map(|facade| facade.console_pages())
+        .map(|page| format!(r#"<a class="page" href="{}">{}</a>"#, page.path, page.label))
+        .collect();
     let mut response = typed(
         StatusCode::OK,
-        Bytes::from_static(CONSOLE.as_bytes()),
+        Bytes::from(CONSOLE.replacen("<!--pages-->", &links, 1)),
         "text/html; charset=utf-8",
     );
     response

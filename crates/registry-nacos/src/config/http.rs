@@ -67,7 +67,11 @@ pub(crate) fn page<T: Serialize>(items: Vec<T>, page_no: usize, page_size: usize
     let size = page_size.clamp(1, 500);
     let total = items.len();
     let number = page_no.max(1);
-    let shown: Vec<T> = items.into_iter().skip((number - 1) * size).take(size).collect();
+    let shown: Vec<T> = items
+        .into_iter()
+        .skip((number - 1).saturating_mul(size))
+        .take(size)
+        .collect();
     serde_json::json!({
         "totalCount": total,
         "pageNumber": number,
@@ -145,5 +149,9 @@ mod tests {
             serde_json::json!({"totalCount":5,"pageNumber":2,"pagesAvailable":3,"pageItems":[3,4]})
         );
         assert_eq!(page(Vec::<u32>::new(), 0, 0)["pagesAvailable"], 0);
+        assert_eq!(
+            page(vec![1u32], usize::MAX, usize::MAX)["pageItems"],
+            serde_json::json!([])
+        );
     }
 }

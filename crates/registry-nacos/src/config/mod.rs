@@ -66,6 +66,21 @@ pub(crate) fn metrics(listeners: &ConfigListeners, r: &mut prometheus_client::re
     );
 }
 
+/// The console's configs page (`/ui/configs`): static, it reads and writes through the v1
+/// API.
+pub(crate) fn console_page() -> ::http::Response<registry_api::Body> {
+    let mut response = registry_api::answer::typed(
+        ::http::StatusCode::OK,
+        bytes::Bytes::from_static(include_str!("console.html").as_bytes()),
+        "text/html; charset=utf-8",
+    );
+    response.headers_mut().insert(
+        ::http::header::CACHE_CONTROL,
+        ::http::HeaderValue::from_static("no-cache"),
+    );
+    response
+}
+
 /// The content types Nacos knows (`ConfigType`); any other becomes `text`.
 const TYPES: &[&str] = &["text", "json", "xml", "yaml", "html", "properties", "toml"];
 
