@@ -47,11 +47,12 @@ if [ ! -x "$RNACOS" ]; then
   cargo install rnacos --locked --root target/peer
 fi
 log "building maregistry and the bench tools (release)"
-cargo build --release --bin maregistry --bin bench-ceiling --bin bench-load --bin bench-grpc -q
+cargo build --release --bin maregistry --bin bench-ceiling --bin bench-load --bin bench-grpc --bin bench-config -q
 MAREGISTRY=target/release/maregistry
 CEILING=target/release/bench-ceiling
 LOAD=target/release/bench-load
 GRPC=target/release/bench-grpc
+CONFIG=target/release/bench-config
 GRPC_PORT=$((PORT + 1000))
 
 # --- helpers -----------------------------------------------------------------------------
@@ -273,6 +274,42 @@ start_rnacos
 grpc_idle idle.rnacos $NACOS_PORT "127.0.0.1:$NACOS_GRPC"
 stop_server
 
+log "phase config (the Nacos config service: the same requests and load clients to both)"
+CONFIG_URL="/nacos/v1/cs/configs?dataId=bench.read&group=BENCH_GROUP"
+publish_config() { # port: one 1 KiB config to read
+  local content; content=$(python3 -c 'print(("key.of.a.setting = a value of some length, as configs have them\n" * 20)[:1024], end="")')
+  curl -sf -o /dev/null "http://127.0.0.1:$1/nacos/v1/cs/configs" -d "dataId=bench.read&group=BENCH_GROUP&type=text" \
+    --data-urlencode "content=$content"
+}
+config_run() { # key args...: bench-config on CPU 1, its JSON in $WORK/config.<key>.json
+  local key=$1; shift
+  if taskset -c 1 "$CONFIG" "$@" >"$WORK/config.$key.json" 2>"$WORK/config.$key.err"; then
+    log "$key: $(cat "$WORK/config.$key.json")"
+  else
+    echo '{"failed":true}' >"$WORK/config.$key.json"
+    log "$key: FAILED ($(tail -1 "$WORK/config.$key.err"))"
+  fi
+}
+config_rss() { # key port url: 100,000 configs of 1 KiB over HTTP, then the server's VmRSS
+  config_run "$1" --mode load --url "$3" --configs 100000 --size 1024 --concurrency 64
+  sleep 2
+  local pid; pid=$(server_pid "$2")
+  awk '/^VmRSS:/ {printf "%.1f", $2/1024}' "/proc/$pid/status" >"$WORK/config.$1.rss"
+  log "$1: $(cat "$WORK/config.$1.rss") MiB RSS"
+}
+for system in maregistry rnacos; do
+  if [ $system = maregistry ]; then http=$PORT; grpc=$GRPC_PORT; start=start_maregistry; else http=$NACOS_PORT; grpc=$NACOS_GRPC; start=start_rnacos; fi
+  $start; publish_config $http
+  run_wrk cfgread.$system "http://127.0.0.1:$http$CONFIG_URL"
+  stop_server
+  $start; run_wrk cfgpublish.$system -s scripts/wrk/config_publish.lua "http://127.0.0.1:$http"; stop_server
+  $start; config_run query.$system --mode query --target "127.0.0.1:$grpc" --connections 64 --seconds "$SECONDS_RUN"; stop_server
+  $start; config_run publish.$system --mode publish --target "127.0.0.1:$grpc" --connections 64 --seconds "$SECONDS_RUN"; stop_server
+  $start; config_run fanout.$system --mode fanout --target "127.0.0.1:$grpc" --connections 1000 --rounds 20; stop_server
+  $start; config_run longpoll.$system --mode longpoll --url "http://127.0.0.1:$http" --connections 1000 --rounds 10; stop_server
+  $start; config_rss memory.$system $http "http://127.0.0.1:$http"; stop_server
+done
+
 log "phase raft (scripts/raft_bench.py: 3 durable nodes; writes docs/benchmarks-raft.md)"
 python3 scripts/raft_bench.py >&2
 
@@ -293,6 +330,14 @@ for k in sys.argv[2].split("."): d=d[k]
 print(round(d, 1) if isinstance(d, float) else d)' "$WORK/grpc.$1.json" "$2"
 }
 idle() { local r; r=$(cat "$WORK/grpc.$1.idle"); case "$r" in FAILED*) echo "FAILED" ;; *) echo "${r% *} KiB, ${r#* } s" ;; esac; }
+cj() { # key dotted.field: a figure of bench-config's JSON, or FAILED
+  python3 -c 'import json,sys
+d=json.load(open(sys.argv[1]))
+if d.get("failed"): print("FAILED"); sys.exit()
+for k in sys.argv[2].split("."): d=d[k]
+print(round(d, 1) if isinstance(d, float) else d)' "$WORK/config.$1.json" "$2"
+}
+crss() { cat "$WORK/config.$1.rss" 2>/dev/null || echo FAILED; }
 ratio() { # a b
   case "$1$2" in *FAILED*|*–*) echo "–" ;; *) awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "–" }' ;; esac
 }
@@ -344,6 +389,24 @@ CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   echo "| push to 1,000 subscribers, each delivery p50 / p99 / max ms (20 changes) | $(gj fanout.maregistry delivery.p50_ms) / $(gj fanout.maregistry delivery.p99_ms) / $(gj fanout.maregistry delivery.max_ms) | $(gj fanout.rnacos delivery.p50_ms) / $(gj fanout.rnacos delivery.p99_ms) / $(gj fanout.rnacos delivery.max_ms) | |"
   echo "| 10,000 idle connections: KiB each, CPU seconds in 10 s | $(idle idle.maregistry) | $(idle idle.rnacos) | |"
   echo
+  echo "## Configs"
+  echo
+  echo "The Nacos config service, the same requests and load clients to both (1 KiB contents;"
+  echo "wrk and \`bench-config\` pinned to CPU 1, the server to CPU 0):"
+  echo
+  echo "| configs | maregistry | r-nacos | maregistry / r-nacos |"
+  echo "|---|---|---|---|"
+  echo "| v1 \`GET /nacos/v1/cs/configs\` (wrk -c$CONNECTIONS), req/s | $(cell cfgread.maregistry) (p99 $(p99 cfgread.maregistry) ms) | $(cell cfgread.rnacos) (p99 $(p99 cfgread.rnacos) ms) | $(ratio "$(cell cfgread.maregistry)" "$(cell cfgread.rnacos)") |"
+  echo "| v1 \`POST /nacos/v1/cs/configs\`, a new config each (wrk -c$CONNECTIONS), req/s | $(cell cfgpublish.maregistry) (p99 $(p99 cfgpublish.maregistry) ms) | $(cell cfgpublish.rnacos) (p99 $(p99 cfgpublish.rnacos) ms) | $(ratio "$(cell cfgpublish.maregistry)" "$(cell cfgpublish.rnacos)") |"
+  echo "| gRPC \`ConfigQueryRequest\` (64 connections), per second | $(cj query.maregistry per_second) (p99 $(cj query.maregistry latency.p99_ms) ms) | $(cj query.rnacos per_second) (p99 $(cj query.rnacos latency.p99_ms) ms) | $(ratio "$(cj query.maregistry per_second)" "$(cj query.rnacos per_second)") |"
+  echo "| gRPC \`ConfigPublishRequest\`, a new config each (64 connections), per second | $(cj publish.maregistry per_second) (p99 $(cj publish.maregistry latency.p99_ms) ms) | $(cj publish.rnacos per_second) (p99 $(cj publish.rnacos latency.p99_ms) ms) | $(ratio "$(cj publish.maregistry per_second)" "$(cj publish.rnacos per_second)") |"
+  echo "| one publish pushed to 1,000 listening gRPC connections, each delivery p50 / p99 / max ms (20 publishes) | $(cj fanout.maregistry delivery.p50_ms) / $(cj fanout.maregistry delivery.p99_ms) / $(cj fanout.maregistry delivery.max_ms) | $(cj fanout.rnacos delivery.p50_ms) / $(cj fanout.rnacos delivery.p99_ms) / $(cj fanout.rnacos delivery.max_ms) | |"
+  echo "| one publish answering 1,000 v1 long polls, each answer p50 / p99 / max ms (10 publishes) | $(cj longpoll.maregistry delivery.p50_ms) / $(cj longpoll.maregistry delivery.p99_ms) / $(cj longpoll.maregistry delivery.max_ms) | $(cj longpoll.rnacos delivery.p50_ms) / $(cj longpoll.rnacos delivery.p99_ms) / $(cj longpoll.rnacos delivery.max_ms) | |"
+  echo "| RSS after 100,000 configs of 1 KiB (published over HTTP) | $(crss memory.maregistry) MiB | $(crss memory.rnacos) MiB | $(ratio "$(crss memory.maregistry)" "$(crss memory.rnacos)") |"
+  echo
+  echo "Durable config publishes through 3 raft nodes against etcd puts of the same content are in"
+  echo "[benchmarks-raft.md](benchmarks-raft.md)."
+  echo
   echo "## Commands"
   echo
   echo '```sh'
@@ -364,11 +427,17 @@ CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   echo "taskset -c 1 target/release/bench-grpc --target 127.0.0.1:$GRPC_PORT --mode register --connections 64 --seconds $SECONDS_RUN   # r-nacos: 127.0.0.1:$NACOS_GRPC"
   echo "taskset -c 1 target/release/bench-grpc --target 127.0.0.1:$GRPC_PORT --mode fanout --connections 1000 --rounds 20"
   echo "taskset -c 1 target/release/bench-grpc --target 127.0.0.1:$GRPC_PORT --mode idle --connections 10000 --seconds 40   # VmRSS before and after, utime+stime over 10 s"
+  echo "taskset -c 1 wrk -t1 -c$CONNECTIONS -d$DURATION --latency 'http://127.0.0.1:$PORT$CONFIG_URL'   # after one 1 KiB publish"
+  echo "taskset -c 1 wrk -t1 -c$CONNECTIONS -d$DURATION --latency -s scripts/wrk/config_publish.lua http://127.0.0.1:$PORT"
+  echo "taskset -c 1 target/release/bench-config --mode query --target 127.0.0.1:$GRPC_PORT --connections 64 --seconds $SECONDS_RUN   # and --mode publish"
+  echo "taskset -c 1 target/release/bench-config --mode fanout --target 127.0.0.1:$GRPC_PORT --connections 1000 --rounds 20"
+  echo "taskset -c 1 target/release/bench-config --mode longpoll --url http://127.0.0.1:$PORT --connections 1000 --rounds 10"
+  echo "taskset -c 1 target/release/bench-config --mode load --url http://127.0.0.1:$PORT --configs 100000 --size 1024   # then VmRSS"
   echo '```'
   echo
   if [ -f docs/benchmarks-notes.md ]; then cat docs/benchmarks-notes.md; echo; fi
   echo "## Raw wrk output"
-  for key in find.maregistry find.rnacos find.ceiling register.maregistry register.rnacos renew.maregistry renew.rnacos renew100k.maregistry nacoslist.maregistry nacosregister.maregistry nacosbeat.maregistry; do
+  for key in find.maregistry find.rnacos find.ceiling register.maregistry register.rnacos renew.maregistry renew.rnacos renew100k.maregistry nacoslist.maregistry nacosregister.maregistry nacosbeat.maregistry cfgread.maregistry cfgread.rnacos cfgpublish.maregistry cfgpublish.rnacos; do
     echo
     echo "### $key"
     echo

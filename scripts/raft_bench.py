@@ -15,11 +15,16 @@ Phases, each on fresh release nodes on loopback with fresh data dirs:
   5. a follower down while 100,000 instances are registered catches up by snapshot install.
   6. etcd side by side: 3 raft nodes and 3 etcd 3.4 members (Debian's etcd-server, installed
      when missing), wrk -c64 on each leader, registrations against puts of the same record
-     (scripts/wrk/etcd_put.lua), two alternating rounds.
+     (scripts/wrk/register.lua, etcd_put.lua), then config publishes of 1 KiB against puts
+     of the same content (config_publish.lua, etcd_config_put.lua), two alternating rounds.
+     Each pair of scripts costs wrk the same per request (built once in init, or put
+     together from a fixed part and the key alike), so wrk is never what one side is
+     measured by.
 
     python3 scripts/raft_bench.py            (needs wrk; builds nothing: run
                                               cargo build --release --bin maregistry --bin bench-load first)
     RAFT_BENCH_WRITES=200 RAFT_BENCH_DURATION=10s python3 scripts/raft_bench.py
+    RAFT_BENCH_ONLY=etcd python3 scripts/raft_bench.py   (phase 6 only; prints, writes nothing)
 """
 import http.client
 import json
@@ -225,27 +230,43 @@ def wrk_p99(out):
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
+# What each side of the etcd comparison runs: maregistry's wrk script, etcd's, the row's words.
+ETCD_PAIRS = [
+    ("scripts/wrk/register.lua", "scripts/wrk/etcd_put.lua",
+     "register through raft, 3 nodes, wrk -c64 on the leader, against 3 etcd 3.4 members (`etcd-server`), "
+     "a put of the same record on theirs"),
+    ("scripts/wrk/config_publish.lua", "scripts/wrk/etcd_config_put.lua",
+     "publish a new 1 KiB config through raft (`POST /nacos/v1/cs/configs`), 3 nodes, against a put of the "
+     "same content under a new key on 3 etcd members"),
+]
+
+
 def etcd_side_by_side(nodes):
     """etcd 3.4 (Debian's etcd-server), the store a team would use instead of a registry's
     own raft: 3 members against 3 raft nodes, the same wrk layout (-c64 on the leader, all
-    sharing the cores), puts of the record a registration carries. Two alternating rounds."""
+    sharing the cores), for each pair of ETCD_PAIRS. Two alternating rounds, each side on
+    fresh data dirs."""
     if shutil.which("etcd") is None:
         subprocess.run(["apt-get", "install", "-y", "-qq", "etcd-server"], check=True, capture_output=True)
     rounds = []
     for round_no in range(2):
-        urls, leader = raft_cluster(nodes, f"etcd-round-{round_no}")
-        ours, out = wrk(leader, "scripts/wrk/register.lua")
-        ours_p99 = wrk_p99(out)
-        nodes.stop_all()
-        procs, etcd_leader = etcd_cluster(nodes.work, round_no)
-        try:
-            theirs, out = wrk(etcd_leader, "scripts/wrk/etcd_put.lua")
-            theirs_p99 = wrk_p99(out)
-        finally:
-            for p in procs:
-                p.kill()
-                p.wait()
-        rounds.append((ours, ours_p99, theirs, theirs_p99))
+        for pair_no, (ours_script, theirs_script, words) in enumerate(ETCD_PAIRS):
+            phase = f"etcd-round-{round_no}-{pair_no}"
+            urls, leader = raft_cluster(nodes, phase)
+            ours, out = wrk(leader, ours_script)
+            ours_p99 = wrk_p99(out)
+            nodes.stop_all()
+            procs, etcd_leader = etcd_cluster(nodes.work, f"{round_no}-{pair_no}")
+            try:
+                theirs, out = wrk(etcd_leader, theirs_script)
+                theirs_p99 = wrk_p99(out)
+            finally:
+                for p in procs:
+                    p.kill()
+                    p.wait()
+            print(f"[raft-bench] round {round_no + 1}, {ours_script}: {ours} req/s p99 {ours_p99} ms; "
+                  f"{theirs_script}: {theirs} req/s p99 {theirs_p99} ms", file=sys.stderr)
+            rounds.append((round_no + 1, words, ours, ours_p99, theirs, theirs_p99))
     return rounds
 
 
@@ -308,6 +329,12 @@ def snapshot_install(nodes):
 
 def main():
     nodes = Nodes()
+    if os.environ.get("RAFT_BENCH_ONLY") == "etcd":
+        try:
+            etcd_side_by_side(nodes)
+        finally:
+            nodes.cleanup()
+        return
     try:
         print("[raft-bench] visibility", file=sys.stderr)
         delays = visibility(nodes)
@@ -358,11 +385,10 @@ def main():
         f"was compacted past it), restarted | {'one snapshot install' if installed else 'log replay (no install seen)'}"
         f" of {installed_count:,} instances; all there {caught_up:,.0f} ms after its start |",
     ]
-    for i, (ours, ours_p99, theirs, theirs_p99) in enumerate(etcd_rounds, 1):
+    for round_no, words, ours, ours_p99, theirs, theirs_p99 in etcd_rounds:
         versus = f" ({ours / theirs:.2f}×)" if isinstance(ours, float) and isinstance(theirs, float) else ""
         lines.append(
-            f"| round {i}: register through raft, 3 nodes, wrk -c64 on the leader, against 3 etcd 3.4 members "
-            f"(`etcd-server`), a put of the same record on theirs | {fmt(ours)} req/s, p99 {ours_p99} ms; etcd "
+            f"| round {round_no}: {words} | {fmt(ours)} req/s, p99 {ours_p99} ms; etcd "
             f"{fmt(theirs)} req/s, p99 {theirs_p99} ms{versus} |")
     lines += [
         "",

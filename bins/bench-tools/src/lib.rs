@@ -1,6 +1,9 @@
 //! Shared bits of the bench-only binaries: how instance number `i` of a load is named,
-//! so that the loader and the wrk scripts agree on it.
+//! so that the loader and the wrk scripts agree on it, and the Nacos gRPC load client's
+//! connection ([`grpc`]).
 #![deny(missing_docs)]
+
+pub mod grpc;
 
 /// The service instance `i` belongs to, among `services`.
 pub fn service(i: u64, services: u64) -> String {

@@ -46,11 +46,22 @@ pub enum Op {
     /// [`Outcome`], not registered (the client registers again).
     Beat(String, Arc<InstanceMeta>),
     /// Publish a config, if the condition holds; its [`ConfigOutcome`] is in the
-    /// [`Outcome`].
-    Publish(ConfigKey, ConfigFields, Option<Cas>),
+    /// [`Outcome`]. Boxed: the registry's ops, the common ones, stay small.
+    Publish(Box<ConfigPublish>),
     /// Remove a config, if the condition holds; its [`ConfigOutcome`] is in the
     /// [`Outcome`].
-    Remove(ConfigKey, Option<Cas>),
+    Remove(Box<(ConfigKey, Option<Cas>)>),
+}
+
+/// What an [`Op::Publish`] publishes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigPublish {
+    /// Which config.
+    pub key: ConfigKey,
+    /// What it holds from now on.
+    pub fields: ConfigFields,
+    /// The condition on the config as it is, if any.
+    pub cas: Option<Cas>,
 }
 
 impl Op {
@@ -60,14 +71,15 @@ impl Op {
     fn validate_new(&self, limits: &crate::Limits) -> Result<(), ApiError> {
         match self {
             Op::Reg(service, instance) => Ok(registry_core::validate_new_registration(service, instance)?),
-            Op::Publish(key, fields, _) => {
-                if fields.content.len() > limits.config_max_size {
-                    return Err(ApiError::ContentTooLarge(fields.content.len(), limits.config_max_size));
+            Op::Publish(publish) => {
+                let size = publish.fields.content.len();
+                if size > limits.config_max_size {
+                    return Err(ApiError::ContentTooLarge(size, limits.config_max_size));
                 }
-                key.validate()?;
-                Ok(fields.validate()?)
+                publish.key.validate()?;
+                Ok(publish.fields.validate()?)
             }
-            Op::Remove(key, _) => Ok(key.validate()?),
+            Op::Remove(remove) => Ok(remove.0.validate()?),
             // A heartbeat is checked only where it turns into a registration (a renewal of
             // an instance registered before the rules were added goes on).
             Op::Unreg(..) | Op::Renew(..) | Op::Beat(..) => Ok(()),
@@ -339,15 +351,19 @@ impl App {
             }
             Op::Renew(service, instance) => (service, instance, true),
             Op::Beat(service, instance) => (service, instance, false),
-            Op::Publish(key, fields, cas) => {
+            Op::Publish(publish) => {
+                let ConfigPublish { key, fields, cas } = *publish;
                 return Ok(Some(Command::PublishConfig {
                     key,
                     fields,
                     cas,
                     now_ms: now,
-                }))
+                }));
             }
-            Op::Remove(key, cas) => return Ok(Some(Command::RemoveConfig { key, cas, now_ms: now })),
+            Op::Remove(remove) => {
+                let (key, cas) = *remove;
+                return Ok(Some(Command::RemoveConfig { key, cas, now_ms: now }));
+            }
         };
         if !after_a_change
             && self

@@ -11,28 +11,15 @@
 //!
 //! Prints one JSON object of figures on stdout.
 
-use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use bytes::{BufMut, Bytes, BytesMut};
+use bench_tools::grpc::{body, connect, payload, payload_text, result_code, summary};
 use clap::{Parser, ValueEnum};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http2::SendRequest;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use prost::Message;
-use registry_nacos::grpc::proto::bi_request_stream_client::BiRequestStreamClient;
-use registry_nacos::grpc::proto::request_client::RequestClient;
-use registry_nacos::grpc::proto::{Any, Metadata, Payload};
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::ReceiverStream;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Mode {
@@ -60,148 +47,6 @@ struct Args {
     rounds: usize,
 }
 
-fn payload(kind: &str, body: &Value) -> Payload {
-    payload_text(kind, body.to_string())
-}
-
-fn body(payload: &Payload) -> Value {
-    let bytes = payload.body.as_ref().map(|b| b.value.clone()).unwrap_or_default();
-    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-}
-
-fn kind(payload: &Payload) -> &str {
-    payload.metadata.as_ref().map_or("", |m| m.r#type.as_str())
-}
-
-/// One HTTP/2 connection, hyper's, as tonic's clients call through it. tonic's `Channel`
-/// would add a worker task and a queue to every call.
-#[derive(Clone)]
-struct H2(SendRequest<tonic::body::Body>);
-
-impl tonic::codegen::Service<http::Request<tonic::body::Body>> for H2 {
-    type Response = http::Response<hyper::body::Incoming>;
-    type Error = hyper::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
-        Box::pin(self.0.send_request(request))
-    }
-}
-
-/// One client connection, set up.
-struct Conn {
-    unary: RequestClient<H2>,
-    h2: H2,
-    origin: String,
-    _stream: mpsc::Sender<Payload>,
-}
-
-impl Conn {
-    /// A unary `Request/request` call written out directly: the message in one DATA frame
-    /// that ends the stream. tonic's client streams the body and ends it in a frame of its
-    /// own, which costs the load client a write more per call.
-    async fn call(&mut self, payload: &Payload) -> anyhow::Result<Payload> {
-        let mut frame = BytesMut::with_capacity(5 + payload.encoded_len());
-        frame.put_u8(0);
-        frame.put_u32(u32::try_from(payload.encoded_len())?);
-        payload.encode(&mut frame)?;
-        let request = http::Request::post(format!("{}/Request/request", self.origin))
-            .header("content-type", "application/grpc")
-            .header("te", "trailers")
-            .body(tonic::body::Body::new(Full::new(frame.freeze())))?;
-        std::future::poll_fn(|cx| self.h2.0.poll_ready(cx)).await?;
-        let answer = self.h2.0.send_request(request).await?;
-        let bytes = answer.into_body().collect().await?.to_bytes();
-        if bytes.len() < 5 {
-            bail!("an answer without a message ({} bytes)", bytes.len());
-        }
-        Ok(Payload::decode(&bytes[5..])?)
-    }
-}
-
-/// What the load client reads of a message the server sends on the stream (read once,
-/// into these fields only: the client must not be what delays a delivery it times).
-#[derive(Default, serde::Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct Sent {
-    request_id: String,
-    service_info: Option<SentService>,
-}
-
-#[derive(Default, serde::Deserialize)]
-#[serde(default)]
-struct SentService {
-    hosts: Vec<serde::de::IgnoredAny>,
-}
-
-/// Connects and sets up; `on_message` gets the type of every message the server sends on
-/// the stream, the host count of a pushed service, and when it arrived.
-async fn connect(target: &str, on_message: impl Fn(&str, usize, Instant) + Send + 'static) -> anyhow::Result<Conn> {
-    let tcp = TcpStream::connect(target)
-        .await
-        .with_context(|| format!("connecting to {target}"))?;
-    tcp.set_nodelay(true)?;
-    let (send, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp)).await?;
-    tokio::spawn(connection);
-    let h2 = H2(send);
-    let origin = format!("http://{target}");
-    let uri: http::Uri = origin.parse()?;
-    let mut unary = RequestClient::with_origin(h2.clone(), uri.clone());
-    unary.request(payload("ServerCheckRequest", &json!({}))).await?;
-    let (tx, rx) = mpsc::channel(16);
-    let mut inbound = BiRequestStreamClient::with_origin(h2.clone(), uri)
-        .request_bi_stream(ReceiverStream::new(rx))
-        .await?
-        .into_inner();
-    tx.send(payload(
-        "ConnectionSetupRequest",
-        &json!({"clientVersion":"bench-grpc","tenant":"","labels":{"source":"sdk","module":"naming"},"abilityTable":{}}),
-    ))
-    .await?;
-    let acks = tx.clone();
-    tokio::spawn(async move {
-        while let Ok(Some(message)) = inbound.message().await {
-            let at = Instant::now();
-            let sent: Sent = message
-                .body
-                .as_ref()
-                .and_then(|body| serde_json::from_slice(&body.value).ok())
-                .unwrap_or_default();
-            let kind = kind(&message);
-            on_message(kind, sent.service_info.map_or(0, |info| info.hosts.len()), at);
-            let answer = match kind {
-                "NotifySubscriberRequest" => "NotifySubscriberResponse",
-                "ClientDetectionRequest" => "ClientDetectionResponse",
-                _ => continue,
-            };
-            let id = serde_json::to_string(&sent.request_id).unwrap_or_else(|_| "\"\"".to_owned());
-            let ack = format!(r#"{{"resultCode":200,"errorCode":0,"message":"","requestId":{id}}}"#);
-            let _ = acks.send(payload_text(answer, ack)).await;
-        }
-    });
-    // Until the server has registered the connection (301 before).
-    for _ in 0..200 {
-        let answer = unary
-            .request(payload("HealthCheckRequest", &json!({})))
-            .await?
-            .into_inner();
-        if kind(&answer) == "HealthCheckResponse" {
-            return Ok(Conn {
-                unary,
-                h2,
-                origin,
-                _stream: tx,
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    bail!("the connection to {target} never set up")
-}
-
 /// An `InstanceRequest` body of `kind` (`registerInstance`, `deregisterInstance`), written
 /// out directly rather than built as a JSON value: the load loop stays cheap, so that the
 /// client (on its own core) is not what limits the rate measured.
@@ -211,56 +56,12 @@ fn instance_request(service: &str, ip: &str, port: u16, kind: &str) -> String {
     )
 }
 
-fn payload_text(kind: &str, body: String) -> Payload {
-    Payload {
-        metadata: Some(Metadata {
-            r#type: kind.to_owned(),
-            client_ip: "127.0.0.1".to_owned(),
-            headers: HashMap::new(),
-        }),
-        body: Some(Any {
-            type_url: String::new(),
-            value: Bytes::from(body),
-        }),
-    }
-}
-
-/// The `resultCode` of an answer, read without building a JSON value.
-fn result_code(payload: &Payload) -> Option<i64> {
-    #[derive(serde::Deserialize)]
-    struct Answer {
-        #[serde(rename = "resultCode")]
-        result_code: i64,
-    }
-    let bytes = payload.body.as_ref()?.value.as_ref();
-    serde_json::from_slice::<Answer>(bytes).ok().map(|a| a.result_code)
-}
-
-/// Percentile `p` (0..=100) of sorted `values`.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
-fn summary(mut millis: Vec<f64>) -> Value {
-    millis.sort_by(f64::total_cmp);
-    json!({
-        "count": millis.len(),
-        "p50_ms": percentile(&millis, 50.0),
-        "p99_ms": percentile(&millis, 99.0),
-        "max_ms": millis.last().copied().unwrap_or(0.0),
-    })
-}
-
 async fn register(args: &Args) -> anyhow::Result<Value> {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for c in 0..args.connections {
-        let mut conn = connect(&args.target, |_, _, _| {}).await?;
+        let mut conn = connect(&args.target, "naming", |_, _, _| {}).await?;
         let (stop, done) = (stop.clone(), done.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
@@ -304,9 +105,9 @@ async fn fanout(args: &Args) -> anyhow::Result<Value> {
     let mut subscribers = Vec::new();
     for s in 0..args.connections {
         let tx = pushed_tx.clone();
-        let mut conn = connect(&args.target, move |kind, hosts, at| {
+        let mut conn = connect(&args.target, "naming", move |kind, sent, at| {
             if kind == "NotifySubscriberRequest" {
-                let _ = tx.send((s, hosts, at));
+                let _ = tx.send((s, sent.hosts(), at));
             }
         })
         .await?;
@@ -329,7 +130,7 @@ async fn fanout(args: &Args) -> anyhow::Result<Value> {
             waiting -= 1;
         }
     }
-    let mut publisher = connect(&args.target, |_, _, _| {}).await?;
+    let mut publisher = connect(&args.target, "naming", |_, _, _| {}).await?;
     let mut deliveries = Vec::new();
     let mut rounds = Vec::new();
     for round in 0..args.rounds {
@@ -379,7 +180,7 @@ async fn idle(args: &Args) -> anyhow::Result<Value> {
     let mut held = Vec::with_capacity(args.connections);
     let started = Instant::now();
     for _ in 0..args.connections {
-        held.push(connect(&args.target, |_, _, _| {}).await?);
+        held.push(connect(&args.target, "naming", |_, _, _| {}).await?);
     }
     let opened = started.elapsed().as_secs_f64();
     // Tell the script the connections are up, then hold them.

@@ -226,7 +226,9 @@ async fn bad_input_is_refused_and_nothing_changes() {
     .await;
     let (c, url) = (Client::new(), node.url.clone());
     publish(&c, &url, &[("dataId", "kept"), ("content", "v1")], &[]).await;
-    let cases: Vec<(Vec<(&str, &str)>, Vec<(&'static str, &str)>, u16)> = vec![
+    type Pairs<'a> = Vec<(&'a str, &'a str)>;
+    type Case<'a> = (Pairs<'a>, Vec<(&'static str, &'a str)>, u16);
+    let cases: Vec<Case<'_>> = vec![
         (vec![("dataId", "a b"), ("content", "x")], vec![], 400),
         (vec![("dataId", "a/b"), ("content", "x")], vec![], 400),
         (vec![("dataId", "ok"), ("group", "g!"), ("content", "x")], vec![], 400),

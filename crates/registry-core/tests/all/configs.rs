@@ -290,7 +290,7 @@ fn observers_hear_each_change_and_an_install_as_all() {
 fn the_same_log_makes_the_same_store_on_every_node() {
     let log: Vec<Command> = (0..50u64)
         .map(|i| match i % 5 {
-            0 | 1 | 2 => publish(
+            0..=2 => publish(
                 if i % 2 == 0 { "a" } else { "b" },
                 &format!("k{}", i % 7),
                 &i.to_string(),

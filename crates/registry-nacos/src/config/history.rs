@@ -93,8 +93,8 @@ pub(crate) fn serve(app: &App, rest: &str, params: &Params) -> Answer {
             let history = configs.history(&key);
             let mut entries: Vec<Entry<'_>> = history.iter().map(|entry| Entry::of(&key, entry)).collect();
             // Each entry's `lastId`: the revision before it.
-            for at in 0..entries.len() {
-                entries[at].last_id = history.get(at + 1).map_or(-1, |e| e.revision as i64);
+            for (at, entry) in entries.iter_mut().enumerate() {
+                entry.last_id = history.get(at + 1).map_or(-1, |e| e.revision as i64);
             }
             let page_no = number(params, "pageNo", 1)?;
             let page_size = number(params, "pageSize", 100)?;

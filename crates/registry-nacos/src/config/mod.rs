@@ -18,7 +18,7 @@ mod transfer;
 mod v1;
 mod v2;
 
-use registry_api::{ApiError, App, Op, Origin};
+use registry_api::{ApiError, App, ConfigPublish, Op, Origin};
 use registry_core::{Cas, ConfigFields, ConfigKey, ConfigOutcome};
 
 pub(crate) use http::refusal;
@@ -111,7 +111,9 @@ pub(crate) async fn publish(
     fields: ConfigFields,
     cas: Option<Cas>,
 ) -> Result<Written, ApiError> {
-    let outcome = app.write(origin, Op::Publish(key, fields, cas)).await?;
+    let outcome = app
+        .write(origin, Op::Publish(Box::new(ConfigPublish { key, fields, cas })))
+        .await?;
     listeners
         .counts()
         .publishes
@@ -121,7 +123,7 @@ pub(crate) async fn publish(
 
 /// Removes the config at `key` through the gateway, if `cas` holds.
 pub(crate) async fn remove(app: &App, origin: &Origin, key: ConfigKey, cas: Option<Cas>) -> Result<Written, ApiError> {
-    let outcome = app.write(origin, Op::Remove(key, cas)).await?;
+    let outcome = app.write(origin, Op::Remove(Box::new((key, cas)))).await?;
     written(outcome.configs.first().copied())
 }
 

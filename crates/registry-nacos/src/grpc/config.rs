@@ -262,8 +262,18 @@ pub(crate) async fn push_configs(app: Arc<Node>) {
             ToPush::All => listeners.listened_keys(),
         };
         for key in keys {
+            // One payload per way the key was named (with or without a tenant), shared by
+            // every connection that named it so.
+            let mut encoded: Vec<(String, Arc<Payload>)> = Vec::new();
             for (connection, tenant) in listeners.listeners_of(&key) {
-                let push = Arc::new(notify(&app, &key, &tenant));
+                let push = match encoded.iter().find(|(named, _)| *named == tenant) {
+                    Some((_, push)) => push.clone(),
+                    None => {
+                        let push = Arc::new(notify(&app, &key, &tenant));
+                        encoded.push((tenant, push.clone()));
+                        push
+                    }
+                };
                 if !send(&app, connection, &push) {
                     tokio::spawn(retry(app.clone(), connection, push));
                 }
