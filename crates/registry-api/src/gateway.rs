@@ -68,9 +68,22 @@ impl Op {
     /// Checks the rules only new writes keep ([`Command::validate_new`]; an old log applies
     /// without them), where the write came in. The data model's own rules are checked by
     /// the cluster as it takes the command, and by the leader's renewals.
+    #[inline]
     fn validate_new(&self, limits: &crate::Limits) -> Result<(), ApiError> {
         match self {
             Op::Reg(service, instance) => Ok(registry_core::validate_new_registration(service, instance)?),
+            // A heartbeat is checked only where it turns into a registration (a renewal of
+            // an instance registered before the rules were added goes on).
+            Op::Unreg(..) | Op::Renew(..) | Op::Beat(..) => Ok(()),
+            Op::Publish(..) | Op::Remove(..) => self.validate_config(limits),
+        }
+    }
+
+    /// [`Op::validate_new`] of a config write: its names, fields and content size. Kept
+    /// apart, so that the registry's ops (every heartbeat) pay nothing for it.
+    #[cold]
+    fn validate_config(&self, limits: &crate::Limits) -> Result<(), ApiError> {
+        match self {
             Op::Publish(publish) => {
                 let size = publish.fields.content.len();
                 if size > limits.config_max_size {
@@ -80,9 +93,7 @@ impl Op {
                 Ok(publish.fields.validate()?)
             }
             Op::Remove(remove) => Ok(remove.0.validate()?),
-            // A heartbeat is checked only where it turns into a registration (a renewal of
-            // an instance registered before the rules were added goes on).
-            Op::Unreg(..) | Op::Renew(..) | Op::Beat(..) => Ok(()),
+            Op::Reg(..) | Op::Unreg(..) | Op::Renew(..) | Op::Beat(..) => Ok(()),
         }
     }
 }
@@ -199,14 +210,14 @@ impl App {
         // Renewals of known instances here and now, everything else one command.
         let now_ms = self.clock.now_ms();
         let (command, unknown) = self.commands(ops, now_ms)?;
-        let mut configs = Vec::new();
-        if let Some(command) = command {
+        let configs = match command {
             // Neither mode answers a command it was handed as leader with "not the
             // leader" (raft answers `indeterminate` when leadership moved under a
             // proposal: docs/spec.md §7, "At most once"); should one, the write was not
             // applied and the client hears 503 `not_applied`.
-            configs = self.cluster.submit(command).await?.configs;
-        }
+            Some(command) => self.cluster.submit(command).await?.configs,
+            None => Vec::new(),
+        };
         Ok(Outcome {
             now_ms,
             unknown,

@@ -232,6 +232,7 @@ impl Routes {
     }
 
     /// Whether `route` is a facade's or the mode's long poll.
+    #[inline]
     pub(crate) fn long_poll(&self, route: Route) -> bool {
         match route {
             Route::Facade(row) => self.facade_routes[row].2.long_poll,
