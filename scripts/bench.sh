@@ -90,9 +90,9 @@ stop_server() { # stop every server started, and wait until its port is closed
   done
 }
 
-start_maregistry() {
+start_maregistry() { # extra flags...
   port_free $PORT
-  taskset -c 0 "$MAREGISTRY" --port $PORT --ttl 1h --evict-interval 1h >"$WORK/maregistry.log" 2>&1 &
+  taskset -c 0 "$MAREGISTRY" --port $PORT --ttl 1h --evict-interval 1h "$@" >"$WORK/maregistry.log" 2>&1 &
   PIDS+=($!)
   wait_up "http://127.0.0.1:$PORT/info" $PORT $!
 }
@@ -261,7 +261,9 @@ stop_server
 start_maregistry
 grpc_run fanout.maregistry "127.0.0.1:$GRPC_PORT" --mode fanout --connections 1000 --rounds 20
 stop_server
-start_maregistry
+# 10,000 connections are more than the gRPC listener's default share of the open-file
+# limit (half of it less a reserve: 9,872 of 20,000 here).
+start_maregistry --grpc-max-connections 12000
 grpc_idle idle.maregistry $PORT "127.0.0.1:$GRPC_PORT"
 stop_server
 start_rnacos
@@ -426,7 +428,7 @@ CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   echo "target/release/bench-load --system maregistry --url http://127.0.0.1:$PORT --instances 100000 --services 1000   # then VmRSS"
   echo "taskset -c 1 target/release/bench-grpc --target 127.0.0.1:$GRPC_PORT --mode register --connections 64 --seconds $SECONDS_RUN   # r-nacos: 127.0.0.1:$NACOS_GRPC"
   echo "taskset -c 1 target/release/bench-grpc --target 127.0.0.1:$GRPC_PORT --mode fanout --connections 1000 --rounds 20"
-  echo "taskset -c 1 target/release/bench-grpc --target 127.0.0.1:$GRPC_PORT --mode idle --connections 10000 --seconds 40   # VmRSS before and after, utime+stime over 10 s"
+  echo "taskset -c 1 target/release/bench-grpc --target 127.0.0.1:$GRPC_PORT --mode idle --connections 10000 --seconds 40   # the node with --grpc-max-connections 12000; VmRSS before and after, utime+stime over 10 s"
   echo "taskset -c 1 wrk -t1 -c$CONNECTIONS -d$DURATION --latency 'http://127.0.0.1:$PORT$CONFIG_URL'   # after one 1 KiB publish"
   echo "taskset -c 1 wrk -t1 -c$CONNECTIONS -d$DURATION --latency -s scripts/wrk/config_publish.lua http://127.0.0.1:$PORT"
   echo "taskset -c 1 target/release/bench-config --mode query --target 127.0.0.1:$GRPC_PORT --connections 64 --seconds $SECONDS_RUN   # and --mode publish"

@@ -392,6 +392,12 @@ def main():
             f"{fmt(theirs)} req/s, p99 {theirs_p99} ms{versus} |")
     lines += [
         "",
+        "The etcd rounds before issue 29 (2.96× and 2.87× for registrations) were measured with an "
+        "`etcd_put.lua` that base64-encoded every request in Lua: wrk, not etcd, ran out of CPU (against "
+        "the same 3 members it drew 4.3k puts/s with wrk at 54% of a core; requests built once in `init`, "
+        "6.7k at 27%). Each pair of scripts now costs wrk the same per request, and the rows above are "
+        "measured that way.",
+        "",
         "Write-to-visible delays (ms), in order: " + ", ".join(f"{d:.1f}" for d in delays[:50])
         + (" …" if len(delays) > 50 else ""),
         "",

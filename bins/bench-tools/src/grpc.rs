@@ -57,7 +57,9 @@ impl tonic::codegen::Service<http::Request<tonic::body::Body>> for H2 {
     }
 }
 
-/// One client connection, set up.
+/// One client connection, set up. A clone is another caller on the same connection (its
+/// calls are multiplexed on it).
+#[derive(Clone)]
 pub struct Conn {
     /// tonic's client of the unary service, over the connection.
     pub unary: RequestClient<H2>,

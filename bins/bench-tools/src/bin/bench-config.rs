@@ -65,6 +65,10 @@ struct Args {
     /// Requests at a time (load).
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// Requests in flight on each gRPC connection (query, publish): callers sharing it, as
+    /// a client library's callers share its connection.
+    #[arg(long, default_value_t = 1)]
+    in_flight: usize,
 }
 
 const GROUP: &str = "BENCH_GROUP";
@@ -123,8 +127,12 @@ async fn timed(args: &Args, what: &str, request: fn(usize, u64, usize) -> (Strin
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
-    for c in 0..args.connections {
-        let mut conn = connect(&args.target, "config", |_, _, _| {}).await?;
+    let mut shared: Option<Conn> = None;
+    for c in 0..args.connections * args.in_flight.max(1) {
+        if c % args.in_flight.max(1) == 0 {
+            shared = Some(connect(&args.target, "config", |_, _, _| {}).await?);
+        }
+        let mut conn = shared.clone().context("a connection")?;
         let (stop, done, size) = (stop.clone(), done.clone(), args.size);
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();

@@ -11,6 +11,7 @@ use crate::answer::{json, ok_json, typed, with_version};
 use crate::app::App;
 use crate::body::Body;
 use crate::error::ApiError;
+use crate::metrics::gauge;
 use crate::request::ReadQuery;
 
 type Answer = Result<Response<Body>, ApiError>;
@@ -25,7 +26,24 @@ const CONSOLE: &str = include_str!("../ui/console.html");
 pub(crate) async fn metrics(app: &App) -> Answer {
     let status = app.cluster.status().await;
     let stats = app.registry().stats();
+    let configs = app.registry().configs();
+    let ((count, bytes), revision) = (configs.size(), configs.revision());
     let text = app.metrics.encode(&stats, &status, app.watch.waiting(), |scrape| {
+        scrape.register(
+            "maregistry_configs",
+            "Configs stored, all namespaces",
+            gauge(count as u64),
+        );
+        scrape.register(
+            "maregistry_config_bytes",
+            "Bytes of the configs' keys and fields (contents included)",
+            gauge(bytes as u64),
+        );
+        scrape.register(
+            "maregistry_config_revision",
+            "The config store's revision: every publish and removal moves it up by one",
+            gauge(revision),
+        );
         for facade in app.facades() {
             facade.metrics(scrape);
         }

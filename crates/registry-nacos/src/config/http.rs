@@ -55,10 +55,8 @@ pub(crate) fn header(response: &mut Response<Body>, name: &'static str, value: &
 pub(crate) async fn form(app: &App, request: Request<Incoming>) -> Result<Params, FacadeError> {
     let query = request.uri().query().unwrap_or("").to_owned();
     let body = read_body(request, &app.limits().for_configs()).await?;
-    if std::str::from_utf8(&body).is_err() {
-        return Err(FacadeError::bad("the form body is not UTF-8"));
-    }
-    Params::parse(&query, Some(&body))
+    let text = std::str::from_utf8(&body).map_err(|_| FacadeError::bad("the form body is not UTF-8"))?;
+    Params::parse_text(&query, Some(text))
 }
 
 /// A page of `items` as Nacos answers one: `totalCount`, `pageNumber`, `pagesAvailable`,

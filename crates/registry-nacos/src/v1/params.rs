@@ -17,9 +17,14 @@ impl Params {
     }
 
     pub(crate) fn parse(query: &str, body: Option<&[u8]>) -> Result<Params, FacadeError> {
-        let mut params = HashMap::new();
         let body = body.map(String::from_utf8_lossy);
-        for text in std::iter::once(query).chain(body.as_deref()) {
+        Params::parse_text(query, body.as_deref())
+    }
+
+    /// [`Params::parse`] of a body already known to be UTF-8.
+    pub(crate) fn parse_text(query: &str, body: Option<&str>) -> Result<Params, FacadeError> {
+        let mut params = HashMap::new();
+        for text in std::iter::once(query).chain(body) {
             for pair in text.split('&').filter(|p| !p.is_empty()) {
                 let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
                 let (key, value) = match (decode(key), decode(value)) {
