@@ -111,6 +111,13 @@ start_rnacos() {
   PIDS+=($!)
   cd "$ROOT"
   wait_up "http://127.0.0.1:$NACOS_PORT/nacos/v1/ns/instance/list?serviceName=DEFAULT_GROUP%40%40warmup&namespaceId=public" $NACOS_PORT $!
+  # Its config store (on its raft) takes writes a moment after HTTP answers: wait until a
+  # publish is answered `true`, so that no phase starts against a half-ready server.
+  for _ in $(seq 1 300); do
+    [ "$(curl -s -m 2 "http://127.0.0.1:$NACOS_PORT/nacos/v1/cs/configs" -d 'dataId=bench.ready&group=BENCH_GROUP&content=ready')" = true ] && return 0
+    sleep 0.1
+  done
+  log "r-nacos never took a config write"; exit 1
 }
 
 start_ceiling() { # body bytes

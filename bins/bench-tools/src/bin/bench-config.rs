@@ -261,7 +261,8 @@ async fn http_publish(client: &HyperInvoker, url: &str, data_id: &str, content: 
         .headers
         .push(("content-type", "application/x-www-form-urlencoded".to_owned()));
     let answer = client.send(request).await?;
-    if !answer.is_success() {
+    // Nacos answers `true` (a server that is not ready may answer 200 with something else).
+    if !answer.is_success() || answer.body.as_ref() != b"true" {
         bail!(
             "a publish was refused: {} {}",
             answer.status,
