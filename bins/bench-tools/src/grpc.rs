@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
@@ -229,5 +231,72 @@ pub fn summary(mut millis: Vec<f64>) -> Value {
         "p50_ms": percentile(&millis, 50.0),
         "p99_ms": percentile(&millis, 99.0),
         "max_ms": millis.last().copied().unwrap_or(0.0),
+    })
+}
+
+/// What [`run_for`] measured: requests answered 200, over how long, each one's latency (ms).
+pub struct Run {
+    /// Requests answered 200.
+    pub count: u64,
+    /// How long the run took, in seconds.
+    pub seconds: f64,
+    /// Each answer's latency, in milliseconds.
+    pub latencies: Vec<f64>,
+}
+
+impl Run {
+    /// The figures as JSON: the count under `name`, per second, and the latency summary.
+    pub fn figures(self, name: &str) -> serde_json::Map<String, Value> {
+        let mut figures = serde_json::Map::new();
+        figures.insert(name.to_owned(), json!(self.count));
+        figures.insert("seconds".to_owned(), json!(self.seconds));
+        figures.insert(
+            "per_second".to_owned(),
+            json!((self.count as f64 / self.seconds).round()),
+        );
+        figures.insert("latency".to_owned(), summary(self.latencies));
+        figures
+    }
+}
+
+/// Each of `callers` sends `request(caller, i)` for i = 0, 1, … one after the other, for
+/// `seconds`; any answer but 200 ends the run with an error.
+pub async fn run_for(
+    callers: Vec<Conn>,
+    seconds: u64,
+    request: Arc<dyn Fn(usize, u64) -> Payload + Send + Sync>,
+) -> anyhow::Result<Run> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for (c, mut conn) in callers.into_iter().enumerate() {
+        let (stop, request) = (stop.clone(), request.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let payload = request(c, i);
+                let started = Instant::now();
+                let answer = conn.call(&payload).await?;
+                if result_code(&answer) != Some(200) {
+                    bail!("refused: {}", body(&answer));
+                }
+                latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+                i += 1;
+            }
+            Ok::<_, anyhow::Error>(latencies)
+        }));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    Ok(Run {
+        count: latencies.len() as u64,
+        seconds: elapsed,
+        latencies,
     })
 }

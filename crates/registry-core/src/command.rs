@@ -218,8 +218,10 @@ impl Applied {
     /// of config writes: what a writer whose command went into a shared batch is told.
     pub fn part(&self, first: usize, count: usize) -> Applied {
         Applied {
+            version: self.version,
+            changes: self.changes,
+            rejected: self.rejected,
             configs: self.configs.iter().skip(first).take(count).copied().collect(),
-            ..self.clone()
         }
     }
 }

@@ -16,14 +16,15 @@
 //!
 //! Prints one JSON object of figures on stdout.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use bench_tools::grpc::{body, connect, payload_text, result_code, summary, Conn};
+use bench_tools::grpc::{body, connect, payload_text, result_code, run_for, summary, Conn};
 use clap::{Parser, ValueEnum};
 use registry_http::{HttpInvoker, HttpRequest, HyperInvoker, HyperInvokerConfig};
+use registry_nacos::grpc::proto::Payload;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -122,48 +123,28 @@ async fn grpc_md5(conn: &mut Conn, data_id: &str) -> anyhow::Result<String> {
     Ok(body(&answer)["md5"].as_str().unwrap_or("").to_owned())
 }
 
-/// Runs `requests` per connection for `--seconds`: per second and latency.
-async fn timed(args: &Args, what: &str, request: fn(usize, u64, usize) -> (String, String)) -> anyhow::Result<Value> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let done = Arc::new(AtomicU64::new(0));
-    let mut tasks = Vec::new();
-    let mut shared: Option<Conn> = None;
-    for c in 0..args.connections * args.in_flight.max(1) {
-        if c % args.in_flight.max(1) == 0 {
-            shared = Some(connect(&args.target, "config", |_, _, _| {}).await?);
-        }
-        let mut conn = shared.clone().context("a connection")?;
-        let (stop, done, size) = (stop.clone(), done.clone(), args.size);
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut i = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let (kind, text) = request(c, i, size);
-                let started = Instant::now();
-                let answer = conn.call(&payload_text(&kind, text)).await?;
-                if result_code(&answer) != Some(200) {
-                    bail!("refused: {}", body(&answer));
-                }
-                latencies.push(started.elapsed().as_secs_f64() * 1000.0);
-                done.fetch_add(1, Ordering::Relaxed);
-                i += 1;
-            }
-            Ok::<_, anyhow::Error>(latencies)
-        }));
+/// `request(caller, i)` from `--in-flight` callers on each of `--connections`, for
+/// `--seconds`: per second and latency.
+async fn timed(
+    args: &Args,
+    what: &str,
+    request: Arc<dyn Fn(usize, u64) -> Payload + Send + Sync>,
+) -> anyhow::Result<Value> {
+    let mut callers = Vec::new();
+    for _ in 0..args.connections {
+        let conn = connect(&args.target, "config", |_, _, _| {}).await?;
+        callers.extend(std::iter::repeat_n(conn, args.in_flight.max(1)));
     }
-    let started = Instant::now();
-    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    let elapsed = started.elapsed().as_secs_f64();
-    let mut all = Vec::new();
-    for task in tasks {
-        all.extend(task.await??);
+    let mut figures = run_for(callers, args.seconds, request).await?.figures("requests");
+    for (name, value) in [
+        ("mode", json!(what)),
+        ("connections", json!(args.connections)),
+        ("in_flight", json!(args.in_flight)),
+        ("size", json!(args.size)),
+    ] {
+        figures.insert(name.to_owned(), value);
     }
-    let count = done.load(Ordering::Relaxed);
-    Ok(
-        json!({"mode":what,"connections":args.connections,"size":args.size,"seconds":elapsed,
-        "requests":count,"per_second":(count as f64 / elapsed).round(),"latency":summary(all)}),
-    )
+    Ok(Value::Object(figures))
 }
 
 async fn query(args: &Args) -> anyhow::Result<Value> {
@@ -171,21 +152,27 @@ async fn query(args: &Args) -> anyhow::Result<Value> {
     for i in 0..100 {
         grpc_publish(&mut setup, &format!("bench.query.{i}"), &content(args.size, i)).await?;
     }
-    timed(args, "query", |c, i, _| {
-        let data_id = format!("bench.query.{}", (c as u64 + i) % 100);
-        ("ConfigQueryRequest".to_owned(), query_request(&data_id))
-    })
+    timed(
+        args,
+        "query",
+        Arc::new(|c, i| {
+            let data_id = format!("bench.query.{}", (c as u64 + i) % 100);
+            payload_text("ConfigQueryRequest", query_request(&data_id))
+        }),
+    )
     .await
 }
 
 async fn publish(args: &Args) -> anyhow::Result<Value> {
-    timed(args, "publish", |c, i, size| {
-        let data_id = format!("bench.publish.{c}.{i}");
-        (
-            "ConfigPublishRequest".to_owned(),
-            publish_request(&data_id, &content(size, i)),
-        )
-    })
+    let size = args.size;
+    timed(
+        args,
+        "publish",
+        Arc::new(move |c, i| {
+            let data_id = format!("bench.publish.{c}.{i}");
+            payload_text("ConfigPublishRequest", publish_request(&data_id, &content(size, i)))
+        }),
+    )
     .await
 }
 

@@ -11,12 +11,11 @@
 //!
 //! Prints one JSON object of figures on stdout.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use bench_tools::grpc::{body, connect, payload, payload_text, result_code, summary};
+use bench_tools::grpc::{body, connect, payload, payload_text, result_code, run_for, summary};
 use clap::{Parser, ValueEnum};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
@@ -57,45 +56,23 @@ fn instance_request(service: &str, ip: &str, port: u16, kind: &str) -> String {
 }
 
 async fn register(args: &Args) -> anyhow::Result<Value> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let done = Arc::new(AtomicU64::new(0));
-    let mut tasks = Vec::new();
-    for c in 0..args.connections {
-        let mut conn = connect(&args.target, "naming", |_, _, _| {}).await?;
-        let (stop, done) = (stop.clone(), done.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut i = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let request = instance_request(&format!("bench.{c}.{i}"), "10.9.0.1", 8080, "registerInstance");
-                let started = Instant::now();
-                let answer = conn.call(&payload_text("InstanceRequest", request)).await;
-                match answer {
-                    Ok(answer) if result_code(&answer) == Some(200) => {
-                        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
-                        done.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok(answer) => return Err(anyhow::anyhow!("refused: {}", body(&answer))),
-                    Err(e) => return Err(e),
-                }
-                i += 1;
-            }
-            Ok::<_, anyhow::Error>(latencies)
-        }));
+    let mut callers = Vec::new();
+    for _ in 0..args.connections {
+        callers.push(connect(&args.target, "naming", |_, _, _| {}).await?);
     }
-    let started = Instant::now();
-    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    let elapsed = started.elapsed().as_secs_f64();
-    let mut all = Vec::new();
-    for task in tasks {
-        all.extend(task.await??);
-    }
-    let count = done.load(Ordering::Relaxed);
-    Ok(
-        json!({"mode":"register","connections":args.connections,"seconds":elapsed,
-        "registrations":count,"per_second":(count as f64 / elapsed).round(),"latency":summary(all)}),
+    let run = run_for(
+        callers,
+        args.seconds,
+        Arc::new(|c, i| {
+            let request = instance_request(&format!("bench.{c}.{i}"), "10.9.0.1", 8080, "registerInstance");
+            payload_text("InstanceRequest", request)
+        }),
     )
+    .await?;
+    let mut figures = run.figures("registrations");
+    figures.insert("mode".to_owned(), json!("register"));
+    figures.insert("connections".to_owned(), json!(args.connections));
+    Ok(Value::Object(figures))
 }
 
 async fn fanout(args: &Args) -> anyhow::Result<Value> {

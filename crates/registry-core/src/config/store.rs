@@ -275,8 +275,8 @@ impl Configs {
         } else {
             ConfigsChanged::Keys(&touched)
         };
-        let observers = self.observers.read().unwrap_or_else(PoisonError::into_inner).clone();
-        for observer in observers {
+        // Observers are only added at start (none adds another while told).
+        for observer in self.observers.read().unwrap_or_else(PoisonError::into_inner).iter() {
             observer.configs_changed(revision, changed);
         }
     }

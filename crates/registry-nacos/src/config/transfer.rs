@@ -39,16 +39,24 @@ pub(crate) fn export(app: &App, params: &Params, v2: bool) -> Answer {
         None | Some("") => registry_core::DEFAULT_NAMESPACE,
         Some(tenant) => tenant,
     };
-    let ids: HashSet<&str> = params
-        .get("ids")
-        .map(|ids| ids.split(',').map(str::trim).filter(|id| !id.is_empty()).collect())
-        .unwrap_or_default();
+    let ids: HashSet<u64> = match params.get("ids") {
+        None => HashSet::new(),
+        Some(ids) => ids
+            .split(',')
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(|id| {
+                id.parse()
+                    .map_err(|_| FacadeError::bad(format!("ids holds {id:?}, not a config id")))
+            })
+            .collect::<Result<_, _>>()?,
+    };
     let (data_id, group, app_name) = (params.get("dataId"), params.get("group"), params.get("appName"));
     let found = app.registry().configs().list(Some(namespace), |key, config| {
         data_id.is_none_or(|pattern| glob(pattern, &key.data_id))
             && group.is_none_or(|group| key.group == group)
             && app_name.is_none_or(|name| config.fields.app_name == name)
-            && (ids.is_empty() || ids.contains(config.created_revision.to_string().as_str()))
+            && (ids.is_empty() || ids.contains(&config.created_revision))
     });
     let mut entries: Vec<(String, String)> = found
         .iter()

@@ -55,7 +55,10 @@ pub(super) async fn propose(node: Arc<RaftCluster>, mut queued: mpsc::Receiver<P
                 })
                 .await;
             for (waiter, (first, count)) in waiters.into_iter().zip(parts) {
-                let _ = waiter.send(outcome.clone().map(|applied| applied.part(first, count)));
+                let _ = waiter.send(match &outcome {
+                    Ok(applied) => Ok(applied.part(first, count)),
+                    Err(e) => Err(e.clone()),
+                });
             }
             drop(slot);
         });
