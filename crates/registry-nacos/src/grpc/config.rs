@@ -16,12 +16,12 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use registry_api::{ApiError, Origin};
-use registry_core::{Cas, ConfigFields, ConfigKey};
+use registry_core::{Cas, Config, ConfigFields, ConfigKey};
 
 use super::connections::Connection;
 use super::proto::Payload;
 use super::tasks::end;
-use super::wire::{code, payload, response, server_request, Incoming, Refusal};
+use super::wire::{code, field, payload, response, response_writing, server_request, Incoming, Refusal};
 use crate::config::{self, known_type, named, Named, ToPush, Written, CAS_FAILED, NOT_FOUND, NO_BETA, NO_TAG};
 use crate::Node;
 
@@ -51,20 +51,28 @@ pub(crate) async fn answer(app: &Node, connection: &Arc<Connection>, request: &I
     let answered = match authorize(app, request, write) {
         Err(refusal) => Err(refusal),
         Ok(()) => match request.kind.as_str() {
-            "ConfigQueryRequest" => query(app, request),
-            "ConfigPublishRequest" => publish(app, request).await,
-            "ConfigRemoveRequest" => remove(app, request).await,
-            _ => listen(app, connection, request),
+            "ConfigQueryRequest" => query(app, request).map(Answer::Config),
+            "ConfigPublishRequest" => publish(app, request).await.map(Answer::Fields),
+            "ConfigRemoveRequest" => remove(app, request).await.map(Answer::Fields),
+            _ => listen(app, connection, request).map(Answer::Fields),
         },
     };
     let id = request.request_id();
     match answered {
-        Ok(fields) => response(kind, &id, fields),
+        Ok(Answer::Fields(fields)) => response(kind, &id, fields),
+        Ok(Answer::Config(config)) => query_answer(&id, &config),
         Err(refusal) => {
             tracing::debug!(kind = %request.kind, code = refusal.code, message = %refusal.message, "gRPC config request refused");
             refused(kind, &id, &refusal)
         }
     }
+}
+
+/// What a request was answered with, besides the envelope.
+enum Answer {
+    Fields(Map<String, Value>),
+    /// A query's config: written straight from the store (every read pays for it).
+    Config(Arc<Config>),
 }
 
 fn authorize(app: &Node, request: &Incoming, write: bool) -> Result<(), Refusal> {
@@ -100,30 +108,33 @@ fn server_error(e: ApiError) -> Refusal {
     Refusal::new(code::SERVER_ERROR, e.to_string())
 }
 
-/// `ConfigQueryRequest`: the content and what describes it, or error code 300.
-fn query(app: &Node, request: &Incoming) -> Result<Map<String, Value>, Refusal> {
+/// `ConfigQueryRequest`: the config named, or error code 300.
+fn query(app: &Node, request: &Incoming) -> Result<Arc<Config>, Refusal> {
     if request.text("tag").is_some() {
         return Err(Refusal::invalid(NO_TAG));
     }
     let Named { key, .. } = named_in(request)?;
-    let config = app
-        .registry()
+    app.registry()
         .configs()
         .get(&key)
-        .ok_or_else(|| Refusal::new(CONFIG_NOT_FOUND, NOT_FOUND))?;
-    let mut fields = Map::new();
-    fields.insert("content".to_owned(), Value::from(config.fields.content.as_str()));
-    fields.insert("md5".to_owned(), Value::from(config.md5.as_str()));
-    fields.insert("contentType".to_owned(), Value::from(config.kind()));
-    if !config.fields.encrypted_data_key.is_empty() {
-        fields.insert(
-            "encryptedDataKey".to_owned(),
-            Value::from(config.fields.encrypted_data_key.as_str()),
-        );
-    }
-    fields.insert("lastModified".to_owned(), Value::from(config.modified_ms));
-    fields.insert("beta".to_owned(), Value::Bool(false));
-    Ok(fields)
+        .ok_or_else(|| Refusal::new(CONFIG_NOT_FOUND, NOT_FOUND))
+}
+
+/// A `ConfigQueryResponse` with `config`'s content and what describes it.
+fn query_answer(request_id: &str, config: &Config) -> Payload {
+    let fields = &config.fields;
+    // The content escaped is rarely much longer than the content.
+    let hint = 128 + fields.content.len() + fields.content.len() / 8 + fields.encrypted_data_key.len();
+    response_writing("ConfigQueryResponse", request_id, hint, |out| {
+        field(out, "content", fields.content.as_str());
+        field(out, "contentType", config.kind());
+        field(out, "md5", config.md5.as_str());
+        if !fields.encrypted_data_key.is_empty() {
+            field(out, "encryptedDataKey", fields.encrypted_data_key.as_str());
+        }
+        field(out, "lastModified", &config.modified_ms);
+        field(out, "beta", &false);
+    })
 }
 
 /// `ConfigPublishRequest`: `content`, `casMd5`, and the rest in `additionMap` (blank values

@@ -8,13 +8,15 @@
 //! (the config requests and their pushes), `hub` (the
 //! registry's changes as pushes to make), `service_info` (a service as clients read it,
 //! encoded once per change), `tasks` (pushing, liveness, renewing, a connection's end),
-//! `state` ([`GrpcSettings`] and what the facade keeps), `server` (the listener).
+//! `state` ([`GrpcSettings`] and what the facade keeps), `server` (the listener), `gather`
+//! (a connection's writes sent once per turn of its task).
 
 #[doc(hidden)]
 mod answered;
 pub mod codec;
 mod config;
 mod connections;
+mod gather;
 mod hub;
 mod naming;
 #[allow(missing_docs)]

@@ -29,6 +29,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::answered::{AfterAnswer, ThenBody};
 use super::connections::{ConnInfo, Outbound};
+use super::gather::{self, Gathered, Sender};
 use super::naming;
 use super::proto::bi_request_stream_server::{BiRequestStream, BiRequestStreamServer};
 use super::proto::request_server::{Request as RequestService, RequestServer};
@@ -66,6 +67,8 @@ pub(crate) async fn serve_grpc(
     let services = Services::new(app.clone());
     let mut http2 = http2::Builder::new(TokioExecutor::new());
     http2.timer(TokioTimer::new());
+    // gRPC answers carry no Date header (grpc-java's do not either); it costs every answer.
+    http2.auto_date_header(false);
     let graceful = GracefulShutdown::new();
     let tls = app.tls().map(|tls| TlsAcceptor::from(tls.config(&[b"h2"])));
     let limit = app.grpc().settings.max_connections;
@@ -96,8 +99,8 @@ pub(crate) async fn serve_grpc(
         let _ = stream.set_nodelay(true);
         match &tls {
             None => {
-                let (id, connection) = serve_one(&app, &services, &http2, stream, peer);
-                let connection = graceful.watch(connection);
+                let (id, connection, sender) = serve_one(&app, &services, &http2, stream, peer);
+                let connection = gather::drive(sender, graceful.watch(connection));
                 let app = app.clone();
                 tokio::spawn(async move {
                     until_unset(&app, id, peer, connection).await;
@@ -111,8 +114,9 @@ pub(crate) async fn serve_grpc(
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
                     if let Some(stream) = handshake(&tls, stream, peer, within).await {
-                        let (id, connection) = serve_one(&app, &services, &http2, stream, peer);
-                        until_unset(&app, id, peer, watcher.watch(connection)).await;
+                        let (id, connection, sender) = serve_one(&app, &services, &http2, stream, peer);
+                        let connection = gather::drive(sender, watcher.watch(connection));
+                        until_unset(&app, id, peer, connection).await;
                     }
                     drop(slot);
                 });
@@ -144,8 +148,8 @@ async fn drain(app: &Node, graceful: GracefulShutdown) {
     }
 }
 
-/// One accepted connection served as a Nacos connection, until it closes: its number and
-/// the HTTP/2 connection to drive.
+/// One accepted connection served as a Nacos connection, until it closes: its number, the
+/// HTTP/2 connection to drive, and what sends its writes (see [`gather`]).
 fn serve_one<S>(
     app: &Arc<Node>,
     services: &Services,
@@ -154,7 +158,8 @@ fn serve_one<S>(
     peer: SocketAddr,
 ) -> (
     u64,
-    http2::Connection<TokioIo<Transport<S>>, OnConnection, TokioExecutor>,
+    http2::Connection<TokioIo<Gathered<Transport<S>>>, OnConnection, TokioExecutor>,
+    Sender<Transport<S>>,
 )
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -166,7 +171,12 @@ where
         id,
         app: app.clone(),
     };
-    (id, http2.serve_connection(TokioIo::new(transport), services.on(info)))
+    let (gathered, sender) = gather::gather(transport);
+    (
+        id,
+        http2.serve_connection(TokioIo::new(gathered), services.on(info)),
+        sender,
+    )
 }
 
 /// Drives `connection` (the transport of Nacos connection `id`) until it ends, or until it

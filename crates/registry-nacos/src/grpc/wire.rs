@@ -231,19 +231,39 @@ pub(crate) fn payload(kind: &str, json: Bytes) -> Payload {
 /// A successful response of type `kind` to the request `request_id`, with `fields` besides
 /// the envelope's. Written by hand: every request pays for it.
 pub(crate) fn response(kind: &str, request_id: &str, fields: Map<String, Value>) -> Payload {
-    let mut out = Vec::with_capacity(96 + request_id.len());
+    response_writing(kind, request_id, 0, |out| {
+        for (name, value) in &fields {
+            field(out, name, value);
+        }
+    })
+}
+
+/// A successful response of type `kind` to the request `request_id`, with the fields
+/// `write_fields` adds after the envelope's (each as [`field`] writes it), in a buffer with
+/// room for `hint` bytes of them.
+pub(crate) fn response_writing(
+    kind: &str,
+    request_id: &str,
+    hint: usize,
+    write_fields: impl FnOnce(&mut Vec<u8>),
+) -> Payload {
+    let mut out = Vec::with_capacity(96 + request_id.len() + hint);
     out.extend_from_slice(b"{\"resultCode\":200,\"errorCode\":0,\"message\":\"\",\"requestId\":");
     // Writing into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut out, request_id);
     out.extend_from_slice(b",\"success\":true");
-    for (name, value) in &fields {
-        out.push(b',');
-        let _ = serde_json::to_writer(&mut out, name);
-        out.push(b':');
-        let _ = serde_json::to_writer(&mut out, value);
-    }
+    write_fields(&mut out);
     out.push(b'}');
     payload(kind, Bytes::from(out))
+}
+
+/// `,"name":value` at the end of `out`.
+pub(crate) fn field<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, name: &str, value: &T) {
+    out.push(b',');
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, name);
+    out.push(b':');
+    let _ = serde_json::to_writer(&mut *out, value);
 }
 
 /// An `ErrorResponse` for `refusal`, to the request `request_id`.

@@ -1,0 +1,178 @@
+//! A connection's writes gathered into one send per turn of its task.
+//!
+//! h2 hands a unary answer's trailers to the socket apart from its data whenever the data
+//! is long enough to be chained (over 256 bytes): two sends per answer, and on loopback two
+//! deliveries to the client, each as dear as the answer's own work. So the HTTP/2
+//! connection writes into a buffer ([`Gathered`]), and the buffer goes out in one send once
+//! the connection's task has done all it could in a turn ([`drive`]): an answer, its
+//! trailers and whatever else became ready in the same turn leave together. A flush asks
+//! for nothing more; a turn always ends with the send.
+
+use std::future::{poll_fn, Future};
+use std::io;
+use std::pin::{pin, Pin};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{ready, Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Past this many unsent bytes a write waits for the socket, as a plain one would.
+const MAX_GATHERED: usize = 256 * 1024;
+
+/// A buffer kept between turns up to this size; a larger one (a big answer) is let go.
+const KEPT_CAPACITY: usize = 64 * 1024;
+
+/// The connection's stream and what has been written to it but not yet sent.
+struct Shared<S> {
+    stream: S,
+    out: Vec<u8>,
+    sent: usize,
+    /// Why a send failed: every later write fails the same way, so the connection ends.
+    failed: Option<io::ErrorKind>,
+}
+
+impl<S: AsyncWrite + Unpin> Shared<S> {
+    fn unsent(&self) -> usize {
+        self.out.len() - self.sent
+    }
+
+    /// Sends what was gathered; ready once all of it is in the socket.
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(kind) = self.failed {
+            return Poll::Ready(Err(kind.into()));
+        }
+        if self.out.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
+        while self.sent < self.out.len() {
+            let written = Pin::new(&mut self.stream).poll_write(cx, &self.out[self.sent..]);
+            match ready!(written) {
+                Ok(0) => return Poll::Ready(Err(self.fail(io::ErrorKind::WriteZero))),
+                Ok(n) => self.sent += n,
+                Err(e) => return Poll::Ready(Err(self.fail(e.kind()))),
+            }
+        }
+        self.out.clear();
+        self.sent = 0;
+        if self.out.capacity() > KEPT_CAPACITY {
+            self.out = Vec::new();
+        }
+        // A TLS stream may hold records back until flushed.
+        Pin::new(&mut self.stream)
+            .poll_flush(cx)
+            .map_err(|e| self.fail(e.kind()))
+    }
+
+    fn fail(&mut self, kind: io::ErrorKind) -> io::Error {
+        self.failed = Some(kind);
+        kind.into()
+    }
+
+    /// Room for `len` more bytes: sends first when the buffer would grow past its bound.
+    fn poll_room(&mut self, cx: &mut Context<'_>, len: usize) -> Poll<io::Result<()>> {
+        if let Some(kind) = self.failed {
+            return Poll::Ready(Err(kind.into()));
+        }
+        if self.unsent() + len > MAX_GATHERED {
+            ready!(self.poll_send(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The stream as the HTTP/2 connection sees it: reads go straight through, writes are
+/// gathered until the turn ends.
+pub(crate) struct Gathered<S>(Arc<Mutex<Shared<S>>>);
+
+/// What sends a connection's gathered writes at the end of each turn (see [`drive`]).
+pub(crate) struct Sender<S>(Arc<Mutex<Shared<S>>>);
+
+/// `stream` split into the side its HTTP/2 connection reads and writes, and the side that
+/// sends.
+pub(crate) fn gather<S>(stream: S) -> (Gathered<S>, Sender<S>) {
+    let shared = Arc::new(Mutex::new(Shared {
+        stream,
+        out: Vec::new(),
+        sent: 0,
+        failed: None,
+    }));
+    (Gathered(shared.clone()), Sender(shared))
+}
+
+fn lock<S>(shared: &Mutex<Shared<S>>) -> MutexGuard<'_, Shared<S>> {
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Drives `connection` (whose stream is `sender`'s), sending what each of its turns wrote
+/// once the turn is over.
+pub(crate) async fn drive<S, F>(sender: Sender<S>, connection: F) -> F::Output
+where
+    S: AsyncWrite + Unpin,
+    F: Future,
+{
+    let mut connection = pin!(connection);
+    poll_fn(|cx| {
+        let polled = connection.as_mut().poll(cx);
+        let sent = lock(&sender.0).poll_send(cx);
+        if let (Poll::Pending, Poll::Ready(Err(_))) = (&polled, sent) {
+            // The connection learns of it at its next write, or read; let it look now.
+            cx.waker().wake_by_ref();
+        }
+        polled
+    })
+    .await
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Gathered<S> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut lock(&self.0).stream).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Gathered<S> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let mut shared = lock(&self.0);
+        ready!(shared.poll_room(cx, buf.len()))?;
+        if buf.len() > MAX_GATHERED {
+            return Pin::new(&mut shared.stream).poll_write(cx, buf);
+        }
+        shared.out.extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let total = bufs.iter().map(|b| b.len()).sum::<usize>();
+        let mut shared = lock(&self.0);
+        ready!(shared.poll_room(cx, total))?;
+        if total > MAX_GATHERED {
+            return Pin::new(&mut shared.stream).poll_write_vectored(cx, bufs);
+        }
+        for buf in bufs {
+            shared.out.extend_from_slice(buf);
+        }
+        Poll::Ready(Ok(total))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    /// Nothing to do now: the turn's end sends. (A failed send is reported here too.)
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match lock(&self.0).failed {
+            Some(kind) => Poll::Ready(Err(kind.into())),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut shared = lock(&self.0);
+        ready!(shared.poll_send(cx))?;
+        ready!(Pin::new(&mut shared.stream).poll_flush(cx))?;
+        Pin::new(&mut shared.stream).poll_shutdown(cx)
+    }
+}
