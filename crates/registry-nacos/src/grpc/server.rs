@@ -148,6 +148,9 @@ async fn drain(app: &Node, graceful: GracefulShutdown) {
     }
 }
 
+/// An accepted connection's HTTP/2 side, as hyper serves it.
+type Http2Connection<S> = http2::Connection<TokioIo<Gathered<Transport<S>>>, OnConnection, TokioExecutor>;
+
 /// One accepted connection served as a Nacos connection, until it closes: its number, the
 /// HTTP/2 connection to drive, and what sends its writes (see [`gather`]).
 fn serve_one<S>(
@@ -156,11 +159,7 @@ fn serve_one<S>(
     http2: &http2::Builder<TokioExecutor>,
     stream: S,
     peer: SocketAddr,
-) -> (
-    u64,
-    http2::Connection<TokioIo<Gathered<Transport<S>>>, OnConnection, TokioExecutor>,
-    Sender<Transport<S>>,
-)
+) -> (u64, Http2Connection<S>, Sender<Transport<S>>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
