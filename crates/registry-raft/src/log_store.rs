@@ -79,8 +79,9 @@ struct Shared {
 
 #[derive(Default)]
 struct Queue {
-    /// Entries appended but not yet in redb, by index.
-    entries: BTreeMap<u64, Arc<[u8]>>,
+    /// Entries appended but not yet in redb, by index: as appended (the flusher encodes
+    /// them; a follower's replication reads them back without decoding).
+    entries: BTreeMap<u64, Arc<Entry>>,
     /// Appends waiting for their entries to be durable.
     callbacks: Vec<LogFlushed<TypeConfig>>,
     /// The latest commit index openraft saved (kept, so that it reads back while the
@@ -285,7 +286,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
         self.blocking(move |shared| {
             // The queue first: the flusher removes an entry from it only after redb holds
             // it, so reading redb second cannot miss one.
-            let queued: Vec<(u64, Arc<[u8]>)> = shared
+            let queued: Vec<(u64, Arc<Entry>)> = shared
                 .queue()
                 .entries
                 .range(range)
@@ -298,8 +299,8 @@ impl RaftLogReader<TypeConfig> for LogStore {
                 let (key, value) = item.map_err(read_logs_error)?;
                 all.insert(key.value(), decode(value.value())?);
             }
-            for (index, bytes) in queued {
-                all.insert(index, decode(&bytes)?);
+            for (index, entry) in queued {
+                all.insert(index, Entry::clone(&entry));
             }
             Ok(all.into_values().collect())
         })
@@ -314,8 +315,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let last_purged: Option<LogId> = self.get_meta(LAST_PURGED).await?;
         let last = self
             .blocking(|shared| {
-                if let Some(bytes) = shared.queue().entries.values().next_back() {
-                    return Ok(Some(decode(bytes)?.log_id));
+                if let Some(entry) = shared.queue().entries.values().next_back() {
+                    return Ok(Some(entry.log_id));
                 }
                 let read = || -> Result<Option<Vec<u8>>, redb::Error> {
                     let txn = shared.db.begin_read()?;
@@ -371,16 +372,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let encoded = entries
-            .into_iter()
-            .map(|e| serde_json::to_vec(&e).map(|bytes| (e.log_id.index, Arc::<[u8]>::from(bytes))))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(write_logs_error)?;
         let mut queue = self.shared().queue();
         if queue.closed {
             return Err(write_logs_error("the raft log is closed"));
         }
-        queue.entries.extend(encoded);
+        queue
+            .entries
+            .extend(entries.into_iter().map(|e| (e.log_id.index, Arc::new(e))));
         queue.callbacks.push(callback);
         drop(queue);
         self.shared().wake.notify_one();
@@ -427,12 +425,17 @@ fn flush(shared: &Shared) {
                 .map(|c| serde_json::to_vec(&c))
                 .transpose()
                 .map_err(|e| e.to_string())?;
+            let encoded = entries
+                .iter()
+                .map(|(index, entry)| serde_json::to_vec(&**entry).map(|bytes| (*index, bytes)))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())?;
             let commit = || -> Result<(), redb::Error> {
                 let mut txn = shared.db.begin_write()?;
                 txn.set_durability(Durability::Immediate)?;
                 {
                     let mut logs = txn.open_table(LOGS)?;
-                    for (index, bytes) in &entries {
+                    for (index, bytes) in &encoded {
                         logs.insert(*index, &bytes[..])?;
                     }
                     if let Some(committed) = &committed {
@@ -449,11 +452,11 @@ fn flush(shared: &Shared) {
             Ok(()) => {
                 // Entries appended again meanwhile (after a truncation) stay queued.
                 let mut queue = shared.queue();
-                for (index, bytes) in &entries {
+                for (index, entry) in &entries {
                     if queue
                         .entries
                         .get(index)
-                        .is_some_and(|queued| Arc::ptr_eq(queued, bytes))
+                        .is_some_and(|queued| Arc::ptr_eq(queued, entry))
                     {
                         queue.entries.remove(index);
                     }

@@ -323,7 +323,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         for entry in entries {
             let mut applied = self.applied();
             let answer = match &entry.payload {
-                EntryPayload::Normal(command) => {
+                EntryPayload::Normal(logged) => {
+                    let command = logged.command();
                     let commands = match command {
                         Command::Batch { commands } => commands.len() as u64,
                         _ => 1,

@@ -3,6 +3,9 @@
 //! rules on top where it takes a write (Nacos's characters, say); these are the ones every
 //! node checks again when it applies a log.
 
+use std::fmt;
+use std::sync::OnceLock;
+
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
@@ -159,13 +162,52 @@ pub enum Cas {
 /// The lowercase hex MD5 of `content`'s UTF-8 bytes: a config's md5 as every Nacos client
 /// computes it.
 pub fn md5_hex(content: &str) -> String {
+    // Hex digits are ASCII.
+    String::from_utf8_lossy(&md5_digits(content)).into_owned()
+}
+
+/// [`md5_hex`] without allocating.
+fn md5_digits(content: &str) -> [u8; 32] {
     let digest = Md5::digest(content.as_bytes());
-    let mut hex = String::with_capacity(32);
-    for byte in digest {
-        hex.push(char::from(HEX[usize::from(byte >> 4)]));
-        hex.push(char::from(HEX[usize::from(byte & 0xf)]));
+    let mut hex = [0u8; 32];
+    for (at, byte) in digest.into_iter().enumerate() {
+        hex[2 * at] = HEX[usize::from(byte >> 4)];
+        hex[2 * at + 1] = HEX[usize::from(byte & 0xf)];
     }
     hex
+}
+
+/// A content's md5 ([`md5_hex`]), made the first time it is asked for: a node whose
+/// clients never read a config (a follower nobody polls, a config nobody listens to)
+/// never spends the hash, nor does a restart that loads a snapshot.
+#[derive(Clone, Default)]
+pub(crate) struct LazyMd5(OnceLock<[u8; 32]>);
+
+impl LazyMd5 {
+    /// The md5 of `content`, which must be the content it always is asked with.
+    pub(crate) fn of(&self, content: &str) -> &str {
+        let digits = self.0.get_or_init(|| md5_digits(content));
+        // Hex digits are ASCII.
+        std::str::from_utf8(digits).unwrap_or_default()
+    }
+}
+
+/// Made from the content, which is compared beside it.
+impl PartialEq for LazyMd5 {
+    fn eq(&self, _: &LazyMd5) -> bool {
+        true
+    }
+}
+
+impl Eq for LazyMd5 {}
+
+impl fmt::Debug for LazyMd5 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.get() {
+            Some(digits) => f.write_str(std::str::from_utf8(digits).unwrap_or_default()),
+            None => f.write_str("(not made yet)"),
+        }
+    }
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";

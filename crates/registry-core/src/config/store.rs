@@ -9,7 +9,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde::{Deserialize, Serialize};
 
-use super::key::{md5_hex, Cas, ConfigFields, ConfigKey};
+use super::key::{Cas, ConfigFields, ConfigKey, LazyMd5};
 
 /// One config as stored: what its last publish set, its md5, and when and at which
 /// revisions it was created and last changed.
@@ -17,8 +17,8 @@ use super::key::{md5_hex, Cas, ConfigFields, ConfigKey};
 pub struct Config {
     /// What the last publish set.
     pub fields: ConfigFields,
-    /// The lowercase hex MD5 of the content.
-    pub md5: String,
+    /// The lowercase hex MD5 of the content (see [`Config::md5`]).
+    pub(crate) md5: LazyMd5,
     /// When it was first published (since its last removal), ms since the epoch, by the
     /// leader's clock.
     pub created_ms: u64,
@@ -31,6 +31,30 @@ pub struct Config {
 }
 
 impl Config {
+    /// A config of `fields`, first published at `created_*`, last at `modified_ms` and
+    /// `revision`.
+    pub(crate) fn new(
+        fields: ConfigFields,
+        created_ms: u64,
+        modified_ms: u64,
+        created_revision: u64,
+        revision: u64,
+    ) -> Config {
+        Config {
+            fields,
+            md5: LazyMd5::default(),
+            created_ms,
+            modified_ms,
+            created_revision,
+            revision,
+        }
+    }
+
+    /// The lowercase hex MD5 of the content, made when first asked for.
+    pub fn md5(&self) -> &str {
+        self.md5.of(&self.fields.content)
+    }
+
     /// The content's type, `text` when none was given.
     pub fn kind(&self) -> &str {
         match self.fields.kind.as_str() {
@@ -339,14 +363,13 @@ impl ConfigState {
             ),
             None => (Arc::new(key.clone()), RevisionOp::Created, now_ms, revision),
         };
-        let config = Arc::new(Config {
-            fields: fields.clone(),
-            md5: md5_hex(&fields.content),
+        let config = Arc::new(Config::new(
+            fields.clone(),
             created_ms,
-            modified_ms: now_ms,
+            now_ms,
             created_revision,
             revision,
-        });
+        ));
         self.bytes += key.len() + config.fields.len();
         if let Some(old) = self.configs.insert(key.clone(), config.clone()) {
             self.bytes -= key.len() + old.fields.len();
@@ -484,7 +507,7 @@ impl ConfigState {
 fn cas_holds(cas: Option<&Cas>, current: Option<&Config>) -> bool {
     match (cas, current) {
         (None, _) => true,
-        (Some(Cas::Md5(md5)), Some(config)) => config.md5 == *md5,
+        (Some(Cas::Md5(md5)), Some(config)) => config.md5() == md5,
         (Some(Cas::Md5(_)), None) => false,
         (Some(Cas::Revision(0)), current) => current.is_none(),
         (Some(Cas::Revision(revision)), Some(config)) => config.revision == *revision,

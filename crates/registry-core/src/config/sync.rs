@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
-use super::key::{md5_hex, ConfigFields, ConfigKey};
+use super::key::{ConfigFields, ConfigKey};
 use super::store::{Config, ConfigState, Configs, RevisionOp};
 
 /// The configs a follower lacks, as a leader answers them.
@@ -157,14 +157,13 @@ impl ConfigState {
                 }
             }
             Change::Put(synced) => {
-                let config = Arc::new(Config {
-                    md5: md5_hex(&synced.fields.content),
-                    fields: synced.fields,
-                    created_ms: synced.created_ms,
-                    modified_ms: synced.modified_ms,
-                    created_revision: synced.created_revision,
-                    revision: synced.revision,
-                });
+                let config = Arc::new(Config::new(
+                    synced.fields,
+                    synced.created_ms,
+                    synced.modified_ms,
+                    synced.created_revision,
+                    synced.revision,
+                ));
                 let (key, op) = match self.configs.get_key_value(&synced.key) {
                     Some((key, _)) => (key.clone(), RevisionOp::Updated),
                     None => (Arc::new(synced.key), RevisionOp::Created),

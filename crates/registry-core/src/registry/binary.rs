@@ -10,7 +10,9 @@
 //! head (registry version, number of services), then one frame per service (name,
 //! version, and per instance its canonical JSON, last renewal and revision). Format 2 adds
 //! the configs after the services: a head (store revision, how many configs, how many
-//! histories), a frame per config, a frame per config history. The trailer is
+//! histories), a frame per config, a frame per config history. Format 3 writes a history
+//! entry that is the config as it stands (its last publish) as a mark, not a second copy
+//! of the content. The trailer is
 //! the xxh3 of every byte before it, as a little-endian `u64`: a file cut short or changed
 //! on disk is refused, never half loaded.
 
@@ -22,7 +24,7 @@ use bincode::Options;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::config::{md5_hex, Config, ConfigFields, ConfigKey, ConfigState, Revision, RevisionOp};
+use crate::config::{Config, ConfigFields, ConfigKey, ConfigState, Revision, RevisionOp};
 use crate::error::Error;
 use crate::instance::InstanceMeta;
 use crate::snapshot::{check_service, check_version};
@@ -32,10 +34,13 @@ use super::sync::add_instance;
 
 /// The layout version, the first byte of the binary form. A later layout takes the next
 /// number; a reader refuses a number it does not know.
-pub const BINARY_FORMAT: u8 = 2;
+pub const BINARY_FORMAT: u8 = 3;
 
 /// The layout before configs: services only. Still read.
 const FORMAT_WITHOUT_CONFIGS: u8 = 1;
+
+/// The first layout with configs, each history entry a whole copy. Still read.
+const FORMAT_COPIED_HISTORY: u8 = 2;
 
 /// The largest frame a reader accepts: a corrupt length must not make it allocate
 /// gigabytes. One service of 4 million instances fits.
@@ -122,16 +127,44 @@ struct ConfigRead {
     revision: u64,
 }
 
+/// A config's history: per entry its revision, time, what it did, and the config it
+/// published (`None`: the config as it stands, written once, in its own frame).
 #[derive(Serialize)]
 struct HistoryWritten<'a> {
     key: &'a ConfigKey,
-    entries: Vec<(u64, u64, RevisionOp, ConfigWritten<'a>)>,
+    entries: Vec<(u64, u64, RevisionOp, Option<ConfigWritten<'a>>)>,
 }
 
 #[derive(Deserialize)]
 struct HistoryRead {
     key: ConfigKey,
+    entries: Vec<(u64, u64, RevisionOp, Option<ConfigRead>)>,
+}
+
+/// A history as format 2 wrote it: every entry a copy.
+#[derive(Serialize)]
+struct CopiedHistoryWritten<'a> {
+    key: &'a ConfigKey,
+    entries: Vec<(u64, u64, RevisionOp, ConfigWritten<'a>)>,
+}
+
+#[derive(Deserialize)]
+struct CopiedHistoryRead {
+    key: ConfigKey,
     entries: Vec<(u64, u64, RevisionOp, ConfigRead)>,
+}
+
+impl From<CopiedHistoryRead> for HistoryRead {
+    fn from(copied: CopiedHistoryRead) -> HistoryRead {
+        HistoryRead {
+            key: copied.key,
+            entries: copied
+                .entries
+                .into_iter()
+                .map(|(revision, at_ms, op, config)| (revision, at_ms, op, Some(config)))
+                .collect(),
+        }
+    }
 }
 
 impl<'a> ConfigWritten<'a> {
@@ -148,8 +181,8 @@ impl<'a> ConfigWritten<'a> {
 }
 
 impl ConfigRead {
-    /// The config, checked against the store's rules and its `revision`; its md5 made
-    /// again from the content.
+    /// The config, checked against the store's rules and its `revision` (its md5 is made
+    /// from the content when first asked for).
     fn config(self, revision: u64) -> Result<(ConfigKey, Config), Error> {
         let what = |e: Error| Error::InvalidSnapshot(format!("config {:?}: {e}", self.key.data_id));
         let fields = fields_read(self.fields);
@@ -161,14 +194,13 @@ impl ConfigRead {
                 self.key.data_id, self.revision, self.created_revision
             )));
         }
-        let config = Config {
-            md5: md5_hex(&fields.content),
+        let config = Config::new(
             fields,
-            created_ms: self.created_ms,
-            modified_ms: self.modified_ms,
-            created_revision: self.created_revision,
-            revision: self.revision,
-        };
+            self.created_ms,
+            self.modified_ms,
+            self.created_revision,
+            self.revision,
+        );
         Ok((self.key, config))
     }
 }
@@ -219,8 +251,14 @@ impl Frozen {
     /// Writes the binary form to `out` (which the caller buffers), one service at a time.
     /// Renewal times are read as they are when each service is written.
     pub fn write_binary(&self, out: impl Write) -> io::Result<()> {
+        self.write_layout(BINARY_FORMAT, out)
+    }
+
+    /// Writes layout `format`: [`BINARY_FORMAT`], or (for the tests that read what earlier
+    /// builds wrote) an earlier one.
+    fn write_layout(&self, format: u8, out: impl Write) -> io::Result<()> {
         let mut out = Hashing::new(out);
-        out.write_all(&[BINARY_FORMAT])?;
+        out.write_all(&[format])?;
         let mut frame = Vec::with_capacity(64 * 1024);
         let head = Head {
             version: self.version,
@@ -243,7 +281,9 @@ impl Frozen {
             };
             write_frame(&mut out, &mut frame, &service)?;
         }
-        self.write_configs(&mut out, &mut frame)?;
+        if format != FORMAT_WITHOUT_CONFIGS {
+            self.write_configs(&mut out, &mut frame, format != FORMAT_COPIED_HISTORY)?;
+        }
         let digest = out.digest();
         out.inner.write_all(&digest.to_le_bytes())?;
         out.inner.flush()
@@ -251,7 +291,9 @@ impl Frozen {
 }
 
 impl Frozen {
-    fn write_configs<W: Write>(&self, out: &mut Hashing<W>, frame: &mut Vec<u8>) -> io::Result<()> {
+    /// Writes the configs; with `mark_current` (format 3 on), a history entry that is the
+    /// config as it stands as a mark, else (format 2) as a copy.
+    fn write_configs<W: Write>(&self, out: &mut Hashing<W>, frame: &mut Vec<u8>, mark_current: bool) -> io::Result<()> {
         let configs = &self.configs;
         let head = ConfigsHead {
             revision: configs.revision,
@@ -263,17 +305,38 @@ impl Frozen {
             write_frame(out, frame, &ConfigWritten::of(key, config))?;
         }
         for (key, entries) in &configs.history {
+            if !mark_current {
+                let history = CopiedHistoryWritten {
+                    key,
+                    entries: entries
+                        .iter()
+                        .map(|entry| {
+                            (
+                                entry.revision,
+                                entry.at_ms,
+                                entry.op,
+                                ConfigWritten::of(key, &entry.config),
+                            )
+                        })
+                        .collect(),
+                };
+                write_frame(out, frame, &history)?;
+                continue;
+            }
+            // Both lists are in key order.
+            let current = configs
+                .configs
+                .binary_search_by(|(k, _)| k.cmp(key))
+                .ok()
+                .map(|at| &configs.configs[at].1);
             let history = HistoryWritten {
                 key,
                 entries: entries
                     .iter()
                     .map(|entry| {
-                        (
-                            entry.revision,
-                            entry.at_ms,
-                            entry.op,
-                            ConfigWritten::of(key, &entry.config),
-                        )
+                        let is_current = current.is_some_and(|c| Arc::ptr_eq(c, &entry.config));
+                        let config = (!is_current).then(|| ConfigWritten::of(key, &entry.config));
+                        (entry.revision, entry.at_ms, entry.op, config)
                     })
                     .collect(),
             };
@@ -367,9 +430,9 @@ impl Registry {
         input
             .read_exact(&mut format)
             .map_err(|e| cut_short("the format byte", e))?;
-        if format[0] != BINARY_FORMAT && format[0] != FORMAT_WITHOUT_CONFIGS {
+        if !(FORMAT_WITHOUT_CONFIGS..=BINARY_FORMAT).contains(&format[0]) {
             return Err(Error::InvalidSnapshot(format!(
-                "binary format {}, this build reads {FORMAT_WITHOUT_CONFIGS} and {BINARY_FORMAT}",
+                "binary format {}, this build reads {FORMAT_WITHOUT_CONFIGS} to {BINARY_FORMAT}",
                 format[0]
             )));
         }
@@ -407,7 +470,7 @@ impl Registry {
         }
         let configs = match format[0] {
             FORMAT_WITHOUT_CONFIGS => DecodedConfigs::default(),
-            _ => decode_configs(&mut input, &mut frame)?,
+            format => decode_configs(&mut input, &mut frame, format == FORMAT_COPIED_HISTORY)?,
         };
         let expected = input.digest();
         let mut trailer = [0u8; 8];
@@ -449,8 +512,8 @@ impl Registry {
     }
 }
 
-/// Reads the configs section of format 2.
-fn decode_configs<R: Read>(input: &mut Hashing<R>, frame: &mut Vec<u8>) -> Result<DecodedConfigs, Error> {
+/// Reads the configs section (of format 2 when `copied`: every history entry a copy).
+fn decode_configs<R: Read>(input: &mut Hashing<R>, frame: &mut Vec<u8>, copied: bool) -> Result<DecodedConfigs, Error> {
     read_frame(input, frame)?;
     let head: ConfigsHead = decode_frame(frame, "the configs' head")?;
     let mut decoded = DecodedConfigs {
@@ -466,13 +529,24 @@ fn decode_configs<R: Read>(input: &mut Hashing<R>, frame: &mut Vec<u8>) -> Resul
     }
     for _ in 0..head.histories {
         read_frame(input, frame)?;
-        let history: HistoryRead = decode_frame(frame, "a config's history")?;
+        let history: HistoryRead = match copied {
+            true => decode_frame::<CopiedHistoryRead>(frame, "a config's history")?.into(),
+            false => decode_frame(frame, "a config's history")?,
+        };
         let key = Arc::new(history.key);
         for (revision, at_ms, op, config) in history.entries {
-            let (_, config) = config.config(head.revision)?;
-            // The entry of the config's last publish is the config itself: one copy.
-            let current = decoded.configs.get(&key).filter(|current| ***current == config);
-            let config = current.cloned().unwrap_or_else(|| Arc::new(config));
+            let current = decoded.configs.get(&key);
+            let config = match config {
+                None => current.cloned().ok_or_else(|| {
+                    Error::InvalidSnapshot(format!("config {:?}: history of a config not listed", key.data_id))
+                })?,
+                Some(config) => {
+                    let (_, config) = config.config(head.revision)?;
+                    // The entry of the config's last publish is the config itself: one copy.
+                    let current = current.filter(|current| ***current == config);
+                    current.cloned().unwrap_or_else(|| Arc::new(config))
+                }
+            };
             decoded.history.push((
                 key.clone(),
                 Arc::new(Revision {
@@ -523,5 +597,113 @@ impl<R: Read> Read for Hashing<R> {
         let n = self.inner.read(buf)?;
         self.hash.update(&buf[..n]);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Command;
+
+    /// Configs with histories: one published twice, one removed, one published once.
+    fn with_configs() -> Registry {
+        let r = Registry::new();
+        let publish = |data_id: &str, content: &str, now_ms| Command::PublishConfig {
+            key: ConfigKey::new("ns", "G", data_id),
+            fields: ConfigFields {
+                content: content.to_owned(),
+                ..ConfigFields::default()
+            },
+            cas: None,
+            now_ms,
+        };
+        let commands = [
+            publish("twice", "a: 1", 10),
+            publish("twice", "a: 2", 20),
+            publish("gone", "x", 30),
+            Command::RemoveConfig {
+                key: ConfigKey::new("ns", "G", "gone"),
+                cas: None,
+                now_ms: 40,
+            },
+            publish("once", "配置", 50),
+        ];
+        for (index, command) in commands.iter().enumerate() {
+            r.apply(command, index as u64 + 1);
+        }
+        r
+    }
+
+    fn state(r: &Registry) -> impl PartialEq + std::fmt::Debug {
+        let configs = r.configs();
+        let keys = ["twice", "gone", "once"].map(|id| ConfigKey::new("ns", "G", id));
+        (
+            configs.revision(),
+            configs.list(None, |_, _| true),
+            keys.map(|key| configs.history(&key)),
+        )
+    }
+
+    fn read_back(bytes: &[u8]) -> Registry {
+        let r = Registry::new();
+        r.install(Registry::decode_binary(bytes).expect("decodes"));
+        r
+    }
+
+    #[test]
+    fn the_config_as_it_stands_is_written_once() {
+        let r = with_configs();
+        let (mut marked, mut copied) = (Vec::new(), Vec::new());
+        r.frozen().write_layout(BINARY_FORMAT, &mut marked).unwrap();
+        r.frozen().write_layout(FORMAT_COPIED_HISTORY, &mut copied).unwrap();
+        let count = |bytes: &[u8], text: &str| bytes.windows(text.len()).filter(|w| *w == text.as_bytes()).count();
+        assert_eq!(count(&marked, "配置"), 1);
+        assert_eq!(count(&copied, "配置"), 2);
+        assert_eq!(count(&marked, "a: 2"), 1);
+        assert_eq!(count(&marked, "a: 1"), 1, "an older revision is still a copy");
+        // Both read back to the same state, the same Arc shared by config and history.
+        assert_eq!(state(&read_back(&marked)), state(&r));
+        assert_eq!(state(&read_back(&copied)), state(&r));
+        let back = read_back(&marked);
+        let key = ConfigKey::new("ns", "G", "once");
+        let current = back.configs().get(&key).unwrap();
+        assert!(Arc::ptr_eq(&back.configs().history(&key)[0].config, &current));
+    }
+
+    #[test]
+    fn a_mark_without_its_config_is_refused() {
+        let r = with_configs();
+        let frozen = r.frozen();
+        let mut bytes = Vec::new();
+        let mut out = Hashing::new(&mut bytes);
+        out.write_all(&[BINARY_FORMAT]).unwrap();
+        let mut frame = Vec::new();
+        write_frame(
+            &mut out,
+            &mut frame,
+            &Head {
+                version: 0,
+                services: 0,
+            },
+        )
+        .unwrap();
+        let head = ConfigsHead {
+            revision: frozen.configs.revision,
+            configs: 0,
+            histories: 1,
+        };
+        write_frame(&mut out, &mut frame, &head).unwrap();
+        let key = ConfigKey::new("ns", "G", "once");
+        let history = HistoryWritten {
+            key: &key,
+            entries: vec![(5, 50, RevisionOp::Created, None)],
+        };
+        write_frame(&mut out, &mut frame, &history).unwrap();
+        let digest = out.digest();
+        bytes.extend_from_slice(&digest.to_le_bytes());
+        match Registry::decode_binary(bytes.as_slice()) {
+            Err(Error::InvalidSnapshot(message)) => assert!(message.contains("not listed"), "{message}"),
+            other => panic!("accepted: {:?}", other.map(|d| d.version())),
+        }
     }
 }

@@ -63,7 +63,7 @@ fn a_publish_stores_the_content_its_md5_and_the_leaders_times() {
     );
     let config = r.configs().get(&key("public", "app")).expect("stored under public");
     assert_eq!(config.fields.content, "a=1");
-    assert_eq!(config.md5, md5_hex("a=1"));
+    assert_eq!(config.md5(), md5_hex("a=1"));
     assert_eq!(config.kind(), "text");
     assert_eq!((config.created_ms, config.modified_ms), (100, 100));
     assert_eq!((config.created_revision, config.revision), (1, 1));
@@ -199,7 +199,7 @@ fn history_keeps_each_change_within_its_bounds() {
         "newest first, three kept, the removal keeps what it removed"
     );
     let entry = r.configs().history_entry(&key("", "k"), 3).expect("kept");
-    assert_eq!(entry.config.md5, md5_hex("v3"));
+    assert_eq!(entry.config.md5(), md5_hex("v3"));
     assert!(r.configs().history_entry(&key("", "k"), 1).is_none());
 
     // The byte budget drops the oldest entries of every config.

@@ -42,7 +42,7 @@ impl<'a> Entry<'a> {
             group: &key.group,
             tenant: &key.namespace,
             app_name: &entry.config.fields.app_name,
-            md5: &entry.config.md5,
+            md5: entry.config.md5(),
             content: &entry.config.fields.content,
             src_ip: "",
             src_user: &entry.config.fields.src_user,

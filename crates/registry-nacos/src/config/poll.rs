@@ -105,7 +105,7 @@ fn changed<'a>(app: &App, records: &'a [Record]) -> Vec<&'a Record> {
         .iter()
         .filter(|record| {
             let now = configs.get(&record.key);
-            now.as_deref().map_or("", |config| config.md5.as_str()) != record.md5
+            now.as_deref().map_or("", |config| config.md5()) != record.md5
         })
         .collect()
 }

@@ -73,7 +73,7 @@ fn read(app: &App, params: &Params) -> Answer {
 /// A config's content with Nacos's headers.
 fn content(config: &Config) -> Response<Body> {
     let mut response = text(StatusCode::OK, config.fields.content.clone());
-    header(&mut response, "content-md5", &config.md5);
+    header(&mut response, "content-md5", config.md5());
     header(&mut response, "config-type", config.kind());
     header(&mut response, "last-modified", &http_date(config.modified_ms));
     if !config.fields.encrypted_data_key.is_empty() {
@@ -181,7 +181,7 @@ impl<'a> Listed<'a> {
             data_id: &key.data_id,
             group: &key.group,
             content: &config.fields.content,
-            md5: &config.md5,
+            md5: config.md5(),
             encrypted_data_key: &config.fields.encrypted_data_key,
             tenant: &key.namespace,
             app_name: &config.fields.app_name,

@@ -128,7 +128,7 @@ fn query_answer(request_id: &str, config: &Config) -> Payload {
     response_writing("ConfigQueryResponse", request_id, hint, |out| {
         field(out, "content", fields.content.as_str());
         field(out, "contentType", config.kind());
-        field(out, "md5", config.md5.as_str());
+        field(out, "md5", config.md5());
         if !fields.encrypted_data_key.is_empty() {
             field(out, "encryptedDataKey", fields.encrypted_data_key.as_str());
         }
@@ -244,7 +244,7 @@ fn listen(app: &Node, connection: &Arc<Connection>, request: &Incoming) -> Resul
             ));
         }
         let now = app.registry().configs().get(&key);
-        if now.as_deref().map_or("", |config| config.md5.as_str()) != md5 {
+        if now.as_deref().map_or("", |config| config.md5()) != md5 {
             changed.push(serde_json::json!({"dataId": key.data_id, "group": key.group, "tenant": tenant}));
             // Also pushed: the Rust client sends its first batch listen without waiting
             // for the answer and reads only pushes, so a change made between its read and

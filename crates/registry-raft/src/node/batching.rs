@@ -6,6 +6,8 @@ use std::sync::Arc;
 use registry_core::Command;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::types::Logged;
+
 use super::cluster::{Proposal, Proposed, RaftCluster, BATCHES_IN_FLIGHT, MAX_BATCH};
 
 /// Groups the writes that arrive together into one log entry each (`Command::Batch`):
@@ -48,7 +50,7 @@ pub(super) async fn propose(node: Arc<RaftCluster>, mut queued: mpsc::Receiver<P
             let outcome = node
                 .timed_write(async {
                     node.raft
-                        .client_write(command)
+                        .client_write(Logged::new(command))
                         .await
                         .map(|response| response.data)
                         .map_err(|e| node.proposal_error(e))
