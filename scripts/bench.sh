@@ -289,6 +289,13 @@ publish_config() { # port: one 1 KiB config to read
   local content; content=$(python3 -c 'print(("key.of.a.setting = a value of some length, as configs have them\n" * 20)[:1024], end="")')
   curl -sf -o /dev/null "http://127.0.0.1:$1/nacos/v1/cs/configs" -d "dataId=bench.read&group=BENCH_GROUP&type=text" \
     --data-urlencode "content=$content"
+  # r-nacos has answered a publish `true` before the config read back (its reads are of a
+  # cache its raft fills): wait until it does, so that the phase measures reads, not 404s.
+  for _ in $(seq 1 100); do
+    curl -sf -o /dev/null "http://127.0.0.1:$1$CONFIG_URL" && return 0
+    sleep 0.1
+  done
+  log "the config published for the read phase never read back"; exit 1
 }
 config_run() { # key args...: bench-config on CPU 1, its JSON in $WORK/config.<key>.json
   local key=$1; shift

@@ -277,12 +277,34 @@ fn bounds<RB: RangeBounds<u64>>(range: &RB) -> (Bound<u64>, Bound<u64>) {
     (range.start_bound().cloned(), range.end_bound().cloned())
 }
 
+/// Every entry of `range` when the queue holds them all (a range with an end); else none.
+fn queued_only(queue: &Queue, range: (Bound<u64>, Bound<u64>)) -> Option<Vec<Entry>> {
+    let first = match range.0 {
+        Bound::Included(first) => first,
+        Bound::Excluded(before) => before.checked_add(1)?,
+        Bound::Unbounded => return None,
+    };
+    let end = match range.1 {
+        Bound::Included(last) => last.checked_add(1)?,
+        Bound::Excluded(end) => end,
+        Bound::Unbounded => return None,
+    };
+    let wanted = usize::try_from(end.checked_sub(first)?).ok()?;
+    let entries: Vec<Entry> = queue.entries.range(first..end).map(|(_, e)| Entry::clone(e)).collect();
+    (entries.len() == wanted).then_some(entries)
+}
+
 impl RaftLogReader<TypeConfig> for LogStore {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, StorageError> {
         let range = bounds(&range);
+        // Replication mostly reads what was just appended: when the queue holds the whole
+        // range, no thread hop and no redb read.
+        if let Some(entries) = queued_only(&self.shared().queue(), range) {
+            return Ok(entries);
+        }
         self.blocking(move |shared| {
             // The queue first: the flusher removes an entry from it only after redb holds
             // it, so reading redb second cannot miss one.
@@ -488,5 +510,41 @@ impl LogStore {
             write().map_err(write_logs_error)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue_of(indexes: &[u64]) -> Queue {
+        let mut queue = Queue::default();
+        for &index in indexes {
+            let entry = Entry {
+                log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), index),
+                payload: openraft::EntryPayload::Blank,
+            };
+            queue.entries.insert(index, Arc::new(entry));
+        }
+        queue
+    }
+
+    fn indexes(entries: Option<Vec<Entry>>) -> Option<Vec<u64>> {
+        entries.map(|entries| entries.iter().map(|e| e.log_id.index).collect())
+    }
+
+    #[test]
+    fn a_range_the_queue_holds_whole_is_read_from_it_alone() {
+        let queue = queue_of(&[5, 6, 7, 9]);
+        let read = |start, end| indexes(queued_only(&queue, (start, end)));
+        assert_eq!(read(Bound::Included(5), Bound::Excluded(8)), Some(vec![5, 6, 7]));
+        assert_eq!(read(Bound::Excluded(5), Bound::Included(7)), Some(vec![6, 7]));
+        assert_eq!(read(Bound::Included(6), Bound::Excluded(6)), Some(vec![]));
+        // A gap, a part already in redb, or no end: the full read.
+        assert_eq!(read(Bound::Included(5), Bound::Excluded(10)), None);
+        assert_eq!(read(Bound::Included(4), Bound::Excluded(7)), None);
+        assert_eq!(read(Bound::Included(5), Bound::Unbounded), None);
+        assert_eq!(read(Bound::Unbounded, Bound::Excluded(7)), None);
+        assert_eq!(read(Bound::Included(u64::MAX), Bound::Included(u64::MAX)), None);
     }
 }
