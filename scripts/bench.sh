@@ -47,7 +47,7 @@ if [ ! -x "$RNACOS" ]; then
   cargo install rnacos --locked --root target/peer
 fi
 log "building maregistry and the bench tools (release)"
-cargo build --release --bin maregistry --bin bench-ceiling --bin bench-load --bin bench-grpc --bin bench-config -q
+cargo build --release --bin maregistry --bin bench-ceiling --bin bench-load --bin bench-grpc --bin bench-config --bin bench-grpc-ceiling -q
 MAREGISTRY=target/release/maregistry
 CEILING=target/release/bench-ceiling
 LOAD=target/release/bench-load
@@ -313,6 +313,14 @@ config_rss() { # key port url: 100,000 configs of 1 KiB over HTTP, then the serv
   awk '/^VmRSS:/ {printf "%.1f", $2/1024}' "/proc/$pid/status" >"$WORK/config.$1.rss"
   log "$1: $(cat "$WORK/config.$1.rss") MiB RSS"
 }
+# The gRPC ceiling: a server that only frames canned answers (bench-grpc-ceiling), under
+# the same query load: what the load client and the kernel leave for any server here.
+port_free $CEILING_PORT
+taskset -c 0 target/release/bench-grpc-ceiling --port $CEILING_PORT >"$WORK/grpc-ceiling.log" 2>&1 &
+PIDS+=($!)
+sleep 1
+config_run query.ceiling --mode query --target "127.0.0.1:$CEILING_PORT" --connections 64 --seconds "$SECONDS_RUN"
+stop_server
 for system in maregistry rnacos; do
   if [ $system = maregistry ]; then http=$PORT; grpc=$GRPC_PORT; start=start_maregistry; else http=$NACOS_PORT; grpc=$NACOS_GRPC; start=start_rnacos; fi
   $start; publish_config $http
@@ -415,6 +423,7 @@ CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   echo "| v1 \`GET /nacos/v1/cs/configs\` (wrk -c$CONNECTIONS), req/s | $(cell cfgread.maregistry) (p99 $(p99 cfgread.maregistry) ms) | $(cell cfgread.rnacos) (p99 $(p99 cfgread.rnacos) ms) | $(ratio "$(cell cfgread.maregistry)" "$(cell cfgread.rnacos)") |"
   echo "| v1 \`POST /nacos/v1/cs/configs\`, a new config each (wrk -c$CONNECTIONS), req/s | $(cell cfgpublish.maregistry) (p99 $(p99 cfgpublish.maregistry) ms) | $(cell cfgpublish.rnacos) (p99 $(p99 cfgpublish.rnacos) ms) | $(ratio "$(cell cfgpublish.maregistry)" "$(cell cfgpublish.rnacos)") |"
   echo "| gRPC \`ConfigQueryRequest\` (64 connections), per second | $(cj query.maregistry per_second) (p99 $(cj query.maregistry latency.p99_ms) ms) | $(cj query.rnacos per_second) (p99 $(cj query.rnacos latency.p99_ms) ms) | $(ratio "$(cj query.maregistry per_second)" "$(cj query.rnacos per_second)") |"
+  echo "| the same queries to the gRPC ceiling (\`bench-grpc-ceiling\`: canned answers, no work), per second | $(cj query.ceiling per_second) (p99 $(cj query.ceiling latency.p99_ms) ms); maregistry at $(ratio "$(cj query.maregistry per_second)" "$(cj query.ceiling per_second)") of it | | ceiling / r-nacos $(ratio "$(cj query.ceiling per_second)" "$(cj query.rnacos per_second)") |"
   echo "| gRPC \`ConfigPublishRequest\`, a new config each (64 connections), per second | $(cj publish.maregistry per_second) (p99 $(cj publish.maregistry latency.p99_ms) ms) | $(cj publish.rnacos per_second) (p99 $(cj publish.rnacos latency.p99_ms) ms) | $(ratio "$(cj publish.maregistry per_second)" "$(cj publish.rnacos per_second)") |"
   echo "| one publish pushed to 1,000 listening gRPC connections, each delivery p50 / p99 / max ms (20 publishes) | $(cj fanout.maregistry delivery.p50_ms) / $(cj fanout.maregistry delivery.p99_ms) / $(cj fanout.maregistry delivery.max_ms) | $(cj fanout.rnacos delivery.p50_ms) / $(cj fanout.rnacos delivery.p99_ms) / $(cj fanout.rnacos delivery.max_ms) | |"
   echo "| one publish answering 1,000 v1 long polls, each answer p50 / p99 / max ms (10 publishes) | $(cj longpoll.maregistry delivery.p50_ms) / $(cj longpoll.maregistry delivery.p99_ms) / $(cj longpoll.maregistry delivery.max_ms) | $(cj longpoll.rnacos delivery.p50_ms) / $(cj longpoll.rnacos delivery.p99_ms) / $(cj longpoll.rnacos delivery.max_ms) | |"
@@ -446,6 +455,7 @@ CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   echo "taskset -c 1 wrk -t1 -c$CONNECTIONS -d$DURATION --latency 'http://127.0.0.1:$PORT$CONFIG_URL'   # after one 1 KiB publish"
   echo "taskset -c 1 wrk -t1 -c$CONNECTIONS -d$DURATION --latency -s scripts/wrk/config_publish.lua http://127.0.0.1:$PORT"
   echo "taskset -c 1 target/release/bench-config --mode query --target 127.0.0.1:$GRPC_PORT --connections 64 --seconds $SECONDS_RUN   # and --mode publish"
+  echo "taskset -c 0 target/release/bench-grpc-ceiling --port $CEILING_PORT   # the same query load against it"
   echo "taskset -c 1 target/release/bench-config --mode fanout --target 127.0.0.1:$GRPC_PORT --connections 1000 --rounds 20"
   echo "taskset -c 1 target/release/bench-config --mode longpoll --url http://127.0.0.1:$PORT --connections 1000 --rounds 10"
   echo "taskset -c 1 target/release/bench-config --mode load --url http://127.0.0.1:$PORT --configs 100000 --size 1024   # then VmRSS"

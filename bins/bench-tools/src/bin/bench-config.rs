@@ -275,6 +275,19 @@ async fn http_publish(client: &HyperInvoker, url: &str, data_id: &str, content: 
     Ok(())
 }
 
+/// The content of `data_id`, if it is there.
+async fn http_content(client: &HyperInvoker, url: &str, data_id: &str) -> anyhow::Result<Option<String>> {
+    let answer = client
+        .send(HttpRequest::get(
+            &format!("{url}/nacos/v1/cs/configs"),
+            &[("dataId", data_id), ("group", GROUP)],
+        ))
+        .await?;
+    Ok(answer
+        .is_success()
+        .then(|| String::from_utf8_lossy(&answer.body).into_owned()))
+}
+
 async fn http_md5(client: &HyperInvoker, url: &str, data_id: &str) -> anyhow::Result<String> {
     let answer = client
         .send(HttpRequest::get(
@@ -365,7 +378,29 @@ async fn load(args: &Args) -> anyhow::Result<Value> {
     for task in tasks {
         task.await??;
     }
-    Ok(json!({"mode":"load","configs":args.configs,"size":args.size,"seconds":started.elapsed().as_secs_f64()}))
+    let seconds = started.elapsed().as_secs_f64();
+    // Memory is measured after: every thousandth config, and the last, must read back
+    // whole first (a server may answer a publish before it holds the config in memory).
+    let total = args.configs as u64;
+    let sample: Vec<u64> = (0..total).step_by(1000).chain(total.checked_sub(1)).collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for i in sample {
+        let body = content(args.size, i);
+        while http_content(&client, &args.url, &format!("bench.load.{i}"))
+            .await?
+            .as_deref()
+            != Some(body.as_str())
+        {
+            if Instant::now() > deadline {
+                bail!("bench.load.{i} was published but never read back");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(
+        json!({"mode":"load","configs":args.configs,"size":args.size,"seconds":seconds,
+        "read_back_seconds":started.elapsed().as_secs_f64()}),
+    )
 }
 
 fn main() -> anyhow::Result<()> {

@@ -6,7 +6,8 @@
 //! connection writes into a buffer ([`Gathered`]), and the buffer goes out in one send once
 //! the connection's task has done all it could in a turn ([`drive`]): an answer, its
 //! trailers and whatever else became ready in the same turn leave together. A flush asks
-//! for nothing more; a turn always ends with the send.
+//! for nothing more; a turn always ends with the send. (Public for the gRPC ceiling of
+//! `bench-tools`, which must send as the node does.)
 
 use std::future::{poll_fn, Future};
 use std::io;
@@ -82,14 +83,14 @@ impl<S: AsyncWrite + Unpin> Shared<S> {
 
 /// The stream as the HTTP/2 connection sees it: reads go straight through, writes are
 /// gathered until the turn ends.
-pub(crate) struct Gathered<S>(Arc<Mutex<Shared<S>>>);
+pub struct Gathered<S>(Arc<Mutex<Shared<S>>>);
 
 /// What sends a connection's gathered writes at the end of each turn (see [`drive`]).
-pub(crate) struct Sender<S>(Arc<Mutex<Shared<S>>>);
+pub struct Sender<S>(Arc<Mutex<Shared<S>>>);
 
 /// `stream` split into the side its HTTP/2 connection reads and writes, and the side that
 /// sends.
-pub(crate) fn gather<S>(stream: S) -> (Gathered<S>, Sender<S>) {
+pub fn gather<S>(stream: S) -> (Gathered<S>, Sender<S>) {
     let shared = Arc::new(Mutex::new(Shared {
         stream,
         out: Vec::new(),
@@ -105,7 +106,7 @@ fn lock<S>(shared: &Mutex<Shared<S>>) -> MutexGuard<'_, Shared<S>> {
 
 /// Drives `connection` (whose stream is `sender`'s), sending what each of its turns wrote
 /// once the turn is over.
-pub(crate) async fn drive<S, F>(sender: Sender<S>, connection: F) -> F::Output
+pub async fn drive<S, F>(sender: Sender<S>, connection: F) -> F::Output
 where
     S: AsyncWrite + Unpin,
     F: Future,

@@ -16,7 +16,8 @@ mod answered;
 pub mod codec;
 mod config;
 mod connections;
-mod gather;
+#[doc(hidden)]
+pub mod gather;
 mod hub;
 mod naming;
 #[allow(missing_docs)]
