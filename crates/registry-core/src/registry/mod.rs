@@ -6,6 +6,7 @@
 
 mod binary;
 mod expiry;
+mod hashing;
 mod reads;
 mod state;
 mod sync;
