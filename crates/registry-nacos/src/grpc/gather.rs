@@ -39,9 +39,6 @@ impl<S: AsyncWrite + Unpin> Shared<S> {
         if let Some(kind) = self.failed {
             return Poll::Ready(Err(kind.into()));
         }
-        if self.out.is_empty() {
-            return Poll::Ready(Ok(()));
-        }
         while self.sent < self.out.len() {
             let written = Pin::new(&mut self.stream).poll_write(cx, &self.out[self.sent..]);
             match ready!(written) {
@@ -50,11 +47,14 @@ impl<S: AsyncWrite + Unpin> Shared<S> {
                 Err(e) => return Poll::Ready(Err(self.fail(e.kind()))),
             }
         }
-        // Let go of the buffer: an idle connection holds none (a new one per turn costs an
-        // allocation, a send costs a syscall).
-        self.out = Vec::new();
-        self.sent = 0;
-        // A TLS stream may hold records back until flushed.
+        if !self.out.is_empty() {
+            // Let go of the buffer: an idle connection holds none (a new one per turn costs
+            // an allocation, a send costs a syscall).
+            self.out = Vec::new();
+            self.sent = 0;
+        }
+        // A TLS stream may hold records back until flushed (also after a turn that wrote
+        // nothing, if an earlier flush could not finish); for TCP this does nothing.
         Pin::new(&mut self.stream)
             .poll_flush(cx)
             .map_err(|e| self.fail(e.kind()))
