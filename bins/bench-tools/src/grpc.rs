@@ -75,14 +75,10 @@ impl Conn {
     /// that ends the stream. tonic's client streams the body and ends it in a frame of its
     /// own, which costs the load client a write more per call.
     pub async fn call(&mut self, payload: &Payload) -> anyhow::Result<Payload> {
-        let mut frame = BytesMut::with_capacity(5 + payload.encoded_len());
-        frame.put_u8(0);
-        frame.put_u32(u32::try_from(payload.encoded_len())?);
-        payload.encode(&mut frame)?;
         let request = http::Request::post(format!("{}/Request/request", self.origin))
             .header("content-type", "application/grpc")
             .header("te", "trailers")
-            .body(tonic::body::Body::new(Full::new(frame.freeze())))?;
+            .body(tonic::body::Body::new(Full::new(message(payload)?)))?;
         std::future::poll_fn(|cx| self.h2.0.poll_ready(cx)).await?;
         let answer = self.h2.0.send_request(request).await?;
         let bytes = answer.into_body().collect().await?.to_bytes();
@@ -186,6 +182,15 @@ pub async fn connect(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     bail!("the connection to {target} never set up")
+}
+
+/// `payload` as one gRPC message: the flag byte, the length, the encoding.
+pub fn message(payload: &Payload) -> anyhow::Result<Bytes> {
+    let mut frame = BytesMut::with_capacity(5 + payload.encoded_len());
+    frame.put_u8(0);
+    frame.put_u32(u32::try_from(payload.encoded_len())?);
+    payload.encode(&mut frame)?;
+    Ok(frame.freeze())
 }
 
 /// A payload of `kind` whose body is the JSON text `body`.

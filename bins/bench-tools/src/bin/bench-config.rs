@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use bench_tools::grpc::{body, connect, payload_text, result_code, run_for, summary, Conn};
 use clap::{Parser, ValueEnum};
-use registry_http::{HttpInvoker, HttpRequest, HyperInvoker, HyperInvokerConfig};
+use registry_http::{HttpInvoker, HttpRequest, HttpResponse, HyperInvoker, HyperInvokerConfig};
 use registry_nacos::grpc::proto::Payload;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -275,26 +275,25 @@ async fn http_publish(client: &HyperInvoker, url: &str, data_id: &str, content: 
     Ok(())
 }
 
+/// A v1 read of `data_id`.
+async fn http_get(client: &HyperInvoker, url: &str, data_id: &str) -> anyhow::Result<HttpResponse> {
+    let request = HttpRequest::get(
+        &format!("{url}/nacos/v1/cs/configs"),
+        &[("dataId", data_id), ("group", GROUP)],
+    );
+    Ok(client.send(request).await?)
+}
+
 /// The content of `data_id`, if it is there.
 async fn http_content(client: &HyperInvoker, url: &str, data_id: &str) -> anyhow::Result<Option<String>> {
-    let answer = client
-        .send(HttpRequest::get(
-            &format!("{url}/nacos/v1/cs/configs"),
-            &[("dataId", data_id), ("group", GROUP)],
-        ))
-        .await?;
+    let answer = http_get(client, url, data_id).await?;
     Ok(answer
         .is_success()
         .then(|| String::from_utf8_lossy(&answer.body).into_owned()))
 }
 
 async fn http_md5(client: &HyperInvoker, url: &str, data_id: &str) -> anyhow::Result<String> {
-    let answer = client
-        .send(HttpRequest::get(
-            &format!("{url}/nacos/v1/cs/configs"),
-            &[("dataId", data_id), ("group", GROUP)],
-        ))
-        .await?;
+    let answer = http_get(client, url, data_id).await?;
     let md5 = answer
         .headers
         .get("content-md5")

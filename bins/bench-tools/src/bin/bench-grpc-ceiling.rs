@@ -7,7 +7,7 @@
 
 use std::convert::Infallible;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use clap::Parser;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, StreamBody};
@@ -15,12 +15,12 @@ use hyper::body::{Frame, Incoming};
 use hyper::server::conn::http2;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use prost::Message;
+use prost::Message as _;
 use registry_nacos::grpc::gather::{drive, gather};
 use registry_nacos::grpc::proto::Payload;
 use tokio::net::TcpListener;
 
-use bench_tools::grpc::payload_text;
+use bench_tools::grpc::{message, payload_text};
 
 #[derive(Parser)]
 struct Args {
@@ -30,16 +30,6 @@ struct Args {
     /// Size of the canned answer's content in bytes.
     #[arg(long, default_value_t = 1024)]
     content_bytes: usize,
-}
-
-/// `payload` as one gRPC message: the flag byte, the length, the encoding.
-fn message(payload: &Payload) -> Bytes {
-    let mut frame = BytesMut::with_capacity(5 + payload.encoded_len());
-    frame.put_u8(0);
-    frame.put_u32(u32::try_from(payload.encoded_len()).unwrap_or(u32::MAX));
-    // Encoding into a buffer of the right size cannot fail.
-    let _ = payload.encode(&mut frame);
-    frame.freeze()
 }
 
 type Body = BoxBody<Bytes, Infallible>;
@@ -84,11 +74,11 @@ fn main() -> anyhow::Result<()> {
     let body = format!(
         r#"{{"resultCode":200,"errorCode":0,"message":"","requestId":"","success":true,"content":"{content}","contentType":"text","md5":"00000000000000000000000000000000","lastModified":0,"beta":false}}"#
     );
-    let query = message(&payload_text("ConfigQueryResponse", body));
+    let query = message(&payload_text("ConfigQueryResponse", body))?;
     let health = message(&payload_text(
         "HealthCheckResponse",
         r#"{"resultCode":200,"errorCode":0,"message":"","requestId":"","success":true}"#.to_owned(),
-    ));
+    ))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = TcpListener::bind(("127.0.0.1", args.port)).await?;
