@@ -2,6 +2,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Cas, ConfigFields, ConfigKey, ConfigOutcome, ConfigWrite};
 use crate::error::{excerpt, Error};
+use crate::identity::IdentityChange;
 use crate::instance::InstanceMeta;
 use crate::service::{is_bidi_control, validate_service_name};
 
@@ -59,6 +60,11 @@ pub enum Command {
         /// The leader's clock when it accepted the request, ms since the epoch.
         now_ms: u64,
     },
+    /// Changes the users, roles or permissions.
+    Identity {
+        /// What changes.
+        change: IdentityChange,
+    },
     /// Removes a config, if `cas` holds.
     RemoveConfig {
         /// Which config.
@@ -90,6 +96,25 @@ impl Command {
                 fields.validate()
             }
             Command::RemoveConfig { key, .. } => key.validate(),
+            Command::Identity { change } => change.validate(),
+        }
+    }
+
+    /// Whether the command is, or a batch holds, an identity change.
+    pub fn changes_identities(&self) -> bool {
+        match self {
+            Command::Identity { .. } => true,
+            Command::Batch { commands } => commands.iter().any(Command::changes_identities),
+            _ => false,
+        }
+    }
+
+    /// The identity changes of the command, in order.
+    pub(crate) fn each_identity_change<'a>(&'a self, out: &mut Vec<&'a IdentityChange>) {
+        match self {
+            Command::Identity { change } => out.push(change),
+            Command::Batch { commands } => commands.iter().for_each(|command| command.each_identity_change(out)),
+            _ => {}
         }
     }
 
@@ -149,7 +174,8 @@ impl Command {
             Command::Unregister { .. }
             | Command::Evict { .. }
             | Command::PublishConfig { .. }
-            | Command::RemoveConfig { .. } => Ok(()),
+            | Command::RemoveConfig { .. }
+            | Command::Identity { .. } => Ok(()),
         }
     }
 }

@@ -26,6 +26,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A user, role or permission broke its rule.
+    #[error("invalid {field}: {reason}")]
+    InvalidIdentity {
+        /// The field, as Nacos names it.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A snapshot did not parse or failed validation.
     #[error("invalid snapshot: {0}")]
     InvalidSnapshot(String),

@@ -27,6 +27,9 @@
 //! - `config` — [`Configs`], the config store beside the instances: configs by
 //!   [`ConfigKey`], a store-wide revision, compare-and-set ([`Cas`]), prefix listing and a
 //!   bounded history ([`HistoryLimits`]); written by the same log.
+//! - `identity` — [`Identities`]: users (a password hash each), role bindings and
+//!   permissions on `namespace:group:name` resources, written by the same log
+//!   ([`IdentityChange`]), and the one decision ([`IdentityState::allows`]).
 //! - `error` — the one error type of the crate, [`Error`].
 //! - `clock` — the [`Clock`] trait that callers implement; the crate itself never reads it.
 #![deny(missing_docs)]
@@ -36,6 +39,7 @@ mod clock;
 mod command;
 mod config;
 mod error;
+mod identity;
 mod instance;
 mod lease;
 mod registry;
@@ -51,6 +55,10 @@ pub use config::{
     MAX_GROUP_LEN, MAX_NAMESPACE_LEN,
 };
 pub use error::Error;
+pub use identity::{
+    check_resource, glob, Action, IdentityChange, IdentityState, Identities, Kind, Need, Resource, ADMIN_ROLE,
+    MAX_IDENTITY_LEN,
+};
 pub use instance::InstanceMeta;
 pub use lease::{parse_duration, parse_duration_or_seconds, LeaseBounds, LEASE_PARAMETER};
 pub use registry::{Decoded, Evicted, Frozen, Registry, ServiceSummary, Stats, Synced, BINARY_FORMAT};

@@ -12,7 +12,8 @@
 //! the configs after the services: a head (store revision, how many configs, how many
 //! histories), a frame per config, a frame per config history. Format 3 writes a history
 //! entry that is the config as it stands (its last publish) as a mark, not a second copy
-//! of the content. The trailer is
+//! of the content. Format 4 adds one frame after the configs: the users, role bindings and
+//! permissions (docs/spec.md §9). The trailer is
 //! the xxh3 of every byte before it, as a little-endian `u64`: a file cut short or changed
 //! on disk is refused, never half loaded.
 
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, ConfigFields, ConfigKey, ConfigState, Revision, RevisionOp};
 use crate::error::Error;
+use crate::identity::{IdentityChange, IdentityState};
 use crate::instance::InstanceMeta;
 use crate::snapshot::{check_service, check_version};
 
@@ -34,13 +36,16 @@ use super::sync::add_instance;
 
 /// The layout version, the first byte of the binary form. A later layout takes the next
 /// number; a reader refuses a number it does not know.
-pub const BINARY_FORMAT: u8 = 3;
+pub const BINARY_FORMAT: u8 = 4;
 
 /// The layout before configs: services only. Still read.
 const FORMAT_WITHOUT_CONFIGS: u8 = 1;
 
 /// The first layout with configs, each history entry a whole copy. Still read.
 const FORMAT_COPIED_HISTORY: u8 = 2;
+
+/// The last layout without users, roles and permissions. Still read.
+const FORMAT_WITHOUT_IDENTITIES: u8 = 3;
 
 /// The largest frame a reader accepts: a corrupt length must not make it allocate
 /// gigabytes. One service of 4 million instances fits.
@@ -230,6 +235,7 @@ pub struct Frozen {
     version: u64,
     services: Vec<ServiceView>,
     configs: FrozenConfigs,
+    identities: IdentityState,
 }
 
 /// A registry state read from the binary form and checked, not yet in use
@@ -238,6 +244,7 @@ pub struct Decoded {
     version: u64,
     services: HashMap<Arc<str>, Service>,
     configs: DecodedConfigs,
+    identities: IdentityState,
 }
 
 impl Decoded {
@@ -256,7 +263,7 @@ impl Frozen {
 
     /// Writes layout `format`: [`BINARY_FORMAT`], or (for the tests that read what earlier
     /// builds wrote) an earlier one.
-    fn write_layout(&self, format: u8, out: impl Write) -> io::Result<()> {
+    pub(crate) fn write_layout(&self, format: u8, out: impl Write) -> io::Result<()> {
         let mut out = Hashing::new(out);
         out.write_all(&[format])?;
         let mut frame = Vec::with_capacity(64 * 1024);
@@ -283,6 +290,9 @@ impl Frozen {
         }
         if format != FORMAT_WITHOUT_CONFIGS {
             self.write_configs(&mut out, &mut frame, format != FORMAT_COPIED_HISTORY)?;
+        }
+        if format > FORMAT_WITHOUT_IDENTITIES {
+            write_frame(&mut out, &mut frame, &self.identities)?;
         }
         let digest = out.digest();
         out.inner.write_all(&digest.to_le_bytes())?;
@@ -418,6 +428,7 @@ impl Registry {
             version,
             services,
             configs,
+            identities: self.identities.snapshot(),
         }
     }
 
@@ -472,6 +483,13 @@ impl Registry {
             FORMAT_WITHOUT_CONFIGS => DecodedConfigs::default(),
             format => decode_configs(&mut input, &mut frame, format == FORMAT_COPIED_HISTORY)?,
         };
+        let identities = match format[0] {
+            FORMAT_WITHOUT_CONFIGS..=FORMAT_WITHOUT_IDENTITIES => IdentityState::default(),
+            _ => {
+                read_frame(&mut input, &mut frame)?;
+                checked_identities(decode_frame(&frame, "the users and permissions")?)?
+            }
+        };
         let expected = input.digest();
         let mut trailer = [0u8; 8];
         input
@@ -487,6 +505,7 @@ impl Registry {
             version: head.version,
             services,
             configs,
+            identities,
         })
     }
 
@@ -509,7 +528,39 @@ impl Registry {
         let old = std::mem::replace(&mut *guard, configs);
         self.configs.publish(guard, true);
         drop(old);
+        self.identities.install(decoded.identities);
     }
+}
+
+/// `state` as read, each name checked as a change carrying it would be.
+fn checked_identities(state: IdentityState) -> Result<IdentityState, Error> {
+    let what = |e: Error| Error::InvalidSnapshot(format!("the users and permissions: {e}"));
+    for (username, password_hash) in &state.users {
+        IdentityChange::CreateUser {
+            username: username.clone(),
+            password_hash: password_hash.clone(),
+        }
+        .validate()
+        .map_err(what)?;
+    }
+    for (username, role) in &state.bindings {
+        IdentityChange::BindRole {
+            role: role.clone(),
+            username: username.clone(),
+        }
+        .validate()
+        .map_err(what)?;
+    }
+    for (role, resource, action) in &state.permissions {
+        IdentityChange::Grant {
+            role: role.clone(),
+            resource: resource.clone(),
+            action: *action,
+        }
+        .validate()
+        .map_err(what)?;
+    }
+    Ok(state)
 }
 
 /// Reads the configs section (of format 2 when `copied`: every history entry a copy).

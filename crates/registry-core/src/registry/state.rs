@@ -14,6 +14,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 use crate::changes::{ChangeLog, ChangeLogLimits, Changed, Observer, Observers};
 use crate::config::{Configs, HistoryLimits};
+use crate::identity::Identities;
 use crate::instance::InstanceMeta;
 use crate::lease::LeaseBounds;
 
@@ -50,6 +51,8 @@ pub struct Registry {
     pub(super) leases: LeaseBounds,
     /// The configs, written by the same commands.
     pub(super) configs: Configs,
+    /// The users, roles and permissions, written by the same commands.
+    pub(super) identities: Identities,
 }
 
 /// Running totals since the registry was created, for metrics. A restore or an adoption
@@ -451,6 +454,7 @@ impl Registry {
             counts: Counts::default(),
             leases: LeaseBounds::default(),
             configs: Configs::default(),
+            identities: Identities::default(),
         }
     }
 
@@ -463,6 +467,11 @@ impl Registry {
     /// The configs kept beside the instances, written by [`Registry::apply`].
     pub fn configs(&self) -> &Configs {
         &self.configs
+    }
+
+    /// The users, roles and permissions, written by [`Registry::apply`].
+    pub fn identities(&self) -> &Identities {
+        &self.identities
     }
 
     /// This registry granting declared leases within `bounds` (the default: 5 s to 5 min).

@@ -37,7 +37,7 @@ impl State {
                 }
             }
             // The config store's, applied by `Registry::apply` beside these.
-            Command::PublishConfig { .. } | Command::RemoveConfig { .. } => {}
+            Command::PublishConfig { .. } | Command::RemoveConfig { .. } | Command::Identity { .. } => {}
         }
     }
 }
@@ -58,6 +58,17 @@ impl Registry {
                 rejected: true,
                 configs: Vec::new(),
             };
+        }
+        if command.changes_identities() {
+            let mut changes = Vec::with_capacity(1);
+            command.each_identity_change(&mut changes);
+            self.identities.apply(changes.into_iter());
+            if let Command::Identity { .. } = command {
+                return Applied {
+                    version: self.registry_version(),
+                    ..Applied::default()
+                };
+            }
         }
         if command.writes_configs() {
             return self.apply_with_configs(command, index);
