@@ -9,6 +9,7 @@
 //! when they change.
 #![deny(missing_docs)]
 
+mod admin;
 pub mod config;
 mod reload;
 
@@ -17,6 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+pub use admin::NoAdmin;
 use registry_api::{App, Facade};
 use registry_cluster::{
     normalize_url, run_evictor, Cluster, Coordinator, MonotonicClock, SelfPreservation, ServerHealth,
@@ -70,6 +72,25 @@ pub async fn run_with(
     loops.extend(background(&config, &mode.coordinator, &clock, &signal));
     let url = mode.coordinator.my_url();
     let (app, nacos) = app(&config, mode.coordinator, mode.relay, clock);
+    // With auth on: the first admin made, or (none anywhere) the node stops.
+    let (no_admin, found_no_admin) = tokio::sync::oneshot::channel();
+    if let Some(admin) = config.admin.clone() {
+        let (ensured, stopped) = (admin::ensure(app.clone(), admin, no_admin), signal.stopped());
+        loops.push(tokio::spawn(async move {
+            tokio::select! {
+                () = ensured => {}
+                () = stopped => {}
+            }
+        }));
+    }
+    let mut found_no_admin = found_no_admin;
+    let shutdown = async {
+        tokio::select! {
+            () = shutdown => None,
+            Ok(why) = &mut found_no_admin => Some(why),
+        }
+    };
+    let (shutdown, no_admin) = split_reason(shutdown);
     let served = serve(app, listener, grpc_listener, nacos, mode.raft.clone(), shutdown).await;
     let _ = stop.send(true);
     for task in loops {
@@ -81,10 +102,29 @@ pub async fn run_with(
     }
     tracing::info!(url = %url, "maregistry stopped");
     served.context("serving the API")?;
+    if let Some(why) = no_admin.lock().ok().and_then(|mut why| why.take()) {
+        return Err(why.into());
+    }
     match failure {
         Some(why) => Err(anyhow::anyhow!("{why}: restart this node once the cause is fixed")),
         None => Ok(()),
     }
+}
+
+/// `shutdown` as a future that completes, and where the reason it carried (if any) is
+/// left once it has.
+fn split_reason<T: Send + 'static>(
+    shutdown: impl Future<Output = Option<T>>,
+) -> (impl Future<Output = ()>, Arc<std::sync::Mutex<Option<T>>>) {
+    let reason = Arc::new(std::sync::Mutex::new(None));
+    let kept = reason.clone();
+    let done = async move {
+        let why = shutdown.await;
+        if let Ok(mut slot) = kept.lock() {
+            *slot = why;
+        }
+    };
+    (done, reason)
 }
 
 /// This node's url: `--my-url`, or the bound address.

@@ -61,7 +61,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // A data dir this node must not start on: the operator has to act.
-        Err(e) if matches!(e.downcast_ref(), Some(registry_raft::RaftError::DataDir { .. })) => {
+        Err(e)
+            if matches!(e.downcast_ref(), Some(registry_raft::RaftError::DataDir { .. }))
+                || e.downcast_ref::<maregistry::NoAdmin>().is_some() =>
+        {
             tracing::error!("{e:#}");
             eprintln!("maregistry: {e:#}");
             ExitCode::from(2)

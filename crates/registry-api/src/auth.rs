@@ -1,9 +1,13 @@
 //! Who may call what: the tokens a node is configured with, the access level each route
 //! needs, and the one check.
 
+use std::sync::Arc;
+
 use http::header::AUTHORIZATION;
 use http::Request;
 use registry_http::Token;
+
+use crate::access::Guard;
 
 use crate::error::ApiError;
 
@@ -19,12 +23,23 @@ pub struct Auth {
     pub client: Option<Token>,
     /// `--client-token-reads`: the client token is required on reads too.
     pub client_reads: bool,
+    /// `--auth-enabled`: users, roles and permissions decide every client's request
+    /// (docs/spec.md §9); the client and cluster tokens keep full access.
+    pub guard: Option<Arc<Guard>>,
 }
 
 impl Auth {
     /// Whether any token is configured (without one, no request is checked).
     pub fn any(&self) -> bool {
-        self.cluster.is_some() || self.client.is_some()
+        self.cluster.is_some() || self.client.is_some() || self.guard.is_some()
+    }
+
+    /// Whether `presented` (a token, however carried) is the client or the cluster token.
+    pub fn holds_a_token(&self, presented: &[u8]) -> bool {
+        [&self.client, &self.cluster]
+            .into_iter()
+            .flatten()
+            .any(|token| token.is(presented))
     }
 }
 
@@ -62,6 +77,9 @@ fn check(auth: &Auth, access: Access, presented: Option<&[u8]>) -> Result<(), Ap
     let (needed, ok) = match access {
         Access::Node | Access::ForwardedWrite if auth.cluster.is_some() => ("the cluster token", cluster_ok()),
         Access::Node => return Ok(()),
+        // With users, a client's request is decided by who it is and what it touches
+        // (`App::authorize`), not here.
+        Access::ClientWrite | Access::ClientRead if auth.guard.is_some() => return Ok(()),
         Access::ForwardedWrite | Access::ClientWrite if auth.client.is_some() => ("the client token", client_ok()),
         Access::ClientRead if auth.client.is_some() && auth.client_reads => ("the client token", client_ok()),
         Access::ForwardedWrite | Access::ClientWrite | Access::ClientRead => return Ok(()),

@@ -67,6 +67,10 @@ pub enum ApiError {
     /// The request lacks the token this endpoint needs, or carries a wrong one.
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// The caller is not allowed this (docs/spec.md §9): Nacos's 403, for a missing or
+    /// failed identity and a missing permission alike.
+    #[error("{0}")]
+    Forbidden(String),
     /// A write another site's page made a browser send.
     #[error("a write from another site's page is refused: {0}")]
     CrossSite(String),
@@ -129,7 +133,7 @@ impl ApiError {
             | ApiError::ReadUnavailable(_)
             | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::CrossSite(_) => StatusCode::FORBIDDEN,
+            ApiError::CrossSite(_) | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Leader(status, _) => *status,
         }
     }

@@ -17,9 +17,10 @@ use http::header::AUTHORIZATION;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use registry_cluster::Role;
-use registry_core::{Cas, Command, ConfigFields, ConfigKey, ConfigOutcome, InstanceMeta};
+use registry_core::{Cas, Command, ConfigFields, ConfigKey, ConfigOutcome, IdentityChange, InstanceMeta, Kind, Need, Resource};
 use serde::{Deserialize, Serialize};
 
+use crate::access::{Caller, Protocol};
 use crate::answer::json;
 use crate::app::App;
 use crate::body::Body;
@@ -51,6 +52,8 @@ pub enum Op {
     /// Remove a config, if the condition holds; its [`ConfigOutcome`] is in the
     /// [`Outcome`].
     Remove(Box<(ConfigKey, Option<Cas>)>),
+    /// Change the users, roles or permissions (the admin role's).
+    Identity(Box<IdentityChange>),
 }
 
 /// What an [`Op::Publish`] publishes.
@@ -76,6 +79,7 @@ impl Op {
             // an instance registered before the rules were added goes on).
             Op::Unreg(..) | Op::Renew(..) | Op::Beat(..) => Ok(()),
             Op::Publish(..) | Op::Remove(..) => self.validate_config(limits),
+            Op::Identity(change) => Ok(change.validate()?),
         }
     }
 
@@ -93,7 +97,7 @@ impl Op {
                 Ok(publish.fields.validate()?)
             }
             Op::Remove(remove) => Ok(remove.0.validate()?),
-            Op::Reg(..) | Op::Unreg(..) | Op::Renew(..) | Op::Beat(..) => Ok(()),
+            Op::Reg(..) | Op::Unreg(..) | Op::Renew(..) | Op::Beat(..) | Op::Identity(..) => Ok(()),
         }
     }
 }
@@ -163,6 +167,9 @@ impl Outcome {
 pub struct Origin {
     authorization: Option<HeaderValue>,
     forwarded: bool,
+    /// Who asks (docs/spec.md §9), and over which protocol.
+    caller: Caller,
+    protocol: &'static str,
 }
 
 impl Origin {
@@ -171,7 +178,20 @@ impl Origin {
         Origin {
             authorization: request.headers().get(AUTHORIZATION).cloned(),
             forwarded: is_forwarded(request),
+            caller: request.extensions().get::<Caller>().cloned().unwrap_or(Caller::Nobody),
+            protocol: request.extensions().get::<Protocol>().map_or("http", |p| p.0),
         }
+    }
+
+    /// Who asks.
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    /// This origin with `caller` asking (credentials found in a body).
+    pub fn with_caller(mut self, caller: Caller) -> Origin {
+        self.caller = caller;
+        self
     }
 
     /// A write this node makes on behalf of a protocol that has no HTTP request (a gRPC
@@ -186,6 +206,8 @@ impl Origin {
         Origin {
             authorization,
             forwarded: false,
+            caller: Caller::Trusted,
+            protocol: "node",
         }
     }
 }
@@ -198,6 +220,9 @@ impl App {
         let ops = ops.into();
         for op in ops.as_slice() {
             op.validate_new(&self.limits)?;
+        }
+        if self.auth.guard.is_some() && !origin.forwarded {
+            self.authorize_ops(origin, ops.as_slice())?;
         }
         // One future for the common write: the leader applies it at once.
         let leader = match self.cluster.role() {
@@ -322,7 +347,7 @@ impl App {
                     Op::Renew(service, instance) | Op::Beat(service, instance) => {
                         touched.contains(&(service.clone(), instance.url()))
                     }
-                    Op::Publish(..) | Op::Remove(..) => false,
+                    Op::Publish(..) | Op::Remove(..) | Op::Identity(..) => false,
                 };
             commands.extend(self.command(index, op, now, renewed_after_a_change, &mut unknown)?);
         }
@@ -375,6 +400,7 @@ impl App {
                 let (key, cas) = *remove;
                 return Ok(Some(Command::RemoveConfig { key, cas, now_ms: now }));
             }
+            Op::Identity(change) => return Ok(Some(Command::Identity { change: *change })),
         };
         if !after_a_change
             && self
@@ -415,6 +441,39 @@ impl App {
             });
         }
         Err(ApiError::from_leader(status, &answer.body))
+    }
+}
+
+impl App {
+    /// Whether the caller of `origin` may make each of `ops` (a relayed write was checked
+    /// where it came in).
+    #[cold]
+    fn authorize_ops(&self, origin: &Origin, ops: &[Op]) -> Result<(), ApiError> {
+        for op in ops {
+            let resource = match op {
+                Op::Reg(service, _) | Op::Unreg(service, _) | Op::Renew(service, _) | Op::Beat(service, _) => {
+                    Resource::service(service)
+                }
+                Op::Publish(publish) => config_resource(&publish.key),
+                Op::Remove(remove) => config_resource(&remove.0),
+                Op::Identity(_) => {
+                    self.authorize_admin(origin.protocol, &origin.caller)?;
+                    continue;
+                }
+            };
+            self.authorize(origin.protocol, &origin.caller, &resource, Need::Write)?;
+        }
+        Ok(())
+    }
+}
+
+/// The resource a config is.
+pub fn config_resource(key: &ConfigKey) -> Resource<'_> {
+    Resource {
+        namespace: &key.namespace,
+        group: &key.group,
+        kind: Kind::Config,
+        name: &key.data_id,
     }
 }
 

@@ -14,7 +14,9 @@
 //! - `routes` — the route table ([`ENDPOINTS`], then the facades' prefixes
 //!   ([`FacadeRoute`]), then the
 //!   running cluster mode's own routes) and what each route needs.
-//! - `auth` — [`Auth`]: the tokens, the access level of a route, the one check.
+//! - `auth` — [`Auth`]: the tokens, the access level of a route, the token check.
+//! - `access` — users, logins and the one access check by permission ([`access::Caller`],
+//!   `App::authorize`), with `--auth-enabled`.
 //! - `limits` — [`Limits`] and the size limits of a request head.
 //! - `headers` — the headers and content types every part shares.
 //! - `request` — query parameters (decoded strictly) and the size- and time-limited body.
@@ -38,6 +40,7 @@
 //! Every handler is total: bad input becomes a 4xx answer, never a panic.
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod answer;
 mod app;
 pub mod auth;
@@ -61,7 +64,7 @@ pub use app::{App, ConsolePage, Facade, Shutdown};
 pub use auth::Auth;
 pub use body::Body;
 pub use error::{ApiError, FacadeError, Undecodable};
-pub use gateway::{ConfigPublish, Op, Ops, Origin, Outcome};
+pub use gateway::{config_resource, ConfigPublish, Op, Ops, Origin, Outcome};
 pub use headers::{FORWARDED_HEADER, VERSION_HEADER};
 pub use limits::{Limits, MAX_HEADER_BYTES, MAX_URI_BYTES};
 pub use metrics::gauge;

@@ -10,7 +10,10 @@ use http::{Method, Request, Response};
 use hyper::body::Incoming;
 
 use crate::app::App;
+use crate::access::{Credentials, Protocol};
 use crate::auth::{check_access, Access};
+use crate::headers::is_forwarded;
+use registry_core::{Need, Resource};
 use crate::body::Body;
 use crate::error::ApiError;
 use crate::gateway;
@@ -49,6 +52,12 @@ pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<
             }
         }
         let app: &App = &app;
+        let mut request = request;
+        if app.auth.guard.is_some() {
+            if let Err(e) = identify(app, route, &mut request) {
+                break 'answer e.into_response(path);
+            }
+        }
         let answer = match route {
             Route::Shared(endpoint) => match endpoint {
                 Endpoint::Reg => registration::reg(app, request).await,
@@ -89,6 +98,41 @@ pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<
     app.metrics
         .record(row, response.status().as_u16(), timed.then(|| started.elapsed()));
     Ok(response)
+}
+
+/// With users: who calls (kept with the request for the handlers and the gateway), and
+/// the check of the shared API's reads, which name their service in the query or read
+/// every namespace. Writes are checked in the gateway; a facade checks its own reads.
+#[cold]
+fn identify(app: &App, route: Route, request: &mut Request<Incoming>) -> Result<(), ApiError> {
+    let mut scratch = Vec::new();
+    let caller = app.identify(&Credentials::of(request, &mut scratch));
+    drop(scratch);
+    if let Route::Shared(endpoint) = route {
+        let query = crate::request::ReadQuery::of(request);
+        let service = query.service().ok();
+        let resource = match &service {
+            Some(service) => Resource::service(service),
+            None => Resource::ALL,
+        };
+        let checked = match endpoint {
+            Endpoint::FindAll | Endpoint::Version => Some(resource),
+            Endpoint::Versions | Endpoint::Snapshot | Endpoint::Services | Endpoint::Instances => Some(Resource::ALL),
+            _ => None,
+        };
+        if let Some(resource) = checked {
+            if !is_forwarded(request) {
+                app.authorize("seed", &caller, &resource, Need::Read)?;
+            }
+        }
+    }
+    let protocol = match route {
+        Route::Facade(row) => app.facades[app.routes.facade(row, "").0].name(),
+        Route::Shared(_) | Route::Mode(_) => "seed",
+    };
+    request.extensions_mut().insert(caller);
+    request.extensions_mut().insert(Protocol(protocol));
+    Ok(())
 }
 
 /// Refuses a write another site's page made a browser send, and a request target or

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use registry_core::{validate_service_name, InstanceMeta, Registry};
+use registry_core::{validate_service_name, InstanceMeta, Need, Registry, Resource};
 use serde_json::{json, Value};
 
 use registry_api::answer::empty;
@@ -43,6 +43,16 @@ pub(crate) async fn eureka(app: &App, view: &EurekaView, request: Request<Incomi
     };
     let method = request.method().clone();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    if app.auth_enabled() && method == Method::GET {
+        // A listing shows every service of every namespace; an app, that service.
+        let resource = match segments.as_slice() {
+            [] | ["delta"] => Resource::ALL,
+            [name, ..] => Resource::service(name),
+        };
+        if let Err(e) = app.authorize("eureka", &app.caller(&request), &resource, Need::Read) {
+            return refusal(e.into());
+        }
+    }
     let answer = match (&method, segments.as_slice()) {
         (&Method::GET, []) => Ok(fetch(app, view, request.headers(), Fetch::All)),
         (&Method::GET, ["delta"]) => Ok(fetch(app, view, request.headers(), Fetch::Delta)),

@@ -36,6 +36,12 @@ impl Token {
         else {
             return false;
         };
+        self.is(presented)
+    }
+
+    /// Whether `presented` (the token itself, however it was carried) is this token,
+    /// compared in constant time.
+    pub fn is(&self, presented: &[u8]) -> bool {
         constant_time_eq(presented, self.0.as_bytes())
     }
 }

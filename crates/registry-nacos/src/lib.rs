@@ -15,6 +15,8 @@
 //! [`Nacos`] is the facade the binary composes.
 #![deny(missing_docs)]
 
+mod access;
+mod auth;
 mod config;
 pub mod grpc;
 mod v1;
@@ -63,7 +65,20 @@ const ROUTES: &[FacadeRoute] = &[
         label: CONFIGS_PAGE,
         long_poll: false,
     },
+    FacadeRoute {
+        prefixes: &["/nacos/v1/auth/", "/nacos/v3/auth/"],
+        label: "/nacos/auth",
+        long_poll: false,
+    },
+    FacadeRoute {
+        prefixes: &[USERS_PAGE],
+        label: USERS_PAGE,
+        long_poll: false,
+    },
 ];
+
+/// The console's users, roles and permissions page.
+const USERS_PAGE: &str = "/ui/users";
 
 /// The console's configs page.
 const CONFIGS_PAGE: &str = "/ui/configs";
@@ -98,6 +113,11 @@ impl Facade for Nacos {
     }
 
     async fn serve(&self, app: &App, route: usize, request: Request<Incoming>, rest: &str) -> Response<Body> {
+        if app.auth_enabled() {
+            if let Some(refused) = access::check_read(app, route, &request) {
+                return refused;
+            }
+        }
         match route {
             0 => v1::nacos(app, &self.cache, request, rest).await,
             1 => Box::pin(config::long_poll(app, &self.configs, request))
@@ -105,7 +125,9 @@ impl Facade for Nacos {
                 .unwrap_or_else(config::refusal),
             2 => Box::pin(config::serve_v1(app, &self.configs, request, rest)).await,
             3 => Box::pin(config::serve_v2(app, &self.configs, request, rest)).await,
-            _ => config::console_page(),
+            4 => config::console_page(),
+            5 => Box::pin(auth::serve(app, request, rest)).await,
+            _ => auth::console_page(),
         }
     }
 
@@ -114,10 +136,16 @@ impl Facade for Nacos {
     }
 
     fn console_pages(&self) -> &'static [ConsolePage] {
-        &[ConsolePage {
-            label: "configs",
-            path: CONFIGS_PAGE,
-        }]
+        &[
+            ConsolePage {
+                label: "configs",
+                path: CONFIGS_PAGE,
+            },
+            ConsolePage {
+                label: "users",
+                path: USERS_PAGE,
+            },
+        ]
     }
 
     fn config_observer(&self) -> Option<Arc<dyn ConfigObserver>> {

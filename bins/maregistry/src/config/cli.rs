@@ -213,6 +213,26 @@ pub struct Cli {
     /// Reads need the client token too.
     #[arg(long, env = "MAREGISTRY_CLIENT_TOKEN_READS")]
     pub client_token_reads: bool,
+    /// Users, roles and permissions decide every client request (docs/spec.md §9): clients
+    /// log in (Nacos's /nacos/v1/auth/login) or send a username and password; reads need a
+    /// grant too. The client and cluster tokens keep full access.
+    #[arg(long, env = "MAREGISTRY_AUTH_ENABLED")]
+    pub auth_enabled: bool,
+    /// The first admin's name (with --auth-enabled), created at start when absent.
+    #[arg(long, env = "MAREGISTRY_ADMIN_USER", default_value = "nacos")]
+    pub admin_user: String,
+    /// A file holding the first admin's password (surrounding whitespace is ignored).
+    /// There is no built-in default password.
+    #[arg(long, env = "MAREGISTRY_ADMIN_PASSWORD_FILE")]
+    pub admin_password_file: Option<PathBuf>,
+    /// A file holding the secret login tokens are signed with (at least 32 bytes; the same
+    /// on every node, so that each accepts the others' tokens). A single node without one
+    /// signs with a random secret: its tokens die with the process.
+    #[arg(long, env = "MAREGISTRY_TOKEN_SECRET_FILE")]
+    pub token_secret_file: Option<PathBuf>,
+    /// How long a login token lasts (Nacos: 18000s).
+    #[arg(long, env = "MAREGISTRY_TOKEN_TTL", default_value = "18000s", value_parser = parse_duration)]
+    pub token_ttl: Duration,
     /// Self-preservation: when one eviction pass would remove more than this fraction of
     /// all instances (0 to 1), it removes none and warns (1.0: off).
     #[arg(long, env = "MAREGISTRY_EVICT_MAX_FRACTION", default_value_t = 1.0)]

@@ -18,6 +18,6 @@ mod validate;
 
 pub use cli::{Cli, ClusterMode, GrpcPort, LogFormat, Protocol};
 pub use file::SettingsError;
-pub use settings::{Config, Mode, RaftMode, SnapshotMode};
+pub use settings::{Admin, Config, Mode, RaftMode, SnapshotMode};
 pub use units::{parse_duration, parse_size};
 pub use validate::default_max_connections;

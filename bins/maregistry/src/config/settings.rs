@@ -17,6 +17,9 @@ use registry_raft::{LogFaults, RaftSettings};
 /// The settings of one node, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// With `--auth-enabled`: the first admin, made at start when no user of its name
+    /// exists.
+    pub admin: Option<Admin>,
     /// Instances not renewed for longer than this are evicted.
     pub ttl: Duration,
     /// How often the leader looks for expired instances.
@@ -203,6 +206,7 @@ impl Default for Config {
             config_max_size: 1024 * 1024,
             config_history: HistoryLimits::default(),
             auth: Auth::default(),
+            admin: None,
             evict_max_fraction: 1.0,
             leases: LeaseBounds::default(),
             mode: Mode::Snapshot(SnapshotMode::default()),
@@ -247,5 +251,23 @@ impl Config {
             Some(mine) if self.server_list.contains(&mine) => listed,
             _ => listed + 1,
         }
+    }
+}
+
+/// The first admin: its name and, when given, its password.
+#[derive(Clone)]
+pub struct Admin {
+    /// `--admin-user`.
+    pub user: String,
+    /// From `--admin-password-file`; `None`: an admin must exist already.
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin")
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
     }
 }

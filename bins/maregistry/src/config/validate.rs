@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use registry_api::access::{Guard, TokenKey, MAX_PASSWORD_LEN};
 use registry_api::Auth;
 use registry_cluster::normalize_url;
 use registry_core::{ChangeLogLimits, HistoryLimits, LeaseBounds};
@@ -16,7 +17,7 @@ use registry_raft::LogFaults;
 
 use super::cli::{Cli, ClusterMode, GrpcPort, Protocol};
 use super::file::trace_to_file;
-use super::settings::{Config, Mode, RaftMode, SnapshotMode, SNAPSHOT_COMMANDS};
+use super::settings::{Admin, Config, Mode, RaftMode, SnapshotMode, SNAPSHOT_COMMANDS};
 
 /// A token from `--X-token` or `--X-token-file` (not both), refused when empty.
 fn token(flag: &str, value: Option<String>, file: Option<PathBuf>) -> Result<Option<Token>, String> {
@@ -74,7 +75,7 @@ impl Cli {
         let protocols = self.protocols()?;
         let (max_connections, grpc_max_connections) = self.connection_budget(open_files)?;
         self.check_amounts()?;
-        let auth = self.auth()?;
+        let mut auth = self.auth()?;
         let (server_list, my_url) = self.urls()?;
         let (tls, peer_tls) = tls(&tls_flags, &server_list, my_url.as_deref())?;
         let mode = self.mode()?;
@@ -85,8 +86,10 @@ impl Cli {
                     .to_owned(),
             );
         }
+        let admin = self.users(&mut auth, &server_list, &mode)?;
         let grpc_port = self.grpc_port()?;
         let config = Config {
+            admin,
             protocols,
             grpc_port,
             grpc: GrpcSettings {
@@ -212,11 +215,76 @@ impl Cli {
             )?,
             client: token("client-token", self.client_token.take(), None)?,
             client_reads: self.client_token_reads,
+            guard: None,
         };
         if auth.client_reads && auth.client.is_none() {
             return Err("--client-token-reads needs --client-token".to_owned());
         }
         Ok(auth)
+    }
+
+    /// `--auth-enabled`: the guard (its token key and ttl) into `auth`, and the first admin.
+    fn users(&mut self, auth: &mut Auth, server_list: &[String], mode: &Mode) -> Result<Option<Admin>, String> {
+        let needs = |flag: &str| format!("--{flag} needs --auth-enabled");
+        if !self.auth_enabled {
+            return match (&self.admin_password_file, &self.token_secret_file) {
+                (Some(_), _) => Err(needs("admin-password-file")),
+                (_, Some(_)) => Err(needs("token-secret-file")),
+                _ => Ok(None),
+            };
+        }
+        let clustered = !server_list.is_empty();
+        if clustered && matches!(mode, Mode::Snapshot(_)) {
+            return Err("--auth-enabled in a cluster needs --cluster-mode raft: users, roles and permissions are \
+                        replicated by the raft log"
+                .to_owned());
+        }
+        if clustered && auth.cluster.is_none() {
+            return Err("--auth-enabled in a cluster needs --cluster-token: a write relayed between nodes is \
+                        trusted only with it"
+                .to_owned());
+        }
+        let key = match self.token_secret_file.take() {
+            Some(path) => {
+                let secret = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("--token-secret-file {}: {e}", path.display()))?;
+                TokenKey::new(secret.trim().as_bytes()).map_err(|e| format!("--token-secret-file: {e}"))?
+            }
+            None if clustered => {
+                return Err("--auth-enabled in a cluster needs --token-secret-file (the same secret on every node), \
+                            or a token one node issued is refused by the others"
+                    .to_owned())
+            }
+            None => TokenKey::random(),
+        };
+        let password = match self.admin_password_file.take() {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("--admin-password-file {}: {e}", path.display()))?;
+                let password = text.trim().to_owned();
+                if password.is_empty() || password.len() > MAX_PASSWORD_LEN {
+                    return Err(format!(
+                        "--admin-password-file {}: the password must be 1 to {MAX_PASSWORD_LEN} bytes",
+                        path.display()
+                    ));
+                }
+                Some(password)
+            }
+            None => None,
+        };
+        if password.is_none() && matches!(mode, Mode::Snapshot(_)) {
+            return Err(format!(
+                "--auth-enabled needs an admin, and this node keeps nothing across restarts: give \
+                 --admin-password-file (a file holding the password of --admin-user {:?})",
+                self.admin_user
+            ));
+        }
+        let user = self.admin_user.trim().to_owned();
+        if user.is_empty() {
+            return Err("--admin-user is empty".to_owned());
+        }
+        auth.guard = Some(Arc::new(Guard::new(key, self.token_ttl)));
+        Ok(Some(Admin { user, password }))
     }
 
     /// `--server-list` (normalised, each once) and `--my-url`.

@@ -47,6 +47,9 @@ pub(crate) async fn metrics(app: &App) -> Answer {
         for facade in app.facades() {
             facade.metrics(scrape);
         }
+        if let Some(guard) = &app.auth.guard {
+            access_series(scrape, app, guard);
+        }
     });
     Ok(typed(StatusCode::OK, Bytes::from(text), OPENMETRICS))
 }
@@ -186,4 +189,23 @@ pub(crate) async fn instances(app: &App, request: Request<Incoming>) -> Answer {
         }),
         version,
     ))
+}
+
+/// With users: how many there are, and the refusals by protocol and reason.
+fn access_series(scrape: &mut prometheus_client::registry::Registry, app: &App, guard: &crate::access::Guard) {
+    use prometheus_client::metrics::counter::Counter;
+    use prometheus_client::metrics::family::Family;
+    let users = app.registry().identities().read().users.len();
+    scrape.register("maregistry_users", "Users, all nodes alike", gauge(users as u64));
+    let denials = Family::<[(&'static str, &'static str); 2], Counter>::default();
+    for ((protocol, reason), count) in guard.denials() {
+        denials
+            .get_or_create(&[("protocol", protocol), ("reason", reason)])
+            .inc_by(count);
+    }
+    scrape.register(
+        "maregistry_access_denials",
+        "Requests and logins refused by this node's access check, by protocol and reason",
+        denials,
+    );
 }

@@ -21,7 +21,7 @@ mod v2;
 use registry_api::{ApiError, App, ConfigPublish, Op, Origin};
 use registry_core::{Cas, ConfigFields, ConfigKey, ConfigOutcome};
 
-pub(crate) use http::refusal;
+pub(crate) use http::{form, page, refusal};
 pub(crate) use listen::{ConfigListeners, ToPush};
 pub(crate) use names::{named, Named};
 pub(crate) use poll::long_poll;

@@ -11,6 +11,8 @@ use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
+use registry_api::config_resource;
+use registry_core::Need;
 use registry_api::{App, FacadeError};
 use registry_core::ConfigKey;
 
@@ -50,8 +52,15 @@ pub(crate) async fn long_poll(app: &App, listeners: &ConfigListeners, request: R
     };
     let timeout = header("Long-Pulling-Timeout");
     let no_hangup = header("Long-Pulling-Timeout-No-Hangup").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let caller = app.caller(&request);
     let params = form(app, request).await?;
     let records = parse(params.get("Listening-Configs").unwrap_or(""))?;
+    if app.auth_enabled() {
+        let caller = app.caller_or(caller, &params.credentials());
+        for record in &records {
+            app.authorize("nacos", &caller, &config_resource(&record.key), Need::Read)?;
+        }
+    }
     let changed = changed(app, &records);
     let hold = match timeout {
         None => None,

@@ -175,7 +175,7 @@ pub(crate) async fn import(
         .trim()
         .to_owned();
     let src_user = query.get("src_user").unwrap_or("").to_owned();
-    let origin = Origin::of(&request);
+    let origin = query.origin(app, Origin::of(&request));
     let content_type = request
         .headers()
         .get(http::header::CONTENT_TYPE)

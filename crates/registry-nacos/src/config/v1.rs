@@ -109,6 +109,7 @@ async fn write(app: &App, listeners: &ConfigListeners, request: Request<Incoming
     }
     let cas = header_of("casMd5").map(Cas::Md5);
     let params = super::http::form(app, request).await?;
+    let origin = params.origin(app, origin);
     if params.get("tag").is_some() {
         return Err(FacadeError::bad(NO_TAG));
     }
@@ -143,6 +144,7 @@ pub(crate) fn fields(params: &Params) -> Result<ConfigFields, FacadeError> {
 async fn delete(app: &App, request: Request<Incoming>) -> Answer {
     let origin = Origin::of(&request);
     let params = super::http::form(app, request).await?;
+    let origin = params.origin(app, origin);
     if params.get("tag").is_some() {
         return Err(FacadeError::bad(NO_TAG));
     }

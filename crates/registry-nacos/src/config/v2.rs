@@ -92,6 +92,7 @@ async fn write(
 ) -> Result<Response<Body>, FacadeError> {
     let origin = Origin::of(&request);
     let params = form(app, request).await?;
+    let origin = params.origin(app, origin);
     if params.get("tag").is_some() {
         return Err(FacadeError::bad(NO_TAG));
     }
@@ -113,6 +114,7 @@ async fn write(
 async fn delete(app: &App, request: Request<Incoming>) -> Result<Response<Body>, FacadeError> {
     let origin = Origin::of(&request);
     let params = form(app, request).await?;
+    let origin = params.origin(app, origin);
     if params.get("tag").is_some() {
         return Err(FacadeError::bad(NO_TAG));
     }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use registry_api::{ApiError, Origin};
+use registry_api::{config_resource, ApiError, Origin};
 use registry_core::{Cas, Config, ConfigFields, ConfigKey};
 
 use super::connections::Connection;
@@ -75,8 +75,30 @@ enum Answer {
     Config(Arc<Config>),
 }
 
+/// With users, whether the caller may read or write each config the request names (each
+/// of a batch listen's); else the token check of every request.
 fn authorize(app: &Node, request: &Incoming, write: bool) -> Result<(), Refusal> {
-    super::naming::authorize(app, request, write)
+    if !app.auth_enabled() {
+        return super::naming::authorize(app, request, write);
+    }
+    if request.kind != "ConfigBatchListenRequest" {
+        let Named { key, .. } = named_in(request)?;
+        return super::naming::check(app, request, &config_resource(&key), write);
+    }
+    let Some(Value::Array(contexts)) = request.get("configListenContexts") else {
+        return Ok(());
+    };
+    let text = |context: &Value, name: &str| context.get(name).and_then(Value::as_str).map(str::to_owned);
+    for context in contexts {
+        let named = named(
+            text(context, "dataId").as_deref(),
+            text(context, "group").as_deref(),
+            text(context, "tenant").as_deref(),
+        )
+        .map_err(Refusal::invalid)?;
+        super::naming::check(app, request, &config_resource(&named.key), false)?;
+    }
+    Ok(())
 }
 
 /// A refusal in the response type `kind`, with the fields its clients must find there.

@@ -6,7 +6,8 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use registry_core::{validate_new_registration, InstanceMeta};
+use registry_api::access::{Caller, Credentials};
+use registry_core::{validate_new_registration, InstanceMeta, Kind, Need, Resource, DEFAULT_NAMESPACE};
 use serde_json::{Map, Value};
 
 use super::answered::AfterAnswer;
@@ -35,7 +36,12 @@ pub(crate) async fn answer(app: &Node, info: &ConnInfo, payload: Payload, after:
         Ok(answer) => answer,
         Err(refusal) => {
             tracing::debug!(kind = %request.kind, code = refusal.code, message = %refusal.message, "gRPC request refused");
-            error(&id, &refusal)
+            // A refusal of access is the request's own response type, as the Java server
+            // answers it (a generic ErrorResponse reaches nacos-sdk-python as a 500).
+            match (refusal.code, response_type(&request.kind)) {
+                (code::NO_RIGHT, Some(kind)) => refused_as(kind, &id, &refusal),
+                _ => error(&id, &refusal),
+            }
         }
     }
 }
@@ -106,10 +112,74 @@ async fn dispatch(app: &Node, info: &ConnInfo, request: &Incoming, after: &After
     }
 }
 
-/// With a client token configured, writes (and with `--client-token-reads`, reads) carry it
-/// in the `accessToken` header (or `Authorization: Bearer`); the cluster token does too.
-/// Decided by the server's one check, as an HTTP request's token is.
+/// The response type of a naming request.
+fn response_type(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "InstanceRequest" => "InstanceResponse",
+        "BatchInstanceRequest" => "BatchInstanceResponse",
+        "SubscribeServiceRequest" => "SubscribeServiceResponse",
+        "ServiceQueryRequest" => "QueryServiceResponse",
+        "ServiceListRequest" => "ServiceListResponse",
+        _ => return None,
+    })
+}
+
+/// A refusal in the response type `kind`.
+pub(crate) fn refused_as(kind: &str, request_id: &str, refusal: &Refusal) -> Payload {
+    let body = serde_json::json!({
+        "resultCode": 500,
+        "errorCode": refusal.code,
+        "message": refusal.message,
+        "requestId": request_id,
+        "success": false,
+    });
+    super::wire::payload(kind, bytes::Bytes::from(body.to_string()))
+}
+
+/// Who sends `request`: its `accessToken` (or `Authorization`) header, or its `username`
+/// and `password` headers.
+pub(crate) fn caller(app: &Node, request: &Incoming) -> Caller {
+    let header = |name: &str| request.headers.get(name).map(String::as_str).filter(|v| !v.is_empty());
+    app.identify(&Credentials {
+        authorization: header("Authorization").map(str::as_bytes),
+        access_token: header("accessToken"),
+        username: header("username"),
+        password: header("password"),
+    })
+}
+
+/// Whether the caller of `request` may read or write `resource` (docs/spec.md §9).
+pub(crate) fn check(app: &Node, request: &Incoming, resource: &Resource<'_>, write: bool) -> Result<(), Refusal> {
+    let need = if write { Need::Write } else { Need::Read };
+    app.authorize("nacos-grpc", &caller(app, request), resource, need)
+        .map_err(|e| Refusal::new(code::NO_RIGHT, e.to_string()))
+}
+
+/// The resource a naming request names: `namespace`, `groupName` (or the group in
+/// `serviceName` = `G@@S`) and the service (all of the group's when none is named).
+fn naming_resource(request: &Incoming) -> Resource<'_> {
+    let service = request.text("serviceName").unwrap_or("*");
+    let (group, name) = match service.split_once("@@") {
+        Some((group, name)) => (group, name),
+        None => (request.text("groupName").unwrap_or(DEFAULT_GROUP), service),
+    };
+    Resource {
+        namespace: request.text("namespace").unwrap_or(DEFAULT_NAMESPACE),
+        group,
+        kind: Kind::Naming,
+        name,
+    }
+}
+
+/// With users (`--auth-enabled`), whether the caller may read or write what the naming
+/// request names. Else, with a client token configured, writes (and with
+/// `--client-token-reads`, reads) carry it in the `accessToken` header (or `Authorization:
+/// Bearer`); the cluster token does too. Decided by the server's one check, as an HTTP
+/// request's is.
 pub(crate) fn authorize(app: &Node, request: &Incoming, write: bool) -> Result<(), Refusal> {
+    if app.auth_enabled() {
+        return check(app, request, &naming_resource(request), write);
+    }
     if !app.auth().any() {
         return Ok(());
     }

@@ -64,6 +64,7 @@ async fn write(app: &App, request: Request<Incoming>, verb: Verb) -> Answer {
     let query = request.uri().query().unwrap_or("").to_owned();
     let body = read_body(request, app.limits()).await?;
     let params = Params::parse(&query, Some(&body))?;
+    let origin = params.origin(app, origin);
     let service = NacosService::of(&params)?.registry;
     let op = match verb {
         Verb::Register => Op::Reg(service, Arc::new(Described::from_params(&params)?.instance()?)),

@@ -4,8 +4,9 @@ use std::collections::HashMap;
 
 use http::Request;
 
+use registry_api::access::Credentials;
 use registry_api::request::decode;
-use registry_api::FacadeError;
+use registry_api::{App, FacadeError, Origin};
 
 /// The parameters of a request: the query string, then a form body (the first value of a
 /// name wins), decoded strictly.
@@ -45,6 +46,25 @@ impl Params {
     pub(crate) fn required(&self, name: &str) -> Result<&str, FacadeError> {
         self.get(name)
             .ok_or_else(|| FacadeError::bad(format!("Param '{name}' is required.")))
+    }
+
+    /// The credentials the parameters carry: `accessToken`, or `username` and `password`.
+    pub(crate) fn credentials(&self) -> Credentials<'_> {
+        Credentials {
+            access_token: self.get("accessToken"),
+            username: self.get("username"),
+            password: self.get("password"),
+            ..Credentials::default()
+        }
+    }
+
+    /// `origin`, whose caller is whoever these parameters name when its request named no one.
+    pub(crate) fn origin(&self, app: &App, origin: Origin) -> Origin {
+        if !app.auth_enabled() {
+            return origin;
+        }
+        let caller = app.caller_or(origin.caller().clone(), &self.credentials());
+        origin.with_caller(caller)
     }
 
     /// `true`/`false` in any case; absent is `default`.
