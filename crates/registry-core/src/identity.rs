@@ -332,6 +332,32 @@ impl IdentityState {
         }
     }
 
+    /// Whether `change` shows here: what it makes holds (a node that relayed it waits for
+    /// this before it answers, so that the caller reads its own write).
+    pub fn shows(&self, change: &IdentityChange) -> bool {
+        match change {
+            IdentityChange::CreateUser { username, .. } => self.users.contains_key(username),
+            IdentityChange::SetPassword {
+                username,
+                password_hash,
+            } => self.users.get(username).is_none_or(|hash| hash == password_hash),
+            IdentityChange::RemoveUser { username } => !self.users.contains_key(username),
+            IdentityChange::BindRole { role, username } => {
+                !self.users.contains_key(username) || self.bindings.contains(&(username.clone(), role.clone()))
+            }
+            IdentityChange::UnbindRole { role, username } => match username {
+                Some(username) => !self.bindings.contains(&(username.clone(), role.clone())),
+                None => !self.role_exists(role),
+            },
+            IdentityChange::Grant { role, resource, action } => {
+                self.permissions.contains(&(role.clone(), resource.clone(), *action))
+            }
+            IdentityChange::Revoke { role, resource, action } => {
+                !self.permissions.contains(&(role.clone(), resource.clone(), *action))
+            }
+        }
+    }
+
     /// The roles bound to `username`.
     pub fn roles_of<'a>(&'a self, username: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.bindings

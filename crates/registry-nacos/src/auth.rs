@@ -175,11 +175,20 @@ fn search_users(state: &IdentityState, params: &Params) -> Value {
     )
 }
 
-/// Applies `change` through the gateway (one log entry, every node).
+/// Applies `change` through the gateway (one log entry, every node), and answers once this
+/// node shows it (a follower applies it a moment after the leader answered), so that the
+/// caller's next request here sees it.
 async fn change(app: &App, origin: &Origin, change: IdentityChange) -> Result<(), FacadeError> {
-    app.write(origin, Op::Identity(Box::new(change))).await?;
+    app.write(origin, Op::Identity(Box::new(change.clone()))).await?;
+    let deadline = tokio::time::Instant::now() + SHOWN_WITHIN;
+    while !app.registry().identities().read().shows(&change) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     Ok(())
 }
+
+/// How long a change waits to show on the node that took it.
+const SHOWN_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A password as the user sent it, hashed off the async threads.
 async fn hashed(password: &str) -> Result<String, FacadeError> {

@@ -122,6 +122,7 @@ fn tokens(cluster: &str, client: Option<&str>, reads: bool) -> Auth {
         cluster: Token::new(cluster),
         client: client.and_then(Token::new),
         client_reads: reads,
+        guard: None,
     }
 }
 

@@ -4,6 +4,7 @@
 //! SIGSTOP); the shared fixtures are the `test-support` crate's.
 
 mod adversarial;
+mod auth;
 mod batch_auth;
 mod clients;
 mod cluster;

@@ -1,0 +1,333 @@
+//! Access control (docs/spec.md §9) against real nodes: Nacos login, the admin endpoints,
+//! a permission matrix over every protocol's reads and writes (the seed API, Nacos naming
+//! and config over v1, Eureka with Basic credentials), tokens across a 3-node raft
+//! cluster (one node's token is accepted by the others; an expired one and one signed
+//! with another secret are refused), removals taking effect on every node, and users,
+//! roles and permissions kept across a restart.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use maregistry::config::Admin;
+use maregistry::config::Mode;
+use maregistry::Config;
+use registry_api::access::{Guard, TokenKey};
+use test_support::{agreed_leader, eventually, free_listener, listen, raft_mode, start_raft, Client, Node, LIMIT};
+
+const SECRET: &[u8] = b"a test secret of at least 32 bytes!!";
+const ADMIN_PASSWORD: &str = "admin-pass";
+
+fn with_auth(mut config: Config, ttl: Duration) -> Config {
+    let key = TokenKey::new(SECRET).expect("a key");
+    config.auth.guard = Some(Arc::new(Guard::new(key, ttl)));
+    config.admin = Some(Admin {
+        user: "nacos".to_owned(),
+        password: Some(ADMIN_PASSWORD.to_owned()),
+    });
+    config
+}
+
+/// `POST /nacos/v1/auth/login` → (status, body).
+async fn login(c: &Client, url: &str, user: &str, password: &str) -> (u16, serde_json::Value) {
+    c.post(&format!("{url}/nacos/v1/auth/login?username={user}&password={password}"), "")
+        .await
+}
+
+async fn token(c: &Client, url: &str, user: &str, password: &str) -> String {
+    let (status, body) = login(c, url, user, password).await;
+    assert_eq!(status, 200, "login of {user}: {body}");
+    body["accessToken"].as_str().expect("a token").to_owned()
+}
+
+/// An admin call with `token`; its status and body text.
+async fn admin(c: &Client, method: &str, url: &str, path_and_query: &str, token: &str) -> (u16, String) {
+    let separator = if path_and_query.contains('?') { '&' } else { '?' };
+    let answer = c
+        .raw(method, &format!("{url}{path_and_query}{separator}accessToken={token}"), "")
+        .await;
+    (answer.status, String::from_utf8_lossy(&answer.body).into_owned())
+}
+
+/// Makes `user` with `password`, bound to `role`, which may do `action` on `resource`.
+async fn grant(c: &Client, url: &str, admin_token: &str, user: &str, password: &str, role: &str, resource: &str, action: &str) {
+    for (method, path) in [
+        ("POST", format!("/nacos/v1/auth/users?username={user}&password={password}")),
+        ("POST", format!("/nacos/v1/auth/roles?role={role}&username={user}")),
+        ("POST", format!("/nacos/v1/auth/permissions?role={role}&resource={resource}&action={action}")),
+    ] {
+        let (status, body) = admin(c, method, url, &path, admin_token).await;
+        assert_eq!(status, 200, "{method} {path}: {body}");
+    }
+}
+
+/// Who calls in the matrix: the credentials to add to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who {
+    Nobody,
+    /// Reads namespace `dev`.
+    Reader,
+    /// Writes and reads namespace `ops` only.
+    OtherWriter,
+    Admin,
+}
+
+/// One request of the matrix: what it does, and whether it is a write in `dev`.
+struct Cell {
+    what: &'static str,
+    method: &'static str,
+    path: String,
+    body: String,
+    write: bool,
+}
+
+fn cells() -> Vec<Cell> {
+    let instance = r#"{"scheme":"http","host":"10.0.0.1","port":80}"#;
+    let eureka = r#"{"instance":{"instanceId":"i1","hostName":"h","app":"DEVAPP","ipAddr":"10.0.0.2","status":"UP","port":{"$":8080,"@enabled":"true"}}}"#;
+    vec![
+        Cell { what: "seed register", method: "POST", path: "/reg?service=dev/svc".into(), body: instance.into(), write: true },
+        Cell { what: "seed findAll", method: "GET", path: "/findAll?service=dev/svc".into(), body: String::new(), write: false },
+        Cell { what: "seed version", method: "GET", path: "/version?service=dev/svc".into(), body: String::new(), write: false },
+        Cell {
+            what: "nacos v1 register",
+            method: "POST",
+            path: "/nacos/v1/ns/instance?namespaceId=dev&serviceName=api&ip=10.0.0.3&port=80".into(),
+            body: String::new(),
+            write: true,
+        },
+        Cell {
+            what: "nacos v1 list",
+            method: "GET",
+            path: "/nacos/v1/ns/instance/list?namespaceId=dev&serviceName=api".into(),
+            body: String::new(),
+            write: false,
+        },
+        Cell {
+            what: "nacos v1 services",
+            method: "GET",
+            path: "/nacos/v1/ns/service/list?namespaceId=dev&pageNo=1&pageSize=10".into(),
+            body: String::new(),
+            write: false,
+        },
+        Cell {
+            what: "nacos config publish",
+            method: "POST",
+            path: "/nacos/v1/cs/configs?tenant=dev&dataId=app.yaml&group=DEFAULT_GROUP&content=a".into(),
+            body: String::new(),
+            write: true,
+        },
+        Cell {
+            what: "nacos config get",
+            method: "GET",
+            path: "/nacos/v1/cs/configs?tenant=dev&dataId=app.yaml&group=DEFAULT_GROUP".into(),
+            body: String::new(),
+            write: false,
+        },
+        Cell {
+            what: "nacos v2 config get",
+            method: "GET",
+            path: "/nacos/v2/cs/config?namespaceId=dev&dataId=app.yaml&group=DEFAULT_GROUP".into(),
+            body: String::new(),
+            write: false,
+        },
+        Cell {
+            what: "nacos config delete",
+            method: "DELETE",
+            path: "/nacos/v1/cs/configs?tenant=dev&dataId=gone.yaml&group=DEFAULT_GROUP".into(),
+            body: String::new(),
+            write: true,
+        },
+        Cell { what: "eureka register", method: "POST", path: "/eureka/apps/dev%2FDEVAPP".into(), body: eureka.into(), write: true },
+        Cell { what: "eureka app", method: "GET", path: "/eureka/apps/dev%2FDEVAPP".into(), body: String::new(), write: false },
+    ]
+}
+
+/// `path` with `who`'s credentials: a token for the reader, a username and password for
+/// the other writer, Basic credentials for the admin.
+fn with_credentials(path: &str, who: Who, reader_token: &str) -> (String, Vec<(&'static str, String)>) {
+    let separator = if path.contains('?') { '&' } else { '?' };
+    match who {
+        Who::Nobody => (path.to_owned(), vec![]),
+        Who::Reader => (format!("{path}{separator}accessToken={reader_token}"), vec![]),
+        Who::OtherWriter => (format!("{path}{separator}username=ops&password=ops-pass"), vec![]),
+        Who::Admin => {
+            let basic = STANDARD.encode(format!("nacos:{ADMIN_PASSWORD}"));
+            (path.to_owned(), vec![("authorization", format!("Basic {basic}"))])
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_protocol_is_decided_by_the_same_permissions() {
+    let mut config = with_auth(Config::default(), Duration::from_secs(600));
+    config.protocols = vec![
+        maregistry::config::Protocol::Seed,
+        maregistry::config::Protocol::Nacos,
+        maregistry::config::Protocol::Eureka,
+    ];
+    let node = Node::start_on(free_listener(), config);
+    let c = Client::new();
+    eventually("the first admin logs in", LIMIT, || async {
+        let (status, body) = login(&c, &node.url, "nacos", ADMIN_PASSWORD).await;
+        status == 200 && body["globalAdmin"] == true
+    })
+    .await;
+    let admin_token = token(&c, &node.url, "nacos", ADMIN_PASSWORD).await;
+    let (status, body) = login(&c, &node.url, "nacos", "wrong").await;
+    assert_eq!(status, 403, "a wrong password: {body}");
+    assert!(body["message"].as_str().unwrap_or("").contains("User not found"), "{body}");
+
+    grant(&c, &node.url, &admin_token, "reader", "reader-pass", "dev-readers", "dev:*:*", "r").await;
+    grant(&c, &node.url, &admin_token, "ops", "ops-pass", "ops-writers", "ops:*:*", "rw").await;
+    let reader_token = token(&c, &node.url, "reader", "reader-pass").await;
+
+    // The admin writes first, so that the reads find something.
+    for who in [Who::Admin, Who::Nobody, Who::Reader, Who::OtherWriter] {
+        for cell in cells() {
+            let (path, headers) = with_credentials(&cell.path, who, &reader_token);
+            let headers: Vec<(&'static str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let mut all_headers = headers.clone();
+            if cell.body.starts_with('{') {
+                all_headers.push(("content-type", "application/json"));
+            }
+            let answer = c.send(cell.method, &node.at(&path), &cell.body, &all_headers).await;
+            let allowed = match who {
+                Who::Admin => true,
+                Who::Reader => !cell.write,
+                Who::Nobody | Who::OtherWriter => false,
+            };
+            let body = String::from_utf8_lossy(&answer.body);
+            if allowed {
+                assert!(answer.status < 400, "{who:?} {}: {} {body}", cell.what, answer.status);
+            } else {
+                assert_eq!(answer.status, 403, "{who:?} {}: {body}", cell.what);
+            }
+        }
+    }
+
+    // The other writer may write its own namespace; the metrics count the refusals.
+    let (path, _) = with_credentials(
+        "/nacos/v1/ns/instance?namespaceId=ops&serviceName=api&ip=10.0.0.9&port=80",
+        Who::OtherWriter,
+        "",
+    );
+    assert_eq!(c.raw("POST", &node.at(&path), "").await.status, 200);
+    let metrics = c.raw("GET", &node.at("/metrics"), "").await;
+    let text = String::from_utf8_lossy(&metrics.body);
+    assert!(text.contains("maregistry_access_denials_total{protocol=\"nacos\",reason=\"no_permission\"}"), "{text}");
+    assert!(text.contains("reason=\"no_identity\""), "{text}");
+    assert!(!text.contains("reader-pass") && !text.contains(ADMIN_PASSWORD));
+
+    // A revoked permission applies at once.
+    let (status, _) = admin(
+        &c,
+        "DELETE",
+        &node.url,
+        "/nacos/v1/auth/permissions?role=dev-readers&resource=dev:*:*&action=r",
+        &admin_token,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (path, _) = with_credentials("/findAll?service=dev/svc", Who::Reader, &reader_token);
+    assert_eq!(c.raw("GET", &node.at(&path), "").await.status, 403);
+    // A non-admin may not manage users.
+    let (status, _) = admin(&c, "POST", &node.url, "/nacos/v1/auth/users?username=x&password=y", &reader_token).await;
+    assert_eq!(status, 403);
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_auth_off_login_answers_a_placeholder() {
+    let node = Node::start_on(free_listener(), Config::default());
+    let c = Client::new();
+    let (status, body) = login(&c, &node.url, "anyone", "anything").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["accessToken"], "AUTH_DISABLED");
+    assert_eq!(c.raw("GET", &node.at("/findAll?service=x"), "").await.status, 200);
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_work_on_every_raft_node_and_survive_a_restart() {
+    let data = tempfile::tempdir().expect("a data dir");
+    let configure = |config: Config| {
+        let mut config = with_auth(config, Duration::from_secs(600));
+        config.auth.cluster = registry_http::Token::new("cluster-secret");
+        config
+    };
+    let nodes = start_raft(data.path(), 3, configure);
+    let c = Client::new();
+    let urls: Vec<&str> = nodes.iter().map(|n| n.url.as_str()).collect();
+    agreed_leader(&c, &urls).await;
+    eventually("the first admin logs in", LIMIT, || async {
+        login(&c, urls[0], "nacos", ADMIN_PASSWORD).await.0 == 200
+    })
+    .await;
+    let admin_token = token(&c, urls[0], "nacos", ADMIN_PASSWORD).await;
+    grant(&c, urls[1], &admin_token, "reader", "reader-pass", "readers", "public:*:*", "r").await;
+    let reader = token(&c, urls[2], "reader", "reader-pass").await;
+    for url in &urls {
+        let read = c.raw("GET", &format!("{url}/findAll?service=svc&accessToken={reader}"), "").await;
+        assert_eq!(read.status, 200, "{url} accepts a token another node issued");
+    }
+    // Expired, and signed with another secret: refused everywhere.
+    let expired = TokenKey::new(SECRET).unwrap().sign("reader", 1);
+    let foreign = TokenKey::new(b"another secret, also 32 bytes long!!").unwrap().sign("reader", u64::MAX / 2);
+    for bad in [&expired, &foreign] {
+        for url in &urls {
+            let read = c.raw("GET", &format!("{url}/findAll?service=svc&accessToken={bad}"), "").await;
+            assert_eq!(read.status, 403);
+        }
+    }
+    // A removed user: refused on every node once the change is applied there.
+    let (status, _) = admin(&c, "DELETE", urls[0], "/nacos/v1/auth/users?username=reader", &admin_token).await;
+    assert_eq!(status, 200);
+    for url in &urls {
+        eventually("the removal applies", Duration::from_secs(16), || async {
+            c.raw("GET", &format!("{url}/findAll?service=svc&accessToken={reader}"), "").await.status == 403
+        })
+        .await;
+    }
+    grant(&c, urls[0], &admin_token, "kept", "kept-pass", "keepers", "dev:*:*", "rw").await;
+    let all: Vec<String> = urls.iter().map(|u| (*u).to_owned()).collect();
+    let addresses: Vec<std::net::SocketAddr> = all
+        .iter()
+        .map(|u| u.trim_start_matches("http://").parse().expect("an address"))
+        .collect();
+    Node::stop_all(nodes).await;
+
+    // Restarted without the admin's password: the users, roles and permissions are there.
+    let restarted: Vec<Node> = addresses
+        .iter()
+        .enumerate()
+        .map(|(i, address)| {
+            let mut config = configure(Config {
+                server_list: all.clone(),
+                http_timeout: Duration::from_secs(1),
+                mode: Mode::Raft(raft_mode(data.path().join(i.to_string()))),
+                ..Config::default()
+            });
+            if let Some(admin) = &mut config.admin {
+                admin.password = None;
+            }
+            Node::start_on(listen(*address), config)
+        })
+        .collect();
+    let urls: Vec<&str> = restarted.iter().map(|n| n.url.as_str()).collect();
+    agreed_leader(&c, &urls).await;
+    eventually("the kept user logs in and writes dev", LIMIT, || async {
+        let (status, body) = login(&c, urls[1], "kept", "kept-pass").await;
+        if status != 200 {
+            return false;
+        }
+        let token = body["accessToken"].as_str().unwrap_or("");
+        let instance = r#"{"scheme":"http","host":"10.0.0.1","port":80}"#;
+        c.raw("POST", &format!("{}/reg?service=dev/svc&accessToken={token}", urls[1]), instance)
+            .await
+            .status
+            == 200
+    })
+    .await;
+    Node::stop_all(restarted).await;
+}
