@@ -17,8 +17,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::Context;
 pub use admin::NoAdmin;
+use anyhow::Context;
 use registry_api::{App, Facade};
 use registry_cluster::{
     normalize_url, run_evictor, Cluster, Coordinator, MonotonicClock, SelfPreservation, ServerHealth,

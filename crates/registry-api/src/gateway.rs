@@ -17,7 +17,9 @@ use http::header::AUTHORIZATION;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use registry_cluster::Role;
-use registry_core::{Cas, Command, ConfigFields, ConfigKey, ConfigOutcome, IdentityChange, InstanceMeta, Kind, Need, Resource};
+use registry_core::{
+    Cas, Command, ConfigFields, ConfigKey, ConfigOutcome, IdentityChange, InstanceMeta, Kind, Need, Resource,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::access::{Caller, Protocol};

@@ -9,18 +9,18 @@ use std::time::Instant;
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
 
-use crate::app::App;
 use crate::access::{Credentials, Protocol};
+use crate::app::App;
 use crate::auth::{check_access, Access};
-use crate::headers::is_forwarded;
-use registry_core::{Need, Resource};
 use crate::body::Body;
 use crate::error::ApiError;
 use crate::gateway;
 use crate::handlers::{cluster, discovery, mode, operations, registration, snapshot};
+use crate::headers::is_forwarded;
 use crate::headers::{cross_site, is_browser_header};
 use crate::limits::{LONG_URI_PREFIX, MAX_CONFIG_URI_BYTES, MAX_HEADER_BYTES, MAX_URI_BYTES};
 use crate::routes::{Endpoint, Route};
+use registry_core::{Need, Resource};
 
 /// Answers one request. Never fails.
 pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<Response<Body>, Infallible> {

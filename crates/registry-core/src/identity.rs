@@ -275,6 +275,25 @@ pub struct IdentityState {
 }
 
 impl IdentityState {
+    /// This state as read from a snapshot, each name checked as a change carrying it would
+    /// be.
+    pub(crate) fn checked(self) -> Result<IdentityState, Error> {
+        let what = |e: Error| Error::InvalidSnapshot(format!("the users and permissions: {e}"));
+        for (username, password_hash) in &self.users {
+            check_name("username", username).map_err(what)?;
+            check_name("password_hash", password_hash).map_err(what)?;
+        }
+        for (username, role) in &self.bindings {
+            check_name("username", username).map_err(what)?;
+            check_name("role", role).map_err(what)?;
+        }
+        for (role, resource, _) in &self.permissions {
+            check_name("role", role).map_err(what)?;
+            check_resource(resource).map_err(what)?;
+        }
+        Ok(self)
+    }
+
     /// Applies `change`; whether it changed anything.
     fn apply(&mut self, change: &IdentityChange) -> bool {
         match change {
@@ -406,7 +425,11 @@ fn matches(pattern: &str, resource: &Resource<'_>) -> bool {
     let (Some(namespace), Some(group), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
         return false;
     };
-    let namespace = if namespace.is_empty() { DEFAULT_NAMESPACE } else { namespace };
+    let namespace = if namespace.is_empty() {
+        DEFAULT_NAMESPACE
+    } else {
+        namespace
+    };
     if !glob(namespace, resource.namespace) || !glob(group, resource.group) {
         return false;
     }

@@ -1,5 +1,6 @@
 use super::*;
-use crate::{Command, Registry};
+use crate::command::Command;
+use crate::registry::Registry;
 
 fn change(registry: &Registry, change: IdentityChange) {
     let applied = registry.apply(&Command::Identity { change }, 1);
@@ -49,9 +50,33 @@ fn glob_matches_runs_of_anything() {
 
 #[test]
 fn a_service_name_is_namespace_group_and_name() {
-    assert_eq!(Resource::service("orders"), Resource { namespace: "public", group: "DEFAULT_GROUP", kind: Kind::Naming, name: "orders" });
-    assert_eq!(Resource::service("G::orders"), Resource { namespace: "public", group: "G", kind: Kind::Naming, name: "orders" });
-    assert_eq!(Resource::service("dev/G::orders"), Resource { namespace: "dev", group: "G", kind: Kind::Naming, name: "orders" });
+    assert_eq!(
+        Resource::service("orders"),
+        Resource {
+            namespace: "public",
+            group: "DEFAULT_GROUP",
+            kind: Kind::Naming,
+            name: "orders"
+        }
+    );
+    assert_eq!(
+        Resource::service("G::orders"),
+        Resource {
+            namespace: "public",
+            group: "G",
+            kind: Kind::Naming,
+            name: "orders"
+        }
+    );
+    assert_eq!(
+        Resource::service("dev/G::orders"),
+        Resource {
+            namespace: "dev",
+            group: "G",
+            kind: Kind::Naming,
+            name: "orders"
+        }
+    );
 }
 
 #[test]
@@ -74,9 +99,27 @@ fn permissions_decide_by_role_resource_and_action() {
     assert!(state.allows("reader", &dev, Need::Read));
     assert!(!state.allows("reader", &dev, Need::Write));
     assert!(!state.allows("reader", &public, Need::Read));
-    let config = Resource { namespace: "public", group: "G", kind: Kind::Config, name: "app.yaml" };
-    assert!(state.allows("reader", &config, Need::Write), "the empty namespace id is public");
-    assert!(!state.allows("reader", &Resource { kind: Kind::Naming, ..config }, Need::Write), "the kind counts");
+    let config = Resource {
+        namespace: "public",
+        group: "G",
+        kind: Kind::Config,
+        name: "app.yaml",
+    };
+    assert!(
+        state.allows("reader", &config, Need::Write),
+        "the empty namespace id is public"
+    );
+    assert!(
+        !state.allows(
+            "reader",
+            &Resource {
+                kind: Kind::Naming,
+                ..config
+            },
+            Need::Write
+        ),
+        "the kind counts"
+    );
     assert!(!state.allows("reader", &Resource::ALL, Need::Read));
     assert!(state.allows("admin", &Resource::ALL, Need::Write));
     assert!(!state.allows("nobody", &dev, Need::Read));
@@ -91,16 +134,35 @@ fn removals_take_effect_and_bindings_go_with_their_user() {
     }
     let dev = Resource::service("dev/svc");
     assert!(r.identities().read().allows("u", &dev, Need::Write));
-    change(&r, IdentityChange::Revoke { role: "team".into(), resource: "dev:*:*".into(), action: Action::Write });
+    change(
+        &r,
+        IdentityChange::Revoke {
+            role: "team".into(),
+            resource: "dev:*:*".into(),
+            action: Action::Write,
+        },
+    );
     assert!(!r.identities().read().allows("u", &dev, Need::Write));
     change(&r, grant("team", "dev:*:*", Action::Write));
     change(&r, IdentityChange::RemoveUser { username: "u".into() });
     assert!(r.identities().read().bindings.is_empty());
     change(&r, user("u"));
-    assert!(!r.identities().read().allows("u", &dev, Need::Write), "a new user of the same name starts bare");
+    assert!(
+        !r.identities().read().allows("u", &dev, Need::Write),
+        "a new user of the same name starts bare"
+    );
     change(&r, bind("team", "u"));
-    change(&r, IdentityChange::UnbindRole { role: "team".into(), username: None });
-    assert!(r.identities().read().permissions.is_empty(), "a role no one holds loses its grants");
+    change(
+        &r,
+        IdentityChange::UnbindRole {
+            role: "team".into(),
+            username: None,
+        },
+    );
+    assert!(
+        r.identities().read().permissions.is_empty(),
+        "a role no one holds loses its grants"
+    );
 }
 
 #[test]
@@ -108,18 +170,39 @@ fn changes_that_do_not_apply_change_nothing() {
     let r = Registry::new();
     change(&r, user("u"));
     let before = r.identities().snapshot();
-    change(&r, IdentityChange::CreateUser { username: "u".into(), password_hash: "other".into() });
+    change(
+        &r,
+        IdentityChange::CreateUser {
+            username: "u".into(),
+            password_hash: "other".into(),
+        },
+    );
     change(&r, bind("team", "ghost"));
-    change(&r, IdentityChange::SetPassword { username: "ghost".into(), password_hash: "h".into() });
+    change(
+        &r,
+        IdentityChange::SetPassword {
+            username: "ghost".into(),
+            password_hash: "h".into(),
+        },
+    );
     assert_eq!(r.identities().snapshot(), before);
 }
 
 #[test]
 fn bad_names_are_refused_and_applied_as_nothing() {
     for bad in [
-        IdentityChange::CreateUser { username: String::new(), password_hash: "h".into() },
-        IdentityChange::CreateUser { username: "a\nb".into(), password_hash: "h".into() },
-        IdentityChange::CreateUser { username: "x".repeat(MAX_IDENTITY_LEN + 1), password_hash: "h".into() },
+        IdentityChange::CreateUser {
+            username: String::new(),
+            password_hash: "h".into(),
+        },
+        IdentityChange::CreateUser {
+            username: "a\nb".into(),
+            password_hash: "h".into(),
+        },
+        IdentityChange::CreateUser {
+            username: "x".repeat(MAX_IDENTITY_LEN + 1),
+            password_hash: "h".into(),
+        },
         grant("r", "dev", Action::Read),
         grant("r", "dev::*", Action::Read),
         grant("", "dev:*:*", Action::Read),
@@ -134,7 +217,11 @@ fn bad_names_are_refused_and_applied_as_nothing() {
 #[test]
 fn identities_survive_the_binary_form_and_earlier_formats_read_empty() {
     let r = Registry::new();
-    for c in [user("u"), bind("team", "u"), grant("team", "dev:*:*", Action::ReadWrite)] {
+    for c in [
+        user("u"),
+        bind("team", "u"),
+        grant("team", "dev:*:*", Action::ReadWrite),
+    ] {
         change(&r, c);
     }
     let mut bytes = Vec::new();

@@ -56,7 +56,7 @@ pub use config::{
 };
 pub use error::Error;
 pub use identity::{
-    check_resource, glob, Action, IdentityChange, IdentityState, Identities, Kind, Need, Resource, ADMIN_ROLE,
+    check_resource, glob, Action, Identities, IdentityChange, IdentityState, Kind, Need, Resource, ADMIN_ROLE,
     MAX_IDENTITY_LEN,
 };
 pub use instance::InstanceMeta;

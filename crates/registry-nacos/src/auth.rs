@@ -279,7 +279,9 @@ async fn roles(app: &App, origin: &Origin, method: &Method, params: &Params, ver
     }
     let role = params.required("role")?;
     if role == ADMIN_ROLE {
-        return Err(bad(format!("role '{ADMIN_ROLE}' is not permitted to create or delete!")));
+        return Err(bad(format!(
+            "role '{ADMIN_ROLE}' is not permitted to create or delete!"
+        )));
     }
     match *method {
         Method::POST => {
@@ -309,7 +311,10 @@ async fn roles(app: &App, origin: &Origin, method: &Method, params: &Params, ver
                 username: username.map(str::to_owned),
             };
             change(app, origin, unbind).await?;
-            Ok(done(version, &format!("delete role of user {} ok!", username.unwrap_or(role))))
+            Ok(done(
+                version,
+                &format!("delete role of user {} ok!", username.unwrap_or(role)),
+            ))
         }
         _ => Err(FacadeError::new(
             StatusCode::METHOD_NOT_ALLOWED,

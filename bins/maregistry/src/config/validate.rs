@@ -235,14 +235,18 @@ impl Cli {
         }
         let clustered = !server_list.is_empty();
         if clustered && matches!(mode, Mode::Snapshot(_)) {
-            return Err("--auth-enabled in a cluster needs --cluster-mode raft: users, roles and permissions are \
+            return Err(
+                "--auth-enabled in a cluster needs --cluster-mode raft: users, roles and permissions are \
                         replicated by the raft log"
-                .to_owned());
+                    .to_owned(),
+            );
         }
         if clustered && auth.cluster.is_none() {
-            return Err("--auth-enabled in a cluster needs --cluster-token: a write relayed between nodes is \
+            return Err(
+                "--auth-enabled in a cluster needs --cluster-token: a write relayed between nodes is \
                         trusted only with it"
-                .to_owned());
+                    .to_owned(),
+            );
         }
         let key = match self.token_secret_file.take() {
             Some(path) => {
@@ -251,9 +255,11 @@ impl Cli {
                 TokenKey::new(secret.trim().as_bytes()).map_err(|e| format!("--token-secret-file: {e}"))?
             }
             None if clustered => {
-                return Err("--auth-enabled in a cluster needs --token-secret-file (the same secret on every node), \
+                return Err(
+                    "--auth-enabled in a cluster needs --token-secret-file (the same secret on every node), \
                             or a token one node issued is refused by the others"
-                    .to_owned())
+                        .to_owned(),
+                )
             }
             None => TokenKey::random(),
         };

@@ -17,9 +17,9 @@ use registry_api::access::{Guard, TokenKey};
 use test_support::{agreed_leader, eventually, free_listener, listen, raft_mode, start_raft, Client, Node, LIMIT};
 
 const SECRET: &[u8] = b"a test secret of at least 32 bytes!!";
-const ADMIN_PASSWORD: &str = "admin-pass";
+pub(crate) const ADMIN_PASSWORD: &str = "admin-pass";
 
-fn with_auth(mut config: Config, ttl: Duration) -> Config {
+pub(crate) fn with_auth(mut config: Config, ttl: Duration) -> Config {
     let key = TokenKey::new(SECRET).expect("a key");
     config.auth.guard = Some(Arc::new(Guard::new(key, ttl)));
     config.admin = Some(Admin {
@@ -30,12 +30,15 @@ fn with_auth(mut config: Config, ttl: Duration) -> Config {
 }
 
 /// `POST /nacos/v1/auth/login` → (status, body).
-async fn login(c: &Client, url: &str, user: &str, password: &str) -> (u16, serde_json::Value) {
-    c.post(&format!("{url}/nacos/v1/auth/login?username={user}&password={password}"), "")
-        .await
+pub(crate) async fn login(c: &Client, url: &str, user: &str, password: &str) -> (u16, serde_json::Value) {
+    c.post(
+        &format!("{url}/nacos/v1/auth/login?username={user}&password={password}"),
+        "",
+    )
+    .await
 }
 
-async fn token(c: &Client, url: &str, user: &str, password: &str) -> String {
+pub(crate) async fn token(c: &Client, url: &str, user: &str, password: &str) -> String {
     let (status, body) = login(c, url, user, password).await;
     assert_eq!(status, 200, "login of {user}: {body}");
     body["accessToken"].as_str().expect("a token").to_owned()
@@ -45,17 +48,36 @@ async fn token(c: &Client, url: &str, user: &str, password: &str) -> String {
 async fn admin(c: &Client, method: &str, url: &str, path_and_query: &str, token: &str) -> (u16, String) {
     let separator = if path_and_query.contains('?') { '&' } else { '?' };
     let answer = c
-        .raw(method, &format!("{url}{path_and_query}{separator}accessToken={token}"), "")
+        .raw(
+            method,
+            &format!("{url}{path_and_query}{separator}accessToken={token}"),
+            "",
+        )
         .await;
     (answer.status, String::from_utf8_lossy(&answer.body).into_owned())
 }
 
 /// Makes `user` with `password`, bound to `role`, which may do `action` on `resource`.
-async fn grant(c: &Client, url: &str, admin_token: &str, user: &str, password: &str, role: &str, resource: &str, action: &str) {
+pub(crate) async fn grant(
+    c: &Client,
+    url: &str,
+    admin_token: &str,
+    user: &str,
+    password: &str,
+    role: &str,
+    resource: &str,
+    action: &str,
+) {
     for (method, path) in [
-        ("POST", format!("/nacos/v1/auth/users?username={user}&password={password}")),
+        (
+            "POST",
+            format!("/nacos/v1/auth/users?username={user}&password={password}"),
+        ),
         ("POST", format!("/nacos/v1/auth/roles?role={role}&username={user}")),
-        ("POST", format!("/nacos/v1/auth/permissions?role={role}&resource={resource}&action={action}")),
+        (
+            "POST",
+            format!("/nacos/v1/auth/permissions?role={role}&resource={resource}&action={action}"),
+        ),
     ] {
         let (status, body) = admin(c, method, url, &path, admin_token).await;
         assert_eq!(status, 200, "{method} {path}: {body}");
@@ -86,9 +108,27 @@ fn cells() -> Vec<Cell> {
     let instance = r#"{"scheme":"http","host":"10.0.0.1","port":80}"#;
     let eureka = r#"{"instance":{"instanceId":"i1","hostName":"h","app":"DEVAPP","ipAddr":"10.0.0.2","status":"UP","port":{"$":8080,"@enabled":"true"}}}"#;
     vec![
-        Cell { what: "seed register", method: "POST", path: "/reg?service=dev/svc".into(), body: instance.into(), write: true },
-        Cell { what: "seed findAll", method: "GET", path: "/findAll?service=dev/svc".into(), body: String::new(), write: false },
-        Cell { what: "seed version", method: "GET", path: "/version?service=dev/svc".into(), body: String::new(), write: false },
+        Cell {
+            what: "seed register",
+            method: "POST",
+            path: "/reg?service=dev/svc".into(),
+            body: instance.into(),
+            write: true,
+        },
+        Cell {
+            what: "seed findAll",
+            method: "GET",
+            path: "/findAll?service=dev/svc".into(),
+            body: String::new(),
+            write: false,
+        },
+        Cell {
+            what: "seed version",
+            method: "GET",
+            path: "/version?service=dev/svc".into(),
+            body: String::new(),
+            write: false,
+        },
         Cell {
             what: "nacos v1 register",
             method: "POST",
@@ -138,8 +178,20 @@ fn cells() -> Vec<Cell> {
             body: String::new(),
             write: true,
         },
-        Cell { what: "eureka register", method: "POST", path: "/eureka/apps/dev%2FDEVAPP".into(), body: eureka.into(), write: true },
-        Cell { what: "eureka app", method: "GET", path: "/eureka/apps/dev%2FDEVAPP".into(), body: String::new(), write: false },
+        Cell {
+            what: "eureka register",
+            method: "POST",
+            path: "/eureka/apps/dev%2FDEVAPP".into(),
+            body: eureka.into(),
+            write: true,
+        },
+        Cell {
+            what: "eureka app",
+            method: "GET",
+            path: "/eureka/apps/dev%2FDEVAPP".into(),
+            body: String::new(),
+            write: false,
+        },
     ]
 }
 
@@ -176,10 +228,33 @@ async fn every_protocol_is_decided_by_the_same_permissions() {
     let admin_token = token(&c, &node.url, "nacos", ADMIN_PASSWORD).await;
     let (status, body) = login(&c, &node.url, "nacos", "wrong").await;
     assert_eq!(status, 403, "a wrong password: {body}");
-    assert!(body["message"].as_str().unwrap_or("").contains("User not found"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap_or("").contains("User not found"),
+        "{body}"
+    );
 
-    grant(&c, &node.url, &admin_token, "reader", "reader-pass", "dev-readers", "dev:*:*", "r").await;
-    grant(&c, &node.url, &admin_token, "ops", "ops-pass", "ops-writers", "ops:*:*", "rw").await;
+    grant(
+        &c,
+        &node.url,
+        &admin_token,
+        "reader",
+        "reader-pass",
+        "dev-readers",
+        "dev:*:*",
+        "r",
+    )
+    .await;
+    grant(
+        &c,
+        &node.url,
+        &admin_token,
+        "ops",
+        "ops-pass",
+        "ops-writers",
+        "ops:*:*",
+        "rw",
+    )
+    .await;
     let reader_token = token(&c, &node.url, "reader", "reader-pass").await;
 
     // The admin writes first, so that the reads find something.
@@ -215,7 +290,10 @@ async fn every_protocol_is_decided_by_the_same_permissions() {
     assert_eq!(c.raw("POST", &node.at(&path), "").await.status, 200);
     let metrics = c.raw("GET", &node.at("/metrics"), "").await;
     let text = String::from_utf8_lossy(&metrics.body);
-    assert!(text.contains("maregistry_access_denials_total{protocol=\"nacos\",reason=\"no_permission\"}"), "{text}");
+    assert!(
+        text.contains("maregistry_access_denials_total{protocol=\"nacos\",reason=\"no_permission\"}"),
+        "{text}"
+    );
     assert!(text.contains("reason=\"no_identity\""), "{text}");
     assert!(!text.contains("reader-pass") && !text.contains(ADMIN_PASSWORD));
 
@@ -232,7 +310,14 @@ async fn every_protocol_is_decided_by_the_same_permissions() {
     let (path, _) = with_credentials("/findAll?service=dev/svc", Who::Reader, &reader_token);
     assert_eq!(c.raw("GET", &node.at(&path), "").await.status, 403);
     // A non-admin may not manage users.
-    let (status, _) = admin(&c, "POST", &node.url, "/nacos/v1/auth/users?username=x&password=y", &reader_token).await;
+    let (status, _) = admin(
+        &c,
+        "POST",
+        &node.url,
+        "/nacos/v1/auth/users?username=x&password=y",
+        &reader_token,
+    )
+    .await;
     assert_eq!(status, 403);
     node.stop().await;
 }
@@ -265,31 +350,67 @@ async fn tokens_work_on_every_raft_node_and_survive_a_restart() {
     })
     .await;
     let admin_token = token(&c, urls[0], "nacos", ADMIN_PASSWORD).await;
-    grant(&c, urls[1], &admin_token, "reader", "reader-pass", "readers", "public:*:*", "r").await;
+    grant(
+        &c,
+        urls[1],
+        &admin_token,
+        "reader",
+        "reader-pass",
+        "readers",
+        "public:*:*",
+        "r",
+    )
+    .await;
     let reader = token(&c, urls[2], "reader", "reader-pass").await;
     for url in &urls {
-        let read = c.raw("GET", &format!("{url}/findAll?service=svc&accessToken={reader}"), "").await;
+        let read = c
+            .raw("GET", &format!("{url}/findAll?service=svc&accessToken={reader}"), "")
+            .await;
         assert_eq!(read.status, 200, "{url} accepts a token another node issued");
     }
     // Expired, and signed with another secret: refused everywhere.
     let expired = TokenKey::new(SECRET).unwrap().sign("reader", 1);
-    let foreign = TokenKey::new(b"another secret, also 32 bytes long!!").unwrap().sign("reader", u64::MAX / 2);
+    let foreign = TokenKey::new(b"another secret, also 32 bytes long!!")
+        .unwrap()
+        .sign("reader", u64::MAX / 2);
     for bad in [&expired, &foreign] {
         for url in &urls {
-            let read = c.raw("GET", &format!("{url}/findAll?service=svc&accessToken={bad}"), "").await;
+            let read = c
+                .raw("GET", &format!("{url}/findAll?service=svc&accessToken={bad}"), "")
+                .await;
             assert_eq!(read.status, 403);
         }
     }
     // A removed user: refused on every node once the change is applied there.
-    let (status, _) = admin(&c, "DELETE", urls[0], "/nacos/v1/auth/users?username=reader", &admin_token).await;
+    let (status, _) = admin(
+        &c,
+        "DELETE",
+        urls[0],
+        "/nacos/v1/auth/users?username=reader",
+        &admin_token,
+    )
+    .await;
     assert_eq!(status, 200);
     for url in &urls {
         eventually("the removal applies", Duration::from_secs(16), || async {
-            c.raw("GET", &format!("{url}/findAll?service=svc&accessToken={reader}"), "").await.status == 403
+            c.raw("GET", &format!("{url}/findAll?service=svc&accessToken={reader}"), "")
+                .await
+                .status
+                == 403
         })
         .await;
     }
-    grant(&c, urls[0], &admin_token, "kept", "kept-pass", "keepers", "dev:*:*", "rw").await;
+    grant(
+        &c,
+        urls[0],
+        &admin_token,
+        "kept",
+        "kept-pass",
+        "keepers",
+        "dev:*:*",
+        "rw",
+    )
+    .await;
     let all: Vec<String> = urls.iter().map(|u| (*u).to_owned()).collect();
     let addresses: Vec<std::net::SocketAddr> = all
         .iter()
@@ -323,9 +444,13 @@ async fn tokens_work_on_every_raft_node_and_survive_a_restart() {
         }
         let token = body["accessToken"].as_str().unwrap_or("");
         let instance = r#"{"scheme":"http","host":"10.0.0.1","port":80}"#;
-        c.raw("POST", &format!("{}/reg?service=dev/svc&accessToken={token}", urls[1]), instance)
-            .await
-            .status
+        c.raw(
+            "POST",
+            &format!("{}/reg?service=dev/svc&accessToken={token}", urls[1]),
+            instance,
+        )
+        .await
+        .status
             == 200
     })
     .await;

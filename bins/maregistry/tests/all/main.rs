@@ -5,6 +5,7 @@
 
 mod adversarial;
 mod auth;
+mod auth_clients;
 mod batch_auth;
 mod clients;
 mod cluster;

@@ -31,8 +31,8 @@ use crate::app::App;
 use crate::error::ApiError;
 use crate::request::decode;
 
-pub use password::{hash as hash_password, MAX_PASSWORD_LEN};
 use password::Passwords;
+pub use password::{hash as hash_password, MAX_PASSWORD_LEN};
 pub use token::{TokenError, TokenKey, MIN_SECRET_LEN};
 
 /// What `--auth-enabled` turns on: the token key, how long tokens last, and this node's
@@ -154,7 +154,9 @@ pub struct Login {
 
 /// What `Authorization: Basic` carries.
 fn basic(value: &[u8]) -> Option<(String, String)> {
-    let encoded = value.strip_prefix(b"Basic ").or_else(|| value.strip_prefix(b"basic "))?;
+    let encoded = value
+        .strip_prefix(b"Basic ")
+        .or_else(|| value.strip_prefix(b"basic "))?;
     let decoded = STANDARD.decode(encoded).ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (user, password) = text.split_once(':')?;

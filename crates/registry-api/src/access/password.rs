@@ -112,7 +112,10 @@ mod tests {
         assert!(passwords.matches("u", "s3cret", &stored), "remembered");
         assert!(!passwords.matches("u", "s3cret!", &stored));
         let other = hash("other").unwrap();
-        assert!(!passwords.matches("u", "s3cret", &other), "a changed hash is checked again");
+        assert!(
+            !passwords.matches("u", "s3cret", &other),
+            "a changed hash is checked again"
+        );
         assert!(!passwords.matches("u", "x", "not a hash"));
     }
 
@@ -130,7 +133,11 @@ mod tests {
             passwords.count("u", false, 0);
         }
         assert_eq!(passwords.delay("u", 0), MAX_DELAY);
-        assert_eq!(passwords.delay("u", FORGET_MS), Duration::ZERO, "forgotten after a while");
+        assert_eq!(
+            passwords.delay("u", FORGET_MS),
+            Duration::ZERO,
+            "forgotten after a while"
+        );
         assert_eq!(passwords.delay("other", 0), Duration::ZERO, "per name");
         passwords.count("u", true, 0);
         assert_eq!(passwords.delay("u", 0), Duration::ZERO, "a success forgets");

@@ -60,7 +60,8 @@ impl TokenKey {
     /// A key over a random secret: tokens only this process accepts.
     pub fn random() -> TokenKey {
         let rng = ring::rand::SystemRandom::new();
-        let key = hmac::Key::generate(hmac::HMAC_SHA256, &rng).unwrap_or_else(|_| hmac::Key::new(hmac::HMAC_SHA256, &[0; 32]));
+        let key = hmac::Key::generate(hmac::HMAC_SHA256, &rng)
+            .unwrap_or_else(|_| hmac::Key::new(hmac::HMAC_SHA256, &[0; 32]));
         TokenKey { key }
     }
 

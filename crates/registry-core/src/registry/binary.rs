@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, ConfigFields, ConfigKey, ConfigState, Revision, RevisionOp};
 use crate::error::Error;
-use crate::identity::{IdentityChange, IdentityState};
+use crate::identity::IdentityState;
 use crate::instance::InstanceMeta;
 use crate::snapshot::{check_service, check_version};
 
@@ -487,7 +487,7 @@ impl Registry {
             FORMAT_WITHOUT_CONFIGS..=FORMAT_WITHOUT_IDENTITIES => IdentityState::default(),
             _ => {
                 read_frame(&mut input, &mut frame)?;
-                checked_identities(decode_frame(&frame, "the users and permissions")?)?
+                decode_frame::<IdentityState>(&frame, "the users and permissions")?.checked()?
             }
         };
         let expected = input.digest();
@@ -530,37 +530,6 @@ impl Registry {
         drop(old);
         self.identities.install(decoded.identities);
     }
-}
-
-/// `state` as read, each name checked as a change carrying it would be.
-fn checked_identities(state: IdentityState) -> Result<IdentityState, Error> {
-    let what = |e: Error| Error::InvalidSnapshot(format!("the users and permissions: {e}"));
-    for (username, password_hash) in &state.users {
-        IdentityChange::CreateUser {
-            username: username.clone(),
-            password_hash: password_hash.clone(),
-        }
-        .validate()
-        .map_err(what)?;
-    }
-    for (username, role) in &state.bindings {
-        IdentityChange::BindRole {
-            role: role.clone(),
-            username: username.clone(),
-        }
-        .validate()
-        .map_err(what)?;
-    }
-    for (role, resource, action) in &state.permissions {
-        IdentityChange::Grant {
-            role: role.clone(),
-            resource: resource.clone(),
-            action: *action,
-        }
-        .validate()
-        .map_err(what)?;
-    }
-    Ok(state)
 }
 
 /// Reads the configs section (of format 2 when `copied`: every history entry a copy).

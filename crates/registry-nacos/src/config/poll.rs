@@ -11,10 +11,8 @@ use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use registry_api::config_resource;
-use registry_core::Need;
-use registry_api::{App, FacadeError};
-use registry_core::ConfigKey;
+use registry_api::{config_resource, App, FacadeError};
+use registry_core::{ConfigKey, Need};
 
 use super::http::{form, text, Answer};
 use super::names::named;
