@@ -147,3 +147,43 @@ async fn the_rust_nacos_sdk_logs_in_and_is_held_to_its_permissions() {
     assert!(read.is_err(), "a read with a wrong password: {read:?}");
     node.stop().await;
 }
+
+/// The instances of `service` through the seed API, read as the admin.
+async fn registered(c: &Client, node: &Node, service: &str, admin: &str) -> Vec<String> {
+    let (status, list) = c
+        .get(&node.at(&format!("/findAll?service={service}&accessToken={admin}")))
+        .await;
+    assert_eq!(status, 200, "{list}");
+    list.as_array()
+        .map(|list| list.iter().filter_map(|i| i["host"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn py_eureka_client_registers_with_credentials_in_its_url_and_not_without() {
+    let c = Client::new();
+    let node = node_with_users(&c).await;
+    let admin = token(&c, &node.url, "nacos", ADMIN_PASSWORD).await;
+    let address = node.url.trim_start_matches("http://");
+    grant(&c, &node.url, &admin, "eureka", "eureka-pass", "eureka-apps", "public:*:*", "rw").await;
+
+    let mut without = Scenario::python("eureka_auth.py", &[format!("http://{address}/eureka"), "anon-app".to_owned()])
+        .expect("REFUSED")
+        .await;
+    assert!(registered(&c, &node, "ANON-APP", &admin).await.is_empty());
+    without.go_on();
+    without.finish().await;
+
+    let mut with = Scenario::python(
+        "eureka_auth.py",
+        &[format!("http://eureka:eureka-pass@{address}/eureka"), "auth-app".to_owned()],
+    )
+    .expect("UP")
+    .await;
+    assert_eq!(registered(&c, &node, "AUTH-APP", &admin).await, vec!["10.0.7.1"]);
+    with.go_on();
+    with.finish().await;
+    let metrics = String::from_utf8_lossy(&c.raw("GET", &node.at("/metrics"), "").await.body).into_owned();
+    assert!(metrics.contains(r#"maregistry_access_denials_total{protocol="eureka",reason="no_identity"}"#), "{metrics}");
+    node.stop().await;
+}

@@ -12,6 +12,7 @@ mod cluster;
 mod config_file;
 mod console;
 mod console_configs;
+mod console_users;
 mod elections;
 mod faults;
 mod gateway;
