@@ -1,6 +1,6 @@
 //! Access control (docs/spec.md §9) against real nodes: Nacos login, the admin endpoints,
 //! a permission matrix over every protocol's reads and writes (the seed API, Nacos naming
-//! and config over v1, Eureka with Basic credentials), tokens across a 3-node raft
+//! and config over v1 and gRPC, Eureka with Basic credentials), tokens across a 3-node raft
 //! cluster (one node's token is accepted by the others; an expired one and one signed
 //! with another secret are refused), removals taking effect on every node, and users,
 //! roles and permissions kept across a restart.
@@ -14,7 +14,12 @@ use maregistry::config::Admin;
 use maregistry::config::Mode;
 use maregistry::Config;
 use registry_api::access::{Guard, TokenKey};
-use test_support::{agreed_leader, eventually, free_listener, listen, raft_mode, start_raft, Client, Node, LIMIT};
+use serde_json::json;
+use test_support::{
+    agreed_leader, eventually, free_listener, listen, raft_mode, start_grpc, start_raft, Client, Node, LIMIT,
+};
+
+use crate::nacos2::{grpc_port, Raw};
 
 const SECRET: &[u8] = b"a test secret of at least 32 bytes!!";
 pub(crate) const ADMIN_PASSWORD: &str = "admin-pass";
@@ -218,7 +223,7 @@ async fn every_protocol_is_decided_by_the_same_permissions() {
         maregistry::config::Protocol::Nacos,
         maregistry::config::Protocol::Eureka,
     ];
-    let node = Node::start_on(free_listener(), config);
+    let node = start_grpc(config);
     let c = Client::new();
     eventually("the first admin logs in", LIMIT, || async {
         let (status, body) = login(&c, &node.url, "nacos", ADMIN_PASSWORD).await;
@@ -281,6 +286,8 @@ async fn every_protocol_is_decided_by_the_same_permissions() {
         }
     }
 
+    grpc_cells(&node, &reader_token, &admin_token).await;
+
     // The other writer may write its own namespace; the metrics count the refusals.
     let (path, _) = with_credentials(
         "/nacos/v1/ns/instance?namespaceId=ops&serviceName=api&ip=10.0.0.9&port=80",
@@ -320,6 +327,62 @@ async fn every_protocol_is_decided_by_the_same_permissions() {
     .await;
     assert_eq!(status, 403);
     node.stop().await;
+}
+
+/// The matrix over Nacos gRPC: each naming and config request, as each caller; a refusal
+/// is the request's own response type with error code 403.
+async fn grpc_cells(node: &Node, reader_token: &str, admin_token: &str) {
+    let instance = json!({"ip":"10.0.5.1","port":80,"weight":1.0,"healthy":true,"enabled":true,"ephemeral":true,
+        "clusterName":"DEFAULT","metadata":{}});
+    let naming = |extra: serde_json::Value| {
+        let mut body = json!({"namespace":"dev","serviceName":"grpc-svc","groupName":"DEFAULT_GROUP","requestId":"1"});
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        body
+    };
+    let config = json!({"dataId":"grpc.yaml","group":"DEFAULT_GROUP","tenant":"dev","requestId":"1"});
+    let cells: Vec<(&str, &str, serde_json::Value, bool)> = vec![
+        ("InstanceRequest", "InstanceResponse", naming(json!({"type":"registerInstance","instance":instance})), true),
+        ("ServiceQueryRequest", "QueryServiceResponse", naming(json!({"cluster":"","healthyOnly":false,"udpPort":0})), false),
+        ("ServiceListRequest", "ServiceListResponse", naming(json!({"pageNo":1,"pageSize":10,"selector":""})), false),
+        ("SubscribeServiceRequest", "SubscribeServiceResponse", naming(json!({"subscribe":true,"clusters":""})), false),
+        (
+            "ConfigPublishRequest",
+            "ConfigPublishResponse",
+            json!({"dataId":"grpc.yaml","group":"DEFAULT_GROUP","tenant":"dev","content":"a","requestId":"1"}),
+            true,
+        ),
+        ("ConfigQueryRequest", "ConfigQueryResponse", config.clone(), false),
+        (
+            "ConfigBatchListenRequest",
+            "ConfigChangeBatchListenResponse",
+            json!({"listen":true,"configListenContexts":[{"dataId":"grpc.yaml","group":"DEFAULT_GROUP","tenant":"dev","md5":""}],"requestId":"1"}),
+            false,
+        ),
+        ("ConfigRemoveRequest", "ConfigRemoveResponse", config, true),
+    ];
+    for who in [Who::Admin, Who::Nobody, Who::Reader, Who::OtherWriter] {
+        let mut raw = Raw::connect(grpc_port(node)).await;
+        raw.setup().await;
+        eventually("the connection is set up", LIMIT, || raw.is_registered()).await;
+        let headers: Vec<(&str, &str)> = match who {
+            Who::Nobody => vec![],
+            Who::Reader => vec![("accessToken", reader_token)],
+            Who::OtherWriter => vec![("username", "ops"), ("password", "ops-pass")],
+            Who::Admin => vec![("accessToken", admin_token)],
+        };
+        for (kind, answer_kind, body, write) in &cells {
+            let (answered, body) = raw.call_with(kind, body.clone(), &headers).await;
+            assert_eq!(&answered, answer_kind, "{who:?} {kind}: {body}");
+            let allowed = match who {
+                Who::Admin => true,
+                Who::Reader => !write,
+                Who::Nobody | Who::OtherWriter => false,
+            };
+            assert_eq!(body["errorCode"] == 403, !allowed, "{who:?} {kind}: {body}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

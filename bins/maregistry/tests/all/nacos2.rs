@@ -93,9 +93,18 @@ impl Raw {
     }
 
     pub(crate) async fn call(&mut self, kind: &str, body: Value) -> (String, Value) {
+        self.call_with(kind, body, &[]).await
+    }
+
+    /// [`Raw::call`] with these headers in the payload's metadata.
+    pub(crate) async fn call_with(&mut self, kind: &str, body: Value, headers: &[(&str, &str)]) -> (String, Value) {
+        let mut payload = payload(kind, body);
+        if let Some(metadata) = payload.metadata.as_mut() {
+            metadata.headers = headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        }
         let answer = self
             .unary
-            .request(payload(kind, body))
+            .request(payload)
             .await
             .expect("gRPC status OK: errors travel in the payload");
         let (kind, body) = read(answer.get_ref());
