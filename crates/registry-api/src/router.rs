@@ -53,7 +53,7 @@ pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<
         }
         let app: &App = &app;
         let mut request = request;
-        if app.auth.guard.is_some() {
+        if app.auth.guard.is_some() && !app.routes.is_login(route) {
             if let Err(e) = identify(app, route, &mut request) {
                 break 'answer e.into_response(path);
             }

@@ -21,6 +21,9 @@ pub struct FacadeRoute {
     /// Whether its requests are long polls: reads (whatever their method) that wait on
     /// purpose, left out of the latency histogram.
     pub long_poll: bool,
+    /// Whether its requests are logins: the username and password they carry are what they
+    /// check, not who calls (with `--auth-enabled`, no caller is looked for).
+    pub login: bool,
 }
 
 impl FacadeRoute {
@@ -248,6 +251,14 @@ impl Routes {
         (*facade, *route, prefix.rest(path).unwrap_or(""))
     }
 
+    /// Whether `route` is a facade's login route ([`FacadeRoute::login`]).
+    pub(crate) fn is_login(&self, route: Route) -> bool {
+        match route {
+            Route::Facade(row) => self.facade_routes[row].2.login,
+            Route::Shared(_) | Route::Mode(_) => false,
+        }
+    }
+
     /// This route's row in the metrics table: [`ENDPOINTS`], the facades' routes, then the
     /// mode's routes.
     pub(crate) fn row(&self, route: Route) -> usize {
@@ -336,11 +347,13 @@ pub(crate) mod tests {
             prefixes: &["/two/v1/"],
             label: "/two/v1",
             long_poll: false,
+            login: false,
         },
         FacadeRoute {
             prefixes: &["/two/apps", "/two/v2/apps"],
             label: "/two/apps",
             long_poll: false,
+            login: false,
         },
     ];
 
@@ -365,6 +378,7 @@ pub(crate) mod tests {
             prefixes: &["/p/v1/"],
             label: "/p/v1",
             long_poll: false,
+            login: false,
         };
         assert_eq!(open.rest("/p/v1/x/y"), Some("x/y"));
         assert_eq!(open.rest("/p/v1//x"), Some("/x"));
@@ -373,6 +387,7 @@ pub(crate) mod tests {
             prefixes: &["/a", "/b/v2/a"],
             label: "/a",
             long_poll: false,
+            login: false,
         };
         assert_eq!(bounded.rest("/a"), Some(""));
         assert_eq!(bounded.rest("/a//x"), Some("x"));

@@ -30,6 +30,7 @@ const ROUTES: &[FacadeRoute] = &[FacadeRoute {
     prefixes: &["/eureka/apps", "/eureka/v2/apps"],
     label: "/eureka/apps",
     long_poll: false,
+    login: false,
 }];
 
 /// The Eureka facade: what its view last answered, for the deltas.

@@ -34,19 +34,17 @@ enum Version {
 /// Answers a request under `/nacos/v1/auth/` or `/nacos/v3/auth/`; `rest` is the path after
 /// it.
 pub(crate) async fn serve(app: &App, request: Request<Incoming>, rest: &str) -> Response<Body> {
-    let v3 = request.uri().path().starts_with("/nacos/v3/");
+    let path = request.uri().path().to_owned();
+    let v3 = path.starts_with("/nacos/v3/");
     let version = if v3 { Version::V3 } else { Version::V1 };
     let method = request.method().clone();
     let origin = Origin::of(&request);
     let params = match form(app, request).await {
         Ok(params) => params,
-        Err(e) => return refusal(e),
+        Err(e) => return refusal(e, &path),
     };
     let origin = params.origin(app, origin);
     let answer = match (version, &method, rest) {
-        (Version::V1, &Method::POST, "users/login" | "login") | (Version::V3, &Method::POST, "user/login") => {
-            login(app, &params).await
-        }
         (Version::V1, _, "users" | "") | (Version::V3, _, "user") if method != Method::GET => {
             users(app, &origin, &method, &params, version).await
         }
@@ -70,16 +68,17 @@ pub(crate) async fn serve(app: &App, request: Request<Incoming>, rest: &str) -> 
             "no Nacos auth endpoint for {method} {rest}"
         ))),
     };
-    answer.unwrap_or_else(refusal)
+    answer.unwrap_or_else(|e| refusal(e, &path))
 }
 
-/// A refusal as Nacos's Spring error JSON: `{status, error, message}`.
-fn refusal(e: FacadeError) -> Response<Body> {
+/// A refusal as Nacos's Spring error JSON: `{status, error, message, path}`.
+fn refusal(e: FacadeError, path: &str) -> Response<Body> {
     let status = e.status();
     let body = json!({
         "status": status.as_u16(),
         "error": status.canonical_reason().unwrap_or("Error"),
         "message": e.message(),
+        "path": path,
     });
     json_answer(status, Bytes::from(body.to_string()))
 }
@@ -106,9 +105,24 @@ fn bad(message: impl Into<String>) -> FacadeError {
     FacadeError::bad(message)
 }
 
-/// `POST login`: a token for `username` and `password`. With auth off, a placeholder token,
-/// as r-nacos answers, so that clients configured with credentials work.
-async fn login(app: &App, params: &Params) -> Answer {
+/// `POST /nacos/v1/auth/login` (and `/nacos/v1/auth/users/login`,
+/// `/nacos/v3/auth/user/login`): a token for `username` and `password`.
+pub(crate) async fn login(app: &App, request: Request<Incoming>) -> Response<Body> {
+    let path = request.uri().path().to_owned();
+    if request.method() != Method::POST {
+        let refused = FacadeError::new(StatusCode::METHOD_NOT_ALLOWED, "a login is a POST");
+        return refusal(refused, &path);
+    }
+    let answer = match form(app, request).await {
+        Ok(params) => token(app, &params).await,
+        Err(e) => Err(e),
+    };
+    answer.unwrap_or_else(|e| refusal(e, &path))
+}
+
+/// The token of a login. With auth off, a placeholder token, as r-nacos answers, so that
+/// clients configured with credentials work.
+async fn token(app: &App, params: &Params) -> Answer {
     let username = params.required("username")?;
     let password = params.get("password").unwrap_or("");
     let login = app.login(username, password).await?;

@@ -44,36 +44,53 @@ const ROUTES: &[FacadeRoute] = &[
         prefixes: &["/nacos/v1/ns/"],
         label: "/nacos/v1/ns",
         long_poll: false,
+        login: false,
     },
     FacadeRoute {
         prefixes: &["/nacos/v1/cs/configs/listener"],
         label: "/nacos/v1/cs/configs/listener",
         long_poll: true,
+        login: false,
     },
     FacadeRoute {
         prefixes: &["/nacos/v1/cs/"],
         label: "/nacos/v1/cs",
         long_poll: false,
+        login: false,
     },
     FacadeRoute {
         prefixes: &["/nacos/v2/cs/"],
         label: "/nacos/v2/cs",
         long_poll: false,
+        login: false,
     },
     FacadeRoute {
         prefixes: &[CONFIGS_PAGE],
         label: CONFIGS_PAGE,
         long_poll: false,
+        login: false,
+    },
+    FacadeRoute {
+        prefixes: &[
+            "/nacos/v1/auth/login",
+            "/nacos/v1/auth/users/login",
+            "/nacos/v3/auth/user/login",
+        ],
+        label: "/nacos/v1/auth/login",
+        long_poll: false,
+        login: true,
     },
     FacadeRoute {
         prefixes: &["/nacos/v1/auth/", "/nacos/v3/auth/"],
-        label: "/nacos/auth",
+        label: "/nacos/v1/auth",
         long_poll: false,
+        login: false,
     },
     FacadeRoute {
         prefixes: &[USERS_PAGE],
         label: USERS_PAGE,
         long_poll: false,
+        login: false,
     },
 ];
 
@@ -126,7 +143,8 @@ impl Facade for Nacos {
             2 => Box::pin(config::serve_v1(app, &self.configs, request, rest)).await,
             3 => Box::pin(config::serve_v2(app, &self.configs, request, rest)).await,
             4 => config::console_page(),
-            5 => Box::pin(auth::serve(app, request, rest)).await,
+            5 => Box::pin(auth::login(app, request)).await,
+            6 => Box::pin(auth::serve(app, request, rest)).await,
             _ => auth::console_page(),
         }
     }

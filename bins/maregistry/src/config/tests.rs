@@ -75,6 +75,64 @@ fn cluster_modes() {
 }
 
 #[test]
+fn users_need_an_admin_a_secret_and_raft_in_a_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let (password, secret, short) = (
+        write("password", "s3cret-admin\n"),
+        write("secret", "0123456789abcdef0123456789abcdef\n"),
+        write("short", "too short"),
+    );
+    let (_, config) = cli(&[]).unwrap();
+    assert!(config.auth.guard.is_none() && config.admin.is_none(), "off by default");
+    let (_, config) = cli(&["--auth-enabled", "--admin-password-file", &password]).unwrap();
+    assert!(config.auth.guard.is_some());
+    let admin = config.admin.clone().unwrap();
+    assert_eq!(
+        (admin.user.as_str(), admin.password.as_deref()),
+        ("nacos", Some("s3cret-admin"))
+    );
+    assert!(!format!("{config:?}").contains("s3cret-admin"), "never in a log");
+    let in_memory = cli(&["--auth-enabled"]).unwrap_err();
+    assert!(in_memory.contains("--admin-password-file"), "{in_memory}");
+    assert!(cli(&["--admin-password-file", &password])
+        .unwrap_err()
+        .contains("--auth-enabled"));
+    assert!(cli(&["--token-secret-file", &secret])
+        .unwrap_err()
+        .contains("--auth-enabled"));
+    let cluster = [
+        "--auth-enabled",
+        "--admin-password-file",
+        &password,
+        "--server-list",
+        "http://a:1,http://b:2",
+    ];
+    assert!(cli(&cluster).unwrap_err().contains("raft"));
+    let data = dir.path().join("data");
+    let raft = [
+        &cluster[..],
+        &["--cluster-mode", "raft", "--data-dir", data.to_str().unwrap()],
+    ]
+    .concat();
+    assert!(cli(&raft).unwrap_err().contains("--cluster-token"));
+    let with_token = [&raft[..], &["--cluster-token", "k"]].concat();
+    assert!(cli(&with_token).unwrap_err().contains("--token-secret-file"));
+    assert!(cli(&[&with_token[..], &["--token-secret-file", &short]].concat())
+        .unwrap_err()
+        .contains("32 bytes"));
+    let (_, config) = cli(&[&with_token[..], &["--token-secret-file", &secret]].concat()).unwrap();
+    assert!(config.auth.guard.is_some());
+    // A raft node with a data dir may start without the password: its state has the admin.
+    let (_, config) = cli(&["--auth-enabled", "--data-dir", data.to_str().unwrap()]).unwrap();
+    assert_eq!(config.admin.unwrap().password, None);
+}
+
+#[test]
 fn tokens() {
     let (_, config) = cli(&[]).unwrap();
     assert!(!config.auth.any(), "open by default");

@@ -343,10 +343,30 @@ async fn grpc_cells(node: &Node, reader_token: &str, admin_token: &str) {
     };
     let config = json!({"dataId":"grpc.yaml","group":"DEFAULT_GROUP","tenant":"dev","requestId":"1"});
     let cells: Vec<(&str, &str, serde_json::Value, bool)> = vec![
-        ("InstanceRequest", "InstanceResponse", naming(json!({"type":"registerInstance","instance":instance})), true),
-        ("ServiceQueryRequest", "QueryServiceResponse", naming(json!({"cluster":"","healthyOnly":false,"udpPort":0})), false),
-        ("ServiceListRequest", "ServiceListResponse", naming(json!({"pageNo":1,"pageSize":10,"selector":""})), false),
-        ("SubscribeServiceRequest", "SubscribeServiceResponse", naming(json!({"subscribe":true,"clusters":""})), false),
+        (
+            "InstanceRequest",
+            "InstanceResponse",
+            naming(json!({"type":"registerInstance","instance":instance})),
+            true,
+        ),
+        (
+            "ServiceQueryRequest",
+            "QueryServiceResponse",
+            naming(json!({"cluster":"","healthyOnly":false,"udpPort":0})),
+            false,
+        ),
+        (
+            "ServiceListRequest",
+            "ServiceListResponse",
+            naming(json!({"pageNo":1,"pageSize":10,"selector":""})),
+            false,
+        ),
+        (
+            "SubscribeServiceRequest",
+            "SubscribeServiceResponse",
+            naming(json!({"subscribe":true,"clusters":""})),
+            false,
+        ),
         (
             "ConfigPublishRequest",
             "ConfigPublishResponse",

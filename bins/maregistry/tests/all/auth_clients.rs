@@ -155,7 +155,11 @@ async fn registered(c: &Client, node: &Node, service: &str, admin: &str) -> Vec<
         .await;
     assert_eq!(status, 200, "{list}");
     list.as_array()
-        .map(|list| list.iter().filter_map(|i| i["host"].as_str().map(str::to_owned)).collect())
+        .map(|list| {
+            list.iter()
+                .filter_map(|i| i["host"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -165,18 +169,34 @@ async fn py_eureka_client_registers_with_credentials_in_its_url_and_not_without(
     let node = node_with_users(&c).await;
     let admin = token(&c, &node.url, "nacos", ADMIN_PASSWORD).await;
     let address = node.url.trim_start_matches("http://");
-    grant(&c, &node.url, &admin, "eureka", "eureka-pass", "eureka-apps", "public:*:*", "rw").await;
+    grant(
+        &c,
+        &node.url,
+        &admin,
+        "eureka",
+        "eureka-pass",
+        "eureka-apps",
+        "public:*:*",
+        "rw",
+    )
+    .await;
 
-    let mut without = Scenario::python("eureka_auth.py", &[format!("http://{address}/eureka"), "anon-app".to_owned()])
-        .expect("REFUSED")
-        .await;
+    let mut without = Scenario::python(
+        "eureka_auth.py",
+        &[format!("http://{address}/eureka"), "anon-app".to_owned()],
+    )
+    .expect("REFUSED")
+    .await;
     assert!(registered(&c, &node, "ANON-APP", &admin).await.is_empty());
     without.go_on();
     without.finish().await;
 
     let mut with = Scenario::python(
         "eureka_auth.py",
-        &[format!("http://eureka:eureka-pass@{address}/eureka"), "auth-app".to_owned()],
+        &[
+            format!("http://eureka:eureka-pass@{address}/eureka"),
+            "auth-app".to_owned(),
+        ],
     )
     .expect("UP")
     .await;
@@ -184,6 +204,9 @@ async fn py_eureka_client_registers_with_credentials_in_its_url_and_not_without(
     with.go_on();
     with.finish().await;
     let metrics = String::from_utf8_lossy(&c.raw("GET", &node.at("/metrics"), "").await.body).into_owned();
-    assert!(metrics.contains(r#"maregistry_access_denials_total{protocol="eureka",reason="no_identity"}"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"maregistry_access_denials_total{protocol="eureka",reason="no_identity"}"#),
+        "{metrics}"
+    );
     node.stop().await;
 }

@@ -31,7 +31,10 @@ async fn says(browser: &Browser, id: &str, wanted: &str) {
         if said.contains(wanted) {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "#{id} says {said:?}, not {wanted:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "#{id} says {said:?}, not {wanted:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -40,9 +43,13 @@ async fn says(browser: &Browser, id: &str, wanted: &str) {
 async fn writes_dev(c: &Client, node: &Node, user: &str, password: &str) -> u16 {
     let token = token(c, &node.url, user, password).await;
     let instance = r#"{"scheme":"http","host":"10.0.0.1","port":80}"#;
-    c.raw("POST", &node.at(&format!("/reg?service=dev/svc&accessToken={token}")), instance)
-        .await
-        .status
+    c.raw(
+        "POST",
+        &node.at(&format!("/reg?service=dev/svc&accessToken={token}")),
+        instance,
+    )
+    .await
+    .status
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,7 +85,10 @@ async fn the_users_page_logs_in_and_manages_users_roles_and_permissions() {
     fill(&browser, "new-user", "alice").await;
     fill(&browser, "new-password", "alice-pass").await;
     click(&browser, Locator::Css("#add-user button")).await;
-    until_shown(&browser, "alice", "#users tbody tr.user", |rows| rows.iter().any(|r| r[0] == "alice")).await;
+    until_shown(&browser, "alice", "#users tbody tr.user", |rows| {
+        rows.iter().any(|r| r[0] == "alice")
+    })
+    .await;
     fill(&browser, "role-name", "team").await;
     fill(&browser, "role-user", "alice").await;
     click(&browser, Locator::Css("#add-role button")).await;
@@ -94,8 +104,15 @@ async fn the_users_page_logs_in_and_manages_users_roles_and_permissions() {
         rows.iter().any(|r| r[..3] == ["team", "dev:*:*", "r"])
     })
     .await;
-    assert_eq!(writes_dev(&c, &node, "alice", "alice-pass").await, 403, "r does not write");
-    let select = browser.find(Locator::Id("permission-action")).await.expect("the action");
+    assert_eq!(
+        writes_dev(&c, &node, "alice", "alice-pass").await,
+        403,
+        "r does not write"
+    );
+    let select = browser
+        .find(Locator::Id("permission-action"))
+        .await
+        .expect("the action");
     select.select_by_value("rw").await.expect("rw chosen");
     fill(&browser, "permission-resource", "dev:*:*").await;
     fill(&browser, "permission-role", "team").await;
@@ -112,11 +129,17 @@ async fn the_users_page_logs_in_and_manages_users_roles_and_permissions() {
     let revoke = r#"#permissions tbody tr.permission:last-child button"#;
     click(&browser, Locator::Css(revoke)).await;
     browser.accept_alert().await.expect("the confirmation accepted");
-    until_shown(&browser, "one grant left", "#permissions tbody tr.permission", |rows| rows.len() == 1).await;
+    until_shown(&browser, "one grant left", "#permissions tbody tr.permission", |rows| {
+        rows.len() == 1
+    })
+    .await;
     assert_eq!(writes_dev(&c, &node, "alice", "alice-pass").await, 403);
 
     click(&browser, Locator::Id("logout")).await;
-    until_shown(&browser, "the login form again", "#admin:not([hidden]) tr", |rows| rows.is_empty()).await;
+    until_shown(&browser, "the login form again", "#admin:not([hidden]) tr", |rows| {
+        rows.is_empty()
+    })
+    .await;
     browser.close().await.expect("the browser closed");
     node.stop().await;
 }

@@ -100,7 +100,10 @@ impl Raw {
     pub(crate) async fn call_with(&mut self, kind: &str, body: Value, headers: &[(&str, &str)]) -> (String, Value) {
         let mut payload = payload(kind, body);
         if let Some(metadata) = payload.metadata.as_mut() {
-            metadata.headers = headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+            metadata.headers = headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
         }
         let answer = self
             .unary

@@ -95,8 +95,9 @@ pub enum Caller {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Protocol(pub &'static str);
 
-/// The credentials a request carries, however its protocol carries them.
-#[derive(Debug, Default, Clone, Copy)]
+/// The credentials a request carries, however its protocol carries them. Its `Debug` form
+/// shows which are present, never their values.
+#[derive(Default, Clone, Copy)]
 pub struct Credentials<'a> {
     /// `Authorization` as sent.
     pub authorization: Option<&'a [u8]>,
@@ -106,6 +107,17 @@ pub struct Credentials<'a> {
     pub username: Option<&'a str>,
     /// See `username`.
     pub password: Option<&'a str>,
+}
+
+impl std::fmt::Debug for Credentials<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("authorization", &self.authorization.is_some())
+            .field("access_token", &self.access_token.is_some())
+            .field("username", &self.username)
+            .field("password", &self.password.is_some())
+            .finish()
+    }
 }
 
 impl<'a> Credentials<'a> {
@@ -195,10 +207,15 @@ impl App {
                 Err(TokenError::Invalid) => Caller::Failed("token invalid!"),
             };
         }
-        let pair = match (credentials.username, credentials.password) {
-            (Some(user), Some(password)) => Some((user.to_owned(), password.to_owned())),
-            _ => credentials.authorization.and_then(basic),
-        };
+        // Basic credentials first: an admin endpoint's `username` names whom it manages.
+        let pair =
+            credentials
+                .authorization
+                .and_then(basic)
+                .or_else(|| match (credentials.username, credentials.password) {
+                    (Some(user), Some(password)) => Some((user.to_owned(), password.to_owned())),
+                    _ => None,
+                });
         match pair {
             Some((user, password)) => match self.password_matches(guard, &user, &password) {
                 true => Caller::User(Arc::from(user)),
@@ -208,9 +225,17 @@ impl App {
         }
     }
 
+    /// Whether `password` is `user`'s. A password sent with a request counts as a login:
+    /// failures in a row hold the name back, refused unchecked for a while.
     fn password_matches(&self, guard: &Guard, user: &str, password: &str) -> bool {
+        let now = self.now_ms();
+        if guard.passwords.held_back(user, now) {
+            return false;
+        }
         let stored = self.registry().identities().read().users.get(user).cloned();
-        stored.is_some_and(|stored| guard.passwords.matches(user, password, &stored))
+        let ok = stored.is_some_and(|stored| guard.passwords.matches(user, password, &stored));
+        guard.passwords.count(user, ok, now);
+        ok
     }
 
     /// Whether `caller` may do `need` to `resource`; a refusal is counted under
@@ -255,7 +280,17 @@ impl App {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        let ok = self.password_matches(guard, user, password);
+        // bcrypt takes tens of milliseconds on purpose: off the async threads.
+        let stored = self.registry().identities().read().users.get(user).cloned();
+        let ok = match stored {
+            Some(stored) => {
+                let (guard, user, password) = (guard.clone(), user.to_owned(), password.to_owned());
+                tokio::task::spawn_blocking(move || guard.passwords.matches(&user, &password, &stored))
+                    .await
+                    .unwrap_or(false)
+            }
+            None => false,
+        };
         guard.passwords.count(user, ok, self.now_ms());
         if !ok {
             guard.deny("login", "bad_password");

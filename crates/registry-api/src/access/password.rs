@@ -80,6 +80,18 @@ impl Passwords {
         }
     }
 
+    /// Whether a check of `user`'s password at `now_ms` is refused unchecked: it failed
+    /// three times or more in a row, the last time less than its delay ago (a request that
+    /// carries a password is held to the same pace as a login, without the wait).
+    pub(crate) fn held_back(&self, user: &str, now_ms: u64) -> bool {
+        let delay = self.delay(user, now_ms);
+        let failures = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        !delay.is_zero()
+            && failures
+                .get(user)
+                .is_some_and(|&(_, last)| now_ms.saturating_sub(last) < delay.as_millis() as u64)
+    }
+
     /// Counts a login of `user` at `now_ms`: a failure adds one, a success forgets.
     pub(crate) fn count(&self, user: &str, ok: bool, now_ms: u64) {
         let mut failures = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
