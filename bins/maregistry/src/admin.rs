@@ -85,6 +85,5 @@ pub(crate) async fn ensure(app: Arc<App>, admin: Admin, no_admin: oneshot::Sende
 }
 
 fn has_admin(app: &App) -> bool {
-    let state = app.registry().identities().read();
-    state.bindings.iter().any(|(_, role)| role == ADMIN_ROLE)
+    app.registry().identities().read().has_admin()
 }

@@ -261,17 +261,18 @@ pub fn check_resource(resource: &str) -> Result<(), Error> {
     }
 }
 
-/// The users, role bindings and permissions at one moment.
+/// The users, role bindings and permissions at one moment, kept as a check reads them:
+/// a user's roles by user, a role's grants by role.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdentityState {
     /// How many changes were applied that changed something.
     pub revision: u64,
     /// Each user's password hash, by name.
     pub users: BTreeMap<String, String>,
-    /// The role bindings, as (user, role).
-    pub bindings: BTreeSet<(String, String)>,
-    /// The grants, as (role, resource, action).
-    pub permissions: BTreeSet<(String, String, Action)>,
+    /// The roles bound to each user.
+    roles: BTreeMap<String, BTreeSet<String>>,
+    /// Each role's grants: (resource, action).
+    grants: BTreeMap<String, BTreeSet<(String, Action)>>,
 }
 
 impl IdentityState {
@@ -283,15 +284,38 @@ impl IdentityState {
             check_name("username", username).map_err(what)?;
             check_name("password_hash", password_hash).map_err(what)?;
         }
-        for (username, role) in &self.bindings {
+        for (username, role) in self.bindings() {
             check_name("username", username).map_err(what)?;
             check_name("role", role).map_err(what)?;
         }
-        for (role, resource, _) in &self.permissions {
+        for (role, resource, _) in self.permissions() {
             check_name("role", role).map_err(what)?;
             check_resource(resource).map_err(what)?;
         }
         Ok(self)
+    }
+
+    /// Every role binding, as (user, role), in order.
+    pub fn bindings(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.roles
+            .iter()
+            .flat_map(|(user, roles)| roles.iter().map(move |role| (user.as_str(), role.as_str())))
+    }
+
+    /// Every grant, as (role, resource, action), in order.
+    pub fn permissions(&self) -> impl Iterator<Item = (&str, &str, Action)> + '_ {
+        self.grants.iter().flat_map(|(role, grants)| {
+            grants
+                .iter()
+                .map(move |(resource, action)| (role.as_str(), resource.as_str(), *action))
+        })
+    }
+
+    /// Whether `role` holds exactly this grant.
+    pub fn has_grant(&self, role: &str, resource: &str, action: Action) -> bool {
+        self.grants
+            .get(role)
+            .is_some_and(|grants| grants.contains(&(resource.to_owned(), action)))
     }
 
     /// Applies `change`; whether it changed anything.
@@ -319,35 +343,48 @@ impl IdentityState {
             },
             IdentityChange::RemoveUser { username } => {
                 let removed = self.users.remove(username).is_some();
-                let roles: Vec<_> = self.roles_of(username).map(str::to_owned).collect();
-                for role in roles {
-                    self.bindings.remove(&(username.clone(), role));
+                if let Some(roles) = self.roles.remove(username) {
+                    roles.iter().for_each(|role| self.forget_if_unheld(role));
                 }
                 removed
             }
             IdentityChange::BindRole { role, username } => {
-                self.users.contains_key(username) && self.bindings.insert((username.clone(), role.clone()))
+                self.users.contains_key(username)
+                    && self.roles.entry(username.clone()).or_default().insert(role.clone())
             }
             IdentityChange::UnbindRole { role, username } => {
-                let before = self.bindings.len();
-                match username {
-                    Some(username) => {
-                        self.bindings.remove(&(username.clone(), role.clone()));
+                let mut changed = false;
+                for (user, roles) in self.roles.iter_mut() {
+                    if username.as_ref().is_none_or(|wanted| wanted == user) {
+                        changed |= roles.remove(role);
                     }
-                    None => self.bindings.retain(|(_, bound)| bound != role),
                 }
-                // A role no one holds is no role (Nacos keeps roles only as bindings).
-                if !self.bindings.iter().any(|(_, bound)| bound == role) {
-                    self.permissions.retain(|(granted, _, _)| granted != role);
-                }
-                self.bindings.len() != before
+                self.roles.retain(|_, roles| !roles.is_empty());
+                self.forget_if_unheld(role);
+                changed
             }
-            IdentityChange::Grant { role, resource, action } => {
-                self.permissions.insert((role.clone(), resource.clone(), *action))
-            }
+            IdentityChange::Grant { role, resource, action } => self
+                .grants
+                .entry(role.clone())
+                .or_default()
+                .insert((resource.clone(), *action)),
             IdentityChange::Revoke { role, resource, action } => {
-                self.permissions.remove(&(role.clone(), resource.clone(), *action))
+                let Some(grants) = self.grants.get_mut(role) else {
+                    return false;
+                };
+                let removed = grants.remove(&(resource.clone(), *action));
+                if grants.is_empty() {
+                    self.grants.remove(role);
+                }
+                removed
             }
+        }
+    }
+
+    /// A role no one holds is no role (Nacos keeps roles only as bindings): its grants go.
+    fn forget_if_unheld(&mut self, role: &str) {
+        if !self.role_exists(role) {
+            self.grants.remove(role);
         }
     }
 
@@ -362,37 +399,43 @@ impl IdentityState {
             } => self.users.get(username).is_none_or(|hash| hash == password_hash),
             IdentityChange::RemoveUser { username } => !self.users.contains_key(username),
             IdentityChange::BindRole { role, username } => {
-                !self.users.contains_key(username) || self.bindings.contains(&(username.clone(), role.clone()))
+                !self.users.contains_key(username) || self.holds(username, role)
             }
             IdentityChange::UnbindRole { role, username } => match username {
-                Some(username) => !self.bindings.contains(&(username.clone(), role.clone())),
+                Some(username) => !self.holds(username, role),
                 None => !self.role_exists(role),
             },
-            IdentityChange::Grant { role, resource, action } => {
-                self.permissions.contains(&(role.clone(), resource.clone(), *action))
-            }
-            IdentityChange::Revoke { role, resource, action } => {
-                !self.permissions.contains(&(role.clone(), resource.clone(), *action))
-            }
+            IdentityChange::Grant { role, resource, action } => self.has_grant(role, resource, *action),
+            IdentityChange::Revoke { role, resource, action } => !self.has_grant(role, resource, *action),
         }
     }
 
     /// The roles bound to `username`.
-    pub fn roles_of<'a>(&'a self, username: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.bindings
-            .range((username.to_owned(), String::new())..)
-            .take_while(move |(user, _)| user == username)
-            .map(|(_, role)| role.as_str())
+    pub fn roles_of<'a>(&'a self, username: &str) -> impl Iterator<Item = &'a str> + 'a {
+        self.roles
+            .get(username)
+            .into_iter()
+            .flat_map(|roles| roles.iter().map(String::as_str))
+    }
+
+    /// Whether `username` holds `role`.
+    pub fn holds(&self, username: &str, role: &str) -> bool {
+        self.roles.get(username).is_some_and(|roles| roles.contains(role))
     }
 
     /// Whether `username` holds the admin role.
     pub fn is_admin(&self, username: &str) -> bool {
-        self.bindings.contains(&(username.to_owned(), ADMIN_ROLE.to_owned()))
+        self.holds(username, ADMIN_ROLE)
+    }
+
+    /// Whether any user holds the admin role.
+    pub fn has_admin(&self) -> bool {
+        self.roles.values().any(|roles| roles.contains(ADMIN_ROLE))
     }
 
     /// Whether a role is bound to any user.
     pub fn role_exists(&self, role: &str) -> bool {
-        self.bindings.iter().any(|(_, bound)| bound == role)
+        self.roles.values().any(|roles| roles.contains(role))
     }
 
     /// Whether `username` exists and may do `need` to `resource`: it holds the admin role,
@@ -401,21 +444,17 @@ impl IdentityState {
         if !self.users.contains_key(username) {
             return false;
         }
-        for role in self.roles_of(username) {
-            if role == ADMIN_ROLE {
-                return true;
-            }
-            let granted = self
-                .permissions
-                .range((role.to_owned(), String::new(), Action::Read)..)
-                .take_while(|(granted, _, _)| granted == role);
-            for (_, pattern, action) in granted {
-                if action.covers(need) && matches(pattern, resource) {
-                    return true;
-                }
-            }
+        let Some(roles) = self.roles.get(username) else {
+            return false;
+        };
+        if roles.contains(ADMIN_ROLE) {
+            return true;
         }
-        false
+        roles.iter().filter_map(|role| self.grants.get(role)).any(|grants| {
+            grants
+                .iter()
+                .any(|(pattern, action)| action.covers(need) && matches(pattern, resource))
+        })
     }
 }
 

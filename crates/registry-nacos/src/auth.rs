@@ -284,9 +284,8 @@ async fn roles(app: &App, origin: &Origin, method: &Method, params: &Params, ver
         let state = app.registry().identities().read();
         let (user, role) = (params.get("username"), params.get("role"));
         let rows: Vec<RoleRow<'_>> = state
-            .bindings
-            .iter()
-            .filter(|(u, r)| user.is_none_or(|w| w == u) && role.is_none_or(|w| w == r))
+            .bindings()
+            .filter(|(u, r)| user.is_none_or(|w| w == *u) && role.is_none_or(|w| w == *r))
             .map(|(username, role)| RoleRow { role, username })
             .collect();
         return Ok(ok(version, paged(rows, params)));
@@ -302,7 +301,7 @@ async fn roles(app: &App, origin: &Origin, method: &Method, params: &Params, ver
             let username = params.required("username")?;
             let (exists, bound) = {
                 let state = app.registry().identities().read();
-                let bound = state.roles_of(username).any(|r| r == role);
+                let bound = state.holds(username, role);
                 (state.users.contains_key(username), bound)
             };
             if !exists {
@@ -360,9 +359,8 @@ async fn permissions(
         let state = app.registry().identities().read();
         let role = params.get("role");
         let rows: Vec<PermissionRow<'_>> = state
-            .permissions
-            .iter()
-            .filter(|(r, _, _)| role.is_none_or(|w| w == r))
+            .permissions()
+            .filter(|(r, _, _)| role.is_none_or(|w| w == *r))
             .map(|(role, resource, action)| PermissionRow {
                 role,
                 resource,
@@ -380,7 +378,7 @@ async fn permissions(
     match *method {
         Method::GET => {
             let state = app.registry().identities().read();
-            let held = |a: Action| state.permissions.contains(&(role.to_owned(), resource.to_owned(), a));
+            let held = |a: Action| state.has_grant(role, resource, a);
             let duplicate = held(action) || held(Action::ReadWrite);
             let body = json!({"code": 0, "message": "success", "data": duplicate});
             Ok(json_answer(StatusCode::OK, Bytes::from(body.to_string())))

@@ -62,17 +62,17 @@ async fn admin(c: &Client, method: &str, url: &str, path_and_query: &str, token:
     (answer.status, String::from_utf8_lossy(&answer.body).into_owned())
 }
 
-/// Makes `user` with `password`, bound to `role`, which may do `action` on `resource`.
+/// Makes `user` (its password `{user}-pass`), bound to `role`, which may do `action` on
+/// `resource`.
 pub(crate) async fn grant(
     c: &Client,
     url: &str,
     admin_token: &str,
     user: &str,
-    password: &str,
     role: &str,
-    resource: &str,
-    action: &str,
+    (resource, action): (&str, &str),
 ) {
+    let password = format!("{user}-pass");
     for (method, path) in [
         (
             "POST",
@@ -238,28 +238,8 @@ async fn every_protocol_is_decided_by_the_same_permissions() {
         "{body}"
     );
 
-    grant(
-        &c,
-        &node.url,
-        &admin_token,
-        "reader",
-        "reader-pass",
-        "dev-readers",
-        "dev:*:*",
-        "r",
-    )
-    .await;
-    grant(
-        &c,
-        &node.url,
-        &admin_token,
-        "ops",
-        "ops-pass",
-        "ops-writers",
-        "ops:*:*",
-        "rw",
-    )
-    .await;
+    grant(&c, &node.url, &admin_token, "reader", "dev-readers", ("dev:*:*", "r")).await;
+    grant(&c, &node.url, &admin_token, "ops", "ops-writers", ("ops:*:*", "rw")).await;
     let reader_token = token(&c, &node.url, "reader", "reader-pass").await;
 
     // The admin writes first, so that the reads find something.
@@ -433,17 +413,7 @@ async fn tokens_work_on_every_raft_node_and_survive_a_restart() {
     })
     .await;
     let admin_token = token(&c, urls[0], "nacos", ADMIN_PASSWORD).await;
-    grant(
-        &c,
-        urls[1],
-        &admin_token,
-        "reader",
-        "reader-pass",
-        "readers",
-        "public:*:*",
-        "r",
-    )
-    .await;
+    grant(&c, urls[1], &admin_token, "reader", "readers", ("public:*:*", "r")).await;
     let reader = token(&c, urls[2], "reader", "reader-pass").await;
     for url in &urls {
         let read = c
@@ -483,17 +453,7 @@ async fn tokens_work_on_every_raft_node_and_survive_a_restart() {
         })
         .await;
     }
-    grant(
-        &c,
-        urls[0],
-        &admin_token,
-        "kept",
-        "kept-pass",
-        "keepers",
-        "dev:*:*",
-        "rw",
-    )
-    .await;
+    grant(&c, urls[0], &admin_token, "kept", "keepers", ("dev:*:*", "rw")).await;
     let all: Vec<String> = urls.iter().map(|u| (*u).to_owned()).collect();
     let addresses: Vec<std::net::SocketAddr> = all
         .iter()

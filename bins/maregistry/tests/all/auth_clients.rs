@@ -23,28 +23,8 @@ async fn node_with_users(c: &Client) -> Node {
     })
     .await;
     let admin = token(c, &node.url, "nacos", ADMIN_PASSWORD).await;
-    grant(
-        c,
-        &node.url,
-        &admin,
-        "writer",
-        "writer-pass",
-        "dev-writers",
-        "dev:*:*",
-        "rw",
-    )
-    .await;
-    grant(
-        c,
-        &node.url,
-        &admin,
-        "reader",
-        "reader-pass",
-        "dev-readers",
-        "dev:*:*",
-        "r",
-    )
-    .await;
+    grant(c, &node.url, &admin, "writer", "dev-writers", ("dev:*:*", "rw")).await;
+    grant(c, &node.url, &admin, "reader", "dev-readers", ("dev:*:*", "r")).await;
     node
 }
 
@@ -169,17 +149,7 @@ async fn py_eureka_client_registers_with_credentials_in_its_url_and_not_without(
     let node = node_with_users(&c).await;
     let admin = token(&c, &node.url, "nacos", ADMIN_PASSWORD).await;
     let address = node.url.trim_start_matches("http://");
-    grant(
-        &c,
-        &node.url,
-        &admin,
-        "eureka",
-        "eureka-pass",
-        "eureka-apps",
-        "public:*:*",
-        "rw",
-    )
-    .await;
+    grant(&c, &node.url, &admin, "eureka", "eureka-apps", ("public:*:*", "rw")).await;
 
     let mut without = Scenario::python(
         "eureka_auth.py",
