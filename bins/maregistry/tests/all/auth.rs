@@ -16,7 +16,8 @@ use maregistry::Config;
 use registry_api::access::{Guard, TokenKey};
 use serde_json::json;
 use test_support::{
-    agreed_leader, eventually, free_listener, listen, raft_mode, start_grpc, start_raft, Client, Node, LIMIT,
+    agreed_leader, eventually, free_listener, free_ports, listen, raft_mode, start_grpc, start_raft, Client, Node,
+    Proc, LIMIT,
 };
 
 use crate::nacos2::{grpc_port, Raw};
@@ -385,6 +386,114 @@ async fn grpc_cells(node: &Node, reader_token: &str, admin_token: &str) {
     }
 }
 
+/// The real binary: without an admin it stops with status 2 and says how to make one; with
+/// one, nothing it logs holds a password, and a restart without the password file keeps
+/// the users.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_needs_an_admin_and_never_logs_a_password() {
+    let dir = tempfile::tempdir().expect("a dir");
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("written");
+        path.display().to_string()
+    };
+    let password = file("admin-password", "Adm1n-Secret\n");
+    let data = dir.path().join("data").display().to_string();
+    let ports = free_ports(3);
+    let c = Client::new();
+
+    let mut in_memory = Proc::start(ports[0], &["--auth-enabled".to_owned()]);
+    assert_eq!(in_memory.wait_exit(), Some(2));
+    assert!(
+        in_memory.log_text().contains("--admin-password-file"),
+        "{}",
+        in_memory.log_text()
+    );
+
+    let empty_dir = dir.path().join("empty").display().to_string();
+    let mut empty = Proc::start(
+        ports[1],
+        &["--auth-enabled".to_owned(), "--data-dir".to_owned(), empty_dir],
+    );
+    assert_eq!(empty.wait_exit(), Some(2), "no admin anywhere: {}", empty.log_text());
+    assert!(
+        empty.log_text().contains("--admin-password-file"),
+        "{}",
+        empty.log_text()
+    );
+
+    let args = |with_password: bool| {
+        let mut args = vec!["--auth-enabled".to_owned(), "--data-dir".to_owned(), data.clone()];
+        if with_password {
+            args.extend(["--admin-password-file".to_owned(), password.clone()]);
+        }
+        args
+    };
+    let mut node = Proc::start(ports[2], &args(true));
+    let login_url = |url: &str, user: &str, password: &str| {
+        format!("{url}/nacos/v1/auth/login?username={user}&password={password}")
+    };
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        let answer = c
+            .try_raw("POST", &login_url(&node.url, "nacos", "Adm1n-Secret"), "")
+            .await;
+        if answer.is_ok_and(|answer| answer.status == 200) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the admin never logged in: {}",
+            node.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let admin_token = token(&c, &node.url, "nacos", "Adm1n-Secret").await;
+    assert_eq!(login(&c, &node.url, "nacos", "Wrong-Secret").await.0, 403);
+    grant(&c, &node.url, &admin_token, "carol", "carols", ("public:*:*", "rw")).await;
+    let with_password = c
+        .raw(
+            "GET",
+            &format!("{}/findAll?service=s&username=carol&password=carol-pass", node.url),
+            "",
+        )
+        .await;
+    assert_eq!(with_password.status, 200);
+    assert_eq!(
+        c.raw(
+            "GET",
+            &format!("{}/findAll?service=s&username=carol&password=Bad-Pass", node.url),
+            ""
+        )
+        .await
+        .status,
+        403
+    );
+    node.terminate();
+    let logged = node.log_text();
+    for secret in [
+        "Adm1n-Secret",
+        "Wrong-Secret",
+        "carol-pass",
+        "Bad-Pass",
+        admin_token.as_str(),
+    ] {
+        assert!(!logged.contains(secret), "the log holds {secret:?}:\n{logged}");
+    }
+    assert!(logged.contains("access denied"), "refusals are logged: {logged}");
+
+    // Restarted without the password file: the users are kept.
+    let mut node = Proc::start(ports[2], &args(false));
+    eventually("carol logs in after the restart", LIMIT, || async {
+        let answer = c
+            .try_raw("POST", &login_url(&node.url, "carol", "carol-pass"), "")
+            .await;
+        answer.is_ok_and(|answer| answer.status == 200)
+    })
+    .await;
+    node.terminate();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_auth_off_login_answers_a_placeholder() {
     let node = Node::start_on(free_listener(), Config::default());
@@ -453,6 +562,34 @@ async fn tokens_work_on_every_raft_node_and_survive_a_restart() {
         })
         .await;
     }
+    // A revoked permission and an unbound role: refused on every node within 16 s.
+    grant(&c, urls[0], &admin_token, "temp", "temps", ("public:*:*", "r")).await;
+    let temp = token(&c, urls[1], "temp", "temp-pass").await;
+    let read_everywhere = |expected: u16| {
+        let (c, temp, urls) = (&c, &temp, &urls);
+        async move {
+            for url in urls {
+                eventually("the change applies", Duration::from_secs(16), || async {
+                    c.raw("GET", &format!("{url}/findAll?service=svc&accessToken={temp}"), "")
+                        .await
+                        .status
+                        == expected
+                })
+                .await;
+            }
+        }
+    };
+    read_everywhere(200).await;
+    let revoke = "/nacos/v1/auth/permissions?role=temps&resource=public:*:*&action=r";
+    assert_eq!(admin(&c, "DELETE", urls[2], revoke, &admin_token).await.0, 200);
+    read_everywhere(403).await;
+    let grant_again = "/nacos/v1/auth/permissions?role=temps&resource=public:*:*&action=r";
+    assert_eq!(admin(&c, "POST", urls[2], grant_again, &admin_token).await.0, 200);
+    read_everywhere(200).await;
+    let unbind = "/nacos/v1/auth/roles?role=temps&username=temp";
+    assert_eq!(admin(&c, "DELETE", urls[1], unbind, &admin_token).await.0, 200);
+    read_everywhere(403).await;
+
     grant(&c, urls[0], &admin_token, "kept", "keepers", ("dev:*:*", "rw")).await;
     let all: Vec<String> = urls.iter().map(|u| (*u).to_owned()).collect();
     let addresses: Vec<std::net::SocketAddr> = all
