@@ -11,6 +11,10 @@
 //! - `grpc` — the gRPC protocol: the generated messages and services, the JSON envelope,
 //!   connections and what they publish and subscribe to, the unary requests, pushes, the
 //!   listener ([`GrpcSettings`]).
+//! - `auth` — login and the user, role and permission endpoints (v1 and v3), and the
+//!   console's users page (docs/spec.md §9).
+//! - `access` — with `--auth-enabled`, the check of the HTTP APIs' reads by the
+//!   namespace, group and name their query names.
 //!
 //! [`Nacos`] is the facade the binary composes.
 #![deny(missing_docs)]
