@@ -43,13 +43,16 @@ pub(crate) async fn eureka(app: &App, view: &EurekaView, request: Request<Incomi
     };
     let method = request.method().clone();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    if app.auth_enabled() && method == Method::GET {
-        // A listing shows every service of every namespace; an app, that service.
+    if app.auth_enabled() {
+        // Checked before anything is looked up, writes too (the gateway checks them again):
+        // a refusal says nothing of what is registered. A listing shows every service of
+        // every namespace; an app, that service.
         let resource = match segments.as_slice() {
             [] | ["delta"] => Resource::ALL,
             [name, ..] => Resource::service(name),
         };
-        if let Err(e) = app.authorize("eureka", &app.caller(&request), &resource, Need::Read) {
+        let need = if method == Method::GET { Need::Read } else { Need::Write };
+        if let Err(e) = app.authorize("eureka", &app.caller(&request), &resource, need) {
             return refusal(e.into());
         }
     }
