@@ -352,3 +352,44 @@ fn refuse(guard: &Guard, protocol: &'static str, caller: &Caller, resource: &Res
     );
     ApiError::Forbidden(message.to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_come_from_headers_and_the_query_decoded() {
+        let request = Request::get("/x?username=al%20ice&password=p%26w&accessToken=&other=1")
+            .header("accessToken", "from-header")
+            .header(AUTHORIZATION, "Bearer b")
+            .body(())
+            .unwrap();
+        let mut scratch = Vec::new();
+        let credentials = Credentials::of(&request, &mut scratch);
+        assert_eq!(
+            credentials.access_token,
+            Some("from-header"),
+            "the header before an empty parameter"
+        );
+        assert_eq!(
+            (credentials.username, credentials.password),
+            (Some("al ice"), Some("p&w"))
+        );
+        assert_eq!(credentials.authorization, Some(&b"Bearer b"[..]));
+        let shown = format!("{credentials:?}");
+        assert!(!shown.contains("p&w") && !shown.contains("from-header"), "{shown}");
+
+        let request = Request::get("/x?accessToken=t%2B1").body(()).unwrap();
+        let mut scratch = Vec::new();
+        assert_eq!(Credentials::of(&request, &mut scratch).access_token, Some("t+1"));
+    }
+
+    #[test]
+    fn basic_credentials_split_at_the_first_colon() {
+        let encoded = format!("Basic {}", STANDARD.encode("user:pa:ss"));
+        assert_eq!(basic(encoded.as_bytes()), Some(("user".to_owned(), "pa:ss".to_owned())));
+        for bad in ["Basic !!!", "Bearer x", "Basic ", "basic dXNlcg=="] {
+            assert_eq!(basic(bad.as_bytes()), None, "{bad}");
+        }
+    }
+}
