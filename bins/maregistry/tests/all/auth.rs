@@ -536,6 +536,103 @@ async fn the_binary_needs_an_admin_and_never_logs_a_password() {
     node.terminate();
 }
 
+/// The v3 forms of the administration endpoints (the 3.x console's), and the v1 checks
+/// Nacos scripts use: answers wrapped in `{code, message, data}`, the duplicate check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_v3_administration_endpoints_answer_as_nacos_3() {
+    let node = Node::start_on(free_listener(), with_auth(Config::default(), Duration::from_secs(600)));
+    let c = Client::new();
+    eventually("the first admin logs in", LIMIT, || async {
+        login(&c, &node.url, "nacos", ADMIN_PASSWORD).await.0 == 200
+    })
+    .await;
+    let (status, body) = c
+        .post(
+            &node.at(&format!(
+                "/nacos/v3/auth/user/login?username=nacos&password={ADMIN_PASSWORD}"
+            )),
+            "",
+        )
+        .await;
+    assert_eq!((status, body["globalAdmin"].as_bool()), (200, Some(true)), "{body}");
+    let t = body["accessToken"].as_str().expect("a token").to_owned();
+    let call = |method: &'static str, path: &'static str| {
+        let (c, node, t) = (&c, &node, &t);
+        async move {
+            let separator = if path.contains('?') { '&' } else { '?' };
+            let answer = c
+                .raw(method, &node.at(&format!("{path}{separator}accessToken={t}")), "")
+                .await;
+            let body: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+            (answer.status, body)
+        }
+    };
+    let (status, body) = call("POST", "/nacos/v3/auth/user?username=dana&password=dana-pass").await;
+    assert_eq!((status, body["code"].as_i64()), (200, Some(0)), "{body}");
+    let (_, body) = call("GET", "/nacos/v3/auth/user/list?pageNo=1&pageSize=10").await;
+    let names: Vec<&str> = body["data"]["pageItems"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|u| u["username"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, ["dana", "nacos"], "{body}");
+    assert!(body["data"]["pageItems"][0]["password"]
+        .as_str()
+        .is_some_and(|h| h.starts_with("$2")));
+    assert_eq!(call("POST", "/nacos/v3/auth/role?role=dev&username=dana").await.0, 200);
+    let (status, body) = call("POST", "/nacos/v3/auth/role?role=ROLE_ADMIN&username=dana").await;
+    assert_eq!(status, 400, "ROLE_ADMIN is not bound through the API: {body}");
+    assert_eq!(
+        call("POST", "/nacos/v3/auth/permission?role=dev&resource=dev:*:*&action=rw")
+            .await
+            .0,
+        200
+    );
+    let (_, body) = call("GET", "/nacos/v3/auth/permission?role=dev&resource=dev:*:*&action=r").await;
+    assert_eq!(body["data"], true, "an rw grant holds an r: {body}");
+    let (_, body) = call("GET", "/nacos/v3/auth/permission/list?pageNo=1&pageSize=10").await;
+    assert_eq!(body["data"]["pageItems"][0]["resource"], "dev:*:*", "{body}");
+    let (status, body) = call("POST", "/nacos/v3/auth/permission?role=ghost&resource=dev:*:*&action=r").await;
+    assert_eq!(status, 400, "a role no one holds: {body}");
+    let (status, _) = call(
+        "POST",
+        "/nacos/v1/auth/permissions?role=dev&resource=not-three-parts&action=r",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        call("DELETE", "/nacos/v1/auth/users?username=nacos").await.0,
+        400,
+        "an admin stays"
+    );
+    assert_eq!(call("POST", "/nacos/v1/auth/users/admin").await.0, 409);
+    // dana changes her own password; she may not change another's.
+    let dana = token(&c, &node.url, "dana", "dana-pass").await;
+    let own = c
+        .raw(
+            "PUT",
+            &node.at(&format!(
+                "/nacos/v1/auth/users?username=dana&newPassword=new-pass&accessToken={dana}"
+            )),
+            "",
+        )
+        .await;
+    assert_eq!(own.status, 200);
+    assert_eq!(login(&c, &node.url, "dana", "new-pass").await.0, 200);
+    let other = c
+        .raw(
+            "PUT",
+            &node.at(&format!(
+                "/nacos/v1/auth/users?username=nacos&newPassword=x&accessToken={dana}"
+            )),
+            "",
+        )
+        .await;
+    assert_eq!(other.status, 403);
+    assert_eq!(call("DELETE", "/nacos/v3/auth/user?username=dana").await.0, 200);
+    assert_eq!(login(&c, &node.url, "dana", "new-pass").await.0, 403);
+    node.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_auth_off_login_answers_a_placeholder() {
     let node = Node::start_on(free_listener(), Config::default());
