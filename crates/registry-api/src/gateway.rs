@@ -458,8 +458,15 @@ impl App {
                 }
                 Op::Publish(publish) => config_resource(&publish.key),
                 Op::Remove(remove) => config_resource(&remove.0),
-                Op::Identity(_) => {
-                    self.authorize_admin(origin.protocol, &origin.caller)?;
+                // A user may set its own password; every other change is the admin role's.
+                Op::Identity(change) => {
+                    let own_password = matches!(
+                        (&**change, &origin.caller),
+                        (IdentityChange::SetPassword { username, .. }, Caller::User(user)) if **user == **username
+                    );
+                    if !own_password {
+                        self.authorize_admin(origin.protocol, &origin.caller)?;
+                    }
                     continue;
                 }
             };

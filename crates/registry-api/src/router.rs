@@ -109,19 +109,26 @@ fn identify(app: &App, route: Route, request: &mut Request<Incoming>) -> Result<
     let caller = app.identify(&Credentials::of(request, &mut scratch));
     drop(scratch);
     if let Route::Shared(endpoint) = route {
-        let query = crate::request::ReadQuery::of(request);
-        let service = query.service().ok();
-        let resource = match &service {
-            Some(service) => Resource::service(service),
-            None => Resource::ALL,
-        };
-        let checked = match endpoint {
-            Endpoint::FindAll | Endpoint::Version => Some(resource),
-            Endpoint::Versions | Endpoint::Snapshot | Endpoint::Services | Endpoint::Instances => Some(Resource::ALL),
-            _ => None,
-        };
-        if let Some(resource) = checked {
-            if !is_forwarded(request) {
+        if !is_forwarded(request) {
+            let query = crate::request::ReadQuery::of(request);
+            let service = match endpoint {
+                Endpoint::FindAll | Endpoint::Version => query.service().ok(),
+                _ => None,
+            };
+            let resource = match (endpoint, &service) {
+                (_, Some(service)) => Some(Resource::service(service)),
+                (
+                    Endpoint::FindAll
+                    | Endpoint::Version
+                    | Endpoint::Versions
+                    | Endpoint::Snapshot
+                    | Endpoint::Services
+                    | Endpoint::Instances,
+                    None,
+                ) => Some(Resource::ALL),
+                _ => None,
+            };
+            if let Some(resource) = resource {
                 app.authorize("seed", &caller, &resource, Need::Read)?;
             }
         }

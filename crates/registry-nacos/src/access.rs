@@ -6,7 +6,7 @@ use http::{Method, Request, Response};
 use registry_api::{App, Body};
 use registry_core::{Kind, Need, Resource, DEFAULT_NAMESPACE};
 
-use crate::v1::{Params, DEFAULT_GROUP};
+use crate::v1::{naming_resource, Params, DEFAULT_GROUP};
 
 /// The refusal of a read of route `route` (the facade's naming, config and v2 config
 /// routes) that the caller may not make; `None`: go on.
@@ -17,7 +17,11 @@ pub(crate) fn check_read<B>(app: &App, route: usize, request: &Request<B>) -> Op
     // A query that does not parse is refused by its handler.
     let params = Params::of(request).ok()?;
     let resource = match route {
-        0 => naming(&params),
+        0 => naming_resource(
+            params.get("namespaceId"),
+            params.get("serviceName"),
+            params.get("groupName"),
+        ),
         _ => config(&params),
     };
     let caller = app.caller(request);
@@ -25,22 +29,6 @@ pub(crate) fn check_read<B>(app: &App, route: usize, request: &Request<B>) -> Op
     app.authorize("nacos", &caller, &resource, Need::Read)
         .err()
         .map(|e| e.into_response(path))
-}
-
-/// A naming read's resource: `namespaceId`, `groupName` or the group in `serviceName`
-/// (`G@@S`), and the service (every one of the group when none is named).
-fn naming(params: &Params) -> Resource<'_> {
-    let service = params.get("serviceName").unwrap_or("*");
-    let (group, name) = match service.split_once("@@") {
-        Some((group, name)) => (group, name),
-        None => (params.get("groupName").unwrap_or(DEFAULT_GROUP), service),
-    };
-    Resource {
-        namespace: params.get("namespaceId").unwrap_or(DEFAULT_NAMESPACE),
-        group,
-        kind: Kind::Naming,
-        name,
-    }
 }
 
 /// A config read's resource: `tenant` (or `namespaceId`), `group` and `dataId`; a search

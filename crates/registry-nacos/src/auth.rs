@@ -100,11 +100,6 @@ fn ok(version: Version, data: Value) -> Response<Body> {
     json_answer(StatusCode::OK, Bytes::from(body.to_string()))
 }
 
-/// A change refused for what it asks (Nacos answers these 400 with the reason).
-fn bad(message: impl Into<String>) -> FacadeError {
-    FacadeError::bad(message)
-}
-
 /// `POST /nacos/v1/auth/login` (and `/nacos/v1/auth/users/login`,
 /// `/nacos/v3/auth/user/login`): a token for `username` and `password`.
 pub(crate) async fn login(app: &App, request: Request<Incoming>) -> Response<Body> {
@@ -207,7 +202,9 @@ const SHOWN_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 /// A password as the user sent it, hashed off the async threads.
 async fn hashed(password: &str) -> Result<String, FacadeError> {
     if password.is_empty() || password.len() > MAX_PASSWORD_LEN {
-        return Err(bad(format!("the password must be 1 to {MAX_PASSWORD_LEN} bytes")));
+        return Err(FacadeError::bad(format!(
+            "the password must be 1 to {MAX_PASSWORD_LEN} bytes"
+        )));
     }
     let password = password.to_owned();
     tokio::task::spawn_blocking(move || hash_password(&password))
@@ -224,7 +221,7 @@ async fn users(app: &App, origin: &Origin, method: &Method, params: &Params, ver
         Method::POST => {
             app.authorize_admin("nacos", origin.caller())?;
             if exists {
-                return Err(bad(format!("user '{username}' already exist!")));
+                return Err(FacadeError::bad(format!("user '{username}' already exist!")));
             }
             let password_hash = hashed(params.required("password")?).await?;
             let create = IdentityChange::CreateUser {
@@ -235,13 +232,13 @@ async fn users(app: &App, origin: &Origin, method: &Method, params: &Params, ver
             Ok(done(version, "create user ok!"))
         }
         Method::PUT => {
-            // An admin, or the user itself.
+            // An admin, or the user itself (the gateway's rule), before the hash is made.
             let own = matches!(origin.caller(), Caller::User(user) if &**user == username);
             if !own {
                 app.authorize_admin("nacos", origin.caller())?;
             }
             if !exists {
-                return Err(bad(format!("user {username} not exist!")));
+                return Err(FacadeError::bad(format!("user {username} not exist!")));
             }
             let new = params.get("newPassword").or(params.get("password")).unwrap_or("");
             let password_hash = hashed(new).await?;
@@ -249,14 +246,13 @@ async fn users(app: &App, origin: &Origin, method: &Method, params: &Params, ver
                 username: username.to_owned(),
                 password_hash,
             };
-            let origin = origin.clone().with_caller(Caller::Trusted);
-            change(app, &origin, set).await?;
+            change(app, origin, set).await?;
             Ok(done(version, "update user ok!"))
         }
         Method::DELETE => {
             app.authorize_admin("nacos", origin.caller())?;
             if app.registry().identities().read().is_admin(username) {
-                return Err(bad(format!("cannot delete admin: {username}")));
+                return Err(FacadeError::bad(format!("cannot delete admin: {username}")));
             }
             let remove = IdentityChange::RemoveUser {
                 username: username.to_owned(),
@@ -292,7 +288,7 @@ async fn roles(app: &App, origin: &Origin, method: &Method, params: &Params, ver
     }
     let role = params.required("role")?;
     if role == ADMIN_ROLE {
-        return Err(bad(format!(
+        return Err(FacadeError::bad(format!(
             "role '{ADMIN_ROLE}' is not permitted to create or delete!"
         )));
     }
@@ -305,10 +301,12 @@ async fn roles(app: &App, origin: &Origin, method: &Method, params: &Params, ver
                 (state.users.contains_key(username), bound)
             };
             if !exists {
-                return Err(bad(format!("user '{username}' not found!")));
+                return Err(FacadeError::bad(format!("user '{username}' not found!")));
             }
             if bound {
-                return Err(bad(format!("user '{username}' already bound to the role '{role}'!")));
+                return Err(FacadeError::bad(format!(
+                    "user '{username}' already bound to the role '{role}'!"
+                )));
             }
             let bind = IdentityChange::BindRole {
                 role: role.to_owned(),
@@ -372,9 +370,9 @@ async fn permissions(
     let role = params.required("role")?;
     let resource = params.required("resource")?;
     let action_text = params.required("action")?;
-    let action =
-        Action::parse(action_text).ok_or_else(|| bad(format!("action must be r, w or rw, got {action_text:?}")))?;
-    check_resource(resource).map_err(|e| bad(e.to_string()))?;
+    let action = Action::parse(action_text)
+        .ok_or_else(|| FacadeError::bad(format!("action must be r, w or rw, got {action_text:?}")))?;
+    check_resource(resource).map_err(|e| FacadeError::bad(e.to_string()))?;
     match *method {
         Method::GET => {
             let state = app.registry().identities().read();
@@ -385,7 +383,7 @@ async fn permissions(
         }
         Method::POST => {
             if !app.registry().identities().read().role_exists(role) {
-                return Err(bad(format!("role {role} not found!")));
+                return Err(FacadeError::bad(format!("role {role} not found!")));
             }
             let grant = IdentityChange::Grant {
                 role: role.to_owned(),

@@ -137,6 +137,29 @@ pub(crate) async fn text(browser: &Browser, locator: Locator<'_>) -> String {
     element.text().await.expect("its text")
 }
 
+/// Replaces what the field `id` holds with `value`.
+pub(crate) async fn fill(browser: &Browser, id: &str, value: &str) {
+    let field = browser
+        .find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("no #{id}: {e}"));
+    field.clear().await.expect("cleared");
+    field.send_keys(value).await.expect("typed");
+}
+
+/// Waits until the element `id` says `wanted` (`what` names the wait in a failure).
+pub(crate) async fn until_says(browser: &Browser, id: &str, what: &str, wanted: &str) {
+    let deadline = tokio::time::Instant::now() + SHOWN;
+    loop {
+        let said = text(browser, Locator::Id(id)).await;
+        if said.contains(wanted) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: #{id} says {said:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn instance(host: &str, port: u16, zone: &str) -> String {
     format!(r#"{{"scheme":"http","host":"{host}","port":{port},"context":"orders","parameters":{{"zone":"{zone}"}}}}"#)
 }

@@ -4,45 +4,18 @@
 //! rolls back, deletes after a confirmation, exports and imports. Saves a screenshot as
 //! `target/tmp/console-configs.png`.
 
-use std::time::Duration;
-
-use fantoccini::{Client as Browser, Locator};
+use fantoccini::Locator;
 use maregistry::Config;
 use registry_core::md5_hex;
 use test_support::{eventually, free_listener, Client, Node};
 
-use crate::console::{artifact, click, open_browser, start_driver, text, until_shown, SHOWN};
+use crate::console::{artifact, click, fill, open_browser, start_driver, text, until_says, until_shown, SHOWN};
 use crate::nacos_config::{get, header, publish, zip_of};
-
-/// Replaces what the field `id` holds with `value`.
-async fn fill(browser: &Browser, id: &str, value: &str) {
-    let field = browser
-        .find(Locator::Id(id))
-        .await
-        .unwrap_or_else(|e| panic!("no #{id}: {e}"));
-    field.clear().await.expect("cleared");
-    field.send_keys(value).await.expect("typed");
-}
 
 /// The server's copy of `data_id` in `group`: its status and content.
 async fn on_server(c: &Client, node: &Node, data_id: &str, group: &str) -> (u16, String) {
     let answer = get(c, &node.url, &[("dataId", data_id), ("group", group)]).await;
     (answer.status, String::from_utf8_lossy(&answer.body).into_owned())
-}
-
-async fn status_line(browser: &Browser, what: &str, wanted: &str) {
-    let deadline = tokio::time::Instant::now() + SHOWN;
-    loop {
-        let line = text(browser, Locator::Id("status-line")).await;
-        if line.contains(wanted) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: the status line says {line:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,7 +86,7 @@ async fn the_configs_page_edits_rolls_back_deletes_exports_and_imports() {
     .await;
     fill(&browser, "content", "port: 82").await;
     click(&browser, Locator::Id("save")).await;
-    status_line(&browser, "a stale edit", "publish refused: 409").await;
+    until_says(&browser, "status-line", "a stale edit", "publish refused: 409").await;
     assert_eq!(on_server(&c, &node, "web.yaml", "WEB").await.1, "port: 99");
 
     // The filter.
@@ -164,7 +137,7 @@ async fn the_configs_page_edits_rolls_back_deletes_exports_and_imports() {
         .await
         .expect("chosen");
     click(&browser, Locator::Id("import")).await;
-    status_line(&browser, "the import", "imported 1").await;
+    until_says(&browser, "status-line", "the import", "imported 1").await;
     assert_eq!(
         on_server(&c, &node, "i.properties", "IMPORTED").await,
         (200, "i=1".to_owned())

@@ -6,38 +6,12 @@
 
 use std::time::Duration;
 
-use fantoccini::{Client as Browser, Locator};
+use fantoccini::Locator;
 use maregistry::Config;
 use test_support::{eventually, free_listener, Client, Node, LIMIT};
 
 use crate::auth::{login, token, with_auth, ADMIN_PASSWORD};
-use crate::console::{artifact, click, open_browser, start_driver, text, until_shown, SHOWN};
-
-/// Replaces what the field `id` holds with `value`.
-async fn fill(browser: &Browser, id: &str, value: &str) {
-    let field = browser
-        .find(Locator::Id(id))
-        .await
-        .unwrap_or_else(|e| panic!("no #{id}: {e}"));
-    field.clear().await.expect("cleared");
-    field.send_keys(value).await.expect("typed");
-}
-
-/// Waits until the element `id` says `wanted`.
-async fn says(browser: &Browser, id: &str, wanted: &str) {
-    let deadline = tokio::time::Instant::now() + SHOWN;
-    loop {
-        let said = text(browser, Locator::Id(id)).await;
-        if said.contains(wanted) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "#{id} says {said:?}, not {wanted:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use crate::console::{artifact, click, fill, open_browser, start_driver, until_says, until_shown};
 
 /// Whether `user` (with `password`) may register in namespace dev now.
 async fn writes_dev(c: &Client, node: &Node, user: &str, password: &str) -> u16 {
@@ -72,14 +46,14 @@ async fn the_users_page_logs_in_and_manages_users_roles_and_permissions() {
     fill(&browser, "username", "nacos").await;
     fill(&browser, "password", "wrong").await;
     click(&browser, Locator::Id("login-button")).await;
-    says(&browser, "login-line", "login failed").await;
+    until_says(&browser, "login-line", "the users page", "login failed").await;
     fill(&browser, "password", ADMIN_PASSWORD).await;
     click(&browser, Locator::Id("login-button")).await;
     until_shown(&browser, "the admin", "#users tbody tr.user", |rows| {
         rows.iter().any(|row| row[0] == "nacos")
     })
     .await;
-    says(&browser, "who", "signed in as nacos").await;
+    until_says(&browser, "who", "the users page", "signed in as nacos").await;
 
     // A user, a role, a permission: each on the server.
     fill(&browser, "new-user", "alice").await;

@@ -21,7 +21,7 @@ use registry_core::{Cas, Config, ConfigFields, ConfigKey};
 use super::connections::Connection;
 use super::proto::Payload;
 use super::tasks::end;
-use super::wire::{code, field, payload, response, response_writing, server_request, Incoming, Refusal};
+use super::wire::{code, field, refused_as, response, response_writing, server_request, Incoming, Refusal};
 use crate::config::{self, known_type, named, Named, ToPush, Written, CAS_FAILED, NOT_FOUND, NO_BETA, NO_TAG};
 use crate::Node;
 
@@ -85,17 +85,7 @@ fn authorize(app: &Node, request: &Incoming, write: bool) -> Result<(), Refusal>
         let Named { key, .. } = named_in(request)?;
         return super::naming::check(app, request, &config_resource(&key), write);
     }
-    let Some(Value::Array(contexts)) = request.get("configListenContexts") else {
-        return Ok(());
-    };
-    let text = |context: &Value, name: &str| context.get(name).and_then(Value::as_str).map(str::to_owned);
-    for context in contexts {
-        let named = named(
-            text(context, "dataId").as_deref(),
-            text(context, "group").as_deref(),
-            text(context, "tenant").as_deref(),
-        )
-        .map_err(Refusal::invalid)?;
+    for (named, _) in listen_contexts(request)? {
         super::naming::check(app, request, &config_resource(&named.key), false)?;
     }
     Ok(())
@@ -103,22 +93,14 @@ fn authorize(app: &Node, request: &Incoming, write: bool) -> Result<(), Refusal>
 
 /// A refusal in the response type `kind`, with the fields its clients must find there.
 fn refused(kind: &str, request_id: &str, refusal: &Refusal) -> Payload {
-    let mut body = serde_json::json!({
-        "resultCode": 500,
-        "errorCode": refusal.code,
-        "message": refusal.message,
-        "requestId": request_id,
-        "success": false,
-    });
-    match kind {
+    refused_as(kind, request_id, refusal, |body| match kind {
         "ConfigQueryResponse" => {
             body["lastModified"] = Value::from(0);
             body["beta"] = Value::Bool(false);
         }
         "ConfigChangeBatchListenResponse" => body["changedConfigs"] = Value::Array(Vec::new()),
         _ => {}
-    }
-    payload(kind, bytes::Bytes::from(body.to_string()))
+    })
 }
 
 /// The config a request names.
@@ -225,13 +207,10 @@ async fn remove(app: &Node, request: &Incoming) -> Result<Map<String, Value>, Re
     }
 }
 
-/// `ConfigBatchListenRequest`: with `listen: true`, the connection listens to each config
-/// and hears of those whose md5 differs from the one it sent (a missing config's md5 is
-/// `""`), in the answer and as a push; with `listen: false`, it stops listening to them.
-fn listen(app: &Node, connection: &Arc<Connection>, request: &Incoming) -> Result<Map<String, Value>, Refusal> {
-    let listening = request.flag("listen", true)?;
+/// The configs a batch listen names, each with the md5 the client holds (`""`: none).
+fn listen_contexts(request: &Incoming) -> Result<Vec<(Named, String)>, Refusal> {
     let contexts = match request.get("configListenContexts") {
-        None => &Vec::new(),
+        None => return Ok(Vec::new()),
         Some(Value::Array(contexts)) => contexts,
         Some(other) => {
             return Err(Refusal::invalid(format!(
@@ -240,16 +219,26 @@ fn listen(app: &Node, connection: &Arc<Connection>, request: &Incoming) -> Resul
         }
     };
     let text = |context: &Value, name: &str| context.get(name).and_then(Value::as_str).map(str::to_owned);
-    let mut read = Vec::with_capacity(contexts.len());
-    for context in contexts {
-        let named = named(
-            text(context, "dataId").as_deref(),
-            text(context, "group").as_deref(),
-            text(context, "tenant").as_deref(),
-        )
-        .map_err(Refusal::invalid)?;
-        read.push((named, text(context, "md5").unwrap_or_default()));
-    }
+    contexts
+        .iter()
+        .map(|context| {
+            let named = named(
+                text(context, "dataId").as_deref(),
+                text(context, "group").as_deref(),
+                text(context, "tenant").as_deref(),
+            )
+            .map_err(Refusal::invalid)?;
+            Ok((named, text(context, "md5").unwrap_or_default()))
+        })
+        .collect()
+}
+
+/// `ConfigBatchListenRequest`: with `listen: true`, the connection listens to each config
+/// and hears of those whose md5 differs from the one it sent (a missing config's md5 is
+/// `""`), in the answer and as a push; with `listen: false`, it stops listening to them.
+fn listen(app: &Node, connection: &Arc<Connection>, request: &Incoming) -> Result<Map<String, Value>, Refusal> {
+    let listening = request.flag("listen", true)?;
+    let read = listen_contexts(request)?;
     let listeners = app.config_listeners();
     let id = connection.info.id;
     let max = app.grpc().settings.max_subscriptions;

@@ -7,15 +7,15 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use registry_api::access::{Caller, Credentials};
-use registry_core::{validate_new_registration, InstanceMeta, Kind, Need, Resource, DEFAULT_NAMESPACE};
+use registry_core::{validate_new_registration, InstanceMeta, Need, Resource};
 use serde_json::{Map, Value};
 
 use super::answered::AfterAnswer;
 use super::connections::{ConnInfo, Connection, Subscription};
 use super::proto::Payload;
 use super::service_info::{push, service_info};
-use super::wire::{code, error, response, Incoming, Refusal};
-use crate::v1::{service_page, Described, NacosService, WireInstance, DEFAULT_GROUP};
+use super::wire::{code, error, refused_as, response, Incoming, Refusal};
+use crate::v1::{naming_resource, service_page, Described, NacosService, WireInstance, DEFAULT_GROUP};
 use crate::Node;
 use registry_api::auth::Access;
 use registry_api::Op;
@@ -39,7 +39,7 @@ pub(crate) async fn answer(app: &Node, info: &ConnInfo, payload: Payload, after:
             // A refusal of access is the request's own response type, as the Java server
             // answers it (a generic ErrorResponse reaches nacos-sdk-python as a 500).
             match (refusal.code, response_type(&request.kind)) {
-                (code::NO_RIGHT, Some(kind)) => refused_as(kind, &id, &refusal),
+                (code::NO_RIGHT, Some(kind)) => refused_as(kind, &id, &refusal, |_| {}),
                 _ => error(&id, &refusal),
             }
         }
@@ -124,18 +124,6 @@ fn response_type(kind: &str) -> Option<&'static str> {
     })
 }
 
-/// A refusal in the response type `kind`.
-pub(crate) fn refused_as(kind: &str, request_id: &str, refusal: &Refusal) -> Payload {
-    let body = serde_json::json!({
-        "resultCode": 500,
-        "errorCode": refusal.code,
-        "message": refusal.message,
-        "requestId": request_id,
-        "success": false,
-    });
-    super::wire::payload(kind, bytes::Bytes::from(body.to_string()))
-}
-
 /// Who sends `request`: its `accessToken` (or `Authorization`) header, or its `username`
 /// and `password` headers.
 pub(crate) fn caller(app: &Node, request: &Incoming) -> Caller {
@@ -155,22 +143,6 @@ pub(crate) fn check(app: &Node, request: &Incoming, resource: &Resource<'_>, wri
         .map_err(|e| Refusal::new(code::NO_RIGHT, e.to_string()))
 }
 
-/// The resource a naming request names: `namespace`, `groupName` (or the group in
-/// `serviceName` = `G@@S`) and the service (all of the group's when none is named).
-fn naming_resource(request: &Incoming) -> Resource<'_> {
-    let service = request.text("serviceName").unwrap_or("*");
-    let (group, name) = match service.split_once("@@") {
-        Some((group, name)) => (group, name),
-        None => (request.text("groupName").unwrap_or(DEFAULT_GROUP), service),
-    };
-    Resource {
-        namespace: request.text("namespace").unwrap_or(DEFAULT_NAMESPACE),
-        group,
-        kind: Kind::Naming,
-        name,
-    }
-}
-
 /// With users (`--auth-enabled`), whether the caller may read or write what the naming
 /// request names. Else, with a client token configured, writes (and with
 /// `--client-token-reads`, reads) carry it in the `accessToken` header (or `Authorization:
@@ -178,7 +150,12 @@ fn naming_resource(request: &Incoming) -> Resource<'_> {
 /// request's is.
 pub(crate) fn authorize(app: &Node, request: &Incoming, write: bool) -> Result<(), Refusal> {
     if app.auth_enabled() {
-        return check(app, request, &naming_resource(request), write);
+        let resource = naming_resource(
+            request.text("namespace"),
+            request.text("serviceName"),
+            request.text("groupName"),
+        );
+        return check(app, request, &resource, write);
     }
     if !app.auth().any() {
         return Ok(());

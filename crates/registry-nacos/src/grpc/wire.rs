@@ -268,14 +268,21 @@ pub(crate) fn field<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, name: &str,
 
 /// An `ErrorResponse` for `refusal`, to the request `request_id`.
 pub(crate) fn error(request_id: &str, refusal: &Refusal) -> Payload {
-    let body = serde_json::json!({
+    refused_as("ErrorResponse", request_id, refusal, |_| {})
+}
+
+/// `refusal` in the response type `kind`, to the request `request_id`; `extra` adds the
+/// fields that type's clients must find even in a refusal.
+pub(crate) fn refused_as(kind: &str, request_id: &str, refusal: &Refusal, extra: impl FnOnce(&mut Value)) -> Payload {
+    let mut body = serde_json::json!({
         "resultCode": 500,
         "errorCode": refusal.code,
         "message": refusal.message,
         "requestId": request_id,
         "success": false,
     });
-    payload("ErrorResponse", Bytes::from(body.to_string()))
+    extra(&mut body);
+    payload(kind, Bytes::from(body.to_string()))
 }
 
 /// A request the server sends on a connection's stream (`module` and `headers` as Nacos

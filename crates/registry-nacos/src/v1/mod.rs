@@ -15,5 +15,5 @@ mod tests;
 pub(crate) use cache::{encode_hosts, NacosCache};
 pub(crate) use handlers::nacos;
 pub(crate) use instance::{Described, WireInstance};
-pub(crate) use names::{service_page, NacosService, DEFAULT_GROUP};
+pub(crate) use names::{naming_resource, service_page, NacosService, DEFAULT_GROUP};
 pub(crate) use params::{number, Params};

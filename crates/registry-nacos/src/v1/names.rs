@@ -1,7 +1,7 @@
 //! Nacos names on the registry (docs/spec.md §6.1): service `S` of the default namespace
 //! and group is registry service `S`, group `G` is `G::S`, namespace `N` is `N/G::S`.
 
-use registry_core::{validate_service_name, Registry};
+use registry_core::{validate_service_name, Kind, Registry, Resource, DEFAULT_NAMESPACE};
 
 use registry_api::FacadeError;
 
@@ -49,6 +49,27 @@ impl NacosService {
             grouped: format!("{group}@@{name}"),
             registry,
         })
+    }
+}
+
+/// The resource a naming request touches (docs/spec.md §9): its namespace (`public` when
+/// none), the group in `serviceName` (`G@@S`) or `groupName` (`DEFAULT_GROUP` when none),
+/// and the service (`*`, every one of the group, when none is named).
+pub(crate) fn naming_resource<'a>(
+    namespace: Option<&'a str>,
+    service_name: Option<&'a str>,
+    group_name: Option<&'a str>,
+) -> Resource<'a> {
+    let service = service_name.unwrap_or("*");
+    let (group, name) = match service.split_once("@@") {
+        Some((group, name)) => (group, name),
+        None => (group_name.unwrap_or(DEFAULT_GROUP), service),
+    };
+    Resource {
+        namespace: namespace.unwrap_or(DEFAULT_NAMESPACE),
+        group,
+        kind: Kind::Naming,
+        name,
     }
 }
 
