@@ -25,6 +25,7 @@ use registry_cluster::{
     SnapshotCoordinator,
 };
 use registry_core::{Clock, Registry};
+use registry_consul::Consul;
 use registry_eureka::Eureka;
 use registry_http::{HttpInvoker, HyperInvoker, HyperInvokerConfig, WithToken};
 use registry_nacos::Nacos;
@@ -71,7 +72,11 @@ pub async fn run_with(
     let mut loops = mode.loops;
     loops.extend(background(&config, &mode.coordinator, &clock, &signal));
     let url = mode.coordinator.my_url();
-    let (app, nacos) = app(&config, mode.coordinator, mode.relay, clock);
+    let (app, nacos, consul) = app(&config, mode.coordinator, mode.relay, clock);
+    if let Some(consul) = consul {
+        loops.push(tokio::spawn(consul.run_checks(app.clone(), Box::pin(signal.stopped()))));
+    }
+    let consul_listener = bind_consul(&config, local).await?;
     // With auth on: the first admin made, or (none anywhere) the node stops.
     let (no_admin, found_no_admin) = tokio::sync::oneshot::channel();
     if let Some(admin) = config.admin.clone() {
@@ -91,7 +96,12 @@ pub async fn run_with(
         }
     };
     let (shutdown, no_admin) = split_reason(shutdown);
-    let served = serve(app, listener, grpc_listener, nacos, mode.raft.clone(), shutdown).await;
+    let listeners = Listeners {
+        http: listener,
+        grpc: grpc_listener,
+        consul: consul_listener,
+    };
+    let served = serve(app, listeners, nacos, mode.raft.clone(), shutdown).await;
     let _ = stop.send(true);
     for task in loops {
         let _ = task.await;
@@ -374,15 +384,17 @@ fn background(
 }
 
 /// The API over the mode, with the facades `--protocols` names (the seed's API is the
-/// server's own); answers the Nacos facade too, which serves the gRPC listener.
+/// server's own); answers the Nacos facade too, which serves the gRPC listener, and the
+/// Consul facade, whose checks run beside.
 fn app(
     config: &Config,
     coordinator: Arc<dyn Coordinator>,
     relay: Arc<dyn HttpInvoker>,
     clock: Arc<dyn Clock>,
-) -> (Arc<App>, Option<Arc<Nacos>>) {
+) -> (Arc<App>, Option<Arc<Nacos>>, Option<Arc<Consul>>) {
     let mut facades: Vec<Arc<dyn Facade>> = Vec::new();
     let mut nacos = None;
+    let mut consul = None;
     for protocol in &config.protocols {
         match protocol {
             Protocol::Seed => {}
@@ -392,6 +404,11 @@ fn app(
                 facades.push(facade);
             }
             Protocol::Eureka => facades.push(Arc::new(Eureka::default())),
+            Protocol::Consul => {
+                let facade = Arc::new(Consul::new(config.consul.clone()));
+                consul = Some(facade.clone());
+                facades.push(facade);
+            }
         }
     }
     let mut app = App::new(coordinator, relay, clock, config.limits(), facades)
@@ -400,21 +417,52 @@ fn app(
     if let Some(tls) = &config.tls {
         app = app.with_tls(tls.clone());
     }
-    (Arc::new(app), nacos)
+    (Arc::new(app), nacos, consul)
+}
+
+/// The listeners a node serves: the API, the Nacos gRPC one, and the API again for Consul
+/// clients.
+struct Listeners {
+    http: TcpListener,
+    grpc: Option<TcpListener>,
+    consul: Option<TcpListener>,
+}
+
+/// The `--consul-port` listener, taken before anything is loaded.
+async fn bind_consul(config: &Config, local: SocketAddr) -> anyhow::Result<Option<TcpListener>> {
+    let Some(port) = config.consul_port else {
+        return Ok(None);
+    };
+    let address = SocketAddr::new(local.ip(), port);
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding the Consul port {address}"))?;
+    Ok(Some(listener))
 }
 
 /// Serves the API (and the Nacos gRPC listener) until `shutdown` completes, or until the
 /// raft node fails: then it stops as if asked to, and the failure is reported after.
 async fn serve(
     app: Arc<App>,
-    listener: TcpListener,
-    grpc_listener: Option<TcpListener>,
+    listeners: Listeners,
     nacos: Option<Arc<Nacos>>,
     raft: Option<Arc<RaftCluster>>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     // Both listeners stop when `shutdown` completes.
     let (begin, begun) = watch::channel(false);
+    let Listeners {
+        http: listener,
+        grpc: grpc_listener,
+        consul: consul_listener,
+    } = listeners;
+    let consul = consul_listener.map(|consul_listener| {
+        if let Ok(address) = consul_listener.local_addr() {
+            tracing::info!(%address, "Consul clients served on their own port too");
+        }
+        let stopping = Signal(begun.clone()).stopped();
+        tokio::spawn(registry_api::serve(consul_listener, app.clone(), stopping))
+    });
     let grpc = match (grpc_listener, nacos) {
         (Some(grpc_listener), Some(nacos)) => {
             if let Ok(address) = grpc_listener.local_addr() {
@@ -445,6 +493,11 @@ async fn serve(
         let _ = begin.send(true);
     };
     let served = registry_api::serve(listener, app, shutdown).await;
+    if let Some(consul) = consul {
+        if let Ok(Err(e)) = consul.await {
+            tracing::warn!(error = %e, "the Consul listener failed");
+        }
+    }
     if let Some(grpc) = grpc {
         match grpc.await {
             Ok(Ok(())) => {}

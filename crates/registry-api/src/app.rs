@@ -61,6 +61,7 @@ impl App {
     ) -> Self {
         let watch = Arc::new(Watch::new());
         cluster.registry().observe(watch.clone());
+        cluster.registry().configs().observe(watch.clone());
         for observer in facades.iter().filter_map(|facade| facade.observer()) {
             cluster.registry().observe(observer);
         }
@@ -139,6 +140,10 @@ impl App {
         &self.facades
     }
 }
+
+/// The address a facade's request came from (a request extension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer(pub std::net::SocketAddr);
 
 /// A page of the web console a facade serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

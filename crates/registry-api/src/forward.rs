@@ -64,6 +64,12 @@ pub(crate) async fn forward(
             response.headers_mut().insert(name, value);
         }
     }
+    // A facade's own read headers (Consul's index and leader state) go along too.
+    for (name, value) in answer.headers.iter() {
+        if name.as_str().starts_with("x-consul-") {
+            response.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
     Ok(response)
 }
 

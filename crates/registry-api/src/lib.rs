@@ -60,7 +60,7 @@ mod server;
 mod transport;
 mod watch;
 
-pub use app::{App, ConsolePage, Facade, Shutdown};
+pub use app::{App, ConsolePage, Facade, Peer, Shutdown};
 pub use auth::Auth;
 pub use body::Body;
 pub use error::{ApiError, FacadeError, Undecodable};

@@ -3,6 +3,7 @@
 //! dispatches.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,7 +11,7 @@ use http::{Method, Request, Response};
 use hyper::body::Incoming;
 
 use crate::access::{Credentials, Protocol};
-use crate::app::App;
+use crate::app::{App, Peer};
 use crate::auth::{check_access, Access};
 use crate::body::Body;
 use crate::error::ApiError;
@@ -23,7 +24,11 @@ use crate::routes::{Endpoint, Route};
 use registry_core::{Need, Resource};
 
 /// Answers one request. Never fails.
-pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+pub(crate) async fn handle(
+    app: Arc<App>,
+    request: Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
     let found = app.routes.of(request.uri().path());
     let timed = found.is_some_and(|(route, _)| !route.may_block(&request) && !app.routes.long_poll(route));
@@ -84,6 +89,8 @@ pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<
                 Endpoint::Relay => Box::pin(gateway::relayed(app, request)).await,
             },
             Route::Facade(row) => {
+                let mut request = request;
+                request.extensions_mut().insert(Peer(peer));
                 let path = request.uri().path().to_owned();
                 let (facade, route, rest) = app.routes.facade(row, &path);
                 Ok(app.facades[facade].serve(app, route, request, rest).await)

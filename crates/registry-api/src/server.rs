@@ -83,7 +83,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let service = service_fn(move |request| handle(app.clone(), request));
+        let service = service_fn(move |request| handle(app.clone(), request, peer));
         match &tls {
             None => {
                 let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 use std::time::Duration;
 
-use registry_core::{Changed, Observer};
+use registry_core::{Changed, ConfigObserver, ConfigsChanged, Observer};
 use tokio::sync::futures::Notified;
 use tokio::sync::Notify;
 
@@ -65,6 +65,14 @@ impl Observer for Watch {
             }
             Changed::All => services.values().for_each(|n| n.notify_waiters()),
         }
+    }
+}
+
+/// A config change wakes the waiters on any change (a facade's blocking read of the
+/// config store waits there).
+impl ConfigObserver for Watch {
+    fn configs_changed(&self, _revision: u64, _changed: ConfigsChanged<'_>) {
+        self.any.notify_waiters();
     }
 }
 

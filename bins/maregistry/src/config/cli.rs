@@ -69,6 +69,9 @@ pub enum Protocol {
     Nacos,
     /// Eureka REST v2.
     Eureka,
+    /// The Consul HTTP API under `/v1/` (agent, catalog, health, KV, status), and the
+    /// checks the cluster runs for it.
+    Consul,
 }
 
 /// How log lines are written (`--log-format`).
@@ -244,16 +247,33 @@ pub struct Cli {
     /// The longest lease an instance may declare for itself; longer ones are cut to it.
     #[arg(long, env = "MAREGISTRY_LEASE_MAX", default_value = "5m", value_parser = parse_duration)]
     pub lease_max: Duration,
-    /// The protocols served, comma-separated: seed, nacos, eureka. A left-out protocol's
+    /// The protocols served, comma-separated: seed, nacos, eureka, consul. A left-out protocol's
     /// paths answer 404 (and without nacos there is no gRPC listener); the console, the
     /// operators' and the cluster's endpoints are always served.
     #[arg(
         long,
         env = "MAREGISTRY_PROTOCOLS",
         value_delimiter = ',',
-        default_value = "seed,nacos,eureka"
+        default_value = "seed,nacos,eureka,consul"
     )]
     pub protocols: Vec<Protocol>,
+    /// The Consul datacenter this cluster is (`?dc=` naming another is refused).
+    #[arg(long, env = "MAREGISTRY_CONSUL_DATACENTER", default_value = "dc1")]
+    pub consul_datacenter: String,
+    /// The name of the one Consul node every service is on (the cluster).
+    #[arg(long, env = "MAREGISTRY_CONSUL_NODE_NAME", default_value = "maregistry")]
+    pub consul_node_name: String,
+    /// Also serve the API on this port (Consul clients default to 8500); off by default.
+    #[arg(long, env = "MAREGISTRY_CONSUL_PORT")]
+    pub consul_port: Option<u16>,
+    /// How often the leader looks at the Consul checks (TTL expiry, probes due,
+    /// deregistrations).
+    #[arg(long, env = "MAREGISTRY_CONSUL_CHECK_EVERY", default_value = "1s", value_parser = parse_duration)]
+    pub consul_check_every: Duration,
+    /// The shortest DeregisterCriticalServiceAfter honoured (Consul's
+    /// check_deregister_interval_min); shorter ones are raised to it.
+    #[arg(long, env = "MAREGISTRY_CONSUL_DEREGISTER_MIN", default_value = "1m", value_parser = parse_duration)]
+    pub consul_deregister_min: Duration,
     /// Port of the Nacos 2/3 gRPC listener: auto (the HTTP port + 1000, where Nacos
     /// clients look for it), a port, or off.
     #[arg(long, env = "MAREGISTRY_GRPC_PORT", default_value = "auto")]

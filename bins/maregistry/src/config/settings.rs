@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use registry_api::Auth;
+use registry_consul::ConsulSettings;
 use registry_nacos::GrpcSettings;
 
 use super::cli::Protocol;
@@ -67,6 +68,10 @@ pub struct Config {
     pub protocols: Vec<Protocol>,
     /// The port of the Nacos gRPC listener (0: any free one); `None`: no listener.
     pub grpc_port: Option<u16>,
+    /// What the Consul facade answers as, and how its checks run.
+    pub consul: ConsulSettings,
+    /// A second port serving the API for Consul clients (`--consul-port`); `None`: none.
+    pub consul_port: Option<u16>,
     /// How the gRPC listener treats its clients.
     pub grpc: GrpcSettings,
     /// The listener's TLS (`--tls-cert`, `--tls-key`, `--tls-client-ca`); `None`: plain
@@ -210,11 +215,13 @@ impl Default for Config {
             evict_max_fraction: 1.0,
             leases: LeaseBounds::default(),
             mode: Mode::Snapshot(SnapshotMode::default()),
-            protocols: vec![Protocol::Seed, Protocol::Nacos, Protocol::Eureka],
+            protocols: vec![Protocol::Seed, Protocol::Nacos, Protocol::Eureka, Protocol::Consul],
             // A node started in-process serves gRPC only when asked; the binary's default
             // is the HTTP port + 1000 (`--grpc-port auto`).
             grpc_port: None,
             grpc: GrpcSettings::default(),
+            consul: ConsulSettings::default(),
+            consul_port: None,
             tls: None,
             peer_tls: None,
         }

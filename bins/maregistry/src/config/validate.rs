@@ -2,6 +2,7 @@
 //! durations, usable urls, settings that need each other, a connection limit the process
 //! can reach), each refusal naming the flag (and the file's key, when it came from one).
 
+use registry_consul::ConsulSettings;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -88,10 +89,24 @@ impl Cli {
         }
         let admin = self.users(&mut auth, &server_list, &mode)?;
         let grpc_port = self.grpc_port()?;
+        let consul_port = self.consul_port.filter(|_| protocols.contains(&Protocol::Consul));
+        if self.consul_port.is_some() && consul_port.is_none() {
+            return Err("--consul-port serves Consul clients, and --protocols leaves consul out".to_owned());
+        }
+        if self.consul_datacenter.is_empty() || self.consul_node_name.is_empty() {
+            return Err("--consul-datacenter and --consul-node-name must not be empty".to_owned());
+        }
         let config = Config {
             admin,
             protocols,
             grpc_port,
+            consul: ConsulSettings {
+                datacenter: self.consul_datacenter.clone(),
+                node_name: self.consul_node_name.clone(),
+                deregister_min: self.consul_deregister_min,
+                check_every: self.consul_check_every,
+            },
+            consul_port,
             grpc: GrpcSettings {
                 lease: self.grpc_lease,
                 max_connections: grpc_max_connections,
@@ -144,7 +159,7 @@ impl Cli {
             }
         }
         if protocols.is_empty() {
-            return Err("--protocols needs at least one of seed, nacos, eureka".to_owned());
+            return Err("--protocols needs at least one of seed, nacos, eureka, consul".to_owned());
         }
         if !protocols.contains(&Protocol::Nacos) {
             match self.grpc_port {

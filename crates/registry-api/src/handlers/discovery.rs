@@ -34,8 +34,16 @@ async fn consistent(
     if !query.consistent()? {
         return Ok(None);
     }
-    Box::pin(async move {
-        match app.cluster.consistent_read().await {
+    Box::pin(app.read_consistently(request)).await
+}
+
+impl App {
+    /// Makes the read `request` linearizable (raft: the leader confirms it still leads and
+    /// this node has applied everything committed before): `None`, answer it from this
+    /// node's copy; or relays it to the leader, once, whose answer is `Some`. What a
+    /// facade's reads with a consistency flag call.
+    pub async fn read_consistently<B>(&self, request: &Request<B>) -> Result<Option<Response<Body>>, ApiError> {
+        match self.cluster.consistent_read().await {
             Ok(()) => Ok(None),
             Err(CoordinatorError::NotLeader { leader: Some(leader) }) if !is_forwarded(request) => {
                 let outgoing = Outgoing {
@@ -45,12 +53,18 @@ async fn consistent(
                     // A read has no body worth relaying.
                     body: Bytes::new(),
                 };
-                Ok(Some(forward(app, &leader, Relay::Read, outgoing).await?))
+                Ok(Some(forward(self, &leader, Relay::Read, outgoing).await?))
             }
             Err(e) => Err(read_error(e)),
         }
-    })
-    .await
+    }
+
+    /// Waits until `version()` (read afresh after each change of `services`; of any
+    /// service when `services` is empty) is above `since`, at most `wait`, or until the
+    /// node shuts down: a facade's blocking query. Costs no task while it waits.
+    pub async fn wait_for(&self, services: &[&str], since: u64, wait: std::time::Duration, version: impl Fn() -> u64) {
+        Box::pin(self.watch.wait(services, since, wait, version)).await;
+    }
 }
 
 /// Why a consistent read was refused, in a read's words.

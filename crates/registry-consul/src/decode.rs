@@ -1,0 +1,155 @@
+//! What Consul's Go decoder accepts and this facade reads the same way (docs/spec.md §10.2):
+//! object keys in any case and with or without underscores (`Name`, `name`,
+//! `deregister_critical_service_after`), and Go durations, as text (`"10s"`, `"1m30s"`,
+//! `"500ms"`) or as a number of nanoseconds.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+/// A JSON object read as Go's `encoding/json` reads a struct: a key matches a field whatever
+/// its case; the snake_case aliases Consul accepts match too (underscores are ignored).
+pub(crate) struct Fields<'a> {
+    by_key: HashMap<String, &'a Value>,
+}
+
+impl<'a> Fields<'a> {
+    /// The fields of `object`. Of two keys that fold to one, the last wins, as in Go.
+    pub(crate) fn of(object: &'a Map<String, Value>) -> Fields<'a> {
+        let by_key = object.iter().map(|(k, v)| (fold(k), v)).collect();
+        Fields { by_key }
+    }
+
+    /// The value of field `name` (given in PascalCase), when present and not `null`.
+    pub(crate) fn get(&self, name: &str) -> Option<&'a Value> {
+        self.by_key.get(&fold(name)).copied().filter(|v| !v.is_null())
+    }
+
+    /// The first of `names` that is present.
+    pub(crate) fn any(&self, names: &[&str]) -> Option<&'a Value> {
+        names.iter().find_map(|name| self.get(name))
+    }
+
+    /// A text field; another type is refused, naming the field.
+    pub(crate) fn text(&self, name: &str) -> Result<Option<&'a str>, String> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(other) => Err(format!("{name} must be a string, got {}", kind(other))),
+        }
+    }
+
+    /// A duration field ([`go_duration`]), in ms.
+    pub(crate) fn duration(&self, name: &str) -> Result<Option<u64>, String> {
+        self.get(name).map(|v| duration_value(name, v)).transpose()
+    }
+}
+
+/// A key as Go matches it: case folded, underscores dropped.
+fn fold(key: &str) -> String {
+    key.chars()
+        .filter(|c| *c != '_' && *c != '-')
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// What JSON type a value is, for an error.
+pub(crate) fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A duration as Consul's JSON takes one: a Go duration string, or a number of
+/// nanoseconds. In ms, rounded up (a positive duration never becomes 0).
+fn duration_value(name: &str, value: &Value) -> Result<u64, String> {
+    match value {
+        Value::String(text) => go_duration(text).map_err(|e| format!("{name}: {e}")),
+        Value::Number(n) => match n.as_u64() {
+            Some(nanos) => Ok(nanos.div_ceil(1_000_000)),
+            None => Err(format!("{name}: time: invalid duration {n}")),
+        },
+        other => Err(format!("{name} must be a duration, got {}", kind(other))),
+    }
+}
+
+/// Go's `time.ParseDuration`, in ms (rounded up): `"300ms"`, `"1.5h"`, `"2h45m"`, `"0"`.
+/// Units `ns`, `us` (`µs`), `ms`, `s`, `m`, `h`. A negative duration is refused (nothing
+/// here takes one). The error is Go's text.
+pub(crate) fn go_duration(text: &str) -> Result<u64, String> {
+    let invalid = || format!("time: invalid duration \"{text}\"");
+    let mut rest = text.strip_prefix('+').unwrap_or(text);
+    if rest == "0" {
+        return Ok(0);
+    }
+    if rest.is_empty() || rest.starts_with('-') {
+        return Err(invalid());
+    }
+    let mut nanos: f64 = 0.0;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(rest.len());
+        let (number, after) = rest.split_at(digits);
+        if number.is_empty() || number == "." || number.matches('.').count() > 1 {
+            return Err(invalid());
+        }
+        let value: f64 = number.parse().map_err(|_| invalid())?;
+        let unit_len = after.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(after.len());
+        let (unit, after) = after.split_at(unit_len);
+        let scale = match unit {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            "" => return Err(format!("time: missing unit in duration \"{text}\"")),
+            other => return Err(format!("time: unknown unit \"{other}\" in duration \"{text}\"")),
+        };
+        nanos += value * scale;
+        rest = after;
+    }
+    // Go's limit: about 290 years.
+    if nanos > 9.2e18 {
+        return Err(invalid());
+    }
+    // Whole nanoseconds (Go truncates the fraction), then ms rounded up.
+    let nanos = nanos as u64;
+    Ok(nanos.div_ceil(1_000_000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn go_durations_read_as_go_reads_them() {
+        assert_eq!(go_duration("10s"), Ok(10_000));
+        assert_eq!(go_duration("1m30s"), Ok(90_000));
+        assert_eq!(go_duration("500ms"), Ok(500));
+        assert_eq!(go_duration("1.5h"), Ok(5_400_000));
+        assert_eq!(go_duration("0"), Ok(0));
+        assert_eq!(go_duration("1500us"), Ok(2));
+        assert_eq!(go_duration("1ns"), Ok(1));
+        for bad in ["", "10", "s", "-1s", "1x", "1..5s", ".s", "1s2"] {
+            assert!(go_duration(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(go_duration("10"), Err("time: missing unit in duration \"10\"".to_owned()));
+    }
+
+    #[test]
+    fn keys_match_whatever_their_case_or_underscores() {
+        let object = json!({"name": "web", "DEREGISTER_critical_service_after": "1m", "TTL": 5_000_000_000u64});
+        let Value::Object(object) = object else { unreachable!() };
+        let fields = Fields::of(&object);
+        assert_eq!(fields.text("Name"), Ok(Some("web")));
+        assert_eq!(fields.duration("DeregisterCriticalServiceAfter"), Ok(Some(60_000)));
+        assert_eq!(fields.duration("Ttl"), Ok(Some(5_000)));
+        assert_eq!(fields.text("Missing"), Ok(None));
+    }
+}
