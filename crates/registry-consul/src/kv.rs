@@ -1,5 +1,6 @@
 //! Consul's KV store over the config store (docs/spec.md §10.7, docs/api.md "Consul KV"): a
-//! key is the data id of a config in namespace `public`, group `DEFAULT_GROUP`, so that a
+//! key is the data id of a config in namespace `public`, group `DEFAULT_GROUP`, its `/`
+//! written `:` (Nacos data ids take `:`, not `/`; Consul keys take `/`, not `:`), so that a
 //! KV entry and a Nacos config are two views of one replicated, durable store. The
 //! `ModifyIndex` of an entry is its config revision, `CreateIndex` the revision that made
 //! it; the index of a listing or of a missing key is the store's revision.
@@ -26,7 +27,17 @@ pub(crate) const GROUP: &str = "DEFAULT_GROUP";
 
 /// The config a KV key is.
 fn config_key(key: &str) -> ConfigKey {
-    ConfigKey::new(NAMESPACE, GROUP, key)
+    ConfigKey::new(NAMESPACE, GROUP, &data_id(key))
+}
+
+/// The data id of a KV key: `/` is `:`.
+fn data_id(key: &str) -> String {
+    key.replace('/', ":")
+}
+
+/// The KV key of a data id.
+fn kv_key(data_id: &str) -> String {
+    data_id.replace(':', "/")
 }
 
 /// `/v1/kv/<key>`: GET, PUT, DELETE.
@@ -40,6 +51,11 @@ pub(crate) async fn serve(
     let _ = consul;
     if key.chars().any(char::is_control) || key.len() > registry_core::MAX_DATA_ID_LEN {
         return Err(Refused::bad(format!("Invalid key {key:?}")));
+    }
+    if key.contains(':') {
+        return Err(Refused::bad(format!(
+            "Invalid key {key:?}: ':' is not taken (the config store writes a key's '/' as ':')"
+        )));
     }
     for session in ["acquire", "release"] {
         if params.get(session).is_some() {
@@ -83,9 +99,9 @@ fn entry(key: &str, config: &Config) -> Value {
 fn under(app: &App, prefix: &str) -> Vec<(String, Arc<Config>)> {
     app.registry()
         .configs()
-        .with_prefix(NAMESPACE, GROUP, prefix)
+        .with_prefix(NAMESPACE, GROUP, &data_id(prefix))
         .into_iter()
-        .map(|(key, config)| (key.data_id.clone(), config))
+        .map(|(key, config)| (kv_key(&key.data_id), config))
         .collect()
 }
 

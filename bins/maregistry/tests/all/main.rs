@@ -10,6 +10,7 @@ mod batch_auth;
 mod clients;
 mod cluster;
 mod config_file;
+mod consul;
 mod console;
 mod console_configs;
 mod console_users;
