@@ -11,6 +11,7 @@ mod clients;
 mod cluster;
 mod config_file;
 mod consul;
+mod consul_clients;
 mod console;
 mod console_configs;
 mod console_users;

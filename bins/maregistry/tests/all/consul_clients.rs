@@ -1,0 +1,85 @@
+//! Real Consul clients and a Consul cluster (docs/spec.md §10): py-consul 1.8.0 (PyPI) and
+//! the npm `consul` 2.0.1 package, pinned with everything they pull in `tests/deps/` and
+//! run from `tests/clients/` (each checks its own scenario and prints DONE); and an HTTP
+//! check that goes on when the raft node running it is killed.
+
+use maregistry::Config;
+use serde_json::json;
+use test_support::{agreed_leader, eventually, free_listener, Client, Node, Scenario, LIMIT};
+
+use crate::consul::{consul_config, health_server, read};
+use crate::raft::Cluster;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn py_consul_registers_passes_watches_expires_deregisters_and_uses_kv() {
+    let node = Node::start_on(free_listener(), consul_config(Config::default()));
+    let port = node.addr.port().to_string();
+    let scenario = Scenario::python("consul_py.py", &["127.0.0.1".to_owned(), port]);
+    scenario.expect("DONE").await.finish().await;
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn npm_consul_registers_passes_watches_expires_deregisters_and_uses_kv() {
+    let node = Node::start_on(free_listener(), consul_config(Config::default()));
+    let port = node.addr.port().to_string();
+    let scenario = Scenario::node("consul_js.js", &["127.0.0.1".to_owned(), port]);
+    scenario.expect("DONE").await.finish().await;
+    node.stop().await;
+}
+
+/// The statuses of `service`'s checks as `url` answers them (the node's own left out).
+async fn statuses_at(c: &Client, url: &str, service: &str) -> Vec<String> {
+    let answer = c.try_raw("GET", &format!("{url}/v1/health/service/{service}"), "").await;
+    let Ok(answer) = answer else { return Vec::new() };
+    let entries: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+    entries
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|e| e["Checks"].as_array().cloned().unwrap_or_default())
+        .filter(|check| check["CheckID"] != "serfHealth")
+        .map(|check| check["Status"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_check_goes_on_when_the_raft_node_running_it_is_killed() {
+    let extra = ["--consul-check-every", "100ms", "--consul-deregister-min", "1s"];
+    let mut cluster = Cluster::start(3, &extra);
+    let urls = cluster.urls.clone();
+    let all: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let c = Client::new();
+    let leader = agreed_leader(&c, &all).await;
+    let follower = all.iter().copied().find(|u| *u != leader).unwrap();
+    let (port, server) = health_server(200);
+    // Registered through a follower: the write is relayed; the leader runs the check.
+    let body = json!({"Name": "pay", "ID": "pay-1", "Address": "127.0.0.1", "Port": port,
+        "Check": {"HTTP": format!("http://127.0.0.1:{port}/health"), "Interval": "200ms", "Timeout": "1s",
+                  "DeregisterCriticalServiceAfter": "1s"}});
+    let answer = c.raw("PUT", &format!("{follower}/v1/agent/service/register"), &body.to_string()).await;
+    assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+    for url in &all {
+        eventually("every node answers the check passing", LIMIT, || async {
+            statuses_at(&c, url, "pay").await == ["passing"]
+        })
+        .await;
+    }
+    // Kill -9 the leader, the node running the check; another takes it over.
+    let old = cluster.index(&leader);
+    cluster.nodes[old].kill9();
+    let rest: Vec<&str> = all.iter().copied().filter(|u| *u != leader).collect();
+    let new_leader = agreed_leader(&c, &rest).await;
+    server.abort();
+    for url in &rest {
+        eventually("the new leader's probe finds the server gone", LIMIT, || async {
+            statuses_at(&c, url, "pay").await == ["critical"]
+        })
+        .await;
+    }
+    eventually("the critical service is deregistered by the new leader", LIMIT, || async {
+        let (_, _, entries) = read(&c, &format!("{new_leader}/v1/catalog/service/pay")).await;
+        entries == json!([])
+    })
+    .await;
+}
