@@ -24,8 +24,8 @@ use registry_cluster::{
     normalize_url, run_evictor, Cluster, Coordinator, MonotonicClock, SelfPreservation, ServerHealth,
     SnapshotCoordinator,
 };
-use registry_core::{Clock, Registry};
 use registry_consul::Consul;
+use registry_core::{Clock, Registry};
 use registry_eureka::Eureka;
 use registry_http::{HttpInvoker, HyperInvoker, HyperInvokerConfig, WithToken};
 use registry_nacos::Nacos;

@@ -88,13 +88,7 @@ pub(crate) async fn handle(
                 Endpoint::Instances => Box::pin(operations::instances(app, request)).await,
                 Endpoint::Relay => Box::pin(gateway::relayed(app, request)).await,
             },
-            Route::Facade(row) => {
-                let mut request = request;
-                request.extensions_mut().insert(Peer(peer));
-                let path = request.uri().path().to_owned();
-                let (facade, route, rest) = app.routes.facade(row, &path);
-                Ok(app.facades[facade].serve(app, route, request, rest).await)
-            }
+            Route::Facade(row) => Ok(facade(app, row, request, peer).await),
             Route::Mode(index) => Box::pin(mode::serve(app, request, index)).await,
         };
         answer.unwrap_or_else(|e| {
@@ -105,6 +99,15 @@ pub(crate) async fn handle(
     app.metrics
         .record(row, response.status().as_u16(), timed.then(|| started.elapsed()));
     Ok(response)
+}
+
+/// Hands a request of a facade's route `row` to that facade, with the address it came
+/// from.
+async fn facade(app: &App, row: usize, mut request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    request.extensions_mut().insert(Peer(peer));
+    let path = request.uri().path().to_owned();
+    let (facade, route, rest) = app.routes.facade(row, &path);
+    app.facades[facade].serve(app, route, request, rest).await
 }
 
 /// With users: who calls (kept with the request for the handlers and the gateway), and

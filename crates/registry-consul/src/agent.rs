@@ -245,7 +245,12 @@ pub(crate) fn checks(consul: &Consul, app: &App, request: &Request<Incoming>, pa
         .directory
         .all(app.registry())
         .iter()
-        .flat_map(|entry| entry.checks.iter().map(move |c| (c.id.clone(), check_json(node, entry, c))))
+        .flat_map(|entry| {
+            entry
+                .checks
+                .iter()
+                .map(move |c| (c.id.clone(), check_json(node, entry, c)))
+        })
         .collect();
     Ok(ok(&all))
 }

@@ -14,7 +14,8 @@ use serde_json::{json, Map, Value};
 use crate::query::Params;
 use crate::reply::{indexed, ok, Answer, Refused};
 use crate::service::{Check, Entry, PASSING};
-use crate::{Consul, ConsulSettings};
+use crate::Consul;
+use crate::ConsulSettings;
 
 /// This node's address and port, as its url names them.
 pub(crate) fn node_address(app: &App) -> (String, u16) {
@@ -23,7 +24,13 @@ pub(crate) fn node_address(app: &App) -> (String, u16) {
 
 /// The host and port of a node's url (`http://10.0.0.5:8080` → `10.0.0.5`, 8080).
 fn address_of(url: &str) -> (String, u16) {
-    let authority = url.split("://").nth(1).unwrap_or(url).split('/').next().unwrap_or_default();
+    let authority = url
+        .split("://")
+        .nth(1)
+        .unwrap_or(url)
+        .split('/')
+        .next()
+        .unwrap_or_default();
     match authority.rsplit_once(':') {
         Some((host, port)) => (
             host.trim_start_matches('[').trim_end_matches(']').to_owned(),
@@ -42,7 +49,14 @@ pub(crate) fn node_id(settings: &ConsulSettings) -> String {
         hash = hash.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
     }
     let hex = format!("{hash:032x}");
-    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 /// The one node, as `Node` of a health entry and `/v1/catalog/nodes` answer it.
@@ -139,7 +153,7 @@ fn all_entries(registry: &Registry) -> Vec<Entry> {
 }
 
 /// `GET /v1/catalog/services`: service name → its tags, each once.
-pub(crate) async fn services(consul: &Consul, app: &App, request: &Request<Incoming>, params: &Params) -> Answer {
+pub(crate) async fn services(app: &App, request: &Request<Incoming>, params: &Params) -> Answer {
     params.may_read(app, request, &Resource::ALL)?;
     if let Some(relayed) = params.consistency(app, request).await? {
         return Ok(relayed);
@@ -151,7 +165,6 @@ pub(crate) async fn services(consul: &Consul, app: &App, request: &Request<Incom
     for entry in all_entries(registry) {
         all.entry(entry.service.clone()).or_default().extend(entry.tags);
     }
-    let _ = consul;
     Ok(indexed(app, ok(&all), index, params.stale))
 }
 
@@ -174,7 +187,6 @@ pub(crate) async fn service(
     let registry = app.registry();
     params.block(app, &[name], || registry.version(name)).await;
     let index = registry.version(name).max(1);
-    let node = &consul.settings.node_name;
     let listed: Vec<Value> = entries(registry, name)
         .iter()
         .filter(|e| params.tags.iter().all(|tag| e.tags.contains(tag)))
@@ -184,7 +196,6 @@ pub(crate) async fn service(
             false => catalog_entry(consul, app, e, index),
         })
         .collect();
-    let _ = node;
     Ok(indexed(app, ok(&listed), index, params.stale))
 }
 

@@ -35,12 +35,15 @@ const MAX_OUTPUT: usize = 4096;
 /// A check, by service, instance and check id.
 type CheckKey = (String, String, String);
 
+/// A probe's result: the check, its status and output.
+type ProbeResult = (CheckKey, &'static str, String);
+
 /// The probes of this leader: when each is due, and the results not yet looked at.
 #[derive(Default)]
 struct Probes {
     due: HashMap<CheckKey, u64>,
     running: HashMap<CheckKey, ()>,
-    results: Arc<Mutex<Vec<(CheckKey, &'static str, String)>>>,
+    results: Arc<Mutex<Vec<ProbeResult>>>,
 }
 
 /// Runs the checks whenever this node leads, until `shutdown`.
@@ -67,8 +70,10 @@ async fn sweep(consul: &Consul, app: &Arc<App>, probes: &mut Probes) {
     let now = app.now_ms();
     let registry = app.registry();
     let results: Vec<_> = std::mem::take(&mut *probes.results.lock().unwrap_or_else(PoisonError::into_inner));
-    let mut results: HashMap<CheckKey, (&'static str, String)> =
-        results.into_iter().map(|(key, status, output)| (key, (status, output))).collect();
+    let mut results: HashMap<CheckKey, (&'static str, String)> = results
+        .into_iter()
+        .map(|(key, status, output)| (key, (status, output)))
+        .collect();
     for key in results.keys() {
         probes.running.remove(key);
     }
@@ -183,7 +188,11 @@ fn reregistration(entry: Entry, checks: &[Check]) -> Op {
 
 /// An HTTP check: 2xx passing, 429 warning, anything else (or no answer in time) critical.
 async fn http_probe(check: &Check, timeout: Duration) -> (&'static str, String) {
-    let method = if check.method.is_empty() { "GET" } else { check.method.as_str() };
+    let method = if check.method.is_empty() {
+        "GET"
+    } else {
+        check.method.as_str()
+    };
     let answered = tokio::time::timeout(timeout, http_call(check, method)).await;
     let what = format!("HTTP {method} {}", check.http);
     match answered {
@@ -206,7 +215,11 @@ async fn http_call(check: &Check, method: &str) -> Result<(u16, String), String>
         Some(at) => (&rest[..at], &rest[at..]),
         None => (rest, "/"),
     };
-    let target = if authority.contains(':') { authority.to_owned() } else { format!("{authority}:80") };
+    let target = if authority.contains(':') {
+        authority.to_owned()
+    } else {
+        format!("{authority}:80")
+    };
     let stream = TcpStream::connect(&target).await.map_err(|e| e.to_string())?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await

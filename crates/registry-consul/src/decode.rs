@@ -92,13 +92,17 @@ pub(crate) fn go_duration(text: &str) -> Result<u64, String> {
     }
     let mut nanos: f64 = 0.0;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
         let (number, after) = rest.split_at(digits);
         if number.is_empty() || number == "." || number.matches('.').count() > 1 {
             return Err(invalid());
         }
         let value: f64 = number.parse().map_err(|_| invalid())?;
-        let unit_len = after.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(after.len());
+        let unit_len = after
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(after.len());
         let (unit, after) = after.split_at(unit_len);
         let scale = match unit {
             "ns" => 1.0,
@@ -139,7 +143,10 @@ mod tests {
         for bad in ["", "10", "s", "-1s", "1x", "1..5s", ".s", "1s2"] {
             assert!(go_duration(bad).is_err(), "{bad:?}");
         }
-        assert_eq!(go_duration("10"), Err("time: missing unit in duration \"10\"".to_owned()));
+        assert_eq!(
+            go_duration("10"),
+            Err("time: missing unit in duration \"10\"".to_owned())
+        );
     }
 
     #[test]

@@ -37,7 +37,10 @@ impl Directory {
     /// Every instance registered through Consul, by service.
     pub(crate) fn all(&self, registry: &Registry) -> Vec<Entry> {
         self.with(registry, |services| {
-            services.values().flat_map(|entries| entries.values().cloned()).collect()
+            services
+                .values()
+                .flat_map(|entries| entries.values().cloned())
+                .collect()
         })
     }
 

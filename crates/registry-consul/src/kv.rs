@@ -19,7 +19,6 @@ use serde_json::{json, Value};
 
 use crate::query::Params;
 use crate::reply::{boolean, indexed, ok, Answer, Refused};
-use crate::Consul;
 
 /// The namespace and group every KV key lives in.
 pub(crate) const NAMESPACE: &str = "public";
@@ -41,14 +40,7 @@ fn kv_key(data_id: &str) -> String {
 }
 
 /// `/v1/kv/<key>`: GET, PUT, DELETE.
-pub(crate) async fn serve(
-    consul: &Consul,
-    app: &App,
-    request: Request<Incoming>,
-    params: &Params,
-    key: &str,
-) -> Answer {
-    let _ = consul;
+pub(crate) async fn serve(app: &App, request: Request<Incoming>, params: &Params, key: &str) -> Answer {
     if key.chars().any(char::is_control) || key.len() > registry_core::MAX_DATA_ID_LEN {
         return Err(Refused::bad(format!("Invalid key {key:?}")));
     }
@@ -69,13 +61,21 @@ pub(crate) async fn serve(
     let resource_key = config_key(key);
     let need = if method == Method::GET { Need::Read } else { Need::Write };
     if app.auth_enabled() {
-        app.authorize("consul", &params.caller(app, &request), &config_resource(&resource_key), need)?;
+        app.authorize(
+            "consul",
+            &params.caller(app, &request),
+            &config_resource(&resource_key),
+            need,
+        )?;
     }
     match method {
         Method::GET => get(app, &request, params, key).await,
         Method::PUT => put(app, request, params, key).await,
         Method::DELETE => delete(app, request, params, key).await,
-        other => Err(Refused(StatusCode::METHOD_NOT_ALLOWED, format!("method {other} not allowed"))),
+        other => Err(Refused(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("method {other} not allowed"),
+        )),
     }
 }
 
@@ -120,7 +120,14 @@ async fn get(app: &App, request: &Request<Incoming>, params: &Params, key: &str)
         app.wait_for(&[], since, params.wait, index).await;
     }
     let at = index();
-    let missing = || Ok(indexed(app, registry_api::answer::empty(StatusCode::NOT_FOUND), at, params.stale));
+    let missing = || {
+        Ok(indexed(
+            app,
+            registry_api::answer::empty(StatusCode::NOT_FOUND),
+            at,
+            params.stale,
+        ))
+    };
     if params.has("keys") {
         let separator = params.get("separator").unwrap_or_default();
         let mut keys: Vec<String> = Vec::new();
@@ -152,7 +159,11 @@ async fn get(app: &App, request: &Request<Incoming>, params: &Params, key: &str)
         return missing();
     };
     if params.has("raw") {
-        let raw = typed(StatusCode::OK, Bytes::from(config.fields.content.clone()), "text/plain; charset=utf-8");
+        let raw = typed(
+            StatusCode::OK,
+            Bytes::from(config.fields.content.clone()),
+            "text/plain; charset=utf-8",
+        );
         return Ok(indexed(app, raw, at, params.stale));
     }
     Ok(indexed(app, ok(&[entry(key, &config)]), at, params.stale))
@@ -162,7 +173,11 @@ async fn get(app: &App, request: &Request<Incoming>, params: &Params, key: &str)
 fn cas(params: &Params) -> Result<Option<Cas>, Refused> {
     params
         .get("cas")
-        .map(|v| v.parse().map(Cas::Revision).map_err(|_| Refused::bad("Invalid cas index")))
+        .map(|v| {
+            v.parse()
+                .map(Cas::Revision)
+                .map_err(|_| Refused::bad("Invalid cas index"))
+        })
         .transpose()
 }
 
@@ -216,8 +231,7 @@ async fn delete(app: &App, request: Request<Incoming>, params: &Params, key: &st
 }
 
 /// `PUT /v1/txn`: not served yet.
-pub(crate) async fn txn(consul: &Consul, app: &App, request: Request<Incoming>, params: &Params) -> Answer {
-    let _ = (consul, app, request, params);
+pub(crate) fn txn() -> Answer {
     Err(Refused(
         StatusCode::NOT_IMPLEMENTED,
         "maregistry does not serve Consul's /v1/txn yet".to_owned(),

@@ -150,7 +150,7 @@ impl Consul {
             let key = percent_decode(key)
                 .map_err(|e| Refused::bad(format!("Invalid key: {e}")))?
                 .into_owned();
-            return kv::serve(self, app, request, &params, &key).await;
+            return kv::serve(app, request, &params, &key).await;
         }
         let segments: Vec<String> = rest
             .split('/')
@@ -173,7 +173,7 @@ impl Consul {
             ["agent", "checks"] if get => agent::checks(self, app, &request, &params),
             ["agent", "self"] if get => Ok(agent::myself(self, app)),
             ["agent", "members"] if get => Ok(agent::members(self, app)),
-            ["catalog", "services"] if get => catalog::services(self, app, &request, &params).await,
+            ["catalog", "services"] if get => catalog::services(app, &request, &params).await,
             ["catalog", "service", name] if get => catalog::service(self, app, &request, &params, name, false).await,
             ["health", "service", name] if get => catalog::service(self, app, &request, &params, name, true).await,
             ["health", "state", state] if get => catalog::state(self, app, &request, &params, state).await,
@@ -184,10 +184,13 @@ impl Consul {
             ["catalog", "datacenters"] if get => Ok(reply::ok(&[&self.settings.datacenter])),
             ["status", "leader"] if get => Ok(catalog::leader(app)),
             ["status", "peers"] if get => Ok(catalog::peers(app)),
-            ["txn"] if put => kv::txn(self, app, request, &params).await,
+            ["txn"] if put => kv::txn(),
             [family, ..] if unsupported(family, &segments) => Err(Refused(
                 StatusCode::NOT_IMPLEMENTED,
-                format!("maregistry does not serve Consul's {} API (docs/api.md lists what it serves)", family),
+                format!(
+                    "maregistry does not serve Consul's {} API (docs/api.md lists what it serves)",
+                    family
+                ),
             )),
             _ if known(&segments) => Err(Refused(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -201,23 +204,58 @@ impl Consul {
 /// The families of Consul's API this facade does not serve, answered 501.
 fn unsupported(family: &str, segments: &[&str]) -> bool {
     const FAMILIES: &[&str] = &[
-        "session", "acl", "connect", "query", "event", "coordinate", "operator", "snapshot", "config", "peering",
-        "namespace", "namespaces", "partition", "partitions", "internal", "discovery-chain", "exported-services",
+        "session",
+        "acl",
+        "connect",
+        "query",
+        "event",
+        "coordinate",
+        "operator",
+        "snapshot",
+        "config",
+        "peering",
+        "namespace",
+        "namespaces",
+        "partition",
+        "partitions",
+        "internal",
+        "discovery-chain",
+        "exported-services",
         "imported-services",
     ];
     FAMILIES.contains(&family)
-        || matches!(segments, ["agent", "connect", ..] | ["health", "connect" | "ingress", ..])
+        || matches!(
+            segments,
+            ["agent", "connect", ..] | ["health", "connect" | "ingress", ..]
+        )
         || matches!(segments, ["agent", "check", "register" | "deregister", ..])
-        || matches!(segments, ["catalog", "register" | "deregister" | "connect" | "gateway-services", ..])
-        || matches!(segments, ["agent", "join" | "leave" | "force-leave" | "reload" | "token" | "maintenance", ..])
+        || matches!(
+            segments,
+            [
+                "catalog",
+                "register" | "deregister" | "connect" | "gateway-services",
+                ..
+            ]
+        )
+        || matches!(
+            segments,
+            [
+                "agent",
+                "join" | "leave" | "force-leave" | "reload" | "token" | "maintenance",
+                ..
+            ]
+        )
 }
 
 /// A path some method of this facade answers (another method is answered 405).
 fn known(segments: &[&str]) -> bool {
     matches!(
         segments,
-        ["agent", "service" | "check" | "services" | "checks" | "self" | "members", ..]
-            | ["catalog" | "health" | "status", ..]
+        [
+            "agent",
+            "service" | "check" | "services" | "checks" | "self" | "members",
+            ..
+        ] | ["catalog" | "health" | "status", ..]
             | ["txn"]
     )
 }

@@ -56,7 +56,10 @@ impl Params {
                 .into_owned();
             match &*key {
                 "dc" if !value.is_empty() && value != settings.datacenter => {
-                    return Err(Refused(StatusCode::INTERNAL_SERVER_ERROR, "No path to datacenter".to_owned()));
+                    return Err(Refused(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "No path to datacenter".to_owned(),
+                    ));
                 }
                 "dc" => {}
                 "index" => {
@@ -80,7 +83,9 @@ impl Params {
             }
         }
         if params.consistent && params.stale {
-            return Err(Refused::bad("Cannot specify ?stale with ?consistent, conflicting semantics."));
+            return Err(Refused::bad(
+                "Cannot specify ?stale with ?consistent, conflicting semantics.",
+            ));
         }
         Ok(params)
     }
@@ -116,7 +121,11 @@ impl Params {
 
     /// With `?consistent`, makes the read linearizable: `Some` is the leader's answer to
     /// the read, relayed.
-    pub(crate) async fn consistency<B>(&self, app: &App, request: &Request<B>) -> Result<Option<Response<Body>>, Refused> {
+    pub(crate) async fn consistency<B>(
+        &self,
+        app: &App,
+        request: &Request<B>,
+    ) -> Result<Option<Response<Body>>, Refused> {
         if !self.consistent {
             return Ok(None);
         }

@@ -64,7 +64,10 @@ pub(crate) fn done() -> Response<Body> {
 
 /// A JSON `true` or `false` (what KV writes and `/v1/txn` answer).
 pub(crate) fn boolean(value: bool) -> Response<Body> {
-    json(StatusCode::OK, Bytes::from_static(if value { b"true" } else { b"false" }))
+    json(
+        StatusCode::OK,
+        Bytes::from_static(if value { b"true" } else { b"false" }),
+    )
 }
 
 /// `response` with the headers of a read that has an index: `index` (never 0), whether a
@@ -74,7 +77,11 @@ pub(crate) fn indexed(app: &App, mut response: Response<Body>, index: u64, stale
     let role = app.cluster().role();
     let headers = response.headers_mut();
     headers.insert(INDEX, HeaderValue::from(index.max(1)));
-    let known = if matches!(role, Role::NoLeader) { "false" } else { "true" };
+    let known = if matches!(role, Role::NoLeader) {
+        "false"
+    } else {
+        "true"
+    };
     headers.insert(KNOWN_LEADER, HeaderValue::from_static(known));
     headers.insert(LAST_CONTACT, HeaderValue::from_static("0"));
     let consistency = match (stale, role) {

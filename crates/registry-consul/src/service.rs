@@ -108,7 +108,10 @@ impl Registration {
     pub(crate) fn parse(body: &[u8], peer: Option<IpAddr>, now: u64) -> Result<Registration, Refusal> {
         let value: Value = serde_json::from_slice(body).map_err(|e| format!("Request decode failed: {e}"))?;
         let Value::Object(object) = value else {
-            return Err(format!("Request decode failed: the body must be an object, got {}", kind(&value)));
+            return Err(format!(
+                "Request decode failed: the body must be an object, got {}",
+                kind(&value)
+            ));
         };
         let fields = Fields::of(&object);
         let decode = |e: String| format!("Request decode failed: {e}");
@@ -118,12 +121,19 @@ impl Registration {
         }
         registry_core::validate_service_name(&name).map_err(|e| format!("Invalid service name: {e}"))?;
         for unsupported in ["Connect", "Proxy"] {
-            if fields.get(unsupported).is_some_and(|v| v.as_object().is_some_and(|o| !o.is_empty())) {
-                return Err(format!("Invalid service: {unsupported} (Consul Connect) is not served by maregistry"));
+            if fields
+                .get(unsupported)
+                .is_some_and(|v| v.as_object().is_some_and(|o| !o.is_empty()))
+            {
+                return Err(format!(
+                    "Invalid service: {unsupported} (Consul Connect) is not served by maregistry"
+                ));
             }
         }
         if fields.text("Kind").map_err(decode)?.is_some_and(|k| !k.is_empty()) {
-            return Err("Invalid service: Kind (Consul Connect proxies and gateways) is not served by maregistry".into());
+            return Err(
+                "Invalid service: Kind (Consul Connect proxies and gateways) is not served by maregistry".into(),
+            );
         }
         let id = match fields.text("ID").map_err(decode)? {
             Some(id) if !id.is_empty() => id.to_owned(),
@@ -135,34 +145,14 @@ impl Registration {
         let address = match fields.text("Address").map_err(decode)? {
             Some("0.0.0.0" | "::" | "[::]") => return Err("Invalid service address".to_owned()),
             Some(address) if !address.is_empty() => address.to_owned(),
-            _ => peer.map(|ip| ip.to_string()).ok_or("Invalid service address: none given")?,
+            _ => peer
+                .map(|ip| ip.to_string())
+                .ok_or("Invalid service address: none given")?,
         };
         let port = port(fields.get("Port"))?;
         let tags = strings(fields.get("Tags"), "Tags").map_err(decode)?;
         let meta = meta(fields.get("Meta"))?;
-        let mut sent: Vec<&Map<String, Value>> = Vec::new();
-        if let Some(check) = fields.get("Check") {
-            sent.push(check.as_object().ok_or_else(|| decode("Check must be an object".into()))?);
-        }
-        if let Some(checks) = fields.get("Checks") {
-            let list = checks.as_array().ok_or_else(|| decode("Checks must be an array".into()))?;
-            for check in list {
-                sent.push(check.as_object().ok_or_else(|| decode("Checks must hold objects".into()))?);
-            }
-        }
-        let many = sent.len() > 1;
-        let mut checks = Vec::with_capacity(sent.len());
-        for (n, object) in sent.into_iter().enumerate() {
-            let default_id = match many {
-                true => format!("service:{id}:{}", n + 1),
-                false => format!("service:{id}"),
-            };
-            let check = check(&Fields::of(object), default_id, &name, &address, now)?;
-            if checks.iter().any(|c: &Check| c.id == check.id) {
-                return Err(format!("Invalid check: duplicate CheckID {:?}", check.id));
-            }
-            checks.push(check);
-        }
+        let checks = checks(&fields, &id, &name, &address, now)?;
         Ok(Registration {
             id,
             name,
@@ -188,18 +178,60 @@ impl Registration {
             Some("true") => "https",
             _ => "http",
         };
-        let mut instance =
-            InstanceMeta::new(scheme, self.address.as_str(), self.port, "").map_err(|e| format!("Invalid service: {e}"))?;
+        let mut instance = InstanceMeta::new(scheme, self.address.as_str(), self.port, "")
+            .map_err(|e| format!("Invalid service: {e}"))?;
         instance.parameters = self.meta;
         instance.parameters.insert(ID.to_owned(), self.id);
         if !self.tags.is_empty() {
             instance.parameters.insert(TAGS.to_owned(), encode(&self.tags));
         }
         // The longest lease the registry grants: health is the checks' business.
-        instance.parameters.insert(LEASE_PARAMETER.to_owned(), "8760h".to_owned());
+        instance
+            .parameters
+            .insert(LEASE_PARAMETER.to_owned(), "8760h".to_owned());
         set_checks(&mut instance, &self.checks);
         Ok(instance)
     }
+}
+
+/// The checks of a registration: `Check` and `Checks` together, with Consul's default ids
+/// (`service:<ID>`, numbered from 1 when there are several).
+fn checks(fields: &Fields<'_>, id: &str, name: &str, address: &str, now: u64) -> Result<Vec<Check>, Refusal> {
+    let decode = |e: String| format!("Request decode failed: {e}");
+    let mut sent: Vec<&Map<String, Value>> = Vec::new();
+    if let Some(check) = fields.get("Check") {
+        sent.push(
+            check
+                .as_object()
+                .ok_or_else(|| decode("Check must be an object".into()))?,
+        );
+    }
+    if let Some(checks) = fields.get("Checks") {
+        let list = checks
+            .as_array()
+            .ok_or_else(|| decode("Checks must be an array".into()))?;
+        for check in list {
+            sent.push(
+                check
+                    .as_object()
+                    .ok_or_else(|| decode("Checks must hold objects".into()))?,
+            );
+        }
+    }
+    let many = sent.len() > 1;
+    let mut checks = Vec::with_capacity(sent.len());
+    for (n, object) in sent.into_iter().enumerate() {
+        let default_id = match many {
+            true => format!("service:{id}:{}", n + 1),
+            false => format!("service:{id}"),
+        };
+        let check = check(&Fields::of(object), default_id, name, address, now)?;
+        if checks.iter().any(|c: &Check| c.id == check.id) {
+            return Err(format!("Invalid check: duplicate CheckID {:?}", check.id));
+        }
+        checks.push(check);
+    }
+    Ok(checks)
 }
 
 /// Stores `checks` in `instance`, with what other protocols read of its health: critical
@@ -261,18 +293,27 @@ fn meta(value: Option<&Value>) -> Result<BTreeMap<String, String>, Refusal> {
         return Err(invalid(format!("must be an object, got {}", kind(value))));
     };
     if pairs.len() > 64 {
-        return Err(invalid("Node metadata cannot contain more than 64 key/value pairs".into()));
+        return Err(invalid(
+            "Node metadata cannot contain more than 64 key/value pairs".into(),
+        ));
     }
     let mut meta = BTreeMap::new();
     for (key, value) in pairs {
         let Value::String(value) = value else {
             return Err(invalid(format!("the value of {key:?} must be a string")));
         };
-        if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-            return Err(invalid(format!("Key contains invalid characters or is too long: {key:?}")));
+        if key.is_empty()
+            || key.len() > 128
+            || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(invalid(format!(
+                "Key contains invalid characters or is too long: {key:?}"
+            )));
         }
         if key.starts_with("consul-") {
-            return Err(invalid(format!("Key prefix 'consul-' is reserved for internal use: {key:?}")));
+            return Err(invalid(format!(
+                "Key prefix 'consul-' is reserved for internal use: {key:?}"
+            )));
         }
         if value.len() > 512 {
             return Err(invalid(format!("Value is too long (limit: 512 characters): {key:?}")));
@@ -285,7 +326,12 @@ fn meta(value: Option<&Value>) -> Result<BTreeMap<String, String>, Refusal> {
 /// One check of a registration (`/v1/agent/service/register`'s `Check`/`Checks`).
 fn check(fields: &Fields<'_>, default_id: String, service: &str, address: &str, now: u64) -> Result<Check, Refusal> {
     let invalid = |why: String| format!("Invalid check: {why}");
-    let text = |name: &str| fields.text(name).map(|t| t.unwrap_or_default().to_owned()).map_err(invalid);
+    let text = |name: &str| {
+        fields
+            .text(name)
+            .map(|t| t.unwrap_or_default().to_owned())
+            .map_err(invalid)
+    };
     let id = match fields.any(&["CheckID", "ID"]) {
         Some(Value::String(id)) if !id.is_empty() => id.clone(),
         _ => default_id,
@@ -302,30 +348,13 @@ fn check(fields: &Fields<'_>, default_id: String, service: &str, address: &str, 
     let ttl_ms = fields.duration("TTL").map_err(invalid)?.unwrap_or(0);
     let interval_ms = fields.duration("Interval").map_err(invalid)?.unwrap_or(0);
     let timeout_ms = fields.duration("Timeout").map_err(invalid)?.unwrap_or(0);
-    let dcsa_ms = fields.duration("DeregisterCriticalServiceAfter").map_err(invalid)?.unwrap_or(0);
+    let dcsa_ms = fields
+        .duration("DeregisterCriticalServiceAfter")
+        .map_err(invalid)?
+        .unwrap_or(0);
     let http = text("HTTP")?;
     let tcp = text("TCP")?;
-    for unsupported in ["GRPC", "Args", "ScriptArgs", "DockerContainerID", "H2PING", "UDP", "OSService"] {
-        if fields.get(unsupported).is_some_and(|v| v.as_str() != Some("") && v.as_array().is_none_or(|a| !a.is_empty())) {
-            return Err(invalid(format!("{unsupported} checks are not run by maregistry (TTL, HTTP and TCP are)")));
-        }
-    }
-    let kind = match (ttl_ms > 0, !http.is_empty(), !tcp.is_empty()) {
-        (true, false, false) => "ttl",
-        (false, true, false) => "http",
-        (false, false, true) => "tcp",
-        (false, false, false) => return Err(invalid("a check needs one of TTL, HTTP or TCP".into())),
-        _ => return Err(invalid("a check takes only one of TTL, HTTP or TCP".into())),
-    };
-    if kind != "ttl" && interval_ms == 0 {
-        return Err(invalid("Interval must be > 0 for Script, HTTP, H2PING, TCP or UDP checks".into()));
-    }
-    if kind == "http" {
-        same_target(&http_host(&http).map_err(invalid)?, address).map_err(invalid)?;
-    }
-    if kind == "tcp" {
-        same_target(tcp_host(&tcp).map_err(invalid)?, address).map_err(invalid)?;
-    }
+    let kind = probe_kind(fields, ttl_ms, interval_ms, &http, &tcp, address)?;
     let header = match fields.get("Header") {
         None => BTreeMap::new(),
         Some(value) => headers(value).map_err(invalid)?,
@@ -342,12 +371,68 @@ fn check(fields: &Fields<'_>, default_id: String, service: &str, address: &str, 
         body: text("Body")?,
         tcp,
         interval_ms,
-        timeout_ms: if kind == "ttl" { 0 } else if timeout_ms == 0 { DEFAULT_TIMEOUT_MS } else { timeout_ms },
+        timeout_ms: if kind == "ttl" {
+            0
+        } else if timeout_ms == 0 {
+            DEFAULT_TIMEOUT_MS
+        } else {
+            timeout_ms
+        },
         dcsa_ms,
         status,
         output: String::new(),
         since_ms: now,
     })
+}
+
+/// What a check probes (`ttl`, `http` or `tcp`), checked: one kind only, an interval for a
+/// probe, and a target on the service's own address.
+fn probe_kind(
+    fields: &Fields<'_>,
+    ttl_ms: u64,
+    interval_ms: u64,
+    http: &str,
+    tcp: &str,
+    address: &str,
+) -> Result<&'static str, Refusal> {
+    let invalid = |why: String| format!("Invalid check: {why}");
+    for unsupported in [
+        "GRPC",
+        "Args",
+        "ScriptArgs",
+        "DockerContainerID",
+        "H2PING",
+        "UDP",
+        "OSService",
+    ] {
+        if fields
+            .get(unsupported)
+            .is_some_and(|v| v.as_str() != Some("") && v.as_array().is_none_or(|a| !a.is_empty()))
+        {
+            return Err(invalid(format!(
+                "{unsupported} checks are not run by maregistry (TTL, HTTP and TCP are)"
+            )));
+        }
+    }
+    let kind = match (ttl_ms > 0, !http.is_empty(), !tcp.is_empty()) {
+        (true, false, false) => "ttl",
+        (false, true, false) => "http",
+        (false, false, true) => "tcp",
+        (false, false, false) => return Err(invalid("a check needs one of TTL, HTTP or TCP".into())),
+        _ => return Err(invalid("a check takes only one of TTL, HTTP or TCP".into())),
+    };
+    if kind != "ttl" && interval_ms == 0 {
+        return Err(invalid(
+            "Interval must be > 0 for Script, HTTP, H2PING, TCP or UDP checks".into(),
+        ));
+    }
+    if kind == "http" {
+        same_target(&http_host(http).map_err(invalid)?, address).map_err(invalid)?;
+    }
+    if kind == "tcp" {
+        same_target(tcp_host(tcp).map_err(invalid)?, address).map_err(invalid)?;
+    }
+    Ok(kind)
 }
 
 fn headers(value: &Value) -> Result<BTreeMap<String, Vec<String>>, String> {

@@ -89,23 +89,12 @@ impl Cli {
         }
         let admin = self.users(&mut auth, &server_list, &mode)?;
         let grpc_port = self.grpc_port()?;
-        let consul_port = self.consul_port.filter(|_| protocols.contains(&Protocol::Consul));
-        if self.consul_port.is_some() && consul_port.is_none() {
-            return Err("--consul-port serves Consul clients, and --protocols leaves consul out".to_owned());
-        }
-        if self.consul_datacenter.is_empty() || self.consul_node_name.is_empty() {
-            return Err("--consul-datacenter and --consul-node-name must not be empty".to_owned());
-        }
+        let (consul, consul_port) = self.consul(&protocols)?;
         let config = Config {
             admin,
             protocols,
             grpc_port,
-            consul: ConsulSettings {
-                datacenter: self.consul_datacenter.clone(),
-                node_name: self.consul_node_name.clone(),
-                deregister_min: self.consul_deregister_min,
-                check_every: self.consul_check_every,
-            },
+            consul,
             consul_port,
             grpc: GrpcSettings {
                 lease: self.grpc_lease,
@@ -147,6 +136,24 @@ impl Cli {
             peer_tls,
         };
         Ok((SocketAddr::new(self.bind, self.port), config))
+    }
+
+    /// The Consul facade's settings and its own port, which needs the consul protocol.
+    fn consul(&self, protocols: &[Protocol]) -> Result<(ConsulSettings, Option<u16>), String> {
+        let port = self.consul_port.filter(|_| protocols.contains(&Protocol::Consul));
+        if self.consul_port.is_some() && port.is_none() {
+            return Err("--consul-port serves Consul clients, and --protocols leaves consul out".to_owned());
+        }
+        if self.consul_datacenter.is_empty() || self.consul_node_name.is_empty() {
+            return Err("--consul-datacenter and --consul-node-name must not be empty".to_owned());
+        }
+        let settings = ConsulSettings {
+            datacenter: self.consul_datacenter.clone(),
+            node_name: self.consul_node_name.clone(),
+            deregister_min: self.consul_deregister_min,
+            check_every: self.consul_check_every,
+        };
+        Ok((settings, port))
     }
 
     /// `--protocols`, each once, in the order given. Without nacos there is no gRPC

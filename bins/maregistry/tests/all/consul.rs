@@ -55,8 +55,15 @@ async fn a_ttl_check_starts_critical_passes_wakes_a_blocking_query_and_runs_out(
     // py-consul's spelling: lower-case keys, a list of one check.
     let body = json!({"name": "web", "id": "web-1", "address": "127.0.0.1", "port": 8080, "tags": ["v1"],
         "meta": {"version": "1"}, "checks": [{"ttl": "2s"}]});
-    assert_eq!(put(&c, &node.at("/v1/agent/service/register"), &body.to_string()).await, (200, String::new()));
-    assert_eq!(statuses(&c, &node, "web").await, ["critical"], "a new check starts critical");
+    assert_eq!(
+        put(&c, &node.at("/v1/agent/service/register"), &body.to_string()).await,
+        (200, String::new())
+    );
+    assert_eq!(
+        statuses(&c, &node, "web").await,
+        ["critical"],
+        "a new check starts critical"
+    );
     let (_, index, passing) = read(&c, &node.at("/v1/health/service/web?passing=1")).await;
     assert_eq!(passing, json!([]));
     // Spring's passing=false is false.
@@ -65,12 +72,20 @@ async fn a_ttl_check_starts_critical_passes_wakes_a_blocking_query_and_runs_out(
 
     // A blocking query on the index is woken by the first pass.
     let waiting = {
-        let (c, url) = (c.clone(), node.at(&format!("/v1/health/service/web?passing=true&index={index}&wait=30s")));
+        let (c, url) = (
+            c.clone(),
+            node.at(&format!("/v1/health/service/web?passing=true&index={index}&wait=30s")),
+        );
         tokio::spawn(async move { read(&c, &url).await })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!waiting.is_finished(), "a blocking query waits for a change");
-    assert_eq!(put(&c, &node.at("/v1/agent/check/pass/service:web-1?note=ok"), "").await.0, 200);
+    assert_eq!(
+        put(&c, &node.at("/v1/agent/check/pass/service:web-1?note=ok"), "")
+            .await
+            .0,
+        200
+    );
     let (_, woken_at, entries) = waiting.await.unwrap();
     assert!(woken_at > index);
     let entry = &entries[0];
@@ -82,8 +97,17 @@ async fn a_ttl_check_starts_critical_passes_wakes_a_blocking_query_and_runs_out(
 
     // The same pass again changes nothing: a blocking query on the new index sleeps on.
     let (_, now_at, _) = read(&c, &node.at("/v1/health/service/web")).await;
-    assert_eq!(put(&c, &node.at("/v1/agent/check/pass/service:web-1?note=ok"), "").await.0, 200);
-    let (_, after, _) = read(&c, &node.at(&format!("/v1/health/service/web?index={now_at}&wait=300ms"))).await;
+    assert_eq!(
+        put(&c, &node.at("/v1/agent/check/pass/service:web-1?note=ok"), "")
+            .await
+            .0,
+        200
+    );
+    let (_, after, _) = read(
+        &c,
+        &node.at(&format!("/v1/health/service/web?index={now_at}&wait=300ms")),
+    )
+    .await;
     assert_eq!(after, now_at, "a heartbeat is not a change");
 
     // Catalog views.
@@ -121,14 +145,22 @@ async fn the_update_endpoint_and_warn_set_the_status_and_bad_statuses_are_refuse
     let c = Client::new();
     let body = json!({"Name": "api", "ID": "api-1", "Address": "127.0.0.1", "Port": 81,
         "Check": {"CheckID": "api-ttl", "TTL": "30s", "Status": "passing"}});
-    assert_eq!(put(&c, &node.at("/v1/agent/service/register"), &body.to_string()).await.0, 200);
+    assert_eq!(
+        put(&c, &node.at("/v1/agent/service/register"), &body.to_string())
+            .await
+            .0,
+        200
+    );
     assert_eq!(statuses(&c, &node, "api").await, ["passing"]);
     assert_eq!(put(&c, &node.at("/v1/agent/check/warn/api-ttl"), "").await.0, 200);
     assert_eq!(statuses(&c, &node, "api").await, ["warning"]);
     let (_, _, passing) = read(&c, &node.at("/v1/health/service/api?passing")).await;
     assert_eq!(passing, json!([]), "?passing leaves out warning");
     let update = json!({"Status": "critical", "Output": "disk full"}).to_string();
-    assert_eq!(put(&c, &node.at("/v1/agent/check/update/api-ttl"), &update).await.0, 200);
+    assert_eq!(
+        put(&c, &node.at("/v1/agent/check/update/api-ttl"), &update).await.0,
+        200
+    );
     assert_eq!(statuses(&c, &node, "api").await, ["critical"]);
     let bad = json!({"Status": "up"}).to_string();
     assert_eq!(
@@ -138,10 +170,24 @@ async fn the_update_endpoint_and_warn_set_the_status_and_bad_statuses_are_refuse
     let checks = c.ok("GET", &node.at("/v1/agent/checks"), "").await;
     assert_eq!(checks["api-ttl"]["Output"], "disk full");
     // Maintenance: a critical check while enabled.
-    assert_eq!(put(&c, &node.at("/v1/agent/service/maintenance/api-1?enable=true&reason=deploy"), "").await.0, 200);
+    assert_eq!(
+        put(
+            &c,
+            &node.at("/v1/agent/service/maintenance/api-1?enable=true&reason=deploy"),
+            ""
+        )
+        .await
+        .0,
+        200
+    );
     let checks = c.ok("GET", &node.at("/v1/agent/checks"), "").await;
     assert_eq!(checks["_service_maintenance:api-1"]["Notes"], "deploy");
-    assert_eq!(put(&c, &node.at("/v1/agent/service/maintenance/api-1?enable=false"), "").await.0, 200);
+    assert_eq!(
+        put(&c, &node.at("/v1/agent/service/maintenance/api-1?enable=false"), "")
+            .await
+            .0,
+        200
+    );
     let checks = c.ok("GET", &node.at("/v1/agent/checks"), "").await;
     assert!(checks.get("_service_maintenance:api-1").is_none());
     node.stop().await;
@@ -153,11 +199,13 @@ pub(crate) fn health_server(status: u16) -> (u16, JoinHandle<()>) {
     let port = listener.local_addr().unwrap().port();
     let task = tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let service = hyper::service::service_fn(move |_request: hyper::Request<hyper::body::Incoming>| async move {
-                let mut answer = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(b"fine")));
-                *answer.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
-                Ok::<_, std::convert::Infallible>(answer)
-            });
+            let service =
+                hyper::service::service_fn(move |_request: hyper::Request<hyper::body::Incoming>| async move {
+                    let mut answer =
+                        hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(b"fine")));
+                    *answer.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                    Ok::<_, std::convert::Infallible>(answer)
+                });
             let io = hyper_util::rt::TokioIo::new(stream);
             tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(io, service));
         }
@@ -213,9 +261,15 @@ async fn kv_puts_gets_lists_cas_and_a_blocking_read_woken_by_a_put() {
     let c = Client::new();
     let (status, _, _) = read(&c, &node.at("/v1/kv/app/missing")).await;
     assert_eq!(status, 404, "a missing key is a 404 with an index");
-    assert_eq!(put(&c, &node.at("/v1/kv/app/db/url"), "postgres://db").await, (200, "true".to_owned()));
+    assert_eq!(
+        put(&c, &node.at("/v1/kv/app/db/url"), "postgres://db").await,
+        (200, "true".to_owned())
+    );
     // npm's spelling: the slashes percent-encoded.
-    assert_eq!(put(&c, &node.at("/v1/kv/app%2Fdb%2Fuser"), "admin").await, (200, "true".to_owned()));
+    assert_eq!(
+        put(&c, &node.at("/v1/kv/app%2Fdb%2Fuser"), "admin").await,
+        (200, "true".to_owned())
+    );
     let (_, index, entries) = read(&c, &node.at("/v1/kv/app/db/url")).await;
     assert_eq!(entries[0]["Key"], "app/db/url");
     assert_eq!(entries[0]["Value"], "cG9zdGdyZXM6Ly9kYg==");
@@ -230,7 +284,12 @@ async fn kv_puts_gets_lists_cas_and_a_blocking_read_woken_by_a_put() {
     let stale = format!("/v1/kv/app/db/url?cas={}", index - 1);
     assert_eq!(put(&c, &node.at(&stale), "x").await.1, "false");
     assert_eq!(put(&c, &node.at("/v1/kv/app/db/url?cas=0"), "x").await.1, "false");
-    assert_eq!(put(&c, &node.at(&format!("/v1/kv/app/db/url?cas={index}")), "mysql://db").await.1, "true");
+    assert_eq!(
+        put(&c, &node.at(&format!("/v1/kv/app/db/url?cas={index}")), "mysql://db")
+            .await
+            .1,
+        "true"
+    );
     // A blocking read is woken by a put of its key.
     let (_, index, _) = read(&c, &node.at("/v1/kv/app/db/url")).await;
     let waiting = {
@@ -244,7 +303,13 @@ async fn kv_puts_gets_lists_cas_and_a_blocking_read_woken_by_a_put() {
     assert!(woken_at > index);
     assert_eq!(entries[0]["Value"], "c3FsaXRlOi8v");
     // The same store as Nacos's configs: a key's '/' is a data id's ':'.
-    let nacos = c.raw("GET", &node.at("/nacos/v1/cs/configs?dataId=app:db:url&group=DEFAULT_GROUP"), "").await;
+    let nacos = c
+        .raw(
+            "GET",
+            &node.at("/nacos/v1/cs/configs?dataId=app:db:url&group=DEFAULT_GROUP"),
+            "",
+        )
+        .await;
     assert_eq!(&nacos.body[..], b"sqlite://");
     assert_eq!(c.raw("DELETE", &node.at("/v1/kv/app?recurse"), "").await.status, 200);
     assert_eq!(read(&c, &node.at("/v1/kv/app?recurse")).await.0, 404);
@@ -257,23 +322,47 @@ async fn one_instance_is_seen_through_consul_nacos_eureka_and_the_seed_api() {
     let c = Client::new();
     let body = json!({"Name": "shop", "ID": "shop-1", "Address": "127.0.0.1", "Port": 9001, "Meta": {"zone": "a"},
         "Check": {"TTL": "60s", "Status": "passing"}});
-    assert_eq!(put(&c, &node.at("/v1/agent/service/register"), &body.to_string()).await.0, 200);
+    assert_eq!(
+        put(&c, &node.at("/v1/agent/service/register"), &body.to_string())
+            .await
+            .0,
+        200
+    );
     let seed = c.ok("GET", &node.at("/findAll?service=shop"), "").await;
     assert_eq!(seed[0]["port"], 9001);
     assert_eq!(seed[0]["parameters"]["zone"], "a");
-    let nacos = c.ok("GET", &node.at("/nacos/v1/ns/instance/list?serviceName=shop"), "").await;
+    let nacos = c
+        .ok("GET", &node.at("/nacos/v1/ns/instance/list?serviceName=shop"), "")
+        .await;
     assert_eq!(nacos["hosts"][0]["port"], 9001);
     assert_eq!(nacos["hosts"][0]["healthy"], true);
-    let eureka = c.send("GET", &node.at("/eureka/apps/SHOP"), "", &[("accept", "application/json")]).await;
+    let eureka = c
+        .send(
+            "GET",
+            &node.at("/eureka/apps/SHOP"),
+            "",
+            &[("accept", "application/json")],
+        )
+        .await;
     assert!(String::from_utf8_lossy(&eureka.body).contains("9001"));
     // The other way: a seed registration read through Consul, with one passing check.
-    c.ok("POST", &node.at("/reg?service=orders"), &test_support::instance("127.0.0.1", 7001)).await;
+    c.ok(
+        "POST",
+        &node.at("/reg?service=orders"),
+        &test_support::instance("127.0.0.1", 7001),
+    )
+    .await;
     let (_, _, entries) = read(&c, &node.at("/v1/health/service/orders?passing=1")).await;
     assert_eq!(entries[0]["Service"]["ID"], "127.0.0.1:7001");
     assert_eq!(entries[0]["Service"]["Port"], 7001);
     // A failing Consul check is Nacos's unhealthy.
-    assert_eq!(put(&c, &node.at("/v1/agent/check/fail/service:shop-1"), "").await.0, 200);
-    let nacos = c.ok("GET", &node.at("/nacos/v1/ns/instance/list?serviceName=shop"), "").await;
+    assert_eq!(
+        put(&c, &node.at("/v1/agent/check/fail/service:shop-1"), "").await.0,
+        200
+    );
+    let nacos = c
+        .ok("GET", &node.at("/nacos/v1/ns/instance/list?serviceName=shop"), "")
+        .await;
     assert_eq!(nacos["hosts"][0]["healthy"], false);
     node.stop().await;
 }
@@ -285,13 +374,28 @@ async fn bad_input_gets_consuls_400s_and_changes_nothing() {
     let register = node.at("/v1/agent/service/register");
     for (body, says) in [
         (json!({"Port": 1}), "Missing service name"),
-        (json!({"Name": "a", "Address": "0.0.0.0", "Port": 1}), "Invalid service address"),
+        (
+            json!({"Name": "a", "Address": "0.0.0.0", "Port": 1}),
+            "Invalid service address",
+        ),
         (json!({"Name": "a", "Port": 0}), "Invalid service port"),
-        (json!({"Name": "a", "Port": 1, "Check": {"TTL": "ten"}}), "invalid duration"),
-        (json!({"Name": "a", "Port": 1, "Check": {"TTL": "1s", "Status": "up"}}), "Status for checks"),
-        (json!({"Name": "a", "Port": 1, "Meta": {"x.y": "1"}}), "Invalid Service Meta"),
-        (json!({"Name": "a", "Address": "127.0.0.1", "Port": 1,
-                "Check": {"HTTP": "http://10.1.1.1/", "Interval": "1s"}}), "must be the service's address"),
+        (
+            json!({"Name": "a", "Port": 1, "Check": {"TTL": "ten"}}),
+            "invalid duration",
+        ),
+        (
+            json!({"Name": "a", "Port": 1, "Check": {"TTL": "1s", "Status": "up"}}),
+            "Status for checks",
+        ),
+        (
+            json!({"Name": "a", "Port": 1, "Meta": {"x.y": "1"}}),
+            "Invalid Service Meta",
+        ),
+        (
+            json!({"Name": "a", "Address": "127.0.0.1", "Port": 1,
+                "Check": {"HTTP": "http://10.1.1.1/", "Interval": "1s"}}),
+            "must be the service's address",
+        ),
     ] {
         let (status, text) = put(&c, &register, &body.to_string()).await;
         assert_eq!(status, 400, "{body}: {text}");
@@ -312,7 +416,10 @@ async fn bad_input_gets_consuls_400s_and_changes_nothing() {
         let answer = c.raw("GET", &node.at(url), "").await;
         let text = String::from_utf8_lossy(&answer.body);
         assert_eq!(answer.status, status, "{url}: {text}");
-        assert!(text.contains(says) || says == "sessions" && text.contains("session"), "{url}: {text}");
+        assert!(
+            text.contains(says) || says == "sessions" && text.contains("session"),
+            "{url}: {text}"
+        );
     }
     let (_, _, services) = read(&c, &node.at("/v1/catalog/services")).await;
     assert_eq!(services, json!({"a": []}), "only the good registration is stored");

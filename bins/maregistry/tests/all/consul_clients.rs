@@ -30,7 +30,9 @@ async fn npm_consul_registers_passes_watches_expires_deregisters_and_uses_kv() {
 
 /// The statuses of `service`'s checks as `url` answers them (the node's own left out).
 async fn statuses_at(c: &Client, url: &str, service: &str) -> Vec<String> {
-    let answer = c.try_raw("GET", &format!("{url}/v1/health/service/{service}"), "").await;
+    let answer = c
+        .try_raw("GET", &format!("{url}/v1/health/service/{service}"), "")
+        .await;
     let Ok(answer) = answer else { return Vec::new() };
     let entries: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
     entries
@@ -57,7 +59,13 @@ async fn an_http_check_goes_on_when_the_raft_node_running_it_is_killed() {
     let body = json!({"Name": "pay", "ID": "pay-1", "Address": "127.0.0.1", "Port": port,
         "Check": {"HTTP": format!("http://127.0.0.1:{port}/health"), "Interval": "200ms", "Timeout": "1s",
                   "DeregisterCriticalServiceAfter": "1s"}});
-    let answer = c.raw("PUT", &format!("{follower}/v1/agent/service/register"), &body.to_string()).await;
+    let answer = c
+        .raw(
+            "PUT",
+            &format!("{follower}/v1/agent/service/register"),
+            &body.to_string(),
+        )
+        .await;
     assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
     for url in &all {
         eventually("every node answers the check passing", LIMIT, || async {
@@ -77,9 +85,13 @@ async fn an_http_check_goes_on_when_the_raft_node_running_it_is_killed() {
         })
         .await;
     }
-    eventually("the critical service is deregistered by the new leader", LIMIT, || async {
-        let (_, _, entries) = read(&c, &format!("{new_leader}/v1/catalog/service/pay")).await;
-        entries == json!([])
-    })
+    eventually(
+        "the critical service is deregistered by the new leader",
+        LIMIT,
+        || async {
+            let (_, _, entries) = read(&c, &format!("{new_leader}/v1/catalog/service/pay")).await;
+            entries == json!([])
+        },
+    )
     .await;
 }

@@ -6,11 +6,15 @@ fn parse(body: &str) -> Result<Registration, Refusal> {
 
 #[test]
 fn py_consul_lower_case_and_npm_pascal_case_read_alike() {
-    let py = parse(r#"{"name":"web","id":"web-1","address":"10.0.0.7","port":8080,"tags":["v1"],"meta":{"version":"1"},
-        "checks":[{"ttl":"10s","DeregisterCriticalServiceAfter":"1m"}]}"#)
+    let py = parse(
+        r#"{"name":"web","id":"web-1","address":"10.0.0.7","port":8080,"tags":["v1"],"meta":{"version":"1"},
+        "checks":[{"ttl":"10s","DeregisterCriticalServiceAfter":"1m"}]}"#,
+    )
     .unwrap();
-    let npm = parse(r#"{"Name":"web","ID":"web-1","Address":"10.0.0.7","Port":8080,"Tags":["v1"],"Meta":{"version":"1"},
-        "Check":{"TTL":"10s","DeregisterCriticalServiceAfter":"1m"}}"#)
+    let npm = parse(
+        r#"{"Name":"web","ID":"web-1","Address":"10.0.0.7","Port":8080,"Tags":["v1"],"Meta":{"version":"1"},
+        "Check":{"TTL":"10s","DeregisterCriticalServiceAfter":"1m"}}"#,
+    )
     .unwrap();
     assert_eq!(py, npm);
     assert_eq!(py.checks.len(), 1);
@@ -23,7 +27,8 @@ fn py_consul_lower_case_and_npm_pascal_case_read_alike() {
 
 #[test]
 fn defaults_ids_and_several_checks_number_from_one() {
-    let r = parse(r#"{"Name":"api","Port":9,"Check":{"TTL":"5s"},"Checks":[{"TCP":"10.0.0.9:9","Interval":"1s"}]}"#).unwrap();
+    let r = parse(r#"{"Name":"api","Port":9,"Check":{"TTL":"5s"},"Checks":[{"TCP":"10.0.0.9:9","Interval":"1s"}]}"#)
+        .unwrap();
     assert_eq!(r.id, "api");
     assert_eq!(r.address, "10.0.0.9", "no address: the registering client's");
     let ids: Vec<&str> = r.checks.iter().map(|c| c.id.as_str()).collect();
@@ -34,38 +39,60 @@ fn defaults_ids_and_several_checks_number_from_one() {
 #[test]
 fn consul_refusals_say_what_consul_says() {
     assert_eq!(parse(r#"{"Port":1}"#).unwrap_err(), "Missing service name");
-    assert_eq!(parse(r#"{"Name":"a","Address":"0.0.0.0","Port":1}"#).unwrap_err(), "Invalid service address");
-    assert!(parse(r#"{"Name":"a","Port":70000}"#).unwrap_err().starts_with("Invalid service port"));
-    assert!(parse(r#"{"Name":"a","Port":1,"Check":{"TTL":"ten"}}"#).unwrap_err().contains("invalid duration"));
+    assert_eq!(
+        parse(r#"{"Name":"a","Address":"0.0.0.0","Port":1}"#).unwrap_err(),
+        "Invalid service address"
+    );
+    assert!(parse(r#"{"Name":"a","Port":70000}"#)
+        .unwrap_err()
+        .starts_with("Invalid service port"));
+    assert!(parse(r#"{"Name":"a","Port":1,"Check":{"TTL":"ten"}}"#)
+        .unwrap_err()
+        .contains("invalid duration"));
     assert_eq!(
         parse(r#"{"Name":"a","Port":1,"Check":{"TTL":"1s","Status":"up"}}"#).unwrap_err(),
         "Status for checks must 'passing', 'warning', 'critical'"
     );
-    assert!(parse(r#"{"Name":"a","Port":1,"Meta":{"consul-x":"1"}}"#).unwrap_err().starts_with("Invalid Service Meta"));
-    assert!(parse(r#"{"Name":"a","Port":1,"Meta":{"a.b":"1"}}"#).unwrap_err().starts_with("Invalid Service Meta"));
-    assert!(parse(r#"{"Name":"a","Port":1,"Check":{"HTTP":"http://10.0.0.9:1/"}}"#).unwrap_err().contains("Interval"));
+    assert!(parse(r#"{"Name":"a","Port":1,"Meta":{"consul-x":"1"}}"#)
+        .unwrap_err()
+        .starts_with("Invalid Service Meta"));
+    assert!(parse(r#"{"Name":"a","Port":1,"Meta":{"a.b":"1"}}"#)
+        .unwrap_err()
+        .starts_with("Invalid Service Meta"));
+    assert!(parse(r#"{"Name":"a","Port":1,"Check":{"HTTP":"http://10.0.0.9:1/"}}"#)
+        .unwrap_err()
+        .contains("Interval"));
     assert!(parse(r#"[]"#).unwrap_err().starts_with("Request decode failed"));
     assert!(parse(r#"{"Name":"a","Port":1,"Kind":"connect-proxy"}"#).is_err());
 }
 
 #[test]
 fn a_check_probes_only_the_services_own_address() {
-    let other = parse(r#"{"Name":"a","Address":"10.0.0.7","Port":1,"Check":{"HTTP":"http://169.254.169.254/x","Interval":"1s"}}"#);
+    let other = parse(
+        r#"{"Name":"a","Address":"10.0.0.7","Port":1,"Check":{"HTTP":"http://169.254.169.254/x","Interval":"1s"}}"#,
+    );
     assert!(other.unwrap_err().contains("must be the service's address"));
     let tcp = parse(r#"{"Name":"a","Address":"10.0.0.7","Port":1,"Check":{"TCP":"127.0.0.1:22","Interval":"1s"}}"#);
     assert!(tcp.is_err());
-    let own = parse(r#"{"Name":"a","Address":"10.0.0.7","Port":1,"Check":{"HTTP":"http://10.0.0.7:1/health","Interval":"1s"}}"#);
+    let own = parse(
+        r#"{"Name":"a","Address":"10.0.0.7","Port":1,"Check":{"HTTP":"http://10.0.0.7:1/health","Interval":"1s"}}"#,
+    );
     assert!(own.is_ok());
 }
 
 #[test]
 fn an_instance_carries_the_registration_and_reads_back_as_it() {
-    let r = parse(r#"{"Name":"web","ID":"web-1","Address":"10.0.0.7","Port":8080,"Tags":["b","a"],"Meta":{"secure":"true"},
-        "Check":{"TTL":"10s"}}"#)
+    let r = parse(
+        r#"{"Name":"web","ID":"web-1","Address":"10.0.0.7","Port":8080,"Tags":["b","a"],"Meta":{"secure":"true"},
+        "Check":{"TTL":"10s"}}"#,
+    )
     .unwrap();
     let instance = r.instance(&[]).unwrap();
     assert_eq!(instance.scheme, "https");
-    assert_eq!(instance.parameters.get("nacos.healthy").map(String::as_str), Some("false"));
+    assert_eq!(
+        instance.parameters.get("nacos.healthy").map(String::as_str),
+        Some("false")
+    );
     let entry = Entry::of("web", instance);
     assert!(entry.native);
     assert_eq!(entry.id, "web-1");
