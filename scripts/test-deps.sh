@@ -6,6 +6,7 @@
 #   scripts/test-deps.sh python-nacos3   a venv with tests/deps/nacos3.lock; prints its dir
 #   scripts/test-deps.sh node      node_modules from tests/deps/package-lock.json; prints its dir
 #   scripts/test-deps.sh browser   Debian's chromium and chromium-driver; prints chromedriver's path
+#   scripts/test-deps.sh scraper   Debian's victoria-metrics (consul_sd_configs); prints its path
 #   scripts/test-deps.sh all       all of the above (CI)
 #   scripts/test-deps.sh lock      regenerates both locks from tests/deps/requirements.in and
 #                                  tests/deps/package.json (needs the PyPI and npm registries)
@@ -126,27 +127,38 @@ node_env() {
   echo "$dir/node_modules"
 }
 
-browser() {
-  if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
-    echo /usr/bin/chromedriver
-    return
-  fi
+# Installs Debian packages ($3...) unless $2 is there already; $1 names the kind in errors.
+debian() {
+  local kind="$1" wanted="$2"
+  shift 2
+  [ -x "$wanted" ] && return 0
   local sudo=""
   if [ "$(id -u)" != 0 ]; then
     command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null \
-      || fail "browser: chromium and chromium-driver are missing and installing them needs root; run: sudo apt-get install -y chromium chromium-driver"
+      || fail "$kind: $* missing and installing needs root; run: sudo apt-get install -y $*"
     sudo="sudo -n"
   fi
   mkdir -p "$deps"
   local log="$deps/apt.log"
   export DEBIAN_FRONTEND=noninteractive
-  if ! $sudo apt-get install -y -q chromium chromium-driver >>"$log" 2>&1; then
-    logged "browser: apt-get install chromium chromium-driver failed; run scripts/test-deps.sh browser (needs Debian's package archive)" \
-      "$log" bash -c "$sudo apt-get update -q && $sudo apt-get install -y -q chromium chromium-driver"
+  if ! $sudo apt-get install -y -q "$@" >>"$log" 2>&1; then
+    logged "$kind: apt-get install $* failed; run scripts/test-deps.sh $kind (needs Debian's package archive)" \
+      "$log" bash -c "$sudo apt-get update -q && $sudo apt-get install -y -q $*"
   fi
-  [ -x /usr/bin/chromedriver ] \
-    || fail "browser: /usr/bin/chromedriver is still missing after apt-get; run: apt-get install -y chromium chromium-driver"
+  [ -x "$wanted" ] || fail "$kind: $wanted is still missing after apt-get; run: apt-get install -y $*"
+}
+
+browser() {
+  [ -x /usr/bin/chromium ] || debian browser /usr/bin/chromium chromium chromium-driver
+  debian browser /usr/bin/chromedriver chromium chromium-driver
   echo /usr/bin/chromedriver
+}
+
+# Debian's VictoriaMetrics: a Prometheus-compatible scraper with consul_sd_configs (Debian
+# builds its prometheus without Consul discovery).
+scraper() {
+  debian scraper /usr/bin/victoria-metrics victoria-metrics
+  echo /usr/bin/victoria-metrics
 }
 
 # Regenerates both locks; run after changing tests/deps/requirements.in or package.json.
@@ -191,17 +203,19 @@ case "${1:-}" in
   python-nacos3) with_lock python_env nacos3 ;;
   node) with_lock node_env ;;
   browser) with_lock browser ;;
+  scraper) with_lock scraper ;;
   all)
     with_lock python_env requirements >/dev/null
     python_env nacos3 >/dev/null
     node_env >/dev/null
     browser >/dev/null
+    scraper >/dev/null
     printf 'test-deps: ready in %s (python, node) and %s, %s\n' "$deps" \
       "$(/usr/bin/chromium --version)" "$("$(python_env requirements)/bin/python" -m schemathesis.cli --version)" >&2
     ;;
   lock) with_lock lock ;;
   *)
-    echo "usage: scripts/test-deps.sh python|python-nacos3|node|browser|all|lock" >&2
+    echo "usage: scripts/test-deps.sh python|python-nacos3|node|browser|scraper|all|lock" >&2
     exit 2
     ;;
 esac

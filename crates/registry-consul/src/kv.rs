@@ -88,7 +88,7 @@ fn entry(key: &str, config: &Config) -> Value {
     json!({
         "LockIndex": 0,
         "Key": key,
-        "Flags": 0,
+        "Flags": config.fields.flags,
         "Value": value,
         "CreateIndex": config.created_revision,
         "ModifyIndex": config.revision,
@@ -189,11 +189,11 @@ async fn put(app: &App, request: Request<Incoming>, params: &Params, key: &str) 
     if key.is_empty() {
         return Err(Refused::bad("Missing key name"));
     }
-    if params.get("flags").is_some_and(|f| f != "0") {
-        return Err(Refused::bad(
-            "?flags is not kept by maregistry's KV (it shares the config store, which has no flags)",
-        ));
-    }
+    // Consul: a put without ?flags sets them to 0.
+    let flags = match params.get("flags") {
+        None => 0,
+        Some(flags) => flags.parse().map_err(|_| Refused::bad("Invalid flags"))?,
+    };
     let cas = cas(params)?;
     let origin = origin(app, &request, params);
     let body = read_body(request, app.limits()).await?;
@@ -202,7 +202,10 @@ async fn put(app: &App, request: Request<Incoming>, params: &Params, key: &str) 
     })?;
     let op = Op::Publish(Box::new(ConfigPublish {
         key: config_key(key),
-        fields: ConfigFields::content(content),
+        fields: ConfigFields {
+            flags,
+            ..ConfigFields::content(content)
+        },
         cas,
     }));
     let outcome = app.write(&origin, op).await?;

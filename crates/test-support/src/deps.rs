@@ -1,6 +1,6 @@
 //! What the tests need beyond Rust, from the one installer, `scripts/test-deps.sh`: venvs
 //! from `tests/deps/requirements.lock` and `tests/deps/nacos3.lock`, `node_modules` from `tests/deps/package-lock.json`,
-//! Debian's Chromium and its driver. The first call installs (under `target/test-deps/`),
+//! Debian's Chromium and its driver, Debian's VictoriaMetrics. The first call installs (under `target/test-deps/`),
 //! later ones find it in place; a test that cannot get its tools fails, naming what is
 //! missing and the command to run, and never skips.
 
@@ -63,4 +63,10 @@ pub fn node_modules() -> &'static Path {
 pub fn chromedriver() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| install("browser"))
+}
+
+/// Debian's VictoriaMetrics, a scraper that reads `consul_sd_configs`.
+pub fn victoria_metrics() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| install("scraper"))
 }

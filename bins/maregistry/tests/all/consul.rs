@@ -274,6 +274,7 @@ async fn kv_puts_gets_lists_cas_and_a_blocking_read_woken_by_a_put() {
     assert_eq!(entries[0]["Key"], "app/db/url");
     assert_eq!(entries[0]["Value"], "cG9zdGdyZXM6Ly9kYg==");
     assert_eq!(entries[0]["ModifyIndex"].as_u64(), Some(index));
+    assert_eq!(entries[0]["Flags"], 42);
     let raw = c.raw("GET", &node.at("/v1/kv/app/db/user?raw"), "").await;
     assert_eq!(&raw.body[..], b"admin");
     let (_, _, all) = read(&c, &node.at("/v1/kv/app?recurse")).await;

@@ -95,3 +95,123 @@ async fn an_http_check_goes_on_when_the_raft_node_running_it_is_killed() {
     )
     .await;
 }
+
+/// VictoriaMetrics scraping with `consul_sd_configs` pointed at `node`, its discovery
+/// looking every second (each look a blocking query); killed when dropped.
+struct Scraper {
+    child: std::process::Child,
+    url: String,
+    _data: tempfile::TempDir,
+}
+
+impl Scraper {
+    fn start(node: &Node) -> Scraper {
+        let data = tempfile::tempdir().expect("a temporary dir");
+        let config = data.path().join("scrape.yml");
+        let scrape = format!(
+            "scrape_configs:\n  - job_name: consul\n    scrape_interval: 1s\n    consul_sd_configs:\n      - server: {}\n",
+            node.addr
+        );
+        std::fs::write(&config, scrape).expect("write the scrape config");
+        let port = test_support::free_ports(1)[0];
+        let child = std::process::Command::new(test_support::deps::victoria_metrics())
+            .arg(format!("-storageDataPath={}", data.path().join("data").display()))
+            .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+            .arg(format!("-promscrape.config={}", config.display()))
+            .arg("-promscrape.consulSDCheckInterval=1s")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start victoria-metrics");
+        Scraper {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            _data: data,
+        }
+    }
+
+    /// The discovered labels of each active target, by Consul service id.
+    async fn targets(&self, c: &Client) -> std::collections::BTreeMap<String, serde_json::Value> {
+        let Ok(answer) = c.try_raw("GET", &format!("{}/api/v1/targets", self.url), "").await else {
+            return Default::default();
+        };
+        let body: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+        body["data"]["activeTargets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| t["discoveredLabels"].clone())
+            .filter_map(|labels| Some((labels["__meta_consul_service_id"].as_str()?.to_owned(), labels)))
+            .collect()
+    }
+}
+
+impl Drop for Scraper {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How many Consul catalog and health reads `node` has answered.
+async fn catalog_reads(c: &Client, node: &Node) -> u64 {
+    let metrics = c.raw("GET", &node.at("/metrics"), "").await;
+    String::from_utf8_lossy(&metrics.body)
+        .lines()
+        .filter(|l| l.starts_with("maregistry_http_requests_total{endpoint=\"/v1/catalog\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consul_sd_scraper_finds_the_targets_with_their_labels_blocks_and_drops_a_deregistered_one() {
+    let node = Node::start_on(free_listener(), consul_config(Config::default()));
+    let c = Client::new();
+    // Two targets on two addresses (a scraper keeps one target per address): the node's
+    // own metrics, and a port nobody serves.
+    let port = node.addr.port();
+    let other = test_support::free_ports(1)[0];
+    for (id, tags, port) in [
+        ("metrics-a", json!(["prod", "eu"]), port),
+        ("metrics-b", json!([]), other),
+    ] {
+        let body = json!({"Name": id, "ID": id, "Address": "127.0.0.1", "Port": port, "Tags": tags,
+            "Meta": {"team": "core"}});
+        let answer = c
+            .raw("PUT", &node.at("/v1/agent/service/register"), &body.to_string())
+            .await;
+        assert_eq!(answer.status, 200);
+    }
+    let scraper = Scraper::start(&node);
+    eventually("the scraper discovers both services", LIMIT, || async {
+        scraper.targets(&c).await.len() == 2
+    })
+    .await;
+    let targets = scraper.targets(&c).await;
+    let a = &targets["metrics-a"];
+    assert_eq!(a["__meta_consul_service"], "metrics-a");
+    assert_eq!(a["__meta_consul_tags"], ",prod,eu,");
+    assert_eq!(a["__meta_consul_service_metadata_team"], "core");
+    assert_eq!(a["__meta_consul_dc"], "dc1");
+    assert_eq!(a["__meta_consul_health"], "passing");
+    assert_eq!(a["__address__"], format!("127.0.0.1:{port}"));
+    // Idle, its blocking queries are held: none is answered.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let before = catalog_reads(&c, &node).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(
+        catalog_reads(&c, &node).await,
+        before,
+        "idle blocking queries are answered only on a change"
+    );
+    let answer = c
+        .raw("PUT", &node.at("/v1/agent/service/deregister/metrics-b"), "")
+        .await;
+    assert_eq!(answer.status, 200);
+    eventually("the scraper drops the deregistered service", LIMIT, || async {
+        scraper.targets(&c).await.keys().cloned().collect::<Vec<_>>() == ["metrics-a"]
+    })
+    .await;
+    drop(scraper);
+    node.stop().await;
+}

@@ -103,6 +103,14 @@ pub struct ConfigFields {
     /// Who published it, as the client said.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub src_user: String,
+    /// A number the writer keeps with the content and reads back (Consul KV's `Flags`);
+    /// 0 unless set.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub flags: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl ConfigFields {

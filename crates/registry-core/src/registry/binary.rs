@@ -13,7 +13,8 @@
 //! histories), a frame per config, a frame per config history. Format 3 writes a history
 //! entry that is the config as it stands (its last publish) as a mark, not a second copy
 //! of the content. Format 4 adds one frame after the configs: the users, role bindings and
-//! permissions (docs/spec.md §9). The trailer is
+//! permissions (docs/spec.md §9). Format 5 adds one more: the configs' flags (Consul KV's),
+//! as (key, flags) for each config whose flags are not 0. The trailer is
 //! the xxh3 of every byte before it, as a little-endian `u64`: a file cut short or changed
 //! on disk is refused, never half loaded.
 
@@ -36,7 +37,7 @@ use super::sync::add_instance;
 
 /// The layout version, the first byte of the binary form. A later layout takes the next
 /// number; a reader refuses a number it does not know.
-pub const BINARY_FORMAT: u8 = 4;
+pub const BINARY_FORMAT: u8 = 5;
 
 /// The layout before configs: services only. Still read.
 const FORMAT_WITHOUT_CONFIGS: u8 = 1;
@@ -46,6 +47,8 @@ const FORMAT_COPIED_HISTORY: u8 = 2;
 
 /// The last layout without users, roles and permissions. Still read.
 const FORMAT_WITHOUT_IDENTITIES: u8 = 3;
+/// Format 4 had no configs' flags (format 5 adds a frame of them after the identities).
+const FORMAT_WITHOUT_FLAGS: u8 = 4;
 
 /// The largest frame a reader accepts: a corrupt length must not make it allocate
 /// gigabytes. One service of 4 million instances fits.
@@ -109,6 +112,7 @@ fn fields_read(fields: FieldsRead) -> ConfigFields {
         tags,
         encrypted_data_key,
         src_user,
+        flags: 0,
     }
 }
 
@@ -225,6 +229,22 @@ struct DecodedConfigs {
     history: Vec<(Arc<ConfigKey>, Arc<Revision>)>,
 }
 
+impl DecodedConfigs {
+    /// Sets the flags of the configs named (every one must exist).
+    fn set_flags(&mut self, flags: Vec<(ConfigKey, u64)>) -> Result<(), Error> {
+        for (key, value) in flags {
+            let Some(config) = self.configs.get_mut(&key) else {
+                return Err(Error::InvalidSnapshot(format!(
+                    "flags for config {:?}, which is not there",
+                    key.data_id
+                )));
+            };
+            Arc::make_mut(config).fields.flags = value;
+        }
+        Ok(())
+    }
+}
+
 fn options() -> impl Options {
     bincode::DefaultOptions::new()
 }
@@ -293,6 +313,16 @@ impl Frozen {
         }
         if format > FORMAT_WITHOUT_IDENTITIES {
             write_frame(&mut out, &mut frame, &self.identities)?;
+        }
+        if format > FORMAT_WITHOUT_FLAGS {
+            let flags: Vec<(&ConfigKey, u64)> = self
+                .configs
+                .configs
+                .iter()
+                .filter(|(_, config)| config.fields.flags != 0)
+                .map(|(key, config)| (&**key, config.fields.flags))
+                .collect();
+            write_frame(&mut out, &mut frame, &flags)?;
         }
         let digest = out.digest();
         out.inner.write_all(&digest.to_le_bytes())?;
@@ -479,7 +509,7 @@ impl Registry {
                 )));
             }
         }
-        let configs = match format[0] {
+        let mut configs = match format[0] {
             FORMAT_WITHOUT_CONFIGS => DecodedConfigs::default(),
             format => decode_configs(&mut input, &mut frame, format == FORMAT_COPIED_HISTORY)?,
         };
@@ -490,6 +520,11 @@ impl Registry {
                 decode_frame::<IdentityState>(&frame, "the users and permissions")?.checked()?
             }
         };
+        if format[0] > FORMAT_WITHOUT_FLAGS {
+            read_frame(&mut input, &mut frame)?;
+            let flags: Vec<(ConfigKey, u64)> = decode_frame(&frame, "the configs' flags")?;
+            configs.set_flags(flags)?;
+        }
         let expected = input.digest();
         let mut trailer = [0u8; 8];
         input

@@ -103,3 +103,29 @@ fn a_mark_without_its_config_is_refused() {
         other => panic!("accepted: {:?}", other.map(|d| d.version())),
     }
 }
+
+#[test]
+fn flags_are_kept_from_format_5_and_format_4_reads_without_them() {
+    let r = with_configs();
+    let key = ConfigKey::new("ns", "G", "flagged");
+    let fields = ConfigFields {
+        content: "v".to_owned(),
+        flags: 42,
+        ..ConfigFields::default()
+    };
+    r.apply(
+        &Command::PublishConfig {
+            key: key.clone(),
+            fields,
+            cas: None,
+            now_ms: 60,
+        },
+        9,
+    );
+    let (mut now, mut before) = (Vec::new(), Vec::new());
+    r.frozen().write_layout(BINARY_FORMAT, &mut now).unwrap();
+    r.frozen().write_layout(FORMAT_WITHOUT_FLAGS, &mut before).unwrap();
+    assert_eq!(read_back(&now).configs().get(&key).unwrap().fields.flags, 42);
+    assert_eq!(state(&read_back(&now)), state(&r));
+    assert_eq!(read_back(&before).configs().get(&key).unwrap().fields.flags, 0);
+}

@@ -137,6 +137,7 @@ pub(crate) fn fields(params: &Params) -> Result<ConfigFields, FacadeError> {
         tags: field("config_tags"),
         encrypted_data_key: field("encryptedDataKey"),
         src_user: field("src_user"),
+        flags: 0,
     })
 }
 

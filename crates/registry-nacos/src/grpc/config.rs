@@ -172,6 +172,7 @@ async fn publish(app: &Node, request: &Incoming) -> Result<Map<String, Value>, R
         tags: addition("config_tags"),
         encrypted_data_key: addition("encryptedDataKey"),
         src_user: addition("src_user"),
+        flags: 0,
     };
     let cas = request.text("casMd5").map(|md5| Cas::Md5(md5.trim().to_owned()));
     let written = config::publish(app, app.config_listeners(), &Origin::node(app), key, fields, cas)
