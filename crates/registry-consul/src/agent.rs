@@ -15,7 +15,7 @@ use crate::catalog::{agent_service, check_json, node_address, node_id};
 use crate::decode::Fields;
 use crate::query::Params;
 use crate::reply::{done, ok, Answer, Refused};
-use crate::service::{set_checks, Check, Entry, Registration, CRITICAL, PASSING, WARNING};
+use crate::service::{keep_states, set_checks, Check, Entry, Registration, CRITICAL, PASSING, WARNING};
 use crate::Consul;
 
 /// Where a write comes from: the request, and whoever its Consul token names.
@@ -29,11 +29,17 @@ pub(crate) async fn register(consul: &Consul, app: &App, request: Request<Incomi
     let peer = request.extensions().get::<Peer>().map(|p| p.0.ip());
     let body = read_body(request, app.limits()).await?;
     let registration = Registration::parse(&body, peer, app.now_ms()).map_err(Refused::bad)?;
-    let old = consul.directory.find(app.registry(), &registration.id);
-    let mut checks = old.as_ref().map(|o| o.checks.clone()).unwrap_or_default();
     let service = registration.name.clone();
+    let id = registration.id.clone();
     let new_ids: Vec<String> = registration.checks.iter().map(|c| c.id.clone()).collect();
-    let mut instance = registration.instance(&checks).map_err(Refused::bad)?;
+    let mut instance = registration.instance().map_err(Refused::bad)?;
+    let old = earlier(consul, app, &service, &instance.url(), &id);
+    let mut checks = old.as_ref().map(|o| o.checks.clone()).unwrap_or_default();
+    if !checks.is_empty() {
+        let mut kept = Entry::of(&service, instance.clone()).checks;
+        keep_states(&mut kept, &checks);
+        set_checks(&mut instance, &kept);
+    }
     // Without ?replace-existing-checks, the checks the new body does not name stay.
     if !params.has("replace-existing-checks") {
         checks.retain(|c| !new_ids.contains(&c.id));
@@ -53,6 +59,22 @@ pub(crate) async fn register(consul: &Consul, app: &App, request: Request<Incomi
     ops.push(Op::Reg(service, Arc::new(instance)));
     app.write(&origin, ops).await?;
     Ok(done())
+}
+
+/// The registration of `id` this one replaces: the instance at the same address of the same
+/// service when it has that id (one lookup), else where the id was last seen, if it is
+/// still there (a registration that moves an id to another address or name).
+fn earlier(consul: &Consul, app: &App, service: &str, url: &str, id: &str) -> Option<Entry> {
+    let registry = app.registry();
+    let same_id = |entry: &Entry| entry.native && entry.id == id;
+    if let Some(here) = registry.instance(service, url).map(|i| Entry::of(service, i)) {
+        if same_id(&here) {
+            return Some(here);
+        }
+    }
+    let seen = consul.directory.peek(id)?;
+    let there = registry.instance(&seen.service, &seen.instance.url())?;
+    Some(Entry::of(&seen.service, there)).filter(same_id)
 }
 
 /// `PUT /v1/agent/service/deregister/:id`: 200, also for an id nobody registered.

@@ -5,9 +5,11 @@
 //! - probes the HTTP and TCP checks that are due (each at its interval, within its timeout;
 //!   HTTP 2xx passing, 429 warning, anything else critical);
 //! - deregisters a service one of whose checks has been critical longer than its
-//!   `DeregisterCriticalServiceAfter` (at least `deregister_min`);
-//! - renews the services that have no TTL check (their checks, not a lease, say whether
-//!   they live).
+//!   `DeregisterCriticalServiceAfter` (at least `deregister_min`).
+//!
+//! It looks only at the instances with checks ([`crate::directory::Directory::checked`]): a
+//! service none of whose instances has one costs a search of its encoded list when it
+//! changes, and nothing otherwise.
 //!
 //! A status that changes is a write through the gateway, so every node answers the same
 //! health; a probe whose result is the same writes nothing. When leadership moves, the new
@@ -80,12 +82,9 @@ async fn sweep(consul: &Consul, app: &Arc<App>, probes: &mut Probes) {
     let mut renewed: HashMap<String, HashMap<String, u64>> = HashMap::new();
     let mut writes = Vec::new();
     let mut seen = HashSet::new();
-    for entry in consul.directory.all(registry) {
+    for entry in consul.checked.all(registry) {
         let url = entry.instance.url();
         let has_ttl = entry.checks.iter().any(|c| c.kind == "ttl");
-        if !has_ttl {
-            registry.renew_url(&entry.service, &url, now);
-        }
         let renewal = match has_ttl {
             true => *renewed
                 .entry(entry.service.clone())

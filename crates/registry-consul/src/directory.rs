@@ -1,18 +1,23 @@
-//! Which registry instance a Consul service id names, and the services registered through
-//! Consul with their checks: read from the registry (the ids are parameters of the
-//! instances), brought up to date only for the services whose version moved since the
-//! last look, so that every node, leader or not, finds the same ids.
+//! The instances registered through Consul, read from the registry (their ids and checks
+//! are parameters), so that every node, leader or not, finds the same. A [`Directory`] keeps
+//! the instances carrying one parameter, and brings itself up to date only for the services
+//! whose version moved since its last look, skipping at once a service whose encoded list
+//! does not name that parameter.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, PoisonError};
 
+use memchr::memmem;
 use registry_core::Registry;
 
-use crate::service::Entry;
+use crate::service::{Entry, CHECKS, ID};
 
-/// The Consul services of the registry, by id.
-#[derive(Default)]
+/// The instances carrying one parameter, by service and id.
 pub(crate) struct Directory {
+    /// The parameter.
+    parameter: &'static str,
+    /// The parameter, quoted as the encoded lists hold it.
+    marker: String,
     seen: Mutex<Seen>,
 }
 
@@ -22,19 +27,44 @@ struct Seen {
     version: u64,
     /// Each service's version when last read.
     versions: HashMap<String, u64>,
-    /// The Consul-registered instances of each service, by id.
+    /// The instances of each service carrying the parameter, by id.
     services: BTreeMap<String, BTreeMap<String, Entry>>,
 }
 
 impl Directory {
-    /// The instance registered through Consul with id `id`.
+    /// The instances registered through Consul (with an id).
+    pub(crate) fn registered() -> Directory {
+        Directory::carrying(ID)
+    }
+
+    /// The instances with checks.
+    pub(crate) fn checked() -> Directory {
+        Directory::carrying(CHECKS)
+    }
+
+    fn carrying(parameter: &'static str) -> Directory {
+        Directory {
+            parameter,
+            marker: format!("\"{parameter}\""),
+            seen: Mutex::default(),
+        }
+    }
+
+    /// The instance with Consul id `id`.
     pub(crate) fn find(&self, registry: &Registry, id: &str) -> Option<Entry> {
         self.with(registry, |services| {
             services.values().find_map(|entries| entries.get(id)).cloned()
         })
     }
 
-    /// Every instance registered through Consul, by service.
+    /// Where the instance with Consul id `id` was at the last look, without looking again
+    /// (a registration's check for an id it moves; the caller checks it is still there).
+    pub(crate) fn peek(&self, id: &str) -> Option<Entry> {
+        let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.services.values().find_map(|entries| entries.get(id)).cloned()
+    }
+
+    /// Every instance, by service.
     pub(crate) fn all(&self, registry: &Registry) -> Vec<Entry> {
         self.with(registry, |services| {
             services
@@ -48,25 +78,31 @@ impl Directory {
     fn with<T>(&self, registry: &Registry, f: impl FnOnce(&BTreeMap<String, BTreeMap<String, Entry>>) -> T) -> T {
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         if registry.registry_version() != seen.version {
-            seen.refresh(registry);
+            seen.refresh(registry, self.parameter, &memmem::Finder::new(self.marker.as_bytes()));
         }
         f(&seen.services)
     }
 }
 
 impl Seen {
-    fn refresh(&mut self, registry: &Registry) {
+    fn refresh(&mut self, registry: &Registry, parameter: &str, marker: &memmem::Finder<'_>) {
         let (version, summaries) = registry.services();
         let mut versions = HashMap::with_capacity(summaries.len());
         for summary in summaries {
             if self.versions.get(&summary.name) != Some(&summary.version) {
-                let entries: BTreeMap<String, Entry> = registry
-                    .find_all(&summary.name)
-                    .into_iter()
-                    .map(|instance| Entry::of(&summary.name, instance))
-                    .filter(|entry| entry.native)
-                    .map(|entry| (entry.id.clone(), entry))
-                    .collect();
+                // The encoded list is kept per version (and shared with the service's readers):
+                // a service none of whose instances carries the parameter costs one search.
+                let carries = marker.find(&registry.find_all_json(&summary.name)).is_some();
+                let entries: BTreeMap<String, Entry> = match carries {
+                    false => BTreeMap::new(),
+                    true => registry
+                        .find_all(&summary.name)
+                        .into_iter()
+                        .filter(|i| i.parameters.contains_key(parameter))
+                        .map(|instance| Entry::of(&summary.name, instance))
+                        .map(|entry| (entry.id.clone(), entry))
+                        .collect(),
+                };
                 if entries.is_empty() {
                     self.services.remove(&summary.name);
                 } else {

@@ -117,7 +117,7 @@ async fn get(app: &App, request: &Request<Incoming>, params: &Params, key: &str)
         false => configs.get(&this).map_or_else(|| configs.revision(), |c| c.revision),
     };
     if let Some(since) = params.index {
-        app.wait_for(&[], since, params.wait, index).await;
+        app.wait_for(&[], since, params.wait(app), index).await;
     }
     let at = index();
     let missing = || {

@@ -98,7 +98,10 @@ impl Default for ConsulSettings {
 /// The Consul facade.
 pub struct Consul {
     settings: ConsulSettings,
+    /// The instances registered through Consul, by id.
     directory: Directory,
+    /// The instances with checks: what the checker looks at.
+    checked: Directory,
 }
 
 impl Consul {
@@ -106,7 +109,8 @@ impl Consul {
     pub fn new(settings: ConsulSettings) -> Consul {
         Consul {
             settings,
-            directory: Directory::default(),
+            directory: Directory::registered(),
+            checked: Directory::checked(),
         }
     }
 

@@ -23,7 +23,7 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 pub(crate) struct Params {
     /// `index`: a blocking query waits until the index is above it.
     pub index: Option<u64>,
-    /// `wait`, cut to 10 minutes.
+    /// `wait`, cut to 10 minutes (and to `--max-wait` where it is used).
     pub wait: Duration,
     /// `consistent`: a linearizable read.
     pub consistent: bool,
@@ -115,8 +115,13 @@ impl Params {
     /// any change of the registry wakes it.
     pub(crate) async fn block(&self, app: &App, services: &[&str], version: impl Fn() -> u64) {
         if let Some(index) = self.index {
-            app.wait_for(services, index, self.wait, version).await;
+            app.wait_for(services, index, self.wait(app), version).await;
         }
+    }
+
+    /// How long a blocking read waits: `?wait`, within the node's `--max-wait`.
+    pub(crate) fn wait(&self, app: &App) -> Duration {
+        self.wait.min(app.limits().max_wait)
     }
 
     /// With `?consistent`, makes the read linearizable: `Some` is the leader's answer to

@@ -5,13 +5,13 @@
 //! - `ID` is the parameter `consul.id`, `Tags` the JSON array in `consul.tags`;
 //! - `Meta` are plain parameters (what Nacos and Eureka clients see as metadata);
 //! - the checks, with their state, are the JSON array in `consul.checks`;
-//! - the lease is the longest the registry grants: the checks decide health, and the
-//!   leader's checker keeps instances without a TTL check renewed.
+//! - the lease never runs out (`maregistry.lease=never`): as with a Consul agent, a service
+//!   stays until it is deregistered, or removed for being critical too long.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use registry_core::{InstanceMeta, LEASE_PARAMETER};
+use registry_core::{InstanceMeta, LEASE_NEVER, LEASE_PARAMETER};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -164,16 +164,8 @@ impl Registration {
         })
     }
 
-    /// The registry instance: `keep` are the checks of an earlier registration of the same
-    /// id, whose status and output carry over (Consul restores them).
-    pub(crate) fn instance(mut self, keep: &[Check]) -> Result<InstanceMeta, String> {
-        for check in &mut self.checks {
-            if let Some(old) = keep.iter().find(|old| old.id == check.id && old.kind == check.kind) {
-                check.status.clone_from(&old.status);
-                check.output.clone_from(&old.output);
-                check.since_ms = old.since_ms;
-            }
-        }
+    /// The registry instance.
+    pub(crate) fn instance(self) -> Result<InstanceMeta, String> {
         let scheme = match self.meta.get("secure").map(String::as_str) {
             Some("true") => "https",
             _ => "http",
@@ -185,10 +177,10 @@ impl Registration {
         if !self.tags.is_empty() {
             instance.parameters.insert(TAGS.to_owned(), encode(&self.tags));
         }
-        // The longest lease the registry grants: health is the checks' business.
+        // Kept until deregistered, as a Consul agent keeps it: health is the checks' business.
         instance
             .parameters
-            .insert(LEASE_PARAMETER.to_owned(), "8760h".to_owned());
+            .insert(LEASE_PARAMETER.to_owned(), LEASE_NEVER.to_owned());
         set_checks(&mut instance, &self.checks);
         Ok(instance)
     }
@@ -232,6 +224,18 @@ fn checks(fields: &Fields<'_>, id: &str, name: &str, address: &str, now: u64) ->
         checks.push(check);
     }
     Ok(checks)
+}
+
+/// Carries the status, output and time of change of the checks in `old` over to the
+/// checks of the same id and kind in `checks` (Consul keeps them across registrations).
+pub(crate) fn keep_states(checks: &mut [Check], old: &[Check]) {
+    for check in checks {
+        if let Some(old) = old.iter().find(|o| o.id == check.id && o.kind == check.kind) {
+            check.status.clone_from(&old.status);
+            check.output.clone_from(&old.output);
+            check.since_ms = old.since_ms;
+        }
+    }
 }
 
 /// Stores `checks` in `instance`, with what other protocols read of its health: critical

@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{excerpt, Error};
-use crate::lease::{parse_duration_or_seconds, LEASE_PARAMETER};
+use crate::lease::{parse_duration_or_seconds, LEASE_NEVER, LEASE_PARAMETER, NEVER_MS};
 
 /// One registered endpoint of a service.
 ///
@@ -280,6 +280,9 @@ impl InstanceMeta {
         let Some(text) = self.parameters.get(LEASE_PARAMETER) else {
             return Ok(0);
         };
+        if text == LEASE_NEVER {
+            return Ok(NEVER_MS);
+        }
         parse_duration_or_seconds(text)
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .filter(|ms| *ms > 0)
@@ -287,7 +290,7 @@ impl InstanceMeta {
                 invalid(
                     &format!("parameters.{LEASE_PARAMETER}"),
                     format!(
-                        "must be a lease such as 90s, 1500ms or 90 (seconds), above zero, got {:?}",
+                        "must be a lease such as 90s, 1500ms or 90 (seconds), above zero, or never, got {:?}",
                         excerpt(text)
                     ),
                 )

@@ -8,6 +8,14 @@ use std::time::Duration;
 /// or a whole number of seconds (`90`). The seed API sees it as any other parameter.
 pub const LEASE_PARAMETER: &str = "maregistry.lease";
 
+/// The lease that never runs out ([`LEASE_PARAMETER`] `never`): the instance stays until it
+/// is unregistered (what a Consul agent does with the services it holds; the Consul facade's
+/// checks decide their health).
+pub const LEASE_NEVER: &str = "never";
+
+/// [`LEASE_NEVER`] in ms, as leases are kept.
+pub(crate) const NEVER_MS: u64 = u64::MAX;
+
 /// The shortest and longest lease the registry grants; a declared lease outside is cut
 /// to the nearest bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,8 +39,10 @@ impl LeaseBounds {
     /// The lease in ms an instance that declared `declared_ms` (0: nothing) is granted,
     /// with `default_ms` (the global TTL) for one that declared nothing.
     pub fn granted(&self, declared_ms: u64, default_ms: u64) -> u64 {
-        if declared_ms == 0 {
-            return default_ms;
+        match declared_ms {
+            0 => return default_ms,
+            NEVER_MS => return NEVER_MS,
+            _ => {}
         }
         declared_ms.clamp(millis(self.min), millis(self.max).max(millis(self.min)))
     }

@@ -262,7 +262,7 @@ async fn kv_puts_gets_lists_cas_and_a_blocking_read_woken_by_a_put() {
     let (status, _, _) = read(&c, &node.at("/v1/kv/app/missing")).await;
     assert_eq!(status, 404, "a missing key is a 404 with an index");
     assert_eq!(
-        put(&c, &node.at("/v1/kv/app/db/url"), "postgres://db").await,
+        put(&c, &node.at("/v1/kv/app/db/url?flags=42"), "postgres://db").await,
         (200, "true".to_owned())
     );
     // npm's spelling: the slashes percent-encoded.

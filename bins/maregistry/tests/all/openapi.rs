@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use maregistry::{Config, GrpcSettings, Mode};
 use registry_api::Facade;
+use registry_consul::{Consul, ConsulSettings};
 use registry_eureka::Eureka;
 use registry_nacos::Nacos;
 use test_support::{deps, free_listener, instance, Client, Node};
@@ -33,7 +34,8 @@ async fn the_spec_names_every_endpoint_and_only_those() {
     let documented = documented_paths();
     // The shared API, each facade's routes, and each cluster mode's own routes.
     let modes = registry_cluster::snapshot::ROUTES.iter().chain(registry_raft::ROUTES);
-    let facades: [&dyn Facade; 2] = [&Nacos::new(GrpcSettings::default()), &Eureka::default()];
+    let consul = Consul::new(ConsulSettings::default());
+    let facades: [&dyn Facade; 3] = [&Nacos::new(GrpcSettings::default()), &Eureka::default(), &consul];
     let endpoints: Vec<&str> = registry_api::ENDPOINTS
         .iter()
         .copied()
@@ -65,7 +67,10 @@ async fn the_spec_names_every_endpoint_and_only_those() {
     for path in &documented {
         // A path parameter gets a value; a served path may answer 404 for what it does
         // not find, never the router's "no endpoint".
-        let path = path.replace("{app}", "x").replace("{id}", "x");
+        let path = path
+            .replace("{app}", "x")
+            .replace("{id}", "x")
+            .replace("{state}", "any");
         let mut served = false;
         for node in &nodes {
             let answer = c.raw("GET", &node.at(&path), "").await;

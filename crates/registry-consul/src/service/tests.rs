@@ -87,7 +87,7 @@ fn an_instance_carries_the_registration_and_reads_back_as_it() {
         "Check":{"TTL":"10s"}}"#,
     )
     .unwrap();
-    let instance = r.instance(&[]).unwrap();
+    let instance = r.instance().unwrap();
     assert_eq!(instance.scheme, "https");
     assert_eq!(
         instance.parameters.get("nacos.healthy").map(String::as_str),
@@ -106,8 +106,10 @@ fn re_registering_keeps_a_checks_status() {
     let body = r#"{"Name":"web","Port":1,"Check":{"TTL":"10s"}}"#;
     let mut passing = parse(body).unwrap().checks;
     passing[0].status = PASSING.to_owned();
-    let entry = Entry::of("web", parse(body).unwrap().instance(&passing).unwrap());
-    assert_eq!(entry.status(), PASSING);
+    let mut again = parse(body).unwrap().checks;
+    assert_eq!(again[0].status, CRITICAL);
+    keep_states(&mut again, &passing);
+    assert_eq!(again[0].status, PASSING);
 }
 
 #[test]

@@ -123,7 +123,7 @@ impl Configs {
             delta
                 .configs
                 .into_iter()
-                .map(|synced| (synced.revision, Change::Put(synced))),
+                .map(|synced| (synced.revision, Change::Put(Box::new(synced)))),
         );
         changes.sort_by_key(|(revision, _)| *revision);
         for (revision, change) in changes {
@@ -140,7 +140,7 @@ impl Configs {
 }
 
 enum Change {
-    Put(SyncedConfig),
+    Put(Box<SyncedConfig>),
     Remove(ConfigKey),
 }
 
@@ -157,6 +157,7 @@ impl ConfigState {
                 }
             }
             Change::Put(synced) => {
+                let synced = *synced;
                 let config = Arc::new(Config::new(
                     synced.fields,
                     synced.created_ms,

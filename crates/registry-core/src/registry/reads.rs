@@ -19,6 +19,12 @@ impl Registry {
         }
     }
 
+    /// The instance at `url` (its identity, [`InstanceMeta::url`]) in `service`, if it is
+    /// registered there.
+    pub fn instance(&self, service: &str, url: &str) -> Option<InstanceMeta> {
+        self.read().services.get(service)?.slot(url)?.meta()
+    }
+
     /// The JSON array `find_all` would encode to, kept until the service next changes.
     pub fn find_all_json(&self, service: &str) -> Bytes {
         self.find_all_versioned(service).1

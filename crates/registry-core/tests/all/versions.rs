@@ -163,6 +163,18 @@ fn eviction_is_a_change_per_instance_and_spares_renewed_ones() {
 }
 
 #[test]
+fn a_lease_of_never_is_never_evicted_and_a_bad_lease_is_refused() {
+    let r = Registry::new();
+    r.register(SVC, &with_param(1, "maregistry.lease", "never"), 0).unwrap();
+    r.register(SVC, &inst(2), 0).unwrap();
+    assert_eq!(r.evict_expired(u64::MAX / 2, 20_000).len(), 1);
+    assert_eq!(r.find_all(SVC).iter().map(|i| i.port).collect::<Vec<_>>(), vec![1]);
+    assert!(r
+        .register(SVC, &with_param(3, "maregistry.lease", "forever"), 0)
+        .is_err());
+}
+
+#[test]
 fn take_over_raises_versions_and_grants_a_grace_period() {
     let r = Registry::new();
     r.register(SVC, &inst(1), 0).unwrap();
