@@ -227,6 +227,28 @@ start_maregistry
 run_wrk nacosbeat.maregistry -s scripts/wrk/nacos_beat.lua "http://127.0.0.1:$PORT"
 stop_server
 
+log "phase consul (Consul's API beside the seed API, on the same node)"
+consul_instance() { # i
+  printf '{"Name":"C","ID":"c%d","Address":"10.0.0.%d","Port":8080,"Meta":{"env":"dev","weight":"100"}}' "$1" "$1"
+}
+start_maregistry
+for i in $(seq 1 10); do
+  curl -sf -o /dev/null "http://127.0.0.1:$PORT/reg?service=S" -d "$(instance_json "$i")"
+  curl -sf -o /dev/null -X PUT "http://127.0.0.1:$PORT/v1/agent/service/register" -d "$(consul_instance "$i")"
+done
+CONSUL_HEALTH_BYTES=$(curl -s "http://127.0.0.1:$PORT/v1/health/service/C" | wc -c)
+run_wrk consulfind.seed "http://127.0.0.1:$PORT/findAll?service=S"
+run_wrk consulhealth.maregistry "http://127.0.0.1:$PORT/v1/health/service/C"
+stop_server
+start_maregistry
+run_wrk consulreg.seed -s scripts/wrk/register.lua "http://127.0.0.1:$PORT"
+stop_server
+start_maregistry
+run_wrk consulreg.maregistry -s scripts/wrk/consul_register.lua "http://127.0.0.1:$PORT"
+stop_server
+log "phase consul blocking queries (10,000 held, idle)"
+CONSUL_WAITERS=$(CONSUL=1 python3 scripts/waiters_bench.py 10000 1000 2>&1 | head -1 || echo FAILED)
+
 log "phase grpc (Nacos 2/3 clients: the same gRPC load client to both)"
 SECONDS_RUN=${DURATION%s}
 grpc_run() { # key system target args...
@@ -403,6 +425,17 @@ CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   echo "| \`GET instance/list\` (10 instances; maregistry $FACADE_LIST_BYTES bytes, r-nacos $NACOS_FIND_BYTES bytes) | $(cell nacoslist.maregistry) | $(p99 nacoslist.maregistry) | $(cell find.rnacos) | $(ratio "$(cell nacoslist.maregistry)" "$(cell find.rnacos)") |"
   echo "| \`POST instance\` (a new instance each) | $(cell nacosregister.maregistry) | $(p99 nacosregister.maregistry) | $(cell register.rnacos) | $(ratio "$(cell nacosregister.maregistry)" "$(cell register.rnacos)") |"
   echo "| \`PUT instance/beat\` (1,000 known instances) | $(cell nacosbeat.maregistry) | $(p99 nacosbeat.maregistry) | $(cell renew.rnacos) | $(ratio "$(cell nacosbeat.maregistry)" "$(cell renew.rnacos)") |"
+  echo
+  echo "Consul's HTTP API beside the seed API, on the same node (10 instances with two metadata"
+  echo "entries each; Consul's answer $CONSUL_HEALTH_BYTES bytes with the node and checks, the seed's"
+  echo "$FIND_BYTES bytes):"
+  echo
+  echo "| request | Consul req/s | p99 ms | seed API req/s | p99 ms | Consul / seed |"
+  echo "|---|---|---|---|---|---|"
+  echo "| \`GET /v1/health/service/C\` beside \`GET /findAll?service=S\` | $(cell consulhealth.maregistry) | $(p99 consulhealth.maregistry) | $(cell consulfind.seed) | $(p99 consulfind.seed) | $(ratio "$(cell consulhealth.maregistry)" "$(cell consulfind.seed)") |"
+  echo "| \`PUT /v1/agent/service/register\` beside \`POST /reg\` (a new instance each) | $(cell consulreg.maregistry) | $(p99 consulreg.maregistry) | $(cell consulreg.seed) | $(p99 consulreg.seed) | $(ratio "$(cell consulreg.maregistry)" "$(cell consulreg.seed)") |"
+  echo
+  echo "Blocking queries (\`CONSUL=1 python3 scripts/waiters_bench.py 10000 1000\`): $CONSUL_WAITERS"
   echo
   echo "Nacos 2/3 clients over gRPC, the same load client (\`bench-grpc\`, pinned to CPU 1) to both:"
   echo

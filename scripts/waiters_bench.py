@@ -8,6 +8,9 @@ seconds, and how many waiters one registration answers.
 
     python3 scripts/waiters_bench.py [WAITERS] [SERVICES]
     IDLE=1 python3 scripts/waiters_bench.py      (the same connections, idle: no request)
+    CONSUL=1 python3 scripts/waiters_bench.py    (Consul's: registered through the agent
+                                                  API, each waiter a blocking
+                                                  /v1/health/service/S?index=V&wait=5m)
 """
 import asyncio
 import json
@@ -33,17 +36,35 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def post(path, body):
-    req = urllib.request.Request(f"http://127.0.0.1:{PORT}{path}", data=body.encode())
+CONSUL = bool(os.environ.get("CONSUL"))
+
+
+def post(path, body, method="POST"):
+    req = urllib.request.Request(f"http://127.0.0.1:{PORT}{path}", data=body.encode(), method=method)
     with urllib.request.urlopen(req, timeout=10) as r:
         return r.read()
+
+
+def register(service, host, port):
+    """One instance of `service`, through the seed API or (CONSUL) Consul's agent API."""
+    if CONSUL:
+        body = {"Name": service, "ID": f"{service}-{host}-{port}", "Address": host, "Port": port}
+        post("/v1/agent/service/register", json.dumps(body), method="PUT")
+    else:
+        post(f"/reg?service={service}", json.dumps({"scheme": "http", "host": host, "port": port}))
+
+
+def blocking_read(service, since):
+    if CONSUL:
+        return f"/v1/health/service/{service}?index={since}&wait=5m"
+    return f"/findAll?service={service}&since={since}&wait=5m"
 
 
 async def waiter(service, since, answered):
     reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
     if os.environ.get("IDLE"):
         await asyncio.sleep(3600)
-    writer.write(f"GET /findAll?service={service}&since={since}&wait=5m HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    writer.write(f"GET {blocking_read(service, since)} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     await writer.drain()
     head = await reader.readuntil(b"\r\n\r\n")
     answered.append((service, time.time()))
@@ -67,7 +88,7 @@ async def main():
                 time.sleep(0.05)
         versions = {}
         for i in range(services):
-            post(f"/reg?service=w.svc{i}", json.dumps({"scheme": "http", "host": "10.0.0.1", "port": 1000 + i}))
+            register(f"w.svc{i}", "10.0.0.1", 1000 + i)
             versions[f"w.svc{i}"] = i + 1
         time.sleep(0.5)
         before = rss_kib(proc.pid)
@@ -83,12 +104,12 @@ async def main():
         cpu0 = cpu_seconds(proc.pid)
         await asyncio.sleep(10)
         idle_cpu = cpu_seconds(proc.pid) - cpu0
-        print(f"{waiters} waiters over {services} services: RSS {before} KiB before, {with_waiters} KiB with them "
+        kind = "Consul blocking queries" if CONSUL else "waiters"
+        print(f"{waiters} {kind} over {services} services: RSS {before} KiB before, {with_waiters} KiB with them "
               f"(+{(with_waiters - before) / waiters * 1024:.0f} bytes per waiter); "
               f"CPU over 10 idle seconds: {idle_cpu:.2f} s; answered while idle: {len(answered)}")
         sent = time.time()
-        await asyncio.get_running_loop().run_in_executor(
-            None, post, "/reg?service=w.svc7", json.dumps({"scheme": "http", "host": "10.0.0.2", "port": 7}))
+        await asyncio.get_running_loop().run_in_executor(None, register, "w.svc7", "10.0.0.2", 7)
         await asyncio.sleep(1)
         woken = [s for s, _ in answered]
         latest = max((t for _, t in answered), default=sent)

@@ -56,6 +56,43 @@ pub enum Op {
     Remove(Box<(ConfigKey, Option<Cas>)>),
     /// Change the users, roles or permissions (the admin role's).
     Identity(Box<IdentityChange>),
+    /// Config writes and conditions applied in order, all or nothing (one log entry): if
+    /// one's condition does not hold, none is applied. One [`ConfigOutcome`] each is in the
+    /// [`Outcome`].
+    Transaction(Vec<ConfigStep>),
+}
+
+/// One step of an [`Op::Transaction`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ConfigStep {
+    /// Publish a config, if its condition holds.
+    Publish(ConfigPublish),
+    /// Remove a config, if the condition holds.
+    Remove(ConfigKey, Option<Cas>),
+    /// Only a condition: the config is as this says.
+    Check(ConfigKey, Cas),
+}
+
+impl ConfigStep {
+    fn key(&self) -> &ConfigKey {
+        match self {
+            ConfigStep::Publish(publish) => &publish.key,
+            ConfigStep::Remove(key, _) | ConfigStep::Check(key, _) => key,
+        }
+    }
+
+    fn command(self, now_ms: u64) -> Command {
+        match self {
+            ConfigStep::Publish(ConfigPublish { key, fields, cas }) => Command::PublishConfig {
+                key,
+                fields,
+                cas,
+                now_ms,
+            },
+            ConfigStep::Remove(key, cas) => Command::RemoveConfig { key, cas, now_ms },
+            ConfigStep::Check(key, cas) => Command::CheckConfig { key, cas },
+        }
+    }
 }
 
 /// What an [`Op::Publish`] publishes.
@@ -80,7 +117,7 @@ impl Op {
             // A heartbeat is checked only where it turns into a registration (a renewal of
             // an instance registered before the rules were added goes on).
             Op::Unreg(..) | Op::Renew(..) | Op::Beat(..) => Ok(()),
-            Op::Publish(..) | Op::Remove(..) => self.validate_config(limits),
+            Op::Publish(..) | Op::Remove(..) | Op::Transaction(..) => self.validate_config(limits),
             Op::Identity(change) => Ok(change.validate()?),
         }
     }
@@ -90,18 +127,25 @@ impl Op {
     #[cold]
     fn validate_config(&self, limits: &crate::Limits) -> Result<(), ApiError> {
         match self {
-            Op::Publish(publish) => {
-                let size = publish.fields.content.len();
-                if size > limits.config_max_size {
-                    return Err(ApiError::ContentTooLarge(size, limits.config_max_size));
-                }
-                publish.key.validate()?;
-                Ok(publish.fields.validate()?)
-            }
+            Op::Publish(publish) => validate_publish(publish, limits),
             Op::Remove(remove) => Ok(remove.0.validate()?),
+            Op::Transaction(steps) => steps.iter().try_for_each(|step| match step {
+                ConfigStep::Publish(publish) => validate_publish(publish, limits),
+                ConfigStep::Remove(key, _) | ConfigStep::Check(key, _) => Ok(key.validate()?),
+            }),
             Op::Reg(..) | Op::Unreg(..) | Op::Renew(..) | Op::Beat(..) | Op::Identity(..) => Ok(()),
         }
     }
+}
+
+/// A publish's names, fields and content size.
+fn validate_publish(publish: &ConfigPublish, limits: &crate::Limits) -> Result<(), ApiError> {
+    let size = publish.fields.content.len();
+    if size > limits.config_max_size {
+        return Err(ApiError::ContentTooLarge(size, limits.config_max_size));
+    }
+    publish.key.validate()?;
+    Ok(publish.fields.validate()?)
 }
 
 /// The ops of one write: one (the common write, kept without an allocation) or several.
@@ -349,7 +393,7 @@ impl App {
                     Op::Renew(service, instance) | Op::Beat(service, instance) => {
                         touched.contains(&(service.clone(), instance.url()))
                     }
-                    Op::Publish(..) | Op::Remove(..) | Op::Identity(..) => false,
+                    Op::Publish(..) | Op::Remove(..) | Op::Identity(..) | Op::Transaction(..) => false,
                 };
             commands.extend(self.command(index, op, now, renewed_after_a_change, &mut unknown)?);
         }
@@ -403,6 +447,10 @@ impl App {
                 return Ok(Some(Command::RemoveConfig { key, cas, now_ms: now }));
             }
             Op::Identity(change) => return Ok(Some(Command::Identity { change: *change })),
+            Op::Transaction(steps) => {
+                let commands = steps.into_iter().map(|step| step.command(now)).collect();
+                return Ok(Some(Command::ConfigTransaction { commands }));
+            }
         };
         if !after_a_change
             && self
@@ -458,6 +506,16 @@ impl App {
                 }
                 Op::Publish(publish) => config_resource(&publish.key),
                 Op::Remove(remove) => config_resource(&remove.0),
+                Op::Transaction(steps) => {
+                    for step in steps {
+                        let need = match step {
+                            ConfigStep::Check(..) => Need::Read,
+                            ConfigStep::Publish(..) | ConfigStep::Remove(..) => Need::Write,
+                        };
+                        self.authorize(origin.protocol, &origin.caller, &config_resource(step.key()), need)?;
+                    }
+                    continue;
+                }
                 // A user may set its own password; every other change is the admin role's.
                 Op::Identity(change) => {
                     let own_password = matches!(

@@ -64,7 +64,7 @@ pub use app::{App, ConsolePage, Facade, Peer, Shutdown};
 pub use auth::Auth;
 pub use body::Body;
 pub use error::{ApiError, FacadeError, Undecodable};
-pub use gateway::{config_resource, ConfigPublish, Op, Ops, Origin, Outcome};
+pub use gateway::{config_resource, ConfigPublish, ConfigStep, Op, Ops, Origin, Outcome};
 pub use headers::{FORWARDED_HEADER, VERSION_HEADER};
 pub use limits::{Limits, MAX_HEADER_BYTES, MAX_URI_BYTES};
 pub use metrics::gauge;

@@ -3,10 +3,15 @@
 //! with an index block on the versions the registry keeps: a service's for its instances,
 //! the registry's for the lists.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Mutex, PoisonError};
+
+use bytes::Bytes;
+use http::StatusCode;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
+use registry_api::answer::json;
 use registry_api::{App, Body};
 use registry_core::{Registry, Resource};
 use serde_json::{json, Map, Value};
@@ -186,17 +191,70 @@ pub(crate) async fn service(
     }
     let registry = app.registry();
     params.block(app, &[name], || registry.version(name)).await;
-    let index = registry.version(name).max(1);
-    let listed: Vec<Value> = entries(registry, name)
-        .iter()
+    let kind = match (health, passing) {
+        (false, _) => Kind::Catalog,
+        (true, false) => Kind::Health,
+        (true, true) => Kind::Passing,
+    };
+    // Without tags the answer is the same for every reader of this version: made once.
+    if params.tags.is_empty() {
+        if let Some((index, answer)) = consul.answers.get(name, kind, registry.version(name)) {
+            return Ok(indexed(app, json(StatusCode::OK, answer), index, params.stale));
+        }
+    }
+    let (version, instances) = registry.instances_renewed(name);
+    let index = version.max(1);
+    let listed: Vec<Value> = instances
+        .into_iter()
+        .map(|(instance, _)| Entry::of(name, instance))
         .filter(|e| params.tags.iter().all(|tag| e.tags.contains(tag)))
         .filter(|e| !passing || e.status() == PASSING)
         .map(|e| match health {
-            true => health_entry(consul, app, e, index),
-            false => catalog_entry(consul, app, e, index),
+            true => health_entry(consul, app, &e, index),
+            false => catalog_entry(consul, app, &e, index),
         })
         .collect();
-    Ok(indexed(app, ok(&listed), index, params.stale))
+    let answer = Bytes::from(serde_json::to_vec(&listed).unwrap_or_default());
+    if params.tags.is_empty() {
+        consul.answers.put(name, kind, version, answer.clone());
+    }
+    Ok(indexed(app, json(StatusCode::OK, answer), index, params.stale))
+}
+
+/// Which read of a service an answer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Catalog,
+    Health,
+    Passing,
+}
+
+/// The encoded answers of the service reads without tags, each with the service version it
+/// was made at: what a read answers while the service has not changed.
+#[derive(Default)]
+pub(crate) struct Answers(Mutex<HashMap<String, [Option<Made>; 3]>>);
+
+/// An answer and the service version it was made at.
+type Made = (u64, Bytes);
+
+/// More services than this, and the answers are all dropped (they are made again).
+const MAX_ANSWERS: usize = 100_000;
+
+impl Answers {
+    /// The answer of `kind` for `service` at `version`, with its index.
+    fn get(&self, service: &str, kind: Kind, version: u64) -> Option<(u64, Bytes)> {
+        let answers = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let (made_at, answer) = answers.get(service)?[kind as usize].as_ref()?;
+        (*made_at == version && version > 0).then(|| (version, answer.clone()))
+    }
+
+    fn put(&self, service: &str, kind: Kind, version: u64, answer: Bytes) {
+        let mut answers = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if answers.len() >= MAX_ANSWERS && !answers.contains_key(service) {
+            answers.clear();
+        }
+        answers.entry(service.to_owned()).or_default()[kind as usize] = Some((version, answer));
+    }
 }
 
 fn health_entry(consul: &Consul, app: &App, entry: &Entry, index: u64) -> Value {

@@ -25,7 +25,7 @@ pub(crate) const NAMESPACE: &str = "public";
 pub(crate) const GROUP: &str = "DEFAULT_GROUP";
 
 /// The config a KV key is.
-fn config_key(key: &str) -> ConfigKey {
+pub(crate) fn config_key(key: &str) -> ConfigKey {
     ConfigKey::new(NAMESPACE, GROUP, &data_id(key))
 }
 
@@ -80,7 +80,7 @@ pub(crate) async fn serve(app: &App, request: Request<Incoming>, params: &Params
 }
 
 /// One entry as Consul answers it.
-fn entry(key: &str, config: &Config) -> Value {
+pub(crate) fn entry(key: &str, config: &Config) -> Value {
     let value = match config.fields.content.is_empty() {
         true => Value::Null,
         false => Value::String(base64::engine::general_purpose::STANDARD.encode(&config.fields.content)),
@@ -96,7 +96,7 @@ fn entry(key: &str, config: &Config) -> Value {
 }
 
 /// The entries whose key starts with `prefix`, in key order.
-fn under(app: &App, prefix: &str) -> Vec<(String, Arc<Config>)> {
+pub(crate) fn under(app: &App, prefix: &str) -> Vec<(String, Arc<Config>)> {
     app.registry()
         .configs()
         .with_prefix(NAMESPACE, GROUP, &data_id(prefix))
@@ -231,12 +231,4 @@ async fn delete(app: &App, request: Request<Incoming>, params: &Params, key: &st
     let outcome = app.write(&origin, Ops::Many(ops)).await?;
     let refused = outcome.configs.iter().any(|c| matches!(c, ConfigOutcome::CasFailed));
     Ok(boolean(!refused))
-}
-
-/// `PUT /v1/txn`: not served yet.
-pub(crate) fn txn() -> Answer {
-    Err(Refused(
-        StatusCode::NOT_IMPLEMENTED,
-        "maregistry does not serve Consul's /v1/txn yet".to_owned(),
-    ))
 }

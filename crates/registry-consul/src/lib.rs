@@ -11,7 +11,8 @@
 //!   `consistent`, `token`), blocking;
 //! - `agent` — the agent endpoints: register, deregister, maintenance, TTL updates;
 //! - `catalog` — catalog, health and status reads;
-//! - `kv` — the KV store and `/v1/txn`, over the config store;
+//! - `kv` — the KV store, over the config store; `txn` — `/v1/txn`, its operations all or
+//!   nothing;
 //! - `checker` — the leader's loop that expires TTLs, probes HTTP and TCP checks and
 //!   deregisters services critical for too long;
 //! - `reply` — Consul's answers and refusals.
@@ -28,6 +29,7 @@ mod kv;
 mod query;
 mod reply;
 mod service;
+mod txn;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -102,6 +104,8 @@ pub struct Consul {
     directory: Directory,
     /// The instances with checks: what the checker looks at.
     checked: Directory,
+    /// The service reads' answers, by service version.
+    answers: catalog::Answers,
 }
 
 impl Consul {
@@ -111,6 +115,7 @@ impl Consul {
             settings,
             directory: Directory::registered(),
             checked: Directory::checked(),
+            answers: catalog::Answers::default(),
         }
     }
 
@@ -188,7 +193,7 @@ impl Consul {
             ["catalog", "datacenters"] if get => Ok(reply::ok(&[&self.settings.datacenter])),
             ["status", "leader"] if get => Ok(catalog::leader(app)),
             ["status", "peers"] if get => Ok(catalog::peers(app)),
-            ["txn"] if put => kv::txn(),
+            ["txn"] if put => txn::txn(app, request, &params).await,
             [family, ..] if unsupported(family, &segments) => Err(Refused(
                 StatusCode::NOT_IMPLEMENTED,
                 format!(

@@ -75,6 +75,21 @@ pub enum Command {
         /// The leader's clock when it accepted the request, ms since the epoch.
         now_ms: u64,
     },
+    /// A condition on a config that writes nothing: in a [`Command::ConfigTransaction`], the
+    /// transaction applies only if it holds.
+    CheckConfig {
+        /// Which config.
+        key: ConfigKey,
+        /// What must hold of it.
+        cas: Cas,
+    },
+    /// Config publishes, removals and checks applied in order, all or nothing: when one's
+    /// condition does not hold (as the earlier ones leave the store), none is applied.
+    ConfigTransaction {
+        /// The commands: [`Command::PublishConfig`], [`Command::RemoveConfig`] and
+        /// [`Command::CheckConfig`] only.
+        commands: Vec<Command>,
+    },
 }
 
 impl Command {
@@ -95,8 +110,17 @@ impl Command {
                 key.validate()?;
                 fields.validate()
             }
-            Command::RemoveConfig { key, .. } => key.validate(),
+            Command::RemoveConfig { key, .. } | Command::CheckConfig { key, .. } => key.validate(),
             Command::Identity { change } => change.validate(),
+            Command::ConfigTransaction { commands } => commands.iter().try_for_each(|command| match command {
+                Command::PublishConfig { .. } | Command::RemoveConfig { .. } | Command::CheckConfig { .. } => {
+                    command.validate()
+                }
+                _ => Err(Error::InvalidConfig {
+                    field: "transaction",
+                    reason: "holds only config publishes, removals and checks".to_owned(),
+                }),
+            }),
         }
     }
 
@@ -121,7 +145,10 @@ impl Command {
     /// Whether the command is, or a batch holds, a config write.
     pub fn writes_configs(&self) -> bool {
         match self {
-            Command::PublishConfig { .. } | Command::RemoveConfig { .. } => true,
+            Command::PublishConfig { .. }
+            | Command::RemoveConfig { .. }
+            | Command::CheckConfig { .. }
+            | Command::ConfigTransaction { .. } => true,
             Command::Batch { commands } => commands.iter().any(Command::writes_configs),
             _ => false,
         }
@@ -131,8 +158,10 @@ impl Command {
     /// applying it answers.
     pub fn config_writes(&self) -> usize {
         match self {
-            Command::PublishConfig { .. } | Command::RemoveConfig { .. } => 1,
-            Command::Batch { commands } => commands.iter().map(Command::config_writes).sum(),
+            Command::PublishConfig { .. } | Command::RemoveConfig { .. } | Command::CheckConfig { .. } => 1,
+            Command::Batch { commands } | Command::ConfigTransaction { commands } => {
+                commands.iter().map(Command::config_writes).sum()
+            }
             _ => 0,
         }
     }
@@ -156,7 +185,10 @@ impl Command {
                 cas: cas.as_ref(),
                 now_ms: *now_ms,
             }),
-            Command::Batch { commands } => commands.iter().for_each(|command| command.each_config_write(out)),
+            Command::CheckConfig { key, cas } => out.push(ConfigWrite::Check { key, cas }),
+            Command::Batch { commands } | Command::ConfigTransaction { commands } => {
+                commands.iter().for_each(|command| command.each_config_write(out))
+            }
             _ => {}
         }
     }
@@ -175,6 +207,8 @@ impl Command {
             | Command::Evict { .. }
             | Command::PublishConfig { .. }
             | Command::RemoveConfig { .. }
+            | Command::CheckConfig { .. }
+            | Command::ConfigTransaction { .. }
             | Command::Identity { .. } => Ok(()),
         }
     }

@@ -318,6 +318,71 @@ async fn kv_puts_gets_lists_cas_and_a_blocking_read_woken_by_a_put() {
 }
 
 #[tokio::test]
+async fn a_transaction_applies_all_or_nothing() {
+    let node = Node::start(Config::default()).await;
+    let c = Client::new();
+    let txn = node.at("/v1/txn");
+    let b64 = |text: &str| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, text);
+    // Two sets and a read, together.
+    let ops = json!([
+        {"KV": {"Verb": "set", "Key": "t/a", "Value": b64("1")}},
+        {"KV": {"Verb": "set", "Key": "t/b", "Value": b64("2"), "Flags": 7}},
+        {"KV": {"Verb": "get", "Key": "t/a"}},
+    ]);
+    let answer = c.raw("PUT", &txn, &ops.to_string()).await;
+    assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+    let body: Value = serde_json::from_slice(&answer.body).unwrap();
+    let results = body["Results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[2]["KV"]["Value"], b64("1"));
+    let (_, _, b) = read(&c, &node.at("/v1/kv/t/b")).await;
+    assert_eq!(b[0]["Flags"], 7);
+    let index_a = b[0]["ModifyIndex"].as_u64().unwrap() - 1;
+    // A check that fails: nothing of the transaction is applied, and 409 names it.
+    let ops = json!([
+        {"KV": {"Verb": "set", "Key": "t/a", "Value": b64("changed")}},
+        {"KV": {"Verb": "delete", "Key": "t/b"}},
+        {"KV": {"Verb": "check-not-exists", "Key": "t/a"}},
+    ]);
+    let answer = c.raw("PUT", &txn, &ops.to_string()).await;
+    assert_eq!(answer.status, 409, "{}", String::from_utf8_lossy(&answer.body));
+    let body: Value = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(body["Errors"][0]["OpIndex"], 2);
+    let (_, _, a) = read(&c, &node.at("/v1/kv/t/a")).await;
+    assert_eq!(a[0]["Value"], b64("1"), "nothing applied");
+    assert_eq!(read(&c, &node.at("/v1/kv/t/b")).await.0, 200);
+    // A check sees what the operations before it leave: after the delete, t/b is absent.
+    let ops = json!([
+        {"KV": {"Verb": "check-index", "Key": "t/a", "Index": index_a}},
+        {"KV": {"Verb": "delete-tree", "Key": "t/"}},
+        {"KV": {"Verb": "check-not-exists", "Key": "t/b"}},
+        {"KV": {"Verb": "cas", "Key": "t/c", "Value": b64("3"), "Index": 0}},
+    ]);
+    let answer = c.raw("PUT", &txn, &ops.to_string()).await;
+    assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+    let (_, _, keys) = read(&c, &node.at("/v1/kv/t/?keys")).await;
+    assert_eq!(keys, json!(["t/c"]));
+    // Bad transactions change nothing.
+    let too_many: Vec<Value> = (0..65)
+        .map(|i| json!({"KV": {"Verb": "set", "Key": format!("x{i}")}}))
+        .collect();
+    assert_eq!(
+        c.raw("PUT", &txn, &Value::Array(too_many).to_string()).await.status,
+        413
+    );
+    for bad in [
+        json!({"KV": {}}),
+        json!([{"Node": {}}]),
+        json!([{"KV": {"Verb": "lock", "Key": "k"}}]),
+        json!([{"KV": {"Verb": "set", "Key": "k", "Value": "%%%"}}]),
+    ] {
+        assert_eq!(c.raw("PUT", &txn, &bad.to_string()).await.status, 400, "{bad}");
+    }
+    assert_eq!(read(&c, &node.at("/v1/kv/k")).await.0, 404);
+    node.stop().await;
+}
+
+#[tokio::test]
 async fn one_instance_is_seen_through_consul_nacos_eureka_and_the_seed_api() {
     let node = Node::start(Config::default()).await;
     let c = Client::new();

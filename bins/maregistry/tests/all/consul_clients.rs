@@ -215,3 +215,85 @@ async fn a_consul_sd_scraper_finds_the_targets_with_their_labels_blocks_and_drop
     drop(scraper);
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consul_tokens_are_decided_by_the_same_permissions() {
+    use crate::auth::{grant, login, token, with_auth, ADMIN_PASSWORD};
+    let node = Node::start_on(
+        free_listener(),
+        with_auth(Config::default(), std::time::Duration::from_secs(600)),
+    );
+    let c = Client::new();
+    eventually("the first admin logs in", LIMIT, || async {
+        login(&c, &node.url, "nacos", ADMIN_PASSWORD).await.0 == 200
+    })
+    .await;
+    let admin = token(&c, &node.url, "nacos", ADMIN_PASSWORD).await;
+    // "web" may read and write service web and config web (KV key web), nothing else.
+    grant(&c, &node.url, &admin, "web", "web-role", (":*:web", "rw")).await;
+    grant(&c, &node.url, &admin, "other", "other-role", (":*:nothing", "r")).await;
+    let web = token(&c, &node.url, "web", "web-pass").await;
+    let register = node.at("/v1/agent/service/register");
+    let body = json!({"Name": "web", "ID": "web-1", "Address": "127.0.0.1", "Port": 80}).to_string();
+    let with = |t: &str| vec![("x-consul-token", t.to_owned())];
+    let send = |method: &'static str, url: String, body: String, headers: Vec<(&'static str, String)>| {
+        let c = c.clone();
+        async move {
+            let headers: Vec<(&'static str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            c.send(method, &url, &body, &headers).await.status
+        }
+    };
+    assert_eq!(
+        send("PUT", register.clone(), body.clone(), vec![]).await,
+        403,
+        "nobody may register"
+    );
+    assert_eq!(
+        send("PUT", register.clone(), body.clone(), with(&web)).await,
+        200,
+        "X-Consul-Token"
+    );
+    let health = node.at("/v1/health/service/web");
+    assert_eq!(send("GET", health.clone(), String::new(), vec![]).await, 403);
+    assert_eq!(
+        send("GET", format!("{health}?token={web}"), String::new(), vec![]).await,
+        200,
+        "?token="
+    );
+    let bearer = vec![("authorization", format!("Bearer {web}"))];
+    assert_eq!(
+        send("GET", health.clone(), String::new(), bearer).await,
+        200,
+        "Authorization: Bearer"
+    );
+    let other = token(&c, &node.url, "other", "other-pass").await;
+    assert_eq!(
+        send("GET", health, String::new(), with(&other)).await,
+        403,
+        "no grant on web"
+    );
+    assert_eq!(
+        send("GET", node.at("/v1/catalog/services"), String::new(), with(&web)).await,
+        403,
+        "a list reads all"
+    );
+    let kv = node.at("/v1/kv/web");
+    assert_eq!(send("PUT", kv.clone(), "v".to_owned(), with(&web)).await, 200);
+    assert_eq!(send("PUT", kv.clone(), "v".to_owned(), with(&other)).await, 403);
+    assert_eq!(send("GET", kv, String::new(), with(&other)).await, 403);
+    assert_eq!(
+        send(
+            "PUT",
+            node.at("/v1/agent/service/deregister/web-1"),
+            String::new(),
+            with(&other)
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        send("GET", node.at("/v1/agent/services"), String::new(), with(&admin)).await,
+        200
+    );
+    node.stop().await;
+}

@@ -120,6 +120,10 @@ pub enum ConfigOutcome {
     Absent,
     /// The compare-and-set condition did not hold: nothing changed.
     CasFailed,
+    /// A check ([`crate::Command::CheckConfig`]) held; it changes nothing.
+    Held,
+    /// Not applied: another command of its transaction did not hold.
+    RolledBack,
 }
 
 /// Told after every change of the configs, once readers can see it.
@@ -189,6 +193,25 @@ pub(crate) enum ConfigWrite<'a> {
         cas: Option<&'a Cas>,
         now_ms: u64,
     },
+    Check {
+        key: &'a ConfigKey,
+        cas: &'a Cas,
+    },
+}
+
+impl ConfigWrite<'_> {
+    fn key(&self) -> &ConfigKey {
+        match self {
+            ConfigWrite::Publish { key, .. } | ConfigWrite::Remove { key, .. } | ConfigWrite::Check { key, .. } => key,
+        }
+    }
+
+    fn cas(&self) -> Option<&Cas> {
+        match self {
+            ConfigWrite::Publish { cas, .. } | ConfigWrite::Remove { cas, .. } => *cas,
+            ConfigWrite::Check { cas, .. } => Some(cas),
+        }
+    }
 }
 
 impl Configs {
@@ -285,6 +308,28 @@ impl Configs {
         outcomes
     }
 
+    /// Applies config writes and checks in order, all or nothing, under one lock: each
+    /// condition is checked against the store as the writes before it in `writes` leave it;
+    /// if one does not hold, it is answered [`ConfigOutcome::CasFailed`], every other
+    /// [`ConfigOutcome::RolledBack`], and nothing changes.
+    pub(crate) fn apply_all_or_nothing(&self, writes: Vec<ConfigWrite<'_>>) -> Vec<ConfigOutcome> {
+        let mut state = self.write();
+        if let Some(failed) = state.first_failing(&writes) {
+            return (0..writes.len())
+                .map(|at| match at == failed {
+                    true => ConfigOutcome::CasFailed,
+                    false => ConfigOutcome::RolledBack,
+                })
+                .collect();
+        }
+        let outcomes: Vec<ConfigOutcome> = writes
+            .into_iter()
+            .map(|write| state.apply(write, &self.limits))
+            .collect();
+        self.publish(state, false);
+        outcomes
+    }
+
     /// Releases the lock of a write and tells the observers what it touched (or, `all`,
     /// that anything may have changed).
     pub(crate) fn publish(&self, mut state: RwLockWriteGuard<'_, ConfigState>, all: bool) {
@@ -337,7 +382,46 @@ impl ConfigState {
                 now_ms,
             } => self.publish(key, fields, cas, now_ms, limits),
             ConfigWrite::Remove { key, cas, now_ms } => self.remove(key, cas, now_ms, limits),
+            ConfigWrite::Check { key, cas } => match cas_holds(Some(cas), self.configs.get(key).map(|c| &**c)) {
+                true => ConfigOutcome::Held,
+                false => ConfigOutcome::CasFailed,
+            },
         }
+    }
+
+    /// The position of the first of `writes` whose condition does not hold, each checked
+    /// against the store as the ones before it would leave it; `None`: they all hold.
+    fn first_failing(&self, writes: &[ConfigWrite<'_>]) -> Option<usize> {
+        // What the earlier writes would make of the configs they touch (`None`: removed).
+        let mut after: HashMap<&ConfigKey, Option<Config>> = HashMap::new();
+        let mut revision = self.revision;
+        for (at, write) in writes.iter().enumerate() {
+            let current = match after.get(write.key()) {
+                Some(simulated) => simulated.as_ref(),
+                None => self.configs.get(write.key()).map(|c| &**c),
+            };
+            if !cas_holds(write.cas(), current) {
+                return Some(at);
+            }
+            match write {
+                ConfigWrite::Publish {
+                    key, fields, now_ms, ..
+                } => {
+                    revision += 1;
+                    let created = current.map_or(revision, |c| c.created_revision);
+                    let config = Config::new((*fields).clone(), *now_ms, *now_ms, created, revision);
+                    after.insert(key, Some(config));
+                }
+                ConfigWrite::Remove { key, .. } => {
+                    if current.is_some() {
+                        revision += 1;
+                    }
+                    after.insert(key, None);
+                }
+                ConfigWrite::Check { .. } => {}
+            }
+        }
+        None
     }
 
     fn publish(

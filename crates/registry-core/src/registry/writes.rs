@@ -37,7 +37,11 @@ impl State {
                 }
             }
             // The config store's, applied by `Registry::apply` beside these.
-            Command::PublishConfig { .. } | Command::RemoveConfig { .. } | Command::Identity { .. } => {}
+            Command::PublishConfig { .. }
+            | Command::RemoveConfig { .. }
+            | Command::CheckConfig { .. }
+            | Command::ConfigTransaction { .. }
+            | Command::Identity { .. } => {}
         }
     }
 }
@@ -127,7 +131,10 @@ impl Registry {
         };
         let mut writes = Vec::with_capacity(1);
         command.each_config_write(&mut writes);
-        applied.configs = self.configs.apply(writes.into_iter());
+        applied.configs = match command {
+            Command::ConfigTransaction { .. } => self.configs.apply_all_or_nothing(writes),
+            _ => self.configs.apply(writes.into_iter()),
+        };
         applied
     }
 

@@ -129,8 +129,9 @@ pub(crate) async fn remove(app: &App, origin: &Origin, key: ConfigKey, cas: Opti
 
 fn written(outcome: Option<ConfigOutcome>) -> Result<Written, ApiError> {
     match outcome {
-        Some(ConfigOutcome::Written { .. } | ConfigOutcome::Absent) => Ok(Written::Done),
-        Some(ConfigOutcome::CasFailed) => Ok(Written::CasFailed),
+        Some(ConfigOutcome::Written { .. } | ConfigOutcome::Absent | ConfigOutcome::Held) => Ok(Written::Done),
+        // Only a transaction's commands are rolled back; a Nacos write is never one.
+        Some(ConfigOutcome::CasFailed | ConfigOutcome::RolledBack) => Ok(Written::CasFailed),
         // A leader of an older build applies the write and answers no outcome.
         None => Err(ApiError::Indeterminate(
             "the leader answered the config write without its outcome; it may or may not have been applied".to_owned(),
