@@ -1,4 +1,4 @@
-//! gzip for large answers (`/findAll`, `/snapshot`), when the request asks for it.
+//! gzip for large answers (`/findAll`, `/snapshot`, a facade's), when the request asks for it.
 
 use std::io::Write;
 
@@ -17,12 +17,12 @@ const GZIP_MIN_BYTES: usize = 1024;
 /// Whether an answer of `len` bytes is to be compressed: it is large, and the request
 /// `accepts` gzip (asked only for a large answer, so that a small `/findAll` does not even
 /// look at the request's headers).
-pub(crate) fn worth_gzip(len: usize, accepts: impl FnOnce() -> bool) -> bool {
+pub fn worth_gzip(len: usize, accepts: impl FnOnce() -> bool) -> bool {
     len >= GZIP_MIN_BYTES && accepts()
 }
 
 /// Whether `Accept-Encoding` lists gzip (or `*`) without `q=0`.
-pub(crate) fn accepts_gzip(headers: &HeaderMap) -> bool {
+pub fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers.get_all(ACCEPT_ENCODING).iter().any(|value| {
         let bytes = value.as_bytes();
         // Most clients send no Accept-Encoding, or one without gzip: no parsing for them.
@@ -42,7 +42,7 @@ pub(crate) fn accepts_gzip(headers: &HeaderMap) -> bool {
 }
 
 /// `body` gzip-compressed.
-pub(crate) fn gzip(body: &[u8]) -> Bytes {
+pub fn gzip(body: &[u8]) -> Bytes {
     let mut encoder = GzEncoder::new(Vec::with_capacity(body.len() / 4 + 64), Compression::fast());
     // Writing into a Vec cannot fail.
     let _ = encoder.write_all(body);
@@ -52,7 +52,7 @@ pub(crate) fn gzip(body: &[u8]) -> Bytes {
 /// Marks an answer whose body is gzip-compressed. `Vary: Accept-Encoding` keeps caches
 /// from handing it to a client that did not ask for it (an uncompressed answer is fit
 /// for every client and carries no `Vary`).
-pub(crate) fn gzipped(mut response: Response<Body>) -> Response<Body> {
+pub fn gzipped(mut response: Response<Body>) -> Response<Body> {
     let headers = response.headers_mut();
     headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     headers.insert(VARY, HeaderValue::from_static("accept-encoding"));

@@ -29,7 +29,7 @@
 //! - `watch` — [`Watch`]: the blocking queries waiting per service.
 //! - `metrics` — the Prometheus metrics: per-request counters and latency, and what is
 //!   read at scrape time (the facades add theirs).
-//! - `encoding` — gzip of large answers.
+//! - `encoding` — gzip of large answers (facades use it for their own).
 //! - `answer` — building answers (JSON, text, the version header).
 //! - `error` — [`ApiError`] and the one function that turns it into a status and the JSON
 //!   error object; [`FacadeError`], the facades' one error type.
@@ -45,7 +45,7 @@ pub mod answer;
 mod app;
 pub mod auth;
 mod body;
-mod encoding;
+pub mod encoding;
 mod error;
 mod forward;
 mod gateway;

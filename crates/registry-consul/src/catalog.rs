@@ -4,7 +4,7 @@
 //! the registry's for the lists.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use bytes::Bytes;
 use http::StatusCode;
@@ -12,6 +12,7 @@ use http::StatusCode;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use registry_api::answer::json;
+use registry_api::encoding::{self, accepts_gzip, gzipped, worth_gzip};
 use registry_api::{App, Body};
 use registry_core::{Registry, Resource};
 use serde_json::{json, Map, Value};
@@ -196,10 +197,12 @@ pub(crate) async fn service(
         (true, false) => Kind::Health,
         (true, true) => Kind::Passing,
     };
-    // Without tags the answer is the same for every reader of this version: made once.
+    // Without tags the answer is the same for every reader of this version: made once, and
+    // gzipped once for the clients that take gzip (Go's, Python's, the scrapers).
+    let gzip = || accepts_gzip(request.headers());
     if params.tags.is_empty() {
-        if let Some((index, answer)) = consul.answers.get(name, kind, registry.version(name)) {
-            return Ok(indexed(app, json(StatusCode::OK, answer), index, params.stale));
+        if let Some((index, made)) = consul.answers.get(name, kind, registry.version(name)) {
+            return Ok(indexed(app, made.answer(gzip()), index, params.stale));
         }
     }
     let (version, instances) = registry.instances_renewed(name);
@@ -214,11 +217,35 @@ pub(crate) async fn service(
             false => catalog_entry(consul, app, &e, index),
         })
         .collect();
-    let answer = Bytes::from(serde_json::to_vec(&listed).unwrap_or_default());
+    let made = Arc::new(Made::new(Bytes::from(serde_json::to_vec(&listed).unwrap_or_default())));
     if params.tags.is_empty() {
-        consul.answers.put(name, kind, version, answer.clone());
+        consul.answers.put(name, kind, version, made.clone());
     }
-    Ok(indexed(app, json(StatusCode::OK, answer), index, params.stale))
+    Ok(indexed(app, made.answer(gzip()), index, params.stale))
+}
+
+/// An encoded answer, and the same gzipped once asked for.
+pub(crate) struct Made {
+    plain: Bytes,
+    gzipped: OnceLock<Bytes>,
+}
+
+impl Made {
+    fn new(plain: Bytes) -> Made {
+        Made {
+            plain,
+            gzipped: OnceLock::new(),
+        }
+    }
+
+    /// The answer, gzipped when the client takes gzip and it is worth it.
+    fn answer(&self, gzip: bool) -> Response<Body> {
+        if gzip && worth_gzip(self.plain.len(), || true) {
+            let body = self.gzipped.get_or_init(|| encoding::gzip(&self.plain)).clone();
+            return gzipped(json(StatusCode::OK, body));
+        }
+        json(StatusCode::OK, self.plain.clone())
+    }
 }
 
 /// Which read of a service an answer is.
@@ -232,23 +259,23 @@ pub(crate) enum Kind {
 /// The encoded answers of the service reads without tags, each with the service version it
 /// was made at: what a read answers while the service has not changed.
 #[derive(Default)]
-pub(crate) struct Answers(Mutex<HashMap<String, [Option<Made>; 3]>>);
+pub(crate) struct Answers(Mutex<HashMap<String, [Option<Versioned>; 3]>>);
 
 /// An answer and the service version it was made at.
-type Made = (u64, Bytes);
+type Versioned = (u64, Arc<Made>);
 
 /// More services than this, and the answers are all dropped (they are made again).
 const MAX_ANSWERS: usize = 100_000;
 
 impl Answers {
     /// The answer of `kind` for `service` at `version`, with its index.
-    fn get(&self, service: &str, kind: Kind, version: u64) -> Option<(u64, Bytes)> {
+    fn get(&self, service: &str, kind: Kind, version: u64) -> Option<(u64, Arc<Made>)> {
         let answers = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let (made_at, answer) = answers.get(service)?[kind as usize].as_ref()?;
         (*made_at == version && version > 0).then(|| (version, answer.clone()))
     }
 
-    fn put(&self, service: &str, kind: Kind, version: u64, answer: Bytes) {
+    fn put(&self, service: &str, kind: Kind, version: u64, answer: Arc<Made>) {
         let mut answers = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if answers.len() >= MAX_ANSWERS && !answers.contains_key(service) {
             answers.clear();

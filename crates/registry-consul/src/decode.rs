@@ -3,26 +3,29 @@
 //! `deregister_critical_service_after`), and Go durations, as text (`"10s"`, `"1m30s"`,
 //! `"500ms"`) or as a number of nanoseconds.
 
-use std::collections::HashMap;
-
 use serde_json::{Map, Value};
 
 /// A JSON object read as Go's `encoding/json` reads a struct: a key matches a field whatever
 /// its case; the snake_case aliases Consul accepts match too (underscores are ignored).
 pub(crate) struct Fields<'a> {
-    by_key: HashMap<String, &'a Value>,
+    object: &'a Map<String, Value>,
 }
 
 impl<'a> Fields<'a> {
-    /// The fields of `object`. Of two keys that fold to one, the last wins, as in Go.
+    /// The fields of `object`.
     pub(crate) fn of(object: &'a Map<String, Value>) -> Fields<'a> {
-        let by_key = object.iter().map(|(k, v)| (fold(k), v)).collect();
-        Fields { by_key }
+        Fields { object }
     }
 
-    /// The value of field `name` (given in PascalCase), when present and not `null`.
+    /// The value of field `name` (given in PascalCase), when present and not `null`. Of two
+    /// keys that fold to one, the last wins, as in Go.
     pub(crate) fn get(&self, name: &str) -> Option<&'a Value> {
-        self.by_key.get(&fold(name)).copied().filter(|v| !v.is_null())
+        self.object
+            .iter()
+            .rev()
+            .find(|(key, _)| same_field(key, name))
+            .map(|(_, value)| value)
+            .filter(|v| !v.is_null())
     }
 
     /// The first of `names` that is present.
@@ -45,12 +48,19 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// A key as Go matches it: case folded, underscores dropped.
-fn fold(key: &str) -> String {
-    key.chars()
-        .filter(|c| *c != '_' && *c != '-')
-        .flat_map(char::to_lowercase)
-        .collect()
+/// Whether `key` names field `name` as Go matches it: whatever the ASCII case, with
+/// underscores and dashes ignored. Compared as it goes, without making either.
+fn same_field(key: &str, name: &str) -> bool {
+    let significant = |c: &u8| *c != b'_' && *c != b'-';
+    let mut key = key.bytes().filter(significant);
+    let mut name = name.bytes().filter(significant);
+    loop {
+        match (key.next(), name.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if a.eq_ignore_ascii_case(&b) => {}
+            _ => return false,
+        }
+    }
 }
 
 /// What JSON type a value is, for an error.

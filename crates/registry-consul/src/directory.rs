@@ -86,30 +86,38 @@ impl Directory {
 
 impl Seen {
     fn refresh(&mut self, registry: &Registry, parameter: &str, marker: &memmem::Finder<'_>) {
-        let (version, summaries) = registry.services();
-        let mut versions = HashMap::with_capacity(summaries.len());
-        for summary in summaries {
-            if self.versions.get(&summary.name) != Some(&summary.version) {
-                // The encoded list is kept per version (and shared with the service's readers):
-                // a service none of whose instances carries the parameter costs one search.
-                let carries = marker.find(&registry.find_all_json(&summary.name)).is_some();
+        let version = registry.registry_version();
+        // The registry counts the instances with checks per service: only those are read.
+        // For ids, every service; a changed one whose encoded list (kept per version and
+        // shared with its readers) does not name the parameter costs one search.
+        let (candidates, searched) = match parameter == CHECKS {
+            true => (registry.services_with_checks(), false),
+            false => {
+                let summaries = registry.services().1;
+                (summaries.into_iter().map(|s| (s.name, s.version)).collect(), true)
+            }
+        };
+        let mut versions = HashMap::with_capacity(candidates.len());
+        for (name, service_version) in candidates {
+            if self.versions.get(&name) != Some(&service_version) {
+                let carries = !searched || marker.find(&registry.find_all_json(&name)).is_some();
                 let entries: BTreeMap<String, Entry> = match carries {
                     false => BTreeMap::new(),
                     true => registry
-                        .find_all(&summary.name)
+                        .find_all(&name)
                         .into_iter()
                         .filter(|i| i.parameters.contains_key(parameter))
-                        .map(|instance| Entry::of(&summary.name, instance))
+                        .map(|instance| Entry::of(&name, instance))
                         .map(|entry| (entry.id.clone(), entry))
                         .collect(),
                 };
                 if entries.is_empty() {
-                    self.services.remove(&summary.name);
+                    self.services.remove(&name);
                 } else {
-                    self.services.insert(summary.name.clone(), entries);
+                    self.services.insert(name.clone(), entries);
                 }
             }
-            versions.insert(summary.name, summary.version);
+            versions.insert(name, service_version);
         }
         self.services.retain(|name, _| versions.contains_key(name));
         self.versions = versions;

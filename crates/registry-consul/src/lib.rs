@@ -154,6 +154,10 @@ impl Consul {
         let rest = path.strip_prefix("/v1/").unwrap_or_default();
         let params = Params::of(&request, &self.settings)?;
         let method = request.method().clone();
+        // The busiest write, found without taking the path apart.
+        if rest == "agent/service/register" && method == Method::PUT {
+            return agent::register(self, app, request, &params).await;
+        }
         // KV keys keep their slashes (npm sends them as %2F): the rest of the path, decoded.
         if let Some(key) = rest.strip_prefix("kv/").or(if rest == "kv" { Some("") } else { None }) {
             let key = percent_decode(key)

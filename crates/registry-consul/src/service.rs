@@ -4,7 +4,7 @@
 //!   scheme is `https` when `Meta.secure` is `"true"`, else `http`;
 //! - `ID` is the parameter `consul.id`, `Tags` the JSON array in `consul.tags`;
 //! - `Meta` are plain parameters (what Nacos and Eureka clients see as metadata);
-//! - the checks, with their state, are the JSON array in `consul.checks`;
+//! - the checks, with their state, are the JSON array in `maregistry.checks`;
 //! - the lease never runs out (`maregistry.lease=never`): as with a Consul agent, a service
 //!   stays until it is deregistered, or removed for being critical too long.
 
@@ -21,8 +21,9 @@ use crate::decode::{kind, Fields};
 pub(crate) const ID: &str = "consul.id";
 /// The parameter holding the tags, a JSON array.
 pub(crate) const TAGS: &str = "consul.tags";
-/// The parameter holding the checks, a JSON array of [`Check`].
-pub(crate) const CHECKS: &str = "consul.checks";
+/// The parameter holding the checks, a JSON array of [`Check`]: the registry's own
+/// (it counts the instances carrying it, so that the checker looks only at those).
+pub(crate) const CHECKS: &str = registry_core::CHECKS_PARAMETER;
 /// Parameters of these families are the protocols' own, never `Meta`.
 const RESERVED: [&str; 4] = ["maregistry.", "nacos.", "eureka.", "consul."];
 /// What other protocols read of a Consul instance's health.

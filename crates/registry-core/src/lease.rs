@@ -8,6 +8,11 @@ use std::time::Duration;
 /// or a whole number of seconds (`90`). The seed API sees it as any other parameter.
 pub const LEASE_PARAMETER: &str = "maregistry.lease";
 
+/// The reserved parameter holding the checks the registry runs for an instance (the Consul
+/// facade's: TTL, HTTP and TCP, with their state, as JSON). The registry counts, per
+/// service, the instances carrying it ([`crate::Registry::services_with_checks`]).
+pub const CHECKS_PARAMETER: &str = "maregistry.checks";
+
 /// The lease that never runs out ([`LEASE_PARAMETER`] `never`): the instance stays until it
 /// is unregistered (what a Consul agent does with the services it holds; the Consul facade's
 /// checks decide their health).

@@ -60,7 +60,9 @@ pub use identity::{
     MAX_IDENTITY_LEN,
 };
 pub use instance::InstanceMeta;
-pub use lease::{parse_duration, parse_duration_or_seconds, LeaseBounds, LEASE_NEVER, LEASE_PARAMETER};
+pub use lease::{
+    parse_duration, parse_duration_or_seconds, LeaseBounds, CHECKS_PARAMETER, LEASE_NEVER, LEASE_PARAMETER,
+};
 pub use registry::{Decoded, Evicted, Frozen, Registry, ServiceSummary, Stats, Synced, BINARY_FORMAT};
 pub use service::{validate_service_name, MAX_SERVICE_NAME_LEN};
 pub use snapshot::Snapshot;

@@ -4,7 +4,7 @@
 use crate::command::Victim;
 use crate::instance::InstanceMeta;
 
-use super::state::{Listed, Registry, State};
+use super::state::{carries_checks, Listed, Registry, State};
 
 /// An instance the eviction sweep removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +84,7 @@ impl Registry {
             let Some(Listed(slot)) = svc.instances.take(url.as_str()) else {
                 continue;
             };
+            svc.checked -= usize::from(carries_checks(slot.json()));
             svc.leases.remove(url.as_str());
             svc.changed(version, log, touched);
             tally.evictions += 1;

@@ -25,6 +25,19 @@ impl Registry {
         self.read().services.get(service)?.slot(url)?.meta()
     }
 
+    /// The services with an instance carrying [`crate::CHECKS_PARAMETER`], each with its
+    /// version: what a node that runs the checks looks at. Costs a look at each service's
+    /// count, no instance.
+    pub fn services_with_checks(&self) -> Vec<(String, u64)> {
+        let state = self.read();
+        state
+            .services
+            .iter()
+            .filter(|(_, svc)| svc.checked > 0)
+            .map(|(name, svc)| (name.to_string(), svc.version))
+            .collect()
+    }
+
     /// The JSON array `find_all` would encode to, kept until the service next changes.
     pub fn find_all_json(&self, service: &str) -> Bytes {
         self.find_all_versioned(service).1

@@ -129,6 +129,17 @@ pub(super) struct Service {
     pub(super) version: u64,
     /// The current instance list, built on demand; reset by every change.
     pub(super) view: OnceLock<Arc<View>>,
+    /// How many of its instances carry [`crate::CHECKS_PARAMETER`]: whoever runs checks
+    /// looks only at the services where this is not 0.
+    pub(super) checked: usize,
+}
+
+/// [`crate::CHECKS_PARAMETER`] as an instance's canonical JSON holds it.
+const CHECKS_MARKER: &str = "\"maregistry.checks\":";
+
+/// Whether an instance's canonical JSON carries [`crate::CHECKS_PARAMETER`].
+pub(super) fn carries_checks(json: &str) -> bool {
+    json.contains(CHECKS_MARKER)
 }
 
 /// One registered instance. Immutable but for its renewal time and revision.
@@ -258,6 +269,7 @@ impl Service {
             leases: HashMap::new(),
             version: 0,
             view: OnceLock::new(),
+            checked: 0,
         }
     }
 
@@ -390,11 +402,14 @@ impl State {
                 return false;
             }
             // New parameters: a new slot in the old one's place.
-            Some(_) => {
+            Some(old) => {
+                let was_checked = usize::from(carries_checks(old.json()));
                 svc.instances.replace(Listed(Slot::new(url, json, now, revision)));
+                svc.checked = svc.checked - was_checked + usize::from(carries_checks(json));
             }
             None => {
                 svc.instances.insert(Listed(Slot::new(url, json, now, revision)));
+                svc.checked += usize::from(carries_checks(json));
             }
         }
         svc.set_lease(url, lease_ms);
@@ -421,9 +436,11 @@ impl State {
         if revision.is_some_and(|r| svc.slot(url).is_some_and(|slot| slot.revision() != r)) {
             return false;
         }
+        let was_checked = svc.slot(url).is_some_and(|slot| carries_checks(slot.json()));
         if !svc.instances.remove(url) {
             return false;
         }
+        svc.checked -= usize::from(was_checked);
         svc.leases.remove(url);
         svc.changed(version, log, touched);
         // A guarded removal is an eviction's; an unguarded one, an unregistration's.

@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::instance::InstanceMeta;
 use crate::snapshot::{check_instance, check_service, check_version, listed_twice, Snapshot};
 
-use super::state::{Listed, Registry, Service, ServiceView, Slot, State};
+use super::state::{carries_checks, Listed, Registry, Service, ServiceView, Slot, State};
 use super::wire::{state_json, write_number, write_state_json_to};
 
 /// What applying a leader's sync answer did ([`Registry::apply_sync`]).
@@ -316,6 +316,7 @@ pub(super) fn add_instance(
     if !svc.instances.insert(Listed(Slot::new(key, text, renewed, revision))) {
         return Err(listed_twice(&svc.name, instance));
     }
+    svc.checked += usize::from(carries_checks(text));
     svc.set_lease(key, instance.lease_ms()?);
     Ok(())
 }

@@ -247,3 +247,23 @@ fn concurrent_writers_and_readers_agree_on_the_count() {
     assert_eq!(r.registry_version(), 1000);
     assert_eq!(r.version(SVC), 1000);
 }
+
+#[test]
+fn the_services_with_checked_instances_are_counted_as_they_change() {
+    let r = Registry::new();
+    let checked = |port| with_param(port, "maregistry.checks", "[]");
+    r.register("a", &checked(1), 0).unwrap();
+    r.register("a", &checked(2), 0).unwrap();
+    r.register("b", &inst(1), 0).unwrap();
+    let names = |r: &Registry| r.services_with_checks().into_iter().map(|(n, _)| n).collect::<Vec<_>>();
+    assert_eq!(names(&r), ["a"]);
+    // Registered again without checks, removed, evicted: the count follows.
+    r.register("a", &inst(1), 0).unwrap();
+    assert_eq!(names(&r), ["a"]);
+    r.unregister("a", &checked(2)).unwrap();
+    assert!(names(&r).is_empty());
+    r.register("b", &checked(9), 0).unwrap();
+    assert_eq!(names(&r), ["b"]);
+    assert_eq!(r.evict_expired(100_000, 20_000).len(), 3);
+    assert!(names(&r).is_empty());
+}
