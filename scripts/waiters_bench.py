@@ -78,7 +78,7 @@ async def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     proc = subprocess.Popen([BIN, "--port", str(PORT), "--ttl", "1h", "--evict-interval", "1h",
-                             "--max-connections", str(waiters + 100)], stderr=subprocess.DEVNULL)
+                             "--max-connections", str(waiters + 100), "--grpc-port", "off"], stderr=subprocess.DEVNULL)
     try:
         for _ in range(100):
             try:

@@ -43,6 +43,9 @@ type ProbeResult = (CheckKey, &'static str, String);
 /// The probes of this leader: when each is due, and the results not yet looked at.
 #[derive(Default)]
 struct Probes {
+    /// The registry version at which the last look found no check: until it moves, a look
+    /// has nothing to do (an idle registry, or one without checks, costs one read).
+    idle_at: Option<u64>,
     due: HashMap<CheckKey, u64>,
     running: HashMap<CheckKey, ()>,
     results: Arc<Mutex<Vec<ProbeResult>>>,
@@ -58,17 +61,22 @@ pub(crate) async fn run(consul: Arc<Consul>, app: Arc<App>, mut shutdown: Shutdo
             () = &mut shutdown => return,
             _ = ticker.tick() => {}
         }
+        let version = app.registry().registry_version();
+        if probes.idle_at == Some(version) {
+            continue;
+        }
         if app.cluster().role() != Role::Leader {
             // Another leader probes; this one starts afresh when it leads again.
             probes.due.clear();
             continue;
         }
-        sweep(&consul, &app, &mut probes).await;
+        let found = sweep(&consul, &app, &mut probes).await;
+        probes.idle_at = (found == 0).then_some(version);
     }
 }
 
-/// One look at every check.
-async fn sweep(consul: &Consul, app: &Arc<App>, probes: &mut Probes) {
+/// One look at every check; answers how many instances have checks.
+async fn sweep(consul: &Consul, app: &Arc<App>, probes: &mut Probes) -> usize {
     let now = app.now_ms();
     let registry = app.registry();
     let results: Vec<_> = std::mem::take(&mut *probes.results.lock().unwrap_or_else(PoisonError::into_inner));
@@ -82,7 +90,9 @@ async fn sweep(consul: &Consul, app: &Arc<App>, probes: &mut Probes) {
     let mut renewed: HashMap<String, HashMap<String, u64>> = HashMap::new();
     let mut writes = Vec::new();
     let mut seen = HashSet::new();
-    for entry in consul.checked.all(registry) {
+    let entries = consul.checked.all(registry);
+    let found = entries.len();
+    for entry in entries {
         let url = entry.instance.url();
         let has_ttl = entry.checks.iter().any(|c| c.kind == "ttl");
         let renewal = match has_ttl {
@@ -143,6 +153,7 @@ async fn sweep(consul: &Consul, app: &Arc<App>, probes: &mut Probes) {
             tracing::warn!(error = %e, "a Consul check's status could not be written; retried next sweep");
         }
     }
+    found
 }
 
 /// Starts `check`'s probe when it is due and none runs.
