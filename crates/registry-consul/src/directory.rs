@@ -29,6 +29,8 @@ struct Seen {
     versions: HashMap<String, u64>,
     /// The instances of each service carrying the parameter, by id.
     services: BTreeMap<String, BTreeMap<String, Entry>>,
+    /// The service of each id.
+    ids: HashMap<String, String>,
 }
 
 impl Directory {
@@ -52,16 +54,17 @@ impl Directory {
 
     /// The instance with Consul id `id`.
     pub(crate) fn find(&self, registry: &Registry, id: &str) -> Option<Entry> {
-        self.with(registry, |services| {
-            services.values().find_map(|entries| entries.get(id)).cloned()
-        })
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if registry.registry_version() != seen.version {
+            seen.refresh(registry, self.parameter, &memmem::Finder::new(self.marker.as_bytes()));
+        }
+        seen.get(id)
     }
 
     /// Where the instance with Consul id `id` was at the last look, without looking again
     /// (a registration's check for an id it moves; the caller checks it is still there).
     pub(crate) fn peek(&self, id: &str) -> Option<Entry> {
-        let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        seen.services.values().find_map(|entries| entries.get(id)).cloned()
+        self.seen.lock().unwrap_or_else(PoisonError::into_inner).get(id)
     }
 
     /// Every instance, by service.
@@ -85,6 +88,12 @@ impl Directory {
 }
 
 impl Seen {
+    /// The instance with id `id`, as last seen.
+    fn get(&self, id: &str) -> Option<Entry> {
+        let service = self.ids.get(id)?;
+        self.services.get(service)?.get(id).cloned()
+    }
+
     fn refresh(&mut self, registry: &Registry, parameter: &str, marker: &memmem::Finder<'_>) {
         let version = registry.registry_version();
         // The registry counts the instances with checks per service: only those are read.
@@ -111,15 +120,23 @@ impl Seen {
                         .map(|entry| (entry.id.clone(), entry))
                         .collect(),
                 };
-                if entries.is_empty() {
-                    self.services.remove(&name);
-                } else {
+                if let Some(old) = self.services.remove(&name) {
+                    for id in old.keys() {
+                        if self.ids.get(id) == Some(&name) {
+                            self.ids.remove(id);
+                        }
+                    }
+                }
+                if !entries.is_empty() {
+                    self.ids.extend(entries.keys().map(|id| (id.clone(), name.clone())));
                     self.services.insert(name.clone(), entries);
                 }
             }
             versions.insert(name, service_version);
         }
         self.services.retain(|name, _| versions.contains_key(name));
+        let services = &self.services;
+        self.ids.retain(|_, service| services.contains_key(service));
         self.versions = versions;
         self.version = version;
     }

@@ -318,6 +318,27 @@ async fn kv_puts_gets_lists_cas_and_a_blocking_read_woken_by_a_put() {
 }
 
 #[tokio::test]
+async fn the_consul_port_serves_the_same_registry() {
+    let port = test_support::free_ports(1)[0];
+    let node = Node::start(Config {
+        consul_port: Some(port),
+        ..Config::default()
+    })
+    .await;
+    let c = Client::new();
+    let consul = format!("http://127.0.0.1:{port}");
+    let body = json!({"Name": "side", "Address": "127.0.0.1", "Port": 7}).to_string();
+    eventually("the Consul port answers", LIMIT, || async {
+        c.try_raw("GET", &format!("{consul}/v1/status/leader"), "").await.is_ok()
+    })
+    .await;
+    assert_eq!(put(&c, &format!("{consul}/v1/agent/service/register"), &body).await.0, 200);
+    let (_, _, entries) = read(&c, &node.at("/v1/catalog/service/side")).await;
+    assert_eq!(entries[0]["ServicePort"], 7, "registered on the Consul port, read on the main one");
+    node.stop().await;
+}
+
+#[tokio::test]
 async fn a_transaction_applies_all_or_nothing() {
     let node = Node::start(Config::default()).await;
     let c = Client::new();

@@ -73,6 +73,11 @@ async fn an_http_check_goes_on_when_the_raft_node_running_it_is_killed() {
         })
         .await;
     }
+    // A consistent read through a follower is the leader's, with its index headers.
+    let consistent = c.raw("GET", &format!("{follower}/v1/health/service/pay?consistent"), "").await;
+    assert_eq!(consistent.status, 200);
+    assert!(consistent.header("x-consul-index").is_some_and(|i| i != "0"));
+    assert_eq!(consistent.header("x-consul-knownleader"), Some("true"));
     // Kill -9 the leader, the node running the check; another takes it over.
     let old = cluster.index(&leader);
     cluster.nodes[old].kill9();
