@@ -329,12 +329,20 @@ async fn the_consul_port_serves_the_same_registry() {
     let consul = format!("http://127.0.0.1:{port}");
     let body = json!({"Name": "side", "Address": "127.0.0.1", "Port": 7}).to_string();
     eventually("the Consul port answers", LIMIT, || async {
-        c.try_raw("GET", &format!("{consul}/v1/status/leader"), "").await.is_ok()
+        c.try_raw("GET", &format!("{consul}/v1/status/leader"), "")
+            .await
+            .is_ok()
     })
     .await;
-    assert_eq!(put(&c, &format!("{consul}/v1/agent/service/register"), &body).await.0, 200);
+    assert_eq!(
+        put(&c, &format!("{consul}/v1/agent/service/register"), &body).await.0,
+        200
+    );
     let (_, _, entries) = read(&c, &node.at("/v1/catalog/service/side")).await;
-    assert_eq!(entries[0]["ServicePort"], 7, "registered on the Consul port, read on the main one");
+    assert_eq!(
+        entries[0]["ServicePort"], 7,
+        "registered on the Consul port, read on the main one"
+    );
     node.stop().await;
 }
 

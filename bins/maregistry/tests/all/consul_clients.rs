@@ -74,7 +74,9 @@ async fn an_http_check_goes_on_when_the_raft_node_running_it_is_killed() {
         .await;
     }
     // A consistent read through a follower is the leader's, with its index headers.
-    let consistent = c.raw("GET", &format!("{follower}/v1/health/service/pay?consistent"), "").await;
+    let consistent = c
+        .raw("GET", &format!("{follower}/v1/health/service/pay?consistent"), "")
+        .await;
     assert_eq!(consistent.status, 200);
     assert!(consistent.header("x-consul-index").is_some_and(|i| i != "0"));
     assert_eq!(consistent.header("x-consul-knownleader"), Some("true"));
@@ -301,4 +303,42 @@ async fn consul_tokens_are_decided_by_the_same_permissions() {
         200
     );
     node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_go_on_when_the_snapshot_leader_stops() {
+    let mut nodes = test_support::start_cluster(3, consul_config);
+    let c = Client::new();
+    let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
+    let all: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let leader = agreed_leader(&c, &all).await;
+    let follower = all.iter().copied().find(|u| *u != leader).unwrap().to_owned();
+    let (port, server) = health_server(200);
+    let body = json!({"Name": "pay", "ID": "pay-1", "Address": "127.0.0.1", "Port": port,
+        "Checks": [{"HTTP": format!("http://127.0.0.1:{port}/health"), "Interval": "200ms"},
+                   {"CheckID": "beat", "TTL": "3s", "Status": "passing"}]});
+    let answer = c
+        .raw(
+            "PUT",
+            &format!("{follower}/v1/agent/service/register"),
+            &body.to_string(),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+    eventually("the follower answers both checks passing", LIMIT, || async {
+        statuses_at(&c, &follower, "pay").await == ["passing", "passing"]
+    })
+    .await;
+    // The leader stops; another takes the checks over: the HTTP check finds its server gone,
+    // and the TTL nobody passes runs out.
+    let at = nodes.iter().position(|n| n.url == leader).unwrap();
+    nodes.remove(at).stop().await;
+    let rest: Vec<&str> = all.iter().copied().filter(|u| *u != leader).collect();
+    let new_leader = agreed_leader(&c, &rest).await;
+    server.abort();
+    eventually("the new leader runs both checks", LIMIT, || async {
+        statuses_at(&c, &new_leader, "pay").await == ["critical", "critical"]
+    })
+    .await;
+    Node::stop_all(nodes).await;
 }
