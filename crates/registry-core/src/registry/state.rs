@@ -16,7 +16,7 @@ use crate::changes::{ChangeLog, ChangeLogLimits, Changed, Observer, Observers};
 use crate::config::{Configs, HistoryLimits};
 use crate::identity::Identities;
 use crate::instance::InstanceMeta;
-use crate::lease::LeaseBounds;
+use crate::lease::{LeaseBounds, NEVER_MS};
 
 /// The registry: services, their instances in registration order, and the versions.
 ///
@@ -148,7 +148,8 @@ pub(super) struct Slot {
     /// answered): one allocation, where a separate url cost a million instances about
     /// 50 MiB (its allocation, and the pointers to it in the slot and the service's map).
     text: Box<str>,
-    /// Where the url ends in `text`.
+    /// Where the url ends in `text`; its top bit is set when the instance declared no lease
+    /// at all ([`crate::LEASE_NEVER`]), which no url is long enough to reach.
     url_len: usize,
     pub(super) renewed: AtomicU64,
     /// The log index of the command that last registered it (raft mode; 0 otherwise):
@@ -194,28 +195,39 @@ impl Borrow<str> for Listed {
     }
 }
 
+/// The bit of `Slot::url_len` that marks an instance without a lease.
+const NEVER_EXPIRES: usize = 1 << (usize::BITS - 1);
+
 impl Slot {
-    pub(super) fn new(url: &str, json: &str, now: u64, revision: u64) -> Arc<Slot> {
+    /// A slot of an instance that declared `lease_ms` ([`crate::LEASE_NEVER`]'s is kept in
+    /// the slot itself, so that such instances cost the lease map nothing).
+    pub(super) fn with_lease(url: &str, json: &str, now: u64, revision: u64, lease_ms: u64) -> Arc<Slot> {
         let mut text = String::with_capacity(url.len() + json.len());
         text.push_str(url);
         text.push_str(json);
+        let never = if lease_ms == NEVER_MS { NEVER_EXPIRES } else { 0 };
         Arc::new(Slot {
             text: text.into_boxed_str(),
-            url_len: url.len(),
+            url_len: url.len() | never,
             renewed: AtomicU64::new(now),
             revision: AtomicU64::new(revision),
         })
     }
 
+    /// Whether the instance declared no lease at all: it stays until it is unregistered.
+    pub(super) fn never_expires(&self) -> bool {
+        self.url_len & NEVER_EXPIRES != 0
+    }
+
     /// The instance url, its identity.
     pub(super) fn url(&self) -> &str {
         // The text begins with the url (`Slot::new`), so this is a char boundary.
-        &self.text[..self.url_len]
+        &self.text[..self.url_len & !NEVER_EXPIRES]
     }
 
     /// The instance's canonical JSON.
     pub(super) fn json(&self) -> &str {
-        &self.text[self.url_len..]
+        &self.text[self.url_len & !NEVER_EXPIRES..]
     }
 
     pub(super) fn revision(&self) -> u64 {
@@ -285,7 +297,8 @@ impl Service {
 
     /// Records the lease the instance at `url` declared (0: none).
     pub(super) fn set_lease(&mut self, url: &str, lease_ms: u64) {
-        if lease_ms > 0 {
+        // No lease at all is the slot's to say (`Slot::with_lease`).
+        if lease_ms > 0 && lease_ms != NEVER_MS {
             self.leases.insert(url.into(), lease_ms);
         } else if !self.leases.is_empty() {
             self.leases.remove(url);
@@ -295,6 +308,9 @@ impl Service {
     /// Whether `slot`'s lease has run out at `now`: its own within `bounds`, or `ttl_ms`
     /// when it declared none.
     pub(super) fn expired(&self, slot: &Slot, now: u64, ttl_ms: u64, bounds: &LeaseBounds) -> bool {
+        if slot.never_expires() {
+            return false;
+        }
         let declared = if self.leases.is_empty() {
             0
         } else {
@@ -404,11 +420,13 @@ impl State {
             // New parameters: a new slot in the old one's place.
             Some(old) => {
                 let was_checked = usize::from(carries_checks(old.json()));
-                svc.instances.replace(Listed(Slot::new(url, json, now, revision)));
+                svc.instances
+                    .replace(Listed(Slot::with_lease(url, json, now, revision, lease_ms)));
                 svc.checked = svc.checked - was_checked + usize::from(carries_checks(json));
             }
             None => {
-                svc.instances.insert(Listed(Slot::new(url, json, now, revision)));
+                svc.instances
+                    .insert(Listed(Slot::with_lease(url, json, now, revision, lease_ms)));
                 svc.checked += usize::from(carries_checks(json));
             }
         }

@@ -313,10 +313,14 @@ pub(super) fn add_instance(
             svc.name
         )));
     };
-    if !svc.instances.insert(Listed(Slot::new(key, text, renewed, revision))) {
+    let lease_ms = instance.lease_ms()?;
+    if !svc
+        .instances
+        .insert(Listed(Slot::with_lease(key, text, renewed, revision, lease_ms)))
+    {
         return Err(listed_twice(&svc.name, instance));
     }
     svc.checked += usize::from(carries_checks(text));
-    svc.set_lease(key, instance.lease_ms()?);
+    svc.set_lease(key, lease_ms);
     Ok(())
 }
