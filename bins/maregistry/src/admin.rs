@@ -9,13 +9,16 @@ use std::time::Duration;
 
 use registry_api::access::hash_password;
 use registry_api::{App, Op, Origin};
+use registry_cluster::Role;
 use registry_core::{IdentityChange, ADMIN_ROLE};
 use tokio::sync::oneshot;
 
 use crate::config::Admin;
 
 /// How long a node without a password file waits for its state (its log replayed, or sent
-/// by the leader) to show an admin.
+/// by the leader) to show an admin, counted from when it first knows a leader: until then
+/// its state may not be replayed yet (a raft node applies its log once a leader confirms
+/// what is committed), and a slow election must not make it give up.
 const WAIT_FOR_ADMIN: Duration = Duration::from_secs(10);
 
 /// Why a node stopped: auth is on and there is no admin to log in as.
@@ -39,9 +42,13 @@ impl std::error::Error for NoAdmin {}
 /// password, sends on `no_admin` when none appears in time.
 pub(crate) async fn ensure(app: Arc<App>, admin: Admin, no_admin: oneshot::Sender<NoAdmin>) {
     let Some(password) = admin.password else {
-        let deadline = tokio::time::Instant::now() + WAIT_FOR_ADMIN;
+        let mut deadline = None;
         while !has_admin(&app) {
-            if tokio::time::Instant::now() >= deadline {
+            let now = tokio::time::Instant::now();
+            if app.cluster().role() != Role::NoLeader {
+                deadline.get_or_insert(now + WAIT_FOR_ADMIN);
+            }
+            if deadline.is_some_and(|deadline| now >= deadline) {
                 let _ = no_admin.send(NoAdmin(admin.user));
                 return;
             }

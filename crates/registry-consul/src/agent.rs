@@ -78,9 +78,14 @@ fn earlier(consul: &Consul, app: &App, service: &str, url: &str, id: &str) -> Op
 }
 
 /// `PUT /v1/agent/service/deregister/:id`: 200, also for an id nobody registered.
-pub(crate) async fn deregister(consul: &Consul, app: &App, request: Request<Incoming>, id: &str) -> Answer {
-    let params = Params::default();
-    let origin = origin(app, &request, &params);
+pub(crate) async fn deregister(
+    consul: &Consul,
+    app: &App,
+    request: Request<Incoming>,
+    params: &Params,
+    id: &str,
+) -> Answer {
+    let origin = origin(app, &request, params);
     read_body(request, app.limits()).await?;
     if let Some(entry) = consul.directory.find(app.registry(), id) {
         app.write(&origin, Op::Unreg(entry.service, Arc::new(entry.instance)))
@@ -214,10 +219,11 @@ pub(crate) async fn update_ttl(
     Ok(done())
 }
 
-/// The TTL check `id`'s service.
+/// The TTL check `id`'s service: among the instances with checks, which the registry
+/// counts, so that a heartbeat reads only the services that have some.
 fn find_check(consul: &Consul, app: &App, id: &str) -> Option<Entry> {
     consul
-        .directory
+        .checked
         .all(app.registry())
         .into_iter()
         .find(|e| e.checks.iter().any(|c| c.id == id && c.kind == "ttl"))

@@ -176,7 +176,7 @@ impl Consul {
         let put = method == Method::PUT;
         match segments.as_slice() {
             ["agent", "service", "register"] if put => agent::register(self, app, request, &params).await,
-            ["agent", "service", "deregister", id] if put => agent::deregister(self, app, request, id).await,
+            ["agent", "service", "deregister", id] if put => agent::deregister(self, app, request, &params, id).await,
             ["agent", "service", "maintenance", id] if put => agent::maintenance(self, app, request, &params, id).await,
             ["agent", "check", action @ ("pass" | "warn" | "fail" | "update"), id] if put => {
                 agent::update_ttl(self, app, request, &params, action, id).await
