@@ -507,6 +507,19 @@ pub(crate) struct Entry {
     pub instance: InstanceMeta,
 }
 
+/// The status of an instance another protocol registered: critical when that protocol
+/// says it is not healthy (Nacos's `healthy=false`, a Eureka status other than `UP`),
+/// else passing.
+fn foreign_status(parameters: &BTreeMap<String, String>) -> &'static str {
+    let unhealthy = parameters.get(NACOS_HEALTHY).is_some_and(|h| h == "false")
+        || parameters.get(EUREKA_STATUS).is_some_and(|s| s != "UP");
+    if unhealthy {
+        CRITICAL
+    } else {
+        PASSING
+    }
+}
+
 impl Entry {
     /// `instance` of `service` as Consul sees it.
     pub(crate) fn of(service: &str, instance: InstanceMeta) -> Entry {
@@ -537,7 +550,7 @@ impl Entry {
                 interval_ms: 0,
                 timeout_ms: 0,
                 dcsa_ms: 0,
-                status: PASSING.to_owned(),
+                status: foreign_status(parameters).to_owned(),
                 output: "registered with maregistry".to_owned(),
                 since_ms: 0,
             }],

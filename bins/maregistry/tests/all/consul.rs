@@ -450,6 +450,13 @@ async fn one_instance_is_seen_through_consul_nacos_eureka_and_the_seed_api() {
     let (_, _, entries) = read(&c, &node.at("/v1/health/service/orders?passing=1")).await;
     assert_eq!(entries[0]["Service"]["ID"], "127.0.0.1:7001");
     assert_eq!(entries[0]["Service"]["Port"], 7001);
+    // An instance Nacos calls unhealthy is critical to Consul.
+    let sick = node.at("/nacos/v1/ns/instance?serviceName=orders&ip=127.0.0.2&port=7002&healthy=false");
+    assert_eq!(c.raw("POST", &sick, "").await.status, 200);
+    let (_, _, passing) = read(&c, &node.at("/v1/health/service/orders?passing")).await;
+    assert_eq!(passing.as_array().map(Vec::len), Some(1), "{passing}");
+    let (_, _, all) = read(&c, &node.at("/v1/health/service/orders")).await;
+    assert_eq!(all.as_array().map(Vec::len), Some(2));
     // A failing Consul check is Nacos's unhealthy.
     assert_eq!(
         put(&c, &node.at("/v1/agent/check/fail/service:shop-1"), "").await.0,

@@ -123,3 +123,12 @@ fn an_instance_of_another_protocol_has_one_passing_check() {
     assert_eq!(entry.status(), PASSING);
     assert_eq!(entry.meta.keys().collect::<Vec<_>>(), ["zone"]);
 }
+
+#[test]
+fn an_instance_another_protocol_calls_unhealthy_is_critical() {
+    for (key, value) in [("nacos.healthy", "false"), ("eureka.status", "OUT_OF_SERVICE")] {
+        let mut instance = InstanceMeta::new("http", "10.0.0.1", 80, "").unwrap();
+        instance.parameters.insert(key.into(), value.into());
+        assert_eq!(Entry::of("orders", instance).status(), CRITICAL, "{key}={value}");
+    }
+}
