@@ -7,7 +7,7 @@ use std::sync::Arc;
 use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use registry_api::request::read_body;
-use registry_api::{App, Op, Origin, Peer};
+use registry_api::{App, Op, Peer};
 use registry_core::Resource;
 use serde_json::{json, Map, Value};
 
@@ -18,14 +18,9 @@ use crate::reply::{done, ok, Answer, Refused};
 use crate::service::{keep_states, set_checks, Check, Entry, Registration, CRITICAL, PASSING, WARNING};
 use crate::Consul;
 
-/// Where a write comes from: the request, and whoever its Consul token names.
-fn origin(app: &App, request: &Request<Incoming>, params: &Params) -> Origin {
-    Origin::of(request).with_caller(params.caller(app, request))
-}
-
 /// `PUT /v1/agent/service/register[?replace-existing-checks]`.
 pub(crate) async fn register(consul: &Consul, app: &App, request: Request<Incoming>, params: &Params) -> Answer {
-    let origin = origin(app, &request, params);
+    let origin = params.origin(app, &request);
     let peer = request.extensions().get::<Peer>().map(|p| p.0.ip());
     let body = read_body(request, app.limits()).await?;
     let registration = Registration::parse(&body, peer, app.now_ms()).map_err(Refused::bad)?;
@@ -85,7 +80,7 @@ pub(crate) async fn deregister(
     params: &Params,
     id: &str,
 ) -> Answer {
-    let origin = origin(app, &request, params);
+    let origin = params.origin(app, &request);
     read_body(request, app.limits()).await?;
     if let Some(entry) = consul.directory.find(app.registry(), id) {
         app.write(&origin, Op::Unreg(entry.service, Arc::new(entry.instance)))
@@ -103,7 +98,7 @@ pub(crate) async fn maintenance(
     params: &Params,
     id: &str,
 ) -> Answer {
-    let origin = origin(app, &request, params);
+    let origin = params.origin(app, &request);
     read_body(request, app.limits()).await?;
     let enable = match params.get("enable") {
         None | Some("") => return Err(Refused::bad("Missing value for enable")),
@@ -125,10 +120,11 @@ pub(crate) async fn maintenance(
         let reason = params.get("reason").filter(|r| !r.is_empty()).unwrap_or(
             "Maintenance mode is enabled for this service, but no reason was provided. This is a default message.",
         );
-        let mut check = synthetic(&check_id, "Service Maintenance Mode", app.now_ms());
-        check.kind = "maintenance".to_owned();
-        check.notes = reason.to_owned();
-        checks.push(check);
+        let name = "Service Maintenance Mode".to_owned();
+        checks.push(Check {
+            notes: reason.to_owned(),
+            ..Check::without_probe(check_id, name, "maintenance", CRITICAL, app.now_ms())
+        });
     } else {
         checks.retain(|c| c.id != check_id);
     }
@@ -136,28 +132,6 @@ pub(crate) async fn maintenance(
     set_checks(&mut instance, &checks);
     app.write(&origin, Op::Reg(entry.service, Arc::new(instance))).await?;
     Ok(done())
-}
-
-/// A critical check with no probe.
-fn synthetic(id: &str, name: &str, now: u64) -> Check {
-    Check {
-        id: id.to_owned(),
-        name: name.to_owned(),
-        notes: String::new(),
-        kind: String::new(),
-        ttl_ms: 0,
-        http: String::new(),
-        method: String::new(),
-        header: Default::default(),
-        body: String::new(),
-        tcp: String::new(),
-        interval_ms: 0,
-        timeout_ms: 0,
-        dcsa_ms: 0,
-        status: CRITICAL.to_owned(),
-        output: String::new(),
-        since_ms: now,
-    }
 }
 
 /// What Consul answers for a TTL update of a check it does not have, or of one that is not
@@ -180,7 +154,7 @@ pub(crate) async fn update_ttl(
     action: &str,
     id: &str,
 ) -> Answer {
-    let origin = origin(app, &request, params);
+    let origin = params.origin(app, &request);
     let body = read_body(request, app.limits()).await?;
     let (status, output) = match action {
         "pass" => (PASSING.to_owned(), params.get("note").unwrap_or_default().to_owned()),

@@ -158,15 +158,30 @@ fn all_entries(registry: &Registry) -> Vec<Entry> {
         .collect()
 }
 
-/// `GET /v1/catalog/services`: service name → its tags, each once.
-pub(crate) async fn services(app: &App, request: &Request<Incoming>, params: &Params) -> Answer {
+/// What every read of the whole catalog does first: the caller may read everything; with
+/// `?consistent`, the read is made linearizable (`Err`: the leader's answer, relayed); with
+/// `?index`, it waits for a change of the registry. Answers the registry version to read at.
+async fn read_all(
+    app: &App,
+    request: &Request<Incoming>,
+    params: &Params,
+) -> Result<Result<u64, Response<Body>>, Refused> {
     params.may_read(app, request, &Resource::ALL)?;
     if let Some(relayed) = params.consistency(app, request).await? {
-        return Ok(relayed);
+        return Ok(Err(relayed));
     }
     let registry = app.registry();
     params.block(app, &[], || registry.registry_version()).await;
-    let index = registry.registry_version();
+    Ok(Ok(registry.registry_version()))
+}
+
+/// `GET /v1/catalog/services`: service name → its tags, each once.
+pub(crate) async fn services(app: &App, request: &Request<Incoming>, params: &Params) -> Answer {
+    let index = match read_all(app, request, params).await? {
+        Ok(index) => index,
+        Err(relayed) => return Ok(relayed),
+    };
+    let registry = app.registry();
     let mut all: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for entry in all_entries(registry) {
         all.entry(entry.service.clone()).or_default().extend(entry.tags);
@@ -340,13 +355,11 @@ pub(crate) async fn state(
     if !matches!(state, "any" | "passing" | "warning" | "critical") {
         return Err(Refused::bad(format!("Invalid state: {state}")));
     }
-    params.may_read(app, request, &Resource::ALL)?;
-    if let Some(relayed) = params.consistency(app, request).await? {
-        return Ok(relayed);
-    }
+    let index = match read_all(app, request, params).await? {
+        Ok(index) => index,
+        Err(relayed) => return Ok(relayed),
+    };
     let registry = app.registry();
-    params.block(app, &[], || registry.registry_version()).await;
-    let index = registry.registry_version();
     let node = &consul.settings.node_name;
     let mut checks = Vec::new();
     if matches!(state, "any" | "passing") {
@@ -383,10 +396,10 @@ pub(crate) async fn checks(
 
 /// `GET /v1/catalog/nodes`: the one node.
 pub(crate) async fn nodes(consul: &Consul, app: &App, request: &Request<Incoming>, params: &Params) -> Answer {
-    params.may_read(app, request, &Resource::ALL)?;
-    let registry = app.registry();
-    params.block(app, &[], || registry.registry_version()).await;
-    let index = registry.registry_version();
+    let index = match read_all(app, request, params).await? {
+        Ok(index) => index,
+        Err(relayed) => return Ok(relayed),
+    };
     Ok(indexed(app, ok(&[node_json(consul, app, index)]), index, params.stale))
 }
 
@@ -398,10 +411,11 @@ pub(crate) async fn node(
     params: &Params,
     node: &str,
 ) -> Answer {
-    params.may_read(app, request, &Resource::ALL)?;
+    let index = match read_all(app, request, params).await? {
+        Ok(index) => index,
+        Err(relayed) => return Ok(relayed),
+    };
     let registry = app.registry();
-    params.block(app, &[], || registry.registry_version()).await;
-    let index = registry.registry_version();
     if node != consul.settings.node_name {
         return Ok(indexed(app, ok(&Value::Null), index, params.stale));
     }
@@ -421,10 +435,11 @@ pub(crate) async fn node_checks(
     params: &Params,
     node: &str,
 ) -> Answer {
-    params.may_read(app, request, &Resource::ALL)?;
+    let index = match read_all(app, request, params).await? {
+        Ok(index) => index,
+        Err(relayed) => return Ok(relayed),
+    };
     let registry = app.registry();
-    params.block(app, &[], || registry.registry_version()).await;
-    let index = registry.registry_version();
     let name = &consul.settings.node_name;
     let mut checks = Vec::new();
     if node == name {

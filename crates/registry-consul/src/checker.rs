@@ -47,7 +47,7 @@ struct Probes {
     /// has nothing to do (an idle registry, or one without checks, costs one read).
     idle_at: Option<u64>,
     due: HashMap<CheckKey, u64>,
-    running: HashMap<CheckKey, ()>,
+    running: HashSet<CheckKey>,
     results: Arc<Mutex<Vec<ProbeResult>>>,
 }
 
@@ -159,11 +159,11 @@ async fn sweep(consul: &Consul, app: &Arc<App>, probes: &mut Probes) -> usize {
 /// Starts `check`'s probe when it is due and none runs.
 fn schedule(probes: &mut Probes, key: &CheckKey, check: &Check, now: u64) {
     let due = *probes.due.entry(key.clone()).or_insert(now);
-    if due > now || probes.running.contains_key(key) {
+    if due > now || probes.running.contains(key) {
         return;
     }
     probes.due.insert(key.clone(), now + check.interval_ms.max(1));
-    probes.running.insert(key.clone(), ());
+    probes.running.insert(key.clone());
     let (key, check, results) = (key.clone(), check.clone(), probes.results.clone());
     tokio::spawn(async move {
         let timeout = Duration::from_millis(check.timeout_ms.max(1));

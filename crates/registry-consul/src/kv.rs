@@ -13,7 +13,7 @@ use http::{Method, Request, StatusCode};
 use hyper::body::Incoming;
 use registry_api::answer::typed;
 use registry_api::request::read_body;
-use registry_api::{config_resource, App, ConfigPublish, Op, Ops, Origin};
+use registry_api::{config_resource, App, ConfigPublish, Op, Ops};
 use registry_core::{Cas, Config, ConfigFields, ConfigKey, ConfigOutcome, Need};
 use serde_json::{json, Value};
 
@@ -181,10 +181,6 @@ fn cas(params: &Params) -> Result<Option<Cas>, Refused> {
         .transpose()
 }
 
-fn origin(app: &App, request: &Request<Incoming>, params: &Params) -> Origin {
-    Origin::of(request).with_caller(params.caller(app, request))
-}
-
 async fn put(app: &App, request: Request<Incoming>, params: &Params, key: &str) -> Answer {
     if key.is_empty() {
         return Err(Refused::bad("Missing key name"));
@@ -195,7 +191,7 @@ async fn put(app: &App, request: Request<Incoming>, params: &Params, key: &str) 
         Some(flags) => flags.parse().map_err(|_| Refused::bad("Invalid flags"))?,
     };
     let cas = cas(params)?;
-    let origin = origin(app, &request, params);
+    let origin = params.origin(app, &request);
     let body = read_body(request, app.limits()).await?;
     let content = String::from_utf8(body.to_vec()).map_err(|_| {
         Refused::bad("the value must be UTF-8 text: maregistry's KV shares the config store, which holds text")
@@ -215,7 +211,7 @@ async fn put(app: &App, request: Request<Incoming>, params: &Params, key: &str) 
 
 async fn delete(app: &App, request: Request<Incoming>, params: &Params, key: &str) -> Answer {
     let cas = cas(params)?;
-    let origin = origin(app, &request, params);
+    let origin = params.origin(app, &request);
     read_body(request, app.limits()).await?;
     let ops: Vec<Op> = match params.has("recurse") {
         true => under(app, key)

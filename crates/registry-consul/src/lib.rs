@@ -5,7 +5,8 @@
 //!
 //! Modules, by job:
 //! - `decode` — keys in any case, Go durations: what Consul's decoder accepts;
-//! - `service` — a registration and its checks → a registry instance, and back;
+//! - `service` — a registration and its checks → a registry instance, and back; `target`
+//!   — what a check may probe;
 //! - `directory` — which instance a Consul service id names;
 //! - `query` — the query parameters every read shares (`dc`, `index`, `wait`, `stale`,
 //!   `consistent`, `token`), blocking;
@@ -29,6 +30,7 @@ mod kv;
 mod query;
 mod reply;
 mod service;
+mod target;
 mod txn;
 
 use std::sync::Arc;

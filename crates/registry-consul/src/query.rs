@@ -7,7 +7,7 @@ use std::time::Duration;
 use http::{Request, Response, StatusCode};
 use registry_api::access::{Caller, Credentials};
 use registry_api::request::decode;
-use registry_api::{App, Body};
+use registry_api::{App, Body, Origin};
 use registry_core::{Need, Resource};
 
 use crate::decode::go_duration;
@@ -156,6 +156,11 @@ impl Params {
             ),
             None => caller,
         }
+    }
+
+    /// Where a write comes from: the request, and whoever its Consul token names.
+    pub(crate) fn origin<B>(&self, app: &App, request: &Request<B>) -> Origin {
+        Origin::of(request).with_caller(self.caller(app, request))
     }
 
     /// Refuses a read of `resource` the caller may not make.

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::decode::{kind, Fields};
+use crate::target::{http_host, same_target, tcp_host};
 
 /// The parameter holding a Consul service id.
 pub(crate) const ID: &str = "consul.id";
@@ -78,6 +79,28 @@ fn is_zero(n: &u64) -> bool {
 }
 
 impl Check {
+    /// A check with no probe: `kind` (empty, or `maintenance`) in `status`.
+    pub(crate) fn without_probe(id: String, name: String, kind: &str, status: &str, now: u64) -> Check {
+        Check {
+            id,
+            name,
+            notes: String::new(),
+            kind: kind.to_owned(),
+            ttl_ms: 0,
+            http: String::new(),
+            method: String::new(),
+            header: BTreeMap::new(),
+            body: String::new(),
+            tcp: String::new(),
+            interval_ms: 0,
+            timeout_ms: 0,
+            dcsa_ms: 0,
+            status: status.to_owned(),
+            output: String::new(),
+            since_ms: now,
+        }
+    }
+
     /// Consul's `Type` of the check.
     pub(crate) fn type_name(&self) -> &str {
         match self.kind.as_str() {
@@ -450,46 +473,6 @@ fn headers(value: &Value) -> Result<BTreeMap<String, Vec<String>>, String> {
         .collect()
 }
 
-/// The host of an `http://` check url.
-fn http_host(url: &str) -> Result<String, String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("HTTP check {url:?}: only http:// urls are probed"))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if authority.contains('@') {
-        return Err(format!("HTTP check {url:?}: credentials in the url are not taken"));
-    }
-    Ok(host_of(authority).to_owned())
-}
-
-/// The host of a `host:port` check target.
-fn tcp_host(target: &str) -> Result<&str, String> {
-    match target.rsplit_once(':') {
-        Some((_, port)) if port.parse::<u16>().is_ok_and(|p| p != 0) => Ok(host_of(target)),
-        _ => Err(format!("TCP check {target:?}: expected host:port")),
-    }
-}
-
-/// The host of `host[:port]`, IPv6 brackets removed.
-fn host_of(authority: &str) -> &str {
-    if let Some(rest) = authority.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or_default();
-    }
-    authority.split(':').next().unwrap_or_default()
-}
-
-/// A check probes only the address its registration named: the registry never becomes a
-/// way to reach other hosts.
-fn same_target(host: impl AsRef<str>, address: &str) -> Result<(), String> {
-    let host = host.as_ref();
-    if host.eq_ignore_ascii_case(address) {
-        return Ok(());
-    }
-    Err(format!(
-        "the check's target host {host:?} must be the service's address {address:?} (maregistry probes only that)"
-    ))
-}
-
 /// A registry instance as Consul answers it: a service registered through Consul as it was,
 /// any other (Nacos, Eureka, the seed API) with its `host:port` for an id, no tags, and
 /// one passing check (its presence in the registry is its health).
@@ -537,22 +520,14 @@ impl Entry {
             Some(text) => serde_json::from_str(text).unwrap_or_default(),
             None if native => Vec::new(),
             None => vec![Check {
-                id: format!("service:{id}"),
-                name: format!("Service '{service}' check"),
-                notes: String::new(),
-                kind: String::new(),
-                ttl_ms: 0,
-                http: String::new(),
-                method: String::new(),
-                header: BTreeMap::new(),
-                body: String::new(),
-                tcp: String::new(),
-                interval_ms: 0,
-                timeout_ms: 0,
-                dcsa_ms: 0,
-                status: foreign_status(parameters).to_owned(),
                 output: "registered with maregistry".to_owned(),
-                since_ms: 0,
+                ..Check::without_probe(
+                    format!("service:{id}"),
+                    format!("Service '{service}' check"),
+                    "",
+                    foreign_status(parameters),
+                    0,
+                )
             }],
         };
         let meta = parameters

@@ -11,7 +11,7 @@ use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use registry_api::answer::json;
 use registry_api::request::read_body;
-use registry_api::{config_resource, App, ConfigPublish, ConfigStep, Op, Origin};
+use registry_api::{config_resource, App, ConfigPublish, ConfigStep, Op};
 use registry_core::{Cas, ConfigFields, ConfigOutcome, Need};
 use serde_json::{json, Value};
 
@@ -34,8 +34,8 @@ struct KvOp {
 
 /// `PUT /v1/txn`.
 pub(crate) async fn txn(app: &App, request: Request<Incoming>, params: &Params) -> Answer {
-    let caller = params.caller(app, &request);
-    let origin = Origin::of(&request).with_caller(caller.clone());
+    let origin = params.origin(app, &request);
+    let caller = origin.caller().clone();
     let body = read_body(request, app.limits()).await?;
     let ops = read_ops(&body)?;
     if app.auth_enabled() {

@@ -35,9 +35,14 @@ async fn put(c: &Client, url: &str, body: &str) -> (u16, String) {
     (answer.status, String::from_utf8_lossy(&answer.body).into_owned())
 }
 
-/// The statuses of the checks of `service`'s instances (the node's own left out).
-async fn statuses(c: &Client, node: &Node, service: &str) -> Vec<String> {
-    let (_, _, entries) = read(c, &node.at(&format!("/v1/health/service/{service}"))).await;
+/// The statuses of the checks of `service`'s instances as the node at `url` answers them
+/// (the node's own left out); none when it does not answer.
+pub(crate) async fn statuses_at(c: &Client, url: &str, service: &str) -> Vec<String> {
+    let answer = c
+        .try_raw("GET", &format!("{url}/v1/health/service/{service}"), "")
+        .await;
+    let Ok(answer) = answer else { return Vec::new() };
+    let entries: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
     entries
         .as_array()
         .into_iter()
@@ -46,6 +51,11 @@ async fn statuses(c: &Client, node: &Node, service: &str) -> Vec<String> {
         .filter(|check| check["CheckID"] != "serfHealth")
         .map(|check| check["Status"].as_str().unwrap_or_default().to_owned())
         .collect()
+}
+
+/// [`statuses_at`] of `node`.
+async fn statuses(c: &Client, node: &Node, service: &str) -> Vec<String> {
+    statuses_at(c, &node.url, service).await
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use maregistry::Config;
 use serde_json::json;
 use test_support::{agreed_leader, eventually, free_listener, Client, Node, Scenario, LIMIT};
 
-use crate::consul::{consul_config, health_server, read};
+use crate::consul::{consul_config, health_server, read, statuses_at};
 use crate::raft::Cluster;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -26,23 +26,6 @@ async fn npm_consul_registers_passes_watches_expires_deregisters_and_uses_kv() {
     let scenario = Scenario::node("consul_js.js", &["127.0.0.1".to_owned(), port]);
     scenario.expect("DONE").await.finish().await;
     node.stop().await;
-}
-
-/// The statuses of `service`'s checks as `url` answers them (the node's own left out).
-async fn statuses_at(c: &Client, url: &str, service: &str) -> Vec<String> {
-    let answer = c
-        .try_raw("GET", &format!("{url}/v1/health/service/{service}"), "")
-        .await;
-    let Ok(answer) = answer else { return Vec::new() };
-    let entries: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
-    entries
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|e| e["Checks"].as_array().cloned().unwrap_or_default())
-        .filter(|check| check["CheckID"] != "serfHealth")
-        .map(|check| check["Status"].as_str().unwrap_or_default().to_owned())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
