@@ -84,7 +84,7 @@ wait_up() { # url port pid: up, and answered by the process just started
 stop_server() { # stop every server started, and wait until its port is closed
   for pid in "${PIDS[@]:-}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   PIDS=()
-  for port in $PORT $NACOS_PORT $CEILING_PORT; do
+  for port in $PORT $NACOS_PORT $CEILING_PORT $((CEILING_PORT + 1)); do
     for _ in $(seq 1 100); do [ -z "$(server_pid $port)" ] && break; sleep 0.1; done
     port_free $port
   done
@@ -120,11 +120,12 @@ start_rnacos() {
   log "r-nacos never took a config write"; exit 1
 }
 
-start_ceiling() { # body bytes
-  port_free $CEILING_PORT
-  taskset -c 0 "$CEILING" --port $CEILING_PORT --body-bytes "$1" >"$WORK/ceiling.log" 2>&1 &
+start_ceiling() { # body bytes [port]
+  local port=${2:-$CEILING_PORT}
+  port_free "$port"
+  taskset -c 0 "$CEILING" --port "$port" --body-bytes "$1" >"$WORK/ceiling.$port.log" 2>&1 &
   PIDS+=($!)
-  wait_up "http://127.0.0.1:$CEILING_PORT/" $CEILING_PORT $!
+  wait_up "http://127.0.0.1:$port/" "$port" $!
 }
 
 # Runs wrk; records "rps p99_ms" or "FAILED reason" in $WORK/result.<key>.
@@ -145,6 +146,17 @@ run_wrk() { # key, wrk args...
     log "$key: $rps req/s, p99 $p99 ms"
   fi
   sed 's/^/    /' "$out" >"$WORK/raw.$key"
+}
+
+# The median of rounds KEY.1 .. KEY.N (by req/s) as KEY; FAILED if any round failed.
+median_of() { # key rounds
+  local key=$1 n=$2
+  if cat "$WORK"/result."$key".* | grep -q FAILED; then
+    grep -h FAILED "$WORK"/result."$key".* | head -1 >"$WORK/result.$key"
+  else
+    cat "$WORK"/result."$key".* | sort -n | sed -n "$(( (n + 1) / 2 ))p" >"$WORK/result.$key"
+  fi
+  log "$key: median of $n rounds: $(cat "$WORK/result.$key")"
 }
 
 instance_json() { # i
@@ -237,15 +249,40 @@ for i in $(seq 1 10); do
   curl -sf -o /dev/null -X PUT "http://127.0.0.1:$PORT/v1/agent/service/register" -d "$(consul_instance "$i")"
 done
 CONSUL_HEALTH_BYTES=$(curl -s "http://127.0.0.1:$PORT/v1/health/service/C" | wc -c)
-run_wrk consulfind.seed "http://127.0.0.1:$PORT/findAll?service=S"
-run_wrk consulhealth.maregistry "http://127.0.0.1:$PORT/v1/health/service/C"
+CONSUL_GZIP_BYTES=$(curl -s -H 'Accept-Encoding: gzip' "http://127.0.0.1:$PORT/v1/health/service/C" | wc -c)
+# The reads alternate, three rounds each, and each row is its median round: this machine's
+# speed drifts by tens of percent within minutes, and a ratio of two runs minutes apart
+# measures the drift. Consul's clients (Go's net/http, Python's requests, Java's HTTP
+# clients) ask for gzip; wrk asks for nothing, as the seed's clients do.
+for round in 1 2 3; do
+  run_wrk consulfind.seed.$round "http://127.0.0.1:$PORT/findAll?service=S"
+  run_wrk consulhealth.maregistry.$round "http://127.0.0.1:$PORT/v1/health/service/C"
+  run_wrk consulhealthgz.maregistry.$round -H 'Accept-Encoding: gzip' "http://127.0.0.1:$PORT/v1/health/service/C"
+done
+median_of consulfind.seed 3
+median_of consulhealth.maregistry 3
+median_of consulhealthgz.maregistry 3
 stop_server
-start_maregistry
-run_wrk consulreg.seed -s scripts/wrk/register.lua "http://127.0.0.1:$PORT"
+# What the bytes alone cost: the bare server answering each size, alternating.
+start_ceiling "$FIND_BYTES"
+start_ceiling "$CONSUL_HEALTH_BYTES" $((CEILING_PORT + 1))
+for round in 1 2 3; do
+  run_wrk consulfind.ceiling.$round "http://127.0.0.1:$CEILING_PORT/findAll?service=S"
+  run_wrk consulhealth.ceiling.$round "http://127.0.0.1:$((CEILING_PORT + 1))/v1/health/service/C"
+done
+median_of consulfind.ceiling 3
+median_of consulhealth.ceiling 3
 stop_server
-start_maregistry
-run_wrk consulreg.maregistry -s scripts/wrk/consul_register.lua "http://127.0.0.1:$PORT"
-stop_server
+for round in 1 2 3; do
+  start_maregistry
+  run_wrk consulreg.seed.$round -s scripts/wrk/register.lua "http://127.0.0.1:$PORT"
+  stop_server
+  start_maregistry
+  run_wrk consulreg.maregistry.$round -s scripts/wrk/consul_register.lua "http://127.0.0.1:$PORT"
+  stop_server
+done
+median_of consulreg.seed 3
+median_of consulreg.maregistry 3
 log "phase consul blocking queries (10,000 held, idle)"
 CONSUL_WAITERS=$(CONSUL=1 python3 scripts/waiters_bench.py 10000 1000 2>&1 | head -1 || echo FAILED)
 
@@ -427,12 +464,16 @@ CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   echo "| \`PUT instance/beat\` (1,000 known instances) | $(cell nacosbeat.maregistry) | $(p99 nacosbeat.maregistry) | $(cell renew.rnacos) | $(ratio "$(cell nacosbeat.maregistry)" "$(cell renew.rnacos)") |"
   echo
   echo "Consul's HTTP API beside the seed API, on the same node (10 instances with two metadata"
-  echo "entries each; Consul's answer $CONSUL_HEALTH_BYTES bytes with the node and checks, the seed's"
-  echo "$FIND_BYTES bytes):"
+  echo "entries each; Consul's answer $CONSUL_HEALTH_BYTES bytes with the node and checks, $CONSUL_GZIP_BYTES gzipped;"
+  echo "the seed's $FIND_BYTES bytes). The reads alternate, three rounds of each, and each figure is"
+  echo "its median round:"
   echo
   echo "| request | Consul req/s | p99 ms | seed API req/s | p99 ms | Consul / seed |"
   echo "|---|---|---|---|---|---|"
-  echo "| \`GET /v1/health/service/C\` beside \`GET /findAll?service=S\` | $(cell consulhealth.maregistry) | $(p99 consulhealth.maregistry) | $(cell consulfind.seed) | $(p99 consulfind.seed) | $(ratio "$(cell consulhealth.maregistry)" "$(cell consulfind.seed)") |"
+  echo "| \`GET /v1/health/service/C\` as Consul's clients send it (\`Accept-Encoding: gzip\`) beside \`GET /findAll?service=S\` | $(cell consulhealthgz.maregistry) | $(p99 consulhealthgz.maregistry) | $(cell consulfind.seed) | $(p99 consulfind.seed) | $(ratio "$(cell consulhealthgz.maregistry)" "$(cell consulfind.seed)") |"
+  echo "| \`GET /v1/health/service/C\` without gzip beside \`GET /findAll?service=S\` | $(cell consulhealth.maregistry) | $(p99 consulhealth.maregistry) | $(cell consulfind.seed) | $(p99 consulfind.seed) | $(ratio "$(cell consulhealth.maregistry)" "$(cell consulfind.seed)") |"
+  echo "| the bare server (\`bench-ceiling\`) answering $CONSUL_HEALTH_BYTES bytes beside $FIND_BYTES bytes: what the bytes alone cost | $(cell consulhealth.ceiling) | $(p99 consulhealth.ceiling) | $(cell consulfind.ceiling) | $(p99 consulfind.ceiling) | $(ratio "$(cell consulhealth.ceiling)" "$(cell consulfind.ceiling)") |"
+  echo "| each read against the bare server answering its size | $(ratio "$(cell consulhealth.maregistry)" "$(cell consulhealth.ceiling)") | | $(ratio "$(cell consulfind.seed)" "$(cell consulfind.ceiling)") | | |"
   echo "| \`PUT /v1/agent/service/register\` beside \`POST /reg\` (a new instance each) | $(cell consulreg.maregistry) | $(p99 consulreg.maregistry) | $(cell consulreg.seed) | $(p99 consulreg.seed) | $(ratio "$(cell consulreg.maregistry)" "$(cell consulreg.seed)") |"
   echo
   echo "Blocking queries (\`CONSUL=1 python3 scripts/waiters_bench.py 10000 1000\`): $CONSUL_WAITERS"

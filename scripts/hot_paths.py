@@ -6,6 +6,7 @@ instruction, whatever else the machine does).
     HOT_PATHS_ARGS="--grpc-port off" python3 scripts/hot_paths.py ...   (extra node flags)
     HOT_PATHS_TLS=cert.pem:key.pem python3 scripts/hot_paths.py ...     (the same over HTTPS)
     HOT_PATHS_KEEP=dir python3 scripts/hot_paths.py ...                 (keep the callgrind files)
+    HOT_PATHS_ONLY=health python3 scripts/hot_paths.py ...              (only those requests)
 
 For each binary (default: target/release/maregistry) and each request below, runs the node
 under `valgrind --tool=callgrind` twice, once with N keep-alive requests from one client and
@@ -56,8 +57,18 @@ def instance(port):
                        "parameters": {"env": "bench", "zone": "z1"}})
 
 
-# name -> (method, path, body, set-up: what is registered first); a path or body may be a
-# function of the request's number.
+# The set-up of the Consul reads: 10 instances registered through Consul's agent API.
+CONSUL = "consul"
+
+
+def consul_instance(i):
+    return json.dumps({"Name": SERVICE, "ID": f"c{i}", "Address": "10.0.0.1", "Port": 8000 + i,
+                       "Meta": {"env": "bench", "zone": "z1"}})
+
+
+# name -> (method, path, body, set-up: how many instances are registered first, or CONSUL;
+# then optional headers); a path or body may be a function of the request's number.
+# HOT_PATHS_ONLY=text runs only the requests whose name holds it.
 REQUESTS = {
     "GET /findAll (10 instances)": ("GET", f"/findAll?service={SERVICE}", None, 10),
     "POST /renew (known instance)": ("POST", f"/renew?service={SERVICE}", instance(8000), 10),
@@ -65,6 +76,11 @@ REQUESTS = {
     # Every request a new instance, 100 to a service.
     "POST /reg (new instance)": ("POST", lambda i: f"/reg?service={SERVICE}{i // 100}",
                                  lambda i: instance(20000 + i), 10),
+    # Consul's read of the same 10 instances (registered through Consul), plain and as Go's,
+    # Python's and Java's clients ask for it.
+    "GET /v1/health/service (10 instances)": ("GET", f"/v1/health/service/{SERVICE}", None, CONSUL),
+    "GET /v1/health/service, gzip": ("GET", f"/v1/health/service/{SERVICE}", None, CONSUL,
+                                     {"Accept-Encoding": "gzip"}),
 }
 
 
@@ -75,7 +91,8 @@ def free_port():
 
 
 def run(binary, label, request, count):
-    method, path, body, setup = request
+    method, path, body, setup = request[:4]
+    headers = request[4] if len(request) > 4 else {}
     port = free_port()
     out = tempfile.mktemp(prefix="callgrind.")
     tls = ["--tls-cert", TLS.split(":")[0], "--tls-key", TLS.split(":")[1]] if TLS else []
@@ -96,13 +113,16 @@ def run(binary, label, request, count):
                 if time.time() > deadline:
                     raise
                 time.sleep(0.2)
-        for i in range(setup):
-            conn.request("POST", f"/reg?service={SERVICE}", instance(8000 + i),
-                         {"Content-Type": "application/json"})
+        for i in range(10 if setup == CONSUL else setup):
+            if setup == CONSUL:
+                conn.request("PUT", "/v1/agent/service/register", consul_instance(i))
+            else:
+                conn.request("POST", f"/reg?service={SERVICE}", instance(8000 + i),
+                             {"Content-Type": "application/json"})
             conn.getresponse().read()
         for i in range(count):
             conn.request(method, path(i) if callable(path) else path, body(i) if callable(body) else body,
-                         {"Content-Type": "application/json"} if body else {})
+                         {**headers, "Content-Type": "application/json"} if body else headers)
             answer = conn.getresponse()
             answer.read()
             assert answer.status == 200, answer.status
@@ -134,9 +154,11 @@ def timer_part(out):
 
 def main():
     binaries = sys.argv[1:] or ["target/release/maregistry"]
+    only = os.environ.get("HOT_PATHS_ONLY", "")
+    requests = {name: r for name, r in REQUESTS.items() if only in name}
     results = {}
     for binary in binaries:
-        for name, request in REQUESTS.items():
+        for name, request in requests.items():
             idle, idle_timers = run(binary, name, request, 0)
             busy, busy_timers = run(binary, name, request, N)
             all_of_it = (busy - idle) / N
@@ -146,7 +168,7 @@ def main():
     if len(binaries) > 1:
         for column, title in [(0, "all of it"), (1, "the request path (without the runtime's own work)")]:
             print(f"\n{title}\nrequest\t" + "\t".join(binaries) + "\tchange (last vs first)")
-            for name in REQUESTS:
+            for name in requests:
                 row = [results[(b, name)][column] for b in binaries]
                 print(f"{name}\t" + "\t".join(f"{v:,.0f}" for v in row) + f"\t{(row[-1] / row[0] - 1) * 100:+.1f}%")
 

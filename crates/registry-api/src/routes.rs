@@ -187,6 +187,10 @@ pub(crate) struct Routes {
     /// Each facade route: its facade (an index into the facades' tables) and its index
     /// in its facade's table.
     facade_routes: Vec<(usize, usize, FacadeRoute)>,
+    /// For each first path segment a prefix starts with (`/v1` of `/v1/agent/`), the rows
+    /// of `facade_routes` that may take a path starting with it, in order: a path is tried
+    /// against those of its facade, not every facade's.
+    by_segment: Vec<(&'static str, Vec<usize>)>,
     mode: &'static [ModeRoute],
     /// Whether the seed's API is served.
     seed: bool,
@@ -196,12 +200,13 @@ impl Routes {
     /// The routes of a node serving facades with these route `tables`, in a mode with
     /// `mode` routes of its own.
     pub(crate) fn new(tables: &[&'static [FacadeRoute]], mode: &'static [ModeRoute]) -> Routes {
-        let facade_routes = tables
+        let facade_routes: Vec<_> = tables
             .iter()
             .enumerate()
             .flat_map(|(f, table)| table.iter().enumerate().map(move |(r, route)| (f, r, *route)))
             .collect();
         Routes {
+            by_segment: by_segment(&facade_routes),
             facade_routes,
             mode,
             seed: true,
@@ -223,10 +228,16 @@ impl Routes {
             }
             return Some((Route::Shared(endpoint), label));
         }
-        if let Some(row) = self
-            .facade_routes
+        let segment = first_segment(path);
+        let rows = self
+            .by_segment
             .iter()
-            .position(|(_, _, route)| route.rest(path).is_some())
+            .find(|(s, _)| *s == segment)
+            .map(|(_, rows)| rows);
+        if let Some(&row) = rows
+            .into_iter()
+            .flatten()
+            .find(|&&row| self.facade_routes[row].2.rest(path).is_some())
         {
             return Some((Route::Facade(row), self.facade_routes[row].2.label));
         }
@@ -278,6 +289,28 @@ impl Routes {
             .chain(self.mode.iter().map(|route| route.path))
             .collect()
     }
+}
+
+/// The first segment of `path`: `/v1` of `/v1/agent/services`, `/nacos` of `/nacos`.
+fn first_segment(path: &str) -> &str {
+    let end = path.get(1..).and_then(|p| p.find('/')).map_or(path.len(), |at| at + 1);
+    &path[..end]
+}
+
+/// The rows of `routes` each first path segment may reach, in order.
+fn by_segment(routes: &[(usize, usize, FacadeRoute)]) -> Vec<(&'static str, Vec<usize>)> {
+    let mut segments: Vec<(&'static str, Vec<usize>)> = Vec::new();
+    for (row, (_, _, route)) in routes.iter().enumerate() {
+        for prefix in route.prefixes {
+            let segment = first_segment(prefix);
+            match segments.iter_mut().find(|(s, _)| *s == segment) {
+                Some((_, rows)) if rows.last() != Some(&row) => rows.push(row),
+                Some(_) => {}
+                None => segments.push((segment, vec![row])),
+            }
+        }
+    }
+    segments
 }
 
 impl Route {
@@ -393,6 +426,30 @@ pub(crate) mod tests {
         assert_eq!(bounded.rest("/a//x"), Some("x"));
         assert_eq!(bounded.rest("/b/v2/a/x"), Some("x"));
         assert_eq!(bounded.rest("/ab"), None);
+    }
+
+    /// A path is tried against the routes of its first segment only, in their order: the
+    /// first facade's route wins over the second's, a wider prefix behind a narrower one
+    /// takes the rest, and a path no prefix starts with is no route.
+    #[test]
+    fn a_path_finds_the_first_route_among_those_of_its_first_segment() {
+        const THREE: &[FacadeRoute] = &[FacadeRoute {
+            prefixes: &["/two/v1/x", "/three"],
+            label: "/three",
+            long_poll: false,
+            login: false,
+        }];
+        let routes = Routes::new(&[TWO, THREE], &[]);
+        assert_eq!(first_segment("/v1/agent/services"), "/v1");
+        assert_eq!(first_segment("/v1"), "/v1");
+        assert_eq!(first_segment("/"), "/");
+        assert_eq!(first_segment(""), "");
+        assert_eq!(routes.of("/two/v1/x"), Some((Route::Facade(0), "/two/v1")));
+        assert_eq!(routes.of("/three/y"), Some((Route::Facade(2), "/three")));
+        assert_eq!(routes.of("/two/apps"), Some((Route::Facade(1), "/two/apps")));
+        assert_eq!(routes.of("/twox/v1/x"), None);
+        assert_eq!(routes.of("/"), None);
+        assert_eq!(routes.of(""), None);
     }
 
     #[test]

@@ -139,7 +139,11 @@ impl Facade for Consul {
     }
 
     async fn serve(&self, app: &App, _route: usize, request: Request<Incoming>, _rest: &str) -> Response<Body> {
-        match Box::pin(self.dispatch(app, request)).await {
+        let answer = match service_read(&request) {
+            Some((name, health)) => self.read_service(app, &request, name, health).await,
+            None => Box::pin(self.dispatch(app, request)).await,
+        };
+        match answer {
             Ok(response) => response,
             Err(refused) => {
                 tracing::debug!(status = %refused.0, reason = %refused.1, "Consul request refused");
@@ -149,7 +153,28 @@ impl Facade for Consul {
     }
 }
 
+/// The busiest reads, found without taking the path apart: `GET /v1/health/service/:name`
+/// (`true`) and `GET /v1/catalog/service/:name` (`false`) of a name that needs no decoding.
+fn service_read(request: &Request<Incoming>) -> Option<(&str, bool)> {
+    if request.method() != Method::GET {
+        return None;
+    }
+    let path = request.uri().path();
+    let (name, health) = match path.strip_prefix("/v1/health/service/") {
+        Some(name) => (name, true),
+        None => (path.strip_prefix("/v1/catalog/service/")?, false),
+    };
+    let plain = !name.is_empty() && !name.contains(['/', '%']);
+    plain.then_some((name, health))
+}
+
 impl Consul {
+    /// A read of one service, as `dispatch` answers it.
+    async fn read_service(&self, app: &App, request: &Request<Incoming>, name: &str, health: bool) -> Answer {
+        let params = Params::of(request, &self.settings)?;
+        catalog::service(self, app, request, &params, name, health).await
+    }
+
     /// Finds the endpoint of `request` and answers it.
     async fn dispatch(&self, app: &App, request: Request<Incoming>) -> Answer {
         let path = request.uri().path().to_owned();

@@ -3,17 +3,17 @@
 //! answered 200 with an empty body.
 
 use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use registry_api::answer::{json, typed};
 use registry_api::{ApiError, App, Body, FacadeError};
 use registry_cluster::Role;
 use serde::Serialize;
 
 /// The index of what a read answered.
-pub(crate) const INDEX: &str = "x-consul-index";
-const KNOWN_LEADER: &str = "x-consul-knownleader";
-const LAST_CONTACT: &str = "x-consul-lastcontact";
-const CONSISTENCY: &str = "x-consul-effective-consistency";
+const INDEX: HeaderName = HeaderName::from_static("x-consul-index");
+const KNOWN_LEADER: HeaderName = HeaderName::from_static("x-consul-knownleader");
+const LAST_CONTACT: HeaderName = HeaderName::from_static("x-consul-lastcontact");
+const CONSISTENCY: HeaderName = HeaderName::from_static("x-consul-effective-consistency");
 
 /// An answer, or a refusal.
 pub(crate) type Answer = Result<Response<Body>, Refused>;
@@ -74,21 +74,40 @@ pub(crate) fn boolean(value: bool) -> Response<Body> {
 /// leader is known, and how long since this node heard from it (0: it leads, or a copy is
 /// kept up to date by the cluster).
 pub(crate) fn indexed(app: &App, mut response: Response<Body>, index: u64, stale: bool) -> Response<Body> {
-    let role = app.cluster().role();
-    let headers = response.headers_mut();
+    index_headers(response.headers_mut(), index, ReadState::of(app, stale));
+    response
+}
+
+/// What the headers of a read say of the node: whether a leader is known, and how
+/// consistent the answer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ReadState {
+    pub known_leader: bool,
+    pub from_leader: bool,
+}
+
+impl ReadState {
+    /// This node's, for a read with `?stale` or without.
+    pub(crate) fn of(app: &App, stale: bool) -> ReadState {
+        let role = app.cluster().role();
+        ReadState {
+            known_leader: !matches!(role, Role::NoLeader),
+            from_leader: !stale && matches!(role, Role::Leader),
+        }
+    }
+
+    /// A number below 4, one for each state.
+    pub(crate) fn slot(self) -> usize {
+        usize::from(self.known_leader) << 1 | usize::from(self.from_leader)
+    }
+}
+
+/// Puts the headers of a read that has an index into `headers`.
+pub(crate) fn index_headers(headers: &mut HeaderMap, index: u64, state: ReadState) {
     headers.insert(INDEX, HeaderValue::from(index.max(1)));
-    let known = if matches!(role, Role::NoLeader) {
-        "false"
-    } else {
-        "true"
-    };
+    let known = if state.known_leader { "true" } else { "false" };
     headers.insert(KNOWN_LEADER, HeaderValue::from_static(known));
     headers.insert(LAST_CONTACT, HeaderValue::from_static("0"));
-    let consistency = match (stale, role) {
-        (true, _) => "stale",
-        (false, Role::Leader) => "leader",
-        (false, _) => "stale",
-    };
+    let consistency = if state.from_leader { "leader" } else { "stale" };
     headers.insert(CONSISTENCY, HeaderValue::from_static(consistency));
-    response
 }
