@@ -523,7 +523,8 @@ mod tests {
             })
             .into();
         // Each way answered twice: made, then cloned.
-        let ways: [(bool, ReadState, &[(&str, &str)]); 3] = [
+        type Way<'a> = (bool, ReadState, &'a [(&'a str, &'a str)]);
+        let ways: [Way<'_>; 3] = [
             (
                 false,
                 leader,
