@@ -43,8 +43,8 @@ for tool in taskset:util-linux ss:iproute2 curl:curl python3:python3 openssl:ope
 done
 RNACOS=target/peer/bin/rnacos
 if [ ! -x "$RNACOS" ]; then
-  log "building r-nacos once (cargo install rnacos --root target/peer)"
-  cargo install rnacos --locked --root target/peer
+  log "building r-nacos 0.8.8 once (cargo install rnacos --version 0.8.8 --root target/peer)"
+  cargo install rnacos --version 0.8.8 --locked --root target/peer
 fi
 log "building maregistry and the bench tools (release)"
 cargo build --release --bin maregistry --bin bench-ceiling --bin bench-load --bin bench-grpc --bin bench-config --bin bench-grpc-ceiling -q
