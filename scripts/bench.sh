@@ -284,7 +284,12 @@ done
 median_of consulreg.seed 3
 median_of consulreg.maregistry 3
 log "phase consul blocking queries (10,000 held, idle)"
-CONSUL_WAITERS=$(CONSUL=1 python3 scripts/waiters_bench.py 10000 1000 2>&1 | head -1 || echo FAILED)
+# Its first line is the figure (head would cut the pipe and fail it under pipefail).
+if CONSUL_WAITERS=$(CONSUL=1 python3 scripts/waiters_bench.py 10000 1000 2>&1); then
+  CONSUL_WAITERS=$(printf '%s\n' "$CONSUL_WAITERS" | sed -n 1p)
+else
+  CONSUL_WAITERS="FAILED: $(printf '%s\n' "$CONSUL_WAITERS" | tail -1)"
+fi
 
 log "phase grpc (Nacos 2/3 clients: the same gRPC load client to both)"
 SECONDS_RUN=${DURATION%s}
@@ -362,14 +367,19 @@ config_run() { # key args...: bench-config on CPU 1, its JSON in $WORK/config.<k
     log "$key: $(cat "$WORK/config.$key.json")"
   else
     echo '{"failed":true}' >"$WORK/config.$key.json"
-    log "$key: FAILED ($(tail -1 "$WORK/config.$key.err"))"
+    log "$key: FAILED ($( (grep -m1 -E 'panicked|Error|error' "$WORK/config.$key.err" || tail -1 "$WORK/config.$key.err") | tr -d '\n'))"
   fi
 }
 config_rss() { # key port url: 100,000 configs of 1 KiB over HTTP, then the server's VmRSS
   config_run "$1" --mode load --url "$3" --configs 100000 --size 1024 --concurrency 64
   sleep 2
   local pid; pid=$(server_pid "$2")
-  awk '/^VmRSS:/ {printf "%.1f", $2/1024}' "/proc/$pid/status" >"$WORK/config.$1.rss"
+  # After a load that failed, the RSS is of fewer configs: no figure.
+  if grep -q '"failed"' "$WORK/config.$1.json"; then
+    echo FAILED >"$WORK/config.$1.rss"
+  else
+    awk '/^VmRSS:/ {printf "%.1f", $2/1024}' "/proc/$pid/status" >"$WORK/config.$1.rss"
+  fi
   log "$1: $(cat "$WORK/config.$1.rss") MiB RSS"
 }
 # The gRPC ceiling: a server that only frames canned answers (bench-grpc-ceiling), under

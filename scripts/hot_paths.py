@@ -81,6 +81,11 @@ REQUESTS = {
     "GET /v1/health/service (10 instances)": ("GET", f"/v1/health/service/{SERVICE}", None, CONSUL),
     "GET /v1/health/service, gzip": ("GET", f"/v1/health/service/{SERVICE}", None, CONSUL,
                                      {"Accept-Encoding": "gzip"}),
+    # Every request a new instance through Consul's agent API, 100 to a service.
+    "PUT /v1/agent/service/register (new instance)": (
+        "PUT", "/v1/agent/service/register",
+        lambda i: json.dumps({"Name": f"{SERVICE}{i // 100}", "ID": f"n{i}", "Address": "10.0.0.2",
+                              "Port": 20000 + i, "Meta": {"env": "bench", "zone": "z1"}}), CONSUL),
 }
 
 
