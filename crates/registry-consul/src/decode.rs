@@ -8,23 +8,44 @@ use serde_json::{Map, Value};
 /// A JSON object read as Go's `encoding/json` reads a struct: a key matches a field whatever
 /// its case; the snake_case aliases Consul accepts match too (underscores are ignored).
 pub(crate) struct Fields<'a> {
-    object: &'a Map<String, Value>,
+    /// Each key with its value and its [`Folded`], in the object's order: a registration
+    /// looks a dozen fields up among its keys, and walking the object's map for each took a
+    /// tenth of its instructions.
+    entries: Vec<(&'a str, &'a Value, Folded)>,
+}
+
+/// What tells most keys apart from a field at once: the length without separators and the
+/// first significant byte, lowercased.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Folded(usize, u8);
+
+impl Folded {
+    fn of(key: &str) -> Folded {
+        let mut significant = key.bytes().filter(|c| *c != b'_' && *c != b'-');
+        let first = significant.next().map_or(0, |c| c.to_ascii_lowercase());
+        Folded(usize::from(first != 0) + significant.count(), first)
+    }
 }
 
 impl<'a> Fields<'a> {
     /// The fields of `object`.
     pub(crate) fn of(object: &'a Map<String, Value>) -> Fields<'a> {
-        Fields { object }
+        let entries = object
+            .iter()
+            .map(|(key, value)| (key.as_str(), value, Folded::of(key)))
+            .collect();
+        Fields { entries }
     }
 
     /// The value of field `name` (given in PascalCase), when present and not `null`. Of two
     /// keys that fold to one, the last wins, as in Go.
     pub(crate) fn get(&self, name: &str) -> Option<&'a Value> {
-        self.object
+        let folded = Folded::of(name);
+        self.entries
             .iter()
             .rev()
-            .find(|(key, _)| same_field(key, name))
-            .map(|(_, value)| value)
+            .find(|(key, _, f)| *f == folded && same_field(key, name))
+            .map(|(_, value, _)| *value)
             .filter(|v| !v.is_null())
     }
 
@@ -168,5 +189,12 @@ mod tests {
         assert_eq!(fields.duration("DeregisterCriticalServiceAfter"), Ok(Some(60_000)));
         assert_eq!(fields.duration("Ttl"), Ok(Some(5_000)));
         assert_eq!(fields.text("Missing"), Ok(None));
+        assert_eq!(fields.text("Nam"), Ok(None), "a key is not a field it starts");
+        // Of two keys that fold to one, the last (in key order) wins; separators anywhere.
+        let object = json!({"_N-a_ME": "first", "nAmE": "second", "Id": "x", "I": "y"});
+        let Value::Object(object) = object else { unreachable!() };
+        let fields = Fields::of(&object);
+        assert_eq!(fields.text("Name"), Ok(Some("second")));
+        assert_eq!(fields.text("ID"), Ok(Some("x")));
     }
 }
