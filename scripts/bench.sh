@@ -252,8 +252,8 @@ CONSUL_HEALTH_BYTES=$(curl -s "http://127.0.0.1:$PORT/v1/health/service/C" | wc 
 CONSUL_GZIP_BYTES=$(curl -s -H 'Accept-Encoding: gzip' "http://127.0.0.1:$PORT/v1/health/service/C" | wc -c)
 # The reads alternate, three rounds each, and each row is its median round: this machine's
 # speed drifts by tens of percent within minutes, and a ratio of two runs minutes apart
-# measures the drift. Consul's clients (Go's net/http, Python's requests, Java's HTTP
-# clients) ask for gzip; wrk asks for nothing, as the seed's clients do.
+# measures the drift. py-consul (Python's requests) sends `Accept-Encoding: gzip, deflate`
+# and VictoriaMetrics's Consul discovery `gzip`; the npm client and wrk send none.
 for round in 1 2 3; do
   run_wrk consulfind.seed.$round "http://127.0.0.1:$PORT/findAll?service=S"
   run_wrk consulhealth.maregistry.$round "http://127.0.0.1:$PORT/v1/health/service/C"

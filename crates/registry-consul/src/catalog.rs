@@ -156,35 +156,35 @@ fn all_entries(registry: &Registry) -> Vec<Entry> {
         .collect()
 }
 
-/// What every read of the whole catalog does first: the caller may read everything; with
-/// `?consistent`, the read is made linearizable (`Err`: the leader's answer, relayed); with
-/// `?index`, it waits for a change of the registry. Answers the registry version to read at.
+/// A read of the whole catalog: the caller may read everything; with `?consistent`, the
+/// read is made linearizable (the leader's answer, relayed); with `?index`, it waits for a
+/// change of the registry. Then `answer` of the registry version, with its headers.
 async fn read_all(
     app: &App,
     request: &Request<Incoming>,
     params: &Params,
-) -> Result<Result<u64, Response<Body>>, Refused> {
+    answer: impl FnOnce(&Registry, u64) -> Response<Body>,
+) -> Answer {
     params.may_read(app, request, &Resource::ALL)?;
     if let Some(relayed) = params.consistency(app, request).await? {
-        return Ok(Err(relayed));
+        return Ok(relayed);
     }
     let registry = app.registry();
     params.block(app, &[], || registry.registry_version()).await;
-    Ok(Ok(registry.registry_version()))
+    let index = registry.registry_version();
+    Ok(indexed(app, answer(registry, index), index, params.stale))
 }
 
 /// `GET /v1/catalog/services`: service name → its tags, each once.
 pub(crate) async fn services(app: &App, request: &Request<Incoming>, params: &Params) -> Answer {
-    let index = match read_all(app, request, params).await? {
-        Ok(index) => index,
-        Err(relayed) => return Ok(relayed),
-    };
-    let registry = app.registry();
-    let mut all: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for entry in all_entries(registry) {
-        all.entry(entry.service.clone()).or_default().extend(entry.tags);
-    }
-    Ok(indexed(app, ok(&all), index, params.stale))
+    read_all(app, request, params, |registry, _| {
+        let mut all: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for entry in all_entries(registry) {
+            all.entry(entry.service.clone()).or_default().extend(entry.tags);
+        }
+        ok(&all)
+    })
+    .await
 }
 
 /// `GET /v1/catalog/service/:name` (`health` false) and `GET /v1/health/service/:name`
@@ -234,8 +234,8 @@ pub(crate) async fn service(
         index,
         Bytes::from(serde_json::to_vec(&listed).unwrap_or_default()),
     ));
-    if params.tags.is_empty() {
-        consul.answers.put(name, kind, version, made.clone());
+    if params.tags.is_empty() && version > 0 {
+        consul.answers.put(name, kind, made.clone());
     }
     Ok(made.answer(gzip(), ReadState::of(app, params.stale)))
 }
@@ -243,6 +243,7 @@ pub(crate) async fn service(
 /// An encoded answer, the same gzipped once asked for, and the headers of each way it is
 /// answered, made once: with its index fixed, they change only with the node's role.
 pub(crate) struct Made {
+    /// The service version it was made at (at least 1).
     index: u64,
     plain: Bytes,
     gzipped: OnceLock<Bytes>,
@@ -292,13 +293,10 @@ pub(crate) enum Kind {
     Passing,
 }
 
-/// The encoded answers of the service reads without tags, each with the service version it
-/// was made at: what a read answers while the service has not changed.
+/// The encoded answers of the service reads without tags, each made at a service version
+/// (its index): what a read answers while the service has not changed.
 #[derive(Default)]
-pub(crate) struct Answers(Mutex<HashMap<String, [Option<Versioned>; 3]>>);
-
-/// An answer and the service version it was made at.
-type Versioned = (u64, Arc<Made>);
+pub(crate) struct Answers(Mutex<HashMap<String, [Option<Arc<Made>>; 3]>>);
 
 /// More services than this, and the answers are all dropped (they are made again).
 const MAX_ANSWERS: usize = 100_000;
@@ -307,16 +305,18 @@ impl Answers {
     /// The answer of `kind` for `service` at `version`.
     fn get(&self, service: &str, kind: Kind, version: u64) -> Option<Arc<Made>> {
         let answers = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let (made_at, answer) = answers.get(service)?[kind as usize].as_ref()?;
-        (*made_at == version && version > 0).then(|| answer.clone())
+        let answer = answers.get(service)?[kind as usize].as_ref()?;
+        (answer.index == version).then(|| answer.clone())
     }
 
-    fn put(&self, service: &str, kind: Kind, version: u64, answer: Arc<Made>) {
+    /// Keeps `answer`, made at its index: a service version above 0 (the index of an
+    /// answer at version 0 is 1, which a later version would take for its own).
+    fn put(&self, service: &str, kind: Kind, answer: Arc<Made>) {
         let mut answers = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if answers.len() >= MAX_ANSWERS && !answers.contains_key(service) {
             answers.clear();
         }
-        answers.entry(service.to_owned()).or_default()[kind as usize] = Some((version, answer));
+        answers.entry(service.to_owned()).or_default()[kind as usize] = Some(answer);
     }
 }
 
@@ -376,22 +376,20 @@ pub(crate) async fn state(
     if !matches!(state, "any" | "passing" | "warning" | "critical") {
         return Err(Refused::bad(format!("Invalid state: {state}")));
     }
-    let index = match read_all(app, request, params).await? {
-        Ok(index) => index,
-        Err(relayed) => return Ok(relayed),
-    };
-    let registry = app.registry();
-    let node = &consul.settings.node_name;
-    let mut checks = Vec::new();
-    if matches!(state, "any" | "passing") {
-        checks.push(serf_health(node));
-    }
-    for entry in all_entries(registry) {
-        for check in entry.checks.iter().filter(|c| state == "any" || c.status == state) {
-            checks.push(check_json(node, &entry, check));
+    read_all(app, request, params, |registry, _| {
+        let node = &consul.settings.node_name;
+        let mut checks = Vec::new();
+        if matches!(state, "any" | "passing") {
+            checks.push(serf_health(node));
         }
-    }
-    Ok(indexed(app, ok(&checks), index, params.stale))
+        for entry in all_entries(registry) {
+            for check in entry.checks.iter().filter(|c| state == "any" || c.status == state) {
+                checks.push(check_json(node, &entry, check));
+            }
+        }
+        ok(&checks)
+    })
+    .await
 }
 
 /// `GET /v1/health/checks/:service`.
@@ -417,11 +415,7 @@ pub(crate) async fn checks(
 
 /// `GET /v1/catalog/nodes`: the one node.
 pub(crate) async fn nodes(consul: &Consul, app: &App, request: &Request<Incoming>, params: &Params) -> Answer {
-    let index = match read_all(app, request, params).await? {
-        Ok(index) => index,
-        Err(relayed) => return Ok(relayed),
-    };
-    Ok(indexed(app, ok(&[node_json(consul, app, index)]), index, params.stale))
+    read_all(app, request, params, |_, index| ok(&[node_json(consul, app, index)])).await
 }
 
 /// `GET /v1/catalog/node/:node`: the node and every service on it; `null` for another.
@@ -432,20 +426,17 @@ pub(crate) async fn node(
     params: &Params,
     node: &str,
 ) -> Answer {
-    let index = match read_all(app, request, params).await? {
-        Ok(index) => index,
-        Err(relayed) => return Ok(relayed),
-    };
-    let registry = app.registry();
-    if node != consul.settings.node_name {
-        return Ok(indexed(app, ok(&Value::Null), index, params.stale));
-    }
-    let services: Map<String, Value> = all_entries(registry)
-        .iter()
-        .map(|e| (e.id.clone(), agent_service(e, &consul.settings.datacenter)))
-        .collect();
-    let answer = json!({"Node": node_json(consul, app, index), "Services": services});
-    Ok(indexed(app, ok(&answer), index, params.stale))
+    read_all(app, request, params, |registry, index| {
+        if node != consul.settings.node_name {
+            return ok(&Value::Null);
+        }
+        let services: Map<String, Value> = all_entries(registry)
+            .iter()
+            .map(|e| (e.id.clone(), agent_service(e, &consul.settings.datacenter)))
+            .collect();
+        ok(&json!({"Node": node_json(consul, app, index), "Services": services}))
+    })
+    .await
 }
 
 /// `GET /v1/health/node/:node`: the node's checks (every service's), `[]` for another.
@@ -456,20 +447,18 @@ pub(crate) async fn node_checks(
     params: &Params,
     node: &str,
 ) -> Answer {
-    let index = match read_all(app, request, params).await? {
-        Ok(index) => index,
-        Err(relayed) => return Ok(relayed),
-    };
-    let registry = app.registry();
-    let name = &consul.settings.node_name;
-    let mut checks = Vec::new();
-    if node == name {
-        checks.push(serf_health(name));
-        for entry in all_entries(registry) {
-            checks.extend(entry.checks.iter().map(|c| check_json(name, &entry, c)));
+    read_all(app, request, params, |registry, _| {
+        let name = &consul.settings.node_name;
+        let mut checks = Vec::new();
+        if node == name {
+            checks.push(serf_health(name));
+            for entry in all_entries(registry) {
+                checks.extend(entry.checks.iter().map(|c| check_json(name, &entry, c)));
+            }
         }
-    }
-    Ok(indexed(app, ok(&checks), index, params.stale))
+        ok(&checks)
+    })
+    .await
 }
 
 /// `GET /v1/status/leader`: the leader's `host:port`, `""` when none is known.
@@ -515,7 +504,7 @@ mod tests {
     #[test]
     fn a_made_answer_has_the_headers_of_each_way_it_is_answered() {
         let plain = Bytes::from(format!("[{}]", "\"x\",".repeat(400) + "\"x\""));
-        let made = Made::new(7, plain.clone());
+        let made = Made::new(7, plain);
         let (leader, lost) = [true, false]
             .map(|known| ReadState {
                 known_leader: known,

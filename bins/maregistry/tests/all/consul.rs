@@ -30,7 +30,8 @@ pub(crate) async fn read(c: &Client, url: &str) -> (u16, u64, Value) {
     (answer.status, index, body)
 }
 
-async fn put(c: &Client, url: &str, body: &str) -> (u16, String) {
+/// A Consul write: status and the body as text.
+pub(crate) async fn put(c: &Client, url: &str, body: &str) -> (u16, String) {
     let answer = c.raw("PUT", url, body).await;
     (answer.status, String::from_utf8_lossy(&answer.body).into_owned())
 }

@@ -7,7 +7,7 @@ use maregistry::Config;
 use serde_json::json;
 use test_support::{agreed_leader, eventually, free_listener, Client, Node, Scenario, LIMIT};
 
-use crate::consul::{consul_config, health_server, read, statuses_at};
+use crate::consul::{consul_config, health_server, put, read, statuses_at};
 use crate::raft::Cluster;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,14 +42,8 @@ async fn an_http_check_goes_on_when_the_raft_node_running_it_is_killed() {
     let body = json!({"Name": "pay", "ID": "pay-1", "Address": "127.0.0.1", "Port": port,
         "Check": {"HTTP": format!("http://127.0.0.1:{port}/health"), "Interval": "200ms", "Timeout": "1s",
                   "DeregisterCriticalServiceAfter": "1s"}});
-    let answer = c
-        .raw(
-            "PUT",
-            &format!("{follower}/v1/agent/service/register"),
-            &body.to_string(),
-        )
-        .await;
-    assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+    let (status, text) = put(&c, &format!("{follower}/v1/agent/service/register"), &body.to_string()).await;
+    assert_eq!(status, 200, "{text}");
     for url in &all {
         eventually("every node answers the check passing", LIMIT, || async {
             statuses_at(&c, url, "pay").await == ["passing"]
@@ -167,10 +161,8 @@ async fn a_consul_sd_scraper_finds_the_targets_with_their_labels_blocks_and_drop
     ] {
         let body = json!({"Name": id, "ID": id, "Address": "127.0.0.1", "Port": port, "Tags": tags,
             "Meta": {"team": "core"}});
-        let answer = c
-            .raw("PUT", &node.at("/v1/agent/service/register"), &body.to_string())
-            .await;
-        assert_eq!(answer.status, 200);
+        let (status, text) = put(&c, &node.at("/v1/agent/service/register"), &body.to_string()).await;
+        assert_eq!(status, 200, "{text}");
     }
     let scraper = Scraper::start(&node);
     eventually("the scraper discovers both services", LIMIT, || async {
@@ -300,14 +292,8 @@ async fn checks_go_on_when_the_snapshot_leader_stops() {
     let body = json!({"Name": "pay", "ID": "pay-1", "Address": "127.0.0.1", "Port": port,
         "Checks": [{"HTTP": format!("http://127.0.0.1:{port}/health"), "Interval": "200ms"},
                    {"CheckID": "beat", "TTL": "3s", "Status": "passing"}]});
-    let answer = c
-        .raw(
-            "PUT",
-            &format!("{follower}/v1/agent/service/register"),
-            &body.to_string(),
-        )
-        .await;
-    assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+    let (status, text) = put(&c, &format!("{follower}/v1/agent/service/register"), &body.to_string()).await;
+    assert_eq!(status, 200, "{text}");
     eventually("the follower answers both checks passing", LIMIT, || async {
         statuses_at(&c, &follower, "pay").await == ["passing", "passing"]
     })
