@@ -2,7 +2,16 @@
 //! object keys in any case and with or without underscores (`Name`, `name`,
 //! `deregister_critical_service_after`), and Go durations, as text (`"10s"`, `"1m30s"`,
 //! `"500ms"`) or as a number of nanoseconds.
+//!
+//! Two ways to read an object: [`Fields`] over a `serde_json::Value` already read (checks,
+//! transactions: bodies that are rare or small), and [`Sent`] and [`Shape`], which read a
+//! value straight from the JSON text into the type a field wants (a registration, the body
+//! every Consul client sends at start).
 
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 /// A JSON object read as Go's `encoding/json` reads a struct: a key matches a field whatever
@@ -81,6 +90,135 @@ fn same_field(key: &str, name: &str) -> bool {
             (Some(a), Some(b)) if a.eq_ignore_ascii_case(&b) => {}
             _ => return false,
         }
+    }
+}
+
+/// `key` as a field name folds it: ASCII lowercase, underscores and dashes left out; `None`
+/// when that is longer than `N` bytes (no field of the caller's is).
+pub(crate) fn fold<const N: usize>(key: &str) -> Option<([u8; N], usize)> {
+    let mut folded = [0u8; N];
+    let mut len = 0;
+    for c in key.bytes().filter(|c| *c != b'_' && *c != b'-') {
+        *folded.get_mut(len)? = c.to_ascii_lowercase();
+        len += 1;
+    }
+    Some((folded, len))
+}
+
+/// A field's value as sent: `null` (as absent, Go leaves the field as it was), of the JSON
+/// type the field wants, read into `T`, or of another type, named for the error and skipped.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Sent<T> {
+    Null,
+    Is(T),
+    Not(&'static str),
+}
+
+impl<T> Default for Sent<T> {
+    fn default() -> Sent<T> {
+        Sent::Null
+    }
+}
+
+impl<T> Sent<T> {
+    /// Overwrites `self` with `later` unless `later` is `null` (of two keys naming one
+    /// field, the later wins, as in Go).
+    pub(crate) fn set(&mut self, later: Sent<T>) {
+        if !matches!(later, Sent::Null) {
+            *self = later;
+        }
+    }
+
+    /// `None` for null, the value, or `"<name> must be <what>, got <type>"`.
+    pub(crate) fn wanted(self, name: &str, what: &str) -> Result<Option<T>, String> {
+        match self {
+            Sent::Null => Ok(None),
+            Sent::Is(value) => Ok(Some(value)),
+            Sent::Not(other) => Err(format!("{name} must be {what}, got {other}")),
+        }
+    }
+}
+
+/// How a `T` is read from the one JSON type it is sent as: a string, an array or an object.
+/// The others default to "not this type" and skip the value.
+pub(crate) trait Shape<'de>: Sized {
+    fn from_str(_text: &str) -> Option<Self> {
+        None
+    }
+    fn from_seq<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn from_map<A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+}
+
+impl Shape<'_> for String {
+    fn from_str(text: &str) -> Option<String> {
+        Some(text.to_owned())
+    }
+}
+
+/// An array of strings; the first element of another type makes it `Err` naming that type.
+pub(crate) struct Strings(pub Result<Vec<String>, &'static str>);
+
+impl<'de> Shape<'de> for Strings {
+    fn from_seq<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Strings>, A::Error> {
+        let mut strings = Ok(Vec::with_capacity(seq.size_hint().unwrap_or(0)));
+        while let Some(item) = seq.next_element::<Sent<String>>()? {
+            match (&mut strings, item) {
+                (Ok(list), Sent::Is(text)) => list.push(text),
+                (Ok(_), Sent::Null) => strings = Err("null"),
+                (Ok(_), Sent::Not(other)) => strings = Err(other),
+                (Err(_), _) => {}
+            }
+        }
+        Ok(Some(Strings(strings)))
+    }
+}
+
+impl<'de, T: Shape<'de>> Deserialize<'de> for Sent<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Sent<T>, D::Error> {
+        deserializer.deserialize_any(SentVisitor(PhantomData))
+    }
+}
+
+struct SentVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Shape<'de>> Visitor<'de> for SentVisitor<T> {
+    type Value = Sent<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Sent<T>, E> {
+        Ok(Sent::Null)
+    }
+    fn visit_none<E>(self) -> Result<Sent<T>, E> {
+        Ok(Sent::Null)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Sent<T>, E> {
+        Ok(Sent::Not("a boolean"))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Sent<T>, E> {
+        Ok(Sent::Not("a number"))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Sent<T>, E> {
+        Ok(Sent::Not("a number"))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Sent<T>, E> {
+        Ok(Sent::Not("a number"))
+    }
+    fn visit_str<E>(self, text: &str) -> Result<Sent<T>, E> {
+        Ok(T::from_str(text).map_or(Sent::Not("a string"), Sent::Is))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Sent<T>, A::Error> {
+        Ok(T::from_seq(seq)?.map_or(Sent::Not("an array"), Sent::Is))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Sent<T>, A::Error> {
+        Ok(T::from_map(map)?.map_or(Sent::Not("an object"), Sent::Is))
     }
 }
 

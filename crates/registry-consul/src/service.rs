@@ -15,8 +15,11 @@ use registry_core::{InstanceMeta, LEASE_NEVER, LEASE_PARAMETER};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::decode::{kind, Fields};
+use crate::decode::{kind, Fields, Sent, Strings};
 use crate::target::{http_host, same_target, tcp_host};
+use body::{Body, Pairs};
+
+mod body;
 
 /// The parameter holding a Consul service id.
 pub(crate) const ID: &str = "consul.id";
@@ -130,23 +133,21 @@ impl Registration {
     /// when it names none (Consul's "the agent's address"; the agent here is the cluster).
     /// `now` stamps the checks' initial status.
     pub(crate) fn parse(body: &[u8], peer: Option<IpAddr>, now: u64) -> Result<Registration, Refusal> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| format!("Request decode failed: {e}"))?;
-        let Value::Object(object) = value else {
-            return Err(format!(
-                "Request decode failed: the body must be an object, got {}",
-                kind(&value)
-            ));
-        };
-        let fields = Fields::of(&object);
         let decode = |e: String| format!("Request decode failed: {e}");
-        let name = fields.text("Name").map_err(decode)?.unwrap_or_default().to_owned();
+        let body: Body = serde_json::from_slice::<Sent<Body>>(body)
+            .map_err(|e| e.to_string())
+            .and_then(|body| body.wanted("the body", "an object"))
+            .map_err(decode)?
+            .ok_or_else(|| decode("the body must be an object, got null".to_owned()))?;
+        let text = |sent: Sent<String>, name: &str| sent.wanted(name, "a string").map_err(decode);
+        let name = text(body.name, "Name")?.unwrap_or_default();
         if name.is_empty() {
             return Err("Missing service name".to_owned());
         }
         registry_core::validate_service_name(&name).map_err(|e| format!("Invalid service name: {e}"))?;
-        for unsupported in ["Connect", "Proxy"] {
-            if fields
-                .get(unsupported)
+        for (unsupported, value) in [("Connect", &body.connect), ("Proxy", &body.proxy)] {
+            if value
+                .as_ref()
                 .is_some_and(|v| v.as_object().is_some_and(|o| !o.is_empty()))
             {
                 return Err(format!(
@@ -154,29 +155,36 @@ impl Registration {
                 ));
             }
         }
-        if fields.text("Kind").map_err(decode)?.is_some_and(|k| !k.is_empty()) {
+        if text(body.kind, "Kind")?.is_some_and(|k| !k.is_empty()) {
             return Err(
                 "Invalid service: Kind (Consul Connect proxies and gateways) is not served by maregistry".into(),
             );
         }
-        let id = match fields.text("ID").map_err(decode)? {
-            Some(id) if !id.is_empty() => id.to_owned(),
+        let id = match text(body.id, "ID")? {
+            Some(id) if !id.is_empty() => id,
             _ => name.clone(),
         };
         if id.len() > 512 || id.chars().any(|c| c.is_control() || c == '/') {
             return Err(format!("Invalid service ID: {id:?}"));
         }
-        let address = match fields.text("Address").map_err(decode)? {
-            Some("0.0.0.0" | "::" | "[::]") => return Err("Invalid service address".to_owned()),
-            Some(address) if !address.is_empty() => address.to_owned(),
+        let address = match text(body.address, "Address")? {
+            Some(address) if matches!(address.as_str(), "0.0.0.0" | "::" | "[::]") => {
+                return Err("Invalid service address".to_owned())
+            }
+            Some(address) if !address.is_empty() => address,
             _ => peer
                 .map(|ip| ip.to_string())
                 .ok_or("Invalid service address: none given")?,
         };
-        let port = port(fields.get("Port"))?;
-        let tags = strings(fields.get("Tags"), "Tags").map_err(decode)?;
-        let meta = meta(fields.get("Meta"))?;
-        let checks = checks(&fields, &id, &name, &address, now)?;
+        let port = port(body.port.as_ref())?;
+        let tags = match body.tags {
+            Sent::Null => Vec::new(),
+            Sent::Is(Strings(Ok(tags))) => tags,
+            Sent::Is(Strings(Err(other))) => return Err(decode(format!("Tags must hold strings, got {other}"))),
+            Sent::Not(other) => return Err(decode(format!("Tags must be an array, got {other}"))),
+        };
+        let meta = meta(body.meta)?;
+        let checks = checks(body.check.as_ref(), body.checks.as_ref(), &id, &name, &address, now)?;
         Ok(Registration {
             id,
             name,
@@ -212,17 +220,24 @@ impl Registration {
 
 /// The checks of a registration: `Check` and `Checks` together, with Consul's default ids
 /// (`service:<ID>`, numbered from 1 when there are several).
-fn checks(fields: &Fields<'_>, id: &str, name: &str, address: &str, now: u64) -> Result<Vec<Check>, Refusal> {
+fn checks(
+    one: Option<&Value>,
+    many: Option<&Value>,
+    id: &str,
+    name: &str,
+    address: &str,
+    now: u64,
+) -> Result<Vec<Check>, Refusal> {
     let decode = |e: String| format!("Request decode failed: {e}");
     let mut sent: Vec<&Map<String, Value>> = Vec::new();
-    if let Some(check) = fields.get("Check") {
+    if let Some(check) = one {
         sent.push(
             check
                 .as_object()
                 .ok_or_else(|| decode("Check must be an object".into()))?,
         );
     }
-    if let Some(checks) = fields.get("Checks") {
+    if let Some(checks) = many {
         let list = checks
             .as_array()
             .ok_or_else(|| decode("Checks must be an array".into()))?;
@@ -312,24 +327,20 @@ fn strings(value: Option<&Value>, name: &str) -> Result<Vec<String>, String> {
 }
 
 /// `Meta`, under Consul's rules (`structs.ValidateServiceMetadata`).
-fn meta(value: Option<&Value>) -> Result<BTreeMap<String, String>, Refusal> {
+fn meta(sent: Sent<Pairs>) -> Result<BTreeMap<String, String>, Refusal> {
     let invalid = |why: String| format!("Invalid Service Meta: {why}");
-    let Some(value) = value else {
-        return Ok(BTreeMap::new());
+    let meta = match sent {
+        Sent::Null => return Ok(BTreeMap::new()),
+        Sent::Not(other) => return Err(invalid(format!("must be an object, got {other}"))),
+        Sent::Is(Pairs(Err(key))) => return Err(invalid(format!("the value of {key:?} must be a string"))),
+        Sent::Is(Pairs(Ok(meta))) => meta,
     };
-    let Value::Object(pairs) = value else {
-        return Err(invalid(format!("must be an object, got {}", kind(value))));
-    };
-    if pairs.len() > 64 {
+    if meta.len() > 64 {
         return Err(invalid(
             "Node metadata cannot contain more than 64 key/value pairs".into(),
         ));
     }
-    let mut meta = BTreeMap::new();
-    for (key, value) in pairs {
-        let Value::String(value) = value else {
-            return Err(invalid(format!("the value of {key:?} must be a string")));
-        };
+    for (key, value) in &meta {
         if key.is_empty()
             || key.len() > 128
             || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
@@ -346,7 +357,6 @@ fn meta(value: Option<&Value>) -> Result<BTreeMap<String, String>, Refusal> {
         if value.len() > 512 {
             return Err(invalid(format!("Value is too long (limit: 512 characters): {key:?}")));
         }
-        meta.insert(key.clone(), value.clone());
     }
     Ok(meta)
 }

@@ -67,6 +67,60 @@ fn consul_refusals_say_what_consul_says() {
 }
 
 #[test]
+fn the_body_is_read_as_consuls_go_decoder_reads_it() {
+    // Any case, underscores, unknown keys (nested too) skipped, a later key of one field
+    // winning, a null leaving the field as it was.
+    let r = parse(
+        r#"{"NAME":"web","Weights":{"Passing":1,"x":[1,{"y":null}]},"i_d":"one","Id":"two","ID":null,
+        "Port":1,"port":2,"EnableTagOverride":true,"TAGS":["a","b"],"meta":{"k":"v","k":"w"}}"#,
+    )
+    .unwrap();
+    assert_eq!((r.name.as_str(), r.id.as_str(), r.port), ("web", "two", 2));
+    assert_eq!(r.tags, ["a", "b"]);
+    assert_eq!(r.meta, BTreeMap::from([("k".to_owned(), "w".to_owned())]));
+    // A field of another JSON type is refused, naming the field and the type sent.
+    let refusal = |body: &str| parse(body).unwrap_err();
+    assert_eq!(
+        refusal(r#"{"Name":7,"Port":1}"#),
+        "Request decode failed: Name must be a string, got a number"
+    );
+    assert_eq!(
+        refusal(r#"{"Name":"a","Port":1,"ID":["x"]}"#),
+        "Request decode failed: ID must be a string, got an array"
+    );
+    assert_eq!(
+        refusal(r#"{"Name":"a","Port":1,"Tags":"x"}"#),
+        "Request decode failed: Tags must be an array, got a string"
+    );
+    assert_eq!(
+        refusal(r#"{"Name":"a","Port":1,"Tags":["x",{}]}"#),
+        "Request decode failed: Tags must hold strings, got an object"
+    );
+    assert_eq!(
+        refusal(r#"{"Name":"a","Port":1,"Meta":{"k":true}}"#),
+        "Invalid Service Meta: the value of \"k\" must be a string"
+    );
+    assert_eq!(
+        refusal(r#"{"Name":"a","Port":1,"Meta":[]}"#),
+        "Invalid Service Meta: must be an object, got an array"
+    );
+    assert_eq!(
+        refusal(r#"{"Name":"a","Port":"1"}"#),
+        "Invalid service port: \"1\" (from 1 to 65535)"
+    );
+    assert_eq!(
+        refusal("null"),
+        "Request decode failed: the body must be an object, got null"
+    );
+    assert_eq!(
+        refusal(r#""x""#),
+        "Request decode failed: the body must be an object, got a string"
+    );
+    assert!(refusal(r#"{"Name":"a","Port":1} x"#).starts_with("Request decode failed: trailing characters"));
+    assert!(refusal(r#"{"Name":"a","Port":1"#).starts_with("Request decode failed: EOF"));
+}
+
+#[test]
 fn a_check_probes_only_the_services_own_address() {
     let other = parse(
         r#"{"Name":"a","Address":"10.0.0.7","Port":1,"Check":{"HTTP":"http://169.254.169.254/x","Interval":"1s"}}"#,
