@@ -107,17 +107,12 @@ pub(crate) fn fold<const N: usize>(key: &str) -> Option<([u8; N], usize)> {
 
 /// A field's value as sent: `null` (as absent, Go leaves the field as it was), of the JSON
 /// type the field wants, read into `T`, or of another type, named for the error and skipped.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Default, PartialEq)]
 pub(crate) enum Sent<T> {
+    #[default]
     Null,
     Is(T),
     Not(&'static str),
-}
-
-impl<T> Default for Sent<T> {
-    fn default() -> Sent<T> {
-        Sent::Null
-    }
 }
 
 impl<T> Sent<T> {
