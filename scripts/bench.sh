@@ -84,7 +84,7 @@ wait_up() { # url port pid: up, and answered by the process just started
 stop_server() { # stop every server started, and wait until its port is closed
   for pid in "${PIDS[@]:-}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   PIDS=()
-  for port in $PORT $NACOS_PORT $CEILING_PORT $((CEILING_PORT + 1)); do
+  for port in $PORT $((PORT + 1)) $NACOS_PORT $CEILING_PORT $((CEILING_PORT + 1)); do
     for _ in $(seq 1 100); do [ -z "$(server_pid $port)" ] && break; sleep 0.1; done
     port_free $port
   done
@@ -239,50 +239,80 @@ start_maregistry
 run_wrk nacosbeat.maregistry -s scripts/wrk/nacos_beat.lua "http://127.0.0.1:$PORT"
 stop_server
 
-log "phase consul (Consul's API beside the seed API, on the same node)"
+log "phase consul (Consul's API beside the seed API, two nodes sharing CPU 0)"
 consul_instance() { # i
   printf '{"Name":"C","ID":"c%d","Address":"10.0.0.%d","Port":8080,"Meta":{"env":"dev","weight":"100"}}' "$1" "$1"
 }
-start_maregistry
-for i in $(seq 1 10); do
-  curl -sf -o /dev/null "http://127.0.0.1:$PORT/reg?service=S" -d "$(instance_json "$i")"
-  curl -sf -o /dev/null -X PUT "http://127.0.0.1:$PORT/v1/agent/service/register" -d "$(consul_instance "$i")"
-done
+# Two servers run at once on CPU 0, each driven by its own wrk on CPU 1: the scheduler
+# halves CPU 0 between them, so the ratio of their rates is the ratio of their costs per
+# request, whatever this machine's speed does meanwhile (it drifts by tens of percent within
+# minutes: a ratio of two runs taken one after the other measured the drift as much as the
+# servers). Each rate is half a core's. The first pair, the seed API on both, is the control.
+PAIR_PORT=$((PORT + 1))
+start_pair_node() { # port: a node with S (seed API) and C (Consul) of 10 instances each
+  port_free "$1"
+  taskset -c 0 "$MAREGISTRY" --port "$1" --grpc-port off --ttl 1h --evict-interval 1h >"$WORK/maregistry.$1.log" 2>&1 &
+  PIDS+=($!)
+  wait_up "http://127.0.0.1:$1/info" "$1" $!
+  for i in $(seq 1 10); do
+    curl -sf -o /dev/null "http://127.0.0.1:$1/reg?service=S" -d "$(instance_json "$i")"
+    curl -sf -o /dev/null -X PUT "http://127.0.0.1:$1/v1/agent/service/register" -d "$(consul_instance "$i")"
+  done
+}
+# Runs DRIVE_A (against port A) and DRIVE_B (against port B) at once, ROUNDS times, each
+# round on fresh servers (START, a function of a port); a drive is a function of a result
+# key that runs run_wrk. Records each round's "ratio b_rps a_rps" and, as KEY, the median
+# round's.
+run_pair() { # key rounds start drive_a drive_b
+  local key=$1 rounds=$2 start=$3 drive_a=$4 drive_b=$5 round a b
+  for round in $(seq 1 "$rounds"); do
+    $start "$PORT"
+    $start "$PAIR_PORT"
+    $drive_a "$key.a.$round" &
+    $drive_b "$key.b.$round"
+    wait $!
+    stop_server
+    a=$(cat "$WORK/result.$key.a.$round"); b=$(cat "$WORK/result.$key.b.$round")
+    case "$a $b" in
+      *FAILED*) echo "FAILED" >"$WORK/pair.$key.$round" ;;
+      *) awk -v a="${a%% *}" -v b="${b%% *}" 'BEGIN { printf "%.3f %d %d\n", b / a, b, a }' >"$WORK/pair.$key.$round" ;;
+    esac
+    log "$key round $round (ratio, B req/s, A req/s): $(cat "$WORK/pair.$key.$round")"
+  done
+  if cat "$WORK"/pair."$key".* | grep -q FAILED; then
+    echo "FAILED" >"$WORK/pair.$key"
+  else
+    cat "$WORK"/pair."$key".* | sort -n | sed -n "$(( (rounds + 1) / 2 ))p" >"$WORK/pair.$key"
+  fi
+  log "$key: median round: $(cat "$WORK/pair.$key")"
+}
+start_ceiling_node() { # port: the bare server answering /findAll's size on PORT, Consul's on PAIR_PORT
+  if [ "$1" = "$PORT" ]; then start_ceiling "$FIND_BYTES" "$1"; else start_ceiling "$CONSUL_HEALTH_BYTES" "$1"; fi
+}
+start_fresh_node() { # port: a node with nothing registered
+  port_free "$1"
+  taskset -c 0 "$MAREGISTRY" --port "$1" --grpc-port off --ttl 1h --evict-interval 1h >"$WORK/maregistry.$1.log" 2>&1 &
+  PIDS+=($!)
+  wait_up "http://127.0.0.1:$1/info" "$1" $!
+}
+start_pair_node "$PORT"
 CONSUL_HEALTH_BYTES=$(curl -s "http://127.0.0.1:$PORT/v1/health/service/C" | wc -c)
 CONSUL_GZIP_BYTES=$(curl -s -H 'Accept-Encoding: gzip' "http://127.0.0.1:$PORT/v1/health/service/C" | wc -c)
-# The reads alternate, three rounds each, and each row is its median round: this machine's
-# speed drifts by tens of percent within minutes, and a ratio of two runs minutes apart
-# measures the drift. py-consul (Python's requests) sends `Accept-Encoding: gzip, deflate`
-# and VictoriaMetrics's Consul discovery `gzip`; the npm client and wrk send none.
-for round in 1 2 3; do
-  run_wrk consulfind.seed.$round "http://127.0.0.1:$PORT/findAll?service=S"
-  run_wrk consulhealth.maregistry.$round "http://127.0.0.1:$PORT/v1/health/service/C"
-  run_wrk consulhealthgz.maregistry.$round -H 'Accept-Encoding: gzip' "http://127.0.0.1:$PORT/v1/health/service/C"
-done
-median_of consulfind.seed 3
-median_of consulhealth.maregistry 3
-median_of consulhealthgz.maregistry 3
 stop_server
-# What the bytes alone cost: the bare server answering each size, alternating.
-start_ceiling "$FIND_BYTES"
-start_ceiling "$CONSUL_HEALTH_BYTES" $((CEILING_PORT + 1))
-for round in 1 2 3; do
-  run_wrk consulfind.ceiling.$round "http://127.0.0.1:$CEILING_PORT/findAll?service=S"
-  run_wrk consulhealth.ceiling.$round "http://127.0.0.1:$((CEILING_PORT + 1))/v1/health/service/C"
-done
-median_of consulfind.ceiling 3
-median_of consulhealth.ceiling 3
-stop_server
-for round in 1 2 3; do
-  start_maregistry
-  run_wrk consulreg.seed.$round -s scripts/wrk/register.lua "http://127.0.0.1:$PORT"
-  stop_server
-  start_maregistry
-  run_wrk consulreg.maregistry.$round -s scripts/wrk/consul_register.lua "http://127.0.0.1:$PORT"
-  stop_server
-done
-median_of consulreg.seed 3
-median_of consulreg.maregistry 3
+find_a() { run_wrk "$1" "http://127.0.0.1:$PORT/findAll?service=S"; }
+find_b() { run_wrk "$1" "http://127.0.0.1:$PAIR_PORT/findAll?service=S"; }
+health_b() { run_wrk "$1" "http://127.0.0.1:$PAIR_PORT/v1/health/service/C"; }
+# py-consul (Python's requests) sends `Accept-Encoding: gzip, deflate` and VictoriaMetrics's
+# Consul discovery `gzip`; the npm client and wrk send none.
+health_gzip_b() { run_wrk "$1" -H 'Accept-Encoding: gzip' "http://127.0.0.1:$PAIR_PORT/v1/health/service/C"; }
+reg_a() { run_wrk "$1" -s scripts/wrk/register.lua "http://127.0.0.1:$PORT"; }
+consul_reg_b() { run_wrk "$1" -s scripts/wrk/consul_register.lua "http://127.0.0.1:$PAIR_PORT"; }
+run_pair consulcontrol 3 start_pair_node find_a find_b
+run_pair consulhealthgz 3 start_pair_node find_a health_gzip_b
+run_pair consulhealth 3 start_pair_node find_a health_b
+# What the bytes alone cost: the bare server answering each size.
+run_pair consulceiling 3 start_ceiling_node find_a health_b
+run_pair consulreg 3 start_fresh_node reg_a consul_reg_b
 log "phase consul blocking queries (10,000 held, idle)"
 # Its first line is the figure (head would cut the pipe and fail it under pipefail).
 if CONSUL_WAITERS=$(CONSUL=1 python3 scripts/waiters_bench.py 10000 1000 2>&1); then
@@ -431,6 +461,10 @@ for k in sys.argv[2].split("."): d=d[k]
 print(round(d, 1) if isinstance(d, float) else d)' "$WORK/config.$1.json" "$2"
 }
 crss() { cat "$WORK/config.$1.rss" 2>/dev/null || echo FAILED; }
+pair() { # key field: a field of run_pair's median round (1 ratio, 2 B req/s, 3 A req/s), or FAILED
+  local r; r=$(cat "$WORK/pair.$1")
+  case "$r" in FAILED*) echo "FAILED" ;; *) echo "$r" | awk -v f="$2" '{ printf (f == 1 ? "%.2f" : "%s"), $f }' ;; esac
+}
 ratio() { # a b
   case "$1$2" in *FAILED*|*–*) echo "–" ;; *) awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "–" }' ;; esac
 }
@@ -473,18 +507,21 @@ CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   echo "| \`POST instance\` (a new instance each) | $(cell nacosregister.maregistry) | $(p99 nacosregister.maregistry) | $(cell register.rnacos) | $(ratio "$(cell nacosregister.maregistry)" "$(cell register.rnacos)") |"
   echo "| \`PUT instance/beat\` (1,000 known instances) | $(cell nacosbeat.maregistry) | $(p99 nacosbeat.maregistry) | $(cell renew.rnacos) | $(ratio "$(cell nacosbeat.maregistry)" "$(cell renew.rnacos)") |"
   echo
-  echo "Consul's HTTP API beside the seed API, on the same node (10 instances with two metadata"
-  echo "entries each; Consul's answer $CONSUL_HEALTH_BYTES bytes with the node and checks, $CONSUL_GZIP_BYTES gzipped;"
-  echo "the seed's $FIND_BYTES bytes). The reads alternate, three rounds of each, and each figure is"
-  echo "its median round:"
+  echo "Consul's HTTP API beside the seed API (10 instances with two metadata entries each;"
+  echo "Consul's answer $CONSUL_HEALTH_BYTES bytes with the node and checks, $CONSUL_GZIP_BYTES gzipped; the seed's $FIND_BYTES"
+  echo "bytes). Two servers run at once on CPU 0, each driven by its own wrk on CPU 1: the"
+  echo "scheduler halves the core between them, so each rate is half a core's and their ratio is"
+  echo "the ratio of their costs per request, unmoved by this machine's drift. Three rounds on"
+  echo "fresh servers; each row is the median round. The first row, the seed API on both, is the"
+  echo "control:"
   echo
-  echo "| request | Consul req/s | p99 ms | seed API req/s | p99 ms | Consul / seed |"
-  echo "|---|---|---|---|---|---|"
-  echo "| \`GET /v1/health/service/C\` as Consul's clients send it (\`Accept-Encoding: gzip\`) beside \`GET /findAll?service=S\` | $(cell consulhealthgz.maregistry) | $(p99 consulhealthgz.maregistry) | $(cell consulfind.seed) | $(p99 consulfind.seed) | $(ratio "$(cell consulhealthgz.maregistry)" "$(cell consulfind.seed)") |"
-  echo "| \`GET /v1/health/service/C\` without gzip beside \`GET /findAll?service=S\` | $(cell consulhealth.maregistry) | $(p99 consulhealth.maregistry) | $(cell consulfind.seed) | $(p99 consulfind.seed) | $(ratio "$(cell consulhealth.maregistry)" "$(cell consulfind.seed)") |"
-  echo "| the bare server (\`bench-ceiling\`) answering $CONSUL_HEALTH_BYTES bytes beside $FIND_BYTES bytes: what the bytes alone cost | $(cell consulhealth.ceiling) | $(p99 consulhealth.ceiling) | $(cell consulfind.ceiling) | $(p99 consulfind.ceiling) | $(ratio "$(cell consulhealth.ceiling)" "$(cell consulfind.ceiling)") |"
-  echo "| each read against the bare server answering its size | $(ratio "$(cell consulhealth.maregistry)" "$(cell consulhealth.ceiling)") | | $(ratio "$(cell consulfind.seed)" "$(cell consulfind.ceiling)") | | |"
-  echo "| \`PUT /v1/agent/service/register\` beside \`POST /reg\` (a new instance each) | $(cell consulreg.maregistry) | $(p99 consulreg.maregistry) | $(cell consulreg.seed) | $(p99 consulreg.seed) | $(ratio "$(cell consulreg.maregistry)" "$(cell consulreg.seed)") |"
+  echo "| pair (B beside A) | B req/s | A req/s | B / A |"
+  echo "|---|---|---|---|"
+  echo "| control: \`GET /findAll?service=S\` beside itself | $(pair consulcontrol 2) | $(pair consulcontrol 3) | $(pair consulcontrol 1) |"
+  echo "| \`GET /v1/health/service/C\` as Consul's clients send it (\`Accept-Encoding: gzip\`) beside \`GET /findAll?service=S\` | $(pair consulhealthgz 2) | $(pair consulhealthgz 3) | $(pair consulhealthgz 1) |"
+  echo "| \`GET /v1/health/service/C\` without gzip beside \`GET /findAll?service=S\` | $(pair consulhealth 2) | $(pair consulhealth 3) | $(pair consulhealth 1) |"
+  echo "| the bare server (\`bench-ceiling\`) answering $CONSUL_HEALTH_BYTES bytes beside $FIND_BYTES bytes: what the bytes alone cost | $(pair consulceiling 2) | $(pair consulceiling 3) | $(pair consulceiling 1) |"
+  echo "| \`PUT /v1/agent/service/register\` beside \`POST /reg\` (a new instance each) | $(pair consulreg 2) | $(pair consulreg 3) | $(pair consulreg 1) |"
   echo
   echo "Blocking queries (\`CONSUL=1 python3 scripts/waiters_bench.py 10000 1000\`): $CONSUL_WAITERS"
   echo

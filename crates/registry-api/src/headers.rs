@@ -11,12 +11,15 @@ pub const VERSION_HEADER: HeaderName = HeaderName::from_static("x-maregistry-ver
 /// does not lead refuses a marked write instead of relaying it again.
 pub const FORWARDED_HEADER: &str = "x-maregistry-forwarded";
 
+/// [`FORWARDED_HEADER`], made once: a lookup by a string parses the name on every request.
+const FORWARDED: HeaderName = HeaderName::from_static(FORWARDED_HEADER);
+
 /// How the protocol facades type their plain answers and errors.
 pub const TEXT: &str = "text/plain;charset=UTF-8";
 
 /// Whether a follower relayed this request.
 pub(crate) fn is_forwarded<B>(request: &Request<B>) -> bool {
-    request.headers().contains_key(FORWARDED_HEADER)
+    request.headers().contains_key(FORWARDED)
 }
 
 /// The header a browser sends to say where a request comes from (a name made once: a

@@ -141,6 +141,9 @@ impl Facade for Consul {
     async fn serve(&self, app: &App, _route: usize, request: Request<Incoming>, _rest: &str) -> Response<Body> {
         let answer = match service_read(&request) {
             Some((name, health)) => self.read_service(app, &request, name, health).await,
+            // The busiest write, found without taking the path apart; its future boxed on
+            // its own, not inside the larger one of every endpoint.
+            None if is_registration(&request) => Box::pin(self.register(app, request)).await,
             None => Box::pin(self.dispatch(app, request)).await,
         };
         match answer {
@@ -168,7 +171,18 @@ fn service_read(request: &Request<Incoming>) -> Option<(&str, bool)> {
     plain.then_some((name, health))
 }
 
+/// `PUT /v1/agent/service/register`, spelt plainly.
+fn is_registration(request: &Request<Incoming>) -> bool {
+    request.method() == Method::PUT && request.uri().path() == "/v1/agent/service/register"
+}
+
 impl Consul {
+    /// A registration, as `dispatch` answers it.
+    async fn register(&self, app: &App, request: Request<Incoming>) -> Answer {
+        let params = Params::of(&request, &self.settings)?;
+        agent::register(self, app, request, &params).await
+    }
+
     /// A read of one service, as `dispatch` answers it.
     async fn read_service(&self, app: &App, request: &Request<Incoming>, name: &str, health: bool) -> Answer {
         let params = Params::of(request, &self.settings)?;
@@ -181,10 +195,6 @@ impl Consul {
         let rest = path.strip_prefix("/v1/").unwrap_or_default();
         let params = Params::of(&request, &self.settings)?;
         let method = request.method().clone();
-        // The busiest write, found without taking the path apart.
-        if rest == "agent/service/register" && method == Method::PUT {
-            return agent::register(self, app, request, &params).await;
-        }
         // KV keys keep their slashes (npm sends them as %2F): the rest of the path, decoded.
         if let Some(key) = rest.strip_prefix("kv/").or(if rest == "kv" { Some("") } else { None }) {
             let key = percent_decode(key)

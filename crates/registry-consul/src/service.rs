@@ -213,7 +213,10 @@ impl Registration {
         instance
             .parameters
             .insert(LEASE_PARAMETER.to_owned(), LEASE_NEVER.to_owned());
-        set_checks(&mut instance, &self.checks);
+        // Meta keys hold no dot: no parameter of another protocol's health to clear.
+        if !self.checks.is_empty() {
+            set_checks(&mut instance, &self.checks);
+        }
         Ok(instance)
     }
 }

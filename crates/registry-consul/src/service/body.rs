@@ -68,6 +68,19 @@ enum Field {
 
 impl Field {
     fn of(key: &str) -> Field {
+        // As Consul's clients spell them (Go and npm PascalCase, py-consul lower case),
+        // without folding.
+        match key {
+            "Name" | "name" => return Field::Name,
+            "ID" | "id" => return Field::Id,
+            "Address" | "address" => return Field::Address,
+            "Port" | "port" => return Field::Port,
+            "Tags" | "tags" => return Field::Tags,
+            "Meta" | "meta" => return Field::Meta,
+            "Check" | "check" => return Field::Check,
+            "Checks" | "checks" => return Field::Checks,
+            _ => {}
+        }
         let Some((folded, len)) = fold::<8>(key) else {
             return Field::Other;
         };
