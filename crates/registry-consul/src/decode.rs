@@ -47,15 +47,15 @@ impl<'a> Fields<'a> {
     }
 
     /// The value of field `name` (given in PascalCase), when present and not `null`. Of two
-    /// keys that fold to one, the last wins, as in Go.
+    /// keys that fold to one, the last wins, as in Go, where a `null` leaves the field as
+    /// it was.
     pub(crate) fn get(&self, name: &str) -> Option<&'a Value> {
         let folded = Folded::of(name);
         self.entries
             .iter()
             .rev()
-            .find(|(key, _, f)| *f == folded && same_field(key, name))
+            .find(|(key, value, f)| *f == folded && !value.is_null() && same_field(key, name))
             .map(|(_, value, _)| *value)
-            .filter(|v| !v.is_null())
     }
 
     /// The first of `names` that is present.
@@ -324,10 +324,15 @@ mod tests {
         assert_eq!(fields.text("Missing"), Ok(None));
         assert_eq!(fields.text("Nam"), Ok(None), "a key is not a field it starts");
         // Of two keys that fold to one, the last (in key order) wins; separators anywhere.
-        let object = json!({"_N-a_ME": "first", "nAmE": "second", "Id": "x", "I": "y"});
+        let object = json!({"_N-a_ME": "first", "nAmE": "second", "Id": "x", "I": "y", "tTL": "1s", "ttl": null});
         let Value::Object(object) = object else { unreachable!() };
         let fields = Fields::of(&object);
         assert_eq!(fields.text("Name"), Ok(Some("second")));
+        assert_eq!(
+            fields.duration("TTL"),
+            Ok(Some(1_000)),
+            "a null leaves the field as it was"
+        );
         assert_eq!(fields.text("ID"), Ok(Some("x")));
     }
 }
