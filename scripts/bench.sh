@@ -148,17 +148,6 @@ run_wrk() { # key, wrk args...
   sed 's/^/    /' "$out" >"$WORK/raw.$key"
 }
 
-# The median of rounds KEY.1 .. KEY.N (by req/s) as KEY; FAILED if any round failed.
-median_of() { # key rounds
-  local key=$1 n=$2
-  if cat "$WORK"/result."$key".* | grep -q FAILED; then
-    grep -h FAILED "$WORK"/result."$key".* | head -1 >"$WORK/result.$key"
-  else
-    cat "$WORK"/result."$key".* | sort -n | sed -n "$(( (n + 1) / 2 ))p" >"$WORK/result.$key"
-  fi
-  log "$key: median of $n rounds: $(cat "$WORK/result.$key")"
-}
-
 instance_json() { # i
   printf '{"scheme":"http","host":"10.0.0.%d","port":8080,"context":"ctx","parameters":{"env":"dev","weight":"100"}}' "$1"
 }
@@ -249,11 +238,14 @@ consul_instance() { # i
 # minutes: a ratio of two runs taken one after the other measured the drift as much as the
 # servers). Each rate is half a core's. The first pair, the seed API on both, is the control.
 PAIR_PORT=$((PORT + 1))
-start_pair_node() { # port: a node with S (seed API) and C (Consul) of 10 instances each
+start_fresh_node() { # port: a node with nothing registered
   port_free "$1"
   taskset -c 0 "$MAREGISTRY" --port "$1" --grpc-port off --ttl 1h --evict-interval 1h >"$WORK/maregistry.$1.log" 2>&1 &
   PIDS+=($!)
   wait_up "http://127.0.0.1:$1/info" "$1" $!
+}
+start_pair_node() { # port: a node with S (seed API) and C (Consul) of 10 instances each
+  start_fresh_node "$1"
   for i in $(seq 1 10); do
     curl -sf -o /dev/null "http://127.0.0.1:$1/reg?service=S" -d "$(instance_json "$i")"
     curl -sf -o /dev/null -X PUT "http://127.0.0.1:$1/v1/agent/service/register" -d "$(consul_instance "$i")"
@@ -288,12 +280,6 @@ run_pair() { # key rounds start drive_a drive_b
 }
 start_ceiling_node() { # port: the bare server answering /findAll's size on PORT, Consul's on PAIR_PORT
   if [ "$1" = "$PORT" ]; then start_ceiling "$FIND_BYTES" "$1"; else start_ceiling "$CONSUL_HEALTH_BYTES" "$1"; fi
-}
-start_fresh_node() { # port: a node with nothing registered
-  port_free "$1"
-  taskset -c 0 "$MAREGISTRY" --port "$1" --grpc-port off --ttl 1h --evict-interval 1h >"$WORK/maregistry.$1.log" 2>&1 &
-  PIDS+=($!)
-  wait_up "http://127.0.0.1:$1/info" "$1" $!
 }
 start_pair_node "$PORT"
 CONSUL_HEALTH_BYTES=$(curl -s "http://127.0.0.1:$PORT/v1/health/service/C" | wc -c)

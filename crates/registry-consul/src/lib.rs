@@ -139,11 +139,11 @@ impl Facade for Consul {
     }
 
     async fn serve(&self, app: &App, _route: usize, request: Request<Incoming>, _rest: &str) -> Response<Body> {
-        let answer = match service_read(&request) {
-            Some((name, health)) => self.read_service(app, &request, name, health).await,
-            // The busiest write, found without taking the path apart; its future boxed on
-            // its own, not inside the larger one of every endpoint.
-            None if is_registration(&request) => Box::pin(self.register(app, request)).await,
+        // The busiest requests, found without taking the path apart; a registration's
+        // future is boxed on its own, not inside the larger one of every endpoint.
+        let answer = match busiest(&request) {
+            Some(Busiest::Read { name, health }) => self.read_service(app, &request, name, health).await,
+            Some(Busiest::Register) => Box::pin(self.register(app, request)).await,
             None => Box::pin(self.dispatch(app, request)).await,
         };
         match answer {
@@ -156,24 +156,29 @@ impl Facade for Consul {
     }
 }
 
-/// The busiest reads, found without taking the path apart: `GET /v1/health/service/:name`
-/// (`true`) and `GET /v1/catalog/service/:name` (`false`) of a name that needs no decoding.
-fn service_read(request: &Request<Incoming>) -> Option<(&str, bool)> {
+/// The requests answered before `dispatch` takes the path apart.
+enum Busiest<'a> {
+    /// `GET /v1/health/service/:name` (`health`) or `GET /v1/catalog/service/:name` of a
+    /// name that needs no decoding.
+    Read { name: &'a str, health: bool },
+    /// `PUT /v1/agent/service/register`, spelt plainly.
+    Register,
+}
+
+fn busiest(request: &Request<Incoming>) -> Option<Busiest<'_>> {
+    let path = request.uri().path();
+    if request.method() == Method::PUT {
+        return (path == "/v1/agent/service/register").then_some(Busiest::Register);
+    }
     if request.method() != Method::GET {
         return None;
     }
-    let path = request.uri().path();
     let (name, health) = match path.strip_prefix("/v1/health/service/") {
         Some(name) => (name, true),
         None => (path.strip_prefix("/v1/catalog/service/")?, false),
     };
     let plain = !name.is_empty() && !name.contains(['/', '%']);
-    plain.then_some((name, health))
-}
-
-/// `PUT /v1/agent/service/register`, spelt plainly.
-fn is_registration(request: &Request<Incoming>) -> bool {
-    request.method() == Method::PUT && request.uri().path() == "/v1/agent/service/register"
+    plain.then_some(Busiest::Read { name, health })
 }
 
 impl Consul {

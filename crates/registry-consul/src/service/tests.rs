@@ -80,42 +80,43 @@ fn the_body_is_read_as_consuls_go_decoder_reads_it() {
     assert_eq!(r.meta, BTreeMap::from([("k".to_owned(), "w".to_owned())]));
     // A field of another JSON type is refused, naming the field and the type sent.
     let refusal = |body: &str| parse(body).unwrap_err();
-    assert_eq!(
-        refusal(r#"{"Name":7,"Port":1}"#),
-        "Request decode failed: Name must be a string, got a number"
-    );
-    assert_eq!(
-        refusal(r#"{"Name":"a","Port":1,"ID":["x"]}"#),
-        "Request decode failed: ID must be a string, got an array"
-    );
-    assert_eq!(
-        refusal(r#"{"Name":"a","Port":1,"Tags":"x"}"#),
-        "Request decode failed: Tags must be an array, got a string"
-    );
-    assert_eq!(
-        refusal(r#"{"Name":"a","Port":1,"Tags":["x",{}]}"#),
-        "Request decode failed: Tags must hold strings, got an object"
-    );
-    assert_eq!(
-        refusal(r#"{"Name":"a","Port":1,"Meta":{"k":true}}"#),
-        "Invalid Service Meta: the value of \"k\" must be a string"
-    );
-    assert_eq!(
-        refusal(r#"{"Name":"a","Port":1,"Meta":[]}"#),
-        "Invalid Service Meta: must be an object, got an array"
-    );
-    assert_eq!(
-        refusal(r#"{"Name":"a","Port":"1"}"#),
-        "Invalid service port: \"1\" (from 1 to 65535)"
-    );
-    assert_eq!(
-        refusal("null"),
-        "Request decode failed: the body must be an object, got null"
-    );
-    assert_eq!(
-        refusal(r#""x""#),
-        "Request decode failed: the body must be an object, got a string"
-    );
+    for (body, refused) in [
+        (
+            r#"{"Name":7,"Port":1}"#,
+            "Request decode failed: Name must be a string, got a number",
+        ),
+        (
+            r#"{"Name":"a","Port":1,"ID":["x"]}"#,
+            "Request decode failed: ID must be a string, got an array",
+        ),
+        (
+            r#"{"Name":"a","Port":1,"Tags":"x"}"#,
+            "Request decode failed: Tags must be an array, got a string",
+        ),
+        (
+            r#"{"Name":"a","Port":1,"Tags":["x",{}]}"#,
+            "Request decode failed: Tags must hold strings, got an object",
+        ),
+        (
+            r#"{"Name":"a","Port":1,"Meta":{"k":true}}"#,
+            "Invalid Service Meta: the value of \"k\" must be a string",
+        ),
+        (
+            r#"{"Name":"a","Port":1,"Meta":[]}"#,
+            "Invalid Service Meta: must be an object, got an array",
+        ),
+        (
+            r#"{"Name":"a","Port":"1"}"#,
+            "Invalid service port: \"1\" (from 1 to 65535)",
+        ),
+        ("null", "Request decode failed: the body must be an object, got null"),
+        (
+            r#""x""#,
+            "Request decode failed: the body must be an object, got a string",
+        ),
+    ] {
+        assert_eq!(refusal(body), refused, "{body}");
+    }
     assert!(refusal(r#"{"Name":"a","Port":1} x"#).starts_with("Request decode failed: trailing characters"));
     assert!(refusal(r#"{"Name":"a","Port":1"#).starts_with("Request decode failed: EOF"));
 }
